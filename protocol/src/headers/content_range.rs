@@ -1,0 +1,76 @@
+use super::HeaderError;
+
+/// `Content-Range: bytes first-last/total` on a PUT: write that segment of the resource
+/// (resumable upload). `total` is `None` for `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub first: u64,
+    pub last: u64,
+    pub total: Option<u64>,
+}
+
+impl ContentRange {
+    pub fn parse(value: &str) -> Result<ContentRange, HeaderError> {
+        let err = |reason: &str| HeaderError::new("Content-Range", reason.to_owned());
+        let value = value.trim();
+        let rest = value
+            .get(..6)
+            .filter(|unit| unit.eq_ignore_ascii_case("bytes "))
+            .map(|_| value[6..].trim())
+            .ok_or_else(|| err("only 'bytes' ranges are supported"))?;
+        let (range, total) = rest.split_once('/').ok_or_else(|| err("missing '/'"))?;
+        let (first, last) = range.split_once('-').ok_or_else(|| err("missing '-'"))?;
+        let number = |s: &str| -> Result<u64, HeaderError> {
+            let s = s.trim();
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err("not a number"));
+            }
+            s.parse().map_err(|_| err("number too large"))
+        };
+        let first = number(first)?;
+        let last = number(last)?;
+        let total = match total.trim() {
+            "*" => None,
+            t => Some(number(t)?),
+        };
+        if last < first {
+            return Err(err("last byte before first byte"));
+        }
+        if total.is_some_and(|t| last >= t) {
+            return Err(err("range extends past the total length"));
+        }
+        Ok(ContentRange { first, last, total })
+    }
+
+    /// Number of bytes the body must carry.
+    pub fn len(&self) -> u64 {
+        self.last - self.first + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        assert_eq!(
+            ContentRange::parse("bytes 0-9/100").unwrap(),
+            ContentRange {
+                first: 0,
+                last: 9,
+                total: Some(100)
+            }
+        );
+        assert_eq!(ContentRange::parse("bytes 5-9/*").unwrap().total, None);
+        assert!(ContentRange::parse("bytes 9-5/100").is_err());
+        assert!(ContentRange::parse("bytes 0-100/100").is_err());
+        assert!(ContentRange::parse("bytes */100").is_err());
+        assert!(ContentRange::parse("bytes 0-99999999999999999999999/*").is_err());
+        assert!(ContentRange::parse("items 0-1/2").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! The `If` header of RFC 4918 §10.4, parsed into lists of conditions.
+//!
+//! ```text
+//! If           = 1*No-tag-list | 1*Tagged-list
+//! Tagged-list  = Resource-Tag 1*List
+//! List         = "(" 1*Condition ")"
+//! Condition    = ["Not"] (State-token | "[" entity-tag "]")
+//! ```
+//! Parsing is purely syntactic; what the conditions mean (which lock tokens exist, what the
+//! current entity tag is) is decided by the executive when it evaluates the header.
+
+use super::{EntityTag, HeaderError};
+
+/// One condition inside a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfCondition {
+    /// `<token>`: the resource is locked with this state token. The text between the angle
+    /// brackets is kept as sent, even if it is not a valid URI: such a token matches nothing.
+    StateToken { not: bool, token: String },
+    /// `[etag]`: the resource currently has this entity tag.
+    ETag { not: bool, tag: EntityTag },
+}
+
+/// A parenthesised list of conditions, all of which must hold, optionally tagged with the
+/// resource it applies to (the raw URI or path from `<...>`; `None` means the request URI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfList {
+    pub resource: Option<String>,
+    pub conditions: Vec<IfCondition>,
+}
+
+/// The whole header: the lists are OR-ed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IfHeader {
+    pub lists: Vec<IfList>,
+}
+
+impl IfHeader {
+    /// Every state token the client mentions without `Not`, in order. RFC 4918 counts a lock
+    /// token as submitted when it appears in the If header.
+    pub fn submitted_tokens(&self) -> impl Iterator<Item = &str> {
+        self.lists.iter().flat_map(|list| {
+            list.conditions.iter().filter_map(|c| match c {
+                IfCondition::StateToken { not: false, token } => Some(token.as_str()),
+                _ => None,
+            })
+        })
+    }
+
+    /// True if any list is tagged with a resource.
+    pub fn is_tagged(&self) -> bool {
+        self.lists.iter().any(|l| l.resource.is_some())
+    }
+}
+
+/// Upper bound on conditions across all lists, so a hostile header cannot make evaluation slow.
+pub const MAX_IF_CONDITIONS: usize = 256;
+
+/// Parses the If header. Any syntax error is a 400.
+pub fn parse_if(value: &str) -> Result<IfHeader, HeaderError> {
+    let err = |reason: &str| HeaderError::new("If", reason.to_owned());
+    let mut rest = value.trim_start();
+    let mut lists = Vec::new();
+    let mut current_tag: Option<String> = None;
+    let mut tagged: Option<bool> = None;
+    let mut conditions_seen = 0usize;
+
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('<') {
+            // A Resource-Tag starts a tagged section.
+            let end = after
+                .find('>')
+                .ok_or_else(|| err("resource tag without '>'"))?;
+            let tag = after[..end].trim();
+            if tag.is_empty() {
+                return Err(err("empty resource tag"));
+            }
+            if tagged == Some(false) {
+                return Err(err("tagged and untagged lists cannot be mixed"));
+            }
+            tagged = Some(true);
+            current_tag = Some(tag.to_owned());
+            rest = after[end + 1..].trim_start();
+            if !rest.starts_with('(') {
+                return Err(err("a resource tag must be followed by a list"));
+            }
+            continue;
+        }
+        let Some(after) = rest.strip_prefix('(') else {
+            return Err(err("expected '(' or '<'"));
+        };
+        if tagged.is_none() {
+            tagged = Some(false);
+        }
+        let (conditions, after) = parse_list(after, &mut conditions_seen)?;
+        lists.push(IfList {
+            resource: current_tag.clone(),
+            conditions,
+        });
+        rest = after.trim_start();
+    }
+    if lists.is_empty() {
+        return Err(err("no condition lists"));
+    }
+    Ok(IfHeader { lists })
+}
+
+fn parse_list<'a>(
+    mut rest: &'a str,
+    seen: &mut usize,
+) -> Result<(Vec<IfCondition>, &'a str), HeaderError> {
+    let err = |reason: &str| HeaderError::new("If", reason.to_owned());
+    let mut conditions = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix(')') {
+            if conditions.is_empty() {
+                return Err(err("empty list"));
+            }
+            return Ok((conditions, after));
+        }
+        let mut not = false;
+        if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("not") {
+            let after = &rest[3..];
+            if after.starts_with(|c: char| c.is_whitespace() || c == '<' || c == '[') {
+                not = true;
+                rest = after.trim_start();
+            }
+        }
+        if let Some(after) = rest.strip_prefix('<') {
+            let end = after
+                .find('>')
+                .ok_or_else(|| err("state token without '>'"))?;
+            let token = after[..end].trim();
+            if token.is_empty() {
+                return Err(err("empty state token"));
+            }
+            conditions.push(IfCondition::StateToken {
+                not,
+                token: token.to_owned(),
+            });
+            rest = &after[end + 1..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let (tag, after) =
+                EntityTag::parse_prefix(after).ok_or_else(|| err("malformed entity tag"))?;
+            let after = after
+                .trim_start()
+                .strip_prefix(']')
+                .ok_or_else(|| err("entity tag without ']'"))?;
+            conditions.push(IfCondition::ETag { not, tag });
+            rest = after;
+        } else if rest.is_empty() {
+            return Err(err("unterminated list"));
+        } else {
+            return Err(err("expected a state token or an entity tag"));
+        }
+        *seen += 1;
+        if *seen > MAX_IF_CONDITIONS {
+            return Err(err("too many conditions"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(not: bool, t: &str) -> IfCondition {
+        IfCondition::StateToken {
+            not,
+            token: t.into(),
+        }
+    }
+
+    #[test]
+    fn untagged_lists() {
+        let h = parse_if("(<urn:uuid:1> [\"e1\"]) (Not <DAV:no-lock>)").unwrap();
+        assert_eq!(h.lists.len(), 2);
+        assert_eq!(h.lists[0].resource, None);
+        assert_eq!(
+            h.lists[0].conditions,
+            vec![
+                token(false, "urn:uuid:1"),
+                IfCondition::ETag {
+                    not: false,
+                    tag: EntityTag::strong("e1")
+                }
+            ]
+        );
+        assert_eq!(h.lists[1].conditions, vec![token(true, "DAV:no-lock")]);
+        assert_eq!(h.submitted_tokens().collect::<Vec<_>>(), vec!["urn:uuid:1"]);
+    }
+
+    #[test]
+    fn tagged_lists() {
+        let h = parse_if("<http://h/a> (<urn:uuid:1>) ([W/\"x\"]) </b> (Not[\"y\"])").unwrap();
+        assert_eq!(h.lists.len(), 3);
+        assert_eq!(h.lists[0].resource.as_deref(), Some("http://h/a"));
+        assert_eq!(h.lists[1].resource.as_deref(), Some("http://h/a"));
+        assert_eq!(h.lists[2].resource.as_deref(), Some("/b"));
+        assert!(h.is_tagged());
+    }
+
+    #[test]
+    fn corrupt_tokens_parse_but_keep_their_text() {
+        let h = parse_if("(<urn:uuid:1x>) (Not <DAV:no-lock>)").unwrap();
+        assert_eq!(h.lists[0].conditions, vec![token(false, "urn:uuid:1x")]);
+    }
+
+    #[test]
+    fn syntax_errors() {
+        for bad in [
+            "",
+            "()",
+            "(<a>",
+            "(<a)",
+            "<http://h/a>",
+            "(<a>) <http://h/b> (<c>)",
+            "([\"x\")",
+            "(foo)",
+            "(Not)",
+            "x",
+        ] {
+            assert!(parse_if(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn condition_limit() {
+        let many = format!("({})", "<a:b> ".repeat(MAX_IF_CONDITIONS + 1));
+        assert!(parse_if(&many).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+use super::HeaderError;
+
+/// A lock timeout (RFC 4918 §10.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    Seconds(u64),
+    Infinite,
+}
+
+impl Timeout {
+    /// The header value as sent back to the client.
+    pub fn to_header(self) -> String {
+        match self {
+            Timeout::Seconds(s) => format!("Second-{s}"),
+            Timeout::Infinite => "Infinite".to_owned(),
+        }
+    }
+}
+
+/// Parses `Timeout: Second-3600, Infinite` and returns the first alternative we understand.
+/// Unknown alternatives are skipped as RFC 4918 allows; none understood -> error. Numbers too
+/// large for u64 saturate rather than fail (they are capped by policy anyway).
+pub fn parse_timeout(value: &str) -> Result<Timeout, HeaderError> {
+    for alternative in value.split(',') {
+        let alternative = alternative.trim();
+        if alternative.eq_ignore_ascii_case("infinite") {
+            return Ok(Timeout::Infinite);
+        }
+        if alternative.len() > 7 && alternative[..7].eq_ignore_ascii_case("second-") {
+            let digits = &alternative[7..];
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(Timeout::Seconds(digits.parse().unwrap_or(u64::MAX)));
+            }
+        }
+    }
+    Err(HeaderError::new(
+        "Timeout",
+        format!("no usable value in '{value}'"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternatives() {
+        assert_eq!(
+            parse_timeout("Second-3600").unwrap(),
+            Timeout::Seconds(3600)
+        );
+        assert_eq!(
+            parse_timeout("Infinite, Second-4100000000").unwrap(),
+            Timeout::Infinite
+        );
+        assert_eq!(
+            parse_timeout("Foo, second-10").unwrap(),
+            Timeout::Seconds(10)
+        );
+        assert_eq!(
+            parse_timeout("Second-99999999999999999999999").unwrap(),
+            Timeout::Seconds(u64::MAX)
+        );
+        assert!(parse_timeout("Second-").is_err());
+        assert!(parse_timeout("Second--1").is_err());
+        assert!(parse_timeout("").is_err());
+    }
+}

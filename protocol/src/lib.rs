@@ -1,0 +1,21 @@
+//! # davd-protocol: the wire syntax of WebDAV
+//!
+//! The top layer of davd (see `docs/architecture.md`). It turns the request line and headers
+//! into a typed [`Request`] whose [`Method`] carries exactly what that method needs, parses the
+//! XML request bodies under explicit limits, and renders responses (`multistatus`, `error`,
+//! lock discovery). It does no I/O and knows nothing of tokio or axum, so every parser here can
+//! be unit-tested and fuzzed on its own.
+
+pub mod error;
+pub mod headers;
+pub mod method;
+pub mod name;
+pub mod path;
+pub mod response;
+pub mod xml;
+
+pub use error::ProtocolError;
+pub use method::{BodyInfo, Conditions, IMPLEMENTED_METHODS, Method, Request, RequestHead};
+pub use name::{DAV_NS, PropName};
+pub use path::{DavPath, PathError};
+pub use response::{Body, ByteStream, Response};

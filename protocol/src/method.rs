@@ -1,0 +1,466 @@
+//! Request line and headers -> one typed method object.
+//!
+//! [`Request::parse`] is where every WebDAV header is checked; a request that gets through it
+//! has a valid path, and the headers its method uses are typed and within the rules of
+//! RFC 4918 (for example: COPY allows Depth 0 or infinity, MOVE and DELETE only infinity).
+
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use http::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    IF_UNMODIFIED_SINCE, RANGE, TRANSFER_ENCODING, USER_AGENT,
+};
+
+use crate::error::ProtocolError;
+use crate::headers::destination::DestinationError;
+use crate::headers::{
+    ContentRange, Depth, Destination, EtagMatch, HeaderError, IfHeader, RangeRequest, Timeout,
+    parse_destination, parse_etag_list, parse_http_date, parse_if, parse_lock_token,
+    parse_overwrite, parse_range, parse_timeout,
+};
+use crate::path::DavPath;
+
+/// The methods davd implements, with what each one needs from the headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Options,
+    /// GET, or HEAD when `head` is true.
+    Get {
+        head: bool,
+        range: Option<RangeRequest>,
+    },
+    Post,
+    Put {
+        content_range: Option<ContentRange>,
+    },
+    Delete,
+    Mkcol,
+    Copy {
+        destination: Destination,
+        depth: Depth,
+        overwrite: bool,
+    },
+    Move {
+        destination: Destination,
+        overwrite: bool,
+    },
+    Propfind {
+        depth: Depth,
+    },
+    Proppatch,
+    Lock {
+        depth: Depth,
+        timeout: Option<Timeout>,
+    },
+    Unlock {
+        token: String,
+    },
+}
+
+impl Method {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Options => "OPTIONS",
+            Method::Get { head: false, .. } => "GET",
+            Method::Get { head: true, .. } => "HEAD",
+            Method::Post => "POST",
+            Method::Put { .. } => "PUT",
+            Method::Delete => "DELETE",
+            Method::Mkcol => "MKCOL",
+            Method::Copy { .. } => "COPY",
+            Method::Move { .. } => "MOVE",
+            Method::Propfind { .. } => "PROPFIND",
+            Method::Proppatch => "PROPPATCH",
+            Method::Lock { .. } => "LOCK",
+            Method::Unlock { .. } => "UNLOCK",
+        }
+    }
+
+    /// True for methods that expect an XML request body.
+    pub fn takes_xml_body(&self) -> bool {
+        matches!(
+            self,
+            Method::Propfind { .. } | Method::Proppatch | Method::Lock { .. }
+        )
+    }
+}
+
+/// Every method name davd implements, for `Allow` on a 501.
+pub const IMPLEMENTED_METHODS: &str =
+    "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK";
+
+/// The conditional headers of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub if_header: Option<IfHeader>,
+    pub if_match: Option<EtagMatch>,
+    pub if_none_match: Option<EtagMatch>,
+    pub if_modified_since: Option<SystemTime>,
+    pub if_unmodified_since: Option<SystemTime>,
+}
+
+impl Conditions {
+    pub fn is_empty(&self) -> bool {
+        *self == Conditions::default()
+    }
+}
+
+/// What the request tells about its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyInfo {
+    /// True if the request carries a body (Content-Length > 0, or chunked).
+    pub present: bool,
+    pub length: Option<u64>,
+    pub content_type: Option<String>,
+}
+
+/// The parts of the request line and headers the parser needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    /// The path of the request target, still percent-encoded, without the query.
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    /// 80 for plain HTTP, 443 for TLS: what a Host without a port means.
+    pub default_port: u16,
+    /// The transport may deliver a body even without Content-Length (HTTP/2 data frames).
+    pub body_may_exist: bool,
+}
+
+/// A parsed request: the typed method plus what every method shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub path: DavPath,
+    /// The URL ended with `/`.
+    pub trailing_slash: bool,
+    pub conditions: Conditions,
+    pub body: BodyInfo,
+    pub user_agent: Option<String>,
+    /// The client prefers HTML (a browser).
+    pub accepts_html: bool,
+    /// The raw Accept header.
+    pub accept: Option<String>,
+}
+
+impl Request {
+    /// Parses the request line and headers. Unknown methods are 501; any malformed header that
+    /// the method uses is 400 naming the header; a Destination on another server is 502.
+    pub fn parse(head: RequestHead<'_>) -> Result<Request, ProtocolError> {
+        let headers = head.headers;
+        let (path, trailing_slash) = DavPath::parse_url_path(head.path)?;
+        let method = parse_method(head)?;
+        let body = body_info(headers, head.body_may_exist)?;
+        Ok(Request {
+            method,
+            path,
+            trailing_slash,
+            conditions: parse_conditions(headers)?,
+            body,
+            user_agent: text(headers, USER_AGENT.as_str())?.map(str::to_owned),
+            accepts_html: text(headers, ACCEPT.as_str())?
+                .is_some_and(|accept| accept.contains("text/html")),
+            accept: text(headers, ACCEPT.as_str())?.map(str::to_owned),
+        })
+    }
+}
+
+fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
+    let headers = head.headers;
+    let depth = || -> Result<Option<Depth>, ProtocolError> {
+        Ok(text(headers, "depth")?.map(Depth::parse).transpose()?)
+    };
+    let overwrite = || -> Result<bool, ProtocolError> {
+        Ok(text(headers, "overwrite")?
+            .map(parse_overwrite)
+            .transpose()?
+            .unwrap_or(true))
+    };
+    let destination = || -> Result<Destination, ProtocolError> {
+        let value = text(headers, "destination")?
+            .ok_or_else(|| HeaderError::new("Destination", "missing"))?;
+        let host = text(headers, HOST.as_str())?;
+        parse_destination(value, host, head.default_port).map_err(|e| match e {
+            DestinationError::Invalid(h) => ProtocolError::Header(h),
+            DestinationError::OtherServer(s) => ProtocolError::BadGateway(s),
+        })
+    };
+    let only_infinity = |method: &str| -> Result<(), ProtocolError> {
+        match depth()? {
+            None | Some(Depth::Infinity) => Ok(()),
+            Some(d) => Err(HeaderError::new(
+                "Depth",
+                format!("{method} only allows Depth: infinity, not {}", d.as_str()),
+            )
+            .into()),
+        }
+    };
+    Ok(match head.method {
+        "OPTIONS" => Method::Options,
+        "GET" | "HEAD" => Method::Get {
+            head: head.method == "HEAD",
+            // RFC 7233 §3.1: an invalid Range header is ignored.
+            range: text(headers, RANGE.as_str())?.and_then(|v| parse_range(v).ok().flatten()),
+        },
+        "POST" => Method::Post,
+        "PUT" => Method::Put {
+            content_range: text(headers, "content-range")?
+                .map(ContentRange::parse)
+                .transpose()?,
+        },
+        "DELETE" => {
+            only_infinity("DELETE")?;
+            Method::Delete
+        }
+        "MKCOL" => Method::Mkcol,
+        "COPY" => {
+            let depth = match depth()? {
+                None | Some(Depth::Infinity) => Depth::Infinity,
+                Some(Depth::Zero) => Depth::Zero,
+                Some(Depth::One) => {
+                    return Err(HeaderError::new("Depth", "COPY allows Depth 0 or infinity").into());
+                }
+            };
+            Method::Copy {
+                destination: destination()?,
+                depth,
+                overwrite: overwrite()?,
+            }
+        }
+        "MOVE" => {
+            only_infinity("MOVE")?;
+            Method::Move {
+                destination: destination()?,
+                overwrite: overwrite()?,
+            }
+        }
+        "PROPFIND" => Method::Propfind {
+            depth: depth()?.unwrap_or(Depth::Infinity),
+        },
+        "PROPPATCH" => Method::Proppatch,
+        "LOCK" => {
+            let depth = match depth()? {
+                None | Some(Depth::Infinity) => Depth::Infinity,
+                Some(Depth::Zero) => Depth::Zero,
+                Some(Depth::One) => {
+                    return Err(HeaderError::new("Depth", "LOCK allows Depth 0 or infinity").into());
+                }
+            };
+            Method::Lock {
+                depth,
+                timeout: text(headers, "timeout")?.map(parse_timeout).transpose()?,
+            }
+        }
+        "UNLOCK" => Method::Unlock {
+            token: parse_lock_token(
+                text(headers, "lock-token")?
+                    .ok_or_else(|| HeaderError::new("Lock-Token", "UNLOCK needs a Lock-Token"))?,
+            )?,
+        },
+        other => return Err(ProtocolError::NotImplemented(other.to_owned())),
+    })
+}
+
+fn parse_conditions(headers: &HeaderMap) -> Result<Conditions, ProtocolError> {
+    // Several If headers are one list of lists (RFC 7230 §3.2.2 field combination).
+    let if_values: Vec<&str> = headers
+        .get_all("if")
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| HeaderError::new("If", "not ASCII text"))
+        })
+        .collect::<Result<_, _>>()?;
+    let if_header = if if_values.is_empty() {
+        None
+    } else {
+        Some(parse_if(&if_values.join(" "))?)
+    };
+    Ok(Conditions {
+        if_header,
+        if_match: text(headers, IF_MATCH.as_str())?
+            .map(|v| parse_etag_list("If-Match", v))
+            .transpose()?,
+        if_none_match: text(headers, IF_NONE_MATCH.as_str())?
+            .map(|v| parse_etag_list("If-None-Match", v))
+            .transpose()?,
+        if_modified_since: text(headers, IF_MODIFIED_SINCE.as_str())?.and_then(parse_http_date),
+        if_unmodified_since: text(headers, IF_UNMODIFIED_SINCE.as_str())?.and_then(parse_http_date),
+    })
+}
+
+fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, ProtocolError> {
+    let length = match text(headers, CONTENT_LENGTH.as_str())? {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| HeaderError::new("Content-Length", "not a number"))?,
+        ),
+        None => None,
+    };
+    let chunked = headers.contains_key(TRANSFER_ENCODING);
+    Ok(BodyInfo {
+        present: match length {
+            Some(n) => n > 0,
+            None => chunked || body_may_exist,
+        },
+        length,
+        content_type: text(headers, CONTENT_TYPE.as_str())?.map(str::to_owned),
+    })
+}
+
+/// A header as text; a value that is not visible ASCII is a 400 rather than silently ignored.
+fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, HeaderError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| HeaderError {
+            header: static_name(name),
+            reason: "not ASCII text".into(),
+        }),
+    }
+}
+
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "depth" => "Depth",
+        "overwrite" => "Overwrite",
+        "destination" => "Destination",
+        "timeout" => "Timeout",
+        "lock-token" => "Lock-Token",
+        "content-range" => "Content-Range",
+        "host" => "Host",
+        "range" => "Range",
+        "if-match" => "If-Match",
+        "if-none-match" => "If-None-Match",
+        "content-length" => "Content-Length",
+        "content-type" => "Content-Type",
+        _ => "a request header",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn parse(
+        method: &str,
+        path: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Request, ProtocolError> {
+        let mut map = HeaderMap::new();
+        map.insert(HOST, HeaderValue::from_static("localhost:8080"));
+        for (k, v) in headers {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        Request::parse(RequestHead {
+            method,
+            path,
+            headers: &map,
+            default_port: 80,
+            body_may_exist: false,
+        })
+    }
+
+    #[test]
+    fn depth_rules_per_method() {
+        assert!(matches!(
+            parse("PROPFIND", "/", &[]).unwrap().method,
+            Method::Propfind {
+                depth: Depth::Infinity
+            }
+        ));
+        assert!(matches!(
+            parse("PROPFIND", "/", &[("depth", "1")]).unwrap().method,
+            Method::Propfind { depth: Depth::One }
+        ));
+        assert!(parse("PROPFIND", "/", &[("depth", "2")]).is_err());
+        assert!(parse("COPY", "/a", &[("destination", "/b"), ("depth", "1")]).is_err());
+        assert!(parse("MOVE", "/a", &[("destination", "/b"), ("depth", "0")]).is_err());
+        assert!(parse("DELETE", "/a", &[("depth", "0")]).is_err());
+        assert!(parse("DELETE", "/a", &[("depth", "infinity")]).is_ok());
+        assert!(parse("LOCK", "/a", &[("depth", "1")]).is_err());
+    }
+
+    #[test]
+    fn statuses_for_bad_input() {
+        assert_eq!(
+            parse("BREW", "/", &[]).unwrap_err().status(),
+            http::StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            parse("GET", "/a/../b", &[]).unwrap_err().status(),
+            http::StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse("COPY", "/a", &[("destination", "http://elsewhere/b")])
+                .unwrap_err()
+                .status(),
+            http::StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            parse("COPY", "/a", &[]).unwrap_err().status(),
+            http::StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse(
+                "COPY",
+                "/a",
+                &[("destination", "/b"), ("overwrite", "maybe")]
+            )
+            .unwrap_err()
+            .status(),
+            http::StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse("UNLOCK", "/a", &[]).unwrap_err().status(),
+            http::StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse("PUT", "/a", &[("if", "(<a>")]).unwrap_err().status(),
+            http::StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn several_if_headers_are_joined() {
+        let r = parse("PUT", "/a", &[("if", "(<urn:a>)"), ("if", "(<urn:b>)")]).unwrap();
+        assert_eq!(r.conditions.if_header.unwrap().lists.len(), 2);
+    }
+
+    #[test]
+    fn invalid_range_is_ignored() {
+        let r = parse("GET", "/a", &[("range", "bytes=z-")]).unwrap();
+        assert_eq!(
+            r.method,
+            Method::Get {
+                head: false,
+                range: None
+            }
+        );
+    }
+
+    #[test]
+    fn body_presence() {
+        assert!(!parse("MKCOL", "/a", &[]).unwrap().body.present);
+        assert!(
+            parse("MKCOL", "/a", &[("content-length", "3")])
+                .unwrap()
+                .body
+                .present
+        );
+        assert!(
+            !parse("MKCOL", "/a", &[("content-length", "0")])
+                .unwrap()
+                .body
+                .present
+        );
+        assert!(
+            parse("PUT", "/a", &[("transfer-encoding", "chunked")])
+                .unwrap()
+                .body
+                .present
+        );
+    }
+}

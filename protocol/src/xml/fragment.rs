@@ -1,0 +1,258 @@
+//! Serialises a received element (a dead property value, a lock owner) into a self-contained
+//! XML fragment: every namespace it uses is declared on its outermost element, and an `xml:lang`
+//! inherited from an ancestor is written onto it, so the fragment means the same thing wherever
+//! it is later inserted (RFC 4918 §4.3-4.5).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use roxmltree::Node;
+
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Serialises `element` and its content. Comments and processing instructions are dropped.
+pub fn serialize_element(element: Node<'_, '_>) -> String {
+    let mut prefixes = Prefixes::default();
+    collect_namespaces(element, &mut prefixes);
+    let mut out = String::new();
+    let inherited_lang = if element.attribute((XML_NS, "lang")).is_none() {
+        element
+            .ancestors()
+            .skip(1)
+            .find_map(|a| a.attribute((XML_NS, "lang")))
+    } else {
+        None
+    };
+    write_element(element, &prefixes, true, inherited_lang, &mut out);
+    out
+}
+
+/// The character data of a stored fragment (all text inside its root element), or `None` if the
+/// fragment is not well-formed XML. Handlers use it to read simple values such as `true` or
+/// `1024`.
+pub fn fragment_text(fragment: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(fragment).ok()?;
+    Some(
+        doc.root_element()
+            .descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect(),
+    )
+}
+
+/// Escapes character data.
+pub fn escape_text(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escapes an attribute value written between double quotes.
+pub fn escape_attr(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Namespace URI -> prefix, chosen once for the whole fragment.
+#[derive(Default)]
+struct Prefixes {
+    by_uri: BTreeMap<String, String>,
+}
+
+impl Prefixes {
+    fn add(&mut self, uri: &str, preferred: Option<&str>) {
+        if uri.is_empty() || uri == XML_NS || self.by_uri.contains_key(uri) {
+            return;
+        }
+        let taken = |p: &str, map: &BTreeMap<String, String>| map.values().any(|v| v == p);
+        let prefix = match preferred {
+            Some(p) if !p.is_empty() && !p.starts_with("xml") && !taken(p, &self.by_uri) => {
+                p.to_owned()
+            }
+            _ => {
+                let mut n = self.by_uri.len();
+                loop {
+                    let candidate = format!("ns{n}");
+                    if !taken(&candidate, &self.by_uri) {
+                        break candidate;
+                    }
+                    n += 1;
+                }
+            }
+        };
+        self.by_uri.insert(uri.to_owned(), prefix);
+    }
+
+    fn qualified(&self, uri: Option<&str>, local: &str) -> String {
+        match uri.and_then(|u| {
+            if u == XML_NS {
+                Some("xml")
+            } else {
+                self.by_uri.get(u).map(String::as_str)
+            }
+        }) {
+            Some(prefix) => format!("{prefix}:{local}"),
+            None => local.to_owned(),
+        }
+    }
+}
+
+fn collect_namespaces(node: Node<'_, '_>, prefixes: &mut Prefixes) {
+    for n in node.descendants().filter(|n| n.is_element()) {
+        if let Some(uri) = n.tag_name().namespace() {
+            prefixes.add(uri, n.lookup_prefix(uri));
+        }
+        for attr in n.attributes() {
+            if let Some(uri) = attr.namespace() {
+                prefixes.add(uri, n.lookup_prefix(uri));
+            }
+        }
+    }
+}
+
+fn write_element(
+    node: Node<'_, '_>,
+    prefixes: &Prefixes,
+    outermost: bool,
+    inherited_lang: Option<&str>,
+    out: &mut String,
+) {
+    let name = prefixes.qualified(node.tag_name().namespace(), node.tag_name().name());
+    out.push('<');
+    out.push_str(&name);
+    if outermost {
+        for (uri, prefix) in &prefixes.by_uri {
+            let _ = write!(out, " xmlns:{prefix}=\"");
+            escape_attr(uri, out);
+            out.push('"');
+        }
+        if let Some(lang) = inherited_lang {
+            out.push_str(" xml:lang=\"");
+            escape_attr(lang, out);
+            out.push('"');
+        }
+    }
+    for attr in node.attributes() {
+        out.push(' ');
+        out.push_str(&prefixes.qualified(attr.namespace(), attr.name()));
+        out.push_str("=\"");
+        escape_attr(attr.value(), out);
+        out.push('"');
+    }
+    let mut children = node
+        .children()
+        .filter(|c| c.is_element() || c.is_text())
+        .peekable();
+    if children.peek().is_none() {
+        out.push_str("/>");
+        return;
+    }
+    out.push('>');
+    for child in children {
+        if child.is_element() {
+            write_element(child, prefixes, false, None, out);
+        } else if let Some(text) = child.text() {
+            escape_text(text, out);
+        }
+    }
+    out.push_str("</");
+    out.push_str(&name);
+    out.push('>');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_prop(xml: &str) -> String {
+        let doc = roxmltree::Document::parse(xml).unwrap();
+        let prop = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "prop")
+            .unwrap();
+        serialize_element(prop.first_element_child().unwrap())
+    }
+
+    /// Parses a fragment and returns (namespace, local, text) of its root, to compare meaning
+    /// rather than spelling.
+    fn meaning(fragment: &str) -> (String, String, String) {
+        let doc = roxmltree::Document::parse(fragment).unwrap();
+        let root = doc.root_element();
+        (
+            root.tag_name().namespace().unwrap_or("").to_owned(),
+            root.tag_name().name().to_owned(),
+            root.descendants()
+                .filter(|n| n.is_text())
+                .filter_map(|n| n.text())
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn declares_namespaces_from_ancestors() {
+        let f = first_prop(
+            r#"<D:propertyupdate xmlns:D="DAV:" xmlns:x="http://ex/"><D:set><D:prop><x:a>v<x:b/></x:a></D:prop></D:set></D:propertyupdate>"#,
+        );
+        assert_eq!(f, r#"<x:a xmlns:x="http://ex/">v<x:b/></x:a>"#);
+    }
+
+    #[test]
+    fn keeps_nested_default_namespaces_meaningful() {
+        let f = first_prop(
+            r#"<propertyupdate xmlns='DAV:'><set><prop><t:valnspace xmlns:t='http://t/'><foo xmlns='bar'/></t:valnspace></prop></set></propertyupdate>"#,
+        );
+        let doc = roxmltree::Document::parse(&f).unwrap();
+        let foo = doc.root_element().first_element_child().unwrap();
+        assert_eq!(foo.tag_name().namespace(), Some("bar"));
+        assert_eq!(foo.tag_name().name(), "foo");
+    }
+
+    #[test]
+    fn no_namespace_properties() {
+        let f = first_prop(
+            r#"<propertyupdate xmlns="DAV:"><set><prop><nonamespace xmlns="">randomvalue</nonamespace></prop></set></propertyupdate>"#,
+        );
+        assert_eq!(
+            meaning(&f),
+            ("".into(), "nonamespace".into(), "randomvalue".into())
+        );
+    }
+
+    #[test]
+    fn inherits_xml_lang_and_escapes() {
+        let f = first_prop(
+            r#"<D:propertyupdate xmlns:D="DAV:" xml:lang="de"><D:set><D:prop><x:a xmlns:x="u" k="1&amp;&quot;">&lt;&#65536;</x:a></D:prop></D:set></D:propertyupdate>"#,
+        );
+        assert_eq!(
+            f,
+            "<x:a xmlns:x=\"u\" xml:lang=\"de\" k=\"1&amp;&quot;\">&lt;\u{10000}</x:a>"
+        );
+    }
+
+    #[test]
+    fn prefix_collisions_get_fresh_prefixes() {
+        let f = first_prop(
+            r#"<D:x xmlns:D="DAV:"><D:prop><a:p xmlns:a="one"><a:q xmlns:a="two"/></a:p></D:prop></D:x>"#,
+        );
+        let doc = roxmltree::Document::parse(&f).unwrap();
+        let q = doc.root_element().first_element_child().unwrap();
+        assert_eq!(doc.root_element().tag_name().namespace(), Some("one"));
+        assert_eq!(q.tag_name().namespace(), Some("two"));
+    }
+}

@@ -1,0 +1,411 @@
+//! Response bodies: the streamed `multistatus`, `error` bodies with RFC 4918 precondition
+//! elements, and the LOCK response.
+//!
+//! Every document declares `xmlns:D="DAV:"` on its root and uses the `D:` prefix (Windows'
+//! mini-redirector mishandles `DAV:` as the default namespace). Property elements in other
+//! namespaces declare their own prefix unless the root already declared one for that namespace.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use http::StatusCode;
+use xml::EmitterConfig;
+use xml::writer::{EventWriter, XmlEvent};
+
+use crate::headers::{Depth, Timeout};
+use crate::name::{DAV_NS, PropName};
+
+use super::LockScope;
+use super::fragment::escape_text;
+
+/// The value of one property in a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropValue {
+    /// `<D:name/>`
+    Empty,
+    /// Character data, escaped on output.
+    Text(String),
+    /// Trusted inner XML produced by the server itself. It may use `D:` and any prefix the
+    /// multistatus root declares.
+    Xml(String),
+    /// A complete, self-contained element that replaces the property element: how dead
+    /// properties are stored and returned.
+    Fragment(String),
+}
+
+/// One `propstat`: the properties that share a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropStat {
+    pub status: StatusCode,
+    /// Name and value; `None` writes an empty element (used for 404s, propname and PROPPATCH).
+    pub props: Vec<(PropName, Option<PropValue>)>,
+    pub error: Option<Condition>,
+    pub description: Option<String>,
+}
+
+/// RFC 4918 §16 precondition and postcondition codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Hrefs of the lock roots whose token was missing.
+    LockTokenSubmitted(Vec<String>),
+    /// Hrefs of the roots of the conflicting locks.
+    NoConflictingLock(Vec<String>),
+    LockTokenMatchesRequestUri,
+    CannotModifyProtectedProperty,
+    PropfindFiniteDepth,
+    PreservedLiveProperties,
+    /// Any other condition, by its local name in `DAV:`.
+    Other(&'static str),
+}
+
+impl Condition {
+    fn write(&self, out: &mut String) {
+        let (name, hrefs): (&str, &[String]) = match self {
+            Condition::LockTokenSubmitted(h) => ("lock-token-submitted", h),
+            Condition::NoConflictingLock(h) => ("no-conflicting-lock", h),
+            Condition::LockTokenMatchesRequestUri => ("lock-token-matches-request-uri", &[]),
+            Condition::CannotModifyProtectedProperty => ("cannot-modify-protected-property", &[]),
+            Condition::PropfindFiniteDepth => ("propfind-finite-depth", &[]),
+            Condition::PreservedLiveProperties => ("preserved-live-properties", &[]),
+            Condition::Other(name) => (name, &[]),
+        };
+        if hrefs.is_empty() {
+            let _ = write!(out, "<D:{name}/>");
+        } else {
+            let _ = write!(out, "<D:{name}>");
+            for href in hrefs {
+                out.push_str("<D:href>");
+                escape_text(href, out);
+                out.push_str("</D:href>");
+            }
+            let _ = write!(out, "</D:{name}>");
+        }
+    }
+}
+
+/// `<D:error>` body for an error response carrying a condition.
+pub fn error_body(condition: &Condition) -> Bytes {
+    let mut out = String::from(r#"<?xml version="1.0" encoding="utf-8"?><D:error xmlns:D="DAV:">"#);
+    condition.write(&mut out);
+    out.push_str("</D:error>");
+    Bytes::from(out)
+}
+
+fn status_line(status: StatusCode) -> String {
+    format!(
+        "HTTP/1.1 {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Unknown")
+    )
+}
+
+/// Writes a `multistatus` document piece by piece so a large one can be streamed: call
+/// [`MultistatusWriter::take`] after each response to get the bytes written so far.
+pub struct MultistatusWriter {
+    writer: EventWriter<Vec<u8>>,
+    /// Prefixes declared on the root, besides `D`.
+    root_prefixes: Vec<(&'static str, &'static str)>,
+    scratch: String,
+}
+
+impl MultistatusWriter {
+    /// Starts the document. `extra_prefixes` are (prefix, namespace) pairs declared on the root
+    /// in addition to `D` = `DAV:`.
+    pub fn new(extra_prefixes: &[(&'static str, &'static str)]) -> Self {
+        let config = EmitterConfig::new()
+            .perform_indent(false)
+            .write_document_declaration(true)
+            .normalize_empty_elements(true)
+            .pad_self_closing(false);
+        let writer = config.create_writer(Vec::with_capacity(16 * 1024));
+        let mut root = XmlEvent::start_element("D:multistatus").ns("D", DAV_NS);
+        for (prefix, ns) in extra_prefixes {
+            root = root.ns(*prefix, *ns);
+        }
+        let mut this = MultistatusWriter {
+            writer,
+            root_prefixes: extra_prefixes.to_vec(),
+            scratch: String::new(),
+        };
+        let _ = this.writer.write(root);
+        this
+    }
+
+    fn start(&mut self, name: &str) {
+        let _ = self.writer.write(XmlEvent::start_element(name));
+    }
+
+    fn end(&mut self) {
+        let _ = self.writer.write(XmlEvent::end_element());
+    }
+
+    fn text_element(&mut self, name: &str, text: &str) {
+        self.start(name);
+        let _ = self.writer.write(XmlEvent::characters(text));
+        self.end();
+    }
+
+    fn raw(&mut self, xml: &str) {
+        let _ = self.writer.write(XmlEvent::RawCharacters(xml));
+    }
+
+    /// A `response` with one `propstat` per status.
+    pub fn prop_response(&mut self, href: &str, propstats: &[PropStat]) {
+        self.start("D:response");
+        self.text_element("D:href", href);
+        for propstat in propstats {
+            self.start("D:propstat");
+            self.start("D:prop");
+            for (name, value) in &propstat.props {
+                self.property(name, value.as_ref());
+            }
+            self.end();
+            self.text_element("D:status", &status_line(propstat.status));
+            if let Some(condition) = &propstat.error {
+                self.condition(condition);
+            }
+            if let Some(description) = &propstat.description {
+                self.text_element("D:responsedescription", description);
+            }
+            self.end();
+        }
+        self.end();
+    }
+
+    /// A `response` that carries a status for a whole resource.
+    pub fn status_response(
+        &mut self,
+        href: &str,
+        status: StatusCode,
+        error: Option<&Condition>,
+        description: Option<&str>,
+    ) {
+        self.start("D:response");
+        self.text_element("D:href", href);
+        self.text_element("D:status", &status_line(status));
+        if let Some(condition) = error {
+            self.condition(condition);
+        }
+        if let Some(description) = description {
+            self.text_element("D:responsedescription", description);
+        }
+        self.end();
+    }
+
+    fn condition(&mut self, condition: &Condition) {
+        self.scratch.clear();
+        self.scratch.push_str("<D:error>");
+        condition.write(&mut self.scratch);
+        self.scratch.push_str("</D:error>");
+        let xml = std::mem::take(&mut self.scratch);
+        self.raw(&xml);
+        self.scratch = xml;
+    }
+
+    fn property(&mut self, name: &PropName, value: Option<&PropValue>) {
+        if let Some(PropValue::Fragment(fragment)) = value {
+            self.raw(fragment);
+            return;
+        }
+        let declared = if name.namespace == DAV_NS {
+            Some("D")
+        } else {
+            self.root_prefixes
+                .iter()
+                .find(|(_, ns)| *ns == name.namespace)
+                .map(|(prefix, _)| *prefix)
+        };
+        let qualified;
+        let event = match declared {
+            Some(prefix) => {
+                qualified = format!("{prefix}:{}", name.local);
+                XmlEvent::start_element(qualified.as_str())
+            }
+            None if name.namespace.is_empty() => XmlEvent::start_element(name.local.as_str()),
+            None => {
+                qualified = format!("ns0:{}", name.local);
+                XmlEvent::start_element(qualified.as_str()).ns("ns0", name.namespace.as_str())
+            }
+        };
+        let _ = self.writer.write(event);
+        match value {
+            None | Some(PropValue::Empty) | Some(PropValue::Fragment(_)) => {}
+            Some(PropValue::Text(text)) => {
+                let _ = self.writer.write(XmlEvent::characters(text));
+            }
+            Some(PropValue::Xml(xml)) => self.raw(xml),
+        }
+        self.end();
+    }
+
+    /// The bytes written since the last call.
+    pub fn take(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(self.writer.inner_mut()))
+    }
+
+    /// Closes the document and returns the remaining bytes.
+    pub fn finish(mut self) -> Bytes {
+        self.end();
+        self.take()
+    }
+}
+
+/// What the protocol needs to know to render one `activelock`.
+#[derive(Debug, Clone)]
+pub struct ActiveLockView<'a> {
+    pub scope: LockScope,
+    pub depth: Depth,
+    /// The `owner` element as received, or `None`.
+    pub owner: Option<&'a str>,
+    /// Time left, as sent in `timeout`.
+    pub timeout: Timeout,
+    pub token: &'a str,
+    /// Href of the lock root; `None` leaves `lockroot` out (for clients that choke on it).
+    pub root_href: Option<&'a str>,
+}
+
+/// One `D:activelock` element as trusted inner XML.
+pub fn render_activelock(lock: &ActiveLockView<'_>) -> String {
+    let mut out = String::with_capacity(512);
+    let _ = write!(
+        out,
+        "<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:{}/></D:lockscope><D:depth>{}</D:depth>",
+        lock.scope.as_str(),
+        match lock.depth {
+            Depth::Zero => "0",
+            Depth::One => "1",
+            Depth::Infinity => "infinity",
+        }
+    );
+    if let Some(owner) = lock.owner {
+        out.push_str(owner);
+    }
+    out.push_str("<D:timeout>");
+    out.push_str(&lock.timeout.to_header());
+    out.push_str("</D:timeout><D:locktoken><D:href>");
+    escape_text(lock.token, &mut out);
+    out.push_str("</D:href></D:locktoken>");
+    if let Some(root) = lock.root_href {
+        out.push_str("<D:lockroot><D:href>");
+        escape_text(root, &mut out);
+        out.push_str("</D:href></D:lockroot>");
+    }
+    out.push_str("</D:activelock>");
+    out
+}
+
+/// The body of a successful LOCK: `<D:prop><D:lockdiscovery>` with the granted lock.
+pub fn lock_response_body(lock: &ActiveLockView<'_>) -> Bytes {
+    let mut out = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><D:prop xmlns:D="DAV:"><D:lockdiscovery>"#,
+    );
+    out.push_str(&render_activelock(lock));
+    out.push_str("</D:lockdiscovery></D:prop>");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> String {
+        let text = std::str::from_utf8(bytes).unwrap().to_owned();
+        roxmltree::Document::parse(&text).expect("well-formed");
+        text
+    }
+
+    #[test]
+    fn multistatus_is_well_formed_and_prefixed() {
+        let mut w = MultistatusWriter::new(&[("Z", "urn:schemas-microsoft-com:")]);
+        let mut all = w.take().to_vec();
+        w.prop_response(
+            "/a%20b",
+            &[
+                PropStat {
+                    status: StatusCode::OK,
+                    props: vec![
+                        (
+                            PropName::dav("resourcetype"),
+                            Some(PropValue::Xml("<D:collection/>".into())),
+                        ),
+                        (
+                            PropName::dav("displayname"),
+                            Some(PropValue::Text("a < b".into())),
+                        ),
+                        (
+                            PropName::new("urn:schemas-microsoft-com:", "Win32FileAttributes"),
+                            Some(PropValue::Text("00000020".into())),
+                        ),
+                        (
+                            PropName::new("http://x/", "dead"),
+                            Some(PropValue::Fragment(
+                                r#"<x:dead xmlns:x="http://x/">v</x:dead>"#.into(),
+                            )),
+                        ),
+                        (PropName::new("", "nons"), Some(PropValue::Text("n".into()))),
+                    ],
+                    error: None,
+                    description: None,
+                },
+                PropStat {
+                    status: StatusCode::NOT_FOUND,
+                    props: vec![(PropName::new("http://y/", "missing"), None)],
+                    error: None,
+                    description: None,
+                },
+            ],
+        );
+        all.extend_from_slice(&w.take());
+        w.status_response(
+            "/locked",
+            StatusCode::LOCKED,
+            Some(&Condition::LockTokenSubmitted(vec!["/".into()])),
+            None,
+        );
+        all.extend_from_slice(&w.finish());
+        let text = parse(&all);
+        assert!(
+            text.contains(r#"<D:multistatus xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:">"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("<D:resourcetype><D:collection/></D:resourcetype>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<D:displayname>a &lt; b</D:displayname>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"<ns0:missing xmlns:ns0="http://y/"/>"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("<D:status>HTTP/1.1 404 Not Found</D:status>"),
+            "{text}"
+        );
+        assert!(text.contains("<D:error><D:lock-token-submitted><D:href>/</D:href></D:lock-token-submitted></D:error>"), "{text}");
+        assert!(!text.contains("xmlns=\"DAV:\""));
+    }
+
+    #[test]
+    fn lock_body() {
+        let body = lock_response_body(&ActiveLockView {
+            scope: LockScope::Exclusive,
+            depth: Depth::Infinity,
+            owner: Some(r#"<D:owner xmlns:D="DAV:">me &amp; you</D:owner>"#),
+            timeout: Timeout::Seconds(3600),
+            token: "urn:uuid:x",
+            root_href: Some("/a"),
+        });
+        let text = parse(&body);
+        assert!(text.contains("<D:timeout>Second-3600</D:timeout>"));
+        assert!(text.contains("<D:lockroot><D:href>/a</D:href></D:lockroot>"));
+        let e = error_body(&Condition::PropfindFiniteDepth);
+        assert!(parse(&e).contains("<D:propfind-finite-depth/>"));
+    }
+}
