@@ -1,0 +1,42 @@
+//! # davd-registry: the contracts between policy and mechanism
+//!
+//! The 1997 architecture's third layer. The executive never talks to a store directly: it asks
+//! the [`Registry`] for the subsystem of a given kind responsible for a URL, and talks to it
+//! through one of the traits defined here:
+//!
+//! - [`NamespaceManager`]: where resources live and how their bytes move;
+//! - [`PropertyManager`]: dead properties;
+//! - [`LockManager`]: the lock table;
+//! - [`LivePropertyHandler`]: computed and enforced properties.
+//!
+//! Each kind is registered per URL scope independently, and the longest scope wins.
+
+pub mod error;
+pub mod live;
+pub mod lock;
+pub mod namespace;
+pub mod property;
+pub mod registry;
+pub mod resource;
+
+pub use error::{SubsystemError, SubsystemResult};
+pub use live::{
+    ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,
+};
+pub use lock::{LockManager, LockRecord};
+pub use namespace::{
+    Detached, MemberStream, NamespaceManager, Opened, OpenedContent, WriteMode, WriteReceipt,
+};
+pub use property::{PropertyManager, PropsByPath, StoredProp};
+pub use registry::{Mount, Registry, RegistryError};
+pub use resource::{Member, ResourceMeta};
+
+/// The shared vocabulary, re-exported so subsystems depend on this crate alone.
+pub use davd_protocol::headers::{ByteRange, Depth, Timeout};
+pub use davd_protocol::xml::{LockScope, PropValue};
+/// XML helpers for handlers (reading stored fragments, rendering lock discovery).
+pub mod xml {
+    pub use davd_protocol::xml::{ActiveLockView, escape_text, fragment_text, render_activelock};
+}
+pub use davd_protocol::{Body, ByteStream, DAV_NS, DavPath, PropName};
+pub use http::StatusCode;

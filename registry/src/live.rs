@@ -1,0 +1,144 @@
+//! Live properties: values the server computes or enforces (RFC 4918 §4.2), supplied by small
+//! handlers the property manager asks before it falls back to the dead-property store.
+//!
+//! A handler owns some property names. For those names it computes values
+//! ([`LivePropertyHandler::get`]), decides whether a PROPPATCH may set or remove them
+//! ([`LivePropertyHandler::check_set`]), and it may hook writes and reads of any resource
+//! ([`LivePropertyHandler::before_write`], [`LivePropertyHandler::after_read`]): the 1997 paper's
+//! read-only flag and hit counter are both handlers of this kind.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use davd_protocol::xml::PropValue;
+use davd_protocol::{DavPath, PropName};
+
+use crate::error::{SubsystemError, SubsystemResult};
+use crate::lock::{LockManager, LockRecord};
+use crate::namespace::NamespaceManager;
+use crate::property::PropertyManager;
+use crate::resource::ResourceMeta;
+
+/// Who is asking, as far as handlers need to know.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    /// The authenticated user, if authentication is on.
+    pub principal: Option<String>,
+}
+
+/// The subsystems that serve one path, as the registry resolved them.
+#[derive(Clone)]
+pub struct Subsystems {
+    /// The namespace manager and the scope it is mounted at.
+    pub namespace: Arc<dyn NamespaceManager>,
+    pub scope: DavPath,
+    pub properties: Arc<dyn PropertyManager>,
+    /// Every lock manager whose scope contains the path, nearest first.
+    pub locks: Vec<Arc<dyn LockManager>>,
+    /// Live-property handlers in force for the path, nearest scope first.
+    pub live: Vec<Arc<dyn LivePropertyHandler>>,
+}
+
+impl Subsystems {
+    /// The path as the namespace manager sees it (relative to its scope).
+    pub fn relative(&self, path: &DavPath) -> DavPath {
+        path.relative_to(&self.scope).unwrap_or_else(DavPath::root)
+    }
+
+    /// Unexpired locks that apply to `path`, from every lock manager in force.
+    pub async fn locks_covering(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
+        let mut all = Vec::new();
+        for manager in &self.locks {
+            all.extend(manager.covering(path).await?);
+        }
+        Ok(all)
+    }
+
+    /// The handler that owns `name`, if any.
+    pub fn handler_for(&self, name: &PropName) -> Option<&Arc<dyn LivePropertyHandler>> {
+        self.live.iter().find(|h| h.names().contains(name))
+    }
+}
+
+/// Everything a handler may look at to compute a value.
+pub struct PropContext<'a> {
+    /// The full request path of the resource.
+    pub path: &'a DavPath,
+    pub meta: &'a ResourceMeta,
+    pub subsystems: &'a Subsystems,
+    pub client: &'a ClientInfo,
+}
+
+/// What a handler says about a PROPPATCH instruction on one of its names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetVerdict {
+    /// The server owns this value: 403 with `cannot-modify-protected-property`.
+    Protected,
+    /// Valid: store (or remove) it as a dead property.
+    Store,
+    /// Invalid value: refused with this status (409 Conflict in RFC 4918 terms).
+    Reject(SubsystemError),
+}
+
+/// The kind of change a request is about to make, for [`LivePropertyHandler::before_write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteKind {
+    /// PUT, POST or a COPY/MOVE onto the resource.
+    Content,
+    /// DELETE, or MOVE away.
+    Remove,
+    /// PROPPATCH of these properties.
+    Properties(Vec<PropName>),
+    /// MKCOL, or anything creating a member inside a collection.
+    Membership,
+}
+
+/// Context for the write and read hooks.
+pub struct HookContext<'a> {
+    pub path: &'a DavPath,
+    /// The change also affects everything below `path` (DELETE or MOVE of a collection).
+    pub deep: bool,
+    pub kind: WriteKind,
+    pub properties: &'a Arc<dyn PropertyManager>,
+    pub client: &'a ClientInfo,
+}
+
+/// A live-property handler. Register it with a scope in the registry.
+#[async_trait]
+pub trait LivePropertyHandler: Send + Sync {
+    /// The property names this handler owns.
+    fn names(&self) -> &[PropName];
+
+    /// Whether `name` appears in an `allprop` PROPFIND. RFC 4918 leaves some out (for example
+    /// quota properties); those are returned only when named.
+    fn in_allprop(&self, _name: &PropName) -> bool {
+        true
+    }
+
+    /// The value for this resource, or `None` if the property is not defined on it (404).
+    async fn get(
+        &self,
+        cx: &PropContext<'_>,
+        name: &PropName,
+    ) -> SubsystemResult<Option<PropValue>>;
+
+    /// May a PROPPATCH set `name` to `value` (a self-contained XML element)?
+    fn check_set(&self, _name: &PropName, _value: &str) -> SetVerdict {
+        SetVerdict::Protected
+    }
+
+    /// May a PROPPATCH remove `name`?
+    fn check_remove(&self, _name: &PropName) -> SetVerdict {
+        SetVerdict::Protected
+    }
+
+    /// Called before any change to a resource; an error refuses the request.
+    async fn before_write(&self, _cx: &HookContext<'_>) -> SubsystemResult<()> {
+        Ok(())
+    }
+
+    /// Called after a successful GET of a resource.
+    async fn after_read(&self, _path: &DavPath, _properties: &Arc<dyn PropertyManager>) {}
+}

@@ -1,0 +1,92 @@
+//! The lock manager contract: a durable table of write locks.
+//!
+//! The lock manager stores and finds locks; whether a new lock conflicts with existing ones, and
+//! whether a request may change a locked resource, is RFC 4918 policy decided by the executive
+//! (the 1997 paper's policy/mechanism split). The executive holds its per-path latch while it
+//! checks and inserts, which is what makes "50 clients, one lock" come out right.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use davd_protocol::DavPath;
+use davd_protocol::headers::Timeout;
+use davd_protocol::xml::LockScope;
+
+use crate::error::SubsystemResult;
+
+/// One active write lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    /// The state token, `urn:uuid:...`.
+    pub token: String,
+    /// The resource the lock was taken on.
+    pub root: DavPath,
+    pub scope: LockScope,
+    /// Depth infinity: the lock covers everything below `root`.
+    pub deep: bool,
+    /// The `owner` element as the client sent it.
+    pub owner: Option<String>,
+    /// The authenticated user who took the lock, if any.
+    pub principal: Option<String>,
+    /// The timeout granted.
+    pub timeout: Timeout,
+    /// When the lock ends; `None` for an infinite lock.
+    pub expires: Option<SystemTime>,
+}
+
+impl LockRecord {
+    /// True if the lock applies to `path`: its root, or below it for a deep lock.
+    pub fn covers(&self, path: &DavPath) -> bool {
+        *path == self.root || (self.deep && path.is_within(&self.root))
+    }
+
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+
+    /// The timeout left, for lock discovery.
+    pub fn remaining(&self, now: SystemTime) -> Timeout {
+        match self.expires {
+            None => Timeout::Infinite,
+            Some(expires) => Timeout::Seconds(
+                expires
+                    .duration_since(now)
+                    .unwrap_or(Duration::ZERO)
+                    .as_secs()
+                    .max(1),
+            ),
+        }
+    }
+}
+
+/// Stores locks. Queries never return expired locks.
+#[async_trait]
+pub trait LockManager: Send + Sync {
+    fn kind(&self) -> &'static str;
+
+    /// Adds a lock (durable after the next [`LockManager::flush`]).
+    async fn insert(&self, lock: LockRecord) -> SubsystemResult<()>;
+
+    /// Replaces the stored record with the same token (a refresh).
+    async fn update(&self, lock: LockRecord) -> SubsystemResult<()>;
+
+    /// Removes a lock, returning it.
+    async fn remove(&self, token: &str) -> SubsystemResult<Option<LockRecord>>;
+
+    async fn get(&self, token: &str) -> SubsystemResult<Option<LockRecord>>;
+
+    /// Locks that apply to `path`: rooted at it, or deep and rooted above it.
+    async fn covering(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>>;
+
+    /// Locks rooted strictly below `path`.
+    async fn below(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>>;
+
+    /// Removes expired locks; returns how many.
+    async fn sweep(&self) -> SubsystemResult<usize>;
+
+    /// Durability barrier: returns when every change made before is on disk.
+    async fn flush(&self) -> SubsystemResult<()> {
+        Ok(())
+    }
+}

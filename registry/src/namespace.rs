@@ -1,0 +1,110 @@
+//! The namespace manager contract: where resources live and how their bytes move.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+
+use davd_protocol::headers::ByteRange;
+use davd_protocol::{Body, ByteStream, DavPath};
+
+use crate::error::SubsystemResult;
+use crate::resource::{Member, ResourceMeta};
+
+/// Members of a collection, delivered in batches so that a huge collection can be streamed.
+pub type MemberStream = Pin<Box<dyn Stream<Item = SubsystemResult<Vec<Member>>> + Send>>;
+
+/// How a write treats the existing content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Replace the whole content atomically: a reader sees the old bytes or the new ones,
+    /// never a mix, and the old content is kept aside until the queue commits.
+    Replace,
+    /// Write the body at `offset` into the existing content (resumable upload). Not reversible.
+    Segment { offset: u64, total: Option<u64> },
+}
+
+/// A removed resource (or subtree) kept aside so that the removal can be undone until commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detached {
+    /// Where it was.
+    pub path: DavPath,
+    /// The manager's own handle for it (a trash file name, a key...).
+    pub handle: String,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteReceipt {
+    /// The resource did not exist before.
+    pub created: bool,
+    /// The replaced content, kept for undo; `None` for new resources and segment writes.
+    pub previous: Option<Detached>,
+    /// Metadata after the write.
+    pub meta: ResourceMeta,
+}
+
+/// An opened resource: metadata taken from the same handle the content will be read from, so
+/// the entity tag always describes the bytes that are sent.
+pub struct Opened {
+    pub meta: ResourceMeta,
+    pub content: Box<dyn OpenedContent>,
+}
+
+/// The content of an [`Opened`] resource.
+#[async_trait]
+pub trait OpenedContent: Send {
+    /// Reads all of it, or one range already checked against `meta.len`.
+    async fn read(self: Box<Self>, range: Option<ByteRange>) -> SubsystemResult<Body>;
+}
+
+/// Maps paths within one URL scope to stored resources.
+///
+/// Paths given to a namespace manager are relative to its scope: the manager mounted at `/db`
+/// sees `/db/a` as `/a`. A manager never reaches outside its own store, whatever the path.
+#[async_trait]
+pub trait NamespaceManager: Send + Sync {
+    /// A short name for logs: `fs`, `memory`, `sled`...
+    fn kind(&self) -> &'static str;
+
+    /// Metadata, or `None` if nothing is mapped at `path`.
+    async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>>;
+
+    /// The members of the collection at `path`, with their metadata.
+    async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream>;
+
+    /// Opens a non-collection resource for reading.
+    async fn open(&self, path: &DavPath) -> SubsystemResult<Opened>;
+
+    /// Streams `body` into the resource at `path` (whose parent collection must exist).
+    async fn write(
+        &self,
+        path: &DavPath,
+        body: ByteStream,
+        mode: WriteMode,
+    ) -> SubsystemResult<WriteReceipt>;
+
+    /// Creates an empty collection. Fails with 405 if something exists, 409 without a parent.
+    async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()>;
+
+    /// Removes the resource (with its whole subtree) from the namespace, keeping it aside.
+    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached>;
+
+    /// Puts a detached resource back where it was, replacing whatever is there now.
+    async fn restore(&self, detached: Detached) -> SubsystemResult<()>;
+
+    /// Forgets a detached resource for good.
+    async fn purge(&self, detached: Detached) -> SubsystemResult<()>;
+
+    /// Copies one non-collection resource to `to`, which must not exist.
+    async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()>;
+
+    /// Moves a resource with its subtree to `to`, which must not exist. Atomic where the store
+    /// allows (a rename on a file system).
+    async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()>;
+
+    /// Bytes used and available below `path`, if the store can tell (RFC 4331).
+    async fn quota(&self, _path: &DavPath) -> SubsystemResult<Option<(u64, u64)>> {
+        Ok(None)
+    }
+}
