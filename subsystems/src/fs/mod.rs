@@ -1,0 +1,470 @@
+//! The local file-system namespace manager.
+//!
+//! All access goes through a `cap_std::fs::Dir` opened on the root, so no path, however it is
+//! spelled and whatever symlinks lie on it, can reach outside the root: a symlink pointing out
+//! of the tree is refused by the operating system (openat2 `RESOLVE_BENEATH`), not by string
+//! checks. Uploads are staged in a hidden directory inside the root (so the final rename stays
+//! on one file system) that never appears in listings and cannot be addressed by a URL.
+
+mod content;
+mod meta;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions};
+use futures_util::StreamExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use uuid::Uuid;
+
+use davd_registry::{
+    ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
+    StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
+};
+
+use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
+use self::meta::resource_meta;
+use crate::stream::receiver_stream;
+
+/// The hidden directory for uploads in progress and detached (deleted, not yet committed)
+/// resources. Emptied at startup.
+pub const STAGING: &str = ".davd-staging";
+
+/// Members are listed in batches of this many.
+const LIST_BATCH: usize = 512;
+
+/// Options for [`FsNamespace`].
+#[derive(Debug, Clone, Default)]
+pub struct FsOptions {
+    /// `fdatasync` every uploaded file before it replaces the old one. Off by default, like
+    /// Apache and nginx; turn it on where a power cut must not lose an acknowledged PUT.
+    pub fsync: bool,
+}
+
+/// Serves a directory tree.
+pub struct FsNamespace {
+    dir: Arc<Dir>,
+    root: PathBuf,
+    options: FsOptions,
+}
+
+impl FsNamespace {
+    /// Opens (creating if missing) the tree at `root` and empties its staging directory.
+    pub fn open(root: &Path, options: FsOptions) -> io::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let dir = Dir::open_ambient_dir(root, ambient_authority())?;
+        match dir.remove_dir_all(STAGING) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        dir.create_dir(STAGING)?;
+        Ok(FsNamespace {
+            dir: Arc::new(dir),
+            root: root.to_path_buf(),
+            options,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// The path inside the root, or `None` for the reserved staging directory.
+fn relative(path: &DavPath) -> Option<PathBuf> {
+    let mut segments = path.segments().peekable();
+    if segments.peek() == Some(&STAGING) {
+        return None;
+    }
+    let mut rel = PathBuf::from(".");
+    for segment in segments {
+        rel.push(segment);
+    }
+    Some(rel)
+}
+
+fn reserved() -> SubsystemError {
+    SubsystemError::forbidden(format!("'{STAGING}' is reserved by the server"))
+}
+
+fn relative_or_reserved(path: &DavPath) -> SubsystemResult<PathBuf> {
+    relative(path).ok_or_else(reserved)
+}
+
+fn staging_name(kind: &str) -> String {
+    format!("{STAGING}/{kind}-{}", Uuid::new_v4().simple())
+}
+
+fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs file-system work on the blocking pool.
+async fn blocking<T, F>(f: F) -> SubsystemResult<T>
+where
+    F: FnOnce() -> SubsystemResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SubsystemError::internal(format!("blocking task failed: {e}")))?
+}
+
+/// Removes a file or a whole directory.
+fn remove_any(dir: &Dir, rel: &Path) -> io::Result<()> {
+    match dir.symlink_metadata(rel) {
+        Ok(m) if m.is_dir() => dir.remove_dir_all(rel),
+        Ok(_) => dir.remove_file(rel),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The parent of `rel` must be an existing directory: otherwise 409 (RFC 4918 §9.7.1).
+fn require_parent_collection(dir: &Dir, rel: &Path) -> SubsystemResult<()> {
+    let parent = rel.parent().unwrap_or(Path::new("."));
+    match not_found_is_none(dir.metadata(parent))? {
+        Some(m) if m.is_dir() => Ok(()),
+        _ => Err(SubsystemError::conflict(
+            "the parent collection does not exist",
+        )),
+    }
+}
+
+#[async_trait]
+impl NamespaceManager for FsNamespace {
+    fn kind(&self) -> &'static str {
+        "fs"
+    }
+
+    async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
+        let Some(rel) = relative(path) else {
+            return Ok(None);
+        };
+        let dir = self.dir.clone();
+        blocking(move || Ok(not_found_is_none(dir.metadata(&rel))?.map(|m| resource_meta(&m))))
+            .await
+    }
+
+    async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
+        let rel = relative_or_reserved(path)?;
+        let at_root = path.is_root();
+        let dir = self.dir.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let entries = {
+            let dir = dir.clone();
+            let rel = rel.clone();
+            blocking(move || Ok(dir.read_dir(&rel)?)).await?
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut batch = Vec::with_capacity(LIST_BATCH);
+            for entry in entries {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e.into()));
+                        return;
+                    }
+                };
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue; // not UTF-8: cannot be named by a URL
+                };
+                if (at_root && name == STAGING) || name.contains('\\') {
+                    continue;
+                }
+                let meta = match entry.file_type() {
+                    Ok(t) if t.is_symlink() => dir.metadata(rel.join(&name)),
+                    _ => entry.metadata(),
+                };
+                // A member that vanished meanwhile, or a symlink out of the root, is left out.
+                let Ok(meta) = meta else { continue };
+                batch.push(Member {
+                    name,
+                    meta: resource_meta(&meta),
+                });
+                if batch.len() == LIST_BATCH
+                    && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
+                {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(Ok(batch));
+            }
+        });
+        Ok(receiver_stream(rx).boxed())
+    }
+
+    async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {
+        let rel = relative(path).ok_or_else(SubsystemError::not_found)?;
+        let dir = self.dir.clone();
+        blocking(move || {
+            let file = dir.open(&rel)?;
+            let meta = file.metadata()?;
+            if meta.is_dir() {
+                return Err(SubsystemError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "a collection has no content to read",
+                ));
+            }
+            let mut resource = resource_meta(&meta);
+            let mut file = file.into_std();
+            if resource.len <= SMALL_FILE {
+                let bytes = read_small(&mut file, resource.len)?;
+                resource.len = bytes.len() as u64;
+                Ok(Opened {
+                    meta: resource,
+                    content: Box::new(SmallContent(bytes)),
+                })
+            } else {
+                Ok(Opened {
+                    meta: resource,
+                    content: Box::new(LargeContent(file)),
+                })
+            }
+        })
+        .await
+    }
+
+    async fn write(
+        &self,
+        path: &DavPath,
+        mut body: ByteStream,
+        mode: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        let rel = relative_or_reserved(path)?;
+        if path.is_root() {
+            return Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the root is a collection",
+            ));
+        }
+        let dir = self.dir.clone();
+        match mode {
+            WriteMode::Replace => {
+                let temp = staging_name("put");
+                let (file, existed) = {
+                    let (dir, rel, temp) = (dir.clone(), rel.clone(), temp.clone());
+                    blocking(move || {
+                        require_parent_collection(&dir, &rel)?;
+                        let existed = match not_found_is_none(dir.metadata(&rel))? {
+                            Some(m) if m.is_dir() => {
+                                return Err(SubsystemError::new(
+                                    StatusCode::METHOD_NOT_ALLOWED,
+                                    "cannot PUT onto a collection",
+                                ));
+                            }
+                            Some(_) => true,
+                            None => false,
+                        };
+                        Ok((dir.create(&temp)?.into_std(), existed))
+                    })
+                    .await?
+                };
+                let fsync = self.options.fsync;
+                let mut writer =
+                    BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+                let streamed: io::Result<()> = async {
+                    while let Some(chunk) = body.next().await {
+                        writer.write_all(&chunk?).await?;
+                    }
+                    writer.flush().await?;
+                    if fsync {
+                        writer.get_ref().sync_data().await?;
+                    }
+                    Ok(())
+                }
+                .await;
+                let file = writer.into_inner().into_std().await;
+                if let Err(e) = streamed {
+                    let dir = dir.clone();
+                    let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
+                    return Err(e.into());
+                }
+                let path = path.clone();
+                blocking(move || {
+                    let meta = resource_meta(&cap_std::fs::File::from_std(file).metadata()?);
+                    let mut previous = None;
+                    if existed {
+                        let backup = staging_name("prev");
+                        match dir.hard_link(&rel, &dir, &backup) {
+                            Ok(()) => {
+                                previous = Some(Detached {
+                                    path: path.clone(),
+                                    handle: backup,
+                                })
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    if let Err(e) = dir.rename(&temp, &dir, &rel) {
+                        let _ = dir.remove_file(&temp);
+                        if let Some(prev) = &previous {
+                            let _ = dir.remove_file(&prev.handle);
+                        }
+                        return Err(e.into());
+                    }
+                    Ok(WriteReceipt {
+                        created: previous.is_none(),
+                        previous,
+                        meta,
+                    })
+                })
+                .await
+            }
+            WriteMode::Segment { offset, total } => {
+                let (file, existed) = {
+                    let (dir, rel) = (dir.clone(), rel.clone());
+                    blocking(move || {
+                        require_parent_collection(&dir, &rel)?;
+                        let existed = match not_found_is_none(dir.metadata(&rel))? {
+                            Some(m) if m.is_dir() => {
+                                return Err(SubsystemError::new(
+                                    StatusCode::METHOD_NOT_ALLOWED,
+                                    "cannot PUT onto a collection",
+                                ));
+                            }
+                            Some(_) => true,
+                            None => false,
+                        };
+                        let mut options = OpenOptions::new();
+                        options.write(true).create(true);
+                        Ok((dir.open_with(&rel, &options)?.into_std(), existed))
+                    })
+                    .await?
+                };
+                let mut file = tokio::fs::File::from_std(file);
+                file.seek(io::SeekFrom::Start(offset)).await?;
+                let mut writer = BufWriter::with_capacity(256 * 1024, file);
+                while let Some(chunk) = body.next().await {
+                    writer.write_all(&chunk?).await?;
+                }
+                writer.flush().await?;
+                let file = writer.into_inner();
+                if let Some(total) = total
+                    && file.metadata().await?.len() > total
+                {
+                    file.set_len(total).await?;
+                }
+                if self.options.fsync {
+                    file.sync_data().await?;
+                }
+                let file = file.into_std().await;
+                let meta = blocking(move || {
+                    Ok(resource_meta(
+                        &cap_std::fs::File::from_std(file).metadata()?,
+                    ))
+                })
+                .await?;
+                Ok(WriteReceipt {
+                    created: !existed,
+                    previous: None,
+                    meta,
+                })
+            }
+        }
+    }
+
+    async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
+        let rel = relative_or_reserved(path)?;
+        let dir = self.dir.clone();
+        blocking(move || match dir.create_dir(&rel) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "something already exists at this URL",
+            )),
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.kind() == io::ErrorKind::NotADirectory =>
+            {
+                Err(SubsystemError::conflict(
+                    "the parent collection does not exist",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        })
+        .await
+    }
+
+    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached> {
+        let rel = relative_or_reserved(path)?;
+        if path.is_root() {
+            return Err(SubsystemError::forbidden("the root cannot be removed"));
+        }
+        let dir = self.dir.clone();
+        let handle = staging_name("trash");
+        let detached = Detached {
+            path: path.clone(),
+            handle: handle.clone(),
+        };
+        blocking(move || Ok(dir.rename(&rel, &dir, &handle)?)).await?;
+        Ok(detached)
+    }
+
+    async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
+        let rel = relative_or_reserved(&detached.path)?;
+        let dir = self.dir.clone();
+        blocking(move || {
+            remove_any(&dir, &rel)?;
+            Ok(dir.rename(&detached.handle, &dir, &rel)?)
+        })
+        .await
+    }
+
+    async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
+        let dir = self.dir.clone();
+        blocking(move || Ok(remove_any(&dir, Path::new(&detached.handle))?)).await
+    }
+
+    async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        let from = relative_or_reserved(from)?;
+        let to = relative_or_reserved(to)?;
+        let dir = self.dir.clone();
+        blocking(move || {
+            require_parent_collection(&dir, &to)?;
+            let temp = staging_name("copy");
+            dir.copy(&from, &dir, &temp)?;
+            if let Err(e) = dir.rename(&temp, &dir, &to) {
+                let _ = dir.remove_file(&temp);
+                return Err(e.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        let from = relative_or_reserved(from)?;
+        let to = relative_or_reserved(to)?;
+        let dir = self.dir.clone();
+        blocking(move || {
+            require_parent_collection(&dir, &to)?;
+            Ok(dir.rename(&from, &dir, &to)?)
+        })
+        .await
+    }
+
+    async fn quota(&self, _path: &DavPath) -> SubsystemResult<Option<(u64, u64)>> {
+        let root = self.root.clone();
+        blocking(move || {
+            let stats = fs4::statvfs(&root)?;
+            let used = stats.total_space().saturating_sub(stats.free_space());
+            Ok(Some((used, stats.available_space())))
+        })
+        .await
+    }
+}

@@ -1,0 +1,19 @@
+//! # davd-subsystems: mechanism
+//!
+//! Implementations of the contracts in `davd-registry`:
+//!
+//! | kind        | implementations |
+//! |-------------|-----------------|
+//! | namespace   | [`fs::FsNamespace`], [`memory::MemoryNamespace`] |
+//! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
+//! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
+//! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
+//!
+//! Nothing here knows RFC 4918 policy: no lock conflicts, no status rules beyond "this did not
+//! exist" or "the parent is missing".
+
+pub mod fs;
+pub mod live;
+pub mod memory;
+pub mod sled_store;
+mod stream;

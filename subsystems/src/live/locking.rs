@@ -1,0 +1,97 @@
+//! `supportedlock` and `lockdiscovery`. Lock discovery is delegated to the lock managers, as in
+//! the 1997 design's "Live Property Delegation": the handler owns the name, the lock manager
+//! owns the data.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use davd_registry::xml::{ActiveLockView, render_activelock};
+use davd_registry::{
+    Depth, LivePropertyHandler, LockRecord, PropContext, PropName, PropValue, SubsystemResult,
+};
+
+/// How lock discovery is rendered for particular clients.
+#[derive(Debug, Clone, Default)]
+pub struct LockDiscoveryOptions {
+    /// User-Agent substrings of clients that get no `lockroot` element (old Office versions
+    /// reject the RFC 4918 addition).
+    pub omit_lockroot_for: Vec<String>,
+}
+
+pub struct LockProperties {
+    names: Vec<PropName>,
+    options: LockDiscoveryOptions,
+}
+
+impl LockProperties {
+    pub fn new(options: LockDiscoveryOptions) -> Self {
+        LockProperties {
+            names: vec![
+                PropName::dav("supportedlock"),
+                PropName::dav("lockdiscovery"),
+            ],
+            options,
+        }
+    }
+
+    fn lockroot_for(&self, user_agent: Option<&str>) -> bool {
+        let ua = user_agent.unwrap_or("");
+        !self
+            .options
+            .omit_lockroot_for
+            .iter()
+            .any(|s| ua.contains(s.as_str()))
+    }
+}
+
+const SUPPORTED_LOCK: &str = "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry><D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
+
+/// Renders the `activelock` elements for `locks`.
+pub fn render_lockdiscovery(locks: &[LockRecord], with_lockroot: bool) -> String {
+    let now = SystemTime::now();
+    let mut xml = String::new();
+    for lock in locks {
+        let root_href = lock.root.to_href(false);
+        xml.push_str(&render_activelock(&ActiveLockView {
+            scope: lock.scope,
+            depth: if lock.deep {
+                Depth::Infinity
+            } else {
+                Depth::Zero
+            },
+            owner: lock.owner.as_deref(),
+            timeout: lock.remaining(now),
+            token: &lock.token,
+            root_href: with_lockroot.then_some(root_href.as_str()),
+        }));
+    }
+    xml
+}
+
+#[async_trait]
+impl LivePropertyHandler for LockProperties {
+    fn names(&self) -> &[PropName] {
+        &self.names
+    }
+
+    async fn get(
+        &self,
+        cx: &PropContext<'_>,
+        name: &PropName,
+    ) -> SubsystemResult<Option<PropValue>> {
+        Ok(match name.local.as_str() {
+            "supportedlock" => Some(PropValue::Xml(SUPPORTED_LOCK.into())),
+            "lockdiscovery" => {
+                let locks = cx.subsystems.locks_covering(cx.path).await?;
+                let with_root = self.lockroot_for(cx.client.user_agent.as_deref());
+                Some(if locks.is_empty() {
+                    PropValue::Empty
+                } else {
+                    PropValue::Xml(render_lockdiscovery(&locks, with_root))
+                })
+            }
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! Live-property handlers. The standard ones (RFC 4918 §15, RFC 4331) are registered on the
+//! root scope by default; the two examples from the 1997 paper are opt-in and are written to
+//! be read as a tutorial on writing a handler.
+
+mod core;
+mod hit_counter;
+mod locking;
+mod quota;
+mod read_only;
+
+pub use self::core::CoreProperties;
+pub use self::hit_counter::HitCounter;
+pub use self::locking::{LockDiscoveryOptions, LockProperties};
+pub use self::quota::QuotaProperties;
+pub use self::read_only::ReadOnly;
+
+use std::sync::Arc;
+
+use davd_registry::LivePropertyHandler;
+
+/// The namespace of davd's own example properties.
+pub const DAVD_NS: &str = "urn:davd:";
+
+/// The handlers every scope gets unless configured otherwise.
+pub fn standard_handlers() -> Vec<Arc<dyn LivePropertyHandler>> {
+    vec![
+        Arc::new(CoreProperties::new()),
+        Arc::new(LockProperties::new(LockDiscoveryOptions::default())),
+        Arc::new(QuotaProperties::new()),
+    ]
+}

@@ -1,0 +1,355 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream;
+use tokio::sync::RwLock;
+
+use davd_registry::{
+    Body, ByteRange, ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened,
+    OpenedContent, ResourceMeta, StatusCode, SubsystemError, SubsystemResult, WriteMode,
+    WriteReceipt,
+};
+
+#[derive(Clone)]
+struct Node {
+    /// `None` for a collection.
+    content: Option<Bytes>,
+    created: SystemTime,
+    modified: SystemTime,
+    version: u64,
+}
+
+impl Node {
+    fn meta(&self) -> ResourceMeta {
+        ResourceMeta {
+            collection: self.content.is_none(),
+            len: self.content.as_ref().map_or(0, |c| c.len() as u64),
+            modified: self.modified,
+            created: Some(self.created),
+            etag: format!("m{:x}", self.version),
+            content_type: None,
+        }
+    }
+}
+
+/// Keys are decoded paths; a subtree is a contiguous key range (`/a` then `/a/...`).
+type Tree = BTreeMap<String, Node>;
+
+/// A namespace held entirely in memory.
+pub struct MemoryNamespace {
+    tree: RwLock<Tree>,
+    /// Detached subtrees by handle, until commit purges them or undo restores them.
+    trash: RwLock<BTreeMap<String, Vec<(String, Node)>>>,
+    versions: AtomicU64,
+}
+
+impl Default for MemoryNamespace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryNamespace {
+    pub fn new() -> Self {
+        let now = SystemTime::now();
+        let mut tree = Tree::new();
+        tree.insert(
+            "/".to_owned(),
+            Node {
+                content: None,
+                created: now,
+                modified: now,
+                version: 0,
+            },
+        );
+        MemoryNamespace {
+            tree: RwLock::new(tree),
+            trash: RwLock::new(BTreeMap::new()),
+            versions: AtomicU64::new(1),
+        }
+    }
+
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Keys of `path` and everything below it.
+fn subtree_keys(tree: &Tree, path: &DavPath) -> Vec<String> {
+    let key = path.as_str();
+    if path.is_root() {
+        return tree.keys().cloned().collect();
+    }
+    let below = format!("{key}/");
+    tree.range(key.to_owned()..)
+        .take_while(|(k, _)| k.as_str() == key || k.starts_with(&below))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn parent_is_collection(tree: &Tree, path: &DavPath) -> bool {
+    path.parent()
+        .and_then(|p| tree.get(p.as_str()))
+        .is_some_and(|n| n.content.is_none())
+}
+
+struct MemoryContent(Bytes);
+
+#[async_trait]
+impl OpenedContent for MemoryContent {
+    async fn read(self: Box<Self>, range: Option<ByteRange>) -> SubsystemResult<Body> {
+        Ok(Body::Full(match range {
+            None => self.0,
+            Some(r) if (r.end as usize) < self.0.len() => {
+                self.0.slice(r.start as usize..=r.end as usize)
+            }
+            Some(_) => {
+                return Err(SubsystemError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range outside the content",
+                ));
+            }
+        }))
+    }
+}
+
+#[async_trait]
+impl NamespaceManager for MemoryNamespace {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
+        Ok(self.tree.read().await.get(path.as_str()).map(Node::meta))
+    }
+
+    async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
+        let tree = self.tree.read().await;
+        let prefix = if path.is_root() {
+            "/".to_owned()
+        } else {
+            format!("{}/", path.as_str())
+        };
+        let members: Vec<Member> = tree
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
+            .map(|(k, node)| Member {
+                name: k[prefix.len()..].to_owned(),
+                meta: node.meta(),
+            })
+            .collect();
+        Ok(stream::iter([Ok(members)]).boxed())
+    }
+
+    async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {
+        let tree = self.tree.read().await;
+        let node = tree
+            .get(path.as_str())
+            .ok_or_else(SubsystemError::not_found)?;
+        let content = node.content.clone().ok_or_else(|| {
+            SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "a collection has no content",
+            )
+        })?;
+        Ok(Opened {
+            meta: node.meta(),
+            content: Box::new(MemoryContent(content)),
+        })
+    }
+
+    async fn write(
+        &self,
+        path: &DavPath,
+        mut body: ByteStream,
+        mode: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        let mut tree = self.tree.write().await;
+        if !parent_is_collection(&tree, path) {
+            return Err(SubsystemError::conflict(
+                "the parent collection does not exist",
+            ));
+        }
+        let now = SystemTime::now();
+        let existing = tree.get(path.as_str()).cloned();
+        if existing.as_ref().is_some_and(|n| n.content.is_none()) {
+            return Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "cannot PUT onto a collection",
+            ));
+        }
+        let content = match mode {
+            WriteMode::Replace => buf.freeze(),
+            WriteMode::Segment { offset, total } => {
+                let mut whole = existing
+                    .as_ref()
+                    .and_then(|n| n.content.as_ref())
+                    .map(|c| c.to_vec())
+                    .unwrap_or_default();
+                let offset = usize::try_from(offset).map_err(|_| {
+                    SubsystemError::new(StatusCode::INSUFFICIENT_STORAGE, "offset too large")
+                })?;
+                let end = offset + buf.len();
+                if whole.len() < end {
+                    whole.resize(end, 0);
+                }
+                whole[offset..end].copy_from_slice(&buf);
+                if let Some(total) = total.and_then(|t| usize::try_from(t).ok()) {
+                    whole.truncate(total.max(end));
+                }
+                Bytes::from(whole)
+            }
+        };
+        let node = Node {
+            content: Some(content),
+            created: existing.as_ref().map_or(now, |n| n.created),
+            modified: now,
+            version: self.next_version(),
+        };
+        let meta = node.meta();
+        tree.insert(path.as_str().to_owned(), node);
+        let previous = match (mode, existing) {
+            (WriteMode::Replace, Some(old)) => {
+                let handle = format!("prev-{}", self.next_version());
+                self.trash
+                    .write()
+                    .await
+                    .insert(handle.clone(), vec![(path.as_str().to_owned(), old)]);
+                Some(Detached {
+                    path: path.clone(),
+                    handle,
+                })
+            }
+            _ => None,
+        };
+        Ok(WriteReceipt {
+            created: previous.is_none() && matches!(mode, WriteMode::Replace),
+            previous,
+            meta,
+        })
+    }
+
+    async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
+        let mut tree = self.tree.write().await;
+        if tree.contains_key(path.as_str()) {
+            return Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "something already exists at this URL",
+            ));
+        }
+        if !parent_is_collection(&tree, path) {
+            return Err(SubsystemError::conflict(
+                "the parent collection does not exist",
+            ));
+        }
+        let now = SystemTime::now();
+        tree.insert(
+            path.as_str().to_owned(),
+            Node {
+                content: None,
+                created: now,
+                modified: now,
+                version: self.next_version(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached> {
+        if path.is_root() {
+            return Err(SubsystemError::forbidden("the root cannot be removed"));
+        }
+        let mut tree = self.tree.write().await;
+        let keys = subtree_keys(&tree, path);
+        if keys.is_empty() {
+            return Err(SubsystemError::not_found());
+        }
+        let removed: Vec<(String, Node)> = keys
+            .into_iter()
+            .filter_map(|k| tree.remove(&k).map(|n| (k, n)))
+            .collect();
+        let handle = format!("trash-{}", self.next_version());
+        self.trash.write().await.insert(handle.clone(), removed);
+        Ok(Detached {
+            path: path.clone(),
+            handle,
+        })
+    }
+
+    async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
+        let entries = self
+            .trash
+            .write()
+            .await
+            .remove(&detached.handle)
+            .ok_or_else(|| SubsystemError::internal("nothing detached under that handle"))?;
+        let mut tree = self.tree.write().await;
+        for key in subtree_keys(&tree, &detached.path) {
+            tree.remove(&key);
+        }
+        tree.extend(entries);
+        Ok(())
+    }
+
+    async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
+        self.trash.write().await.remove(&detached.handle);
+        Ok(())
+    }
+
+    async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        let mut tree = self.tree.write().await;
+        let source = tree
+            .get(from.as_str())
+            .cloned()
+            .ok_or_else(SubsystemError::not_found)?;
+        if !parent_is_collection(&tree, to) {
+            return Err(SubsystemError::conflict(
+                "the parent collection does not exist",
+            ));
+        }
+        let now = SystemTime::now();
+        tree.insert(
+            to.as_str().to_owned(),
+            Node {
+                content: source.content,
+                created: now,
+                modified: now,
+                version: self.next_version(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        let mut tree = self.tree.write().await;
+        if !parent_is_collection(&tree, to) {
+            return Err(SubsystemError::conflict(
+                "the parent collection does not exist",
+            ));
+        }
+        let keys = subtree_keys(&tree, from);
+        if keys.is_empty() {
+            return Err(SubsystemError::not_found());
+        }
+        for key in keys {
+            if let Some(node) = tree.remove(&key) {
+                let old = DavPath::from_segments(key.split('/').filter(|s| !s.is_empty()))
+                    .map_err(|e| SubsystemError::internal(e.to_string()))?;
+                let new = old
+                    .rebase(from, to)
+                    .ok_or_else(|| SubsystemError::internal("rename outside the subtree"))?;
+                tree.insert(new.as_str().to_owned(), node);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use tokio::sync::RwLock;
+
+use davd_registry::{DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemResult};
+
+/// Dead properties in memory: path -> name -> XML.
+#[derive(Default)]
+pub struct MemoryProperties {
+    props: RwLock<BTreeMap<DavPath, BTreeMap<PropName, String>>>,
+}
+
+impl MemoryProperties {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn to_stored(props: &BTreeMap<PropName, String>) -> Vec<StoredProp> {
+    props
+        .iter()
+        .map(|(name, xml)| StoredProp {
+            name: name.clone(),
+            xml: xml.clone(),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl PropertyManager for MemoryProperties {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        Ok(self
+            .props
+            .read()
+            .await
+            .get(path)
+            .and_then(|p| p.get(name))
+            .map(|xml| StoredProp {
+                name: name.clone(),
+                xml: xml.clone(),
+            }))
+    }
+
+    async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
+        Ok(self
+            .props
+            .read()
+            .await
+            .get(path)
+            .map(to_stored)
+            .unwrap_or_default())
+    }
+
+    async fn get_children(
+        &self,
+        parent: &DavPath,
+    ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
+        let props = self.props.read().await;
+        Ok(props
+            .iter()
+            .filter(|(path, _)| path.parent().as_ref() == Some(parent))
+            .filter_map(|(path, p)| path.name().map(|n| (n.to_owned(), to_stored(p))))
+            .collect())
+    }
+
+    async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
+        let mut props = self.props.write().await;
+        let old = props
+            .entry(path.clone())
+            .or_default()
+            .insert(prop.name.clone(), prop.xml);
+        Ok(old.map(|xml| StoredProp {
+            name: prop.name,
+            xml,
+        }))
+    }
+
+    async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        let mut props = self.props.write().await;
+        let old = props.get_mut(path).and_then(|p| p.remove(name));
+        if props.get(path).is_some_and(|p| p.is_empty()) {
+            props.remove(path);
+        }
+        Ok(old.map(|xml| StoredProp {
+            name: name.clone(),
+            xml,
+        }))
+    }
+
+    async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        let props = self.props.read().await;
+        Ok(props
+            .iter()
+            .filter(|(p, _)| p.is_within(path))
+            .flat_map(|(p, named)| to_stored(named).into_iter().map(move |s| (p.clone(), s)))
+            .collect())
+    }
+
+    async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        let removed = self.get_tree(path).await?;
+        self.props.write().await.retain(|p, _| !p.is_within(path));
+        Ok(removed)
+    }
+
+    async fn put_many(&self, entries: PropsByPath) -> SubsystemResult<()> {
+        let mut props = self.props.write().await;
+        for (path, prop) in entries {
+            props.entry(path).or_default().insert(prop.name, prop.xml);
+        }
+        Ok(())
+    }
+
+    async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        let mut props = self.props.write().await;
+        let moving: Vec<DavPath> = props
+            .keys()
+            .filter(|p| p.is_within(from))
+            .cloned()
+            .collect();
+        for old in moving {
+            if let (Some(named), Some(new)) = (props.remove(&old), old.rebase(from, to)) {
+                props.insert(new, named);
+            }
+        }
+        Ok(())
+    }
+}

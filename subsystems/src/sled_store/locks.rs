@@ -1,0 +1,197 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use davd_registry::{
+    DavPath, LockManager, LockRecord, LockScope, SubsystemError, SubsystemResult, Timeout,
+};
+
+use super::db_error;
+use super::keys::{dir_prefix, resource_prefix};
+
+/// Locks in two sled trees: `locks` (token -> record as JSON) and `lock_paths`
+/// (resource key + token -> token), the index that finds the locks on or below a path.
+pub struct SledLocks {
+    db: sled::Db,
+    locks: sled::Tree,
+    by_path: sled::Tree,
+}
+
+/// The stored form of a [`LockRecord`]; JSON so the state directory can be inspected.
+#[derive(Serialize, Deserialize)]
+struct StoredLock {
+    token: String,
+    root: String,
+    exclusive: bool,
+    deep: bool,
+    owner: Option<String>,
+    principal: Option<String>,
+    /// Seconds granted; `None` for Infinite.
+    timeout: Option<u64>,
+    /// Expiry in seconds since the Unix epoch; `None` for Infinite.
+    expires: Option<u64>,
+}
+
+impl StoredLock {
+    fn from_record(lock: &LockRecord) -> Self {
+        StoredLock {
+            token: lock.token.clone(),
+            root: lock.root.as_str().to_owned(),
+            exclusive: lock.scope == LockScope::Exclusive,
+            deep: lock.deep,
+            owner: lock.owner.clone(),
+            principal: lock.principal.clone(),
+            timeout: match lock.timeout {
+                Timeout::Seconds(s) => Some(s),
+                Timeout::Infinite => None,
+            },
+            expires: lock
+                .expires
+                .map(|e| e.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+        }
+    }
+
+    fn into_record(self) -> Option<LockRecord> {
+        let root = DavPath::from_segments(self.root.split('/').filter(|s| !s.is_empty())).ok()?;
+        Some(LockRecord {
+            token: self.token,
+            root,
+            scope: if self.exclusive {
+                LockScope::Exclusive
+            } else {
+                LockScope::Shared
+            },
+            deep: self.deep,
+            owner: self.owner,
+            principal: self.principal,
+            timeout: self.timeout.map_or(Timeout::Infinite, Timeout::Seconds),
+            expires: self.expires.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        })
+    }
+}
+
+fn index_key(lock: &LockRecord) -> String {
+    format!("{}{}", resource_prefix(&lock.root), lock.token)
+}
+
+impl SledLocks {
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(SledLocks {
+            db: db.clone(),
+            locks: db.open_tree("locks")?,
+            by_path: db.open_tree("lock_paths")?,
+        })
+    }
+
+    fn load(&self, token: &[u8]) -> SubsystemResult<Option<LockRecord>> {
+        let Some(bytes) = self.locks.get(token).map_err(db_error)? else {
+            return Ok(None);
+        };
+        let stored: StoredLock = serde_json::from_slice(&bytes)
+            .map_err(|e| SubsystemError::internal(format!("a stored lock is corrupt: {e}")))?;
+        Ok(stored.into_record())
+    }
+
+    /// Unexpired locks indexed under `prefix`, kept if `keep` says so.
+    fn scan(
+        &self,
+        prefix: &str,
+        keep: impl Fn(&LockRecord) -> bool,
+    ) -> SubsystemResult<Vec<LockRecord>> {
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for item in self.by_path.scan_prefix(prefix.as_bytes()) {
+            let (_, token) = item.map_err(db_error)?;
+            if let Some(lock) = self.load(&token)?
+                && !lock.is_expired(now)
+                && keep(&lock)
+            {
+                out.push(lock);
+            }
+        }
+        Ok(out)
+    }
+
+    fn write(&self, lock: &LockRecord) -> SubsystemResult<()> {
+        let json = serde_json::to_vec(&StoredLock::from_record(lock))
+            .map_err(|e| SubsystemError::internal(e.to_string()))?;
+        self.locks
+            .insert(lock.token.as_bytes(), json)
+            .map_err(db_error)?;
+        self.by_path
+            .insert(index_key(lock).as_bytes(), lock.token.as_bytes())
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LockManager for SledLocks {
+    fn kind(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn insert(&self, lock: LockRecord) -> SubsystemResult<()> {
+        self.write(&lock)
+    }
+
+    async fn update(&self, lock: LockRecord) -> SubsystemResult<()> {
+        self.write(&lock)
+    }
+
+    async fn remove(&self, token: &str) -> SubsystemResult<Option<LockRecord>> {
+        // A corrupt record is removed all the same.
+        let lock = self.load(token.as_bytes()).ok().flatten();
+        if let Some(lock) = &lock {
+            self.by_path
+                .remove(index_key(lock).as_bytes())
+                .map_err(db_error)?;
+        }
+        self.locks.remove(token.as_bytes()).map_err(db_error)?;
+        Ok(lock)
+    }
+
+    async fn get(&self, token: &str) -> SubsystemResult<Option<LockRecord>> {
+        let now = SystemTime::now();
+        Ok(self.load(token.as_bytes())?.filter(|l| !l.is_expired(now)))
+    }
+
+    async fn covering(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
+        let mut out = Vec::new();
+        for ancestor in path.ancestors_and_self() {
+            out.extend(self.scan(&resource_prefix(&ancestor), |l| l.covers(path))?);
+        }
+        Ok(out)
+    }
+
+    async fn below(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
+        self.scan(&dir_prefix(path), |_| true)
+    }
+
+    async fn sweep(&self) -> SubsystemResult<usize> {
+        let now = SystemTime::now();
+        let mut expired = Vec::new();
+        for item in self.locks.iter() {
+            let (token, _) = item.map_err(db_error)?;
+            match self.load(&token) {
+                Ok(Some(lock)) if lock.is_expired(now) => expired.push(lock.token),
+                Ok(Some(_)) => {}
+                // Unreadable records are dropped too: they could never be honoured.
+                Ok(None) | Err(_) => expired.push(String::from_utf8_lossy(&token).into_owned()),
+            }
+        }
+        for token in &expired {
+            self.remove(token).await?;
+        }
+        if !expired.is_empty() {
+            self.flush().await?;
+        }
+        Ok(expired.len())
+    }
+
+    async fn flush(&self) -> SubsystemResult<()> {
+        self.db.flush_async().await.map_err(db_error)?;
+        Ok(())
+    }
+}

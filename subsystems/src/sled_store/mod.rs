@@ -1,0 +1,16 @@
+//! sled-backed subsystems: dead properties and locks in the state directory's database.
+//!
+//! One `sled::Db` is opened per state directory and shared; each store uses its own trees.
+
+mod keys;
+mod locks;
+mod properties;
+
+pub use locks::SledLocks;
+pub use properties::SledProperties;
+
+use davd_registry::SubsystemError;
+
+pub(crate) fn db_error(e: sled::Error) -> SubsystemError {
+    SubsystemError::internal(format!("state database: {e}"))
+}

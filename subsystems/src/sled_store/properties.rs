@@ -1,0 +1,137 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use davd_registry::{
+    DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemError, SubsystemResult,
+};
+
+use super::db_error;
+use super::keys::{children_prefix, dir_prefix, parse_prop_key, prop_key, resource_prefix};
+
+/// Dead properties in the sled tree `props`, keyed as described in `keys`.
+pub struct SledProperties {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl SledProperties {
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(SledProperties {
+            db: db.clone(),
+            tree: db.open_tree("props")?,
+        })
+    }
+
+    fn scan(&self, prefix: &str) -> SubsystemResult<PropsByPath> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = item.map_err(db_error)?;
+            if let Some((path, name)) = parse_prop_key(&key) {
+                out.push((path, stored(name, &value)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn scan_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        let mut all = self.scan(&resource_prefix(path))?;
+        all.extend(self.scan(&dir_prefix(path))?);
+        Ok(all)
+    }
+}
+
+fn stored(name: PropName, value: &[u8]) -> SubsystemResult<StoredProp> {
+    let xml = String::from_utf8(value.to_vec())
+        .map_err(|_| SubsystemError::internal("a stored property is not UTF-8"))?;
+    Ok(StoredProp { name, xml })
+}
+
+#[async_trait]
+impl PropertyManager for SledProperties {
+    fn kind(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        match self.tree.get(prop_key(path, name)).map_err(db_error)? {
+            Some(value) => Ok(Some(stored(name.clone(), &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
+        Ok(self
+            .scan(&resource_prefix(path))?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())
+    }
+
+    async fn get_children(
+        &self,
+        parent: &DavPath,
+    ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
+        let mut out: HashMap<String, Vec<StoredProp>> = HashMap::new();
+        for (path, prop) in self.scan(&children_prefix(parent))? {
+            if let Some(name) = path.name() {
+                out.entry(name.to_owned()).or_default().push(prop);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
+        let old = self
+            .tree
+            .insert(prop_key(path, &prop.name), prop.xml.as_bytes())
+            .map_err(db_error)?;
+        old.map(|v| stored(prop.name, &v)).transpose()
+    }
+
+    async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        let old = self.tree.remove(prop_key(path, name)).map_err(db_error)?;
+        old.map(|v| stored(name.clone(), &v)).transpose()
+    }
+
+    async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.scan_tree(path)
+    }
+
+    async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        let removed = self.scan_tree(path)?;
+        let mut batch = sled::Batch::default();
+        for (p, prop) in &removed {
+            batch.remove(prop_key(p, &prop.name).as_bytes());
+        }
+        self.tree.apply_batch(batch).map_err(db_error)?;
+        Ok(removed)
+    }
+
+    async fn put_many(&self, props: PropsByPath) -> SubsystemResult<()> {
+        let mut batch = sled::Batch::default();
+        for (p, prop) in props {
+            batch.insert(prop_key(&p, &prop.name).as_bytes(), prop.xml.as_bytes());
+        }
+        self.tree.apply_batch(batch).map_err(db_error)
+    }
+
+    async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        let moving = self.scan_tree(from)?;
+        let mut batch = sled::Batch::default();
+        for (old, prop) in &moving {
+            batch.remove(prop_key(old, &prop.name).as_bytes());
+        }
+        for (old, prop) in &moving {
+            if let Some(new) = old.rebase(from, to) {
+                batch.insert(prop_key(&new, &prop.name).as_bytes(), prop.xml.as_bytes());
+            }
+        }
+        self.tree.apply_batch(batch).map_err(db_error)
+    }
+
+    async fn flush(&self) -> SubsystemResult<()> {
+        self.db.flush_async().await.map_err(db_error)?;
+        Ok(())
+    }
+}
