@@ -1,0 +1,180 @@
+//! Copying a tree, possibly between two namespace managers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, stream};
+
+use davd_protocol::{Body, ByteStream, DavPath};
+use davd_registry::{NamespaceManager, PropertyManager, PropsByPath, WriteMode};
+
+use crate::error::{DavError, DavResult};
+use crate::queue::{Command, Effects};
+
+/// One resource to copy.
+pub struct CopyItem {
+    pub source: DavPath,
+    pub destination: DavPath,
+    pub collection: bool,
+    pub source_namespace: Arc<dyn NamespaceManager>,
+    pub source_relative: DavPath,
+    pub destination_namespace: Arc<dyn NamespaceManager>,
+    pub destination_relative: DavPath,
+}
+
+impl CopyItem {
+    async fn copy(&self) -> DavResult<()> {
+        if self.collection {
+            return Ok(self
+                .destination_namespace
+                .create_collection(&self.destination_relative)
+                .await?);
+        }
+        if Arc::ptr_eq(&self.source_namespace, &self.destination_namespace) {
+            return Ok(self
+                .source_namespace
+                .copy_file(&self.source_relative, &self.destination_relative)
+                .await?);
+        }
+        // Between two stores: stream the content across.
+        let opened = self.source_namespace.open(&self.source_relative).await?;
+        let body: ByteStream = match opened.content.read(None).await? {
+            Body::Empty => stream::empty().boxed(),
+            Body::Full(bytes) => stream::once(async move { Ok(bytes) }).boxed(),
+            Body::Stream(s) => s,
+        };
+        self.destination_namespace
+            .write(&self.destination_relative, body, WriteMode::Replace)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Copies a resource and (for Depth infinity) its members, then their dead properties.
+///
+/// Failure policy, as RFC 4918 §9.8.8 asks for COPY: if the request's own resource cannot be
+/// copied the command fails (and the queue rolls back); if a member fails, its own members are
+/// skipped, the failure is reported in [`Effects::member_failures`] for a 207, and the rest is
+/// copied. With `strict` (used by MOVE between scopes, which deletes the source afterwards) any
+/// failure fails the whole command. Undo removes everything the copy created.
+pub struct CopyTree {
+    items: Vec<CopyItem>,
+    source_properties: Arc<dyn PropertyManager>,
+    destination_properties: Arc<dyn PropertyManager>,
+    /// Copy the properties of members too (Depth infinity).
+    deep: bool,
+    strict: bool,
+    /// Properties not carried over (they identify the original resource).
+    excluded: Vec<davd_protocol::PropName>,
+    created_root: bool,
+}
+
+impl CopyTree {
+    pub fn new(
+        items: Vec<CopyItem>,
+        source_properties: Arc<dyn PropertyManager>,
+        destination_properties: Arc<dyn PropertyManager>,
+        deep: bool,
+        strict: bool,
+    ) -> Self {
+        CopyTree {
+            items,
+            source_properties,
+            destination_properties,
+            deep,
+            strict,
+            excluded: Vec::new(),
+            created_root: false,
+        }
+    }
+
+    /// Leaves these properties behind.
+    pub fn excluding(mut self, names: Vec<davd_protocol::PropName>) -> Self {
+        self.excluded = names;
+        self
+    }
+
+    fn root(&self) -> DavResult<&CopyItem> {
+        self.items
+            .first()
+            .ok_or_else(|| DavError::internal("nothing to copy"))
+    }
+}
+
+#[async_trait]
+impl Command for CopyTree {
+    fn describe(&self) -> String {
+        match self.items.first() {
+            Some(root) => format!("copy {} to {}", root.source, root.destination),
+            None => "copy nothing".into(),
+        }
+    }
+
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        let mut failed: Vec<DavPath> = Vec::new();
+        let mut copied: Vec<(DavPath, DavPath)> = Vec::new();
+        for (index, item) in self.items.iter().enumerate() {
+            if failed.iter().any(|f| item.source.is_within(f)) {
+                continue;
+            }
+            match item.copy().await {
+                Ok(()) => {
+                    if index == 0 {
+                        self.created_root = true;
+                    }
+                    copied.push((item.source.clone(), item.destination.clone()));
+                }
+                Err(e) if index == 0 => return Err(e),
+                Err(e) if self.strict => {
+                    self.undo().await?;
+                    return Err(e);
+                }
+                Err(e) => {
+                    failed.push(item.source.clone());
+                    effects.member_failures.push((item.destination.clone(), e));
+                }
+            }
+        }
+        let root = self.root()?;
+        let (source_root, destination_root) = (root.source.clone(), root.destination.clone());
+        let props = if self.deep {
+            self.source_properties.get_tree(&source_root).await?
+        } else {
+            self.source_properties
+                .get_all(&source_root)
+                .await?
+                .into_iter()
+                .map(|p| (source_root.clone(), p))
+                .collect()
+        };
+        let rebased: PropsByPath = props
+            .into_iter()
+            .filter(|(_, p)| !self.excluded.contains(&p.name))
+            .filter(|(path, _)| copied.iter().any(|(s, _)| s == path))
+            .filter_map(|(path, p)| path.rebase(&source_root, &destination_root).map(|d| (d, p)))
+            .collect();
+        if let Err(e) = self.destination_properties.put_many(rebased).await {
+            self.undo().await?;
+            return Err(e.into());
+        }
+        effects.created = true;
+        Ok(())
+    }
+
+    async fn undo(&mut self) -> DavResult<()> {
+        if !self.created_root {
+            return Ok(());
+        }
+        let root = self.root()?;
+        let detached = root
+            .destination_namespace
+            .detach(&root.destination_relative)
+            .await?;
+        root.destination_namespace.purge(detached).await?;
+        self.destination_properties
+            .remove_tree(&root.destination)
+            .await?;
+        self.created_root = false;
+        Ok(())
+    }
+}

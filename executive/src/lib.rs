@@ -1,0 +1,134 @@
+//! # davd-executive: RFC 4918 policy
+//!
+//! The second layer of davd. For each parsed request it checks the preconditions RFC 4918 and
+//! RFC 7232 impose (the If header, entity tags, lock tokens, Depth and Overwrite rules), builds
+//! a [`queue::CommandQueue`] of undoable commands over the subsystems the registry resolves,
+//! runs it, and turns the outcome into a response.
+//!
+//! Policy lives here and only here: a change of the specification should touch this crate
+//! alone, a new storage backend only `davd-subsystems`.
+
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod html;
+pub mod latch;
+pub mod methods;
+pub mod policy;
+pub mod props;
+pub mod queue;
+pub mod walk;
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::header::ALLOW;
+use tracing::error;
+
+use davd_protocol::xml::XmlLimits;
+use davd_protocol::{
+    ByteStream, IMPLEMENTED_METHODS, Method, ProtocolError, Request, RequestHead, Response,
+};
+use davd_registry::{ClientInfo, Registry};
+
+pub use context::Ctx;
+pub use error::{DavError, DavResult};
+pub use latch::LatchTable;
+
+/// Tunable policy.
+#[derive(Debug, Clone)]
+pub struct ExecutiveConfig {
+    pub xml_limits: XmlLimits,
+    /// Allow `Depth: infinity` PROPFIND (some clients need it); when off, such requests get
+    /// 403 with `propfind-finite-depth`.
+    pub propfind_infinity: bool,
+    /// Lock timeout when the client asks for none, in seconds.
+    pub default_lock_timeout: u64,
+    /// Longest lock timeout granted, in seconds; longer requests (and `Infinite`) are capped.
+    pub max_lock_timeout: u64,
+    /// Most locks one principal (or the anonymous user) may hold at once.
+    pub max_locks_per_principal: usize,
+}
+
+impl Default for ExecutiveConfig {
+    fn default() -> Self {
+        ExecutiveConfig {
+            xml_limits: XmlLimits::default(),
+            propfind_infinity: true,
+            default_lock_timeout: 3600,
+            max_lock_timeout: 7 * 24 * 3600,
+            max_locks_per_principal: 1000,
+        }
+    }
+}
+
+/// The executive: shared by every request.
+pub struct Executive {
+    pub registry: Arc<Registry>,
+    pub config: ExecutiveConfig,
+    pub latches: LatchTable,
+}
+
+/// Who the server says is asking (authentication happens in the server layer).
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub principal: Option<String>,
+}
+
+impl Executive {
+    pub fn new(registry: Arc<Registry>, config: ExecutiveConfig) -> Arc<Self> {
+        Arc::new(Executive {
+            registry,
+            config,
+            latches: LatchTable::new(),
+        })
+    }
+
+    /// Handles one request from head to response.
+    ///
+    /// Methods that change state run in a task of their own: if the client goes away, the
+    /// server drops this future, but the CommandQueue still finishes or rolls back.
+    pub async fn handle(
+        self: &Arc<Self>,
+        head: RequestHead<'_>,
+        identity: Identity,
+        body: ByteStream,
+    ) -> Response {
+        let request = match Request::parse(head) {
+            Ok(request) => request,
+            Err(e) => return protocol_error(e),
+        };
+        let ctx = Ctx {
+            exec: self.clone(),
+            client: ClientInfo {
+                user_agent: request.user_agent.clone(),
+                principal: identity.principal,
+            },
+            request,
+        };
+        let read_only = matches!(
+            ctx.request.method,
+            Method::Get { .. } | Method::Propfind { .. } | Method::Options
+        );
+        if read_only {
+            return methods::dispatch(ctx, body).await;
+        }
+        match tokio::spawn(methods::dispatch(ctx, body)).await {
+            Ok(response) => response,
+            Err(e) => {
+                error!(error = %e, "request task failed");
+                DavError::internal("the request failed inside the server").into_response()
+            }
+        }
+    }
+}
+
+/// The response for a request the protocol layer refused.
+pub fn protocol_error(e: ProtocolError) -> Response {
+    let status = e.status();
+    let mut response = Response::text(status, e.to_string());
+    if status == StatusCode::NOT_IMPLEMENTED {
+        response.set_header(ALLOW, IMPLEMENTED_METHODS);
+    }
+    response
+}

@@ -1,0 +1,296 @@
+//! COPY and MOVE.
+//!
+//! Shared checks: source exists (404); source and destination differ and do not contain each
+//! other (403); no mount point is overwritten or moved (403); the destination's parent exists
+//! (409); an existing destination with `Overwrite: F` is 412; conditional headers apply to the
+//! source; lock tokens are needed for the destination (and, for MOVE, the source tree and its
+//! parent's membership) (423); write hooks.
+//!
+//! COPY queue: [replace destination?, CopyTree, FlushProperties]. Members that fail are
+//! reported in a 207; the rest is copied (RFC 4918 §9.8.8).
+//!
+//! MOVE queue within one namespace: [replace destination?, Rename, MoveTreeProperties,
+//! RemoveLocks (of the source), FlushProperties], all or nothing. Between namespaces (two
+//! scopes): [replace destination?, CopyTree (strict), Detach source, RemoveTreeProperties,
+//! RemoveLocks, flushes], so a failure at any step leaves both sides as they were.
+//!
+//! "Replace destination" is [Detach, RemoveTreeProperties, RemoveLocks below it]. Locks rooted
+//! at the destination itself stay: Office saves by MOVEing a temporary file over the document it
+//! holds locked, and expects its lock to survive.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::header::LOCATION;
+
+use davd_protocol::headers::{Depth, Destination};
+use davd_protocol::xml::MultistatusWriter;
+use davd_protocol::{Body, DavPath, Response};
+use davd_registry::{ResourceMeta, WriteKind};
+
+use crate::commands::copy::{CopyItem, CopyTree};
+use crate::commands::locks::RemoveLocks;
+use crate::commands::namespace::{Detach, Rename};
+use crate::commands::properties::{
+    FlushProperties, MoveTreeProperties, PutProperties, RemoveTreeProperties,
+};
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::latch::Claim;
+use crate::methods::delete::locks_rooted_in;
+use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::{check_conditions, hooks};
+use crate::queue::{CommandQueue, Effects};
+use crate::walk::descendants;
+
+/// What both methods establish before planning.
+struct Checked {
+    source: DavPath,
+    destination: DavPath,
+    source_meta: ResourceMeta,
+    destination_exists: bool,
+}
+
+async fn check(
+    ctx: &Ctx,
+    destination: &Destination,
+    overwrite: bool,
+    moving: bool,
+) -> DavResult<Checked> {
+    let source = ctx.path().clone();
+    let target = destination.path.clone();
+    if source == target {
+        return Err(DavError::forbidden(
+            "the source and the destination are the same",
+        ));
+    }
+    if target.is_within(&source) || source.is_within(&target) {
+        return Err(DavError::forbidden(
+            "the source and the destination contain one another",
+        ));
+    }
+    let registry = ctx.registry();
+    if registry.is_mount_point(&target) || !registry.mounts_below(&target).is_empty() {
+        return Err(DavError::forbidden("a mount point cannot be overwritten"));
+    }
+    if moving
+        && (source.is_root()
+            || registry.is_mount_point(&source)
+            || !registry.mounts_below(&source).is_empty())
+    {
+        return Err(DavError::forbidden("a mount point cannot be moved"));
+    }
+    let source_meta = ctx.stat(&source).await?.ok_or_else(DavError::not_found)?;
+    ctx.require_parent_collection(&target).await?;
+    let destination_meta = ctx.stat(&target).await?;
+    if destination_meta.is_some() && !overwrite {
+        return Err(DavError::precondition_failed(
+            "the destination exists and Overwrite is F",
+        ));
+    }
+    check_conditions(ctx, &source, Some(&source_meta), false).await?;
+
+    let mut protected = Vec::new();
+    if moving {
+        protected.push(Protected::Tree(source.clone()));
+        if let Some(parent) = source.parent() {
+            protected.push(Protected::Membership(parent));
+        }
+    }
+    protected.push(if destination_meta.is_some() {
+        Protected::Tree(target.clone())
+    } else {
+        Protected::Resource(target.clone())
+    });
+    if let Some(parent) = target.parent() {
+        protected.push(Protected::Membership(parent));
+    }
+    require_tokens(ctx, &protected).await?;
+
+    if moving {
+        hooks::before_write(ctx, &source, source_meta.collection, WriteKind::Remove).await?;
+        hooks::before_membership_change(ctx, &source).await?;
+    }
+    if destination_meta.is_some() {
+        hooks::before_write(ctx, &target, true, WriteKind::Content).await?;
+    }
+    hooks::before_membership_change(ctx, &target).await?;
+
+    Ok(Checked {
+        source,
+        destination: target,
+        source_meta,
+        destination_exists: destination_meta.is_some(),
+    })
+}
+
+/// Commands that clear an existing destination (all undoable).
+async fn replace_destination(
+    ctx: &Ctx,
+    queue: &mut CommandQueue,
+    destination: &DavPath,
+) -> DavResult<()> {
+    let subsystems = ctx.resolve(destination);
+    queue.push(Detach::new(
+        subsystems.namespace.clone(),
+        subsystems.relative(destination),
+    ));
+    queue.push(RemoveTreeProperties::new(
+        subsystems.properties.clone(),
+        destination.clone(),
+    ));
+    let below: Vec<_> = locks_rooted_in(ctx, destination)
+        .await?
+        .into_iter()
+        .filter(|(_, lock)| lock.root != *destination)
+        .collect();
+    queue.push(RemoveLocks::new(below));
+    Ok(())
+}
+
+/// The resources a copy of `source` (to `destination`) consists of, parents first.
+async fn copy_items(ctx: &Ctx, checked: &Checked, deep: bool) -> DavResult<Vec<CopyItem>> {
+    let item = |source: &DavPath, collection: bool| -> DavResult<CopyItem> {
+        let destination = source
+            .rebase(&checked.source, &checked.destination)
+            .ok_or_else(|| DavError::internal("a member outside the copied tree"))?;
+        let from = ctx.resolve(source);
+        let to = ctx.resolve(&destination);
+        Ok(CopyItem {
+            source_relative: from.relative(source),
+            source_namespace: from.namespace,
+            destination_relative: to.relative(&destination),
+            destination_namespace: to.namespace,
+            source: source.clone(),
+            destination,
+            collection,
+        })
+    };
+    let mut items = vec![item(&checked.source, checked.source_meta.collection)?];
+    if deep && checked.source_meta.collection {
+        for member in descendants(ctx, &checked.source).await? {
+            items.push(item(&member.path, member.meta.collection)?);
+        }
+    }
+    Ok(items)
+}
+
+fn created_or_replaced(ctx: &Ctx, checked: &Checked, effects: &Effects) -> Response {
+    if !effects.member_failures.is_empty() {
+        let mut writer = MultistatusWriter::new(&[]);
+        for (path, error) in &effects.member_failures {
+            writer.status_response(
+                &path.to_href(false),
+                error.status,
+                error.condition.as_ref(),
+                Some(&error.message),
+            );
+        }
+        return Response::xml(StatusCode::MULTI_STATUS, Body::Full(writer.finish()));
+    }
+    if checked.destination_exists {
+        Response::new(StatusCode::NO_CONTENT)
+    } else {
+        let _ = ctx;
+        Response::new(StatusCode::CREATED).with_header(
+            LOCATION,
+            checked.destination.to_href(checked.source_meta.collection),
+        )
+    }
+}
+
+pub async fn copy(
+    ctx: &Ctx,
+    destination: Destination,
+    depth: Depth,
+    overwrite: bool,
+) -> DavResult<Response> {
+    let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
+    let _latch = ctx.exec.latches.acquire(claims).await;
+    let checked = check(ctx, &destination, overwrite, false).await?;
+    let deep = depth == Depth::Infinity;
+
+    let mut queue = CommandQueue::new();
+    if checked.destination_exists {
+        replace_destination(ctx, &mut queue, &checked.destination).await?;
+    }
+    let source = ctx.resolve(&checked.source);
+    let target = ctx.resolve(&checked.destination);
+    queue.push(CopyTree::new(
+        copy_items(ctx, &checked, deep).await?,
+        source.properties.clone(),
+        target.properties.clone(),
+        deep,
+        false,
+    ));
+    queue.push(FlushProperties(target.properties.clone()));
+    let effects = queue.run().await.map_err(|f| f.into_error())?;
+    Ok(created_or_replaced(ctx, &checked, &effects))
+}
+
+pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {
+    let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
+    let _latch = ctx.exec.latches.acquire(claims).await;
+    let checked = check(ctx, &destination, overwrite, true).await?;
+
+    let mut queue = CommandQueue::new();
+    if checked.destination_exists {
+        replace_destination(ctx, &mut queue, &checked.destination).await?;
+    }
+    let source = ctx.resolve(&checked.source);
+    let target = ctx.resolve(&checked.destination);
+    let source_locks = locks_rooted_in(ctx, &checked.source).await?;
+    if Arc::ptr_eq(&source.namespace, &target.namespace) {
+        queue.push(Rename::new(
+            source.namespace.clone(),
+            source.relative(&checked.source),
+            target.relative(&checked.destination),
+        ));
+        if Arc::ptr_eq(&source.properties, &target.properties) {
+            queue.push(MoveTreeProperties::new(
+                source.properties.clone(),
+                checked.source.clone(),
+                checked.destination.clone(),
+            ));
+        } else {
+            // One namespace, two property managers: carry the properties across.
+            let rebased = source
+                .properties
+                .get_tree(&checked.source)
+                .await?
+                .into_iter()
+                .filter_map(|(path, prop)| {
+                    path.rebase(&checked.source, &checked.destination)
+                        .map(|to| (to, prop))
+                })
+                .collect();
+            queue.push(PutProperties::new(target.properties.clone(), rebased));
+            queue.push(RemoveTreeProperties::new(
+                source.properties.clone(),
+                checked.source.clone(),
+            ));
+            queue.push(FlushProperties(source.properties.clone()));
+        }
+    } else {
+        queue.push(CopyTree::new(
+            copy_items(ctx, &checked, true).await?,
+            source.properties.clone(),
+            target.properties.clone(),
+            true,
+            true,
+        ));
+        queue.push(Detach::new(
+            source.namespace.clone(),
+            source.relative(&checked.source),
+        ));
+        queue.push(RemoveTreeProperties::new(
+            source.properties.clone(),
+            checked.source.clone(),
+        ));
+        queue.push(FlushProperties(source.properties.clone()));
+    }
+    queue.push(RemoveLocks::new(source_locks));
+    queue.push(FlushProperties(target.properties.clone()));
+    let effects = queue.run().await.map_err(|f| f.into_error())?;
+    Ok(created_or_replaced(ctx, &checked, &effects))
+}

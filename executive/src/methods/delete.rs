@@ -1,0 +1,87 @@
+//! DELETE: remove a resource and everything below it.
+//!
+//! Checks: exists (404), not the root or a mount point (403), conditional headers (412), lock
+//! tokens for the whole tree and the parent's membership (423), write hooks.
+//! Queue: [Detach, RemoveTreeProperties, RemoveLocks, FlushProperties]: the tree is moved
+//! aside, not destroyed, until every step succeeded; commit purges it. All or nothing, so no
+//! 207 is ever needed.
+
+use http::StatusCode;
+
+use davd_protocol::Response;
+use davd_registry::WriteKind;
+
+use crate::commands::locks::RemoveLocks;
+use crate::commands::namespace::Detach;
+use crate::commands::properties::{FlushProperties, RemoveTreeProperties};
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::latch::Claim;
+use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::{check_conditions, hooks};
+use crate::queue::CommandQueue;
+
+pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
+    let path = ctx.path().clone();
+    if path.is_root() {
+        return Err(DavError::forbidden("the root collection cannot be deleted"));
+    }
+    if ctx.registry().is_mount_point(&path) || !ctx.registry().mounts_below(&path).is_empty() {
+        return Err(DavError::forbidden(
+            "a mount point (or a collection containing one) cannot be deleted",
+        ));
+    }
+    let _latch = ctx.exec.latches.acquire(vec![Claim::deep(&path)]).await;
+    let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
+    check_conditions(ctx, &path, Some(&meta), false).await?;
+    let mut protected = vec![Protected::Tree(path.clone())];
+    if let Some(parent) = path.parent() {
+        protected.push(Protected::Membership(parent));
+    }
+    require_tokens(ctx, &protected).await?;
+    hooks::before_write(ctx, &path, meta.collection, WriteKind::Remove).await?;
+    hooks::before_membership_change(ctx, &path).await?;
+
+    let subsystems = ctx.resolve(&path);
+    let mut queue = CommandQueue::new();
+    queue.push(Detach::new(
+        subsystems.namespace.clone(),
+        subsystems.relative(&path),
+    ));
+    queue.push(RemoveTreeProperties::new(
+        subsystems.properties.clone(),
+        path.clone(),
+    ));
+    queue.push(RemoveLocks::new(locks_rooted_in(ctx, &path).await?));
+    queue.push(FlushProperties(subsystems.properties.clone()));
+    queue.run().await.map_err(|f| f.into_error())?;
+    Ok(Response::new(StatusCode::NO_CONTENT))
+}
+
+/// Locks whose root is `path` or below it, with the manager holding each: they go when their
+/// resource goes.
+pub async fn locks_rooted_in(
+    ctx: &Ctx,
+    path: &davd_protocol::DavPath,
+) -> DavResult<
+    Vec<(
+        std::sync::Arc<dyn davd_registry::LockManager>,
+        davd_registry::LockRecord,
+    )>,
+> {
+    let mut out = Vec::new();
+    for manager in ctx.registry().lock_managers_below(path) {
+        let mut locks = manager.below(path).await?;
+        locks.extend(
+            manager
+                .covering(path)
+                .await?
+                .into_iter()
+                .filter(|l| l.root == *path),
+        );
+        for lock in locks {
+            out.push((manager.clone(), lock));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,52 @@
+//! MKCOL: create a collection.
+//!
+//! Checks: no body (415), nothing at the URL (405), parent exists (409), conditional headers,
+//! lock tokens for the parent's membership (423), write hooks.
+//! Queue: [CreateCollection]. Answer: 201 Created. A URL without a trailing slash works too.
+
+use http::StatusCode;
+
+use davd_protocol::Response;
+
+use crate::commands::namespace::CreateCollection;
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::latch::Claim;
+use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::{check_conditions, hooks};
+use crate::queue::CommandQueue;
+
+pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
+    let path = ctx.path().clone();
+    if ctx.request.body.present {
+        return Err(DavError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "MKCOL with a request body is not supported",
+        ));
+    }
+    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let meta = ctx.stat(&path).await?;
+    if meta.is_some() {
+        return Err(DavError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "something already exists at this URL",
+        ));
+    }
+    ctx.require_parent_collection(&path).await?;
+    check_conditions(ctx, &path, None, false).await?;
+    let mut protected = vec![Protected::Resource(path.clone())];
+    if let Some(parent) = path.parent() {
+        protected.push(Protected::Membership(parent));
+    }
+    require_tokens(ctx, &protected).await?;
+    hooks::before_membership_change(ctx, &path).await?;
+
+    let subsystems = ctx.resolve(&path);
+    let mut queue = CommandQueue::new();
+    queue.push(CreateCollection::new(
+        subsystems.namespace.clone(),
+        subsystems.relative(&path),
+    ));
+    queue.run().await.map_err(|f| f.into_error())?;
+    Ok(Response::new(StatusCode::CREATED))
+}

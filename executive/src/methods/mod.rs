@@ -1,0 +1,52 @@
+//! One module per method. Each states its plan: the checks it makes and the CommandQueue it
+//! builds.
+
+mod copy_move;
+mod delete;
+mod get;
+mod lock;
+mod mkcol;
+mod options;
+mod post;
+mod propfind;
+mod proppatch;
+mod put;
+mod unlock;
+
+use davd_protocol::{ByteStream, Method, Response};
+use tracing::debug;
+
+use crate::context::Ctx;
+use crate::error::DavResult;
+
+/// Runs the method of `ctx.request`.
+pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
+    let result: DavResult<Response> = match ctx.request.method.clone() {
+        Method::Options => options::options(&ctx).await,
+        Method::Get { head, range } => get::get(&ctx, head, range).await,
+        Method::Post => post::post(&ctx, body).await,
+        Method::Put { content_range } => put::put(&ctx, body, content_range).await,
+        Method::Delete => delete::delete(&ctx).await,
+        Method::Mkcol => mkcol::mkcol(&ctx).await,
+        Method::Copy {
+            destination,
+            depth,
+            overwrite,
+        } => copy_move::copy(&ctx, destination, depth, overwrite).await,
+        Method::Move {
+            destination,
+            overwrite,
+        } => copy_move::move_(&ctx, destination, overwrite).await,
+        Method::Propfind { depth } => propfind::propfind(&ctx, body, depth).await,
+        Method::Proppatch => proppatch::proppatch(&ctx, body).await,
+        Method::Lock { depth, timeout } => lock::lock(&ctx, body, depth, timeout).await,
+        Method::Unlock { token } => unlock::unlock(&ctx, &token).await,
+    };
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            debug!(status = %e.status, reason = %e.message, "request refused");
+            e.into_response()
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! POST: `multipart/form-data` upload into a collection (what a browser's upload form sends).
+//!
+//! Each file part is a PUT of its own into the collection, with the same checks (locks, write
+//! hooks, a parent that is a collection) and its own queue [WriteContent], streamed straight
+//! from the request body: a file that fails does not undo the ones before it, and the answer
+//! lists what happened to each. Answer: 201 if a file was created, else 200; JSON when the
+//! client asks for `application/json`, HTML otherwise.
+
+use std::fmt::Write;
+
+use futures_util::StreamExt;
+use http::StatusCode;
+use http::header::{ALLOW, CONTENT_TYPE};
+
+use davd_protocol::xml::escape_text;
+use davd_protocol::{Body, ByteStream, DavPath, Response};
+use davd_registry::{WriteKind, WriteMode};
+
+use crate::commands::namespace::WriteContent;
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::latch::Claim;
+use crate::policy::allow::allowed_methods;
+use crate::policy::hooks;
+use crate::policy::locks::{Protected, require_tokens};
+use crate::queue::CommandQueue;
+
+/// What happened to one uploaded file.
+pub struct Uploaded {
+    pub name: String,
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
+    let path = ctx.path().clone();
+    let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
+    if !meta.collection {
+        let mut refused = DavError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST uploads files into a collection",
+        )
+        .into_response();
+        refused.set_header(ALLOW, allowed_methods(Some(&meta)));
+        return Ok(refused);
+    }
+    let content_type = ctx.request.body.content_type.clone().unwrap_or_default();
+    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+        DavError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST to a collection takes multipart/form-data",
+        )
+    })?;
+    let mut multipart = multer::Multipart::new(body, boundary);
+    let mut results = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(DavError::bad_request(format!(
+                    "malformed multipart body: {e}"
+                )));
+            }
+        };
+        let Some(name) = field.file_name().map(file_name) else {
+            continue; // a plain form field, not a file
+        };
+        let stream = field
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .boxed();
+        let outcome = store(ctx, &path, &name, stream).await;
+        results.push(match outcome {
+            Ok(created) => Uploaded {
+                name,
+                status: if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::NO_CONTENT
+                },
+                message: if created {
+                    "created".into()
+                } else {
+                    "replaced".into()
+                },
+            },
+            Err(e) => Uploaded {
+                name,
+                status: e.status,
+                message: e.message.into_owned(),
+            },
+        });
+    }
+    let status = if results.iter().any(|r| r.status == StatusCode::CREATED) {
+        StatusCode::CREATED
+    } else if results.iter().all(|r| r.status.is_success()) {
+        StatusCode::OK
+    } else {
+        results
+            .iter()
+            .map(|r| r.status)
+            .find(|s| !s.is_success())
+            .unwrap_or(StatusCode::BAD_REQUEST)
+    };
+    let wants_json = ctx
+        .request
+        .accept
+        .as_deref()
+        .is_some_and(|a| a.contains("application/json"));
+    Ok(if wants_json {
+        Response::new(status)
+            .with_header(CONTENT_TYPE, "application/json")
+            .with_body(Body::Full(json(&results).into()))
+    } else {
+        Response::new(status)
+            .with_header(CONTENT_TYPE, "text/html; charset=utf-8")
+            .with_body(Body::Full(html(&path, &results).into()))
+    })
+}
+
+/// The last component of a browser-supplied file name (some send a whole Windows path).
+fn file_name(raw: &str) -> String {
+    raw.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(raw)
+        .trim()
+        .to_owned()
+}
+
+/// Stores one file; true if it was created.
+async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) -> DavResult<bool> {
+    if name.is_empty() || name == "." {
+        return Err(DavError::bad_request("the file has no usable name"));
+    }
+    let target = collection
+        .join(name)
+        .map_err(|e| DavError::bad_request(format!("bad file name: {e}")))?;
+    let _latch = ctx
+        .exec
+        .latches
+        .acquire(vec![Claim::shallow(&target)])
+        .await;
+    let meta = ctx.stat(&target).await?;
+    if meta.as_ref().is_some_and(|m| m.collection) {
+        return Err(DavError::conflict("a collection of that name exists"));
+    }
+    let mut protected = vec![Protected::Resource(target.clone())];
+    if meta.is_none() {
+        protected.push(Protected::Membership(collection.clone()));
+    }
+    require_tokens(ctx, &protected).await?;
+    hooks::before_write(ctx, &target, false, WriteKind::Content).await?;
+    if meta.is_none() {
+        hooks::before_membership_change(ctx, &target).await?;
+    }
+    let subsystems = ctx.resolve(&target);
+    let mut queue = CommandQueue::new();
+    queue.push(WriteContent::new(
+        subsystems.namespace.clone(),
+        subsystems.relative(&target),
+        body,
+        WriteMode::Replace,
+    ));
+    let effects = queue.run().await.map_err(|f| f.into_error())?;
+    Ok(effects.created)
+}
+
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json(results: &[Uploaded]) -> String {
+    let mut out = String::from("{\"files\":[");
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_string(&r.name, &mut out);
+        let _ = write!(out, ",\"status\":{},\"message\":", r.status.as_u16());
+        json_string(&r.message, &mut out);
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}
+
+fn html(collection: &DavPath, results: &[Uploaded]) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Upload</title></head><body><h1>Upload</h1><ul>",
+    );
+    for r in results {
+        out.push_str("<li>");
+        escape_text(&r.name, &mut out);
+        let _ = write!(out, ": {} ", r.status.as_u16());
+        escape_text(&r.message, &mut out);
+        out.push_str("</li>");
+    }
+    let _ = writeln!(
+        out,
+        "</ul><p><a href=\"{}\">Back</a></p></body></html>",
+        collection.to_href(true)
+    );
+    out
+}

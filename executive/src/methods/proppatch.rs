@@ -1,0 +1,110 @@
+//! PROPPATCH: set and remove properties, all or nothing.
+//!
+//! Checks: exists (404), a well-formed body (400), conditional headers (412), the lock token
+//! (423), write hooks (e.g. the read-only flag: 403).
+//! Queue: one [SetProperty | RemoveProperty] per instruction in document order, then
+//! [FlushProperties]. Each command's check asks the live handler owning the name (protected:
+//! 403 `cannot-modify-protected-property`; invalid value: 409). If any instruction fails,
+//! none takes effect: the failing ones carry their own status, all others 424 Failed
+//! Dependency (RFC 4918 §9.2). This is the 1997 paper's Figure 2.
+
+use http::StatusCode;
+
+use davd_protocol::xml::{MultistatusWriter, PatchInstruction, PropStat, parse_propertyupdate};
+use davd_protocol::{Body, ByteStream, PropName, Response};
+use davd_registry::{StoredProp, WriteKind};
+
+use crate::commands::properties::{FlushProperties, RemoveProperty, SetProperty};
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::latch::Claim;
+use crate::methods::propfind::RESPONSE_PREFIXES;
+use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::{check_conditions, hooks};
+use crate::queue::{CommandQueue, QueueFailure};
+
+pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
+    let path = ctx.path().clone();
+    let bytes = ctx.read_xml_body(body).await?;
+    let text =
+        davd_protocol::xml::body_text(&bytes).map_err(|e| DavError::bad_request(e.to_string()))?;
+    let instructions = parse_propertyupdate(text, &ctx.exec.config.xml_limits)
+        .map_err(|e| DavError::bad_request(e.to_string()))?;
+
+    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
+    check_conditions(ctx, &path, Some(&meta), false).await?;
+    require_tokens(ctx, &[Protected::Resource(path.clone())]).await?;
+    let names: Vec<PropName> = instructions.iter().map(|i| i.name().clone()).collect();
+    hooks::before_write(ctx, &path, false, WriteKind::Properties(names.clone())).await?;
+
+    let subsystems = ctx.resolve(&path);
+    let mut queue = CommandQueue::new();
+    for instruction in instructions {
+        let handler = subsystems.handler_for(instruction.name()).cloned();
+        match instruction {
+            PatchInstruction::Set { name, value } => queue.push(SetProperty::new(
+                subsystems.properties.clone(),
+                path.clone(),
+                StoredProp { name, xml: value },
+                handler,
+            )),
+            PatchInstruction::Remove { name } => queue.push(RemoveProperty::new(
+                subsystems.properties.clone(),
+                path.clone(),
+                name,
+                handler,
+            )),
+        };
+    }
+    queue.push(FlushProperties(subsystems.properties.clone()));
+
+    // Status per instruction, in document order.
+    let mut statuses: Vec<(StatusCode, Option<DavError>)> =
+        vec![(StatusCode::OK, None); names.len()];
+    match queue.run().await {
+        Ok(_) => {}
+        Err(failure) => {
+            statuses.fill((StatusCode::FAILED_DEPENDENCY, None));
+            let failures = match failure {
+                QueueFailure::Check(failures) => failures,
+                QueueFailure::Execute { index, error } => vec![(index, error)],
+            };
+            for (index, error) in failures {
+                if index >= names.len() {
+                    // The flush failed: nothing was kept, the store is the culprit.
+                    return Err(error);
+                }
+                statuses[index] = (error.status, Some(error));
+            }
+        }
+    }
+
+    let mut propstats: Vec<PropStat> = Vec::new();
+    for (name, (status, error)) in names.into_iter().zip(statuses) {
+        let condition = error.as_ref().and_then(|e| e.condition.clone());
+        let description = error.map(|e| e.message.into_owned());
+        match propstats
+            .iter_mut()
+            .find(|p| p.status == status && p.error == condition && p.description == description)
+        {
+            Some(stat) => {
+                if !stat.props.iter().any(|(n, _)| *n == name) {
+                    stat.props.push((name, None));
+                }
+            }
+            None => propstats.push(PropStat {
+                status,
+                props: vec![(name, None)],
+                error: condition,
+                description,
+            }),
+        }
+    }
+    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    writer.prop_response(&path.to_href(meta.collection), &propstats);
+    Ok(Response::xml(
+        StatusCode::MULTI_STATUS,
+        Body::Full(writer.finish()),
+    ))
+}

@@ -1,0 +1,99 @@
+//! Lock policy (RFC 4918 §6-7): who may change a locked resource, and which locks conflict.
+
+use http::StatusCode;
+
+use davd_protocol::DavPath;
+use davd_protocol::xml::{Condition, LockScope};
+use davd_registry::LockRecord;
+
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+
+/// Something a request is about to change, as far as locks care.
+#[derive(Debug, Clone)]
+pub enum Protected {
+    /// The resource's content or properties (PUT, POST, PROPPATCH).
+    Resource(DavPath),
+    /// The resource and everything below it (DELETE, MOVE away, an overwritten destination).
+    Tree(DavPath),
+    /// The member list of a collection (a member is created or removed). RFC 4918 §7.4: even a
+    /// depth-0 lock on a collection protects its membership.
+    Membership(DavPath),
+}
+
+/// Every unexpired lock that applies to `protected`.
+pub async fn locks_on(ctx: &Ctx, protected: &Protected) -> DavResult<Vec<LockRecord>> {
+    Ok(match protected {
+        Protected::Resource(path) | Protected::Membership(path) => {
+            ctx.resolve(path).locks_covering(path).await?
+        }
+        Protected::Tree(path) => {
+            let mut locks = ctx.resolve(path).locks_covering(path).await?;
+            for manager in ctx.registry().lock_managers_below(path) {
+                for lock in manager.below(path).await? {
+                    if !locks.iter().any(|l| l.token == lock.token) {
+                        locks.push(lock);
+                    }
+                }
+            }
+            locks
+        }
+    })
+}
+
+/// True if the request may act under `lock`: it submitted the token and, when authentication
+/// is on, it comes from the principal who took the lock.
+pub fn holds(ctx: &Ctx, lock: &LockRecord, submitted: &[&str]) -> bool {
+    submitted.contains(&lock.token.as_str())
+        && match (&lock.principal, &ctx.client.principal) {
+            (Some(owner), Some(me)) => owner == me,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+}
+
+/// RFC 4918 §7.4/§7.5: a request that changes a locked resource must submit the lock token.
+/// Otherwise: 423 Locked with `lock-token-submitted` naming each lock root.
+pub async fn require_tokens(ctx: &Ctx, protected: &[Protected]) -> DavResult<()> {
+    let submitted = ctx.submitted_tokens();
+    let mut missing: Vec<String> = Vec::new();
+    for item in protected {
+        for lock in locks_on(ctx, item).await? {
+            if !holds(ctx, &lock, &submitted) {
+                let href = lock.root.to_href(false);
+                if !missing.contains(&href) {
+                    missing.push(href);
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DavError::with_condition(
+            StatusCode::LOCKED,
+            Condition::LockTokenSubmitted(missing),
+            "the resource is locked and no valid lock token was submitted",
+        ))
+    }
+}
+
+/// Existing locks that a new lock of `scope` on `path` (deep or not) would conflict with:
+/// an exclusive lock conflicts with every other lock, shared locks only with exclusive ones.
+pub async fn conflicting_locks(
+    ctx: &Ctx,
+    path: &DavPath,
+    deep: bool,
+    scope: LockScope,
+) -> DavResult<Vec<LockRecord>> {
+    let protected = if deep {
+        Protected::Tree(path.clone())
+    } else {
+        Protected::Resource(path.clone())
+    };
+    Ok(locks_on(ctx, &protected)
+        .await?
+        .into_iter()
+        .filter(|existing| scope == LockScope::Exclusive || existing.scope == LockScope::Exclusive)
+        .collect())
+}

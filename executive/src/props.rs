@@ -1,0 +1,136 @@
+//! Computing the properties of one resource for a PROPFIND: live handlers first, then the
+//! dead-property store (the 1997 paper's Live Property Delegation).
+
+use http::StatusCode;
+
+use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
+use davd_protocol::{DavPath, PropName};
+use davd_registry::{ClientInfo, PropContext, ResourceMeta, StoredProp, Subsystems};
+
+/// The properties of one resource, grouped by status.
+///
+/// `dead` holds the resource's dead properties if the caller fetched them already (one range
+/// scan for all members of a collection); otherwise they are read here, and only when needed.
+/// A live property is computed only if the request needs it.
+pub async fn propstats(
+    path: &DavPath,
+    meta: &ResourceMeta,
+    subsystems: &Subsystems,
+    client: &ClientInfo,
+    request: &PropfindBody,
+    dead: Option<Vec<StoredProp>>,
+) -> Vec<PropStat> {
+    let cx = PropContext {
+        path,
+        meta,
+        subsystems,
+        client,
+    };
+    let mut found: Vec<(PropName, Option<PropValue>)> = Vec::new();
+    let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();
+    let mut failed: Vec<(StatusCode, PropName)> = Vec::new();
+
+    let mut dead_cache = dead;
+    macro_rules! dead_props {
+        () => {{
+            if dead_cache.is_none() {
+                dead_cache = Some(
+                    subsystems
+                        .properties
+                        .get_all(path)
+                        .await
+                        .unwrap_or_default(),
+                );
+            }
+            dead_cache.as_deref().unwrap_or(&[])
+        }};
+    }
+
+    match request {
+        PropfindBody::Prop(names) => {
+            for name in names {
+                if let Some(handler) = subsystems.handler_for(name) {
+                    match handler.get(&cx, name).await {
+                        Ok(Some(value)) => found.push((name.clone(), Some(value))),
+                        Ok(None) => missing.push((name.clone(), None)),
+                        Err(e) => failed.push((e.status, name.clone())),
+                    }
+                } else {
+                    match dead_props!().iter().find(|p| p.name == *name) {
+                        Some(p) => {
+                            found.push((name.clone(), Some(PropValue::Fragment(p.xml.clone()))))
+                        }
+                        None => missing.push((name.clone(), None)),
+                    }
+                }
+            }
+        }
+        other => {
+            let (names_only, include): (bool, &[PropName]) = match other {
+                PropfindBody::AllProp { include } => (false, include),
+                _ => (true, &[]),
+            };
+            let mut seen: Vec<&PropName> = Vec::new();
+            for handler in &subsystems.live {
+                for name in handler.names() {
+                    if seen.contains(&name) {
+                        continue;
+                    }
+                    seen.push(name);
+                    if !(names_only || handler.in_allprop(name) || include.contains(name)) {
+                        continue;
+                    }
+                    match handler.get(&cx, name).await {
+                        Ok(Some(value)) => {
+                            found.push((name.clone(), (!names_only).then_some(value)))
+                        }
+                        Ok(None) if include.contains(name) => missing.push((name.clone(), None)),
+                        Ok(None) => {}
+                        Err(e) => failed.push((e.status, name.clone())),
+                    }
+                }
+            }
+            let owned: Vec<PropName> = seen.into_iter().cloned().collect();
+            for prop in dead_props!() {
+                if owned.contains(&prop.name) {
+                    continue;
+                }
+                let value = (!names_only).then(|| PropValue::Fragment(prop.xml.clone()));
+                found.push((prop.name.clone(), value));
+            }
+            for name in include {
+                if !found.iter().any(|(n, _)| n == name) && !missing.iter().any(|(n, _)| n == name)
+                {
+                    missing.push((name.clone(), None));
+                }
+            }
+        }
+    }
+
+    let mut stats = Vec::new();
+    if !found.is_empty() {
+        stats.push(PropStat {
+            status: StatusCode::OK,
+            props: found,
+            error: None,
+            description: None,
+        });
+    }
+    if !missing.is_empty() {
+        stats.push(PropStat {
+            status: StatusCode::NOT_FOUND,
+            props: missing,
+            error: None,
+            description: None,
+        });
+    }
+    for (status, name) in failed {
+        stats.push(PropStat {
+            status,
+            props: vec![(name, None)],
+            error: None,
+            description: None,
+        });
+    }
+    stats
+}

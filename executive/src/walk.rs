@@ -1,0 +1,83 @@
+//! Listing collections across scopes: a mounted scope appears as a member of its parent.
+
+use std::pin::Pin;
+
+use futures_util::stream::{self, Stream, StreamExt};
+
+use davd_protocol::DavPath;
+use davd_registry::ResourceMeta;
+
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+
+/// One member of a collection.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub path: DavPath,
+    pub meta: ResourceMeta,
+}
+
+pub type ListedStream = Pin<Box<dyn Stream<Item = DavResult<Vec<Listed>>> + Send>>;
+
+/// The members of the collection at `path`, in batches. Scopes mounted directly inside it are
+/// listed as collections (and hide a same-named member of the parent's own store).
+pub async fn members(ctx: &Ctx, path: &DavPath) -> DavResult<ListedStream> {
+    let mounts = ctx.registry().child_mounts(path);
+    let mut mounted = Vec::with_capacity(mounts.len());
+    for (_, scope) in &mounts {
+        if let Some(meta) = ctx.stat(scope).await? {
+            mounted.push(Listed {
+                path: scope.clone(),
+                meta,
+            });
+        }
+    }
+    let mount_names: Vec<String> = mounts.into_iter().map(|(name, _)| name).collect();
+    let (scope, namespace) = ctx.registry().namespace(path);
+    let relative = path.relative_to(scope).unwrap_or_else(DavPath::root);
+    let own = namespace.list(&relative).await?;
+    let parent = path.clone();
+    let own = own.map(move |batch| {
+        let batch = batch.map_err(DavError::from)?;
+        Ok(batch
+            .into_iter()
+            .filter(|m| !mount_names.contains(&m.name))
+            .filter_map(|m| {
+                parent
+                    .join(&m.name)
+                    .ok()
+                    .map(|path| Listed { path, meta: m.meta })
+            })
+            .collect())
+    });
+    let first = if mounted.is_empty() {
+        None
+    } else {
+        Some(Ok(mounted))
+    };
+    Ok(stream::iter(first).chain(own).boxed())
+}
+
+/// Every resource below `path`, depth-first, parents before their members.
+pub async fn descendants(ctx: &Ctx, path: &DavPath) -> DavResult<Vec<Listed>> {
+    let mut out = Vec::new();
+    let mut pending = vec![path.clone()];
+    while let Some(collection) = pending.pop() {
+        let mut batches = members(ctx, &collection).await?;
+        let mut children = Vec::new();
+        while let Some(batch) = batches.next().await {
+            children.extend(batch?);
+        }
+        children.sort_by(|a, b| a.path.cmp(&b.path));
+        for child in children.into_iter().rev() {
+            if child.meta.collection {
+                pending.push(child.path.clone());
+            }
+            out.push(child);
+        }
+    }
+    // Parents were pushed before their members were listed, so a parent always precedes its
+    // members; sort for a stable, readable order that keeps that property.
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
