@@ -1,0 +1,102 @@
+//! The HTTP edge: an axum handler that turns a request into the protocol layer's head and a
+//! body stream, hands them to the executive, and turns its response back into HTTP.
+//!
+//! Every method goes through one fallback handler: axum's method router knows only the
+//! standard methods, and WebDAV needs PROPFIND, MKCOL, LOCK and the rest.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body as AxumBody;
+use axum::extract::{Request, State};
+use axum::response::Response as AxumResponse;
+use futures_util::StreamExt;
+use futures_util::stream::{self, Stream};
+use http_body::Body as _;
+use tracing::{debug, warn};
+
+use davd_executive::Identity;
+use davd_protocol::{Body, ByteStream, RequestHead, Response};
+
+use crate::wiring::App;
+
+/// The router: one handler for everything.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    // `OPTIONS *` asks about the server as a whole: answer as for the root.
+    let path = match parts.uri.path() {
+        "*" => "/",
+        p => p,
+    };
+    let body_may_exist = !body.is_end_stream();
+    let idle = app.settings.limits.body_idle_timeout;
+    let body = with_idle_timeout(body.into_data_stream(), idle);
+    let head = RequestHead {
+        method: parts.method.as_str(),
+        path,
+        headers: &parts.headers,
+        default_port: 80,
+        body_may_exist,
+    };
+    let response = app.executive.handle(head, Identity::default(), body).await;
+    let status = response.status;
+    if status.is_server_error() {
+        warn!(method = %parts.method, path, status = status.as_u16(), "request failed");
+    } else {
+        debug!(
+            method = %parts.method,
+            path,
+            status = status.as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
+    into_http(response)
+}
+
+/// Ends the body with an error if no data arrives for `idle`, so a client that stalls mid-upload
+/// cannot hold the request (its upload is undone like any other failure).
+fn with_idle_timeout<S, E>(body: S, idle: Duration) -> ByteStream
+where
+    S: Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let body = Box::pin(body);
+    stream::unfold((body, false), move |(mut body, done)| async move {
+        if done {
+            return None;
+        }
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), (body, false))),
+            Ok(Some(Err(e))) => Some((Err(io::Error::other(e.to_string())), (body, true))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request body stalled",
+                )),
+                (body, true),
+            )),
+        }
+    })
+    .boxed()
+}
+
+fn into_http(response: Response) -> AxumResponse {
+    let body = match response.body {
+        Body::Empty => AxumBody::empty(),
+        Body::Full(bytes) => AxumBody::from(bytes),
+        Body::Stream(stream) => AxumBody::from_stream(stream),
+    };
+    let mut out = AxumResponse::new(body);
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}

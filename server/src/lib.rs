@@ -1,0 +1,15 @@
+//! # davd: the server
+//!
+//! The only crate that knows HTTP plumbing (axum, tower, hyper). It reads the command line,
+//! wires the subsystems into a registry ([`wiring`]), and serves connections ([`listener`]),
+//! handing every request to the executive through one handler ([`http`]).
+
+pub mod cli;
+pub mod http;
+pub mod listener;
+pub mod settings;
+pub mod wiring;
+
+pub use listener::serve;
+pub use settings::{ConnectionLimits, Settings};
+pub use wiring::{App, StartError};
