@@ -13,6 +13,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::response::Response as AxumResponse;
 use futures_util::StreamExt;
+use http::StatusCode;
 use futures_util::stream::{self, Stream};
 use http_body::Body as _;
 use tracing::{debug, warn};
@@ -20,6 +21,7 @@ use tracing::{debug, warn};
 use davd_executive::Identity;
 use davd_protocol::{Body, ByteStream, RequestHead, Response};
 
+use crate::fragment::FragmentLog;
 use crate::wiring::App;
 
 /// The router: one handler for everything.
@@ -35,6 +37,14 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
         "*" => "/",
         p => p,
     };
+    if let Some(fragments) = parts.extensions.get::<FragmentLog>() {
+        if fragments.had_fragment(parts.method.as_str(), path) {
+            return into_http(Response::text(
+                StatusCode::BAD_REQUEST,
+                "the request target contains a #fragment, which HTTP does not allow",
+            ));
+        }
+    }
     let body_may_exist = !body.is_end_stream();
     let idle = app.settings.limits.body_idle_timeout;
     let body = with_idle_timeout(body.into_data_stream(), idle);

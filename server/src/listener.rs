@@ -13,6 +13,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use tower::ServiceExt;
+
+use crate::fragment::{FragmentLog, FragmentWatch};
 use crate::http::router;
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
 
@@ -61,10 +64,18 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let fragments = FragmentLog::default();
+                let per_connection = service.clone().map_request({
+                    let fragments = fragments.clone();
+                    move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(fragments.clone());
+                        request
+                    }
+                });
                 let connection = builder
                     .serve_connection_with_upgrades(
-                        TokioIo::new(stream),
-                        TowerToHyperService::new(service.clone()),
+                        TokioIo::new(FragmentWatch::new(stream, fragments)),
+                        TowerToHyperService::new(per_connection),
                     )
                     .into_owned();
                 let connection = graceful.watch(connection);
