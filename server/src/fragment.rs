@@ -123,7 +123,9 @@ fn parse_request_line(line: &[u8]) -> Option<(String, String)> {
     if parts.next().is_some()
         || !version.starts_with("HTTP/1.")
         || method.is_empty()
-        || !method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
         || !target.contains('#')
     {
         return None;
@@ -133,7 +135,14 @@ fn parse_request_line(line: &[u8]) -> Option<(String, String)> {
         None => target,
     };
     let path = without_scheme.split(['#', '?']).next().unwrap_or("");
-    Some((method.to_owned(), if path.is_empty() { "/".into() } else { path.to_owned() }))
+    Some((
+        method.to_owned(),
+        if path.is_empty() {
+            "/".into()
+        } else {
+            path.to_owned()
+        },
+    ))
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for FragmentWatch<T> {
@@ -153,7 +162,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for FragmentWatch<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for FragmentWatch<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 

@@ -13,8 +13,8 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::response::Response as AxumResponse;
 use futures_util::StreamExt;
-use http::StatusCode;
 use futures_util::stream::{self, Stream};
+use http::StatusCode;
 use http_body::Body as _;
 use tracing::{debug, warn};
 

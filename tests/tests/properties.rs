@@ -1,0 +1,335 @@
+//! Dead and live properties: PROPFIND and atomic PROPPATCH.
+#![allow(clippy::unwrap_used)]
+
+use davd_tests::{Multistatus, TestServer};
+use reqwest::StatusCode;
+
+const DAV: &str = "DAV:";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proppatch_is_atomic_third_of_three_fails() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    let body = r#"<?xml version="1.0"?>
+    <D:propertyupdate xmlns:D="DAV:" xmlns:z="urn:z">
+      <D:set><D:prop><z:one>1</z:one></D:prop></D:set>
+      <D:remove><D:prop><z:two/></D:prop></D:remove>
+      <D:set><D:prop><D:getetag>"forged"</D:getetag></D:prop></D:set>
+    </D:propertyupdate>"#;
+    let (status, text) = s.proppatch("/f", body).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let ms = Multistatus::parse(&text);
+    let r = &ms.responses[0];
+    assert_eq!(r.status_of("urn:z", "one"), Some(424));
+    assert_eq!(r.status_of("urn:z", "two"), Some(424));
+    assert_eq!(r.status_of(DAV, "getetag"), Some(403));
+    assert!(text.contains("cannot-modify-protected-property"), "{text}");
+    // Nothing was applied.
+    let (_, text) = s
+        .propfind(
+            "/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><z:one xmlns:z="urn:z"/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert_eq!(
+        Multistatus::parse(&text).responses[0].status_of("urn:z", "one"),
+        Some(404)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_failure_undoes_earlier_sets() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    s.proppatch("/f", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><a xmlns="urn:a">old</a></D:prop></D:set></D:propertyupdate>"#).await;
+    let body = r#"<D:propertyupdate xmlns:D="DAV:">
+      <D:set><D:prop><a xmlns="urn:a">new</a></D:prop></D:set>
+      <D:remove><D:prop><a xmlns="urn:a"/></D:prop></D:remove>
+      <D:set><D:prop><D:resourcetype/></D:prop></D:set>
+    </D:propertyupdate>"#;
+    let (_, text) = s.proppatch("/f", body).await;
+    let ms = Multistatus::parse(&text);
+    assert_eq!(ms.responses[0].status_of(DAV, "resourcetype"), Some(403));
+    let (_, text) = s
+        .propfind(
+            "/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><a xmlns="urn:a"/></D:prop></D:propfind>"#,
+        )
+        .await;
+    let ms = Multistatus::parse(&text);
+    assert_eq!(ms.responses[0].prop("urn:a", "a").unwrap().text, "old");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_values_come_back_exactly() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    let body = r#"<?xml version="1.0" encoding="utf-8"?>
+    <D:propertyupdate xmlns:D="DAV:" xmlns:x="http://example.com/ns" xml:lang="en">
+      <D:set><D:prop>
+        <x:mixed>text <x:b attr="1 &amp; 2">bold</x:b> tail</x:mixed>
+        <x:lang xml:lang="fr">bonjour</x:lang>
+        <x:unicode>日本語 &#65536; ü</x:unicode>
+        <x:nested><y:inner xmlns:y="urn:other"><y:deep/></y:inner></x:nested>
+      </D:prop></D:set>
+    </D:propertyupdate>"#;
+    let (status, _) = s.proppatch("/f", body).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let (_, text) = s
+        .propfind(
+            "/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+        )
+        .await;
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let find = |name: &str| {
+        doc.descendants()
+            .find(|n| {
+                n.tag_name().name() == name
+                    && n.tag_name().namespace() == Some("http://example.com/ns")
+            })
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+    };
+    let mixed = find("mixed");
+    let texts: Vec<&str> = mixed
+        .children()
+        .filter_map(|c| if c.is_text() { c.text() } else { None })
+        .collect();
+    assert_eq!(texts, vec!["text ", " tail"]);
+    let b = mixed.children().find(|c| c.is_element()).unwrap();
+    assert_eq!(b.attribute("attr"), Some("1 & 2"));
+    assert_eq!(b.text(), Some("bold"));
+    let xml_ns = "http://www.w3.org/XML/1998/namespace";
+    assert_eq!(find("lang").attribute((xml_ns, "lang")), Some("fr"));
+    assert_eq!(
+        mixed.attribute((xml_ns, "lang")),
+        Some("en"),
+        "inherited xml:lang is kept"
+    );
+    assert_eq!(find("unicode").text(), Some("日本語 \u{10000} ü"));
+    let inner = find("nested").first_element_child().unwrap();
+    assert_eq!(inner.tag_name().namespace(), Some("urn:other"));
+    assert_eq!(
+        inner.first_element_child().unwrap().tag_name().name(),
+        "deep"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_survive_a_restart() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    s.proppatch("/f", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><k xmlns="urn:k">kept</k></D:prop></D:set></D:propertyupdate>"#).await;
+    let s = s.restart().await;
+    let (_, text) = s
+        .propfind(
+            "/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><k xmlns="urn:k"/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert_eq!(
+        Multistatus::parse(&text).responses[0]
+            .prop("urn:k", "k")
+            .unwrap()
+            .text,
+        "kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allprop_propname_and_include() {
+    let s = TestServer::start().await;
+    s.mkcol("/c").await;
+    s.put("/c/f.txt", "hello").await;
+    s.proppatch("/c/f.txt", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><d xmlns="urn:d">v</d></D:prop></D:set></D:propertyupdate>"#).await;
+
+    let (status, text) = s.propfind("/c/f.txt", "0", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let ms = Multistatus::parse(&text);
+    let r = &ms.responses[0];
+    for live in [
+        "getcontentlength",
+        "getetag",
+        "getlastmodified",
+        "creationdate",
+        "resourcetype",
+        "supportedlock",
+        "lockdiscovery",
+        "getcontenttype",
+    ] {
+        assert_eq!(r.status_of(DAV, live), Some(200), "{live}");
+    }
+    assert_eq!(r.prop(DAV, "getcontentlength").unwrap().text, "5");
+    assert_eq!(r.prop(DAV, "getcontenttype").unwrap().text, "text/plain");
+    assert_eq!(r.prop("urn:d", "d").unwrap().text, "v");
+    assert_eq!(
+        r.prop(DAV, "quota-available-bytes"),
+        None,
+        "quota is not in allprop"
+    );
+
+    let (_, text) = s
+        .propfind(
+            "/c/f.txt",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>"#,
+        )
+        .await;
+    let ms = Multistatus::parse(&text);
+    let r = &ms.responses[0];
+    assert_eq!(r.prop(DAV, "getetag").unwrap().text, "");
+    assert!(r.prop("urn:d", "d").is_some());
+
+    let (_, text) = s
+        .propfind("/c", "0", r#"<D:propfind xmlns:D="DAV:"><D:allprop/><D:include><D:quota-available-bytes/><D:quota-used-bytes/></D:include></D:propfind>"#)
+        .await;
+    let ms = Multistatus::parse(&text);
+    let r = &ms.responses[0];
+    assert_eq!(r.status_of(DAV, "quota-available-bytes"), Some(200));
+    assert!(
+        r.prop(DAV, "quota-used-bytes")
+            .unwrap()
+            .text
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert_eq!(
+        r.prop(DAV, "resourcetype").unwrap().element_children,
+        vec![("DAV:".to_owned(), "collection".to_owned())]
+    );
+    assert_eq!(
+        r.prop(DAV, "getcontentlength"),
+        None,
+        "collections have no content length"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depth_one_and_infinity() {
+    let s = TestServer::start().await;
+    s.mkcol("/d").await;
+    s.mkcol("/d/e").await;
+    s.put("/d/e/deep", "x").await;
+    for i in 0..5 {
+        s.put(&format!("/d/f{i}"), "x").await;
+        s.proppatch(
+            &format!("/d/f{i}"),
+            &format!(r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><n xmlns="urn:n">{i}</n></D:prop></D:set></D:propertyupdate>"#),
+        )
+        .await;
+    }
+    let (_, text) = s.propfind("/d/", "1", r#"<D:propfind xmlns:D="DAV:"><D:prop><n xmlns="urn:n"/><D:getcontentlength/></D:prop></D:propfind>"#).await;
+    let ms = Multistatus::parse(&text);
+    assert_eq!(ms.responses.len(), 7, "{:?}", ms.hrefs());
+    for i in 0..5 {
+        assert_eq!(
+            ms.response(&format!("/d/f{i}"))
+                .prop("urn:n", "n")
+                .unwrap()
+                .text,
+            i.to_string()
+        );
+    }
+    assert_eq!(ms.response("/d/e/").status_of("urn:n", "n"), Some(404));
+    assert!(!ms.hrefs().contains(&"/d/e/deep"));
+    let (_, text) = s.propfind("/d/", "infinity", "").await;
+    assert!(Multistatus::parse(&text).hrefs().contains(&"/d/e/deep"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinity_can_be_switched_off() {
+    let s = TestServer::start_with(|settings| settings.executive.propfind_infinity = false).await;
+    let (status, text) = s.propfind("/", "infinity", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(text.contains("propfind-finite-depth"), "{text}");
+    let (status, _) = s.propfind("/", "1", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_propfind_bodies_are_400() {
+    let s = TestServer::start().await;
+    for body in [
+        "<foo>",
+        r#"<D:propfind xmlns:D="DAV:"><D:prop><bar:foo xmlns:bar=""/></D:prop></D:propfind>"#,
+        r#"<D:propertyupdate xmlns:D="DAV:"/>"#,
+        r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><D:propfind xmlns:D="DAV:"><D:prop>&e;</D:prop></D:propfind>"#,
+        "\u{feff}\u{0}",
+    ] {
+        let (status, _) = s.propfind("/", "0", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let deep = format!(
+        "<D:propfind xmlns:D=\"DAV:\">{}{}</D:propfind>",
+        "<a>".repeat(10_000),
+        "</a>".repeat(10_000)
+    );
+    assert_eq!(s.propfind("/", "0", &deep).await.0, StatusCode::BAD_REQUEST);
+    // A body announced larger than the XML limit is refused before it is read.
+    let head = format!(
+        "PROPFIND / HTTP/1.1\r\nHost: {}\r\nDepth: 0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        s.host(),
+        2 * 1024 * 1024
+    );
+    let answer = s
+        .raw(head.as_bytes(), std::time::Duration::from_secs(5))
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(
+        s.propfind("/missing", "0", "").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let r = s
+        .request("PROPFIND", "/")
+        .header("Depth", "2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s.propfind("/", "0", "").await.0,
+        StatusCode::MULTI_STATUS,
+        "still serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_follow_their_resource() {
+    let s = TestServer::start().await;
+    s.mkcol("/p").await;
+    s.put("/p/f", "x").await;
+    s.proppatch("/p/f", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><q xmlns="urn:q">1</q></D:prop></D:set></D:propertyupdate>"#).await;
+    assert_eq!(s.delete("/p").await.status(), StatusCode::NO_CONTENT);
+    s.mkcol("/p").await;
+    s.put("/p/f", "x").await;
+    let (_, text) = s.propfind("/p/f", "0", "").await;
+    assert!(
+        Multistatus::parse(&text).responses[0]
+            .prop("urn:q", "q")
+            .is_none(),
+        "a deleted resource's properties do not come back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proppatch_errors() {
+    let s = TestServer::start().await;
+    assert_eq!(s.proppatch("/missing", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><a xmlns="u">1</a></D:prop></D:set></D:propertyupdate>"#).await.0, StatusCode::NOT_FOUND);
+    s.put("/f", "x").await;
+    assert_eq!(s.proppatch("/f", "<nope").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s.proppatch("/f", r#"<D:propfind xmlns:D="DAV:"/>"#).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Removing a property that does not exist is not an error.
+    let (status, text) = s.proppatch("/f", r#"<D:propertyupdate xmlns:D="DAV:"><D:remove><D:prop><a xmlns="u"/></D:prop></D:remove></D:propertyupdate>"#).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert_eq!(
+        Multistatus::parse(&text).responses[0].status_of("u", "a"),
+        Some(200)
+    );
+}
