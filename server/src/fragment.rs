@@ -101,10 +101,10 @@ impl<T> FragmentWatch<T> {
             && (memchr::memchr(b'#', head).is_some() || memchr::memchr(b'#', &self.line).is_some());
         if interesting {
             self.extend_line(head);
-            if !self.overflowed {
-                if let Some((method, path)) = parse_request_line(&self.line) {
-                    self.log.push(method, path);
-                }
+            if !self.overflowed
+                && let Some((method, path)) = parse_request_line(&self.line)
+            {
+                self.log.push(method, path);
             }
         }
         self.line.clear();

@@ -37,13 +37,13 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
         "*" => "/",
         p => p,
     };
-    if let Some(fragments) = parts.extensions.get::<FragmentLog>() {
-        if fragments.had_fragment(parts.method.as_str(), path) {
-            return into_http(Response::text(
-                StatusCode::BAD_REQUEST,
-                "the request target contains a #fragment, which HTTP does not allow",
-            ));
-        }
+    if let Some(fragments) = parts.extensions.get::<FragmentLog>()
+        && fragments.had_fragment(parts.method.as_str(), path)
+    {
+        return into_http(Response::text(
+            StatusCode::BAD_REQUEST,
+            "the request target contains a #fragment, which HTTP does not allow",
+        ));
     }
     let body_may_exist = !body.is_end_stream();
     let idle = app.settings.limits.body_idle_timeout;
