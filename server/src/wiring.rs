@@ -82,12 +82,18 @@ impl App {
                 live: standard_handlers(),
             },
         )])?;
+        Ok(Self::with_registry(registry, settings, db))
+    }
+
+    /// Assembles an app around a registry built elsewhere (library users, tests that inject
+    /// their own subsystems). `db` is the state database to flush on shutdown.
+    pub fn with_registry(registry: Registry, settings: Settings, db: sled::Db) -> App {
         let executive = Executive::new(Arc::new(registry), settings.executive.clone());
-        Ok(App {
+        App {
             executive,
             settings,
             db,
-        })
+        }
     }
 
     /// Removes expired locks from every lock manager.

@@ -1,0 +1,87 @@
+//! The `davd` binary: its command line, defaults and signal handling.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use support::Davd;
+
+#[test]
+fn help_explains_every_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--root", "--state", "--listen", "--config", "--log-level"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn defaults_create_root_and_state_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &[]);
+    assert!(davd.url.starts_with("http://127.0.0.1:"));
+    assert!(dir.path().join("dav-root").is_dir());
+    assert!(dir.path().join("dav-state").is_dir());
+    davd.signal("TERM");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let addr = davd
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"PUT /slow.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    davd.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are refused once shutdown began.
+    assert!(TcpStream::connect(&addr).is_err());
+    stream.write_all(b"world").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(
+        std::fs::read(dir.path().join("r/slow.txt")).unwrap(),
+        b"helloworld"
+    );
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &[]);
+    davd.signal("INT");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn an_unusable_root_stops_startup_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir.path())
+        .args(["--root", "file/sub", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("file/sub"), "{log}");
+}

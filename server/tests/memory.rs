@@ -1,0 +1,110 @@
+//! Bounded memory: large uploads and downloads are streamed, large listings are streamed.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use support::Davd;
+
+const MIB: u64 = 1024 * 1024;
+
+/// A cheap deterministic byte pattern, generated chunk by chunk.
+fn pattern_chunk(index: u64, len: usize) -> Vec<u8> {
+    let mut state = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gib_round_trip_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = reqwest::Client::new();
+    const CHUNK: usize = 1024 * 1024;
+    const CHUNKS: u64 = 1024;
+    let upload = futures_util::stream::iter(0..CHUNKS)
+        .map(|i| Ok::<_, std::io::Error>(pattern_chunk(i, CHUNK)));
+    let r = client
+        .put(format!("{}big.bin", davd.url))
+        .header("Content-Length", (CHUNKS * CHUNK as u64).to_string())
+        .body(reqwest::Body::wrap_stream(upload))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let r = client
+        .get(format!("{}big.bin", davd.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.content_length(), Some(CHUNKS * CHUNK as u64));
+    let mut stream = r.bytes_stream();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut index = 0u64;
+    while let Some(chunk) = stream.next().await {
+        pending.extend_from_slice(&chunk.unwrap());
+        while pending.len() >= CHUNK {
+            let rest = pending.split_off(CHUNK);
+            assert!(
+                pending == pattern_chunk(index, CHUNK),
+                "chunk {index} differs"
+            );
+            pending = rest;
+            index += 1;
+        }
+    }
+    assert_eq!((index, pending.len()), (CHUNKS, 0), "byte for byte");
+    let peak = davd.peak_rss();
+    eprintln!("peak resident memory: {} MiB", peak / MIB);
+    assert!(peak < 64 * MIB, "peak resident memory {} MiB", peak / MIB);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propfind_of_100_000_members_streams_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r/big");
+    std::fs::create_dir_all(&root).unwrap();
+    for i in 0..100_000 {
+        std::fs::File::create(root.join(format!("member-{i:06}.txt"))).unwrap();
+    }
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let r = client
+        .request(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("{}big/", davd.url),
+        )
+        .header("Depth", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207);
+    let mut stream = r.bytes_stream();
+    let mut responses = 0usize;
+    let mut carry = String::new();
+    while let Some(chunk) = stream.next().await {
+        carry.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        responses += carry.matches("</D:response>").count();
+        let keep = carry
+            .rfind("</D:response>")
+            .map_or(0, |i| i + "</D:response>".len());
+        carry.drain(..keep);
+    }
+    assert_eq!(responses, 100_001);
+    let peak = davd.peak_rss();
+    eprintln!("peak resident memory: {} MiB", peak / MIB);
+    assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
+}

@@ -1,0 +1,234 @@
+//! The CommandQueue undoes a request whose last step fails: storage is left exactly as before.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use davd::{App, Settings};
+use davd_protocol::{DavPath, PropName};
+use davd_registry::{
+    Mount, PropertyManager, PropsByPath, Registry, StatusCode as SubStatus, StoredProp,
+    SubsystemError, SubsystemResult,
+};
+use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_subsystems::live::standard_handlers;
+use davd_subsystems::memory::{MemoryLocks, MemoryProperties};
+use davd_tests::{Dirs, Multistatus, TestServer};
+use reqwest::StatusCode;
+
+/// A property manager that works until told to fail its durability flush: the last command
+/// of every queue that touches properties.
+struct FailingFlush {
+    inner: MemoryProperties,
+    fail: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl PropertyManager for FailingFlush {
+    fn kind(&self) -> &'static str {
+        "failing"
+    }
+    async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        self.inner.get(path, name).await
+    }
+    async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
+        self.inner.get_all(path).await
+    }
+    async fn get_children(
+        &self,
+        parent: &DavPath,
+    ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
+        self.inner.get_children(parent).await
+    }
+    async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
+        self.inner.set(path, prop).await
+    }
+    async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        self.inner.remove(path, name).await
+    }
+    async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.inner.get_tree(path).await
+    }
+    async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.inner.remove_tree(path).await
+    }
+    async fn put_many(&self, props: PropsByPath) -> SubsystemResult<()> {
+        self.inner.put_many(props).await
+    }
+    async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        self.inner.move_tree(from, to).await
+    }
+    async fn flush(&self) -> SubsystemResult<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SubsystemError::new(
+                SubStatus::INSUFFICIENT_STORAGE,
+                "injected: disk full",
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
+    let dirs = Dirs::new();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        ..Settings::default()
+    };
+    let registry = Registry::new(vec![(
+        DavPath::root(),
+        Mount {
+            namespace: Some(Arc::new(
+                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
+            )),
+            properties: Some(Arc::new(FailingFlush {
+                inner: MemoryProperties::new(),
+                fail,
+            })),
+            locks: Some(Arc::new(MemoryLocks::new())),
+            live: standard_handlers(),
+        },
+    )])
+    .unwrap();
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    (
+        TestServer::start_app(App::with_registry(registry, settings, db)).await,
+        dirs,
+    )
+}
+
+const COLOR: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#;
+
+async fn color(s: &TestServer, path: &str) -> Option<String> {
+    let (status, body) = s
+        .propfind(
+            path,
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><c xmlns="urn:c"/></D:prop></D:propfind>"#,
+        )
+        .await;
+    if status != StatusCode::MULTI_STATUS {
+        return None;
+    }
+    let ms = Multistatus::parse(&body);
+    ms.responses[0]
+        .prop("urn:c", "c")
+        .filter(|p| p.status == 200)
+        .map(|p| p.text.clone())
+}
+
+/// Snapshot of a directory tree: relative path -> content (None for directories).
+fn snapshot(root: &std::path::Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel.starts_with(".davd-staging") {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+                out.push((rel, None));
+            } else {
+                out.push((rel, Some(std::fs::read(entry.path()).unwrap())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_delete_leaves_everything_in_place() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let (s, dirs) = server(fail.clone()).await;
+    s.mkcol("/tree").await;
+    s.mkcol("/tree/sub").await;
+    s.put("/tree/sub/f", "content").await;
+    s.proppatch("/tree/sub/f", COLOR).await;
+    let before = snapshot(&dirs.root);
+
+    fail.store(true, Ordering::SeqCst);
+    let r = s.delete("/tree").await;
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    fail.store(false, Ordering::SeqCst);
+
+    assert_eq!(snapshot(&dirs.root), before);
+    assert_eq!(color(&s, "/tree/sub/f").await.as_deref(), Some("red"));
+    let staging = std::fs::read_dir(dirs.root.join(".davd-staging"))
+        .unwrap()
+        .count();
+    assert_eq!(staging, 0, "nothing left behind in staging");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_move_over_a_destination_restores_both() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let (s, dirs) = server(fail.clone()).await;
+    s.put("/src", "source").await;
+    s.proppatch("/src", COLOR).await;
+    s.put("/dst", "destination").await;
+    let before = snapshot(&dirs.root);
+
+    fail.store(true, Ordering::SeqCst);
+    let r = s
+        .request("MOVE", "/src")
+        .header("Destination", s.url("/dst"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    fail.store(false, Ordering::SeqCst);
+
+    assert_eq!(snapshot(&dirs.root), before);
+    assert_eq!(color(&s, "/src").await.as_deref(), Some("red"));
+    assert_eq!(color(&s, "/dst").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_copy_removes_what_it_created() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let (s, dirs) = server(fail.clone()).await;
+    s.mkcol("/a").await;
+    s.put("/a/f", "x").await;
+    s.proppatch("/a/f", COLOR).await;
+    let before = snapshot(&dirs.root);
+
+    fail.store(true, Ordering::SeqCst);
+    let r = s
+        .request("COPY", "/a/")
+        .header("Destination", s.url("/b/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    fail.store(false, Ordering::SeqCst);
+
+    assert_eq!(snapshot(&dirs.root), before);
+    assert_eq!(color(&s, "/b/f").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_proppatch_keeps_old_values() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let (s, _dirs) = server(fail.clone()).await;
+    s.put("/f", "x").await;
+    s.proppatch("/f", COLOR).await;
+    fail.store(true, Ordering::SeqCst);
+    let (status, _) = s
+        .proppatch("/f", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">blue</c></D:prop></D:set></D:propertyupdate>"#)
+        .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(color(&s, "/f").await.as_deref(), Some("red"));
+}
