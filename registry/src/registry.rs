@@ -170,3 +170,295 @@ impl Registry {
         self.scopes.iter().map(|(s, _)| s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    use async_trait::async_trait;
+
+    use crate::error::{SubsystemError, SubsystemResult};
+    use crate::lock::LockRecord;
+    use crate::namespace::{Detached, MemberStream, Opened, WriteMode, WriteReceipt};
+    use crate::property::{PropsByPath, StoredProp};
+    use crate::resource::ResourceMeta;
+    use davd_protocol::{ByteStream, PropName};
+
+    /// Stand-ins whose only job is to be told apart by pointer.
+    struct Ns;
+    struct Props;
+    struct Locks;
+
+    fn nope<T>() -> SubsystemResult<T> {
+        Err(SubsystemError::internal("stub"))
+    }
+
+    #[async_trait]
+    impl NamespaceManager for Ns {
+        fn kind(&self) -> &'static str {
+            "stub"
+        }
+        async fn stat(&self, _: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
+            nope()
+        }
+        async fn list(&self, _: &DavPath) -> SubsystemResult<MemberStream> {
+            nope()
+        }
+        async fn open(&self, _: &DavPath) -> SubsystemResult<Opened> {
+            nope()
+        }
+        async fn write(
+            &self,
+            _: &DavPath,
+            _: ByteStream,
+            _: WriteMode,
+        ) -> SubsystemResult<WriteReceipt> {
+            nope()
+        }
+        async fn create_collection(&self, _: &DavPath) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn detach(&self, _: &DavPath) -> SubsystemResult<Detached> {
+            nope()
+        }
+        async fn restore(&self, _: Detached) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn purge(&self, _: Detached) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn copy_file(&self, _: &DavPath, _: &DavPath) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn rename(&self, _: &DavPath, _: &DavPath) -> SubsystemResult<()> {
+            nope()
+        }
+    }
+
+    #[async_trait]
+    impl PropertyManager for Props {
+        fn kind(&self) -> &'static str {
+            "stub"
+        }
+        async fn get(&self, _: &DavPath, _: &PropName) -> SubsystemResult<Option<StoredProp>> {
+            nope()
+        }
+        async fn get_all(&self, _: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
+            nope()
+        }
+        async fn get_children(
+            &self,
+            _: &DavPath,
+        ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
+            nope()
+        }
+        async fn set(&self, _: &DavPath, _: StoredProp) -> SubsystemResult<Option<StoredProp>> {
+            nope()
+        }
+        async fn remove(&self, _: &DavPath, _: &PropName) -> SubsystemResult<Option<StoredProp>> {
+            nope()
+        }
+        async fn get_tree(&self, _: &DavPath) -> SubsystemResult<PropsByPath> {
+            nope()
+        }
+        async fn remove_tree(&self, _: &DavPath) -> SubsystemResult<PropsByPath> {
+            nope()
+        }
+        async fn put_many(&self, _: PropsByPath) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn move_tree(&self, _: &DavPath, _: &DavPath) -> SubsystemResult<()> {
+            nope()
+        }
+    }
+
+    #[async_trait]
+    impl LockManager for Locks {
+        fn kind(&self) -> &'static str {
+            "stub"
+        }
+        async fn insert(&self, _: LockRecord) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn update(&self, _: LockRecord) -> SubsystemResult<()> {
+            nope()
+        }
+        async fn remove(&self, _: &str) -> SubsystemResult<Option<LockRecord>> {
+            nope()
+        }
+        async fn get(&self, _: &str) -> SubsystemResult<Option<LockRecord>> {
+            nope()
+        }
+        async fn covering(&self, _: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
+            nope()
+        }
+        async fn below(&self, _: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
+            nope()
+        }
+        async fn sweep(&self) -> SubsystemResult<usize> {
+            nope()
+        }
+    }
+
+    fn p(s: &str) -> DavPath {
+        DavPath::parse_url_path(s).unwrap().0
+    }
+
+    fn full_mount() -> Mount {
+        Mount {
+            namespace: Some(Arc::new(Ns)),
+            properties: Some(Arc::new(Props)),
+            locks: Some(Arc::new(Locks)),
+            live: vec![],
+        }
+    }
+
+    #[test]
+    fn longest_scope_on_segment_boundaries_wins() {
+        let root = full_mount();
+        let docs_ns: Arc<dyn NamespaceManager> = Arc::new(Ns);
+        let docs = Mount {
+            namespace: Some(docs_ns.clone()),
+            ..Mount::default()
+        };
+        let registry =
+            Registry::new(vec![(DavPath::root(), root.clone()), (p("/docs"), docs)]).unwrap();
+        let root_ns = root.namespace.clone().unwrap();
+
+        let (scope, ns) = registry.namespace(&p("/docs/a/b"));
+        assert_eq!(scope, &p("/docs"));
+        assert!(Arc::ptr_eq(ns, &docs_ns));
+        assert!(Arc::ptr_eq(registry.namespace(&p("/docs")).1, &docs_ns));
+        assert!(
+            Arc::ptr_eq(registry.namespace(&p("/docsx")).1, &root_ns),
+            "not a segment boundary"
+        );
+        assert!(Arc::ptr_eq(registry.namespace(&p("/other")).1, &root_ns));
+        assert!(Arc::ptr_eq(
+            registry.namespace(&DavPath::root()).1,
+            &root_ns
+        ));
+    }
+
+    #[test]
+    fn each_kind_is_inherited_on_its_own() {
+        let root = full_mount();
+        let docs_props: Arc<dyn PropertyManager> = Arc::new(Props);
+        let registry = Registry::new(vec![
+            (DavPath::root(), root.clone()),
+            (
+                p("/docs"),
+                Mount {
+                    namespace: Some(Arc::new(Ns)),
+                    ..Mount::default()
+                },
+            ),
+            (
+                p("/docs/meta"),
+                Mount {
+                    properties: Some(docs_props.clone()),
+                    ..Mount::default()
+                },
+            ),
+        ])
+        .unwrap();
+        // /docs has its own namespace but shares the root's properties and locks.
+        assert!(Arc::ptr_eq(
+            registry.properties(&p("/docs/x")),
+            root.properties.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            registry.lock_manager(&p("/docs/x")),
+            root.locks.as_ref().unwrap()
+        ));
+        // /docs/meta changes only the property manager; the namespace is still /docs's.
+        assert!(Arc::ptr_eq(
+            registry.properties(&p("/docs/meta/y")),
+            &docs_props
+        ));
+        assert_eq!(registry.namespace(&p("/docs/meta/y")).0, &p("/docs"));
+    }
+
+    #[test]
+    fn lock_managers_of_every_enclosing_scope() {
+        let root = full_mount();
+        let db_locks: Arc<dyn LockManager> = Arc::new(Locks);
+        let registry = Registry::new(vec![
+            (DavPath::root(), root.clone()),
+            (
+                p("/db"),
+                Mount {
+                    namespace: Some(Arc::new(Ns)),
+                    locks: Some(db_locks.clone()),
+                    ..Mount::default()
+                },
+            ),
+        ])
+        .unwrap();
+        let chain = registry.lock_managers(&p("/db/x"));
+        assert_eq!(chain.len(), 2);
+        assert!(Arc::ptr_eq(&chain[0], &db_locks), "nearest first");
+        assert_eq!(registry.lock_managers(&p("/other")).len(), 1);
+        assert_eq!(registry.lock_managers_below(&DavPath::root()).len(), 2);
+    }
+
+    #[test]
+    fn mounts_and_children() {
+        let registry = Registry::new(vec![
+            (DavPath::root(), full_mount()),
+            (
+                p("/db"),
+                Mount {
+                    namespace: Some(Arc::new(Ns)),
+                    ..Mount::default()
+                },
+            ),
+            (
+                p("/a/b"),
+                Mount {
+                    namespace: Some(Arc::new(Ns)),
+                    ..Mount::default()
+                },
+            ),
+            (
+                p("/props-only"),
+                Mount {
+                    properties: Some(Arc::new(Props)),
+                    ..Mount::default()
+                },
+            ),
+        ])
+        .unwrap();
+        let names: Vec<String> = registry
+            .child_mounts(&DavPath::root())
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["db".to_owned()],
+            "only namespaces appear as members"
+        );
+        assert_eq!(registry.child_mounts(&p("/a")).len(), 1);
+        assert!(registry.is_mount_point(&p("/db")));
+        assert!(!registry.is_mount_point(&p("/props-only")));
+        assert_eq!(registry.mounts_below(&p("/a")), vec![p("/a/b")]);
+    }
+
+    #[test]
+    fn construction_errors() {
+        assert_eq!(
+            Registry::new(vec![(p("/x"), full_mount())]).err(),
+            Some(RegistryError::IncompleteRoot)
+        );
+        assert_eq!(
+            Registry::new(vec![
+                (DavPath::root(), full_mount()),
+                (DavPath::root(), full_mount())
+            ])
+            .err(),
+            Some(RegistryError::DuplicateScope("/".into()))
+        );
+    }
+}

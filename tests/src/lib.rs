@@ -63,9 +63,8 @@ impl TestServer {
         Self::launch(dirs, settings).await
     }
 
-    /// Serves an app built by the caller (for injected subsystems).
-    pub async fn start_app(app: App) -> TestServer {
-        let dirs = Dirs::new();
+    /// Serves an app built by the caller (for injected subsystems) on the directories it uses.
+    pub async fn start_app(app: App, dirs: Arc<Dirs>) -> TestServer {
         let settings = app.settings.clone();
         Self::serve(dirs, settings, app).await
     }

@@ -95,7 +95,7 @@ async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
     .unwrap();
     let db = sled::Config::new().temporary(true).open().unwrap();
     (
-        TestServer::start_app(App::with_registry(registry, settings, db)).await,
+        TestServer::start_app(App::with_registry(registry, settings, db), dirs.clone()).await,
         dirs,
     )
 }

@@ -468,3 +468,6 @@ impl NamespaceManager for FsNamespace {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests;
