@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
 # Runs the litmus WebDAV conformance suite against a fresh davd.
 #
-#   scripts/litmus.sh [extra davd flags...]
+#   scripts/litmus.sh [fs|sled|memory] [extra davd flags...]
 #
-# Starts davd on a free loopback port with a temporary root and state directory, runs every
-# litmus suite (basic, copymove, props, locks, http), prints the summary lines, and exits
-# non-zero on any failure or warning.
+# Starts davd on a free loopback port with a temporary root and state directory and a
+# configuration that mounts a namespace of the given kind (default fs) at /dav, runs every
+# litmus suite (basic, copymove, props, locks, http) against http://.../dav/, prints the summary
+# lines, and exits non-zero on any failure or warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v litmus >/dev/null || { echo "litmus is not installed (apt-get install -y litmus)" >&2; exit 2; }
 
+kind=fs
+case "${1:-}" in
+    fs|sled|memory) kind=$1; shift ;;
+esac
+
 cargo build --release -q -p davd
 work=$(mktemp -d)
+mkdir -p "$work/root" "$work/dav"
+extra=""
+[ "$kind" = fs ] && extra=", root = \"$work/dav\""
+cat >"$work/davd.toml" <<TOML
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "$work/root" }
+
+[[mount]]
+scope = "/dav"
+namespace = { kind = "$kind"$extra }
+TOML
 log="$work/davd.log"
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
@@ -20,7 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./target/release/davd --root "$work/root" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+./target/release/davd --config "$work/davd.toml" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
 pid=$!
 url=""
 for _ in $(seq 1 100); do
@@ -32,7 +50,8 @@ done
 
 out="$work/litmus.out"
 export TESTS="${TESTS:-basic copymove props locks http}"
-(cd "$work" && litmus "$url" ${LITMUS_USER:+"$LITMUS_USER"} ${LITMUS_PASSWORD:+"$LITMUS_PASSWORD"} >"$out" 2>&1) || true
+echo "litmus against a $kind namespace at ${url}dav/"
+(cd "$work" && litmus "${url}dav/" ${LITMUS_USER:+"$LITMUS_USER"} ${LITMUS_PASSWORD:+"$LITMUS_PASSWORD"} >"$out" 2>&1) || true
 
 grep -E '^<- summary|warning|WARNING|FAIL' "$out" || true
 passed=$(grep -E '^<- summary' "$out" | sed -E 's/.*of ([0-9]+) tests run: ([0-9]+) passed.*/\2/' | paste -sd+ | bc)

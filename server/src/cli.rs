@@ -1,10 +1,12 @@
-//! The command line.
+//! The command line, and how it combines with a configuration file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
+use crate::config::{FileConfig, NamespaceKind};
 use crate::settings::Settings;
 
 /// davd: a WebDAV server for Office, Windows, macOS, Linux clients and browsers.
@@ -14,20 +16,23 @@ use crate::settings::Settings;
 #[derive(Debug, Parser)]
 #[command(name = "davd", version, about, long_about)]
 pub struct Cli {
-    /// Directory to serve at /.
-    #[arg(long, value_name = "DIR", default_value = "./dav-root")]
-    pub root: PathBuf,
+    /// Directory to serve at / [default: ./dav-root]. With --config, replaces the root of the
+    /// "/" mount (which must then be of kind "fs").
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 
-    /// Directory for davd's own state (dead properties and locks, in a sled database). Keep it
-    /// outside the served directory.
-    #[arg(long, value_name = "DIR", default_value = "./dav-state")]
-    pub state: PathBuf,
+    /// Directory for davd's own state (dead properties, locks, sled namespaces) [default:
+    /// ./dav-state]. Keep it outside the served directory.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
 
-    /// Address and port to listen on. Use 0.0.0.0:8080 (or [::]:8080) to serve the network.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address and port to listen on [default: 127.0.0.1:8080]. Use 0.0.0.0:8080 (or
+    /// [::]:8080) to serve the network.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
 
-    /// A TOML configuration file (mounts, limits); flags given on the command line override it.
+    /// A TOML configuration file: mounts (which subsystem serves which URL scope) and limits.
+    /// Flags given on the command line override it. See docs/configuration.md.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -42,13 +47,80 @@ pub struct Cli {
 }
 
 impl Cli {
-    pub fn settings(&self) -> Settings {
-        Settings {
-            root: self.root.clone(),
-            state: self.state.clone(),
-            listen: self.listen,
-            fsync: self.fsync,
-            ..Settings::default()
+    /// The settings: defaults, then the configuration file, then the flags.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let mut settings = Settings::default();
+        if let Some(path) = &self.config {
+            let file = FileConfig::load(path).map_err(|e| e.to_string())?;
+            apply_file(&mut settings, file);
         }
+        if let Some(listen) = self.listen {
+            settings.listen = listen;
+        }
+        if let Some(state) = &self.state {
+            settings.state = state.clone();
+        }
+        if self.fsync {
+            settings.fsync = true;
+        }
+        if let Some(root) = &self.root {
+            settings.root = root.clone();
+            if let Some(mount) = settings.mounts.iter_mut().find(|m| m.scope.is_root()) {
+                match &mut mount.namespace {
+                    Some(NamespaceKind::Fs { root: configured }) => *configured = root.clone(),
+                    None => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "{}: --root applies only when \"/\" is served by kind = \"fs\"",
+                            mount.origin
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(settings)
     }
+}
+
+fn apply_file(settings: &mut Settings, file: FileConfig) {
+    if let Some(listen) = file.listen {
+        settings.listen = listen;
+    }
+    if let Some(state) = file.state {
+        settings.state = state;
+    }
+    if let Some(fsync) = file.fsync {
+        settings.fsync = fsync;
+    }
+    let l = file.limits;
+    let exec = &mut settings.executive;
+    if let Some(v) = l.xml_max_bytes {
+        exec.xml_limits.max_bytes = v;
+    }
+    if let Some(v) = l.propfind_infinity {
+        exec.propfind_infinity = v;
+    }
+    if let Some(v) = l.lock_timeout_default {
+        exec.default_lock_timeout = v;
+    }
+    if let Some(v) = l.lock_timeout_max {
+        exec.max_lock_timeout = v;
+    }
+    if let Some(v) = l.max_locks_per_user {
+        exec.max_locks_per_principal = v;
+    }
+    let conn = &mut settings.limits;
+    if let Some(v) = l.header_read_timeout_secs {
+        conn.header_read_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = l.body_idle_timeout_secs {
+        conn.body_idle_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = l.max_headers {
+        conn.max_headers = v;
+    }
+    if let Some(v) = l.max_header_bytes {
+        conn.max_header_bytes = v;
+    }
+    settings.mounts = file.mounts;
 }

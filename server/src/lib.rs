@@ -5,6 +5,7 @@
 //! handing every request to the executive through one handler ([`http`]).
 
 pub mod cli;
+pub mod config;
 pub mod fragment;
 pub mod http;
 pub mod listener;

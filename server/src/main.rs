@@ -34,12 +34,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), StartError> {
-    if cli.config.is_some() {
-        return Err(StartError::Config(
-            "--config is not supported yet; use the flags".into(),
-        ));
-    }
-    let settings = cli.settings();
+    let settings = cli.settings().map_err(StartError::Config)?;
     let listen = settings.listen;
     let (root, state) = (settings.root.clone(), settings.state.clone());
     let app = Arc::new(App::build(settings)?);
@@ -50,12 +45,16 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(listen);
+    let shutdown = shutdown_signal().map_err(|source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
     info!(
         "davd serving http://{addr}/ from {} (state in {})",
         root.display(),
         state.display()
     );
-    serve(listener, app, shutdown_signal())
+    serve(listener, app, shutdown)
         .await
         .map_err(|source| StartError::Listen {
             addr: addr.to_string(),
@@ -65,26 +64,16 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+/// A future that resolves on SIGINT or SIGTERM. The handlers are installed before it is
+/// returned, so a signal that arrives right after startup is not lost.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use davd_executive::ExecutiveConfig;
 
+use crate::config::MountConfig;
+
 /// Limits on connections, enforced by the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
@@ -45,6 +47,9 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// fdatasync uploads before acknowledging them.
     pub fsync: bool,
+    /// Mounts from a configuration file; empty means the embedded default (the file system at
+    /// `root`, sled properties and locks in `state`).
+    pub mounts: Vec<MountConfig>,
 }
 
 impl Default for Settings {
@@ -56,6 +61,7 @@ impl Default for Settings {
             executive: ExecutiveConfig::default(),
             limits: ConnectionLimits::default(),
             fsync: false,
+            mounts: Vec::new(),
         }
     }
 }

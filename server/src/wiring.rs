@@ -9,18 +9,26 @@ use tracing::{info, warn};
 
 use davd_executive::Executive;
 use davd_protocol::DavPath;
-use davd_registry::{Mount, Registry, RegistryError};
+use davd_registry::{
+    LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
+};
 use davd_subsystems::fs::{FsNamespace, FsOptions};
-use davd_subsystems::live::standard_handlers;
-use davd_subsystems::sled_store::{SledLocks, SledProperties};
+use davd_subsystems::live::{HitCounter, ReadOnly, standard_handlers};
+use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+use davd_subsystems::sled_store::{SledLocks, SledNamespace, SledProperties};
 
+use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
 use crate::settings::Settings;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot use the served directory {path}: {source}")]
-    Root { path: PathBuf, source: io::Error },
+    #[error("{origin}cannot use the served directory {path}: {source}")]
+    Root {
+        origin: String,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("cannot open the state database in {path}: {source}")]
     State { path: PathBuf, source: sled::Error },
     #[error("{0}")]
@@ -38,11 +46,132 @@ pub struct App {
     db: sled::Db,
 }
 
+/// Opens subsystems, sharing one instance per sled store so that scopes using "sled"
+/// properties or locks use the same manager (MOVE between them is then a native move).
+struct Factory<'a> {
+    settings: &'a Settings,
+    db: &'a sled::Db,
+    db_path: PathBuf,
+    sled_properties: Option<Arc<dyn PropertyManager>>,
+    sled_locks: Option<Arc<dyn LockManager>>,
+}
+
+impl Factory<'_> {
+    fn state_error(&self, source: sled::Error) -> StartError {
+        StartError::State {
+            path: self.db_path.clone(),
+            source,
+        }
+    }
+
+    fn properties(&mut self, kind: StoreKind) -> Result<Arc<dyn PropertyManager>, StartError> {
+        Ok(match kind {
+            StoreKind::Memory => Arc::new(MemoryProperties::new()),
+            StoreKind::Sled => match &self.sled_properties {
+                Some(p) => p.clone(),
+                None => {
+                    let p: Arc<dyn PropertyManager> =
+                        Arc::new(SledProperties::open(self.db).map_err(|e| self.state_error(e))?);
+                    self.sled_properties = Some(p.clone());
+                    p
+                }
+            },
+        })
+    }
+
+    fn locks(&mut self, kind: StoreKind) -> Result<Arc<dyn LockManager>, StartError> {
+        Ok(match kind {
+            StoreKind::Memory => Arc::new(MemoryLocks::new()),
+            StoreKind::Sled => match &self.sled_locks {
+                Some(l) => l.clone(),
+                None => {
+                    let l: Arc<dyn LockManager> =
+                        Arc::new(SledLocks::open(self.db).map_err(|e| self.state_error(e))?);
+                    self.sled_locks = Some(l.clone());
+                    l
+                }
+            },
+        })
+    }
+
+    fn mount(&mut self, config: &MountConfig) -> Result<Mount, StartError> {
+        let origin = if config.origin.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", config.origin)
+        };
+        let namespace: Option<Arc<dyn davd_registry::NamespaceManager>> = match &config.namespace {
+            None => None,
+            Some(NamespaceKind::Fs { root }) => Some(Arc::new(
+                FsNamespace::open(
+                    root,
+                    FsOptions {
+                        fsync: self.settings.fsync,
+                    },
+                )
+                .map_err(|source| StartError::Root {
+                    origin,
+                    path: root.clone(),
+                    source,
+                })?,
+            )),
+            Some(NamespaceKind::Sled) => Some(Arc::new(
+                SledNamespace::open(self.db, config.scope.as_str(), self.settings.fsync)
+                    .map_err(|e| self.state_error(e))?,
+            )),
+            Some(NamespaceKind::Memory) => Some(Arc::new(MemoryNamespace::new())),
+        };
+        let mut live: Vec<Arc<dyn LivePropertyHandler>> = if config.scope.is_root() {
+            standard_handlers()
+        } else {
+            Vec::new()
+        };
+        for extra in &config.live {
+            live.push(match extra {
+                ExtraHandler::ReadOnly => Arc::new(ReadOnly::new()),
+                ExtraHandler::HitCounter => Arc::new(HitCounter::new()),
+            });
+        }
+        Ok(Mount {
+            namespace,
+            properties: config.properties.map(|k| self.properties(k)).transpose()?,
+            locks: config.locks.map(|k| self.locks(k)).transpose()?,
+            live,
+        })
+    }
+}
+
+/// The mounts to build: the configured ones with the root completed, or the embedded default.
+fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, StartError> {
+    let mut mounts = settings.mounts.clone();
+    if mounts.is_empty() {
+        mounts.push(MountConfig {
+            origin: String::new(),
+            scope: DavPath::root(),
+            namespace: None,
+            properties: None,
+            locks: None,
+            live: Vec::new(),
+        });
+    }
+    let root = mounts
+        .iter_mut()
+        .find(|m| m.scope.is_root())
+        .ok_or_else(|| StartError::Config("the configuration must mount the scope \"/\"".into()))?;
+    root.namespace.get_or_insert_with(|| NamespaceKind::Fs {
+        root: settings.root.clone(),
+    });
+    root.properties.get_or_insert(StoreKind::Sled);
+    root.locks.get_or_insert(StoreKind::Sled);
+    Ok(mounts)
+}
+
 impl App {
-    /// Opens the stores and builds the registry for the embedded default: the file system at
-    /// `root`, dead properties and locks in sled under `state`.
+    /// Opens the stores and builds the registry: the configured mounts, or the embedded
+    /// default (the file system at `root`, properties and locks in sled under `state`).
     pub fn build(settings: Settings) -> Result<App, StartError> {
         std::fs::create_dir_all(&settings.state).map_err(|source| StartError::Root {
+            origin: String::new(),
             path: settings.state.clone(),
             source,
         })?;
@@ -55,33 +184,26 @@ impl App {
                 path: db_path.clone(),
                 source,
             })?;
-        let namespace = FsNamespace::open(
-            &settings.root,
-            FsOptions {
-                fsync: settings.fsync,
-            },
-        )
-        .map_err(|source| StartError::Root {
-            path: settings.root.clone(),
-            source,
-        })?;
-        let properties = SledProperties::open(&db).map_err(|source| StartError::State {
-            path: db_path.clone(),
-            source,
-        })?;
-        let locks = SledLocks::open(&db).map_err(|source| StartError::State {
-            path: db_path.clone(),
-            source,
-        })?;
-        let registry = Registry::new(vec![(
-            DavPath::root(),
-            Mount {
-                namespace: Some(Arc::new(namespace)),
-                properties: Some(Arc::new(properties)),
-                locks: Some(Arc::new(locks)),
-                live: standard_handlers(),
-            },
-        )])?;
+        let mut factory = Factory {
+            settings: &settings,
+            db: &db,
+            db_path,
+            sled_properties: None,
+            sled_locks: None,
+        };
+        let mut mounts = Vec::new();
+        for config in effective_mounts(&settings)? {
+            let mount = factory.mount(&config)?;
+            info!(
+                scope = %config.scope,
+                namespace = mount.namespace.as_ref().map_or("inherited", |n| n.kind()),
+                properties = mount.properties.as_ref().map_or("inherited", |p| p.kind()),
+                locks = mount.locks.as_ref().map_or("inherited", |l| l.kind()),
+                "mounted"
+            );
+            mounts.push((config.scope, mount));
+        }
+        let registry = Registry::new(mounts)?;
         Ok(Self::with_registry(registry, settings, db))
     }
 
@@ -98,7 +220,7 @@ impl App {
 
     /// Removes expired locks from every lock manager.
     pub async fn sweep_locks(&self) {
-        let mut seen: Vec<Arc<dyn davd_registry::LockManager>> = Vec::new();
+        let mut seen: Vec<Arc<dyn LockManager>> = Vec::new();
         for scope in self.executive.registry.scopes() {
             for manager in self.executive.registry.lock_managers(scope) {
                 if seen.iter().any(|m| Arc::ptr_eq(m, &manager)) {

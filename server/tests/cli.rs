@@ -85,3 +85,54 @@ fn an_unusable_root_stops_startup_with_a_message() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("file/sub"), "{log}");
 }
+
+#[test]
+fn config_errors_stop_startup_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\n[[mount]]\nscope = \"/x\"\nnamespace = { kind = \"ftp\" }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir.path())
+        .args(["--config", "davd.toml", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("davd.toml line 7") && log.contains("ftp"),
+        "{log}"
+    );
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "listen = \"127.0.0.1:1\"\nstate = \"file-state\"\n[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"file-root\" }\n[[mount]]\nscope = \"/mem\"\nnamespace = { kind = \"memory\" }\n",
+    )
+    .unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &[
+            "--config",
+            "davd.toml",
+            "--root",
+            "flag-root",
+            "--state",
+            "flag-state",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(!davd.url.contains(":1/"));
+    assert!(dir.path().join("flag-root").is_dir());
+    assert!(dir.path().join("flag-state").is_dir());
+    assert!(!dir.path().join("file-root").exists());
+    davd.signal("TERM");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}

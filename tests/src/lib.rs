@@ -124,6 +124,11 @@ impl TestServer {
         panic!("the server could not reopen its state");
     }
 
+    /// The directories, to start another server on them.
+    pub fn dirs(&self) -> Arc<Dirs> {
+        self.dirs.clone()
+    }
+
     pub fn root(&self) -> &Path {
         &self.dirs.root
     }

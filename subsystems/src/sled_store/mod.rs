@@ -4,9 +4,11 @@
 
 mod keys;
 mod locks;
+mod namespace;
 mod properties;
 
 pub use locks::SledLocks;
+pub use namespace::SledNamespace;
 pub use properties::SledProperties;
 
 use davd_registry::SubsystemError;

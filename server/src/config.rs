@@ -1,0 +1,377 @@
+//! The TOML configuration file (`davd --config davd.toml`); see docs/configuration.md.
+//!
+//! Every mistake stops startup with a message that names the line: unknown keys, unknown
+//! subsystem kinds, duplicate scopes, scopes that are not absolute paths.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use davd_protocol::DavPath;
+
+/// A subsystem choice: `{ kind = "fs", root = "./dav-root" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubsystem {
+    kind: Spanned<String>,
+    root: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMount {
+    scope: Spanned<String>,
+    namespace: Option<Spanned<RawSubsystem>>,
+    properties: Option<Spanned<RawSubsystem>>,
+    locks: Option<Spanned<RawSubsystem>>,
+    #[serde(default)]
+    live: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    xml_max_bytes: Option<usize>,
+    propfind_infinity: Option<bool>,
+    lock_timeout_default: Option<u64>,
+    lock_timeout_max: Option<u64>,
+    max_locks_per_user: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+    body_idle_timeout_secs: Option<u64>,
+    max_headers: Option<usize>,
+    max_header_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    state: Option<Spanned<String>>,
+    fsync: Option<bool>,
+    limits: Option<RawLimits>,
+    #[serde(default)]
+    mount: Vec<RawMount>,
+}
+
+/// Namespace manager kinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceKind {
+    Fs { root: PathBuf },
+    Sled,
+    Memory,
+}
+
+/// Property and lock manager kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sled,
+    Memory,
+}
+
+/// Opt-in live-property handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraHandler {
+    ReadOnly,
+    HitCounter,
+}
+
+/// One `[[mount]]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountConfig {
+    /// Where it was written (`davd.toml line 12`), for errors found later such as an unreadable
+    /// root.
+    pub origin: String,
+    pub scope: DavPath,
+    pub namespace: Option<NamespaceKind>,
+    pub properties: Option<StoreKind>,
+    pub locks: Option<StoreKind>,
+    pub live: Vec<ExtraHandler>,
+}
+
+/// Limits from `[limits]`, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub xml_max_bytes: Option<usize>,
+    pub propfind_infinity: Option<bool>,
+    pub lock_timeout_default: Option<u64>,
+    pub lock_timeout_max: Option<u64>,
+    pub max_locks_per_user: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_idle_timeout_secs: Option<u64>,
+    pub max_headers: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+}
+
+/// The whole file, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub state: Option<PathBuf>,
+    pub fsync: Option<bool>,
+    pub limits: LimitsConfig,
+    pub mounts: Vec<MountConfig>,
+}
+
+/// A configuration error, with the file and line it points at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file} line {line}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl FileConfig {
+    /// Reads and checks `path`. Relative paths inside it are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &path.display().to_string(), &base)
+    }
+
+    /// Parses configuration text; `name` is used in messages, `base` for relative paths.
+    pub fn parse(text: &str, name: &str, base: &Path) -> Result<FileConfig, ConfigError> {
+        let error = |span: Option<Range<usize>>, message: String| ConfigError {
+            file: name.to_owned(),
+            line: span.map_or(0, |s| line_of(text, s.start)),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_owned();
+            error(e.span(), message)
+        })?;
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
+        let listen = match &raw.listen {
+            Some(l) => Some(l.get_ref().parse::<SocketAddr>().map_err(|_| {
+                error(
+                    Some(l.span()),
+                    format!("listen = \"{}\" is not an ADDR:PORT", l.get_ref()),
+                )
+            })?),
+            None => None,
+        };
+        let mut mounts: Vec<MountConfig> = Vec::new();
+        for m in raw.mount {
+            let scope_text = m.scope.get_ref();
+            if !scope_text.starts_with('/') {
+                return Err(error(
+                    Some(m.scope.span()),
+                    format!("scope \"{scope_text}\" must start with '/'"),
+                ));
+            }
+            let (scope, _) = DavPath::parse_url_path(scope_text)
+                .map_err(|e| error(Some(m.scope.span()), format!("scope \"{scope_text}\": {e}")))?;
+            if mounts.iter().any(|other| other.scope == scope) {
+                return Err(error(
+                    Some(m.scope.span()),
+                    format!("scope \"{scope_text}\" is mounted twice"),
+                ));
+            }
+            let namespace = match m.namespace {
+                None => None,
+                Some(ns) => {
+                    let span = ns.span();
+                    let ns = ns.into_inner();
+                    let kind = ns.kind.get_ref().as_str();
+                    let root_allowed = kind == "fs";
+                    if let (Some(root), false) = (&ns.root, root_allowed) {
+                        return Err(error(
+                            Some(root.span()),
+                            format!("root applies only to kind = \"fs\", not \"{kind}\""),
+                        ));
+                    }
+                    Some(match kind {
+                        "fs" => {
+                            let root = ns.root.ok_or_else(|| {
+                                error(
+                                    Some(span.clone()),
+                                    "kind = \"fs\" needs root = \"DIR\"".into(),
+                                )
+                            })?;
+                            NamespaceKind::Fs {
+                                root: resolve(root.get_ref()),
+                            }
+                        }
+                        "sled" => NamespaceKind::Sled,
+                        "memory" => NamespaceKind::Memory,
+                        other => {
+                            return Err(error(
+                                Some(ns.kind.span()),
+                                format!(
+                                    "unknown namespace kind \"{other}\" (expected fs, sled or memory)"
+                                ),
+                            ));
+                        }
+                    })
+                }
+            };
+            let store = |which: &str,
+                         s: Option<Spanned<RawSubsystem>>|
+             -> Result<Option<StoreKind>, ConfigError> {
+                let Some(s) = s else { return Ok(None) };
+                let s = s.into_inner();
+                if let Some(root) = &s.root {
+                    return Err(error(
+                        Some(root.span()),
+                        format!("{which} take no root; they live in the state directory"),
+                    ));
+                }
+                match s.kind.get_ref().as_str() {
+                    "sled" => Ok(Some(StoreKind::Sled)),
+                    "memory" => Ok(Some(StoreKind::Memory)),
+                    other => Err(error(
+                        Some(s.kind.span()),
+                        format!("unknown {which} kind \"{other}\" (expected sled or memory)"),
+                    )),
+                }
+            };
+            let properties = store("properties", m.properties)?;
+            let locks = store("locks", m.locks)?;
+            let mut live = Vec::new();
+            for handler in m.live {
+                live.push(match handler.get_ref().as_str() {
+                    "read-only" => ExtraHandler::ReadOnly,
+                    "hit-counter" => ExtraHandler::HitCounter,
+                    other => {
+                        return Err(error(
+                            Some(handler.span()),
+                            format!("unknown live-property handler \"{other}\" (expected read-only or hit-counter)"),
+                        ));
+                    }
+                });
+            }
+            let origin = format!("{name} line {}", line_of(text, m.scope.span().start));
+            mounts.push(MountConfig {
+                origin,
+                scope,
+                namespace,
+                properties,
+                locks,
+                live,
+            });
+        }
+        let limits = raw.limits.map(|l| LimitsConfig {
+            xml_max_bytes: l.xml_max_bytes,
+            propfind_infinity: l.propfind_infinity,
+            lock_timeout_default: l.lock_timeout_default,
+            lock_timeout_max: l.lock_timeout_max,
+            max_locks_per_user: l.max_locks_per_user,
+            header_read_timeout_secs: l.header_read_timeout_secs,
+            body_idle_timeout_secs: l.body_idle_timeout_secs,
+            max_headers: l.max_headers,
+            max_header_bytes: l.max_header_bytes,
+        });
+        Ok(FileConfig {
+            listen,
+            state: raw.state.map(|s| resolve(s.get_ref())),
+            fsync: raw.fsync,
+            limits: limits.unwrap_or_default(),
+            mounts,
+        })
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        FileConfig::parse(text, "davd.toml", Path::new("/etc/davd"))
+    }
+
+    #[test]
+    fn the_documented_example() {
+        let c = parse(
+            r#"
+listen = "127.0.0.1:8080"
+state = "./dav-state"
+
+[[mount]]
+scope = "/"
+namespace  = { kind = "fs", root = "./dav-root" }
+properties = { kind = "sled" }
+locks      = { kind = "sled" }
+
+[[mount]]
+scope = "/db"
+namespace  = { kind = "sled" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(c.state, Some(PathBuf::from("/etc/davd/./dav-state")));
+        assert_eq!(c.mounts.len(), 2);
+        assert_eq!(
+            c.mounts[0].namespace,
+            Some(NamespaceKind::Fs {
+                root: PathBuf::from("/etc/davd/./dav-root")
+            })
+        );
+        assert_eq!(c.mounts[1].namespace, Some(NamespaceKind::Sled));
+        assert_eq!(c.mounts[1].properties, None, "inherited from /");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            (
+                "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"ftp\" }\n",
+                3,
+                "unknown namespace kind",
+            ),
+            ("listen = \"x\"\n", 1, "not an ADDR:PORT"),
+            ("\n\nbogus = 1\n", 3, "unknown field"),
+            (
+                "[[mount]]\nscope = \"/\"\n[[mount]]\nscope = \"/\"\n",
+                4,
+                "mounted twice",
+            ),
+            ("[[mount]]\nscope = \"db\"\n", 2, "must start with '/'"),
+            (
+                "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\" }\n",
+                3,
+                "needs root",
+            ),
+            (
+                "[[mount]]\nscope = \"/\"\nlocks = { kind = \"fs\" }\n",
+                3,
+                "unknown locks kind",
+            ),
+            (
+                "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"sled\", root = \"x\" }\n",
+                3,
+                "root applies only",
+            ),
+            (
+                "[[mount]]\nscope = \"/\"\nlive = [\"nope\"]\n",
+                3,
+                "unknown live-property handler",
+            ),
+            ("[[mount]]\nscope = \"/a/../b\"\n", 2, ".."),
+        ];
+        for (text, line, fragment) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.to_string().contains(fragment), "{text:?}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("davd.toml line {line}: "))
+            );
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The URL-scoped registry in use: mounts appear in their parents, COPY and MOVE cross scopes,
+//! locks cover mounted scopes, configuration files pick the subsystems.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use davd::config::FileConfig;
+use davd::{App, Settings};
+use davd_protocol::{ByteStream, DavPath};
+use davd_registry::{
+    Detached, MemberStream, Mount, NamespaceManager, Opened, Registry, ResourceMeta,
+    StatusCode as SubStatus, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
+};
+use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_subsystems::live::standard_handlers;
+use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+use davd_tests::{Dirs, Multistatus, TestServer};
+use reqwest::StatusCode;
+
+/// Serves `config` (TOML, with `ROOT` replaced by the temporary root) on fresh directories.
+async fn configured(config: &str) -> TestServer {
+    let dirs = Dirs::new();
+    let text = config.replace("ROOT", &dirs.root.display().to_string());
+    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        mounts: file.mounts,
+        ..Settings::default()
+    };
+    TestServer::start_app(App::build(settings).unwrap(), dirs).await
+}
+
+const WITH_DB: &str = r#"
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "ROOT" }
+
+[[mount]]
+scope = "/db"
+namespace = { kind = "sled" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounts_appear_in_their_parent() {
+    let s = configured(WITH_DB).await;
+    s.put("/top.txt", "t").await;
+    let (_, text) = s.propfind("/", "1", "").await;
+    let ms = Multistatus::parse(&text);
+    let db = ms.response("/db/");
+    assert_eq!(
+        db.prop("DAV:", "resourcetype").unwrap().element_children,
+        vec![("DAV:".into(), "collection".into())]
+    );
+    assert!(ms.hrefs().contains(&"/top.txt"));
+    let page = s.get("/").await.text().await.unwrap();
+    assert!(page.contains("href=\"/db/\""), "{page}");
+    assert!(
+        !s.root().join("db").exists(),
+        "the mount lives in sled, not in the root directory"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mount_points_cannot_be_deleted_or_moved() {
+    let s = configured(WITH_DB).await;
+    assert_eq!(s.delete("/db").await.status(), StatusCode::FORBIDDEN);
+    let r = s
+        .request("MOVE", "/db/")
+        .header("Destination", s.url("/elsewhere/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    s.put("/f", "x").await;
+    let r = s
+        .request("MOVE", "/f")
+        .header("Destination", s.url("/db"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "nor overwritten");
+    // Contents of the mount are ordinary resources.
+    assert_eq!(s.mkcol("/db/c").await.status(), StatusCode::CREATED);
+    assert_eq!(s.delete("/db/c").await.status(), StatusCode::NO_CONTENT);
+}
+
+const COLOR: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#;
+
+async fn color(s: &TestServer, path: &str) -> Option<String> {
+    let (status, body) = s
+        .propfind(
+            path,
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><c xmlns="urn:c"/></D:prop></D:propfind>"#,
+        )
+        .await;
+    if status != StatusCode::MULTI_STATUS {
+        return None;
+    }
+    Multistatus::parse(&body).responses[0]
+        .prop("urn:c", "c")
+        .filter(|p| p.status == 200)
+        .map(|p| p.text.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_and_move_between_scopes_carry_properties() {
+    let s = configured(WITH_DB).await;
+    s.mkcol("/tree").await;
+    s.mkcol("/tree/sub").await;
+    s.put("/tree/sub/f", "content").await;
+    s.proppatch("/tree/sub/f", COLOR).await;
+    let r = s
+        .request("COPY", "/tree/")
+        .header("Destination", s.url("/db/copy/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.get("/db/copy/sub/f").await.text().await.unwrap(),
+        "content"
+    );
+    assert_eq!(color(&s, "/db/copy/sub/f").await.as_deref(), Some("red"));
+    let r = s
+        .request("MOVE", "/tree/")
+        .header("Destination", s.url("/db/moved/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(!s.root().join("tree").exists());
+    assert_eq!(
+        s.get("/db/moved/sub/f").await.text().await.unwrap(),
+        "content"
+    );
+    assert_eq!(color(&s, "/db/moved/sub/f").await.as_deref(), Some("red"));
+    // And back.
+    let r = s
+        .request("MOVE", "/db/moved/")
+        .header("Destination", s.url("/back/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        std::fs::read(s.root().join("back/sub/f")).unwrap(),
+        b"content"
+    );
+    assert_eq!(color(&s, "/back/sub/f").await.as_deref(), Some("red"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_scope_content_survives_a_restart() {
+    let s = configured(WITH_DB).await;
+    s.mkcol("/db/docs").await;
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+    s.put("/db/docs/big.bin", big.clone()).await;
+    // Restart on the same directories with the same configuration.
+    let mut s = s;
+    s.stop().await;
+    let dirs = s.dirs();
+    drop(s);
+    let text = WITH_DB.replace("ROOT", &dirs.root.display().to_string());
+    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        mounts: file.mounts,
+        ..Settings::default()
+    };
+    let mut app = None;
+    for _ in 0..50 {
+        match App::build(settings.clone()) {
+            Ok(a) => {
+                app = Some(a);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let s = TestServer::start_app(app.unwrap(), dirs).await;
+    assert_eq!(
+        s.get("/db/docs/big.bin")
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        &big[..]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_lock_on_the_root_covers_a_scope_with_its_own_lock_manager() {
+    let s = configured(
+        r#"
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "ROOT" }
+
+[[mount]]
+scope = "/mem"
+namespace = { kind = "memory" }
+properties = { kind = "memory" }
+locks = { kind = "memory" }
+"#,
+    )
+    .await;
+    s.put("/mem/f", "x").await;
+    let token = s.lock("/", "infinity").await;
+    assert_eq!(s.put("/mem/f", "y").await.status(), StatusCode::LOCKED);
+    let r = s
+        .request("PUT", "/mem/f")
+        .header("If", format!("(<{token}>)"))
+        .body("y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, text) = s
+        .propfind(
+            "/mem/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert!(text.contains(&token), "{text}");
+    s.request("UNLOCK", "/mem/f")
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    // A lock inside the scope blocks a deep lock from above.
+    s.lock("/mem/f", "0").await;
+    let r = s
+        .request("LOCK", "/")
+        .header("Depth", "infinity")
+        .body(davd_tests::LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+}
+
+/// A namespace that works like the memory one but fails on command.
+struct Faulty {
+    inner: MemoryNamespace,
+    /// Fail writes of any path containing "poison".
+    poison: bool,
+    /// Fail every detach (the step after the copy in a cross-scope MOVE happens at the source,
+    /// so this is used on the source side).
+    fail_detach: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl NamespaceManager for Faulty {
+    fn kind(&self) -> &'static str {
+        "faulty"
+    }
+    async fn stat(&self, p: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
+        self.inner.stat(p).await
+    }
+    async fn list(&self, p: &DavPath) -> SubsystemResult<MemberStream> {
+        self.inner.list(p).await
+    }
+    async fn open(&self, p: &DavPath) -> SubsystemResult<Opened> {
+        self.inner.open(p).await
+    }
+    async fn write(
+        &self,
+        p: &DavPath,
+        b: ByteStream,
+        m: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        if self.poison && p.as_str().contains("poison") {
+            return Err(SubsystemError::new(
+                SubStatus::INSUFFICIENT_STORAGE,
+                "injected",
+            ));
+        }
+        self.inner.write(p, b, m).await
+    }
+    async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
+        self.inner.create_collection(p).await
+    }
+    async fn detach(&self, p: &DavPath) -> SubsystemResult<Detached> {
+        if self.fail_detach.load(Ordering::SeqCst) {
+            return Err(SubsystemError::new(
+                SubStatus::INSUFFICIENT_STORAGE,
+                "injected",
+            ));
+        }
+        self.inner.detach(p).await
+    }
+    async fn restore(&self, d: Detached) -> SubsystemResult<()> {
+        self.inner.restore(d).await
+    }
+    async fn purge(&self, d: Detached) -> SubsystemResult<()> {
+        self.inner.purge(d).await
+    }
+    async fn copy_file(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
+        self.inner.copy_file(a, b).await
+    }
+    async fn rename(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
+        self.inner.rename(a, b).await
+    }
+}
+
+async fn faulty_server(fail_detach: Arc<AtomicBool>) -> TestServer {
+    let dirs = Dirs::new();
+    let registry = Registry::new(vec![
+        (
+            DavPath::root(),
+            Mount {
+                namespace: Some(Arc::new(
+                    FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
+                )),
+                properties: Some(Arc::new(MemoryProperties::new())),
+                locks: Some(Arc::new(MemoryLocks::new())),
+                live: standard_handlers(),
+            },
+        ),
+        (
+            DavPath::parse_url_path("/poisoned").unwrap().0,
+            Mount {
+                namespace: Some(Arc::new(Faulty {
+                    inner: MemoryNamespace::new(),
+                    poison: true,
+                    fail_detach: Arc::new(AtomicBool::new(false)),
+                })),
+                ..Mount::default()
+            },
+        ),
+        (
+            DavPath::parse_url_path("/sticky").unwrap().0,
+            Mount {
+                namespace: Some(Arc::new(Faulty {
+                    inner: MemoryNamespace::new(),
+                    poison: false,
+                    fail_detach,
+                })),
+                ..Mount::default()
+            },
+        ),
+    ])
+    .unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        ..Settings::default()
+    };
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    TestServer::start_app(App::with_registry(registry, settings, db), dirs).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_scope_move_failing_in_the_copy_leaves_both_sides_as_they_were() {
+    let s = faulty_server(Arc::new(AtomicBool::new(false))).await;
+    s.mkcol("/tree").await;
+    s.put("/tree/a", "a").await;
+    s.put("/tree/poison", "p").await;
+    s.proppatch("/tree/a", COLOR).await;
+    let r = s
+        .request("MOVE", "/tree/")
+        .header("Destination", s.url("/poisoned/tree/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(std::fs::read(s.root().join("tree/a")).unwrap(), b"a");
+    assert_eq!(std::fs::read(s.root().join("tree/poison")).unwrap(), b"p");
+    assert_eq!(color(&s, "/tree/a").await.as_deref(), Some("red"));
+    assert_eq!(
+        s.get("/poisoned/tree/a").await.status(),
+        StatusCode::NOT_FOUND,
+        "the partial copy was removed"
+    );
+    // COPY reports the failed member in a 207 and keeps the rest.
+    let r = s
+        .request("COPY", "/tree/")
+        .header("Destination", s.url("/poisoned/copy/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    let ms = Multistatus::parse(&r.text().await.unwrap());
+    assert_eq!(ms.response("/poisoned/copy/poison").status, Some(507));
+    assert_eq!(s.get("/poisoned/copy/a").await.text().await.unwrap(), "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_scope_move_failing_after_the_copy_is_undone() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let s = faulty_server(fail.clone()).await;
+    s.mkcol("/sticky/tree").await;
+    s.put("/sticky/tree/a", "a").await;
+    s.proppatch("/sticky/tree/a", COLOR).await;
+    fail.store(true, Ordering::SeqCst);
+    let r = s
+        .request("MOVE", "/sticky/tree/")
+        .header("Destination", s.url("/tree/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    fail.store(false, Ordering::SeqCst);
+    assert!(
+        !s.root().join("tree").exists(),
+        "the copy at the destination was removed"
+    );
+    assert_eq!(s.get("/sticky/tree/a").await.text().await.unwrap(), "a");
+    assert_eq!(color(&s, "/sticky/tree/a").await.as_deref(), Some("red"));
+    assert_eq!(color(&s, "/tree/a").await, None);
+}
