@@ -82,6 +82,9 @@ pub trait LockManager: Send + Sync {
     /// Locks rooted strictly below `path`.
     async fn below(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>>;
 
+    /// How many unexpired locks `principal` holds (`None`: those taken without authentication).
+    async fn held_by(&self, principal: Option<&str>) -> SubsystemResult<usize>;
+
     /// Removes expired locks; returns how many.
     async fn sweep(&self) -> SubsystemResult<usize>;
 

@@ -296,6 +296,9 @@ mod tests {
         async fn below(&self, _: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
             nope()
         }
+        async fn held_by(&self, _: Option<&str>) -> SubsystemResult<usize> {
+            nope()
+        }
         async fn sweep(&self) -> SubsystemResult<usize> {
             nope()
         }

@@ -515,3 +515,48 @@ async fn copy_does_not_copy_locks_and_move_drops_them() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_cannot_take_unlimited_locks() {
+    let s = TestServer::start_with(|settings| settings.executive.max_locks_per_principal = 5).await;
+    for i in 0..5 {
+        s.put(&format!("/f{i}"), "x").await;
+        s.lock(&format!("/f{i}"), "0").await;
+    }
+    s.put("/f5", "x").await;
+    let r = s
+        .request("LOCK", "/f5")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Releasing one makes room again.
+    let (_, text) = s
+        .propfind(
+            "/f0",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>"#,
+        )
+        .await;
+    let token = text
+        .split("<D:locktoken><D:href>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    s.request("UNLOCK", "/f0")
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    let r = s
+        .request("LOCK", "/f5")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -2,7 +2,8 @@
 //!
 //! New lock checks: a well-formed `lockinfo` (400), the If header (412), the parent exists when
 //! the URL is unmapped (409), no conflicting lock on the resource, on a deep lock's members, or
-//! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots).
+//! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots), and the
+//! per-user lock limit (429, so that one client cannot fill the lock table).
 //! Queue: [WriteContent (empty, only for an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock
 //! is flushed to disk before the response. Answer: 200, or 201 when the resource was created,
 //! with `Lock-Token` and the `lockdiscovery` body.
@@ -21,7 +22,7 @@ use http::header::HeaderName;
 
 use davd_protocol::headers::{Depth, Timeout};
 use davd_protocol::xml::{ActiveLockView, Condition, lock_response_body, parse_lockinfo};
-use davd_protocol::{Body, ByteStream, Response};
+use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{LockRecord, WriteMode};
 
 use crate::commands::locks::{InsertLock, RefreshLock};
@@ -114,6 +115,17 @@ pub async fn lock(
             StatusCode::LOCKED,
             Condition::NoConflictingLock(roots),
             "a conflicting lock is held",
+        ));
+    }
+    let limit = ctx.exec.config.max_locks_per_principal;
+    let mut held = 0;
+    for manager in ctx.registry().lock_managers_below(&DavPath::root()) {
+        held += manager.held_by(ctx.client.principal.as_deref()).await?;
+    }
+    if held >= limit {
+        return Err(DavError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this user already holds {held} locks, the most allowed ({limit})"),
         ));
     }
     let manager = ctx.registry().lock_manager(&path).clone();

@@ -67,6 +67,13 @@ impl LockManager for MemoryLocks {
         Ok(self.live(|l| l.root.is_strictly_within(path)).await)
     }
 
+    async fn held_by(&self, principal: Option<&str>) -> SubsystemResult<usize> {
+        Ok(self
+            .live(|l| l.principal.as_deref() == principal)
+            .await
+            .len())
+    }
+
     async fn sweep(&self) -> SubsystemResult<usize> {
         let now = SystemTime::now();
         let mut locks = self.locks.write().await;

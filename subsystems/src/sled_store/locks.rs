@@ -169,6 +169,21 @@ impl LockManager for SledLocks {
         self.scan(&dir_prefix(path), |_| true)
     }
 
+    async fn held_by(&self, principal: Option<&str>) -> SubsystemResult<usize> {
+        let now = SystemTime::now();
+        let mut count = 0;
+        for item in self.locks.iter() {
+            let (token, _) = item.map_err(db_error)?;
+            if let Ok(Some(lock)) = self.load(&token)
+                && !lock.is_expired(now)
+                && lock.principal.as_deref() == principal
+            {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     async fn sweep(&self) -> SubsystemResult<usize> {
         let now = SystemTime::now();
         let mut expired = Vec::new();
