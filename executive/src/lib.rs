@@ -48,6 +48,9 @@ pub struct ExecutiveConfig {
     pub max_lock_timeout: u64,
     /// Most locks one principal (or the anonymous user) may hold at once.
     pub max_locks_per_principal: usize,
+    /// Authentication is on: where no access rule says otherwise, only authenticated users may
+    /// read and write.
+    pub authentication: bool,
 }
 
 impl Default for ExecutiveConfig {
@@ -58,6 +61,7 @@ impl Default for ExecutiveConfig {
             default_lock_timeout: 3600,
             max_lock_timeout: 7 * 24 * 3600,
             max_locks_per_principal: 1000,
+            authentication: false,
         }
     }
 }

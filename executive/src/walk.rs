@@ -9,6 +9,7 @@ use davd_registry::ResourceMeta;
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::policy::access;
 
 /// One member of a collection.
 #[derive(Debug, Clone)]
@@ -32,7 +33,23 @@ pub async fn members(ctx: &Ctx, path: &DavPath) -> DavResult<ListedStream> {
             });
         }
     }
-    let mount_names: Vec<String> = mounts.into_iter().map(|(name, _)| name).collect();
+    // Members in scopes the user may not read are left out, not just refused.
+    let hidden: Vec<String> = ctx
+        .registry()
+        .child_rules(path)
+        .into_iter()
+        .filter_map(|(name, _)| {
+            let member = path.join(&name).ok()?;
+            (!access::may_read(ctx, &member)).then_some(name)
+        })
+        .collect();
+    mounted.retain(|m| {
+        m.path
+            .name()
+            .is_none_or(|n| !hidden.contains(&n.to_owned()))
+    });
+    let mut mount_names: Vec<String> = mounts.into_iter().map(|(name, _)| name).collect();
+    mount_names.extend(hidden);
     let (scope, namespace) = ctx.registry().namespace(path);
     let relative = path.relative_to(scope).unwrap_or_else(DavPath::root);
     let own = namespace.list(&relative).await?;

@@ -11,6 +11,7 @@
 //!
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
+pub mod access;
 pub mod error;
 pub mod live;
 pub mod lock;
@@ -19,6 +20,7 @@ pub mod property;
 pub mod registry;
 pub mod resource;
 
+pub use access::{AccessRule, Grantee};
 pub use error::{SubsystemError, SubsystemResult};
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,

@@ -8,7 +8,11 @@ use futures_core::Stream;
 use davd_protocol::headers::ByteRange;
 use davd_protocol::{Body, ByteStream, DavPath};
 
-use crate::error::SubsystemResult;
+use crate::error::{SubsystemError, SubsystemResult};
+
+fn read_only() -> SubsystemError {
+    SubsystemError::forbidden("this part of the server is read-only")
+}
 use crate::resource::{Member, ResourceMeta};
 
 /// Members of a collection, delivered in batches so that a huge collection can be streamed.
@@ -77,31 +81,48 @@ pub trait NamespaceManager: Send + Sync {
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened>;
 
     /// Streams `body` into the resource at `path` (whose parent collection must exist).
+    ///
+    /// This and the other changing methods default to 403 so that a read-only namespace needs
+    /// to implement only `stat`, `list` and `open`.
     async fn write(
         &self,
-        path: &DavPath,
-        body: ByteStream,
-        mode: WriteMode,
-    ) -> SubsystemResult<WriteReceipt>;
+        _path: &DavPath,
+        _body: ByteStream,
+        _mode: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        Err(read_only())
+    }
 
     /// Creates an empty collection. Fails with 405 if something exists, 409 without a parent.
-    async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()>;
+    async fn create_collection(&self, _path: &DavPath) -> SubsystemResult<()> {
+        Err(read_only())
+    }
 
     /// Removes the resource (with its whole subtree) from the namespace, keeping it aside.
-    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached>;
+    async fn detach(&self, _path: &DavPath) -> SubsystemResult<Detached> {
+        Err(read_only())
+    }
 
     /// Puts a detached resource back where it was, replacing whatever is there now.
-    async fn restore(&self, detached: Detached) -> SubsystemResult<()>;
+    async fn restore(&self, _detached: Detached) -> SubsystemResult<()> {
+        Err(read_only())
+    }
 
     /// Forgets a detached resource for good.
-    async fn purge(&self, detached: Detached) -> SubsystemResult<()>;
+    async fn purge(&self, _detached: Detached) -> SubsystemResult<()> {
+        Err(read_only())
+    }
 
     /// Copies one non-collection resource to `to`, which must not exist.
-    async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()>;
+    async fn copy_file(&self, _from: &DavPath, _to: &DavPath) -> SubsystemResult<()> {
+        Err(read_only())
+    }
 
     /// Moves a resource with its subtree to `to`, which must not exist. Atomic where the store
     /// allows (a rename on a file system).
-    async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()>;
+    async fn rename(&self, _from: &DavPath, _to: &DavPath) -> SubsystemResult<()> {
+        Err(read_only())
+    }
 
     /// Bytes used and available below `path`, if the store can tell (RFC 4331).
     async fn quota(&self, _path: &DavPath) -> SubsystemResult<Option<(u64, u64)>> {

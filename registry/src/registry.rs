@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use davd_protocol::DavPath;
 
+use crate::access::AccessRule;
 use crate::live::{LivePropertyHandler, Subsystems};
 use crate::lock::LockManager;
 use crate::namespace::NamespaceManager;
@@ -19,6 +20,8 @@ pub struct Mount {
     pub locks: Option<Arc<dyn LockManager>>,
     /// Added to the handlers of enclosing scopes (a nearer handler wins for the same name).
     pub live: Vec<Arc<dyn LivePropertyHandler>>,
+    /// Who may read and write here; `None` inherits the enclosing scope's rule.
+    pub access: Option<AccessRule>,
 }
 
 /// Why a registry could not be built.
@@ -121,6 +124,26 @@ impl Registry {
     pub fn live_handlers(&self, path: &DavPath) -> Vec<Arc<dyn LivePropertyHandler>> {
         self.chain(path)
             .flat_map(|(_, m)| m.live.iter().cloned())
+            .collect()
+    }
+
+    /// The access rule in force at `path` (the nearest scope that has one), if any.
+    pub fn access(&self, path: &DavPath) -> Option<&AccessRule> {
+        self.chain(path).find_map(|(_, m)| m.access.as_ref())
+    }
+
+    /// True if any scope registers an access rule.
+    pub fn has_access_rules(&self) -> bool {
+        self.scopes.iter().any(|(_, m)| m.access.is_some())
+    }
+
+    /// Scopes with an access rule directly inside the collection `path`, by member name (so a
+    /// listing can leave out the ones the user may not read).
+    pub fn child_rules(&self, path: &DavPath) -> Vec<(String, &AccessRule)> {
+        self.scopes
+            .iter()
+            .filter(|(scope, _)| scope.parent().as_ref() == Some(path))
+            .filter_map(|(scope, m)| Some((scope.name()?.to_owned(), m.access.as_ref()?)))
             .collect()
     }
 
@@ -314,6 +337,7 @@ mod tests {
             properties: Some(Arc::new(Props)),
             locks: Some(Arc::new(Locks)),
             live: vec![],
+            access: None,
         }
     }
 

@@ -24,20 +24,20 @@ fn content(n: u64) -> String {
     format!("{n} squared is {}\n", n * n)
 }
 
-fn meta(collection: bool, len: u64) -> ResourceMeta {
+/// Metadata of file `n`, or of the collection for `None`. The entity tag names the content,
+/// which never changes.
+fn meta(n: Option<u64>) -> ResourceMeta {
     let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    let len = n.map_or(0, |n| content(n).len() as u64);
+    let (collection, etag) = (n.is_none(), format!("n{}", n.unwrap_or(0)));
     ResourceMeta {
         collection,
         len,
         modified,
         created: None,
-        etag: format!("n{len}"),
+        etag,
         content_type: None,
     }
-}
-
-fn read_only<T>() -> SubsystemResult<T> {
-    Err(SubsystemError::forbidden("the numbers are read-only"))
 }
 
 struct Text(String);
@@ -59,9 +59,10 @@ impl NamespaceManager for Numbers {
         "numbers"
     }
     async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
-        Ok(match path.is_root() {
-            true => Some(meta(true, 0)),
-            false => number(path).map(|n| meta(false, content(n).len() as u64)),
+        Ok(if path.is_root() {
+            Some(meta(None))
+        } else {
+            number(path).map(|n| meta(Some(n)))
         })
     }
     async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
@@ -71,7 +72,7 @@ impl NamespaceManager for Numbers {
         let members = (1..=100)
             .map(|n| Member {
                 name: format!("{n}.txt"),
-                meta: meta(false, content(n).len() as u64),
+                meta: meta(Some(n)),
             })
             .collect();
         Ok(stream::iter([Ok(members)]).boxed())
@@ -79,36 +80,11 @@ impl NamespaceManager for Numbers {
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {
         let n = number(path).ok_or_else(SubsystemError::not_found)?;
         Ok(Opened {
-            meta: meta(false, content(n).len() as u64),
+            meta: meta(Some(n)),
             content: Box::new(Text(content(n))),
         })
     }
-    async fn write(
-        &self,
-        _: &DavPath,
-        _: ByteStream,
-        _: WriteMode,
-    ) -> SubsystemResult<WriteReceipt> {
-        read_only()
-    }
-    async fn create_collection(&self, _: &DavPath) -> SubsystemResult<()> {
-        read_only()
-    }
-    async fn detach(&self, _: &DavPath) -> SubsystemResult<Detached> {
-        read_only()
-    }
-    async fn restore(&self, _: Detached) -> SubsystemResult<()> {
-        read_only()
-    }
-    async fn purge(&self, _: Detached) -> SubsystemResult<()> {
-        read_only()
-    }
-    async fn copy_file(&self, _: &DavPath, _: &DavPath) -> SubsystemResult<()> {
-        read_only()
-    }
-    async fn rename(&self, _: &DavPath, _: &DavPath) -> SubsystemResult<()> {
-        read_only()
-    }
+    // The changing methods (write, create_collection, detach, ...) keep their defaults: 403.
 }
 
 /// A live property `{http://example.com/ns}parity`: "even" or "odd" for a numbered file.
@@ -133,6 +109,7 @@ pub fn registry() -> Result<Registry, RegistryError> {
         properties: Some(Arc::new(MemoryProperties::new())),
         locks: Some(Arc::new(MemoryLocks::new())),
         live: standard_handlers(),
+        access: None,
     };
     let numbers = Mount {
         namespace: Some(Arc::new(Numbers)),

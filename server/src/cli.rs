@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{FileConfig, NamespaceKind};
-use crate::settings::Settings;
+use crate::settings::{Settings, TlsFiles};
 
 /// davd: a WebDAV server for Office, Windows, macOS, Linux clients and browsers.
 ///
@@ -16,6 +16,9 @@ use crate::settings::Settings;
 #[derive(Debug, Parser)]
 #[command(name = "davd", version, about, long_about)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Directory to serve at / [default: ./dav-root]. With --config, replaces the root of the
     /// "/" mount (which must then be of kind "fs").
     #[arg(long, value_name = "DIR")]
@@ -44,6 +47,46 @@ pub struct Cli {
     /// fdatasync every upload before acknowledging it (slower, survives power loss).
     #[arg(long)]
     pub fsync: bool,
+
+    /// Turn on HTTP Basic authentication against this users file (create it with
+    /// `davd user add`). Access rules per scope go in the configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key). HTTP/2 is offered too.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve a non-loopback address without authentication. Without it davd refuses to start
+    /// when --listen is not a loopback address and no users file is given.
+    #[arg(long)]
+    pub allow_anonymous: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the users file.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user (or change their password). Prompts for the password on a terminal, reads it
+    /// from standard input otherwise. Only the Argon2id hash is written.
+    Add {
+        /// The user name.
+        name: String,
+        /// The users file to create or update.
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+    },
 }
 
 impl Cli {
@@ -62,6 +105,18 @@ impl Cli {
         }
         if self.fsync {
             settings.fsync = true;
+        }
+        if let Some(users) = &self.users {
+            settings.users = Some(users.clone());
+        }
+        if self.allow_anonymous {
+            settings.allow_anonymous = true;
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            settings.tls = Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
         }
         if let Some(root) = &self.root {
             settings.root = root.clone();
@@ -91,6 +146,12 @@ fn apply_file(settings: &mut Settings, file: FileConfig) {
     }
     if let Some(fsync) = file.fsync {
         settings.fsync = fsync;
+    }
+    if let Some(users) = file.users {
+        settings.users = Some(users);
+    }
+    if let Some(realm) = file.realm {
+        settings.realm = realm;
     }
     let l = file.limits;
     let exec = &mut settings.executive;

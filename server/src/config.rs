@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use davd_protocol::DavPath;
+use davd_registry::{AccessRule, Grantee};
 
 /// A subsystem choice: `{ kind = "fs", root = "./dav-root" }`.
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,8 @@ struct RawMount {
     locks: Option<Spanned<RawSubsystem>>,
     #[serde(default)]
     live: Vec<Spanned<String>>,
+    read: Option<Vec<Spanned<String>>>,
+    write: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +52,8 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<Spanned<String>>,
+    users: Option<Spanned<String>>,
+    realm: Option<String>,
     state: Option<Spanned<String>>,
     fsync: Option<bool>,
     limits: Option<RawLimits>,
@@ -89,6 +94,8 @@ pub struct MountConfig {
     pub properties: Option<StoreKind>,
     pub locks: Option<StoreKind>,
     pub live: Vec<ExtraHandler>,
+    /// `read` / `write` lists; `None` when the mount names neither.
+    pub access: Option<AccessRule>,
 }
 
 /// Limits from `[limits]`, each optional.
@@ -109,6 +116,9 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
+    /// The users file; turns authentication on.
+    pub users: Option<PathBuf>,
+    pub realm: Option<String>,
     pub state: Option<PathBuf>,
     pub fsync: Option<bool>,
     pub limits: LimitsConfig,
@@ -250,6 +260,31 @@ impl FileConfig {
                     }
                 });
             }
+            let grantees =
+                |list: Option<Vec<Spanned<String>>>| -> Result<Option<Vec<Grantee>>, ConfigError> {
+                    let Some(list) = list else { return Ok(None) };
+                    let mut out = Vec::new();
+                    for word in list {
+                        let w = word.get_ref();
+                        let special = w == "*" || w == "anonymous";
+                        if !special && !crate::auth::users::valid_name(w) {
+                            return Err(error(
+                                Some(word.span()),
+                                format!("\"{w}\" is not a user name, \"*\" or \"anonymous\""),
+                            ));
+                        }
+                        out.push(Grantee::parse(w));
+                    }
+                    Ok(Some(out))
+                };
+            let (read, write) = (grantees(m.read)?, grantees(m.write)?);
+            let access = match (read, write) {
+                (None, None) => None,
+                (read, write) => Some(AccessRule {
+                    read: read.unwrap_or_default(),
+                    write: write.unwrap_or_default(),
+                }),
+            };
             let origin = format!("{name} line {}", line_of(text, m.scope.span().start));
             mounts.push(MountConfig {
                 origin,
@@ -258,6 +293,7 @@ impl FileConfig {
                 properties,
                 locks,
                 live,
+                access,
             });
         }
         let limits = raw.limits.map(|l| LimitsConfig {
@@ -273,6 +309,8 @@ impl FileConfig {
         });
         Ok(FileConfig {
             listen,
+            users: raw.users.map(|u| resolve(u.get_ref())),
+            realm: raw.realm,
             state: raw.state.map(|s| resolve(s.get_ref())),
             fsync: raw.fsync,
             limits: limits.unwrap_or_default(),

@@ -15,14 +15,20 @@ use axum::response::Response as AxumResponse;
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use http::StatusCode;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http_body::Body as _;
 use tracing::{debug, warn};
 
 use davd_executive::Identity;
 use davd_protocol::{Body, ByteStream, RequestHead, Response};
 
+use crate::auth::Check;
 use crate::fragment::FragmentLog;
 use crate::wiring::App;
+
+/// The address of the client, attached to each request by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// The router: one handler for everything.
 pub fn router(app: Arc<App>) -> Router {
@@ -45,6 +51,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
             "the request target contains a #fragment, which HTTP does not allow",
         ));
     }
+    let identity = match authenticate(&app, &parts).await {
+        Ok(identity) => identity,
+        Err(refused) => return refused,
+    };
     let body_may_exist = !body.is_end_stream();
     let idle = app.settings.limits.body_idle_timeout;
     let body = with_idle_timeout(body.into_data_stream(), idle);
@@ -55,7 +65,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
         default_port: 80,
         body_may_exist,
     };
-    let response = app.executive.handle(head, Identity::default(), body).await;
+    let mut response = app.executive.handle(head, identity, body).await;
+    if let (StatusCode::UNAUTHORIZED, Some(auth)) = (response.status, &app.auth) {
+        response.set_header(WWW_AUTHENTICATE, auth.challenge());
+    }
     let status = response.status;
     if status.is_server_error() {
         warn!(method = %parts.method, path, status = status.as_u16(), "request failed");
@@ -97,6 +110,36 @@ where
         }
     })
     .boxed()
+}
+
+/// Who the request comes from. OPTIONS never needs credentials (clients probe with it before
+/// they log in); wrong credentials are refused here, after a delay that grows with repeated
+/// failures from the same address.
+async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identity, AxumResponse> {
+    let Some(auth) = &app.auth else {
+        return Ok(Identity::default());
+    };
+    if parts.method == http::Method::OPTIONS {
+        return Ok(Identity::default());
+    }
+    let peer = parts
+        .extensions
+        .get::<Peer>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+    let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+    match auth.check(header, peer).await {
+        Check::Anonymous => Ok(Identity::default()),
+        Check::User(name) => Ok(Identity {
+            principal: Some(name),
+        }),
+        Check::Rejected { delay } => {
+            tokio::time::sleep(delay).await;
+            let mut refused =
+                Response::text(StatusCode::UNAUTHORIZED, "wrong user name or password");
+            refused.set_header(WWW_AUTHENTICATE, auth.challenge());
+            Err(into_http(refused))
+        }
+    }
 }
 
 fn into_http(response: Response) -> AxumResponse {

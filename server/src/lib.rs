@@ -4,12 +4,14 @@
 //! wires the subsystems into a registry ([`wiring`]), and serves connections ([`listener`]),
 //! handing every request to the executive through one handler ([`http`]).
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod fragment;
 pub mod http;
 pub mod listener;
 pub mod settings;
+pub mod tls;
 pub mod wiring;
 
 pub use listener::serve;

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 use tower::ServiceExt;
 
 use crate::fragment::{FragmentLog, FragmentWatch};
-use crate::http::router;
+use crate::http::{Peer, router};
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
 
 /// Serves `listener` until `shutdown` resolves, then waits (up to the grace period) for the
@@ -38,6 +38,11 @@ pub async fn serve(
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let tls = match &app.settings.tls {
+        Some(files) => Some(crate::tls::acceptor(files).map_err(io::Error::other)?),
+        None => None,
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
 
     let sweeper = {
         let app = app.clone();
@@ -52,41 +57,85 @@ pub async fn serve(
 
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+        // Past the connection limit, wait for a slot before accepting: further clients queue
+        // in the kernel's backlog instead of being served badly or crashing the server.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let fragments = FragmentLog::default();
+        let per_connection = service.clone().map_request({
+            let fragments = fragments.clone();
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(fragments.clone());
+                request.extensions_mut().insert(Peer(peer));
+                request
+            }
+        });
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let handshake_limit = limits.header_read_timeout;
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = TowerToHyperService::new(per_connection);
+            let result =
+                match tls {
+                    None => {
+                        let io = TokioIo::new(FragmentWatch::new(stream, fragments));
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection_with_upgrades(io, service)
+                                    .into_owned(),
+                            )
+                            .await
+                    }
+                    Some(acceptor) => {
+                        let stream =
+                            match tokio::time::timeout(handshake_limit, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                        let io = TokioIo::new(FragmentWatch::new(stream, fragments));
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection_with_upgrades(io, service)
+                                    .into_owned(),
+                            )
+                            .await
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let fragments = FragmentLog::default();
-                let per_connection = service.clone().map_request({
-                    let fragments = fragments.clone();
-                    move |mut request: hyper::Request<hyper::body::Incoming>| {
-                        request.extensions_mut().insert(fragments.clone());
-                        request
-                    }
-                });
-                let connection = builder
-                    .serve_connection_with_upgrades(
-                        TokioIo::new(FragmentWatch::new(stream, fragments)),
-                        TowerToHyperService::new(per_connection),
-                    )
-                    .into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "connection ended with an error");
             }
-            () = &mut shutdown => break,
-        }
+        });
     }
     drop(listener);
     sweeper.abort();

@@ -5,11 +5,17 @@ use clap::Parser;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-use davd::cli::Cli;
+use davd::cli::{Cli, Command, UserAction};
 use davd::{App, StartError, serve};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::User {
+        action: UserAction::Add { name, users },
+    }) = &cli.command
+    {
+        return add_user(name, users);
+    }
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},sled=warn", cli.log_level)));
     tracing_subscriber::fmt().with_env_filter(filter).init();
@@ -33,10 +39,48 @@ fn main() -> ExitCode {
     }
 }
 
+/// `davd user add NAME --users FILE`.
+fn add_user(name: &str, users: &std::path::Path) -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {name}: "));
+        let second = rpassword::prompt_password("Again: ");
+        match (first, second) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => {
+                eprintln!("the passwords differ; nothing was changed");
+                return ExitCode::FAILURE;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("cannot read the password: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            eprintln!("cannot read the password from standard input: {e}");
+            return ExitCode::FAILURE;
+        }
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    match davd::auth::add_user(users, name, &password) {
+        Ok(()) => {
+            eprintln!("{name} added to {}", users.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), StartError> {
     let settings = cli.settings().map_err(StartError::Config)?;
     let listen = settings.listen;
     let (root, state) = (settings.root.clone(), settings.state.clone());
+    let settings_tls = settings.tls.is_some();
     let app = Arc::new(App::build(settings)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -49,8 +93,9 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         addr: addr.to_string(),
         source,
     })?;
+    let scheme = if settings_tls { "https" } else { "http" };
     info!(
-        "davd serving http://{addr}/ from {} (state in {})",
+        "davd serving {scheme}://{addr}/ from {} (state in {})",
         root.display(),
         state.display()
     );

@@ -21,6 +21,8 @@ pub struct ConnectionLimits {
     pub max_header_bytes: usize,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -31,6 +33,7 @@ impl Default for ConnectionLimits {
             max_headers: 100,
             max_header_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -50,6 +53,21 @@ pub struct Settings {
     /// Mounts from a configuration file; empty means the embedded default (the file system at
     /// `root`, sled properties and locks in `state`).
     pub mounts: Vec<MountConfig>,
+    /// The users file; `Some` turns HTTP Basic authentication on.
+    pub users: Option<PathBuf>,
+    /// The realm named in `WWW-Authenticate`.
+    pub realm: String,
+    /// Serve a non-loopback address without authentication (refused by default).
+    pub allow_anonymous: bool,
+    /// Certificate chain and private key (PEM files): serve HTTPS (HTTP/1.1 and HTTP/2).
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for Settings {
@@ -62,6 +80,10 @@ impl Default for Settings {
             limits: ConnectionLimits::default(),
             fsync: false,
             mounts: Vec::new(),
+            users: None,
+            realm: "davd".to_owned(),
+            allow_anonymous: false,
+            tls: None,
         }
     }
 }

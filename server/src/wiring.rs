@@ -17,6 +17,7 @@ use davd_subsystems::live::{HitCounter, ReadOnly, standard_handlers};
 use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
 use davd_subsystems::sled_store::{SledLocks, SledNamespace, SledProperties};
 
+use crate::auth::{Authenticator, Users};
 use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
 use crate::settings::Settings;
 
@@ -43,6 +44,8 @@ pub enum StartError {
 pub struct App {
     pub executive: Arc<Executive>,
     pub settings: Settings,
+    /// `Some` when authentication is on.
+    pub auth: Option<Authenticator>,
     db: sled::Db,
 }
 
@@ -137,6 +140,7 @@ impl Factory<'_> {
             properties: config.properties.map(|k| self.properties(k)).transpose()?,
             locks: config.locks.map(|k| self.locks(k)).transpose()?,
             live,
+            access: config.access.clone(),
         })
     }
 }
@@ -152,6 +156,7 @@ fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, StartError>
             properties: None,
             locks: None,
             live: Vec::new(),
+            access: None,
         });
     }
     let root = mounts
@@ -170,6 +175,23 @@ impl App {
     /// Opens the stores and builds the registry: the configured mounts, or the embedded
     /// default (the file system at `root`, properties and locks in sled under `state`).
     pub fn build(settings: Settings) -> Result<App, StartError> {
+        if let Some(path) = &settings.users {
+            let users = Users::load(path).map_err(|e| StartError::Config(e.to_string()))?;
+            if users.is_empty() {
+                return Err(StartError::Config(format!(
+                    "the users file {} has no users (add one with `davd user add NAME --users FILE`)",
+                    path.display()
+                )));
+            }
+        }
+        let exposed = !settings.listen.ip().is_loopback();
+        if exposed && settings.users.is_none() && !settings.allow_anonymous {
+            return Err(StartError::Config(format!(
+                "refusing to serve {} to the network without authentication: give --users FILE \
+                 (see `davd user add`) or, to really serve everyone, --allow-anonymous",
+                settings.listen
+            )));
+        }
         std::fs::create_dir_all(&settings.state).map_err(|source| StartError::Root {
             origin: String::new(),
             path: settings.state.clone(),
@@ -209,11 +231,24 @@ impl App {
 
     /// Assembles an app around a registry built elsewhere (library users, tests that inject
     /// their own subsystems). `db` is the state database to flush on shutdown.
-    pub fn with_registry(registry: Registry, settings: Settings, db: sled::Db) -> App {
+    pub fn with_registry(registry: Registry, mut settings: Settings, db: sled::Db) -> App {
+        let auth = match &settings.users {
+            Some(path) => match Users::load(path) {
+                Ok(users) => Some(Authenticator::new(users, settings.realm.clone())),
+                Err(e) => {
+                    // Fail closed: nobody gets in with an unreadable users file.
+                    warn!(error = %e, "authentication is on but the users file cannot be used");
+                    Some(Authenticator::new(Users::default(), settings.realm.clone()))
+                }
+            },
+            None => None,
+        };
+        settings.executive.authentication = auth.is_some();
         let executive = Executive::new(Arc::new(registry), settings.executive.clone());
         App {
             executive,
             settings,
+            auth,
             db,
         }
     }

@@ -19,6 +19,7 @@ async fn the_example_serves_generated_files_and_its_property() {
     let server = tokio::spawn(davd::serve(listener, Arc::new(app), async {
         let _ = stopped.await;
     }));
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
 
     let text = client

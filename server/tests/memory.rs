@@ -27,7 +27,7 @@ fn pattern_chunk(index: u64, len: usize) -> Vec<u8> {
 async fn one_gib_round_trip_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
-    let client = reqwest::Client::new();
+    let client = support::client_builder().build().unwrap();
     const CHUNK: usize = 1024 * 1024;
     const CHUNKS: u64 = 1024;
     let upload = futures_util::stream::iter(0..CHUNKS)
@@ -78,7 +78,7 @@ async fn propfind_of_100_000_members_streams_in_bounded_memory() {
         std::fs::File::create(root.join(format!("member-{i:06}.txt"))).unwrap();
     }
     let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
-    let client = reqwest::Client::builder()
+    let client = support::client_builder()
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();

@@ -85,7 +85,7 @@ impl TestServer {
             .await
             .unwrap();
         });
-        let client = Client::builder()
+        let client = client_builder()
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap();
@@ -217,6 +217,13 @@ impl TestServer {
         let _ = tokio::time::timeout(timeout, stream.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+/// A reqwest client builder. reqwest is built without a default TLS crypto provider (so that
+/// no C code is compiled); rustls's ring provider is installed once here.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
 }
 
 impl Drop for TestServer {

@@ -27,6 +27,7 @@ async fn server() -> TestServer {
             properties: Some(Arc::new(SledProperties::open(&db).unwrap())),
             locks: Some(Arc::new(SledLocks::open(&db).unwrap())),
             live,
+            access: None,
         },
     )])
     .unwrap();

@@ -322,6 +322,7 @@ async fn faulty_server(fail_detach: Arc<AtomicBool>) -> TestServer {
                 properties: Some(Arc::new(MemoryProperties::new())),
                 locks: Some(Arc::new(MemoryLocks::new())),
                 live: standard_handlers(),
+                access: None,
             },
         ),
         (

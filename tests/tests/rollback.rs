@@ -90,6 +90,7 @@ async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
             })),
             locks: Some(Arc::new(MemoryLocks::new())),
             live: standard_handlers(),
+            access: None,
         },
     )])
     .unwrap();

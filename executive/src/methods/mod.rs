@@ -18,9 +18,13 @@ use tracing::debug;
 
 use crate::context::Ctx;
 use crate::error::DavResult;
+use crate::policy::access;
 
 /// Runs the method of `ctx.request`.
 pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
+    if let Err(e) = access::check_request(&ctx) {
+        return e.into_response();
+    }
     let result: DavResult<Response> = match ctx.request.method.clone() {
         Method::Options => options::options(&ctx).await,
         Method::Get { head, range } => get::get(&ctx, head, range).await,

@@ -1,5 +1,6 @@
 //! RFC 4918 and RFC 7232 rules that more than one method applies.
 
+pub mod access;
 pub mod allow;
 pub mod hooks;
 pub mod if_header;

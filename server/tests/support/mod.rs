@@ -38,7 +38,7 @@ impl Davd {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("davd did not say where it serves");
-            if let Some(start) = line.find("http://") {
+            if let Some(start) = line.find("http://").or_else(|| line.find("https://")) {
                 let url = line[start..].split_whitespace().next().unwrap().to_owned();
                 // Keep draining the log so the child never blocks on a full pipe.
                 std::thread::spawn(move || for _ in rx {});
@@ -86,6 +86,12 @@ impl Davd {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A reqwest client (with rustls's ring provider installed, as reqwest is built without one).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 impl Drop for Davd {

@@ -1,0 +1,376 @@
+//! Authentication, access rules, TLS, safe defaults and hostile input.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use davd::config::FileConfig;
+use davd::settings::TlsFiles;
+use davd::{App, Settings};
+use davd_tests::{Dirs, Multistatus, TestServer};
+use reqwest::StatusCode;
+
+/// A server with users alice/wonderland and bob/builder, and the given mounts (TOML).
+async fn with_users(mounts: &str) -> TestServer {
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(&dirs.state).unwrap();
+    let users = dirs.state.join("users");
+    davd::auth::add_user(&users, "alice", "wonderland").unwrap();
+    davd::auth::add_user(&users, "bob", "builder").unwrap();
+    let text = mounts.replace("ROOT", &dirs.root.display().to_string());
+    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        users: Some(users),
+        mounts: file.mounts,
+        ..Settings::default()
+    };
+    TestServer::start_app(App::build(settings).unwrap(), dirs).await
+}
+
+const PLAIN: &str = "";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_authentication() {
+    let s = with_users(PLAIN).await;
+    let r = s.get("/").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Basic realm=\"davd\""), "{challenge}");
+    let r = s
+        .request("GET", "/")
+        .basic_auth("alice", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = s
+        .request("GET", "/")
+        .basic_auth("nobody", Some("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = s
+        .request("PUT", "/a.txt")
+        .basic_auth("alice", Some("wonderland"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Cached: the second request with the same credentials needs no new hash, and works.
+    let r = s
+        .request("GET", "/a.txt")
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "hi");
+    // OPTIONS never needs credentials (Office probes with it before logging in).
+    let r = s.request("OPTIONS", "/a.txt").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .request("GET", "/")
+        .header("Authorization", "Basic !!notbase64")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_are_slowed_down() {
+    let s = with_users(PLAIN).await;
+    for _ in 0..4 {
+        s.request("GET", "/")
+            .basic_auth("alice", Some("guess"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let r = s
+        .request("GET", "/")
+        .basic_auth("alice", Some("guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "no back-off after five failures"
+    );
+    // The right password still gets in, and resets the count.
+    let r = s
+        .request("GET", "/")
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+const RULES: &str = r#"
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "ROOT" }
+read = ["*"]
+write = ["alice"]
+
+[[mount]]
+scope = "/public"
+read = ["anonymous"]
+write = ["alice"]
+
+[[mount]]
+scope = "/alice-only"
+read = ["alice"]
+write = ["alice"]
+
+[[mount]]
+scope = "/secret-db"
+namespace = { kind = "memory" }
+read = ["alice"]
+write = ["alice"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_per_scope() {
+    let s = with_users(RULES).await;
+    let alice = |m: &str, p: &str| s.request(m, p).basic_auth("alice", Some("wonderland"));
+    let bob = |m: &str, p: &str| s.request(m, p).basic_auth("bob", Some("builder"));
+    assert_eq!(
+        alice("MKCOL", "/public").send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        alice("MKCOL", "/alice-only").send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        alice("PUT", "/public/p.txt")
+            .body("p")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        alice("PUT", "/alice-only/s.txt")
+            .body("s")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        alice("PUT", "/secret-db/x")
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+
+    // bob reads but may not write: 403, not 401.
+    assert_eq!(
+        bob("GET", "/public/p.txt").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        bob("PUT", "/public/p.txt")
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        bob("GET", "/alice-only/s.txt")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = bob("COPY", "/alice-only/s.txt")
+        .header("Destination", s.url("/stolen"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // anonymous may read /public only.
+    assert_eq!(s.get("/public/p.txt").await.status(), StatusCode::OK);
+    assert_eq!(
+        s.get("/alice-only/s.txt").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.put("/public/x", "x").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // PROPFIND does not reveal scopes bob cannot read.
+    let body = bob("PROPFIND", "/")
+        .header("Depth", "1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hrefs = Multistatus::parse(&body)
+        .hrefs()
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>();
+    assert!(hrefs.contains(&"/public/".to_owned()), "{hrefs:?}");
+    assert!(
+        !hrefs
+            .iter()
+            .any(|h| h.starts_with("/alice-only") || h.starts_with("/secret-db")),
+        "{hrefs:?}"
+    );
+    let page = bob("GET", "/").send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("alice-only") && !page.contains("secret-db"));
+    let body = alice("PROPFIND", "/")
+        .header("Depth", "infinity")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("/alice-only/s.txt") && body.contains("/secret-db/"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_owners_are_principals() {
+    let s = with_users(PLAIN).await;
+    s.request("PUT", "/doc")
+        .basic_auth("alice", Some("wonderland"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let r = s
+        .request("LOCK", "/doc")
+        .basic_auth("alice", Some("wonderland"))
+        .body(davd_tests::LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    let token = davd_tests::lock_token(&r);
+    // bob knows the token but is not the lock's owner.
+    let r = s
+        .request("PUT", "/doc")
+        .basic_auth("bob", Some("builder"))
+        .header("If", format!("(<{token}>)"))
+        .body("bob was here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let r = s
+        .request("UNLOCK", "/doc")
+        .basic_auth("bob", Some("builder"))
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = s
+        .request("PUT", "/doc")
+        .basic_auth("alice", Some("wonderland"))
+        .header("If", format!("(<{token}>)"))
+        .body("alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_expose_itself_without_users() {
+    let dirs = Dirs::new();
+    let mut settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..Settings::default()
+    };
+    let e = App::build(settings.clone()).err().expect("must refuse");
+    assert!(e.to_string().contains("--allow-anonymous"), "{e}");
+    settings.allow_anonymous = true;
+    assert!(App::build(settings).is_ok());
+}
+
+fn self_signed(dir: &std::path::Path) -> TlsFiles {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    TlsFiles {
+        cert: cert_path,
+        key: key_path,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_http2_and_http1() {
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(&dirs.state).unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        tls: Some(self_signed(&dirs.state)),
+        ..Settings::default()
+    };
+    let s = TestServer::start_app(App::build(settings).unwrap(), dirs).await;
+    let base = format!("https://{}", s.host());
+    for http2 in [true, false] {
+        let mut builder = davd_tests::client_builder().danger_accept_invalid_certs(true);
+        if !http2 {
+            builder = builder.http1_only();
+        }
+        let client = builder.build().unwrap();
+        let r = client
+            .put(format!("{base}/tls.txt"))
+            .body("secret")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let r = client.get(format!("{base}/tls.txt")).send().await.unwrap();
+        let expected = if http2 {
+            reqwest::Version::HTTP_2
+        } else {
+            reqwest::Version::HTTP_11
+        };
+        assert_eq!(r.version(), expected);
+        assert_eq!(r.text().await.unwrap(), "secret");
+        let propfind = reqwest::Method::from_bytes(b"PROPFIND").unwrap();
+        let r = client
+            .request(propfind, format!("{base}/"))
+            .header("Depth", "1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    }
+    // Plain HTTP on the TLS port gets nowhere, and the server keeps serving.
+    let answer = s
+        .raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Duration::from_secs(3))
+        .await;
+    assert!(!answer.contains("200 OK"));
+}
