@@ -95,6 +95,71 @@ pub fn media_type(name: &str, recorded: Option<&str>) -> String {
     }
 }
 
+/// What a person calls a file of this type ("PDF document", "JPEG image"); the media type
+/// itself is too long for a column and means little to most people.
+pub fn kind_label(name: &str, media: &str) -> String {
+    let media = media.split(';').next().unwrap_or("").trim();
+    let known = match media {
+        "application/pdf" => "PDF document",
+        "application/msword"
+        | "application/rtf"
+        | "application/vnd.oasis.opendocument.text"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "Document",
+        "application/vnd.ms-excel"
+        | "application/vnd.oasis.opendocument.spreadsheet"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "text/csv" => "Spreadsheet",
+        "application/vnd.ms-powerpoint"
+        | "application/vnd.oasis.opendocument.presentation"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            "Presentation"
+        }
+        "application/zip"
+        | "application/gzip"
+        | "application/x-tar"
+        | "application/x-bzip2"
+        | "application/x-xz"
+        | "application/x-7z-compressed"
+        | "application/vnd.rar" => "Archive",
+        "text/plain" => "Text",
+        "text/markdown" => "Markdown",
+        "text/html" => "Web page",
+        "text/vcard" | "text/x-vcard" => "Contact card",
+        "text/calendar" => "Calendar",
+        "application/json" => "JSON",
+        "application/xml" | "text/xml" => "XML",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    let extension = name
+        .rsplit_once('.')
+        .filter(|(stem, ext)| {
+            !stem.is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+        .map(|(_, ext)| ext.to_ascii_uppercase());
+    let (top, sub) = media.split_once('/').unwrap_or((media, ""));
+    let family = match top {
+        "image" => "image",
+        "video" => "video",
+        "audio" => "audio",
+        "font" => "font",
+        "text" => "text",
+        _ => "file",
+    };
+    let sub = sub.split('+').next().unwrap_or("");
+    match extension {
+        Some(ext) => format!("{ext} {family}"),
+        None if family != "file" && !sub.is_empty() && !sub.starts_with("x-") => {
+            format!("{} {family}", sub.to_ascii_uppercase())
+        }
+        None => "File".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +193,18 @@ mod tests {
         assert_eq!(media_type("a.txt", None), "text/plain");
         assert_eq!(media_type("a", None), "application/octet-stream");
         assert_eq!(media_type("a.txt", Some("text/x-custom")), "text/x-custom");
+        let label = |name: &str| kind_label(name, &media_type(name, None));
+        assert_eq!(label("a.pdf"), "PDF document");
+        assert_eq!(label("a.docx"), "Document");
+        assert_eq!(label("a.ods"), "Spreadsheet");
+        assert_eq!(label("holiday.jpg"), "JPG image");
+        assert_eq!(label("notes.md"), "Markdown");
+        assert_eq!(label("song.mp3"), "MP3 audio");
+        assert_eq!(label("x.tar.gz"), "Archive");
+        assert_eq!(label("data.bin"), "BIN file");
+        assert_eq!(label("README"), "File");
+        assert_eq!(label(".bashrc"), "File");
+        assert_eq!(kind_label("pic", "image/svg+xml"), "SVG image");
+        assert_eq!(kind_label("a.txt", "text/plain; charset=utf-8"), "Text");
     }
 }

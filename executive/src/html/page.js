@@ -64,7 +64,8 @@
 
   function explain(what, status, overrides, detail) {
     let text = 'Could not ' + what + ': ' + reason(status, overrides) + ' (' + code(status) + ').';
-    if (detail) text += ' The server said: ' + detail;
+    // The server's own words help where the page has only a generic reason to give.
+    if (detail && !(overrides && overrides[status])) text += ' The server said: ' + detail;
     return text;
   }
 
@@ -194,7 +195,14 @@
       return;
     }
     if (!response.ok) return;
-    const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
+    // Only <main>: the fresh page's style and script carry another nonce, and parsing them
+    // here would be reported as a policy violation. Names are escaped, so no name can
+    // contain either tag.
+    const html = await response.text();
+    const start = html.indexOf('<main>');
+    const end = html.indexOf('</main>');
+    if (start < 0 || end < start) return;
+    const doc = new DOMParser().parseFromString(html.slice(start, end + 7), 'text/html');
     const fresh = doc.querySelector('#listing tbody');
     if (!fresh) return;
     const body = document.adoptNode(fresh);

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use davd_protocol::DavPath;
 
-use super::format::{display_time, epoch_seconds, human_size, iso_time, media_type};
+use super::format::{display_time, epoch_seconds, human_size, iso_time, kind_label, media_type};
 use super::layout::{close, crumbs, open};
 use super::{attr, escape, sort_members};
 use crate::walk::Listed;
@@ -97,16 +97,19 @@ fn row(html: &mut String, member: &Listed) {
     let name = member.path.name().unwrap_or("");
     let folder = member.meta.collection;
     let href = attr(&member.path.to_href(folder));
-    let (kind, icon, size, kind_label) = if folder {
+    let (kind, icon, size, label, media) = if folder {
+        let dash = "\u{2014}".to_owned();
         (
             "folder",
             "i-folder",
-            "\u{2014}".to_owned(),
+            dash,
             "Folder".to_owned(),
+            "folder".into(),
         )
     } else {
         let media = media_type(name, member.meta.content_type.as_deref());
-        ("file", "i-file", human_size(member.meta.len), media)
+        let label = kind_label(name, &media);
+        ("file", "i-file", human_size(member.meta.len), label, media)
     };
     let name_attr = attr(name);
     let _ = writeln!(
@@ -117,7 +120,7 @@ fn row(html: &mut String, member: &Listed) {
          <span class=\"name\">{}</span></a></td>\
          <td class=\"c-size\">{size}</td>\
          <td class=\"c-modified\"><time datetime=\"{}\">{}</time></td>\
-         <td class=\"c-type\">{}</td>\
+         <td class=\"c-type\" title=\"{}\">{}</td>\
          <td class=\"c-actions\"><span class=\"actions needs-js\">\
          <button type=\"button\" class=\"icon-button\" data-action=\"rename\" title=\"Rename\" aria-label=\"Rename {name_attr}\">\
          <svg class=\"icon\"><use href=\"#i-rename\"/></svg></button>\
@@ -125,11 +128,12 @@ fn row(html: &mut String, member: &Listed) {
          <svg class=\"icon\"><use href=\"#i-trash\"/></svg></button></span></td></tr>",
         if folder { 0 } else { member.meta.len },
         epoch_seconds(member.meta.modified),
-        attr(&kind_label),
+        attr(&label),
         escape(name),
         iso_time(member.meta.modified),
         display_time(member.meta.modified),
-        escape(&kind_label),
+        attr(&media),
+        escape(&label),
     );
 }
 
