@@ -8,7 +8,7 @@
 use futures_util::StreamExt;
 use http::StatusCode;
 use http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, VARY,
 };
 
 use davd_protocol::headers::RangeRequest;
@@ -17,7 +17,7 @@ use davd_registry::{Opened, ResourceMeta};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
-use crate::html::index_page;
+use crate::html::{browser_page, index_page, nonce, page_response};
 use crate::policy::{Verdict, check_conditions, hooks};
 use crate::walk::members;
 
@@ -95,13 +95,19 @@ async fn file(
     Ok(response)
 }
 
+/// A collection: a browser (`Accept: text/html`) gets the page to browse and change it with;
+/// any other client the plain index, unchanged.
 async fn collection(ctx: &Ctx, head: bool) -> DavResult<Response> {
     let path = ctx.path();
     let meta = ctx.stat(path).await?.ok_or_else(DavError::not_found)?;
+    let browser = ctx.request.accepts_html;
     let mut response = Response::new(StatusCode::OK);
-    validator_headers(&mut response, &meta);
+    if !browser {
+        validator_headers(&mut response, &meta);
+    }
     if check_conditions(ctx, path, Some(&meta), true).await? == Verdict::NotModified {
         response.status = StatusCode::NOT_MODIFIED;
+        response.set_header(VARY, "Accept");
         return Ok(response);
     }
     let mut listed = Vec::new();
@@ -109,6 +115,18 @@ async fn collection(ctx: &Ctx, head: bool) -> DavResult<Response> {
     while let Some(batch) = batches.next().await {
         listed.extend(batch?);
     }
+    if browser {
+        let nonce = nonce();
+        let mut page = page_response(
+            StatusCode::OK,
+            browser_page(path, listed, &nonce),
+            &nonce,
+            head,
+        );
+        page.set_header(VARY, "Accept");
+        return Ok(page);
+    }
+    response.set_header(VARY, "Accept");
     let page = index_page(path, listed);
     response.set_header(CONTENT_TYPE, "text/html; charset=utf-8");
     response.set_header(CONTENT_LENGTH, page.len().to_string());

@@ -3,8 +3,10 @@
 //! Each file part is a PUT of its own into the collection, with the same checks (locks, write
 //! hooks, a parent that is a collection) and its own queue [WriteContent], streamed straight
 //! from the request body: a file that fails does not undo the ones before it, and the answer
-//! lists what happened to each. Answer: 201 if a file was created, else 200; JSON when the
-//! client asks for `application/json`, HTML otherwise.
+//! lists what happened to each. Answer: 201 if a file was created, else 200, else the first
+//! failure's status; JSON when the client asks for `application/json` (the page's script),
+//! otherwise a page listing each file with a link back (a browser posting the form without
+//! script).
 
 use std::fmt::Write;
 
@@ -12,25 +14,18 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use http::header::{ALLOW, CONTENT_TYPE};
 
-use davd_protocol::xml::escape_text;
 use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{WriteKind, WriteMode};
 
 use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::html::{Uploaded, nonce, page_response, upload_page};
 use crate::latch::Claim;
 use crate::policy::allow::allowed_methods;
 use crate::policy::hooks;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::queue::CommandQueue;
-
-/// What happened to one uploaded file.
-pub struct Uploaded {
-    pub name: String,
-    pub status: StatusCode,
-    pub message: String,
-}
 
 pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     let path = ctx.path().clone();
@@ -112,9 +107,8 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
             .with_header(CONTENT_TYPE, "application/json")
             .with_body(Body::Full(json(&results).into()))
     } else {
-        Response::new(status)
-            .with_header(CONTENT_TYPE, "text/html; charset=utf-8")
-            .with_body(Body::Full(html(&path, &results).into()))
+        let nonce = nonce();
+        page_response(status, upload_page(&path, &results, &nonce), &nonce, false)
     })
 }
 
@@ -193,24 +187,5 @@ fn json(results: &[Uploaded]) -> String {
         out.push('}');
     }
     out.push_str("]}");
-    out
-}
-
-fn html(collection: &DavPath, results: &[Uploaded]) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Upload</title></head><body><h1>Upload</h1><ul>",
-    );
-    for r in results {
-        out.push_str("<li>");
-        escape_text(&r.name, &mut out);
-        let _ = write!(out, ": {} ", r.status.as_u16());
-        escape_text(&r.message, &mut out);
-        out.push_str("</li>");
-    }
-    let _ = writeln!(
-        out,
-        "</ul><p><a href=\"{}\">Back</a></p></body></html>",
-        collection.to_href(true)
-    );
     out
 }

@@ -1,4 +1,14 @@
-//! The HTML index a GET of a collection returns.
+//! The HTML a GET of a collection returns: a plain index for programs, and for browsers
+//! (`Accept: text/html`) a page to browse, upload, rename and delete with.
+//!
+//! Every name reaches the page only through [`escape`] or [`attr`]; the page's script is a
+//! static file that reads names from the DOM, never from generated code, so no name is ever
+//! written into a script context.
+
+mod format;
+mod layout;
+mod page;
+mod upload;
 
 use std::fmt::Write;
 
@@ -6,6 +16,10 @@ use davd_protocol::DavPath;
 use davd_protocol::xml::{escape_attr, escape_text};
 
 use crate::walk::Listed;
+
+pub use layout::{nonce, page_response};
+pub use page::browser_page;
+pub use upload::{Uploaded, upload_page};
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -19,14 +33,19 @@ fn attr(text: &str) -> String {
     out.replace('\'', "&#39;")
 }
 
-/// A plain listing: every name escaped, every link percent-encoded, folders first.
-pub fn index_page(path: &DavPath, mut members: Vec<Listed>) -> String {
+/// Folders first, then by name.
+fn sort_members(members: &mut [Listed]) {
     members.sort_by(|a, b| {
         b.meta
             .collection
             .cmp(&a.meta.collection)
             .then_with(|| a.path.name().cmp(&b.path.name()))
     });
+}
+
+/// A plain listing: every name escaped, every link percent-encoded, folders first.
+pub fn index_page(path: &DavPath, mut members: Vec<Listed>) -> String {
+    sort_members(&mut members);
     let title = escape(path.as_str());
     let mut html = String::with_capacity(1024 + members.len() * 128);
     let _ = write!(
@@ -52,4 +71,17 @@ pub fn index_page(path: &DavPath, mut members: Vec<Listed>) -> String {
     }
     html.push_str("</ul>\n</body></html>\n");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inlined_assets_cannot_close_their_element() {
+        for asset in [include_str!("page.css"), include_str!("page.js")] {
+            let lower = asset.to_ascii_lowercase();
+            for end in ["</script", "</style", "<!--"] {
+                assert!(!lower.contains(end), "an inlined asset contains {end}");
+            }
+        }
+    }
 }

@@ -1,0 +1,475 @@
+// davd's directory page: sorting, uploads with a progress bar, drag and drop, and the WebDAV
+// actions (MKCOL, MOVE, DELETE) with a readable message when the server refuses one.
+//
+// Safety rule: names come from the DOM (dataset, textContent) and go back only through
+// textContent, input.value or encodeURIComponent, never as markup.
+'use strict';
+(function () {
+  document.documentElement.classList.add('js');
+  const $ = (id) => document.getElementById(id);
+  // The collection's percent-encoded path, ending in '/'.
+  const collection = document.body.dataset.collection || '/';
+  const table = $('listing');
+  const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+  // ---- messages -------------------------------------------------------------------------
+
+  const message = $('message');
+  const messageText = $('message-text');
+  let messageTimer = 0;
+
+  function say(kind, text) {
+    message.className = 'message ' + kind;
+    message.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    messageText.textContent = text;
+    message.hidden = false;
+    clearTimeout(messageTimer);
+    // Successes fade on their own; a failure stays until it is read and dismissed.
+    if (kind === 'ok') messageTimer = setTimeout(() => { message.hidden = true; }, 8000);
+  }
+  $('message-close').addEventListener('click', () => { message.hidden = true; });
+
+  const STATUS = {
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+    405: 'Method Not Allowed', 409: 'Conflict', 412: 'Precondition Failed',
+    413: 'Content Too Large', 415: 'Unsupported Media Type', 423: 'Locked',
+    424: 'Failed Dependency', 500: 'Internal Server Error', 502: 'Bad Gateway',
+    503: 'Service Unavailable', 507: 'Insufficient Storage',
+  };
+  const REASONS = {
+    400: 'the server could not accept that request',
+    401: 'you need to sign in first',
+    403: 'the server does not allow it',
+    404: 'it is not there any more (reload the page)',
+    405: 'the server does not allow that here',
+    409: 'it conflicts with what is in the folder now',
+    412: 'a condition of the request was not met',
+    413: 'it is too large for the server',
+    415: 'the server does not accept that kind of content',
+    423: 'it is locked, probably because someone is editing it',
+    424: 'an operation it depended on failed',
+    500: 'the server failed',
+    502: 'the destination is on another server',
+    503: 'the server is busy, try again later',
+    507: 'the server is out of space',
+  };
+
+  function reason(status, overrides) {
+    return (overrides && overrides[status]) || REASONS[status] || 'the server refused it';
+  }
+
+  function code(status) {
+    return STATUS[status] ? status + ' ' + STATUS[status] : String(status);
+  }
+
+  function explain(what, status, overrides, detail) {
+    let text = 'Could not ' + what + ': ' + reason(status, overrides) + ' (' + code(status) + ').';
+    // The server's own words help where the page has only a generic reason to give.
+    if (detail && !(overrides && overrides[status])) text += ' The server said: ' + detail;
+    return text;
+  }
+
+  function quoted(name) {
+    return '\u201c' + name + '\u201d';
+  }
+
+  // The last segment of an href, decoded: how a multistatus names a member.
+  function hrefName(href) {
+    const segments = href.split('/').filter(Boolean);
+    const last = segments.length ? segments[segments.length - 1] : href;
+    try { return decodeURIComponent(last); } catch (e) { return last; }
+  }
+
+  // A short plain-text reason from the server, if it sent one.
+  function plainDetail(type, text) {
+    if (!type || !type.startsWith('text/plain')) return '';
+    const trimmed = (text || '').trim();
+    return trimmed.length > 0 && trimmed.length <= 300 ? trimmed : '';
+  }
+
+  async function failure(what, response, overrides) {
+    let body = '';
+    try { body = await response.text(); } catch (e) { body = ''; }
+    if (response.status === 207) {
+      const doc = new DOMParser().parseFromString(body, 'application/xml');
+      const failed = [];
+      for (const item of doc.getElementsByTagNameNS('DAV:', 'response')) {
+        const href = item.getElementsByTagNameNS('DAV:', 'href')[0];
+        const status = item.getElementsByTagNameNS('DAV:', 'status')[0];
+        const number = Number(((status && status.textContent) || '').split(' ')[1]);
+        if (number >= 300) {
+          failed.push(quoted(hrefName((href && href.textContent) || '')) + ' ' + reason(number) + ' (' + code(number) + ')');
+        }
+      }
+      return 'Could not ' + what + ' completely: ' + (failed.join('; ') || 'some items failed') + '.';
+    }
+    return explain(what, response.status, overrides, plainDetail(response.headers.get('content-type'), body));
+  }
+
+  function badName(name) {
+    if (!name) return 'Type a name first.';
+    if (name === '.' || name === '..') return 'The names . and .. are reserved.';
+    if (/[\/\\\u0000]/.test(name)) return 'A name cannot contain / or \\.';
+    return '';
+  }
+
+  // ---- sorting and display ------------------------------------------------------------
+
+  let sortKey = 'name';
+  let sortDir = 1;
+  try {
+    const saved = JSON.parse(localStorage.getItem('davd-sort') || 'null');
+    if (saved && ['name', 'size', 'modified', 'type'].includes(saved.key)) {
+      sortKey = saved.key;
+      sortDir = saved.dir === -1 ? -1 : 1;
+    }
+  } catch (e) { /* storage may be disabled */ }
+
+  function sortValue(row, key) {
+    if (key === 'size' || key === 'modified') return Number(row.dataset[key]) || 0;
+    return row.dataset[key] || '';
+  }
+
+  function compare(a, b) {
+    const folderA = a.dataset.kind === 'folder';
+    const folderB = b.dataset.kind === 'folder';
+    if (folderA !== folderB) return folderA ? -1 : 1;
+    const x = sortValue(a, sortKey);
+    const y = sortValue(b, sortKey);
+    let order = typeof x === 'number' ? x - y : collator.compare(x, y);
+    if (order === 0) order = collator.compare(a.dataset.name || '', b.dataset.name || '');
+    return order * sortDir;
+  }
+
+  function applySort() {
+    const body = table.tBodies[0];
+    const rows = Array.from(body.rows);
+    rows.sort(compare);
+    body.append(...rows);
+    for (const th of table.tHead.rows[0].cells) {
+      if (!th.dataset.key) continue;
+      if (th.dataset.key === sortKey) th.setAttribute('aria-sort', sortDir > 0 ? 'ascending' : 'descending');
+      else th.removeAttribute('aria-sort');
+    }
+  }
+
+  table.tHead.addEventListener('click', (event) => {
+    const th = event.target.closest('th[data-key]');
+    if (!th) return;
+    if (th.dataset.key === sortKey) {
+      sortDir = -sortDir;
+    } else {
+      sortKey = th.dataset.key;
+      // Biggest and newest first is what one looks for when sorting by size or date.
+      sortDir = sortKey === 'size' || sortKey === 'modified' ? -1 : 1;
+    }
+    try { localStorage.setItem('davd-sort', JSON.stringify({ key: sortKey, dir: sortDir })); } catch (e) { /* ignore */ }
+    applySort();
+  });
+
+  const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  function localiseTimes(scope) {
+    for (const time of scope.querySelectorAll('time[datetime]')) {
+      const date = new Date(time.dateTime);
+      if (Number.isNaN(date.getTime())) continue;
+      time.title = time.textContent;
+      time.textContent = timeFormat.format(date);
+    }
+  }
+
+  function humanSize(bytes) {
+    if (bytes < 1000) return bytes === 1 ? '1 byte' : bytes + ' bytes';
+    const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
+    let value = bytes / 1000;
+    let unit = 0;
+    while (value >= 999.5 && unit < units.length - 1) { value /= 1000; unit++; }
+    return (value < 9.95 ? value.toFixed(1) : value.toFixed(0)) + ' ' + units[unit];
+  }
+
+  // Reloads the listing in place, so messages and scroll position survive.
+  async function refresh(highlight) {
+    let response;
+    try {
+      response = await fetch(collection, { headers: { Accept: 'text/html' }, cache: 'no-store', credentials: 'same-origin' });
+    } catch (e) {
+      return;
+    }
+    if (!response.ok) return;
+    // Only <main>: the fresh page's style and script carry another nonce, and parsing them
+    // here would be reported as a policy violation. Names are escaped, so no name can
+    // contain either tag.
+    const html = await response.text();
+    const start = html.indexOf('<main>');
+    const end = html.indexOf('</main>');
+    if (start < 0 || end < start) return;
+    const doc = new DOMParser().parseFromString(html.slice(start, end + 7), 'text/html');
+    const fresh = doc.querySelector('#listing tbody');
+    if (!fresh) return;
+    const body = document.adoptNode(fresh);
+    table.tBodies[0].replaceWith(body);
+    for (const id of ['summary', 'empty']) {
+      const theirs = doc.getElementById(id);
+      const ours = $(id);
+      if (theirs && ours) ours.replaceWith(document.adoptNode(theirs));
+    }
+    localiseTimes(body);
+    applySort();
+    if (highlight) {
+      for (const row of body.rows) {
+        if (highlight.has(row.dataset.name)) row.classList.add('fresh');
+      }
+    }
+  }
+
+  // ---- upload -------------------------------------------------------------------------
+
+  const form = $('upload');
+  const input = $('files');
+  const progress = $('progress');
+  const bar = $('progress-bar');
+  const progressText = $('progress-text');
+  let uploading = false;
+  let progressTimer = 0;
+
+  function setProgress(percent, text) {
+    bar.value = percent;
+    progressText.textContent = text;
+  }
+
+  function uploadFinished() {
+    uploading = false;
+    form.classList.remove('busy');
+    input.value = '';
+    clearTimeout(progressTimer);
+    progressTimer = setTimeout(() => { progress.hidden = true; }, 2500);
+  }
+
+  function upload(list) {
+    const files = Array.from(list || []);
+    if (files.length === 0) return;
+    if (uploading) {
+      say('error', 'Wait until the current upload has finished.');
+      return;
+    }
+    uploading = true;
+    clearTimeout(progressTimer);
+    const label = files.length === 1 ? quoted(files[0].name) : files.length + ' files';
+    const data = new FormData();
+    for (const file of files) data.append('files', file, file.name);
+    form.classList.add('busy');
+    progress.hidden = false;
+    setProgress(0, 'Uploading ' + label + '\u2026');
+
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', collection);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.addEventListener('progress', (event) => {
+      if (!event.lengthComputable || event.total === 0) return;
+      const percent = Math.min(100, Math.round((event.loaded / event.total) * 100));
+      setProgress(percent, 'Uploading ' + label + '\u2026 ' + percent + '% (' +
+        humanSize(event.loaded) + ' of ' + humanSize(event.total) + ')');
+    });
+    xhr.addEventListener('load', () => uploaded(xhr, label));
+    xhr.addEventListener('error', () => {
+      setProgress(0, 'Upload failed');
+      uploadFinished();
+      say('error', 'Could not upload ' + label + ': the connection to the server was lost.');
+    });
+    xhr.send(data);
+  }
+
+  function uploaded(xhr, label) {
+    let results = null;
+    try { results = JSON.parse(xhr.responseText).files; } catch (e) { results = null; }
+    uploadFinished();
+    if (!Array.isArray(results)) {
+      setProgress(0, 'Upload failed');
+      const detail = plainDetail(xhr.getResponseHeader('content-type'), xhr.responseText);
+      say('error', explain('upload ' + label, xhr.status, null, detail));
+      return;
+    }
+    const good = results.filter((r) => r.status >= 200 && r.status < 300);
+    const bad = results.filter((r) => !(r.status >= 200 && r.status < 300));
+    setProgress(100, good.length + ' of ' + results.length + (results.length === 1 ? ' file' : ' files') + ' uploaded');
+    if (bad.length === 0) {
+      say('ok', good.length === 1 ? 'Uploaded ' + quoted(good[0].name) + '.' : 'Uploaded ' + good.length + ' files.');
+    } else {
+      const parts = bad.map((r) => explain('upload ' + quoted(r.name), r.status));
+      if (good.length) parts.unshift('Uploaded ' + good.length + ' of ' + results.length + ' files.');
+      say('error', parts.join(' '));
+    }
+    refresh(new Set(good.map((r) => r.name)));
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    upload(input.files);
+  });
+  input.addEventListener('change', () => upload(input.files));
+
+  // Drag and drop onto any part of the page.
+  let dragDepth = 0;
+  const carriesFiles = (event) => !!event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
+  document.addEventListener('dragenter', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth++;
+    document.body.classList.add('dragging');
+  });
+  document.addEventListener('dragover', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  document.addEventListener('dragleave', (event) => {
+    if (!carriesFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) document.body.classList.remove('dragging');
+  });
+  document.addEventListener('drop', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    document.body.classList.remove('dragging');
+    upload(event.dataTransfer.files);
+  });
+
+  // ---- dialog -------------------------------------------------------------------------
+
+  const dialog = $('dialog');
+  const dialogForm = $('dialog-form');
+  const dialogInput = $('dialog-input');
+  const dialogText = $('dialog-text');
+  const dialogOk = $('dialog-ok');
+  let settle = null;
+
+  // Resolves to the typed text (or true without an input field), or null if cancelled.
+  function ask(options) {
+    $('dialog-title').textContent = options.title;
+    dialogText.textContent = options.text || '';
+    dialogText.hidden = !options.text;
+    const wantsText = typeof options.value === 'string';
+    dialogInput.hidden = !wantsText;
+    dialogInput.required = wantsText;
+    dialogInput.value = wantsText ? options.value : '';
+    dialogOk.textContent = options.ok;
+    dialogOk.classList.toggle('danger', !!options.danger);
+    dialog.showModal();
+    if (wantsText) {
+      dialogInput.focus();
+      const dot = options.value.lastIndexOf('.');
+      dialogInput.setSelectionRange(0, dot > 0 && !options.folder ? dot : options.value.length);
+    } else {
+      dialogOk.focus();
+    }
+    return new Promise((resolve) => {
+      settle = (answer) => {
+        settle = null;
+        if (dialog.open) dialog.close();
+        resolve(answer);
+      };
+    });
+  }
+  dialogForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (settle) settle(dialogInput.hidden ? true : dialogInput.value);
+  });
+  $('dialog-cancel').addEventListener('click', () => { if (settle) settle(null); });
+  dialog.addEventListener('close', () => { if (settle) settle(null); });
+
+  // ---- actions ------------------------------------------------------------------------
+
+  async function send(method, url, headers) {
+    try {
+      return await fetch(url, { method, headers: headers || {}, credentials: 'same-origin', cache: 'no-store' });
+    } catch (e) {
+      return null;
+    }
+  }
+
+  const lost = (what) => say('error', 'Could not ' + what + ': the connection to the server was lost.');
+
+  $('mkcol').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const field = $('mkcol-name');
+    const name = field.value.trim();
+    const problem = badName(name);
+    if (problem) { say('error', problem); return; }
+    const what = 'create the folder ' + quoted(name);
+    const response = await send('MKCOL', collection + encodeURIComponent(name) + '/');
+    if (!response) { lost(what); return; }
+    if (response.status === 201) {
+      field.value = '';
+      say('ok', 'Created the folder ' + quoted(name) + '.');
+      refresh(new Set([name]));
+    } else {
+      say('error', await failure(what, response, { 405: 'a file or folder with that name already exists' }));
+    }
+  });
+
+  async function rename(row) {
+    const old = row.dataset.name || '';
+    const folder = row.dataset.kind === 'folder';
+    const answer = await ask({
+      title: folder ? 'Rename folder' : 'Rename file',
+      text: 'New name for ' + quoted(old) + ':',
+      value: old,
+      ok: 'Rename',
+      folder,
+    });
+    if (answer === null) return;
+    const name = answer.trim();
+    if (name === old) return;
+    const problem = badName(name);
+    if (problem) { say('error', problem); return; }
+    const what = 'rename ' + quoted(old) + ' to ' + quoted(name);
+    const target = new URL(collection + encodeURIComponent(name) + (folder ? '/' : ''), location.href);
+    // Overwrite: F, so that a rename never silently replaces another item.
+    const response = await send('MOVE', row.dataset.href, { Destination: target.href, Overwrite: 'F' });
+    if (!response) { lost(what); return; }
+    if (response.status === 201 || response.status === 204) {
+      say('ok', 'Renamed ' + quoted(old) + ' to ' + quoted(name) + '.');
+      refresh(new Set([name]));
+    } else {
+      say('error', await failure(what, response, { 412: 'a file or folder with that name already exists' }));
+      if (response.status === 207) refresh();
+    }
+  }
+
+  async function remove(row) {
+    const name = row.dataset.name || '';
+    const folder = row.dataset.kind === 'folder';
+    const yes = await ask({
+      title: folder ? 'Delete this folder?' : 'Delete this file?',
+      text: quoted(name) + (folder ? ' and everything in it' : '') + ' will be deleted. This cannot be undone.',
+      ok: 'Delete',
+      danger: true,
+    });
+    if (!yes) return;
+    const what = 'delete ' + quoted(name);
+    const response = await send('DELETE', row.dataset.href);
+    if (!response) { lost(what); return; }
+    if (response.status === 204 || response.status === 200) {
+      say('ok', 'Deleted ' + quoted(name) + '.');
+      refresh();
+    } else {
+      say('error', await failure(what, response));
+      if (response.status === 207) refresh();
+    }
+  }
+
+  table.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (!button) return;
+    const row = button.closest('tr');
+    if (!row) return;
+    if (button.dataset.action === 'rename') rename(row);
+    else if (button.dataset.action === 'delete') remove(row);
+  });
+
+  // ---- start --------------------------------------------------------------------------
+
+  $('dav-url').textContent = new URL(collection, location.href).href;
+  localiseTimes(document);
+  applySort();
+})();

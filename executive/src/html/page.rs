@@ -1,0 +1,229 @@
+//! The directory page a browser gets: the listing as a table, with forms to upload, create a
+//! folder, rename and delete. The table is complete without the script; the script
+//! (`page.js`) adds sorting, progress, drag and drop and the WebDAV actions.
+
+use std::fmt::Write;
+
+use davd_protocol::DavPath;
+
+use super::format::{display_time, epoch_seconds, human_size, iso_time, kind_label, media_type};
+use super::layout::{close, crumbs, open};
+use super::{attr, escape, sort_members};
+use crate::walk::Listed;
+
+const SCRIPT: &str = include_str!("page.js");
+
+/// The browser page for the collection at `path`.
+pub fn browser_page(path: &DavPath, mut members: Vec<Listed>, nonce: &str) -> String {
+    sort_members(&mut members);
+    let title = path.name().unwrap_or("Home");
+    let mut html = String::with_capacity(24 * 1024 + members.len() * 900);
+    open(&mut html, title, nonce, path);
+    crumbs(&mut html, path, false);
+    html.push_str("<main>\n");
+    heading(&mut html, path, title);
+    upload_form(&mut html, path);
+    html.push_str(
+        "<div id=\"message\" class=\"message\" role=\"alert\" hidden>\
+         <span id=\"message-text\"></span>\
+         <button type=\"button\" id=\"message-close\" class=\"close\" aria-label=\"Dismiss\">\u{d7}</button></div>\n",
+    );
+    table(&mut html, &members);
+    footer(&mut html, &members);
+    html.push_str("</main>\n");
+    dialog(&mut html);
+    close(&mut html, nonce, Some(SCRIPT));
+    html
+}
+
+fn heading(html: &mut String, path: &DavPath, title: &str) {
+    html.push_str("<div class=\"head\"><div class=\"title\">");
+    if let Some(parent) = path.parent() {
+        let _ = write!(
+            html,
+            "<a class=\"button ghost square\" href=\"{}\" title=\"Parent folder\" \
+             aria-label=\"Parent folder\"><svg class=\"icon\"><use href=\"#i-up\"/></svg></a>",
+            attr(&parent.to_href(true))
+        );
+    }
+    let _ = write!(html, "<h1>{}</h1></div>", escape(title));
+    html.push_str(
+        "<form id=\"mkcol\" class=\"mkcol needs-js\" autocomplete=\"off\">\
+         <input id=\"mkcol-name\" name=\"name\" placeholder=\"New folder name\" \
+         aria-label=\"New folder name\" required maxlength=\"255\">\
+         <button class=\"button\" type=\"submit\"><svg class=\"icon\"><use href=\"#i-new-folder\"/></svg>\
+         <span>Create folder</span></button></form></div>\n",
+    );
+}
+
+fn upload_form(html: &mut String, path: &DavPath) {
+    let _ = writeln!(
+        html,
+        "<form id=\"upload\" class=\"drop\" method=\"post\" action=\"{}\" enctype=\"multipart/form-data\">\
+         <svg class=\"icon big\"><use href=\"#i-upload\"/></svg>\
+         <div class=\"drop-text\"><label class=\"button primary\" for=\"files\">Choose files</label>\
+         <span class=\"hint\"><span class=\"needs-js\">or drop them anywhere on this page</span>\
+         <span class=\"no-js\">then press Upload</span></span></div>\
+         <input id=\"files\" class=\"files\" type=\"file\" name=\"files\" multiple>\
+         <button class=\"button no-js\" type=\"submit\">Upload</button>\
+         <div id=\"progress\" class=\"progress\" hidden>\
+         <progress id=\"progress-bar\" max=\"100\" value=\"0\"></progress>\
+         <span id=\"progress-text\" class=\"progress-text\"></span></div></form>",
+        attr(&path.to_href(true))
+    );
+}
+
+fn table(html: &mut String, members: &[Listed]) {
+    html.push_str(
+        "<div class=\"table-wrap\"><table id=\"listing\" class=\"listing\"><thead><tr>\
+         <th class=\"c-name\" data-key=\"name\" aria-sort=\"ascending\"><button type=\"button\" class=\"sort\">Name</button></th>\
+         <th class=\"c-size\" data-key=\"size\"><button type=\"button\" class=\"sort\">Size</button></th>\
+         <th class=\"c-modified\" data-key=\"modified\"><button type=\"button\" class=\"sort\">Modified</button></th>\
+         <th class=\"c-type\" data-key=\"type\"><button type=\"button\" class=\"sort\">Type</button></th>\
+         <th class=\"c-actions\"><span class=\"sr\">Actions</span></th></tr></thead>\n<tbody>\n",
+    );
+    for member in members {
+        row(html, member);
+    }
+    html.push_str("</tbody></table></div>\n");
+    let _ = writeln!(
+        html,
+        "<p id=\"empty\" class=\"empty\"{}>This folder is empty. Upload files or create a folder.</p>",
+        if members.is_empty() { "" } else { " hidden" }
+    );
+}
+
+fn row(html: &mut String, member: &Listed) {
+    let name = member.path.name().unwrap_or("");
+    let folder = member.meta.collection;
+    let href = attr(&member.path.to_href(folder));
+    let (kind, icon, size, label, media) = if folder {
+        let dash = "\u{2014}".to_owned();
+        (
+            "folder",
+            "i-folder",
+            dash,
+            "Folder".to_owned(),
+            "folder".into(),
+        )
+    } else {
+        let media = media_type(name, member.meta.content_type.as_deref());
+        let label = kind_label(name, &media);
+        ("file", "i-file", human_size(member.meta.len), label, media)
+    };
+    let name_attr = attr(name);
+    let _ = writeln!(
+        html,
+        "<tr data-name=\"{name_attr}\" data-kind=\"{kind}\" data-size=\"{}\" data-modified=\"{}\" \
+         data-type=\"{}\" data-href=\"{href}\">\
+         <td class=\"c-name\"><a href=\"{href}\"><svg class=\"icon {kind}\"><use href=\"#{icon}\"/></svg>\
+         <span class=\"name\">{}</span></a></td>\
+         <td class=\"c-size\">{size}</td>\
+         <td class=\"c-modified\"><time datetime=\"{}\">{}</time></td>\
+         <td class=\"c-type\" title=\"{}\">{}</td>\
+         <td class=\"c-actions\"><span class=\"actions needs-js\">\
+         <button type=\"button\" class=\"icon-button\" data-action=\"rename\" title=\"Rename\" aria-label=\"Rename {name_attr}\">\
+         <svg class=\"icon\"><use href=\"#i-rename\"/></svg></button>\
+         <button type=\"button\" class=\"icon-button danger\" data-action=\"delete\" title=\"Delete\" aria-label=\"Delete {name_attr}\">\
+         <svg class=\"icon\"><use href=\"#i-trash\"/></svg></button></span></td></tr>",
+        if folder { 0 } else { member.meta.len },
+        epoch_seconds(member.meta.modified),
+        attr(&label),
+        escape(name),
+        iso_time(member.meta.modified),
+        display_time(member.meta.modified),
+        attr(&media),
+        escape(&label),
+    );
+}
+
+fn footer(html: &mut String, members: &[Listed]) {
+    let folders = members.iter().filter(|m| m.meta.collection).count();
+    let files = members.len() - folders;
+    let bytes: u64 = members
+        .iter()
+        .filter(|m| !m.meta.collection)
+        .map(|m| m.meta.len)
+        .fold(0, u64::saturating_add);
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let _ = writeln!(
+        html,
+        "<footer class=\"foot\"><span id=\"summary\">{} \u{b7} {} \u{b7} {}</span>\
+         <span class=\"dav needs-js\">WebDAV address <code id=\"dav-url\"></code></span></footer>",
+        plural(folders, "folder", "folders"),
+        plural(files, "file", "files"),
+        human_size(bytes),
+    );
+}
+
+/// One dialog serves rename, delete and confirmations; the script fills it in.
+fn dialog(html: &mut String) {
+    html.push_str(
+        "<dialog id=\"dialog\" class=\"dialog\" aria-labelledby=\"dialog-title\">\
+         <form method=\"dialog\" id=\"dialog-form\">\
+         <h2 id=\"dialog-title\"></h2><p id=\"dialog-text\"></p>\
+         <input id=\"dialog-input\" aria-labelledby=\"dialog-title\" autocomplete=\"off\" spellcheck=\"false\">\
+         <div class=\"dialog-buttons\">\
+         <button type=\"button\" id=\"dialog-cancel\" class=\"button ghost\">Cancel</button>\
+         <button type=\"submit\" id=\"dialog-ok\" class=\"button primary\">OK</button></div>\
+         </form></dialog>\n",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use davd_registry::ResourceMeta;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn listed(path: &str, collection: bool, len: u64) -> Listed {
+        Listed {
+            path: DavPath::parse_url_path(path).unwrap().0,
+            meta: ResourceMeta {
+                collection,
+                len,
+                modified: UNIX_EPOCH + Duration::from_secs(1_709_210_096),
+                created: None,
+                etag: "e".into(),
+                content_type: None,
+            },
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_text_everywhere() {
+        let dir = DavPath::parse_url_path("/d%22ir/").unwrap().0;
+        let page = browser_page(
+            &dir,
+            vec![listed(
+                "/d%22ir/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E%22'.txt",
+                false,
+                1536,
+            )],
+            "n0nce",
+        );
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;.txt"));
+        assert!(page.contains("data-name=\"&lt;img src=x onerror=alert(1)>&quot;&#39;.txt\""));
+        assert!(page.contains("<h1>d&quot;ir</h1>"), "{page}");
+        assert!(page.contains("1.5 kB"));
+        assert!(page.contains("2024-02-29 12:34 UTC"));
+        assert!(page.contains("<script nonce=\"n0nce\">"));
+    }
+
+    #[test]
+    fn folders_first_and_counts() {
+        let page = browser_page(
+            &DavPath::root(),
+            vec![listed("/a.txt", false, 3), listed("/z", true, 0)],
+            "n",
+        );
+        let z = page.find("data-name=\"z\"").unwrap();
+        let a = page.find("data-name=\"a.txt\"").unwrap();
+        assert!(z < a, "folders first");
+        assert!(page.contains("1 folder \u{b7} 1 file \u{b7} 3 bytes"));
+        assert!(!page.contains("Parent folder"), "the root has no parent");
+        assert!(page.contains("<p id=\"empty\" class=\"empty\" hidden>"));
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# End-to-end test of the directory page in headless Chromium.
+#
+#   scripts/browser-test.sh [extra davd flags...]
+#
+# Installs Debian's chromium if it is missing, installs playwright-core (npm ci in
+# tests/browser), starts a fresh release davd on a free loopback port with temporary root
+# and state, runs tests/browser/e2e.mjs against it, and stops davd. The test writes
+# docs/browser.png and docs/browser-phone.png (SCREENSHOT_DIR overrides where).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+chromium_bin=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium_bin" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null || { echo "node is not installed (node 20 or later is needed)" >&2; exit 2; }
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+cargo build --release -q -p davd
+work=$(mktemp -d)
+log="$work/davd.log"
+cleanup() {
+    [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+./target/release/davd --root "$work/root" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+pid=$!
+url=""
+for _ in $(seq 1 100); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+[ -n "$url" ] || { echo "davd did not start:" >&2; cat "$log" >&2; exit 1; }
+
+status=0
+DAVD_URL="$url" CHROMIUM="$chromium_bin" node tests/browser/e2e.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "browser test failed; davd's log follows" >&2
+    cat "$log" >&2
+fi
+exit "$status"
