@@ -17,6 +17,8 @@
 #   BENCH_WARMUP=2        seconds of unmeasured load before each measurement (0: none)
 #   BENCH_THREADS=2       wrk threads
 #   BENCH_CONNECTIONS=16  wrk connections
+#   BENCH_ROUNDS=1        measure every case this many times, servers interleaved, and report
+#                         the median (with the range); use 3 or more on a shared machine
 #   BENCH_SERVERS="davd nginx apache dufs"  the servers to run (those not installed are skipped)
 #   BENCH_CASES="get4k propfind1 propfind0 put4k get64m"  the cases to run
 #   BENCH_NO_INSTALL=1    never call apt-get
@@ -32,6 +34,7 @@ duration=${BENCH_DURATION:-10}
 warmup=${BENCH_WARMUP:-2}
 threads=${BENCH_THREADS:-2}
 connections=${BENCH_CONNECTIONS:-16}
+rounds=${BENCH_ROUNDS:-1}
 servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs}
 cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k get64m}
 
@@ -333,9 +336,10 @@ preflight() {
 # The value of key=$2 in the BENCH line of file $1.
 field() { sed -n "s/^BENCH.* $2=\([^ ]*\).*/\1/p" "$1" | head -n1; }
 
-declare -A value=() p99=() failures=() note=()
+# Per case and server: the values of every round, space-separated, and the sums of failures.
+declare -A rounds_value=() rounds_p99=() failures=() note=()
 run_case() {
-    local s=$1 c=$2 u="${url[$1]}${path[$2]}" out="$work/wrk-$1-$2.txt"
+    local s=$1 c=$2 round=$3 u="${url[$1]}${path[$2]}" out="$work/wrk-$1-$2-$3.txt"
     local timeout=5s
     [ "$c" = get64m ] && timeout=60s
     local -a wrk_args=(-t"$threads" -c"$connections" --timeout "$timeout" -s "$scripts/${script[$c]}" "$u")
@@ -348,7 +352,9 @@ run_case() {
     if ! grep -q '^BENCH ' "$out"; then
         say "  $s $c: wrk printed no result:"
         cat "$out" >&2
-        value[$s.$c]=0 p99[$s.$c]=0 failures[$s.$c]=unknown
+        rounds_value[$s.$c]+="0 " rounds_p99[$s.$c]+="0 "
+        note[$s.$c]="wrk printed no result in round $round"
+        failures[$s.$c]=$((${failures[$s.$c]:-0} + 1))
         return
     fi
     local requests dur bytes lua status sock short=0
@@ -365,25 +371,43 @@ run_case() {
     fi
     local bad=$((lua > status ? lua : status))
     bad=$((bad > short ? bad : short))
-    failures[$s.$c]=$((bad + sock))
+    failures[$s.$c]=$((${failures[$s.$c]:-0} + bad + sock))
     [ "$(field "$out" first_failure)" != none ] && note[$s.$c]="first failure: $(field "$out" first_failure)"
-    [ "$sock" -gt 0 ] && note[$s.$c]="${note[$s.$c]:-} socket errors: $sock"
+    [ "$sock" -gt 0 ] && note[$s.$c]="${note[$s.$c]:-} socket errors: $sock (round $round)"
+    local v p
     if [ "$c" = get64m ]; then
-        value[$s.$c]=$(awk -v b="$bytes" -v d="$dur" 'BEGIN { printf "%.1f", b / (d / 1e6) / 1e6 }')
+        v=$(awk -v b="$bytes" -v d="$dur" 'BEGIN { printf "%.1f", b / (d / 1e6) / 1e6 }')
     else
-        value[$s.$c]=$(awk -v r="$requests" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+        v=$(awk -v r="$requests" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
     fi
-    p99[$s.$c]=$(awk -v p="$(field "$out" p99_us)" 'BEGIN { printf "%.2f", p / 1000 }')
-    say "  $s: ${value[$s.$c]} $( [ "$c" = get64m ] && echo MB/s || echo req/s ), p99 ${p99[$s.$c]} ms, failures ${failures[$s.$c]}"
+    p=$(awk -v p="$(field "$out" p99_us)" 'BEGIN { printf "%.2f", p / 1000 }')
+    rounds_value[$s.$c]+="$v " rounds_p99[$s.$c]+="$p "
+    say "  $s: $v $( [ "$c" = get64m ] && echo MB/s || echo req/s ), p99 $p ms, failures $((bad + sock))"
 }
 
+# The median of the numbers in $1 (the lower one of the middle two for an even count, so that
+# it is always a measured value), and their minimum and maximum.
+median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+spread() { printf '%s\n' $1 | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
+
 say "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-say "wrk: $threads threads, $connections connections, ${duration}s per case and server (+${warmup}s warm-up)"
+say "wrk: $threads threads, $connections connections, ${duration}s per case and server (+${warmup}s warm-up), $rounds round(s)"
+for round in $(seq 1 "$rounds"); do
+    [ "$rounds" -gt 1 ] && say "round $round of $rounds"
+    for c in $cases; do
+        say "${title[$c]}"
+        for s in "${servers[@]}"; do
+            [ "$round" = 1 ] && preflight "$s" "$c"
+            run_case "$s" "$c" "$round"
+        done
+    done
+done
+say "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A value=() p99=()
 for c in $cases; do
-    say "${title[$c]}"
     for s in "${servers[@]}"; do
-        preflight "$s" "$c"
-        run_case "$s" "$c"
+        value[$s.$c]=$(median "${rounds_value[$s.$c]}")
+        p99[$s.$c]=$(median "${rounds_p99[$s.$c]}")
     done
 done
 
@@ -394,7 +418,11 @@ ratio() { # davd value / peer value
 }
 
 report() {
-    echo "| case | server | result | p99 latency | failures | davd/peer |"
+    if [ "$rounds" -gt 1 ]; then
+        echo "| case | server | result (median of $rounds, range) | p99 latency (median) | failures (sum) | davd/peer |"
+    else
+        echo "| case | server | result | p99 latency | failures | davd/peer |"
+    fi
     echo "|------|--------|-------:|------------:|---------:|----------:|"
     local c s unit
     for c in $cases; do
@@ -403,7 +431,9 @@ report() {
         for s in "${servers[@]}"; do
             local r=""
             [ "$s" != davd ] && r="$(ratio "${value[davd.$c]}" "${value[$s.$c]}")x"
-            echo "| ${title[$c]} | $s | ${value[$s.$c]} $unit | ${p99[$s.$c]} ms | ${failures[$s.$c]} | $r |"
+            local range=""
+            [ "$rounds" -gt 1 ] && range=" ($(spread "${rounds_value[$s.$c]}"))"
+            echo "| ${title[$c]} | $s | ${value[$s.$c]} $unit$range | ${p99[$s.$c]} ms | ${failures[$s.$c]} | $r |"
         done
     done
     echo
