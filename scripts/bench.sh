@@ -146,7 +146,7 @@ start_davd() {
     pids+=($!)
     local u="" _
     for _ in $(seq 1 100); do
-        u=$(grep -o 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
+        u=$(grep -so 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
         [ -n "$u" ] && break
         sleep 0.1
     done
