@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# Benchmarks davd against other WebDAV servers on this machine, all in one run (issue 8).
+#
+#   bash scripts/bench.sh
+#
+# Installs what is missing (wrk, curl, nginx with the dav-ext module, Apache; as root with
+# apt-get), builds davd in release, and starts davd and every installed peer (nginx, Apache
+# with mod_dav_fs, dufs if it is already installed) on its own port on 127.0.0.1, each serving
+# its own copy of the same files from a temporary directory with generated configs (nothing
+# under /etc is read or changed). Then, case by case and server by server, it runs wrk and
+# prints one table: requests/s (MB/s for the large GET), p99 latency, failures (any answer
+# outside 2xx, a body of the wrong size, or a socket error) and the ratio davd/peer, followed
+# by the targets of issue 8 marked met or not met. Every server is stopped on exit.
+#
+# Environment (all optional):
+#   BENCH_DURATION=10     seconds measured per case and server
+#   BENCH_WARMUP=2        seconds of unmeasured load before each measurement (0: none)
+#   BENCH_THREADS=2       wrk threads
+#   BENCH_CONNECTIONS=16  wrk connections
+#   BENCH_ROUNDS=1        measure every case this many times, servers interleaved, and report
+#                         the median (with the range); use 3 or more on a shared machine
+#   BENCH_SERVERS="davd nginx apache dufs"  the servers to run (those not installed are skipped)
+#   BENCH_CASES="get4k propfind1 propfind0 put4k get64m"  the cases to run
+#   BENCH_NO_INSTALL=1    never call apt-get
+#   BENCH_KEEP=1          keep the temporary directory (configs, logs, raw wrk output)
+#   BENCH_MARKDOWN=FILE   also write the results and targets tables to FILE
+#   DAVD_BIN=PATH         use this davd binary instead of building target/release/davd
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+scripts="$repo/scripts/bench"
+
+duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-2}
+threads=${BENCH_THREADS:-2}
+connections=${BENCH_CONNECTIONS:-16}
+rounds=${BENCH_ROUNDS:-1}
+servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs}
+cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k get64m}
+
+nginx_dav_ext=/usr/lib/nginx/modules/ngx_http_dav_ext_module.so
+apache_modules=/usr/lib/apache2/modules
+
+say() { printf '%s\n' "$*" >&2; }
+
+# --- what we need --------------------------------------------------------------------------
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+command -v nginx >/dev/null || missing+=(nginx)
+[ -f "$nginx_dav_ext" ] || missing+=(libnginx-mod-http-dav-ext)
+command -v apache2 >/dev/null || missing+=(apache2)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ -z "${BENCH_NO_INSTALL:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # Debian's packages try to start their services; in a container policy-rc.d refuses,
+        # and where it does not, the system nginx/apache2 listen on :80 and do not disturb us.
+        apt-get install -y -qq wrk curl nginx libnginx-mod-http-dav-ext apache2 >/dev/null
+    else
+        say "missing: ${missing[*]} (install them, or run as root with apt-get); skipping those"
+    fi
+fi
+command -v wrk >/dev/null || { say "wrk is required"; exit 2; }
+command -v curl >/dev/null || { say "curl is required"; exit 2; }
+
+if [ -n "${DAVD_BIN:-}" ]; then
+    davd_bin=$DAVD_BIN
+else
+    say "building davd (release)"
+    cargo build --release -q -p davd
+    davd_bin="$repo/target/release/davd"
+fi
+
+# --- a temporary world ---------------------------------------------------------------------
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/davd-bench.XXXXXX")
+chmod 755 "$work" # the peers' worker processes (www-data when we are root) must traverse it
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        say "kept $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Unprivileged user for the peers' workers when we run as root.
+peer_user=""
+if [ "$(id -u)" = 0 ]; then
+    if id www-data >/dev/null 2>&1; then peer_user=www-data; else peer_user=nobody; fi
+fi
+peer_group() { id -gn "$peer_user"; }
+
+big_bytes=$((64 * 1024 * 1024))
+say "generating the files"
+data="$work/data"
+mkdir -p "$data/dir1000"
+head -c 4096 /dev/urandom >"$data/file-4k.bin"
+head -c "$big_bytes" /dev/urandom >"$data/file-64m.bin"
+for i in $(seq -w 1 1000); do
+    printf 'file %s of the PROPFIND Depth 1 collection\n' "$i" >"$data/dir1000/member-$i.txt"
+done
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p=$((20000 + RANDOM % 20000))
+    while ! port_free "$p"; do p=$((p + 1)); done
+    echo "$p"
+}
+
+# Waits until $1 answers HTTP (any status), up to 10 s.
+wait_http() {
+    local _
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+declare -A url=()
+servers=()
+
+# Each server gets $work/<name>/root, a copy of the data.
+prepare_root() {
+    mkdir -p "$work/$1"
+    cp -a "$data" "$work/$1/root"
+    if [ -n "$peer_user" ] && [ "$1" != davd ] && [ "$1" != dufs ]; then
+        chown -R "$peer_user:$(peer_group)" "$work/$1"
+    fi
+}
+
+start_davd() {
+    prepare_root davd
+    local log="$work/davd/davd.log"
+    "$davd_bin" --root "$work/davd/root" --state "$work/davd/state" --listen 127.0.0.1:0 \
+        >"$log" 2>&1 &
+    pids+=($!)
+    local u="" _
+    for _ in $(seq 1 100); do
+        u=$(grep -so 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
+        [ -n "$u" ] && break
+        sleep 0.1
+    done
+    [ -n "$u" ] || { say "davd did not start:"; cat "$log" >&2; return 1; }
+    url[davd]=${u%/}
+}
+
+start_nginx() {
+    command -v nginx >/dev/null && [ -f "$nginx_dav_ext" ] || return 1
+    prepare_root nginx
+    local dir="$work/nginx" port
+    port=$(free_port)
+    mkdir -p "$dir/tmp"
+    [ -n "$peer_user" ] && chown "$peer_user" "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+load_module $nginx_dav_ext;
+${peer_user:+user $peer_user $(peer_group);}
+worker_processes auto;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/root;
+        location / {
+            dav_methods PUT DELETE MKCOL COPY MOVE;
+            dav_ext_methods PROPFIND OPTIONS;
+            create_full_put_path on;
+            client_max_body_size 0;
+            dav_access user:rw group:rw all:r;
+        }
+    }
+}
+EOF
+    nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+    pids+=($!)
+    url[nginx]="http://127.0.0.1:$port"
+    wait_http "${url[nginx]}/" || { say "nginx did not start:"; cat "$dir/error.log" "$dir/stdout.log" >&2; return 1; }
+}
+
+start_apache() {
+    command -v apache2 >/dev/null && [ -f "$apache_modules/mod_dav_fs.so" ] || return 1
+    prepare_root apache
+    local dir="$work/apache" port
+    port=$(free_port)
+    mkdir -p "$dir/run" "$dir/lock"
+    [ -n "$peer_user" ] && chown "$peer_user" "$dir/run" "$dir/lock"
+    local mime="# no /etc/mime.types"
+    [ -f /etc/mime.types ] && mime="TypesConfig /etc/mime.types"
+    cat >"$dir/apache2.conf" <<EOF
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile "$dir/run/httpd.pid"
+DefaultRuntimeDir "$dir/run"
+ErrorLog "$dir/error.log"
+LogLevel warn
+LoadModule mpm_event_module $apache_modules/mod_mpm_event.so
+LoadModule authz_core_module $apache_modules/mod_authz_core.so
+LoadModule mime_module $apache_modules/mod_mime.so
+LoadModule dav_module $apache_modules/mod_dav.so
+LoadModule dav_fs_module $apache_modules/mod_dav_fs.so
+${peer_user:+User $peer_user}
+${peer_user:+Group $(peer_group)}
+$mime
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 5
+EnableSendfile On
+LimitRequestBody 0
+DavLockDB "$dir/lock/DavLock"
+DocumentRoot "$dir/root"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "$dir/root">
+    Dav On
+    AllowOverride None
+    Require all granted
+</Directory>
+EOF
+    apache2 -f "$dir/apache2.conf" -DFOREGROUND >"$dir/stdout.log" 2>&1 &
+    pids+=($!)
+    url[apache]="http://127.0.0.1:$port"
+    wait_http "${url[apache]}/" || { say "Apache did not start:"; cat "$dir/error.log" "$dir/stdout.log" >&2; return 1; }
+}
+
+start_dufs() {
+    command -v dufs >/dev/null || return 1
+    prepare_root dufs
+    local port
+    port=$(free_port)
+    dufs "$work/dufs/root" --bind 127.0.0.1 --port "$port" --allow-all >"$work/dufs/dufs.log" 2>&1 &
+    pids+=($!)
+    url[dufs]="http://127.0.0.1:$port"
+    wait_http "${url[dufs]}/" || { say "dufs did not start:"; cat "$work/dufs/dufs.log" >&2; return 1; }
+}
+
+for s in $servers_wanted; do
+    if "start_$s"; then
+        servers+=("$s")
+        say "started $s at ${url[$s]}/"
+    elif [ "$s" = davd ]; then
+        exit 1
+    else
+        say "skipping $s (not installed or did not start)"
+    fi
+done
+
+# --- the cases -------------------------------------------------------------------------------
+
+declare -A title=(
+    [get4k]="GET 4 KiB"
+    [propfind1]="PROPFIND Depth 1 allprop, 1,000 files"
+    [propfind0]="PROPFIND Depth 0, 4 props, file"
+    [put4k]="PUT 4 KiB, one path"
+    [get64m]="GET 64 MiB"
+)
+declare -A path=(
+    [get4k]=/file-4k.bin [propfind1]=/dir1000/ [propfind0]=/file-4k.bin
+    [put4k]=/put-4k.bin [get64m]=/file-64m.bin
+)
+declare -A script=(
+    [get4k]=get.lua [propfind1]=propfind-depth1.lua [propfind0]=propfind-depth0.lua
+    [put4k]=put.lua [get64m]=get-large.lua
+)
+declare -A expect_bytes=([get4k]=4096 [get64m]=$big_bytes)
+
+# One request with curl before measuring, to show a misconfigured server at once (its failures
+# are counted in the measurement anyway).
+preflight() {
+    local s=$1 c=$2 u="${url[$1]}${path[$2]}" body="$work/preflight-$1-$2" status
+    case $c in
+    get4k | get64m) status=$(curl -s --max-time 60 -o "$body" -w '%{http_code}' "$u") ;;
+    propfind1)
+        status=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' -X PROPFIND -H 'Depth: 1' \
+            -H 'Content-Type: application/xml; charset="utf-8"' \
+            --data-binary "@$scripts/propfind-allprop.xml" "$u")
+        ;;
+    propfind0)
+        status=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' -X PROPFIND -H 'Depth: 0' \
+            -H 'Content-Type: application/xml; charset="utf-8"' \
+            --data-binary "@$scripts/propfind-four.xml" "$u")
+        ;;
+    put4k)
+        status=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' -X PUT \
+            -H 'Content-Type: application/octet-stream' --data-binary "@$work/data/file-4k.bin" "$u")
+        ;;
+    esac
+    local problem=""
+    case $status in 2??) ;; *) problem="status $status" ;; esac
+    if [ -z "$problem" ]; then
+        case $c in
+        get4k | get64m)
+            [ "$(wc -c <"$body")" = "${expect_bytes[$c]}" ] || problem="body of $(wc -c <"$body") bytes"
+            ;;
+        propfind1)
+            local n
+            n=$(grep -oE '<([A-Za-z0-9]+:)?href>' "$body" | wc -l)
+            [ "$n" = 1001 ] || problem="$n hrefs instead of 1001"
+            ;;
+        propfind0)
+            local p
+            for p in getcontentlength getlastmodified getetag resourcetype; do
+                grep -q "$p" "$body" || problem="$problem no $p;"
+            done
+            ;;
+        esac
+    fi
+    [ -z "$problem" ] || say "  warning: $s $c: preflight request: $problem (see $body with BENCH_KEEP=1)"
+}
+
+# The value of key=$2 in the BENCH line of file $1.
+field() { sed -n "s/^BENCH.* $2=\([^ ]*\).*/\1/p" "$1" | head -n1; }
+
+# Per case and server: the values of every round, space-separated, and the sums of failures.
+declare -A rounds_value=() rounds_p99=() failures=() note=()
+run_case() {
+    local s=$1 c=$2 round=$3 u="${url[$1]}${path[$2]}" out="$work/wrk-$1-$2-$3.txt"
+    local timeout=5s
+    [ "$c" = get64m ] && timeout=60s
+    local -a wrk_args=(-t"$threads" -c"$connections" --timeout "$timeout" -s "$scripts/${script[$c]}" "$u")
+    export BENCH_EXPECT_BYTES="${expect_bytes[$c]:-}"
+    [ "$c" = get64m ] && export BENCH_EXPECT_BYTES="" # get-large.lua checks nothing per response
+    if [ "$warmup" != 0 ]; then
+        wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null 2>&1 || true
+    fi
+    wrk -d"${duration}s" --latency "${wrk_args[@]}" >"$out" 2>&1 || true
+    if ! grep -q '^BENCH ' "$out"; then
+        say "  $s $c: wrk printed no result:"
+        cat "$out" >&2
+        rounds_value[$s.$c]+="0 " rounds_p99[$s.$c]+="0 "
+        note[$s.$c]="wrk printed no result in round $round"
+        failures[$s.$c]=$((${failures[$s.$c]:-0} + 1))
+        return
+    fi
+    local requests dur bytes lua status sock short=0
+    requests=$(field "$out" requests)
+    dur=$(field "$out" duration_us)
+    bytes=$(field "$out" bytes)
+    lua=$(field "$out" lua_failures)
+    status=$(field "$out" status_errors)
+    sock=$(($(field "$out" connect) + $(field "$out" read) + $(field "$out" write) + $(field "$out" timeout)))
+    if [ "$c" = get64m ]; then
+        # Responses shorter than the file (bytes also counts headers and the unfinished tail).
+        short=$((requests - bytes / big_bytes))
+        [ "$short" -lt 0 ] && short=0
+    fi
+    local bad=$((lua > status ? lua : status))
+    bad=$((bad > short ? bad : short))
+    failures[$s.$c]=$((${failures[$s.$c]:-0} + bad + sock))
+    [ "$(field "$out" first_failure)" != none ] && note[$s.$c]="first failure: $(field "$out" first_failure)"
+    [ "$sock" -gt 0 ] && note[$s.$c]="${note[$s.$c]:-} socket errors: $sock (round $round)"
+    local v p
+    if [ "$c" = get64m ]; then
+        v=$(awk -v b="$bytes" -v d="$dur" 'BEGIN { printf "%.1f", b / (d / 1e6) / 1e6 }')
+    else
+        v=$(awk -v r="$requests" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+    fi
+    p=$(awk -v p="$(field "$out" p99_us)" 'BEGIN { printf "%.2f", p / 1000 }')
+    rounds_value[$s.$c]+="$v " rounds_p99[$s.$c]+="$p "
+    say "  $s: $v $( [ "$c" = get64m ] && echo MB/s || echo req/s ), p99 $p ms, failures $((bad + sock))"
+}
+
+# The median of the numbers in $1 (the lower one of the middle two for an even count, so that
+# it is always a measured value), and their minimum and maximum.
+median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+spread() { printf '%s\n' $1 | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
+
+say "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+say "wrk: $threads threads, $connections connections, ${duration}s per case and server (+${warmup}s warm-up), $rounds round(s)"
+for round in $(seq 1 "$rounds"); do
+    [ "$rounds" -gt 1 ] && say "round $round of $rounds"
+    for c in $cases; do
+        say "${title[$c]}"
+        for s in "${servers[@]}"; do
+            [ "$round" = 1 ] && preflight "$s" "$c"
+            run_case "$s" "$c" "$round"
+        done
+    done
+done
+say "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A value=() p99=()
+for c in $cases; do
+    for s in "${servers[@]}"; do
+        value[$s.$c]=$(median "${rounds_value[$s.$c]}")
+        p99[$s.$c]=$(median "${rounds_p99[$s.$c]}")
+    done
+done
+
+# --- the report ----------------------------------------------------------------------------
+
+ratio() { # davd value / peer value
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+report() {
+    if [ "$rounds" -gt 1 ]; then
+        echo "| case | server | result (median of $rounds, range) | p99 latency (median) | failures (sum) | davd/peer |"
+    else
+        echo "| case | server | result | p99 latency | failures | davd/peer |"
+    fi
+    echo "|------|--------|-------:|------------:|---------:|----------:|"
+    local c s unit
+    for c in $cases; do
+        unit="req/s"
+        [ "$c" = get64m ] && unit="MB/s"
+        for s in "${servers[@]}"; do
+            local r=""
+            [ "$s" != davd ] && r="$(ratio "${value[davd.$c]}" "${value[$s.$c]}")x"
+            local range=""
+            [ "$rounds" -gt 1 ] && range=" ($(spread "${rounds_value[$s.$c]}"))"
+            echo "| ${title[$c]} | $s | ${value[$s.$c]} $unit$range | ${p99[$s.$c]} ms | ${failures[$s.$c]} | $r |"
+        done
+    done
+    echo
+    echo "| target (issue 8) | measured | verdict |"
+    echo "|------------------|---------:|---------|"
+    local t
+    for t in "propfind1 nginx 1.5" "propfind1 apache 10" "propfind0 nginx 1.0" \
+        "get4k nginx 1.0" "put4k nginx 1.5" "get64m nginx 0.9"; do
+        set -- $t
+        local case=$1 peer=$2 want=$3
+        [[ " $cases " == *" $case "* ]] || continue
+        if [ -z "${value[$peer.$case]:-}" ]; then
+            echo "| ${title[$case]} >= ${want}x $peer | - | not measured ($peer missing) |"
+            continue
+        fi
+        local got verdict
+        got=$(ratio "${value[davd.$case]}" "${value[$peer.$case]}")
+        if [ "${failures[davd.$case]}" != 0 ]; then
+            verdict="not met (davd had failures)"
+        elif awk -v g="$got" -v w="$want" 'BEGIN { exit !(g != "n/a" && g + 0 >= w + 0) }'; then
+            verdict="met"
+        else
+            verdict="not met"
+        fi
+        [ "${failures[$peer.$case]}" != 0 ] && verdict="$verdict ($peer had failures)"
+        echo "| ${title[$case]} >= ${want}x $peer | ${got}x | $verdict |"
+    done
+    if [ ${#note[@]} -gt 0 ]; then
+        echo
+        local k
+        for k in "${!note[@]}"; do echo "- ${k/./ }: ${note[$k]}"; done
+    fi
+}
+
+echo
+report | tee ${BENCH_MARKDOWN:+"$BENCH_MARKDOWN"}
