@@ -142,6 +142,9 @@ pub struct Request {
     pub accepts_html: bool,
     /// The raw Accept header.
     pub accept: Option<String>,
+    /// The browser says the request comes from another site (`Sec-Fetch-Site: cross-site`, or
+    /// an `Origin` whose host is not this request's `Host`).
+    pub cross_site: bool,
 }
 
 impl Request {
@@ -162,6 +165,7 @@ impl Request {
             accepts_html: text(headers, ACCEPT.as_str())?
                 .is_some_and(|accept| accept.contains("text/html")),
             accept: text(headers, ACCEPT.as_str())?.map(str::to_owned),
+            cross_site: cross_site(headers),
         })
     }
 }
@@ -260,6 +264,22 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
         },
         other => return Err(ProtocolError::NotImplemented(other.to_owned())),
     })
+}
+
+/// Browsers mark where a request comes from; other clients send neither header.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if value("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match (value("origin"), value(HOST.as_str())) {
+        (Some(origin), Some(host)) if origin != "null" => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        (Some("null"), _) => true,
+        _ => false,
+    }
 }
 
 fn parse_conditions(headers: &HeaderMap) -> Result<Conditions, ProtocolError> {

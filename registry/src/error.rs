@@ -57,7 +57,8 @@ impl From<io::Error> for SubsystemError {
             NotADirectory | IsADirectory | DirectoryNotEmpty => StatusCode::CONFLICT,
             StorageFull | QuotaExceeded | FileTooLarge => StatusCode::INSUFFICIENT_STORAGE,
             InvalidFilename => StatusCode::BAD_REQUEST,
-            UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut => {
+            TimedOut => StatusCode::REQUEST_TIMEOUT,
+            UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
                 StatusCode::BAD_REQUEST
             }
             InvalidInput | InvalidData => StatusCode::BAD_REQUEST,

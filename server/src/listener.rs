@@ -10,11 +10,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use tower::ServiceExt;
 
+use crate::first_byte::{FirstByte, silent_for};
 use crate::fragment::{FragmentLog, FragmentWatch};
 use crate::http::{Peer, router};
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
@@ -94,47 +96,16 @@ pub async fn serve(
         let handshake_limit = limits.header_read_timeout;
         tokio::spawn(async move {
             let _slot = slot;
-            let service = TowerToHyperService::new(per_connection);
-            let result =
-                match tls {
-                    None => {
-                        let io = TokioIo::new(FragmentWatch::new(stream, fragments));
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection_with_upgrades(io, service)
-                                    .into_owned(),
-                            )
-                            .await
-                    }
-                    Some(acceptor) => {
-                        let stream =
-                            match tokio::time::timeout(handshake_limit, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(stream)) => stream,
-                                Ok(Err(e)) => {
-                                    debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    debug!(%peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                        let io = TokioIo::new(FragmentWatch::new(stream, fragments));
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection_with_upgrades(io, service)
-                                    .into_owned(),
-                            )
-                            .await
-                    }
-                };
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let connection = Connection {
+                peer,
+                builder,
+                watcher,
+                fragments,
+                limit: handshake_limit,
+            };
+            connection
+                .serve(stream, tls, TowerToHyperService::new(per_connection))
+                .await;
         });
     }
     drop(listener);
@@ -148,4 +119,70 @@ pub async fn serve(
     }
     app.close().await;
     Ok(())
+}
+
+/// One accepted connection.
+struct Connection {
+    peer: std::net::SocketAddr,
+    builder: Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    fragments: FragmentLog,
+    /// A plain connection must start talking within this time; a TLS one must finish its
+    /// handshake within it.
+    limit: Duration,
+}
+
+impl Connection {
+    async fn serve<S>(self, stream: TcpStream, tls: Option<TlsAcceptor>, service: S)
+    where
+        S: hyper::service::Service<
+                hyper::Request<hyper::body::Incoming>,
+                Response = hyper::Response<axum::body::Body>,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let peer = self.peer;
+        let (stream, first_byte) = FirstByte::new(stream);
+        let result = match tls {
+            None => {
+                let io = TokioIo::new(FragmentWatch::new(stream, self.fragments));
+                let served = self
+                    .builder
+                    .serve_connection_with_upgrades(io, service)
+                    .into_owned();
+                tokio::select! {
+                    result = self.watcher.watch(served) => result,
+                    () = silent_for(first_byte, self.limit) => {
+                        debug!(%peer, "closed a connection that sent nothing");
+                        return;
+                    }
+                }
+            }
+            Some(acceptor) => {
+                let stream = match tokio::time::timeout(self.limit, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let io = TokioIo::new(FragmentWatch::new(stream, self.fragments));
+                let served = self
+                    .builder
+                    .serve_connection_with_upgrades(io, service)
+                    .into_owned();
+                self.watcher.watch(served).await
+            }
+        };
+        if let Err(e) = result {
+            debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
 }

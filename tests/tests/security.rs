@@ -374,3 +374,58 @@ async fn https_with_http2_and_http1() {
         .await;
     assert!(!answer.contains("200 OK"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_form_posts_are_refused() {
+    let s = TestServer::start().await;
+    s.mkcol("/up").await;
+    let form = |r: reqwest::RequestBuilder| {
+        r.header("Content-Type", "multipart/form-data; boundary=XyZ")
+            .body("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XyZ--\r\n")
+    };
+    let r = form(
+        s.request("POST", "/up/")
+            .header("Sec-Fetch-Site", "cross-site"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = form(
+        s.request("POST", "/up/")
+            .header("Origin", "https://evil.example"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!s.root().join("up/a.txt").exists());
+    let r = form(
+        s.request("POST", "/up/")
+            .header("Origin", format!("http://{}", s.host()))
+            .header("Sec-Fetch-Site", "same-origin"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(std::fs::read(s.root().join("up/a.txt")).unwrap(), b"hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_is_abandoned_and_undone() {
+    let s = TestServer::start_with(|settings| {
+        settings.limits.body_idle_timeout = Duration::from_millis(500)
+    })
+    .await;
+    s.put("/kept", "original").await;
+    let request = format!(
+        "PUT /kept HTTP/1.1\r\nHost: {}\r\nContent-Length: 100\r\n\r\npartial",
+        s.host()
+    );
+    let started = Instant::now();
+    let answer = s.raw(request.as_bytes(), Duration::from_secs(10)).await;
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(s.get("/kept").await.text().await.unwrap(), "original");
+}

@@ -39,6 +39,13 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
         refused.set_header(ALLOW, allowed_methods(Some(&meta)));
         return Ok(refused);
     }
+    // A form on another web site can make a visitor's browser post here, credentials included;
+    // WebDAV clients send no Origin, so refusing cross-site posts costs them nothing.
+    if ctx.request.cross_site {
+        return Err(DavError::forbidden(
+            "uploads from another web site are refused",
+        ));
+    }
     let content_type = ctx.request.body.content_type.clone().unwrap_or_default();
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
         DavError::new(

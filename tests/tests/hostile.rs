@@ -1,0 +1,269 @@
+//! Hostile input: every case is sent, then the server must still answer correctly.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use davd_tests::TestServer;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn still_serving(s: &TestServer) {
+    assert_eq!(
+        s.request("OPTIONS", "/").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+fn first_line(answer: &str) -> &str {
+    answer.lines().next().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_or_too_large_headers_are_431() {
+    let s = TestServer::start().await;
+    let many: String = (0..300).map(|i| format!("X-Filler-{i}: x\r\n")).collect();
+    let answer = s
+        .raw(
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        first_line(&answer).contains(" 431 "),
+        "{}",
+        first_line(&answer)
+    );
+    let huge = "y".repeat(200 * 1024);
+    let answer = s
+        .raw(
+            format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\n\r\n").as_bytes(),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        first_line(&answer).contains(" 431 "),
+        "{}",
+        first_line(&answer)
+    );
+    still_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_dropped_without_holding_up_others() {
+    let s = TestServer::start_with(|settings| {
+        settings.limits.header_read_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        for byte in b"GET / HTTP/1.1\r\nHost: slowly-slowly-slowly\r\n" {
+            if slow.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            // Others are served meanwhile.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+        rest
+    });
+    for _ in 0..5 {
+        still_serving(&s).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = writer.await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "the slow client was not dropped ({elapsed:?})"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(!text.contains("200 OK"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_connections_than_the_limit_wait_their_turn() {
+    let s = TestServer::start_with(|settings| {
+        settings.limits.max_connections = 4;
+        settings.limits.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // Eight idle connections: four are accepted, the rest wait in the backlog.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(TcpStream::connect(s.addr).await.unwrap());
+    }
+    // A real request still gets through once the idle ones time out.
+    let started = Instant::now();
+    let r = s.get("/").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(idle);
+    still_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_in_names_and_property_values() {
+    let s = TestServer::start().await;
+    for target in ["/%ff", "/a%c3", "/%ed%a0%80", "/%c0%af"] {
+        let answer = s
+            .raw(
+                format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(
+            first_line(&answer).contains(" 400 "),
+            "{target}: {}",
+            first_line(&answer)
+        );
+    }
+    s.put("/f", "x").await;
+    let mut body = b"<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><a xmlns=\"u\">".to_vec();
+    body.extend_from_slice(&[0xff, 0xfe, 0x80]);
+    body.extend_from_slice(b"</a></D:prop></D:set></D:propertyupdate>");
+    let r = s
+        .request("PROPPATCH", "/f")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    still_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_headers_and_overflowing_numbers() {
+    let s = TestServer::start().await;
+    s.put("/f", "0123456789").await;
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("LOCK", "Timeout", "Second-abc"),
+        ("LOCK", "Timeout", ""),
+        ("PUT", "If", "(<urn:a> [\"x\""),
+        ("PUT", "If", "((("),
+        ("PUT", "Content-Range", "bytes 0-99999999999999999999999/*"),
+        ("PUT", "Content-Range", "bytes 18446744073709551615-0/1"),
+        ("PROPFIND", "Depth", "99999999999999999999"),
+        ("COPY", "Overwrite", "TT"),
+        ("COPY", "Destination", "/%c0%ae%c0%ae/x"),
+        ("PUT", "If-Match", "\"unterminated"),
+        ("UNLOCK", "Lock-Token", "<"),
+    ];
+    for (method, header, value) in cases {
+        let mut r = s.request(method, "/f").header(header, value);
+        if method == "LOCK" {
+            r = r.body(davd_tests::LOCKINFO_EXCLUSIVE);
+        }
+        if method == "COPY" && header != "Destination" {
+            r = r.header("Destination", "/g");
+        }
+        let status = r.send().await.unwrap().status();
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{method} {header}: {value:?}"
+        );
+    }
+    // A huge but valid timeout is capped, not refused.
+    let r = s
+        .request("LOCK", "/f")
+        .header("Timeout", "Second-99999999999999999999999")
+        .body(davd_tests::LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Ranges that overflow are ignored (the whole body), as RFC 7233 says.
+    let r = s
+        .request("GET", "/f")
+        .header("Range", "bytes=18446744073709551615-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let r = s
+        .request("GET", "/f")
+        .header("Range", "bytes=-18446744073709551615")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(s.get("/f").await.text().await.unwrap(), "0123456789");
+    still_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlinks_out_of_the_root_are_not_served() {
+    let s = TestServer::start().await;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(outside.path(), s.root().join("escape")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", s.root().join("passwd")).unwrap();
+    for path in ["/escape/secret.txt", "/passwd", "/escape/"] {
+        let r = s.get(path).await;
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+        assert!(!r.text().await.unwrap().contains("secret"));
+    }
+    let r = s
+        .request("PUT", "/escape/planted.txt")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    assert!(!outside.path().join("planted.txt").exists());
+    let (_, listing) = s.propfind("/", "1", "").await;
+    assert!(
+        !listing.contains("escape") && !listing.contains("passwd"),
+        "{listing}"
+    );
+    still_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_bombs_and_huge_bodies() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><a xmlns="u">&lol2;</a></D:prop></D:set></D:propertyupdate>"#;
+    assert_eq!(s.proppatch("/f", bomb).await.0, StatusCode::BAD_REQUEST);
+    let external = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><D:propfind xmlns:D="DAV:"><D:prop>&e;</D:prop></D:propfind>"#;
+    assert_eq!(
+        s.propfind("/f", "0", external).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let wide = format!(
+        "<D:propfind xmlns:D=\"DAV:\"><D:prop>{}</D:prop></D:propfind>",
+        "<x/>".repeat(100_000)
+    );
+    let status = s.propfind("/f", "0", &wide).await.0;
+    assert!(
+        status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE,
+        "{status}"
+    );
+    still_serving(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_locks_from_one_user_hit_the_limit() {
+    let s =
+        TestServer::start_with(|settings| settings.executive.max_locks_per_principal = 50).await;
+    s.mkcol("/many").await;
+    let mut refused = 0;
+    for i in 0..80 {
+        let r = s
+            .request("LOCK", &format!("/many/f{i}"))
+            .body(davd_tests::LOCKINFO_EXCLUSIVE)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        } else {
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    }
+    assert_eq!(refused, 30);
+    still_serving(&s).await;
+}
