@@ -9,14 +9,12 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use http::StatusCode;
-use xml::EmitterConfig;
-use xml::writer::{EventWriter, XmlEvent};
 
 use crate::headers::{Depth, Timeout};
 use crate::name::{DAV_NS, PropName};
 
 use super::LockScope;
-use super::fragment::escape_text;
+use super::fragment::{escape_attr, escape_text};
 
 /// The value of one property in a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,76 +98,60 @@ fn status_line(status: StatusCode) -> String {
 }
 
 /// Writes a `multistatus` document piece by piece so a large one can be streamed: call
-/// [`MultistatusWriter::take`] after each response to get the bytes written so far.
+/// [`MultistatusWriter::take`] after each batch of responses to get the bytes written so far.
+///
+/// The writer appends to one buffer with purpose-made escaping rather than going through a
+/// general XML event writer: a PROPFIND of a large collection spends most of its time here, and
+/// this shape is fixed (docs/adr/0020-multistatus-writer.md has the measurements). Everything it writes is either escaped
+/// text, a name from a parsed XML document (valid by construction), one of our own constants,
+/// or a stored fragment that was serialised as well-formed XML.
 pub struct MultistatusWriter {
-    writer: EventWriter<Vec<u8>>,
+    buf: String,
     /// Prefixes declared on the root, besides `D`.
     root_prefixes: Vec<(&'static str, &'static str)>,
-    scratch: String,
 }
 
 impl MultistatusWriter {
     /// Starts the document. `extra_prefixes` are (prefix, namespace) pairs declared on the root
     /// in addition to `D` = `DAV:`.
     pub fn new(extra_prefixes: &[(&'static str, &'static str)]) -> Self {
-        let config = EmitterConfig::new()
-            .perform_indent(false)
-            .write_document_declaration(true)
-            .normalize_empty_elements(true)
-            .pad_self_closing(false);
-        let writer = config.create_writer(Vec::with_capacity(16 * 1024));
-        let mut root = XmlEvent::start_element("D:multistatus").ns("D", DAV_NS);
+        let mut buf = String::with_capacity(16 * 1024);
+        buf.push_str(r#"<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:""#);
         for (prefix, ns) in extra_prefixes {
-            root = root.ns(*prefix, *ns);
+            let _ = write!(buf, " xmlns:{prefix}=\"");
+            escape_attr(ns, &mut buf);
+            buf.push('"');
         }
-        let mut this = MultistatusWriter {
-            writer,
-            root_prefixes: extra_prefixes.to_vec(),
-            scratch: String::new(),
-        };
-        let _ = this.writer.write(root);
-        this
-    }
-
-    fn start(&mut self, name: &str) {
-        let _ = self.writer.write(XmlEvent::start_element(name));
-    }
-
-    fn end(&mut self) {
-        let _ = self.writer.write(XmlEvent::end_element());
+        buf.push('>');
+        MultistatusWriter { buf, root_prefixes: extra_prefixes.to_vec() }
     }
 
     fn text_element(&mut self, name: &str, text: &str) {
-        self.start(name);
-        let _ = self.writer.write(XmlEvent::characters(text));
-        self.end();
-    }
-
-    fn raw(&mut self, xml: &str) {
-        let _ = self.writer.write(XmlEvent::RawCharacters(xml));
+        let _ = write!(self.buf, "<{name}>");
+        escape_text(text, &mut self.buf);
+        let _ = write!(self.buf, "</{name}>");
     }
 
     /// A `response` with one `propstat` per status.
     pub fn prop_response(&mut self, href: &str, propstats: &[PropStat]) {
-        self.start("D:response");
+        self.buf.push_str("<D:response>");
         self.text_element("D:href", href);
         for propstat in propstats {
-            self.start("D:propstat");
-            self.start("D:prop");
+            self.buf.push_str("<D:propstat><D:prop>");
             for (name, value) in &propstat.props {
                 self.property(name, value.as_ref());
             }
-            self.end();
-            self.text_element("D:status", &status_line(propstat.status));
+            self.buf.push_str("</D:prop>");
+            self.status(propstat.status);
             if let Some(condition) = &propstat.error {
                 self.condition(condition);
             }
             if let Some(description) = &propstat.description {
                 self.text_element("D:responsedescription", description);
             }
-            self.end();
+            self.buf.push_str("</D:propstat>");
         }
-        self.end();
+        self.buf.push_str("</D:response>");
     }
 
     /// A `response` that carries a status for a whole resource.
@@ -180,34 +162,39 @@ impl MultistatusWriter {
         error: Option<&Condition>,
         description: Option<&str>,
     ) {
-        self.start("D:response");
+        self.buf.push_str("<D:response>");
         self.text_element("D:href", href);
-        self.text_element("D:status", &status_line(status));
+        self.status(status);
         if let Some(condition) = error {
             self.condition(condition);
         }
         if let Some(description) = description {
             self.text_element("D:responsedescription", description);
         }
-        self.end();
+        self.buf.push_str("</D:response>");
+    }
+
+    fn status(&mut self, status: StatusCode) {
+        let _ = write!(
+            self.buf,
+            "<D:status>HTTP/1.1 {} {}</D:status>",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Unknown")
+        );
     }
 
     fn condition(&mut self, condition: &Condition) {
-        self.scratch.clear();
-        self.scratch.push_str("<D:error>");
-        condition.write(&mut self.scratch);
-        self.scratch.push_str("</D:error>");
-        let xml = std::mem::take(&mut self.scratch);
-        self.raw(&xml);
-        self.scratch = xml;
+        self.buf.push_str("<D:error>");
+        condition.write(&mut self.buf);
+        self.buf.push_str("</D:error>");
     }
 
     fn property(&mut self, name: &PropName, value: Option<&PropValue>) {
         if let Some(PropValue::Fragment(fragment)) = value {
-            self.raw(fragment);
+            self.buf.push_str(fragment);
             return;
         }
-        let declared = if name.namespace == DAV_NS {
+        let prefix = if name.namespace == DAV_NS {
             Some("D")
         } else {
             self.root_prefixes
@@ -215,38 +202,65 @@ impl MultistatusWriter {
                 .find(|(_, ns)| *ns == name.namespace)
                 .map(|(prefix, _)| *prefix)
         };
-        let qualified;
-        let event = match declared {
+        let buf = &mut self.buf;
+        buf.push('<');
+        match prefix {
             Some(prefix) => {
-                qualified = format!("{prefix}:{}", name.local);
-                XmlEvent::start_element(qualified.as_str())
+                buf.push_str(prefix);
+                buf.push(':');
+                buf.push_str(&name.local);
             }
-            None if name.namespace.is_empty() => XmlEvent::start_element(name.local.as_str()),
+            None if name.namespace.is_empty() => buf.push_str(&name.local),
             None => {
-                qualified = format!("ns0:{}", name.local);
-                XmlEvent::start_element(qualified.as_str()).ns("ns0", name.namespace.as_str())
+                buf.push_str("ns0:");
+                buf.push_str(&name.local);
+                buf.push_str(" xmlns:ns0=\"");
+                escape_attr(&name.namespace, buf);
+                buf.push('"');
             }
-        };
-        let _ = self.writer.write(event);
-        match value {
-            None | Some(PropValue::Empty) | Some(PropValue::Fragment(_)) => {}
-            Some(PropValue::Text(text)) => {
-                let _ = self.writer.write(XmlEvent::characters(text));
-            }
-            Some(PropValue::Xml(xml)) => self.raw(xml),
         }
-        self.end();
+        let inner = match value {
+            None | Some(PropValue::Empty) | Some(PropValue::Fragment(_)) => {
+                buf.push_str("/>");
+                return;
+            }
+            Some(PropValue::Text(text)) if text.is_empty() => {
+                buf.push_str("/>");
+                return;
+            }
+            Some(PropValue::Text(text)) => {
+                buf.push('>');
+                escape_text(text, buf);
+                None
+            }
+            Some(PropValue::Xml(xml)) => Some(xml),
+        };
+        if let Some(xml) = inner {
+            buf.push('>');
+            buf.push_str(xml);
+        }
+        buf.push_str("</");
+        match prefix {
+            Some(prefix) => {
+                buf.push_str(prefix);
+                buf.push(':');
+            }
+            None if name.namespace.is_empty() => {}
+            None => buf.push_str("ns0:"),
+        }
+        buf.push_str(&name.local);
+        buf.push('>');
     }
 
     /// The bytes written since the last call.
     pub fn take(&mut self) -> Bytes {
-        Bytes::from(std::mem::take(self.writer.inner_mut()))
+        Bytes::from(std::mem::replace(&mut self.buf, String::with_capacity(16 * 1024)))
     }
 
     /// Closes the document and returns the remaining bytes.
     pub fn finish(mut self) -> Bytes {
-        self.end();
-        self.take()
+        self.buf.push_str("</D:multistatus>");
+        Bytes::from(self.buf)
     }
 }
 
