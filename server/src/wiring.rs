@@ -200,9 +200,9 @@ impl App {
         let db_path = settings.state.join("db");
         let db = sled::Config::new()
             .path(&db_path)
-            // Writes that must survive a crash are flushed explicitly before their response; a
-            // timer would only add an fsync every half second to an idle server.
-            .flush_every_ms(None)
+            // Writes that must survive a crash are flushed explicitly before their response;
+            // the timer bounds how long best-effort ones (hit counts) stay in memory only.
+            .flush_every_ms(Some(1000))
             .open()
             .map_err(|source| StartError::State {
                 path: db_path.clone(),

@@ -89,13 +89,6 @@ pub fn error_body(condition: &Condition) -> Bytes {
     Bytes::from(out)
 }
 
-fn status_line(status: StatusCode) -> String {
-    format!(
-        "HTTP/1.1 {} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Unknown")
-    )
-}
 
 /// Writes a `multistatus` document piece by piece so a large one can be streamed: call
 /// [`MultistatusWriter::take`] after each batch of responses to get the bytes written so far.
