@@ -5,7 +5,7 @@ use http::StatusCode;
 
 use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
 use davd_protocol::{DavPath, PropName};
-use davd_registry::{ClientInfo, PropContext, ResourceMeta, StoredProp, Subsystems};
+use davd_registry::{ClientInfo, LockRecord, PropContext, ResourceMeta, StoredProp, Subsystems};
 
 /// The properties of one resource, grouped by status.
 ///
@@ -19,12 +19,14 @@ pub async fn propstats(
     client: &ClientInfo,
     request: &PropfindBody,
     dead: Option<Vec<StoredProp>>,
+    known_locks: Option<&[LockRecord]>,
 ) -> Vec<PropStat> {
     let cx = PropContext {
         path,
         meta,
         subsystems,
         client,
+        known_locks,
     };
     let mut found: Vec<(PropName, Option<PropValue>)> = Vec::new();
     let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();

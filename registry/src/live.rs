@@ -69,6 +69,23 @@ pub struct PropContext<'a> {
     pub meta: &'a ResourceMeta,
     pub subsystems: &'a Subsystems,
     pub client: &'a ClientInfo,
+    /// Locks fetched once for a whole listing: every lock that could cover this resource is
+    /// among them. `None`: ask the lock managers (see [`PropContext::locks_covering`]).
+    pub known_locks: Option<&'a [LockRecord]>,
+}
+
+impl PropContext<'_> {
+    /// Unexpired locks that apply to this resource, from the prefetched set when there is one.
+    pub async fn locks_covering(&self) -> SubsystemResult<Vec<LockRecord>> {
+        match self.known_locks {
+            Some(locks) => Ok(locks
+                .iter()
+                .filter(|l| l.covers(self.path))
+                .cloned()
+                .collect()),
+            None => self.subsystems.locks_covering(self.path).await,
+        }
+    }
 }
 
 /// What a handler says about a PROPPATCH instruction on one of its names.

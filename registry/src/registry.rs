@@ -179,6 +179,12 @@ impl Registry {
             .collect()
     }
 
+    /// True if any mount is registered at exactly `path` (so it may resolve differently from
+    /// its parent).
+    pub fn is_scope(&self, path: &DavPath) -> bool {
+        self.scopes.iter().any(|(scope, _)| scope == path)
+    }
+
     /// True if `path` is a scope with its own namespace other than `/`.
     pub fn is_mount_point(&self, path: &DavPath) -> bool {
         !path.is_root()

@@ -19,7 +19,7 @@ use tracing::warn;
 use davd_protocol::headers::Depth;
 use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody, parse_propfind};
 use davd_protocol::{Body, ByteStream, DavPath, Response};
-use davd_registry::{ResourceMeta, StoredProp, Subsystems};
+use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -47,6 +47,18 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         .map_err(|e| DavError::bad_request(e.to_string()))?;
     if let Some(header) = &ctx.request.conditions.if_header {
         if_header::evaluate(ctx, header, &path).await?;
+    }
+
+    // One resource: answer in one piece (headers and body leave in one write).
+    if depth == Depth::Zero || !meta.collection {
+        let subsystems = ctx.resolve(&path);
+        let stats = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
+        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+        writer.prop_response(&path.to_href(meta.collection), &stats);
+        return Ok(Response::xml(
+            StatusCode::MULTI_STATUS,
+            Body::Full(writer.finish()),
+        ));
     }
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
@@ -79,7 +91,7 @@ struct Walk {
 impl Walk {
     async fn run(self, root: DavPath, meta: ResourceMeta, depth: Depth) {
         let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-        self.write(&mut writer, &root, &meta, None).await;
+        self.write(&mut writer, &root, &meta, None, None).await;
         if !self.send(&mut writer).await {
             return;
         }
@@ -117,6 +129,7 @@ impl Walk {
     ) -> DavResult<bool> {
         let subsystems = self.ctx.resolve(collection);
         let want_dead = wants_dead(&self.request, &subsystems);
+        let known_locks = self.locks_around(collection).await?;
         let mut dead: HashMap<String, Vec<StoredProp>> = if want_dead {
             subsystems.properties.get_children(collection).await?
         } else {
@@ -144,8 +157,14 @@ impl Walk {
                 } else {
                     Some(Vec::new())
                 };
-                self.write(writer, &member.path, &member.meta, member_dead)
-                    .await;
+                self.write(
+                    writer,
+                    &member.path,
+                    &member.meta,
+                    member_dead,
+                    Some((&subsystems, &known_locks)),
+                )
+                .await;
                 if depth == Depth::Infinity && member.meta.collection {
                     pending.push(member.path);
                 }
@@ -157,21 +176,52 @@ impl Walk {
         Ok(true)
     }
 
+    /// Every lock that could cover a member of `collection`: those covering the collection and
+    /// those rooted below it. One look-up per listed collection instead of one per member.
+    async fn locks_around(&self, collection: &DavPath) -> DavResult<Vec<LockRecord>> {
+        let mut locks = self
+            .ctx
+            .resolve(collection)
+            .locks_covering(collection)
+            .await?;
+        for manager in self.ctx.registry().lock_managers_below(collection) {
+            for lock in manager.below(collection).await? {
+                if !locks.iter().any(|l| l.token == lock.token) {
+                    locks.push(lock);
+                }
+            }
+        }
+        Ok(locks)
+    }
+
+    /// Writes one resource. `parent` holds what was resolved for the collection being listed,
+    /// reused for members that are not scopes of their own.
     async fn write(
         &self,
         writer: &mut MultistatusWriter,
         path: &DavPath,
         meta: &ResourceMeta,
         dead: Option<Vec<StoredProp>>,
+        parent: Option<(&Subsystems, &[LockRecord])>,
     ) {
-        let subsystems = self.ctx.resolve(path);
+        let own;
+        let (subsystems, known_locks) = match parent {
+            Some((subsystems, locks)) if !self.ctx.registry().is_scope(path) => {
+                (subsystems, Some(locks))
+            }
+            _ => {
+                own = self.ctx.resolve(path);
+                (&own, None)
+            }
+        };
         let stats = propstats(
             path,
             meta,
-            &subsystems,
+            subsystems,
             &self.ctx.client,
             &self.request,
             dead,
+            known_locks,
         )
         .await;
         writer.prop_response(&path.to_href(meta.collection), &stats);

@@ -44,7 +44,10 @@ pub fn fragment_text(fragment: &str) -> Option<String> {
 /// Escapes character data.
 pub fn escape_text(text: &str, out: &mut String) {
     // Most text (hrefs, dates, numbers) needs no escaping at all: copy it in one go.
-    if !text.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'\r')) {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\r'))
+    {
         out.push_str(text);
         return;
     }
@@ -61,7 +64,10 @@ pub fn escape_text(text: &str, out: &mut String) {
 
 /// Escapes an attribute value written between double quotes.
 pub fn escape_attr(text: &str, out: &mut String) {
-    if !text.bytes().any(|b| matches!(b, b'&' | b'<' | b'"' | b'\t' | b'\n' | b'\r')) {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'"' | b'\t' | b'\n' | b'\r'))
+    {
         out.push_str(text);
         return;
     }

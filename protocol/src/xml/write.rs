@@ -89,7 +89,6 @@ pub fn error_body(condition: &Condition) -> Bytes {
     Bytes::from(out)
 }
 
-
 /// Writes a `multistatus` document piece by piece so a large one can be streamed: call
 /// [`MultistatusWriter::take`] after each batch of responses to get the bytes written so far.
 ///
@@ -116,7 +115,10 @@ impl MultistatusWriter {
             buf.push('"');
         }
         buf.push('>');
-        MultistatusWriter { buf, root_prefixes: extra_prefixes.to_vec() }
+        MultistatusWriter {
+            buf,
+            root_prefixes: extra_prefixes.to_vec(),
+        }
     }
 
     fn text_element(&mut self, name: &str, text: &str) {
@@ -247,7 +249,10 @@ impl MultistatusWriter {
 
     /// The bytes written since the last call.
     pub fn take(&mut self) -> Bytes {
-        Bytes::from(std::mem::replace(&mut self.buf, String::with_capacity(16 * 1024)))
+        Bytes::from(std::mem::replace(
+            &mut self.buf,
+            String::with_capacity(16 * 1024),
+        ))
     }
 
     /// Closes the document and returns the remaining bytes.

@@ -83,7 +83,7 @@ impl LivePropertyHandler for LockProperties {
         Ok(match name.local.as_str() {
             "supportedlock" => Some(PropValue::Xml(SUPPORTED_LOCK.into())),
             "lockdiscovery" => {
-                let locks = cx.subsystems.locks_covering(cx.path).await?;
+                let locks = cx.locks_covering().await?;
                 let with_root = self.lockroot_for(cx.client.user_agent.as_deref());
                 Some(if locks.is_empty() {
                     PropValue::Empty
