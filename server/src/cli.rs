@@ -147,6 +147,9 @@ fn apply_file(settings: &mut Settings, file: FileConfig) {
     if let Some(fsync) = file.fsync {
         settings.fsync = fsync;
     }
+    if let Some(inline) = file.fs_inline_io {
+        settings.fs_inline_io = inline;
+    }
     if let Some(users) = file.users {
         settings.users = Some(users);
     }

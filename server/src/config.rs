@@ -56,6 +56,7 @@ struct RawConfig {
     realm: Option<String>,
     state: Option<Spanned<String>>,
     fsync: Option<bool>,
+    fs_inline_io: Option<bool>,
     limits: Option<RawLimits>,
     #[serde(default)]
     mount: Vec<RawMount>,
@@ -121,6 +122,7 @@ pub struct FileConfig {
     pub realm: Option<String>,
     pub state: Option<PathBuf>,
     pub fsync: Option<bool>,
+    pub fs_inline_io: Option<bool>,
     pub limits: LimitsConfig,
     pub mounts: Vec<MountConfig>,
 }
@@ -313,6 +315,7 @@ impl FileConfig {
             realm: raw.realm,
             state: raw.state.map(|s| resolve(s.get_ref())),
             fsync: raw.fsync,
+            fs_inline_io: raw.fs_inline_io,
             limits: limits.unwrap_or_default(),
             mounts,
         })

@@ -50,6 +50,9 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// fdatasync uploads before acknowledging them.
     pub fsync: bool,
+    /// fs namespaces run single stats and small reads inline (ADR 0021); off for slow or
+    /// network file systems.
+    pub fs_inline_io: bool,
     /// Mounts from a configuration file; empty means the embedded default (the file system at
     /// `root`, sled properties and locks in `state`).
     pub mounts: Vec<MountConfig>,
@@ -79,6 +82,7 @@ impl Default for Settings {
             executive: ExecutiveConfig::default(),
             limits: ConnectionLimits::default(),
             fsync: false,
+            fs_inline_io: true,
             mounts: Vec::new(),
             users: None,
             realm: "davd".to_owned(),

@@ -110,6 +110,7 @@ impl Factory<'_> {
                     root,
                     FsOptions {
                         fsync: self.settings.fsync,
+                        inline_io: self.settings.fs_inline_io,
                     },
                 )
                 .map_err(|source| StartError::Root {

@@ -1,6 +1,6 @@
 //! Reading file content: small files in one go, large ones streamed with big buffers.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, SeekFrom};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -61,10 +61,9 @@ impl OpenedContent for LargeContent {
     }
 }
 
-/// Reads a small file completely (called on the blocking pool).
+/// Reads a small file completely, from the position a fresh open leaves (its start).
 pub fn read_small(file: &mut std::fs::File, len: u64) -> std::io::Result<Bytes> {
     let mut buf = Vec::with_capacity(len as usize);
-    file.seek(SeekFrom::Start(0))?;
     file.take(len).read_to_end(&mut buf)?;
     Ok(Bytes::from(buf))
 }
