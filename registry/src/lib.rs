@@ -11,6 +11,7 @@
 //!
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
+pub mod document;
 pub mod error;
 pub mod live;
 pub mod lock;
@@ -19,6 +20,9 @@ pub mod property;
 pub mod registry;
 pub mod resource;
 
+pub use document::{
+    DocumentIdentity, DocumentRecord, INTERNAL_NS, document_prop_name, is_internal,
+};
 pub use error::{SubsystemError, SubsystemResult};
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,
@@ -34,6 +38,11 @@ pub use resource::{Member, ResourceMeta};
 /// The shared vocabulary, re-exported so subsystems depend on this crate alone.
 pub use davd_protocol::headers::{ByteRange, Depth, Timeout};
 pub use davd_protocol::xml::{LockScope, PropValue};
+/// Microsoft's wire vocabulary that handlers need (user agents, ResourceTags).
+pub mod ms {
+    pub use davd_protocol::headers::ResourceTag;
+    pub use davd_protocol::headers::ms::{miniredir_version, repl_uid};
+}
 /// XML helpers for handlers (reading stored fragments, rendering lock discovery).
 pub mod xml {
     pub use davd_protocol::xml::{ActiveLockView, escape_text, fragment_text, render_activelock};

@@ -17,7 +17,7 @@ use davd_protocol::{DavPath, PropName};
 use crate::error::{SubsystemError, SubsystemResult};
 use crate::lock::{LockManager, LockRecord};
 use crate::namespace::NamespaceManager;
-use crate::property::PropertyManager;
+use crate::property::{PropertyManager, StoredProp};
 use crate::resource::ResourceMeta;
 
 /// Who is asking, as far as handlers need to know.
@@ -69,6 +69,20 @@ pub struct PropContext<'a> {
     pub meta: &'a ResourceMeta,
     pub subsystems: &'a Subsystems,
     pub client: &'a ClientInfo,
+    /// The resource's dead properties, when the caller has read them already (an allprop
+    /// PROPFIND reads them in one scan per collection); `None` means "ask the store".
+    pub dead: Option<&'a [StoredProp]>,
+}
+
+impl PropContext<'_> {
+    /// One dead property of the resource: from [`PropContext::dead`] if present, else from the
+    /// property manager (one lookup).
+    pub async fn dead_property(&self, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        match self.dead {
+            Some(dead) => Ok(dead.iter().find(|p| p.name == *name).cloned()),
+            None => self.subsystems.properties.get(self.path, name).await,
+        }
+    }
 }
 
 /// What a handler says about a PROPPATCH instruction on one of its names.

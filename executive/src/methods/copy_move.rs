@@ -38,6 +38,7 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::methods::delete::locks_rooted_in;
+use crate::methods::propfind::RESPONSE_PREFIXES;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
@@ -177,7 +178,7 @@ async fn copy_items(ctx: &Ctx, checked: &Checked, deep: bool) -> DavResult<Vec<C
 
 fn created_or_replaced(ctx: &Ctx, checked: &Checked, effects: &Effects) -> Response {
     if !effects.member_failures.is_empty() {
-        let mut writer = MultistatusWriter::new(&[]);
+        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
         for (path, error) in &effects.member_failures {
             writer.status_response(
                 &path.to_href(false),

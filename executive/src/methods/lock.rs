@@ -14,15 +14,13 @@
 //! The latch is held while conflicts are checked and the lock inserted, so of fifty clients
 //! asking for one exclusive lock at once exactly one gets it.
 
-use std::time::{Duration, SystemTime};
-
 use futures_util::{StreamExt, stream};
 use http::StatusCode;
 use http::header::HeaderName;
 
 use davd_protocol::headers::{Depth, Timeout};
 use davd_protocol::xml::{ActiveLockView, Condition, lock_response_body, parse_lockinfo};
-use davd_protocol::{Body, ByteStream, DavPath, Response};
+use davd_protocol::{Body, ByteStream, Response};
 use davd_registry::{LockRecord, WriteMode};
 
 use crate::commands::locks::{InsertLock, RefreshLock};
@@ -31,26 +29,10 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::policy::check_conditions;
-use crate::policy::locks::{Protected, conflicting_locks, holds, require_tokens};
+use crate::policy::locks::{
+    Protected, check_lock_limit, conflicting_locks, expiry, granted_timeout, holds, require_tokens,
+};
 use crate::queue::CommandQueue;
-
-/// The timeout granted for a requested one: capped at the configured maximum.
-fn granted_timeout(ctx: &Ctx, requested: Option<Timeout>) -> Timeout {
-    let config = &ctx.exec.config;
-    let seconds = match requested {
-        None => config.default_lock_timeout,
-        Some(Timeout::Infinite) => config.max_lock_timeout,
-        Some(Timeout::Seconds(s)) => s.clamp(1, config.max_lock_timeout),
-    };
-    Timeout::Seconds(seconds)
-}
-
-fn expiry(timeout: Timeout) -> Option<SystemTime> {
-    match timeout {
-        Timeout::Seconds(s) => SystemTime::now().checked_add(Duration::from_secs(s)),
-        Timeout::Infinite => None,
-    }
-}
 
 fn lock_response(status: StatusCode, lock: &LockRecord, with_token_header: bool) -> Response {
     let root_href = lock.root.to_href(false);
@@ -117,17 +99,7 @@ pub async fn lock(
             "a conflicting lock is held",
         ));
     }
-    let limit = ctx.exec.config.max_locks_per_principal;
-    let mut held = 0;
-    for manager in ctx.registry().lock_managers_below(&DavPath::root()) {
-        held += manager.held_by(ctx.client.principal.as_deref()).await?;
-    }
-    if held >= limit {
-        return Err(DavError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("this user already holds {held} locks, the most allowed ({limit})"),
-        ));
-    }
+    check_lock_limit(ctx).await?;
     let manager = ctx.registry().lock_manager(&path).clone();
     let granted = granted_timeout(ctx, timeout);
     let record = LockRecord {

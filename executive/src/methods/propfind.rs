@@ -27,8 +27,10 @@ use crate::policy::if_header;
 use crate::props::propstats;
 use crate::walk::members;
 
-/// Namespace prefixes declared on every multistatus root besides `D`.
-pub const RESPONSE_PREFIXES: &[(&str, &str)] = &[];
+/// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
+/// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
+/// come out with the prefixes Windows and Office expect.
+pub const RESPONSE_PREFIXES: &[(&str, &str)] = crate::ms::PREFIXES;
 
 pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Response> {
     if depth == Depth::Infinity && !ctx.exec.config.propfind_infinity {
@@ -142,7 +144,8 @@ impl Walk {
                         None
                     }
                 } else {
-                    Some(Vec::new())
+                    // Not read here; a handler that needs one property asks for it alone.
+                    None
                 };
                 self.write(writer, &member.path, &member.meta, member_dead)
                     .await;
