@@ -4,7 +4,8 @@
 //! the URL is unmapped (409), no conflicting lock on the resource, on a deep lock's members, or
 //! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots), and the
 //! per-user lock limit (429, so that one client cannot fill the lock table).
-//! Queue: [WriteContent (empty, only for an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock
+//! Queue: [WriteContent and RecordDocument (an empty resource with a new document id, only for
+//! an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock
 //! is flushed to disk before the response. Answer: 200, or 201 when the resource was created,
 //! with `Lock-Token` and the `lockdiscovery` body.
 //!
@@ -28,6 +29,7 @@ use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
+use crate::ms::docid::{self, RecordDocument};
 use crate::policy::check_conditions;
 use crate::policy::locks::{
     Protected, check_lock_limit, conflicting_locks, expiry, granted_timeout, holds, require_tokens,
@@ -121,6 +123,12 @@ pub async fn lock(
             subsystems.relative(&path),
             stream::empty().boxed(),
             WriteMode::Replace,
+        ));
+        queue.push(RecordDocument::new(
+            subsystems.properties.clone(),
+            path.clone(),
+            docid::fresh(ctx),
+            true,
         ));
     }
     queue.push(InsertLock::new(manager, record.clone()));

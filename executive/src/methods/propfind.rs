@@ -71,6 +71,17 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     ))
 }
 
+/// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
+/// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
+pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Bytes {
+    let subsystems = ctx.resolve(path);
+    let allprop = PropfindBody::AllProp { include: vec![] };
+    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None).await;
+    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    writer.prop_response(&path.to_href(meta.collection), &stats);
+    writer.finish()
+}
+
 /// The producer side of a streamed PROPFIND.
 struct Walk {
     ctx: Ctx,
