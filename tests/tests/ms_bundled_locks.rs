@@ -147,7 +147,7 @@ async fn row_3_get_with_timeout_takes_a_lock() {
         body.contains("<D:exclusive/>") && body.contains("<D:depth>0</D:depth>"),
         "{body}"
     );
-    assert_eq!(locks_on(&s, "/f").await, [token.clone()]);
+    assert_eq!(locks_on(&s, "/f").await, std::slice::from_ref(&token));
     // The lock is a real one: a PUT without the token is refused.
     assert_eq!(s.put("/f", "other").await.status(), StatusCode::LOCKED);
     // Already locked: 423 for every method of the row, nothing changes.
@@ -265,7 +265,7 @@ async fn row_7_put_with_timeout_writes_then_locks() {
     );
     assert!(header(&r, "resourcetag").is_some());
     assert_eq!(std::fs::read(s.root().join("new.docx")).unwrap(), b"saved");
-    assert_eq!(locks_on(&s, "/new.docx").await, [token.clone()]);
+    assert_eq!(locks_on(&s, "/new.docx").await, std::slice::from_ref(&token));
     // Already locked: 423, nothing written.
     std::fs::write(s.root().join("new.docx"), "kept").unwrap();
     let r = bundled(&s, "PUT", "/new.docx", None, Some("Second-3600")).await;

@@ -328,9 +328,7 @@ async fn davd_bookkeeping_is_invisible_and_untouchable() {
     assert!(!body.contains("urn:davd:internal"), "{body}");
     let tag = resource_tag(&s.get("/f").await);
     for update in [
-        format!(
-            r#"<D:set><D:prop><i:document xmlns:i="urn:davd:internal:">1;0;9;;</i:document></D:prop></D:set>"#
-        ),
+        r#"<D:set><D:prop><i:document xmlns:i="urn:davd:internal:">1;0;9;;</i:document></D:prop></D:set>"#.to_owned(),
         format!("<D:remove><D:prop>{internal}</D:prop></D:remove>"),
     ] {
         let (_, text) = s
