@@ -265,7 +265,10 @@ async fn row_7_put_with_timeout_writes_then_locks() {
     );
     assert!(header(&r, "resourcetag").is_some());
     assert_eq!(std::fs::read(s.root().join("new.docx")).unwrap(), b"saved");
-    assert_eq!(locks_on(&s, "/new.docx").await, std::slice::from_ref(&token));
+    assert_eq!(
+        locks_on(&s, "/new.docx").await,
+        std::slice::from_ref(&token)
+    );
     // Already locked: 423, nothing written.
     std::fs::write(s.root().join("new.docx"), "kept").unwrap();
     let r = bundled(&s, "PUT", "/new.docx", None, Some("Second-3600")).await;

@@ -15,7 +15,7 @@
 //! A lock operation is one command in the request's CommandQueue, after the content
 //! operation, so a PUT and its lock succeed or fail together.
 //!
-//! Answers (ADR 0006, decisions D1/D2 of the checklist): `Lock-Token` (bare, like MS-WDV 4.5)
+//! Answers (ADR 0005, decisions D1/D2 of the checklist): `Lock-Token` (bare, like MS-WDV 4.5)
 //! whenever the request named or created a lock that still exists afterwards, and
 //! `X-MSDAVEXTLockTimeout` with the time granted after a create or refresh; neither after an
 //! unlock or on a request without lock headers.
