@@ -53,6 +53,9 @@ pub struct DocumentRecord {
 /// Version tag of the stored format, so that a later format can be told apart.
 const FORMAT: &str = "1";
 
+const RECORD_START: &str = "<i:document xmlns:i=\"urn:davd:internal:\">";
+const RECORD_END: &str = "</i:document>";
+
 fn escape_field(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
@@ -87,9 +90,9 @@ impl DocumentRecord {
         if let Some(by) = &self.modified_by {
             escape_field(by, &mut fields);
         }
-        let mut xml = format!("<i:document xmlns:i=\"{INTERNAL_NS}\">");
+        let mut xml = String::from(RECORD_START);
         escape_text(&fields, &mut xml);
-        xml.push_str("</i:document>");
+        xml.push_str(RECORD_END);
         StoredProp {
             name: document_prop_name(),
             xml,
@@ -98,7 +101,15 @@ impl DocumentRecord {
 
     /// Reads a stored record; `None` for anything unreadable (treated as "no record").
     pub fn from_prop(xml: &str) -> Option<DocumentRecord> {
-        let text = fragment_text(xml)?;
+        // Records are read for every resource of an allprop PROPFIND: the form davd writes is
+        // unpacked directly, anything else goes through the XML parser.
+        let text = match xml
+            .strip_prefix(RECORD_START)
+            .and_then(|rest| rest.strip_suffix(RECORD_END))
+        {
+            Some(inner) if !inner.contains(['<', '&']) => inner.to_owned(),
+            _ => fragment_text(xml)?,
+        };
         let mut fields = text.split(';');
         if fields.next()? != FORMAT {
             return None;
@@ -254,6 +265,9 @@ mod tests {
             DocumentRecord::from_prop(&anonymous.to_prop().xml),
             Some(anonymous)
         );
+        let plain = DocumentRecord::new(7, "ab-12".into(), Some("alice".into()));
+        assert_eq!(DocumentRecord::from_prop(&plain.to_prop().xml), Some(plain));
+        assert!(RECORD_START.contains(INTERNAL_NS));
         assert_eq!(DocumentRecord::from_prop("<x>2;1;1;;</x>"), None);
         assert_eq!(DocumentRecord::from_prop("not xml"), None);
     }
