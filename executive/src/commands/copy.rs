@@ -50,9 +50,7 @@ impl CopyItem {
             .await?;
         Ok(())
     }
-}
 
-impl CopyItem {
     /// A new document record for the copy, with the entity tag its content has now (so the
     /// version stays 1 until the content changes). A store that cannot say leaves it empty.
     async fn new_document(&self, principal: &Option<String>) -> davd_registry::StoredProp {
@@ -121,9 +119,9 @@ impl CopyTree {
         self
     }
 
-    /// Leaves these properties behind.
+    /// Leaves these properties behind (in addition to any excluded already).
     pub fn excluding(mut self, names: Vec<davd_protocol::PropName>) -> Self {
-        self.excluded = names;
+        self.excluded.extend(names);
         self
     }
 

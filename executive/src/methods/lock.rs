@@ -5,9 +5,9 @@
 //! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots), and the
 //! per-user lock limit (429, so that one client cannot fill the lock table).
 //! Queue: [WriteContent and RecordDocument (an empty resource with a new document id, only for
-//! an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock
-//! is flushed to disk before the response. Answer: 200, or 201 when the resource was created,
-//! with `Lock-Token` and the `lockdiscovery` body.
+//! an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock is flushed to disk before the
+//! response. Answer: 200, or 201 when the resource was created, with `Lock-Token` and the
+//! `lockdiscovery` body.
 //!
 //! Refresh (no body): the If header must name a lock that covers the resource, taken by this
 //! principal (412 otherwise). Queue: [RefreshLock]. The token stays the same.

@@ -8,7 +8,7 @@
 //! record (`crate::ms::docid`), and the answer the collection's `ResourceTag`.
 //!
 //! Microsoft's POST (MS-WDV 2.2.1, 3.2.5.2; ADR 0008): a POST to a file carrying
-//! `X-MSDAVEXT: PROPFIND` or bundled-lock headers is read as the GET the mini-redirector
+//! `X-MSDAVEXT: PROPFIND` or `X-MSDAVEXTLockTimeout` is read as the GET the mini-redirector
 //! means; to a file otherwise it stays 405. On a collection the lock headers lock, refresh
 //! or unlock the collection per the table (checked before the upload, applied after it, so
 //! that the new lock does not refuse the files being uploaded), and `X-MSDAVEXT: PROPFIND` is
