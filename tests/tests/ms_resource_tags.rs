@@ -382,3 +382,50 @@ async fn resource_tags_in_rfc_4918_if_headers() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+/// Reading never writes: after GET, HEAD, PROPFIND and a prefix-encoded GET of a file davd never
+/// wrote, the property store holds no record for it (only for the file davd did write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_never_write_a_record() {
+    let mut s = TestServer::start().await;
+    std::fs::write(s.root().join("dropped"), "hello").unwrap();
+    s.put("/written", "x").await;
+    for method in ["GET", "HEAD"] {
+        assert_eq!(
+            s.request(method, "/dropped").send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let r = s
+        .request("GET", "/dropped")
+        .header("X-MSDAVEXT", "PROPFIND")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        s.propfind("/dropped", "0", "").await.0,
+        StatusCode::MULTI_STATUS
+    );
+    assert_eq!(s.propfind("/", "1", "").await.0, StatusCode::MULTI_STATUS);
+    s.stop().await;
+    let db = {
+        let mut opened = None;
+        for _ in 0..50 {
+            if let Ok(db) = sled::open(s.dirs().state.join("db")) {
+                opened = Some(db);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        opened.expect("the state database reopens")
+    };
+    let props = db.open_tree("props").unwrap();
+    let records: Vec<String> = props
+        .iter()
+        .keys()
+        .map(|k| String::from_utf8_lossy(&k.unwrap()).replace('\0', "|"))
+        .filter(|k| k.contains("urn:davd:internal:"))
+        .collect();
+    assert_eq!(records, ["/|written|urn:davd:internal:|document"]);
+}
