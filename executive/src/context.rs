@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::StatusCode;
 
-use davd_protocol::{ByteStream, DavPath, Request};
+use davd_protocol::{ByteStream, DavPath, Method, Request};
 use davd_registry::{ClientInfo, Registry, ResourceMeta, Subsystems};
 
 use crate::Executive;
@@ -52,14 +52,23 @@ impl Ctx {
         }
     }
 
-    /// Lock tokens the client submitted in its If header.
+    /// Lock tokens the client submitted: in its If header, and for a PUT also in a
+    /// `Lock-Token` header (MS-WDV 3.2.5.2: "MUST process the PUT if the token matches"; the
+    /// executive checks that it names a lock on the resource, `ms::bundled`).
     pub fn submitted_tokens(&self) -> Vec<&str> {
-        self.request
+        let mut tokens: Vec<&str> = self
+            .request
             .conditions
             .if_header
             .as_ref()
             .map(|h| h.submitted_tokens().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if matches!(self.request.method, Method::Put { .. })
+            && let Some(token) = &self.request.ms.lock_token
+        {
+            tokens.push(token);
+        }
+        tokens
     }
 
     /// Reads an XML request body, refusing it with 413 past the configured limit.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod html;
 pub mod latch;
 pub mod methods;
+pub mod ms;
 pub mod policy;
 pub mod props;
 pub mod queue;
@@ -100,7 +101,13 @@ impl Executive {
     ) -> Response {
         let request = match Request::parse(head) {
             Ok(request) => request,
-            Err(e) => return protocol_error(e),
+            Err(e) => {
+                let mut response = protocol_error(e);
+                if head.method == "OPTIONS" {
+                    ms::advertise(&mut response);
+                }
+                return response;
+            }
         };
         let ctx = Ctx {
             exec: self.clone(),
@@ -110,10 +117,11 @@ impl Executive {
             },
             request,
         };
+        // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.
         let read_only = matches!(
             ctx.request.method,
-            Method::Get { .. } | Method::Propfind { .. } | Method::Options
-        );
+            Method::Get { .. } | Method::Propfind { .. } | Method::Options | Method::Getlib
+        ) && !ctx.request.ms.has_lock_headers();
         if read_only {
             return methods::dispatch(ctx, body).await;
         }
@@ -130,9 +138,11 @@ impl Executive {
 /// The response for a request the protocol layer refused.
 pub fn protocol_error(e: ProtocolError) -> Response {
     let status = e.status();
-    let mut response = Response::text(status, e.to_string());
+    let message = e.to_string();
+    let mut response = Response::text(status, &message);
     if status == StatusCode::NOT_IMPLEMENTED {
         response.set_header(ALLOW, IMPLEMENTED_METHODS);
     }
+    ms::errors::annotate(&mut response, &message, matches!(e, ProtocolError::Path(_)));
     response
 }

@@ -5,7 +5,9 @@ use http::StatusCode;
 
 use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
 use davd_protocol::{DavPath, PropName};
-use davd_registry::{ClientInfo, LockRecord, PropContext, ResourceMeta, StoredProp, Subsystems};
+use davd_registry::{
+    ClientInfo, LockRecord, PropContext, ResourceMeta, StoredProp, Subsystems, is_internal,
+};
 
 /// The properties of one resource, grouped by status.
 ///
@@ -21,44 +23,52 @@ pub async fn propstats(
     dead: Option<Vec<StoredProp>>,
     known_locks: Option<&[LockRecord]>,
 ) -> Vec<PropStat> {
+    // Read the dead properties first when they will be needed anyway, so that handlers reading
+    // one of them (the document record, Win32 attributes) find it without another lookup.
+    let needs_dead = match request {
+        PropfindBody::Prop(names) => names
+            .iter()
+            .any(|n| !is_internal(n) && subsystems.handler_for(n).is_none()),
+        _ => true,
+    };
+    let dead = match dead {
+        Some(dead) => Some(dead),
+        None if needs_dead => Some(
+            subsystems
+                .properties
+                .get_all(path)
+                .await
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    let dead_props: &[StoredProp] = dead.as_deref().unwrap_or(&[]);
     let cx = PropContext {
         path,
         meta,
         subsystems,
         client,
         known_locks,
+        dead: dead.as_deref(),
     };
     let mut found: Vec<(PropName, Option<PropValue>)> = Vec::new();
     let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();
     let mut failed: Vec<(StatusCode, PropName)> = Vec::new();
 
-    let mut dead_cache = dead;
-    macro_rules! dead_props {
-        () => {{
-            if dead_cache.is_none() {
-                dead_cache = Some(
-                    subsystems
-                        .properties
-                        .get_all(path)
-                        .await
-                        .unwrap_or_default(),
-                );
-            }
-            dead_cache.as_deref().unwrap_or(&[])
-        }};
-    }
-
     match request {
         PropfindBody::Prop(names) => {
             for name in names {
-                if let Some(handler) = subsystems.handler_for(name) {
+                // davd's own bookkeeping is not a property clients can see.
+                if is_internal(name) {
+                    missing.push((name.clone(), None));
+                } else if let Some(handler) = subsystems.handler_for(name) {
                     match handler.get(&cx, name).await {
                         Ok(Some(value)) => found.push((name.clone(), Some(value))),
                         Ok(None) => missing.push((name.clone(), None)),
                         Err(e) => failed.push((e.status, name.clone())),
                     }
                 } else {
-                    match dead_props!().iter().find(|p| p.name == *name) {
+                    match dead_props.iter().find(|p| p.name == *name) {
                         Some(p) => {
                             found.push((name.clone(), Some(PropValue::Fragment(p.xml.clone()))))
                         }
@@ -93,8 +103,8 @@ pub async fn propstats(
                 }
             }
             let owned: Vec<PropName> = seen.into_iter().cloned().collect();
-            for prop in dead_props!() {
-                if owned.contains(&prop.name) {
+            for prop in dead_props {
+                if owned.contains(&prop.name) || is_internal(&prop.name) {
                     continue;
                 }
                 let value = (!names_only).then(|| PropValue::Fragment(prop.xml.clone()));

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use tracing::warn;
 
 use davd_protocol::DavPath;
-use davd_registry::{LockRecord, ResourceMeta};
+use davd_registry::{DocumentRecord, LockRecord, ResourceMeta};
 
 use crate::error::{DavError, DavResult};
 
@@ -33,6 +33,8 @@ pub struct Effects {
     pub member_failures: Vec<(DavPath, DavError)>,
     /// A lock granted or refreshed.
     pub lock: Option<LockRecord>,
+    /// The document record written for the request's resource (its new ResourceTag).
+    pub document: Option<DocumentRecord>,
 }
 
 /// One undoable step.

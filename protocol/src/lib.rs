@@ -9,6 +9,7 @@
 pub mod error;
 pub mod headers;
 pub mod method;
+pub mod msdavext;
 pub mod name;
 pub mod path;
 pub mod response;

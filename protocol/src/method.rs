@@ -14,9 +14,10 @@ use http::header::{
 
 use crate::error::ProtocolError;
 use crate::headers::destination::DestinationError;
+use crate::headers::ms::names::MS_DOCLIB;
 use crate::headers::{
-    ContentRange, Depth, Destination, EtagMatch, HeaderError, IfHeader, RangeRequest, Timeout,
-    parse_destination, parse_etag_list, parse_http_date, parse_if, parse_lock_token,
+    ContentRange, Depth, Destination, EtagMatch, HeaderError, IfHeader, MsHeaders, RangeRequest,
+    Timeout, parse_destination, parse_etag_list, parse_http_date, parse_if, parse_lock_token,
     parse_overwrite, parse_range, parse_timeout,
 };
 use crate::path::DavPath;
@@ -56,6 +57,10 @@ pub enum Method {
     Unlock {
         token: String,
     },
+    /// MS-WDVME's GETLIB ("which document library holds this URL?"), also what a PROPFIND
+    /// carrying an `MS-Doclib` header is, since MS-WDVME 3.2.5.3.2 makes it behave identically
+    /// and ignore its body, Depth and everything else.
+    Getlib,
 }
 
 impl Method {
@@ -74,6 +79,7 @@ impl Method {
             Method::Proppatch => "PROPPATCH",
             Method::Lock { .. } => "LOCK",
             Method::Unlock { .. } => "UNLOCK",
+            Method::Getlib => "GETLIB",
         }
     }
 
@@ -87,8 +93,7 @@ impl Method {
 }
 
 /// Every method name davd implements, for `Allow` on a 501.
-pub const IMPLEMENTED_METHODS: &str =
-    "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK";
+pub const IMPLEMENTED_METHODS: &str = "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, GETLIB";
 
 /// The conditional headers of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +150,8 @@ pub struct Request {
     /// The browser says the request comes from another site (`Sec-Fetch-Site: cross-site`, or
     /// an `Origin` whose host is not this request's `Host`).
     pub cross_site: bool,
+    /// Microsoft's extension headers (Translate, X-MSDAVEXT, bundled locks).
+    pub ms: MsHeaders,
 }
 
 impl Request {
@@ -155,11 +162,21 @@ impl Request {
         let (path, trailing_slash) = DavPath::parse_url_path(head.path)?;
         let method = parse_method(head)?;
         let body = body_info(headers, head.body_may_exist)?;
+        // GETLIB is answered whatever else the request says (MS-WDVME 3.2.5.3.2: "MUST ignore
+        // the contents"), so a malformed If header must not turn it into a 400.
+        let (conditions, ms) = match method {
+            Method::Getlib => Default::default(),
+            _ => (
+                parse_conditions(headers)?,
+                MsHeaders::parse(headers, head.method)?,
+            ),
+        };
         Ok(Request {
             method,
             path,
             trailing_slash,
-            conditions: parse_conditions(headers)?,
+            conditions,
+            ms,
             body,
             user_agent: text(headers, USER_AGENT.as_str())?.map(str::to_owned),
             accepts_html: text(headers, ACCEPT.as_str())?
@@ -239,9 +256,12 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
                 overwrite: overwrite()?,
             }
         }
+        // Presence decides, even with an empty value (hyper keeps empty headers).
+        "PROPFIND" if headers.contains_key(MS_DOCLIB) => Method::Getlib,
         "PROPFIND" => Method::Propfind {
             depth: depth()?.unwrap_or(Depth::Infinity),
         },
+        "GETLIB" => Method::Getlib,
         "PROPPATCH" => Method::Proppatch,
         "LOCK" => {
             let depth = match depth()? {
@@ -459,6 +479,39 @@ mod tests {
                 range: None
             }
         );
+    }
+
+    #[test]
+    fn getlib_and_ms_doclib() {
+        assert_eq!(parse("GETLIB", "/x", &[]).unwrap().method, Method::Getlib);
+        let r = parse(
+            "PROPFIND",
+            "/x",
+            &[("ms-doclib", ""), ("depth", "bogus"), ("if", "(((")],
+        )
+        .unwrap();
+        assert_eq!(r.method, Method::Getlib);
+        assert!(IMPLEMENTED_METHODS.ends_with("GETLIB"));
+    }
+
+    #[test]
+    fn ms_headers_are_typed() {
+        let r = parse(
+            "GET",
+            "/a",
+            &[
+                ("translate", "f"),
+                ("x-msdavext", "PROPFIND"),
+                ("x-msdavextlocktimeout", "Second-60"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(r.ms.translate, Some(crate::headers::Translate::Source));
+        assert_eq!(r.ms.extension, Some(crate::headers::MsDavExt::Propfind));
+        assert_eq!(r.ms.lock_timeout, Some(Timeout::Seconds(60)));
+        let e = parse("DELETE", "/a", &[("x-msdavextlocktimeout", "Second-60")]).unwrap_err();
+        assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
+        assert!(parse("MKCOL", "/a", &[("translate", "nonsense")]).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
 pub mod access;
+pub mod document;
 pub mod error;
 pub mod live;
 pub mod lock;
@@ -21,6 +22,9 @@ pub mod registry;
 pub mod resource;
 
 pub use access::{AccessRule, Grantee};
+pub use document::{
+    DocumentIdentity, DocumentRecord, INTERNAL_NS, document_prop_name, is_internal,
+};
 pub use error::{SubsystemError, SubsystemResult};
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,
@@ -36,6 +40,11 @@ pub use resource::{Member, ResourceMeta};
 /// The shared vocabulary, re-exported so subsystems depend on this crate alone.
 pub use davd_protocol::headers::{ByteRange, Depth, Timeout};
 pub use davd_protocol::xml::{LockScope, PropValue};
+/// Microsoft's wire vocabulary that handlers need (user agents, ResourceTags).
+pub mod ms {
+    pub use davd_protocol::headers::ResourceTag;
+    pub use davd_protocol::headers::ms::{miniredir_version, repl_uid};
+}
 /// XML helpers for handlers (reading stored fragments, rendering lock discovery).
 pub mod xml {
     pub use davd_protocol::xml::{ActiveLockView, escape_text, fragment_text, render_activelock};

@@ -17,7 +17,7 @@ use davd_protocol::{DavPath, PropName};
 use crate::error::{SubsystemError, SubsystemResult};
 use crate::lock::{LockManager, LockRecord};
 use crate::namespace::NamespaceManager;
-use crate::property::PropertyManager;
+use crate::property::{PropertyManager, StoredProp};
 use crate::resource::ResourceMeta;
 
 /// Who is asking, as far as handlers need to know.
@@ -72,6 +72,9 @@ pub struct PropContext<'a> {
     /// Locks fetched once for a whole listing: every lock that could cover this resource is
     /// among them. `None`: ask the lock managers (see [`PropContext::locks_covering`]).
     pub known_locks: Option<&'a [LockRecord]>,
+    /// The resource's dead properties, when the caller has read them already (an allprop
+    /// PROPFIND reads them in one scan per collection); `None` means "ask the store".
+    pub dead: Option<&'a [StoredProp]>,
 }
 
 impl PropContext<'_> {
@@ -84,6 +87,15 @@ impl PropContext<'_> {
                 .cloned()
                 .collect()),
             None => self.subsystems.locks_covering(self.path).await,
+        }
+    }
+
+    /// One dead property of the resource: from [`PropContext::dead`] if present, else from the
+    /// property manager (one lookup).
+    pub async fn dead_property(&self, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        match self.dead {
+            Some(dead) => Ok(dead.iter().find(|p| p.name == *name).cloned()),
+            None => self.subsystems.properties.get(self.path, name).await,
         }
     }
 }

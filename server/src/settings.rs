@@ -50,7 +50,7 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// fdatasync uploads before acknowledging them.
     pub fsync: bool,
-    /// fs namespaces run single stats and small reads inline (ADR 0021); off for slow or
+    /// fs namespaces run single stats and small reads inline (ADR 0011); off for slow or
     /// network file systems.
     pub fs_inline_io: bool,
     /// Mounts from a configuration file; empty means the embedded default (the file system at

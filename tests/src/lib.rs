@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 
 pub use davd::{App, Settings};
 
+pub mod ms;
+
 /// A running server and the directories it serves from.
 pub struct TestServer {
     pub addr: SocketAddr,

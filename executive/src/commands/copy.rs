@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
 
 use davd_protocol::{Body, ByteStream, DavPath};
-use davd_registry::{NamespaceManager, PropertyManager, PropsByPath, WriteMode};
+use davd_registry::{
+    DocumentRecord, NamespaceManager, PropertyManager, PropsByPath, WriteMode, document_prop_name,
+};
 
 use crate::error::{DavError, DavResult};
 use crate::queue::{Command, Effects};
@@ -48,6 +50,23 @@ impl CopyItem {
             .await?;
         Ok(())
     }
+
+    /// A new document record for the copy, with the entity tag its content has now (so the
+    /// version stays 1 until the content changes). A store that cannot say leaves it empty.
+    async fn new_document(&self, principal: &Option<String>) -> davd_registry::StoredProp {
+        let etag = match self.collection {
+            true => String::new(),
+            false => match self
+                .destination_namespace
+                .stat(&self.destination_relative)
+                .await
+            {
+                Ok(Some(meta)) => meta.etag,
+                _ => String::new(),
+            },
+        };
+        DocumentRecord::new(uuid::Uuid::new_v4().as_u128(), etag, principal.clone()).to_prop()
+    }
 }
 
 /// Copies a resource and (for Depth infinity) its members, then their dead properties.
@@ -66,6 +85,9 @@ pub struct CopyTree {
     strict: bool,
     /// Properties not carried over (they identify the original resource).
     excluded: Vec<davd_protocol::PropName>,
+    /// Give every copy a new document record, made by this principal (COPY; a MOVE keeps the
+    /// records it carries).
+    new_documents: Option<Option<String>>,
     created_root: bool,
 }
 
@@ -84,13 +106,22 @@ impl CopyTree {
             deep,
             strict,
             excluded: Vec::new(),
+            new_documents: None,
             created_root: false,
         }
     }
 
-    /// Leaves these properties behind.
+    /// Leaves the originals' document records behind and records a new document (a new id,
+    /// version 1) for every resource copied: RFC 4918 makes a COPY a new resource.
+    pub fn with_new_documents(mut self, principal: Option<String>) -> Self {
+        self.excluded.push(document_prop_name());
+        self.new_documents = Some(principal);
+        self
+    }
+
+    /// Leaves these properties behind (in addition to any excluded already).
     pub fn excluding(mut self, names: Vec<davd_protocol::PropName>) -> Self {
-        self.excluded = names;
+        self.excluded.extend(names);
         self
     }
 
@@ -113,6 +144,7 @@ impl Command for CopyTree {
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
         let mut failed: Vec<DavPath> = Vec::new();
         let mut copied: Vec<(DavPath, DavPath)> = Vec::new();
+        let mut documents: PropsByPath = Vec::new();
         for (index, item) in self.items.iter().enumerate() {
             if failed.iter().any(|f| item.source.is_within(f)) {
                 continue;
@@ -123,6 +155,10 @@ impl Command for CopyTree {
                         self.created_root = true;
                     }
                     copied.push((item.source.clone(), item.destination.clone()));
+                    if let Some(principal) = &self.new_documents {
+                        documents
+                            .push((item.destination.clone(), item.new_document(principal).await));
+                    }
                 }
                 Err(e) if index == 0 => return Err(e),
                 Err(e) if self.strict => {
@@ -147,12 +183,13 @@ impl Command for CopyTree {
                 .map(|p| (source_root.clone(), p))
                 .collect()
         };
-        let rebased: PropsByPath = props
+        let mut rebased: PropsByPath = props
             .into_iter()
             .filter(|(_, p)| !self.excluded.contains(&p.name))
             .filter(|(path, _)| copied.iter().any(|(s, _)| s == path))
             .filter_map(|(path, p)| path.rebase(&source_root, &destination_root).map(|d| (d, p)))
             .collect();
+        rebased.extend(documents);
         if let Err(e) = self.destination_properties.put_many(rebased).await {
             self.undo().await?;
             return Err(e.into());

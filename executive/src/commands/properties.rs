@@ -7,7 +7,9 @@ use http::StatusCode;
 
 use davd_protocol::xml::Condition;
 use davd_protocol::{DavPath, PropName};
-use davd_registry::{LivePropertyHandler, PropertyManager, PropsByPath, SetVerdict, StoredProp};
+use davd_registry::{
+    LivePropertyHandler, PropertyManager, PropsByPath, SetVerdict, StoredProp, is_internal,
+};
 
 use crate::error::{DavError, DavResult};
 use crate::queue::{Command, Effects};
@@ -25,8 +27,9 @@ fn verdict_to_result(verdict: SetVerdict) -> DavResult<()> {
     }
 }
 
-/// Sets one dead property (PROPPATCH `set`). Check: the live handler owning the name, if any,
-/// must accept the value. Undo: restores the previous value or removes the property.
+/// Sets one dead property (PROPPATCH `set`). Check: davd's reserved namespace is protected
+/// (`davd_registry::INTERNAL_NS`), and the live handler owning the name, if any, must accept
+/// the value. Undo: restores the previous value or removes the property.
 pub struct SetProperty {
     properties: Arc<dyn PropertyManager>,
     path: DavPath,
@@ -59,6 +62,9 @@ impl Command for SetProperty {
     }
 
     async fn check(&mut self) -> DavResult<()> {
+        if is_internal(&self.prop.name) {
+            return verdict_to_result(SetVerdict::Protected);
+        }
         match &self.handler {
             Some(handler) => verdict_to_result(handler.check_set(&self.prop.name, &self.prop.xml)),
             None => Ok(()),
@@ -118,6 +124,9 @@ impl Command for RemoveProperty {
     }
 
     async fn check(&mut self) -> DavResult<()> {
+        if is_internal(&self.name) {
+            return verdict_to_result(SetVerdict::Protected);
+        }
         match &self.handler {
             Some(handler) => verdict_to_result(handler.check_remove(&self.name)),
             None => Ok(()),

@@ -7,7 +7,9 @@
 //! parent's membership) (423); write hooks.
 //!
 //! COPY queue: [replace destination?, CopyTree, FlushProperties]. Members that fail are
-//! reported in a 207; the rest is copied (RFC 4918 §9.8.8).
+//! reported in a 207; the rest is copied (RFC 4918 §9.8.8). Every copy gets a new document id
+//! (`crate::ms::docid`); a MOVE keeps the one it has, pinning a derived id first
+//! ([RecordDocument] before the move) so that it survives the change of path.
 //!
 //! MOVE queue within one namespace: [replace destination?, Rename, MoveTreeProperties,
 //! RemoveLocks (of the source), FlushProperties], all or nothing. Between namespaces (two
@@ -38,6 +40,8 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::methods::delete::locks_rooted_in;
+use crate::methods::propfind::RESPONSE_PREFIXES;
+use crate::ms::docid::{self, RecordDocument};
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
@@ -177,7 +181,7 @@ async fn copy_items(ctx: &Ctx, checked: &Checked, deep: bool) -> DavResult<Vec<C
 
 fn created_or_replaced(ctx: &Ctx, checked: &Checked, effects: &Effects) -> Response {
     if !effects.member_failures.is_empty() {
-        let mut writer = MultistatusWriter::new(&[]);
+        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
         for (path, error) in &effects.member_failures {
             writer.status_response(
                 &path.to_href(false),
@@ -216,13 +220,16 @@ pub async fn copy(
     }
     let source = ctx.resolve(&checked.source);
     let target = ctx.resolve(&checked.destination);
-    queue.push(CopyTree::new(
-        copy_items(ctx, &checked, deep).await?,
-        source.properties.clone(),
-        target.properties.clone(),
-        deep,
-        false,
-    ));
+    queue.push(
+        CopyTree::new(
+            copy_items(ctx, &checked, deep).await?,
+            source.properties.clone(),
+            target.properties.clone(),
+            deep,
+            false,
+        )
+        .with_new_documents(ctx.client.principal.clone()),
+    );
     queue.push(FlushProperties(target.properties.clone()));
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     Ok(created_or_replaced(ctx, &checked, &effects))
@@ -240,6 +247,28 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
     let source = ctx.resolve(&checked.source);
     let target = ctx.resolve(&checked.destination);
     let source_locks = locks_rooted_in(ctx, &checked.source).await?;
+    // A resource davd never recorded has an id derived from its path; pin it before it moves,
+    // so the id travels with the resource (MS-WDVME: a move keeps the repl-uid).
+    let identity = docid::identity(ctx, &checked.source, &checked.source_meta).await?;
+    let pinned = (!identity.recorded).then(|| {
+        let etag = match checked.source_meta.collection {
+            true => String::new(),
+            false => checked.source_meta.etag.clone(),
+        };
+        identity.pinned(etag)
+    });
+    let two_property_managers = Arc::ptr_eq(&source.namespace, &target.namespace)
+        && !Arc::ptr_eq(&source.properties, &target.properties);
+    if let Some(record) = &pinned
+        && !two_property_managers
+    {
+        queue.push(RecordDocument::new(
+            source.properties.clone(),
+            checked.source.clone(),
+            record.clone(),
+            false,
+        ));
+    }
     if Arc::ptr_eq(&source.namespace, &target.namespace) {
         queue.push(Rename::new(
             source.namespace.clone(),
@@ -254,7 +283,7 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
             ));
         } else {
             // One namespace, two property managers: carry the properties across.
-            let rebased = source
+            let mut rebased: Vec<_> = source
                 .properties
                 .get_tree(&checked.source)
                 .await?
@@ -264,6 +293,9 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
                         .map(|to| (to, prop))
                 })
                 .collect();
+            if let Some(record) = &pinned {
+                rebased.push((checked.destination.clone(), record.to_prop()));
+            }
             queue.push(PutProperties::new(target.properties.clone(), rebased));
             queue.push(RemoveTreeProperties::new(
                 source.properties.clone(),

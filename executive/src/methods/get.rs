@@ -3,7 +3,15 @@
 //! Plan: no queue, no latch (writes are atomic renames, so a reader sees old or new bytes).
 //! The resource is opened once; its metadata comes from the open handle, so the ETag always
 //! describes the bytes sent. Conditional headers may answer 304 or 412; a single satisfiable
-//! `Range` answers 206, an unsatisfiable one 416. A collection answers an HTML index.
+//! `Range` answers 206, an unsatisfiable one 416. A collection answers an HTML index. Every
+//! 2xx carries the resource's `ResourceTag` (MS-WDVME 2.2.4). Nothing is written.
+//!
+//! Microsoft's additions (`crate::ms`): with bundled-lock headers (MS-WDV 3.2.5.2) the path is
+//! latched and the queue [InsertLock | RefreshLock | RemoveLocks] runs after the conditions,
+//! before anything is read; with `X-MSDAVEXT: PROPFIND` (MS-WDV 2.2.5) the answer is
+//! `multipart/MSDAVEXTPrefixEncoded`: the Depth 0 allprop multistatus (showing the lock just
+//! taken) and then the whole content, `Range` ignored. HEAD sends the same headers, the
+//! `Content-Length` of the body it leaves out included.
 
 use futures_util::StreamExt;
 use http::StatusCode;
@@ -11,14 +19,20 @@ use http::header::{
     ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, VARY,
 };
 
-use davd_protocol::headers::RangeRequest;
+use davd_protocol::headers::{MsDavExt, RangeRequest};
+use davd_protocol::msdavext::PREFIX_ENCODED;
 use davd_protocol::{Body, Response};
 use davd_registry::{Opened, ResourceMeta};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::html::{browser_page, index_page, nonce, page_response};
+use crate::latch::{Claim, LatchGuard};
+use crate::methods::propfind::allprop_document;
+use crate::ms::bundled::{self, Answer, Form};
+use crate::ms::{docid, multipart};
 use crate::policy::{Verdict, check_conditions, hooks};
+use crate::queue::CommandQueue;
 use crate::walk::members;
 
 /// Headers every GET/HEAD/304 of a resource carries.
@@ -36,14 +50,78 @@ pub fn content_type(ctx: &Ctx, meta: &ResourceMeta) -> String {
     })
 }
 
+/// What a GET does besides reading.
+struct Extras {
+    lock: Form,
+    multipart: bool,
+    _latch: Option<LatchGuard>,
+}
+
 pub async fn get(ctx: &Ctx, head: bool, range: Option<RangeRequest>) -> DavResult<Response> {
     let path = ctx.path();
+    let lock = Form::of(ctx)?;
+    let latch = if lock.is_none() {
+        None
+    } else {
+        Some(ctx.exec.latches.acquire(vec![Claim::shallow(path)]).await)
+    };
+    let extras = Extras {
+        lock,
+        multipart: ctx.request.ms.extension == Some(MsDavExt::Propfind),
+        _latch: latch,
+    };
     let subsystems = ctx.resolve(path);
     let relative = subsystems.relative(path);
     match subsystems.namespace.open(&relative).await {
-        Ok(opened) => file(ctx, opened, head, range).await,
-        Err(e) if e.status == StatusCode::METHOD_NOT_ALLOWED => collection(ctx, head).await,
+        Ok(opened) => file(ctx, opened, head, range, extras).await,
+        Err(e) if e.status == StatusCode::METHOD_NOT_ALLOWED => collection(ctx, head, extras).await,
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Conditions, then the bundled lock operation; the response so far and what it says.
+async fn prepare(
+    ctx: &Ctx,
+    meta: &ResourceMeta,
+    extras: &Extras,
+) -> DavResult<(Response, Verdict)> {
+    let mut response = Response::new(StatusCode::OK);
+    validator_headers(&mut response, meta);
+    let verdict = check_conditions(ctx, ctx.path(), Some(meta), true).await?;
+    let answer = if extras.lock.is_none() {
+        Answer::default()
+    } else {
+        let planned = bundled::plan(ctx, ctx.path(), &extras.lock).await?;
+        let mut queue = CommandQueue::new();
+        let answer = planned.push_into(&mut queue);
+        queue.run().await.map_err(|f| f.into_error())?;
+        answer
+    };
+    answer.add_headers(&mut response);
+    if verdict == Verdict::Proceed {
+        let identity = docid::identity(ctx, ctx.path(), meta).await?;
+        docid::add_headers(&mut response, &identity, false);
+    } else {
+        response.status = StatusCode::NOT_MODIFIED;
+    }
+    Ok((response, verdict))
+}
+
+/// Turns `response` into the prefix-encoded answer with `content` of `len` bytes.
+async fn multipart_answer(
+    ctx: &Ctx,
+    response: &mut Response,
+    meta: &ResourceMeta,
+    content: Body,
+    len: u64,
+    head: bool,
+) {
+    let properties = allprop_document(ctx, ctx.path(), meta).await;
+    let (body, total) = multipart::response_body(properties, content, len);
+    response.set_header(CONTENT_TYPE, PREFIX_ENCODED);
+    response.set_header(CONTENT_LENGTH, total.to_string());
+    if !head {
+        response.body = body;
     }
 }
 
@@ -52,12 +130,23 @@ async fn file(
     opened: Opened,
     head: bool,
     range: Option<RangeRequest>,
+    extras: Extras,
 ) -> DavResult<Response> {
     let meta = opened.meta;
-    let mut response = Response::new(StatusCode::OK);
-    validator_headers(&mut response, &meta);
-    if check_conditions(ctx, ctx.path(), Some(&meta), true).await? == Verdict::NotModified {
-        response.status = StatusCode::NOT_MODIFIED;
+    let (mut response, verdict) = prepare(ctx, &meta, &extras).await?;
+    if verdict == Verdict::NotModified {
+        return Ok(response);
+    }
+    if extras.multipart {
+        let content = if head {
+            Body::Empty
+        } else {
+            opened.content.read(None).await?
+        };
+        multipart_answer(ctx, &mut response, &meta, content, meta.len, head).await;
+        if !head {
+            hooks::after_read(ctx, ctx.path()).await;
+        }
         return Ok(response);
     }
     response.set_header(ACCEPT_RANGES, "bytes");
@@ -97,17 +186,13 @@ async fn file(
 
 /// A collection: a browser (`Accept: text/html`) gets the page to browse and change it with;
 /// any other client the plain index, unchanged.
-async fn collection(ctx: &Ctx, head: bool) -> DavResult<Response> {
+async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response> {
     let path = ctx.path();
     let meta = ctx.stat(path).await?.ok_or_else(DavError::not_found)?;
-    let browser = ctx.request.accepts_html;
-    let mut response = Response::new(StatusCode::OK);
-    if !browser {
-        validator_headers(&mut response, &meta);
-    }
-    if check_conditions(ctx, path, Some(&meta), true).await? == Verdict::NotModified {
-        response.status = StatusCode::NOT_MODIFIED;
-        response.set_header(VARY, "Accept");
+    let browser = ctx.request.accepts_html && !extras.multipart;
+    let (mut response, verdict) = prepare(ctx, &meta, &extras).await?;
+    response.set_header(VARY, "Accept");
+    if verdict == Verdict::NotModified {
         return Ok(response);
     }
     let mut listed = Vec::new();
@@ -116,6 +201,8 @@ async fn collection(ctx: &Ctx, head: bool) -> DavResult<Response> {
         listed.extend(batch?);
     }
     if browser {
+        // The page is not cached (a member's change does not change the collection's ETag),
+        // so it carries no validators; the other headers (ResourceTag, lock headers) stay.
         let nonce = nonce();
         let mut page = page_response(
             StatusCode::OK,
@@ -123,11 +210,27 @@ async fn collection(ctx: &Ctx, head: bool) -> DavResult<Response> {
             &nonce,
             head,
         );
-        page.set_header(VARY, "Accept");
+        for (name, value) in &response.headers {
+            if name != ETAG && name != LAST_MODIFIED && !page.headers.contains_key(name) {
+                page.headers.insert(name.clone(), value.clone());
+            }
+        }
         return Ok(page);
     }
-    response.set_header(VARY, "Accept");
     let page = index_page(path, listed);
+    if extras.multipart {
+        let len = page.len() as u64;
+        multipart_answer(
+            ctx,
+            &mut response,
+            &meta,
+            Body::Full(page.into()),
+            len,
+            head,
+        )
+        .await;
+        return Ok(response);
+    }
     response.set_header(CONTENT_TYPE, "text/html; charset=utf-8");
     response.set_header(CONTENT_LENGTH, page.len().to_string());
     if !head {

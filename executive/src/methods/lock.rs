@@ -4,9 +4,10 @@
 //! the URL is unmapped (409), no conflicting lock on the resource, on a deep lock's members, or
 //! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots), and the
 //! per-user lock limit (429, so that one client cannot fill the lock table).
-//! Queue: [WriteContent (empty, only for an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock
-//! is flushed to disk before the response. Answer: 200, or 201 when the resource was created,
-//! with `Lock-Token` and the `lockdiscovery` body.
+//! Queue: [WriteContent and RecordDocument (an empty resource with a new document id, only for
+//! an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock is flushed to disk before the
+//! response. Answer: 200, or 201 when the resource was created, with `Lock-Token` and the
+//! `lockdiscovery` body.
 //!
 //! Refresh (no body): the If header must name a lock that covers the resource, taken by this
 //! principal (412 otherwise). Queue: [RefreshLock]. The token stays the same.
@@ -14,15 +15,13 @@
 //! The latch is held while conflicts are checked and the lock inserted, so of fifty clients
 //! asking for one exclusive lock at once exactly one gets it.
 
-use std::time::{Duration, SystemTime};
-
 use futures_util::{StreamExt, stream};
 use http::StatusCode;
 use http::header::HeaderName;
 
 use davd_protocol::headers::{Depth, Timeout};
 use davd_protocol::xml::{ActiveLockView, Condition, lock_response_body, parse_lockinfo};
-use davd_protocol::{Body, ByteStream, DavPath, Response};
+use davd_protocol::{Body, ByteStream, Response};
 use davd_registry::{LockRecord, WriteMode};
 
 use crate::commands::locks::{InsertLock, RefreshLock};
@@ -30,27 +29,12 @@ use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
+use crate::ms::docid::{self, RecordDocument};
 use crate::policy::check_conditions;
-use crate::policy::locks::{Protected, conflicting_locks, holds, require_tokens};
+use crate::policy::locks::{
+    Protected, check_lock_limit, conflicting_locks, expiry, granted_timeout, holds, require_tokens,
+};
 use crate::queue::CommandQueue;
-
-/// The timeout granted for a requested one: capped at the configured maximum.
-fn granted_timeout(ctx: &Ctx, requested: Option<Timeout>) -> Timeout {
-    let config = &ctx.exec.config;
-    let seconds = match requested {
-        None => config.default_lock_timeout,
-        Some(Timeout::Infinite) => config.max_lock_timeout,
-        Some(Timeout::Seconds(s)) => s.clamp(1, config.max_lock_timeout),
-    };
-    Timeout::Seconds(seconds)
-}
-
-fn expiry(timeout: Timeout) -> Option<SystemTime> {
-    match timeout {
-        Timeout::Seconds(s) => SystemTime::now().checked_add(Duration::from_secs(s)),
-        Timeout::Infinite => None,
-    }
-}
 
 fn lock_response(status: StatusCode, lock: &LockRecord, with_token_header: bool) -> Response {
     let root_href = lock.root.to_href(false);
@@ -117,17 +101,7 @@ pub async fn lock(
             "a conflicting lock is held",
         ));
     }
-    let limit = ctx.exec.config.max_locks_per_principal;
-    let mut held = 0;
-    for manager in ctx.registry().lock_managers_below(&DavPath::root()) {
-        held += manager.held_by(ctx.client.principal.as_deref()).await?;
-    }
-    if held >= limit {
-        return Err(DavError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("this user already holds {held} locks, the most allowed ({limit})"),
-        ));
-    }
+    check_lock_limit(ctx).await?;
     let manager = ctx.registry().lock_manager(&path).clone();
     let granted = granted_timeout(ctx, timeout);
     let record = LockRecord {
@@ -149,6 +123,12 @@ pub async fn lock(
             subsystems.relative(&path),
             stream::empty().boxed(),
             WriteMode::Replace,
+        ));
+        queue.push(RecordDocument::new(
+            subsystems.properties.clone(),
+            path.clone(),
+            docid::fresh(ctx),
+            true,
         ));
     }
     queue.push(InsertLock::new(manager, record.clone()));

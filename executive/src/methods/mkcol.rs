@@ -2,7 +2,8 @@
 //!
 //! Checks: no body (415), nothing at the URL (405), parent exists (409), conditional headers,
 //! lock tokens for the parent's membership (423), write hooks.
-//! Queue: [CreateCollection]. Answer: 201 Created. A URL without a trailing slash works too.
+//! Queue: [CreateCollection, RecordDocument (a new document id)]. Answer: 201 Created. A URL
+//! without a trailing slash works too.
 
 use http::StatusCode;
 
@@ -12,6 +13,7 @@ use crate::commands::namespace::CreateCollection;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
+use crate::ms::docid::{self, RecordDocument};
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
@@ -46,6 +48,12 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
     queue.push(CreateCollection::new(
         subsystems.namespace.clone(),
         subsystems.relative(&path),
+    ));
+    queue.push(RecordDocument::new(
+        subsystems.properties.clone(),
+        path.clone(),
+        docid::fresh(ctx),
+        false,
     ));
     queue.run().await.map_err(|f| f.into_error())?;
     Ok(Response::new(StatusCode::CREATED))

@@ -4,6 +4,7 @@
 mod copy_move;
 mod delete;
 mod get;
+mod getlib;
 mod lock;
 mod mkcol;
 mod options;
@@ -45,12 +46,20 @@ pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
         Method::Proppatch => proppatch::proppatch(&ctx, body).await,
         Method::Lock { depth, timeout } => lock::lock(&ctx, body, depth, timeout).await,
         Method::Unlock { token } => unlock::unlock(&ctx, &token).await,
+        Method::Getlib => getlib::getlib(&ctx).await,
     };
-    match result {
+    let mut response = match result {
         Ok(response) => response,
         Err(e) => {
             debug!(status = %e.status, reason = %e.message, "request refused");
-            e.into_response()
+            let message = e.message.clone();
+            let mut response = e.into_response();
+            crate::ms::errors::annotate(&mut response, &message, false);
+            response
         }
+    };
+    if matches!(ctx.request.method, Method::Options) {
+        crate::ms::advertise(&mut response);
     }
+    response
 }

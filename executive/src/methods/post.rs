@@ -6,7 +6,15 @@
 //! lists what happened to each. Answer: 201 if a file was created, else 200, else the first
 //! failure's status; JSON when the client asks for `application/json` (the page's script),
 //! otherwise a page listing each file with a link back (a browser posting the form without
-//! script).
+//! script). Each stored file gets its document
+//! record (`crate::ms::docid`), and the answer the collection's `ResourceTag`.
+//!
+//! Microsoft's POST (MS-WDV 2.2.1, 3.2.5.2; ADR 0008): a POST to a file carrying
+//! `X-MSDAVEXT: PROPFIND` or `X-MSDAVEXTLockTimeout` is read as the GET the mini-redirector
+//! means; to a file otherwise it stays 405. On a collection the lock headers lock, refresh
+//! or unlock the collection per the table (checked before the upload, applied after it, so
+//! that the new lock does not refuse the files being uploaded), and `X-MSDAVEXT: PROPFIND` is
+//! ignored.
 
 use std::fmt::Write;
 
@@ -14,6 +22,7 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use http::header::{ALLOW, CONTENT_TYPE};
 
+use davd_protocol::headers::MsDavExt;
 use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{WriteKind, WriteMode};
 
@@ -22,14 +31,21 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::html::{Uploaded, nonce, page_response, upload_page};
 use crate::latch::Claim;
+use crate::methods::get;
+use crate::ms::bundled::{self, Answer, Form};
+use crate::ms::docid::{self, RecordDocument};
 use crate::policy::allow::allowed_methods;
-use crate::policy::hooks;
 use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
 pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     let path = ctx.path().clone();
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
+    let ms = &ctx.request.ms;
+    if !meta.collection && (ms.extension == Some(MsDavExt::Propfind) || ms.lock_timeout.is_some()) {
+        return get::get(ctx, false, None).await;
+    }
     if !meta.collection {
         let mut refused = DavError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -45,6 +61,12 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
         return Err(DavError::forbidden(
             "uploads from another web site are refused",
         ));
+    }
+    check_conditions(ctx, &path, Some(&meta), false).await?;
+    let lock = Form::of(ctx)?;
+    if !lock.is_none() {
+        // Refuse now rather than after the upload; the real plan is made under the latch.
+        bundled::plan(ctx, &path, &lock).await?;
     }
     let content_type = ctx.request.body.content_type.clone().unwrap_or_default();
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
@@ -104,19 +126,35 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
             .find(|s| !s.is_success())
             .unwrap_or(StatusCode::BAD_REQUEST)
     };
+    let answer = if lock.is_none() {
+        Answer::default()
+    } else {
+        let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+        let planned = bundled::plan(ctx, &path, &lock).await?;
+        let mut queue = CommandQueue::new();
+        let answer = planned.push_into(&mut queue);
+        queue.run().await.map_err(|f| f.into_error())?;
+        answer
+    };
+    let identity = docid::identity(ctx, &path, &meta).await?;
     let wants_json = ctx
         .request
         .accept
         .as_deref()
         .is_some_and(|a| a.contains("application/json"));
-    Ok(if wants_json {
+    let mut response = if wants_json {
         Response::new(status)
             .with_header(CONTENT_TYPE, "application/json")
             .with_body(Body::Full(json(&results).into()))
     } else {
         let nonce = nonce();
         page_response(status, upload_page(&path, &results, &nonce), &nonce, false)
-    })
+    };
+    if status.is_success() {
+        docid::add_headers(&mut response, &identity, false);
+    }
+    answer.add_headers(&mut response);
+    Ok(response)
 }
 
 /// The last component of a browser-supplied file name (some send a whole Windows path).
@@ -155,12 +193,19 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
         hooks::before_membership_change(ctx, &target).await?;
     }
     let subsystems = ctx.resolve(&target);
+    let record = docid::after_write(ctx, &target, meta.as_ref()).await?;
     let mut queue = CommandQueue::new();
     queue.push(WriteContent::new(
         subsystems.namespace.clone(),
         subsystems.relative(&target),
         body,
         WriteMode::Replace,
+    ));
+    queue.push(RecordDocument::new(
+        subsystems.properties.clone(),
+        target.clone(),
+        record,
+        true,
     ));
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     Ok(effects.created)

@@ -27,8 +27,10 @@ use crate::policy::if_header;
 use crate::props::propstats;
 use crate::walk::members;
 
-/// Namespace prefixes declared on every multistatus root besides `D`.
-pub const RESPONSE_PREFIXES: &[(&str, &str)] = &[];
+/// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
+/// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
+/// come out with the prefixes Windows and Office expect.
+pub const RESPONSE_PREFIXES: &[(&str, &str)] = crate::ms::PREFIXES;
 
 pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Response> {
     if depth == Depth::Infinity && !ctx.exec.config.propfind_infinity {
@@ -79,6 +81,17 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         StatusCode::MULTI_STATUS,
         Body::Stream(stream.boxed()),
     ))
+}
+
+/// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
+/// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
+pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Bytes {
+    let subsystems = ctx.resolve(path);
+    let allprop = PropfindBody::AllProp { include: vec![] };
+    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    writer.prop_response(&path.to_href(meta.collection), &stats);
+    writer.finish()
 }
 
 /// The producer side of a streamed PROPFIND.
@@ -155,7 +168,8 @@ impl Walk {
                         None
                     }
                 } else {
-                    Some(Vec::new())
+                    // Not read here; a handler that needs one property asks for it alone.
+                    None
                 };
                 self.write(
                     writer,

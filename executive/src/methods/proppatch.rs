@@ -11,8 +11,8 @@
 use http::StatusCode;
 
 use davd_protocol::xml::{MultistatusWriter, PatchInstruction, PropStat, parse_propertyupdate};
-use davd_protocol::{Body, ByteStream, PropName, Response};
-use davd_registry::{StoredProp, WriteKind};
+use davd_protocol::{Body, ByteStream, DavPath, PropName, Response};
+use davd_registry::{StoredProp, Subsystems, WriteKind};
 
 use crate::commands::properties::{FlushProperties, RemoveProperty, SetProperty};
 use crate::context::Ctx;
@@ -40,7 +40,29 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
 
     let subsystems = ctx.resolve(&path);
     let mut queue = CommandQueue::new();
+    push_instructions(&mut queue, &subsystems, &path, instructions);
+    queue.push(FlushProperties(subsystems.properties.clone()));
+    let outcome = queue.run().await.map(|_| ());
+    let propstats = patch_report(&names, outcome, 0)?;
+    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    writer.prop_response(&path.to_href(meta.collection), &propstats);
+    Ok(Response::xml(
+        StatusCode::MULTI_STATUS,
+        Body::Full(writer.finish()),
+    ))
+}
+
+/// One [SetProperty | RemoveProperty] per instruction, in document order, each told which
+/// live handler owns its name. Returns the names, in the same order.
+pub(crate) fn push_instructions(
+    queue: &mut CommandQueue,
+    subsystems: &Subsystems,
+    path: &DavPath,
+    instructions: Vec<PatchInstruction>,
+) -> Vec<PropName> {
+    let mut names = Vec::with_capacity(instructions.len());
     for instruction in instructions {
+        names.push(instruction.name().clone());
         let handler = subsystems.handler_for(instruction.name()).cloned();
         match instruction {
             PatchInstruction::Set { name, value } => queue.push(SetProperty::new(
@@ -57,31 +79,36 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
             )),
         };
     }
-    queue.push(FlushProperties(subsystems.properties.clone()));
+    names
+}
 
-    // Status per instruction, in document order.
+/// The propstats of a PROPPATCH whose instructions (`names`) sit in a queue from index
+/// `first` on, once the queue ran: all 200, or the failing ones with their own status and
+/// every other 424 Failed Dependency. A failure outside the instructions (the flush, or a
+/// content write that shares the queue) is returned as the error of the whole request.
+pub(crate) fn patch_report(
+    names: &[PropName],
+    outcome: Result<(), QueueFailure>,
+    first: usize,
+) -> DavResult<Vec<PropStat>> {
     let mut statuses: Vec<(StatusCode, Option<DavError>)> =
         vec![(StatusCode::OK, None); names.len()];
-    match queue.run().await {
-        Ok(_) => {}
-        Err(failure) => {
-            statuses.fill((StatusCode::FAILED_DEPENDENCY, None));
-            let failures = match failure {
-                QueueFailure::Check(failures) => failures,
-                QueueFailure::Execute { index, error } => vec![(index, error)],
-            };
-            for (index, error) in failures {
-                if index >= names.len() {
-                    // The flush failed: nothing was kept, the store is the culprit.
-                    return Err(error);
-                }
-                statuses[index] = (error.status, Some(error));
+    if let Err(failure) = outcome {
+        statuses.fill((StatusCode::FAILED_DEPENDENCY, None));
+        let failures = match failure {
+            QueueFailure::Check(failures) => failures,
+            QueueFailure::Execute { index, error } => vec![(index, error)],
+        };
+        for (index, error) in failures {
+            match index.checked_sub(first).filter(|i| *i < names.len()) {
+                Some(i) => statuses[i] = (error.status, Some(error)),
+                // Not an instruction's failure: nothing was kept, the store is the culprit.
+                None => return Err(error),
             }
         }
     }
-
     let mut propstats: Vec<PropStat> = Vec::new();
-    for (name, (status, error)) in names.into_iter().zip(statuses) {
+    for (name, (status, error)) in names.iter().cloned().zip(statuses) {
         let condition = error.as_ref().and_then(|e| e.condition.clone());
         let description = error.map(|e| e.message.into_owned());
         match propstats
@@ -101,10 +128,5 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
             }),
         }
     }
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-    writer.prop_response(&path.to_href(meta.collection), &propstats);
-    Ok(Response::xml(
-        StatusCode::MULTI_STATUS,
-        Body::Full(writer.finish()),
-    ))
+    Ok(propstats)
 }

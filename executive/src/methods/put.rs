@@ -1,26 +1,47 @@
 //! PUT: store a body at a URL.
 //!
-//! Checks: not a collection (405), parent exists (409), conditional headers (412), lock tokens
-//! for the resource and, when it is new, for the parent's membership (423), write hooks.
-//! Queue: [WriteContent]. The body is streamed to a staging file and renamed over the old
-//! content, so readers see old or new, never a mix; undo restores the old content. With
-//! `Content-Range` the segment is written in place (resumable upload; not undoable).
-//! Answer: 201 Created or 204 No Content, with the new ETag.
+//! Checks: not a collection (405), parent exists (409), conditional headers (412; a
+//! `ResourceTag` in the If header acts like If-Match, MS-WDVME 3.1.5.5), the bundled-lock
+//! headers (400/412/423, `crate::ms::bundled`), lock tokens for the resource and, when it is
+//! new, for the parent's membership (423; a `Lock-Token` header counts, MS-WDV 3.2.5.2), write
+//! hooks.
+//! Queue: [WriteContent, RecordDocument, (PROPPATCH instructions, FlushProperties), (lock)].
+//! The body is streamed to a staging file and renamed over the old content, so readers see
+//! old or new, never a mix; undo restores the old content. With `Content-Range` the segment
+//! is written in place (resumable upload; not undoable). RecordDocument gives the resource its
+//! next version (or a new document id), without a flush of its own (`crate::ms::docid`).
+//! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
+//! and the bundled-lock headers.
+//!
+//! `X-MSDAVEXT: PROPPATCH` (MS-WDV 3.2.5.5): the body is a PROPPATCH document followed by the
+//! content. Both go into the one queue, so "the command SHOULD be successfully completed only
+//! if both operations succeed" holds: a refused property fails the PUT with that property's
+//! status (never a 207, which would read as success), the PROPPATCH multistatus as the body.
 
 use http::StatusCode;
 use http::header::ETAG;
 
-use davd_protocol::headers::ContentRange;
-use davd_protocol::{ByteStream, Response};
+use davd_protocol::headers::{ContentRange, MsDavExt};
+use davd_protocol::xml::MultistatusWriter;
+use davd_protocol::{Body, ByteStream, PropName, Response};
 use davd_registry::{WriteKind, WriteMode};
 
 use crate::commands::namespace::WriteContent;
+use crate::commands::properties::FlushProperties;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
+use crate::methods::propfind::RESPONSE_PREFIXES;
+use crate::methods::proppatch::{patch_report, push_instructions};
+use crate::ms::bundled::{self, Form};
+use crate::ms::docid::{self, RecordDocument};
+use crate::ms::multipart;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
-use crate::queue::CommandQueue;
+use crate::queue::{CommandQueue, QueueFailure};
+
+/// Queue position of the first PROPPATCH instruction: after WriteContent and RecordDocument.
+const FIRST_INSTRUCTION: usize = 2;
 
 pub async fn put(
     ctx: &Ctx,
@@ -34,8 +55,15 @@ pub async fn put(
             "this URL is a collection",
         ));
     }
+    let lock = Form::of(ctx)?;
+    let prefixed = ctx.request.ms.extension == Some(MsDavExt::Proppatch);
     let mode = match content_range {
         None => WriteMode::Replace,
+        Some(_) if prefixed => {
+            return Err(DavError::bad_request(
+                "Content-Range cannot be combined with X-MSDAVEXT: PROPPATCH",
+            ));
+        }
         Some(range) => {
             if ctx.request.body.length.is_some_and(|l| l != range.len()) {
                 return Err(DavError::bad_request(
@@ -48,6 +76,14 @@ pub async fn put(
             }
         }
     };
+    // The properties part is small (under the XML limit) and read before anything is checked,
+    // as PROPPATCH reads its body; the content part stays streaming.
+    let (body, instructions) = if prefixed {
+        let split = multipart::read_put(ctx, body).await?;
+        (split.content, split.instructions)
+    } else {
+        (body, Vec::new())
+    };
     let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
     let meta = ctx.stat(&path).await?;
     if meta.as_ref().is_some_and(|m| m.collection) {
@@ -58,6 +94,7 @@ pub async fn put(
     }
     ctx.require_parent_collection(&path).await?;
     check_conditions(ctx, &path, meta.as_ref(), false).await?;
+    let planned = bundled::plan(ctx, &path, &lock).await?;
     let mut protected = vec![Protected::Resource(path.clone())];
     if meta.is_none()
         && let Some(parent) = path.parent()
@@ -69,8 +106,13 @@ pub async fn put(
     if meta.is_none() {
         hooks::before_membership_change(ctx, &path).await?;
     }
+    let names: Vec<PropName> = instructions.iter().map(|i| i.name().clone()).collect();
+    if !names.is_empty() {
+        hooks::before_write(ctx, &path, false, WriteKind::Properties(names.clone())).await?;
+    }
 
     let subsystems = ctx.resolve(&path);
+    let record = docid::after_write(ctx, &path, meta.as_ref()).await?;
     let mut queue = CommandQueue::new();
     queue.push(WriteContent::new(
         subsystems.namespace.clone(),
@@ -78,7 +120,22 @@ pub async fn put(
         body,
         mode,
     ));
-    let effects = queue.run().await.map_err(|f| f.into_error())?;
+    queue.push(RecordDocument::new(
+        subsystems.properties.clone(),
+        path.clone(),
+        record,
+        true,
+    ));
+    if !instructions.is_empty() {
+        push_instructions(&mut queue, &subsystems, &path, instructions);
+        queue.push(FlushProperties(subsystems.properties.clone()));
+    }
+    let answer = planned.push_into(&mut queue);
+    let effects = match queue.run().await {
+        Ok(effects) => effects,
+        Err(failure) if !names.is_empty() => return property_failure(ctx, &names, failure),
+        Err(failure) => return Err(failure.into_error()),
+    };
 
     let mut response = Response::new(if effects.created {
         StatusCode::CREATED
@@ -88,5 +145,23 @@ pub async fn put(
     if let Some(meta) = &effects.meta {
         response.set_header(ETAG, format!("\"{}\"", meta.etag));
     }
+    if let Some(record) = &effects.document {
+        docid::add_headers(&mut response, &docid::recorded(record), true);
+    }
+    answer.add_headers(&mut response);
     Ok(response)
+}
+
+/// The answer to a prefix-encoded PUT whose queue failed. A failed instruction fails the whole
+/// request with its own status, and the PROPPATCH multistatus says which property it was.
+fn property_failure(ctx: &Ctx, names: &[PropName], failure: QueueFailure) -> DavResult<Response> {
+    let propstats = patch_report(names, Err(failure), FIRST_INSTRUCTION)?;
+    let status = propstats
+        .iter()
+        .map(|p| p.status)
+        .find(|s| *s != StatusCode::FAILED_DEPENDENCY)
+        .ok_or_else(|| DavError::internal("a property failed without a status"))?;
+    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    writer.prop_response(&ctx.path().to_href(false), &propstats);
+    Ok(Response::xml(status, Body::Full(writer.finish())))
 }

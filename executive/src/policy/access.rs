@@ -67,7 +67,9 @@ pub fn check_request(ctx: &Ctx) -> DavResult<()> {
     let path = ctx.path();
     match &ctx.request.method {
         Method::Options => Ok(()),
-        Method::Get { .. } | Method::Propfind { .. } => require(ctx, path, Need::Read),
+        Method::Get { .. } | Method::Propfind { .. } | Method::Getlib => {
+            require(ctx, path, Need::Read)
+        }
         Method::Copy { destination, .. } => {
             require(ctx, path, Need::Read)?;
             require(ctx, &destination.path, Need::Write)

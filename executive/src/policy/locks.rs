@@ -1,8 +1,11 @@
 //! Lock policy (RFC 4918 §6-7): who may change a locked resource, and which locks conflict.
 
+use std::time::{Duration, SystemTime};
+
 use http::StatusCode;
 
 use davd_protocol::DavPath;
+use davd_protocol::headers::Timeout;
 use davd_protocol::xml::{Condition, LockScope};
 use davd_registry::LockRecord;
 
@@ -96,4 +99,41 @@ pub async fn conflicting_locks(
         .into_iter()
         .filter(|existing| scope == LockScope::Exclusive || existing.scope == LockScope::Exclusive)
         .collect())
+}
+
+/// The timeout granted for a requested one: the configured default when none is asked for,
+/// capped at the configured maximum (`Infinite` too).
+pub fn granted_timeout(ctx: &Ctx, requested: Option<Timeout>) -> Timeout {
+    let config = &ctx.exec.config;
+    let seconds = match requested {
+        None => config.default_lock_timeout,
+        Some(Timeout::Infinite) => config.max_lock_timeout,
+        Some(Timeout::Seconds(s)) => s.clamp(1, config.max_lock_timeout),
+    };
+    Timeout::Seconds(seconds)
+}
+
+/// When a lock granted now for `timeout` ends.
+pub fn expiry(timeout: Timeout) -> Option<SystemTime> {
+    match timeout {
+        Timeout::Seconds(s) => SystemTime::now().checked_add(Duration::from_secs(s)),
+        Timeout::Infinite => None,
+    }
+}
+
+/// How many locks the requester holds across every lock manager; 429 at the configured limit,
+/// so that one client cannot fill the lock table.
+pub async fn check_lock_limit(ctx: &Ctx) -> DavResult<()> {
+    let limit = ctx.exec.config.max_locks_per_principal;
+    let mut held = 0;
+    for manager in ctx.registry().lock_managers_below(&DavPath::root()) {
+        held += manager.held_by(ctx.client.principal.as_deref()).await?;
+    }
+    if held >= limit {
+        return Err(DavError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this user already holds {held} locks, the most allowed ({limit})"),
+        ));
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@
 //! Parsing is purely syntactic; what the conditions mean (which lock tokens exist, what the
 //! current entity tag is) is decided by the executive when it evaluates the header.
 
-use super::{EntityTag, HeaderError};
+use super::{EntityTag, HeaderError, ResourceTag};
 
 /// One condition inside a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,29 @@ impl IfHeader {
     /// True if any list is tagged with a resource.
     pub fn is_tagged(&self) -> bool {
         self.lists.iter().any(|l| l.resource.is_some())
+    }
+
+    /// True if some condition is a ResourceTag (`<rt:GUID@version>`, MS-WDVME 2.2.4).
+    pub fn mentions_resource_tags(&self) -> bool {
+        self.lists.iter().any(|list| {
+            list.conditions.iter().any(|c| {
+                matches!(c, IfCondition::StateToken { token, .. } if ResourceTag::is_candidate(token))
+            })
+        })
+    }
+
+    /// The Microsoft form `(<rt:…>)` or `(Not <rt:…>)`: exactly one untagged list with exactly
+    /// one condition, a ResourceTag (MS-WDVME 3.1.5.5). Returns `(not, tag)`.
+    pub fn microsoft_form(&self) -> Option<(bool, ResourceTag)> {
+        let [list] = self.lists.as_slice() else {
+            return None;
+        };
+        let (None, [IfCondition::StateToken { not, token }]) =
+            (&list.resource, list.conditions.as_slice())
+        else {
+            return None;
+        };
+        ResourceTag::parse(token).ok().map(|tag| (*not, tag))
     }
 }
 
@@ -134,6 +157,12 @@ fn parse_list<'a>(
             let token = after[..end].trim();
             if token.is_empty() {
                 return Err(err("empty state token"));
+            }
+            // An `rt:` token claims to be a ResourceTag; a malformed one is a 400 (MS-WDVME
+            // 3.1.5.5 gives it a meaning, unlike an unknown lock token, which merely matches
+            // nothing).
+            if ResourceTag::is_candidate(token) {
+                ResourceTag::parse(token)?;
             }
             conditions.push(IfCondition::StateToken {
                 not,
@@ -223,6 +252,45 @@ mod tests {
         ] {
             assert!(parse_if(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn resource_tags() {
+        let tag = "rt:93DAE904-C4AE-4B5F-A7F6-BDF4FAACEF5F@00000000002";
+        let h = parse_if(&format!("(<{tag}>)")).unwrap();
+        let (not, parsed) = h.microsoft_form().unwrap();
+        assert!(!not);
+        assert_eq!(parsed.to_string(), tag);
+        assert!(h.mentions_resource_tags());
+        let h = parse_if(&format!("(Not <{tag}>)")).unwrap();
+        assert!(h.microsoft_form().unwrap().0);
+        // Not the Microsoft form: two conditions, two lists, a tagged list.
+        assert!(
+            parse_if(&format!("(<{tag}> <urn:uuid:1>)"))
+                .unwrap()
+                .microsoft_form()
+                .is_none()
+        );
+        assert!(
+            parse_if(&format!("(<{tag}>) (<urn:uuid:1>)"))
+                .unwrap()
+                .microsoft_form()
+                .is_none()
+        );
+        assert!(
+            parse_if(&format!("</a> (<{tag}>)"))
+                .unwrap()
+                .microsoft_form()
+                .is_none()
+        );
+        assert!(
+            parse_if("(<urn:uuid:1>)")
+                .unwrap()
+                .microsoft_form()
+                .is_none()
+        );
+        assert!(!parse_if("(<urn:uuid:1>)").unwrap().mentions_resource_tags());
+        assert!(parse_if("(<rt:not-a-guid@00000000001>)").is_err());
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct FsOptions {
     /// Apache and nginx; turn it on where a power cut must not lose an acknowledged PUT.
     pub fsync: bool,
     /// Run a single `stat`, and the open + read of a small file, on the calling task instead
-    /// of the blocking pool (ADR 0021). Right for local disks, where these calls take
+    /// of the blocking pool (ADR 0011). Right for local disks, where these calls take
     /// microseconds and the hand-off to another thread costs more; turn it off for slow or
     /// network file systems. Listings, large files and writes always use the blocking pool.
     pub inline_io: bool,

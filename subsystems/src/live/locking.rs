@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use davd_registry::ms::miniredir_version;
 use davd_registry::xml::{ActiveLockView, render_activelock};
 use davd_registry::{
     Depth, LivePropertyHandler, LockRecord, PropContext, PropName, PropValue, SubsystemResult,
@@ -69,6 +70,16 @@ pub fn render_lockdiscovery(locks: &[LockRecord], with_lockroot: bool) -> String
     xml
 }
 
+/// The first mini-redirector version that copes with `activelock` in PROPFIND answers.
+const MINIREDIR_FIXED: [u64; 4] = [5, 2, 3718, 0];
+
+/// True for `Microsoft-WebDAV-MiniRedir` older than 5.2.3718.0, compared numerically.
+fn hides_activelock(user_agent: Option<&str>) -> bool {
+    user_agent
+        .and_then(miniredir_version)
+        .is_some_and(|v| v < MINIREDIR_FIXED)
+}
+
 #[async_trait]
 impl LivePropertyHandler for LockProperties {
     fn names(&self) -> &[PropName] {
@@ -82,6 +93,12 @@ impl LivePropertyHandler for LockProperties {
     ) -> SubsystemResult<Option<PropValue>> {
         Ok(match name.local.as_str() {
             "supportedlock" => Some(PropValue::Xml(SUPPORTED_LOCK.into())),
+            // MS-WDVME 3.2.5.3.3: mini-redirectors before 5.2.3718.0 append the lock token
+            // to the resource name, so they get the property without its activelocks. Only
+            // here, in PROPFIND: a LOCK response keeps them (RFC 4918 requires it).
+            "lockdiscovery" if hides_activelock(cx.client.user_agent.as_deref()) => {
+                Some(PropValue::Empty)
+            }
             "lockdiscovery" => {
                 let locks = cx.locks_covering().await?;
                 let with_root = self.lockroot_for(cx.client.user_agent.as_deref());
@@ -93,5 +110,24 @@ impl LivePropertyHandler for LockProperties {
             }
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_mini_redirectors() {
+        let agent = |v: &str| format!("Microsoft-WebDAV-MiniRedir/{v}");
+        for old in ["5.1.2600", "5.2.3717", "4.0"] {
+            assert!(hides_activelock(Some(&agent(old))), "{old}");
+        }
+        for new in ["5.2.3718", "5.2.3718.0", "5.2.3790", "10.0.19045"] {
+            assert!(!hides_activelock(Some(&agent(new))), "{new}");
+        }
+        assert!(!hides_activelock(Some("Microsoft-WebDAV-MiniRedir")));
+        assert!(!hides_activelock(Some("DavClnt")));
+        assert!(!hides_activelock(None));
     }
 }

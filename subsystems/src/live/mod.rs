@@ -5,12 +5,14 @@
 mod core;
 mod hit_counter;
 mod locking;
+mod microsoft;
 mod quota;
 mod read_only;
 
 pub use self::core::CoreProperties;
 pub use self::hit_counter::HitCounter;
 pub use self::locking::{LockDiscoveryOptions, LockProperties};
+pub use self::microsoft::{MicrosoftProperties, OFFICE_NS, REPL_NS, WIN32_NS};
 pub use self::quota::QuotaProperties;
 pub use self::read_only::ReadOnly;
 
@@ -27,5 +29,6 @@ pub fn standard_handlers() -> Vec<Arc<dyn LivePropertyHandler>> {
         Arc::new(CoreProperties::new()),
         Arc::new(LockProperties::new(LockDiscoveryOptions::default())),
         Arc::new(QuotaProperties::new()),
+        Arc::new(MicrosoftProperties::new()),
     ]
 }

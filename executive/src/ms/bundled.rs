@@ -1,0 +1,244 @@
+//! Bundled locks (MS-WDV 2.2.4, 3.2.5.2): `X-MSDAVEXTLockTimeout` and `Lock-Token` on GET,
+//! HEAD, POST and PUT lock, refresh or unlock the resource in the same request.
+//!
+//! | method         | Lock-Token | timeout | davd                                                  |
+//! |----------------|------------|---------|-------------------------------------------------------|
+//! | GET/HEAD/POST  | Y          | N       | ignored                                               |
+//! | any of the four| Y          | Y (> 0) | refresh that lock (412 unknown, 423 someone else's)   |
+//! | any of the four| Y          | 0       | unlock it (same failures)                             |
+//! | any of the four| N          | Y (> 0) | take an exclusive depth-0 lock (423 if locked)        |
+//! | any of the four| N          | 0       | 400: nothing to unlock                                |
+//! | PUT            | Y          | N       | the token counts as submitted (412 / 423 as above)    |
+//! | any            | N          | N       | no lock processing                                    |
+//!
+//! `X-MSDAVEXTLockTimeout` on any other method is refused by the protocol layer (400).
+//! A lock operation is one command in the request's CommandQueue, after the content
+//! operation, so a PUT and its lock succeed or fail together.
+//!
+//! Answers (ADR 0005, decisions D1/D2 of the checklist): `Lock-Token` (bare, like MS-WDV 4.5)
+//! whenever the request named or created a lock that still exists afterwards, and
+//! `X-MSDAVEXTLockTimeout` with the time granted after a create or refresh; neither after an
+//! unlock or on a request without lock headers.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::header::HeaderName;
+
+use davd_protocol::headers::Timeout;
+use davd_protocol::headers::ms::names::{LOCK_TOKEN, X_MSDAVEXT_LOCK_TIMEOUT};
+use davd_protocol::xml::{Condition, LockScope, escape_text};
+use davd_protocol::{DavPath, Method, Response};
+use davd_registry::{LockManager, LockRecord};
+
+use crate::commands::locks::{InsertLock, RefreshLock, RemoveLocks};
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::policy::locks::{check_lock_limit, expiry, granted_timeout, holds};
+use crate::queue::CommandQueue;
+
+/// Office refreshes at the interval granted but never sooner than 180 s: a shorter lock would
+/// expire before the refresh (sabre.io's Office notes).
+pub const MIN_BUNDLED_SECONDS: u64 = 180;
+
+/// What the lock headers of a request ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Form {
+    None,
+    Create(Timeout),
+    Refresh {
+        token: String,
+        timeout: Timeout,
+    },
+    Unlock {
+        token: String,
+    },
+    /// PUT with `Lock-Token` alone: write under that lock.
+    Assert {
+        token: String,
+    },
+}
+
+impl Form {
+    /// Reads the table above off the request; 400 for `Second-0` without a token.
+    pub fn of(ctx: &Ctx) -> DavResult<Form> {
+        let ms = &ctx.request.ms;
+        let put = matches!(ctx.request.method, Method::Put { .. });
+        Ok(match (ms.lock_token.clone(), ms.lock_timeout) {
+            (None, None) => Form::None,
+            (Some(_), None) if !put => Form::None,
+            (Some(token), None) => Form::Assert { token },
+            (None, Some(Timeout::Seconds(0))) => {
+                return Err(DavError::bad_request(
+                    "X-MSDAVEXTLockTimeout: Second-0 asks for an unlock, which needs a Lock-Token",
+                ));
+            }
+            (None, Some(timeout)) => Form::Create(timeout),
+            (Some(token), Some(Timeout::Seconds(0))) => Form::Unlock { token },
+            (Some(token), Some(timeout)) => Form::Refresh { token, timeout },
+        })
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Form::None
+    }
+}
+
+/// What the lock part of a request will do and answer.
+#[derive(Default)]
+pub struct Planned {
+    create: Option<(Arc<dyn LockManager>, LockRecord)>,
+    refresh: Option<(Arc<dyn LockManager>, LockRecord, LockRecord)>,
+    unlock: Option<(Arc<dyn LockManager>, LockRecord)>,
+    /// The `Lock-Token` to answer with.
+    token: Option<String>,
+    /// The `X-MSDAVEXTLockTimeout` to answer with.
+    granted: Option<Timeout>,
+}
+
+impl Planned {
+    /// Appends the lock command (if any) to `queue`.
+    pub fn push_into(self, queue: &mut CommandQueue) -> Answer {
+        if let Some((manager, lock)) = self.create {
+            queue.push(InsertLock::new(manager, lock));
+        }
+        if let Some((manager, old, new)) = self.refresh {
+            queue.push(RefreshLock::new(manager, old, new));
+        }
+        if let Some((manager, lock)) = self.unlock {
+            queue.push(RemoveLocks::new(vec![(manager, lock)]));
+        }
+        Answer {
+            token: self.token,
+            granted: self.granted,
+        }
+    }
+}
+
+/// The lock headers of the response, once the queue has run.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    token: Option<String>,
+    granted: Option<Timeout>,
+}
+
+impl Answer {
+    pub fn add_headers(&self, response: &mut Response) {
+        if let Some(token) = &self.token {
+            response.set_header(HeaderName::from_static(LOCK_TOKEN), token);
+        }
+        if let Some(granted) = self.granted {
+            response.set_header(
+                HeaderName::from_static(X_MSDAVEXT_LOCK_TIMEOUT),
+                granted.to_header(),
+            );
+        }
+    }
+}
+
+fn locked(message: &'static str, roots: &[LockRecord]) -> DavError {
+    let mut hrefs: Vec<String> = roots.iter().map(|l| l.root.to_href(false)).collect();
+    hrefs.dedup();
+    DavError::with_condition(
+        StatusCode::LOCKED,
+        Condition::NoConflictingLock(hrefs),
+        message,
+    )
+}
+
+/// The timeout granted for a bundled lock: the usual cap, and at least 180 s (unless the
+/// configured maximum is lower).
+fn granted(ctx: &Ctx, requested: Timeout) -> Timeout {
+    match granted_timeout(ctx, Some(requested)) {
+        Timeout::Seconds(s) => {
+            Timeout::Seconds(s.max(MIN_BUNDLED_SECONDS.min(ctx.exec.config.max_lock_timeout)))
+        }
+        infinite => infinite,
+    }
+}
+
+/// Decides the lock part of a request on `path`, which must be latched by the caller. Checks
+/// only; nothing changes until the queue runs.
+pub async fn plan(ctx: &Ctx, path: &DavPath, form: &Form) -> DavResult<Planned> {
+    let covering = ctx.resolve(path).locks_covering(path).await?;
+    let token = match form {
+        Form::None => return Ok(Planned::default()),
+        Form::Create(requested) => {
+            if !covering.is_empty() {
+                return Err(locked("the resource is already locked", &covering));
+            }
+            check_lock_limit(ctx).await?;
+            let timeout = granted(ctx, *requested);
+            let lock = LockRecord {
+                token: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+                root: path.clone(),
+                scope: LockScope::Exclusive,
+                deep: false,
+                owner: ctx.client.principal.as_ref().map(|p| {
+                    let mut owner = String::from("<D:owner xmlns:D=\"DAV:\">");
+                    escape_text(p, &mut owner);
+                    owner.push_str("</D:owner>");
+                    owner
+                }),
+                principal: ctx.client.principal.clone(),
+                timeout,
+                expires: expiry(timeout),
+            };
+            let manager = ctx.registry().lock_manager(path).clone();
+            return Ok(Planned {
+                token: Some(lock.token.clone()),
+                granted: Some(timeout),
+                create: Some((manager, lock)),
+                ..Planned::default()
+            });
+        }
+        Form::Refresh { token, .. } | Form::Unlock { token } | Form::Assert { token } => token,
+    };
+    let Some(lock) = covering.iter().find(|l| l.token == *token) else {
+        return Err(if covering.is_empty() {
+            DavError::precondition_failed("the Lock-Token names no lock on this resource")
+        } else {
+            locked("the resource is locked by another lock", &covering)
+        });
+    };
+    if !holds(ctx, lock, &[token.as_str()]) {
+        return Err(locked("the resource is locked by another user", &covering));
+    }
+    let manager = manager_of(ctx, path, token).await?;
+    Ok(match form {
+        Form::Refresh { timeout, .. } => {
+            let timeout = granted(ctx, *timeout);
+            let refreshed = LockRecord {
+                timeout,
+                expires: expiry(timeout),
+                ..lock.clone()
+            };
+            Planned {
+                token: Some(lock.token.clone()),
+                granted: Some(timeout),
+                refresh: Some((manager, lock.clone(), refreshed)),
+                ..Planned::default()
+            }
+        }
+        Form::Unlock { .. } => Planned {
+            unlock: Some((manager, lock.clone())),
+            ..Planned::default()
+        },
+        _ => Planned {
+            token: Some(lock.token.clone()),
+            ..Planned::default()
+        },
+    })
+}
+
+/// The lock manager holding `token` among those in force at `path`.
+async fn manager_of(ctx: &Ctx, path: &DavPath, token: &str) -> DavResult<Arc<dyn LockManager>> {
+    for manager in ctx.resolve(path).locks {
+        if manager.get(token).await?.is_some() {
+            return Ok(manager);
+        }
+    }
+    Err(DavError::precondition_failed(
+        "the lock ended while the request was checked",
+    ))
+}

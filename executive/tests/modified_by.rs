@@ -1,0 +1,136 @@
+//! `Office:modifiedby` records the principal of every content write (MS-WDVME 2.2.10.4).
+//!
+//! The HTTP server has no authentication yet, so every request is anonymous there and the
+//! HTTP-level tests can only see the empty value. This drives the executive directly with an
+//! identity, as the server will once authentication fills `Identity::principal`.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use davd_executive::{Executive, ExecutiveConfig, Identity};
+use davd_protocol::{Body, DavPath, RequestHead};
+use davd_registry::{Mount, Registry};
+use davd_subsystems::live::standard_handlers;
+use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+
+fn executive() -> Arc<Executive> {
+    let root = Mount {
+        namespace: Some(Arc::new(MemoryNamespace::new())),
+        properties: Some(Arc::new(MemoryProperties::new())),
+        locks: Some(Arc::new(MemoryLocks::new())),
+        live: standard_handlers(),
+        access: None,
+    };
+    let registry = Registry::new(vec![(DavPath::root(), root)]).unwrap();
+    Executive::new(Arc::new(registry), ExecutiveConfig::default())
+}
+
+async fn send(
+    exec: &Arc<Executive>,
+    method: &str,
+    path: &str,
+    principal: Option<&str>,
+    headers: &[(&'static str, &str)],
+    body: &'static str,
+) -> (StatusCode, String) {
+    let mut map = HeaderMap::new();
+    map.insert("host", HeaderValue::from_static("localhost"));
+    map.insert("content-length", HeaderValue::from(body.len()));
+    for (name, value) in headers {
+        map.insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    let head = RequestHead {
+        method,
+        path,
+        headers: &map,
+        default_port: 80,
+        body_may_exist: !body.is_empty(),
+    };
+    let identity = Identity {
+        principal: principal.map(str::to_owned),
+    };
+    let body = stream::once(async move { Ok(Bytes::from_static(body.as_bytes())) }).boxed();
+    let response = exec.handle(head, identity, body).await;
+    let text = match response.body {
+        Body::Empty => String::new(),
+        Body::Full(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+        Body::Stream(mut s) => {
+            let mut out = Vec::new();
+            while let Some(chunk) = s.next().await {
+                out.extend_from_slice(&chunk.unwrap());
+            }
+            String::from_utf8(out).unwrap()
+        }
+    };
+    (response.status, text)
+}
+
+async fn modified_by(exec: &Arc<Executive>, path: &str) -> String {
+    let (status, body) = send(
+        exec,
+        "PROPFIND",
+        path,
+        None,
+        &[("depth", "0")],
+        r#"<D:propfind xmlns:D="DAV:"><D:prop><O:modifiedby xmlns:O="urn:schemas-microsoft-com:office:office"/></D:prop></D:propfind>"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    body
+}
+
+#[tokio::test]
+async fn every_content_write_records_its_principal() {
+    let exec = executive();
+    let (status, _) = send(&exec, "PUT", "/doc", Some("alice"), &[], "v1").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(
+        modified_by(&exec, "/doc")
+            .await
+            .contains("<Office:modifiedby>alice</Office:modifiedby>")
+    );
+    let (status, _) = send(&exec, "PUT", "/doc", Some("bob & co"), &[], "v2").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        modified_by(&exec, "/doc")
+            .await
+            .contains("<Office:modifiedby>bob &amp; co</Office:modifiedby>")
+    );
+    // Properties are not content: PROPPATCH leaves the last writer.
+    let (status, _) = send(
+        &exec,
+        "PROPPATCH",
+        "/doc",
+        Some("carol"),
+        &[],
+        r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:x">1</x></D:prop></D:set></D:propertyupdate>"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert!(modified_by(&exec, "/doc").await.contains(">bob &amp; co<"));
+    // An anonymous write leaves it empty rather than inventing a name.
+    send(&exec, "PUT", "/doc", None, &[], "v3").await;
+    assert!(
+        modified_by(&exec, "/doc")
+            .await
+            .contains("<Office:modifiedby/>")
+    );
+    // A new collection and a copy are written by whoever made them.
+    send(&exec, "MKCOL", "/dir", Some("dave"), &[], "").await;
+    assert!(modified_by(&exec, "/dir").await.contains(">dave<"));
+    let (status, _) = send(
+        &exec,
+        "COPY",
+        "/doc",
+        Some("erin"),
+        &[("destination", "/copy")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(modified_by(&exec, "/copy").await.contains(">erin<"));
+}

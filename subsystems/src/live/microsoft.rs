@@ -1,0 +1,193 @@
+//! The properties Microsoft clients read (MS-WDVME 2.2.9, 2.2.10, 3.2.5.6).
+//!
+//! | property                        | value                                   | PROPPATCH |
+//! |---------------------------------|-----------------------------------------|-----------|
+//! | `D:iscollection`                | `1` / `0`                               | 403       |
+//! | `D:isFolder`                    | `t` / `f`                               | 403       |
+//! | `D:ishidden`                    | `1` iff `Z:Win32FileAttributes` has 0x2 | 403       |
+//! | `Repl:authoritative-directory`  | `t`, collections only                   | 403       |
+//! | `Repl:repl-uid`                 | `rid:{GUID}`                            | 403       |
+//! | `Repl:resourcetag`              | `rt:GUID@00000000002`                   | 403       |
+//! | `Office:modifiedby`             | who made the last content change        | 403       |
+//! | `Office:specialFolderType`      | dead, a 32-bit integer                  | 409 if not|
+//!
+//! The `Z:Win32*` properties are ordinary dead properties, stored verbatim on files and
+//! collections alike; no handler is needed for them. The document id and version come from
+//! the record the executive keeps for each resource (`davd_registry::document`).
+
+use async_trait::async_trait;
+
+use davd_registry::xml::fragment_text;
+use davd_registry::{
+    DAV_NS, DocumentIdentity, DocumentRecord, LivePropertyHandler, PropContext, PropName,
+    PropValue, SetVerdict, StatusCode, SubsystemError, SubsystemResult, document_prop_name,
+};
+
+pub const OFFICE_NS: &str = "urn:schemas-microsoft-com:office:office";
+pub const REPL_NS: &str = "http://schemas.microsoft.com/repl/";
+pub const WIN32_NS: &str = "urn:schemas-microsoft-com:";
+
+/// FILE_ATTRIBUTE_HIDDEN.
+const HIDDEN: u32 = 0x2;
+
+pub struct MicrosoftProperties {
+    names: Vec<PropName>,
+}
+
+impl Default for MicrosoftProperties {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MicrosoftProperties {
+    pub fn new() -> Self {
+        MicrosoftProperties {
+            names: vec![
+                PropName::dav("iscollection"),
+                PropName::dav("isFolder"),
+                PropName::dav("ishidden"),
+                PropName::new(REPL_NS, "authoritative-directory"),
+                PropName::new(REPL_NS, "repl-uid"),
+                PropName::new(REPL_NS, "resourcetag"),
+                PropName::new(OFFICE_NS, "modifiedby"),
+                PropName::new(OFFICE_NS, "specialFolderType"),
+            ],
+        }
+    }
+
+    async fn identity(cx: &PropContext<'_>) -> SubsystemResult<DocumentIdentity> {
+        let record = cx
+            .dead_property(&document_prop_name())
+            .await?
+            .and_then(|p| DocumentRecord::from_prop(&p.xml));
+        Ok(DocumentIdentity::of(record.as_ref(), cx.path, cx.meta))
+    }
+
+    async fn hidden(cx: &PropContext<'_>) -> SubsystemResult<bool> {
+        let attributes = cx
+            .dead_property(&PropName::new(WIN32_NS, "Win32FileAttributes"))
+            .await?
+            .and_then(|p| fragment_text(&p.xml))
+            .and_then(|t| u32::from_str_radix(t.trim(), 16).ok());
+        Ok(attributes.is_some_and(|a| a & HIDDEN != 0))
+    }
+}
+
+/// `Office:specialFolderType` must be "a value stored in a 32-bit integer" (MS-WDVME
+/// 2.2.10.5). SharePoint parses an unsigned decimal into a signed integer (<19>), so both
+/// readings are accepted: -2147483648 ..= 4294967295, optional sign, decimal digits only.
+fn is_32_bit_integer(text: &str) -> bool {
+    let text = text.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && text
+            .parse::<i64>()
+            .is_ok_and(|n| (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&n))
+}
+
+fn flag(on: bool, yes: &str, no: &str) -> Option<PropValue> {
+    Some(PropValue::Text(if on { yes } else { no }.to_owned()))
+}
+
+#[async_trait]
+impl LivePropertyHandler for MicrosoftProperties {
+    fn names(&self) -> &[PropName] {
+        &self.names
+    }
+
+    async fn get(
+        &self,
+        cx: &PropContext<'_>,
+        name: &PropName,
+    ) -> SubsystemResult<Option<PropValue>> {
+        let collection = cx.meta.collection;
+        Ok(match (name.namespace.as_str(), name.local.as_str()) {
+            (DAV_NS, "iscollection") => flag(collection, "1", "0"),
+            (DAV_NS, "isFolder") => flag(collection, "t", "f"),
+            (DAV_NS, "ishidden") => flag(Self::hidden(cx).await?, "1", "0"),
+            // davd lists every member of a collection.
+            (REPL_NS, "authoritative-directory") if collection => flag(true, "t", "f"),
+            (REPL_NS, "repl-uid") => Some(PropValue::Text(Self::identity(cx).await?.repl_uid())),
+            (REPL_NS, "resourcetag") => Some(PropValue::Text(
+                Self::identity(cx).await?.resource_tag().to_string(),
+            )),
+            // Empty, not invented, when nobody authenticated made the change.
+            (OFFICE_NS, "modifiedby") => Some(match Self::identity(cx).await?.modified_by {
+                Some(who) => PropValue::Text(who),
+                None => PropValue::Empty,
+            }),
+            (OFFICE_NS, "specialFolderType") => cx
+                .dead_property(name)
+                .await?
+                .map(|p| PropValue::Fragment(p.xml)),
+            _ => None,
+        })
+    }
+
+    fn check_set(&self, name: &PropName, value: &str) -> SetVerdict {
+        if !name.is(OFFICE_NS, "specialFolderType") {
+            return SetVerdict::Protected;
+        }
+        match fragment_text(value) {
+            Some(text) if is_32_bit_integer(&text) => SetVerdict::Store,
+            _ => SetVerdict::Reject(SubsystemError::new(
+                StatusCode::CONFLICT,
+                "Office:specialFolderType must be a 32-bit integer",
+            )),
+        }
+    }
+
+    fn check_remove(&self, name: &PropName) -> SetVerdict {
+        if name.is(OFFICE_NS, "specialFolderType") {
+            SetVerdict::Store
+        } else {
+            SetVerdict::Protected
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_folder_types() {
+        for ok in ["5", " 0 ", "-2147483648", "4294967295", "+7"] {
+            assert!(is_32_bit_integer(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "1.5",
+            "0x10",
+            "4294967296",
+            "-2147483649",
+            "+",
+            "1 2",
+        ] {
+            assert!(!is_32_bit_integer(bad), "{bad}");
+        }
+        let h = MicrosoftProperties::new();
+        let name = PropName::new(OFFICE_NS, "specialFolderType");
+        let fragment = |v: &str| {
+            format!(
+                "<Office:specialFolderType xmlns:Office=\"{OFFICE_NS}\">{v}</Office:specialFolderType>"
+            )
+        };
+        assert_eq!(h.check_set(&name, &fragment("5")), SetVerdict::Store);
+        assert!(matches!(
+            h.check_set(&name, &fragment("five")),
+            SetVerdict::Reject(e) if e.status == StatusCode::CONFLICT
+        ));
+        assert_eq!(h.check_remove(&name), SetVerdict::Store);
+        assert_eq!(
+            h.check_set(
+                &PropName::dav("isFolder"),
+                "<D:isFolder xmlns:D=\"DAV:\">t</D:isFolder>"
+            ),
+            SetVerdict::Protected
+        );
+    }
+}
