@@ -198,3 +198,30 @@ async fn staging_area_is_invisible_and_unreachable() {
     let page = s.get("/").await.text().await.unwrap();
     assert!(!page.contains("davd-staging"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_405_says_what_is_allowed() {
+    let s = TestServer::start().await;
+    s.mkcol("/dir").await;
+    s.put("/file", "x").await;
+    for (method, path) in [
+        ("PUT", "/dir"),
+        ("MKCOL", "/dir"),
+        ("MKCOL", "/file"),
+        ("POST", "/file"),
+    ] {
+        let r = s.request(method, path).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let allow = r
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow"))
+            .to_str()
+            .unwrap();
+        assert!(allow.contains("PROPFIND"), "{allow}");
+    }
+}

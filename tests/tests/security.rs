@@ -429,3 +429,42 @@ async fn a_stalled_upload_is_abandoned_and_undone() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(s.get("/kept").await.text().await.unwrap(), "original");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modifiedby_records_the_authenticated_user() {
+    let s = with_users(PLAIN).await;
+    let put = |user: &str, password: &str, body: &'static str| {
+        s.request("PUT", "/doc.docx")
+            .basic_auth(user, Some(password))
+            .body(body)
+            .send()
+    };
+    put("alice", "wonderland", "v1").await.unwrap();
+    let query = r#"<D:propfind xmlns:D="DAV:"><D:prop><O:modifiedby xmlns:O="urn:schemas-microsoft-com:office:office"/></D:prop></D:propfind>"#;
+    let who = |body: String| {
+        Multistatus::parse(&body).responses[0]
+            .prop("urn:schemas-microsoft-com:office:office", "modifiedby")
+            .unwrap()
+            .text
+            .clone()
+    };
+    let r = s
+        .request("PROPFIND", "/doc.docx")
+        .basic_auth("bob", Some("builder"))
+        .header("Depth", "0")
+        .body(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who(r.text().await.unwrap()), "alice");
+    put("bob", "builder", "v2").await.unwrap();
+    let r = s
+        .request("PROPFIND", "/doc.docx")
+        .basic_auth("alice", Some("wonderland"))
+        .header("Depth", "0")
+        .body(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who(r.text().await.unwrap()), "bob");
+}

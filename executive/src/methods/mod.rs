@@ -17,9 +17,13 @@ mod unlock;
 use davd_protocol::{ByteStream, Method, Response};
 use tracing::debug;
 
+use http::StatusCode;
+use http::header::ALLOW;
+
 use crate::context::Ctx;
 use crate::error::DavResult;
 use crate::policy::access;
+use crate::policy::allow::allowed_methods;
 
 /// Runs the method of `ctx.request`.
 pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
@@ -60,6 +64,11 @@ pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
     };
     if matches!(ctx.request.method, Method::Options) {
         crate::ms::advertise(&mut response);
+    }
+    // RFC 9110 §15.5.6: a 405 must say what is allowed.
+    if response.status == StatusCode::METHOD_NOT_ALLOWED && !response.headers.contains_key(ALLOW) {
+        let meta = ctx.stat(ctx.path()).await.ok().flatten();
+        response.set_header(ALLOW, allowed_methods(meta.as_ref()));
     }
     response
 }
