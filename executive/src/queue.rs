@@ -8,6 +8,9 @@
 //!    reverse order, and the failure is reported with its index.
 //! 3. **commit** them all: irreversible clean-up such as purging a deleted file's backup.
 //!
+//! Commands that never get to execute (a check failed, or an earlier command) are told to
+//! **abandon** what they hold, such as a body staged before the request took its latch.
+//!
 //! This is the 1997 paper's CommandQueue (its Figure 2 is PROPPATCH), with the check phase
 //! added so that a request that cannot succeed never touches storage. A queue is atomic: where
 //! RFC 4918 wants partial results (a Depth-infinity COPY), that is one composite command that
@@ -58,6 +61,10 @@ pub trait Command: Send {
     async fn commit(&mut self) -> DavResult<()> {
         Ok(())
     }
+
+    /// Releases what the command holds when it will never execute (an earlier command or a
+    /// check failed): staged content, for instance.
+    async fn abandon(&mut self) {}
 }
 
 /// Why a queue did not commit.
@@ -103,6 +110,13 @@ impl CommandQueue {
         self.commands.is_empty()
     }
 
+    /// Gives up on the queue before running it: every command releases what it holds.
+    pub async fn abandon(mut self) {
+        for command in &mut self.commands {
+            command.abandon().await;
+        }
+    }
+
     /// Checks, executes and commits; on failure undoes what ran.
     pub async fn run(mut self) -> Result<Effects, QueueFailure> {
         let mut failed_checks = Vec::new();
@@ -112,6 +126,9 @@ impl CommandQueue {
             }
         }
         if !failed_checks.is_empty() {
+            for command in &mut self.commands {
+                command.abandon().await;
+            }
             return Err(QueueFailure::Check(failed_checks));
         }
 
@@ -122,6 +139,9 @@ impl CommandQueue {
                     if let Err(e) = done.undo().await {
                         warn!(command = %done.describe(), error = %e, "undo failed");
                     }
+                }
+                for never_run in &mut self.commands[index + 1..] {
+                    never_run.abandon().await;
                 }
                 return Err(QueueFailure::Execute { index, error });
             }

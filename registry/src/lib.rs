@@ -31,7 +31,8 @@ pub use live::{
 };
 pub use lock::{LockManager, LockRecord};
 pub use namespace::{
-    Detached, MemberStream, NamespaceManager, Opened, OpenedContent, WriteMode, WriteReceipt,
+    Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
+    WriteReceipt,
 };
 pub use property::{PropertyManager, PropsByPath, StoredProp};
 pub use registry::{Mount, Registry, RegistryError};

@@ -9,11 +9,11 @@ use davd_protocol::headers::ByteRange;
 use davd_protocol::{Body, ByteStream, DavPath};
 
 use crate::error::{SubsystemError, SubsystemResult};
+use crate::resource::{Member, ResourceMeta};
 
 fn read_only() -> SubsystemError {
     SubsystemError::forbidden("this part of the server is read-only")
 }
-use crate::resource::{Member, ResourceMeta};
 
 /// Members of a collection, delivered in batches so that a huge collection can be streamed.
 pub type MemberStream = Pin<Box<dyn Stream<Item = SubsystemResult<Vec<Member>>> + Send>>;
@@ -35,6 +35,23 @@ pub struct Detached {
     pub path: DavPath,
     /// The manager's own handle for it (a trash file name, a key...).
     pub handle: String,
+}
+
+/// Content received into a staging area and not yet visible at its path.
+///
+/// Staging lets the executive stream a request body while holding no latch, and then publish
+/// it in a short critical section (docs/adr/0012-staged-uploads.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    /// Where it will be published.
+    pub path: DavPath,
+    /// The manager's own handle for it (a staging file, a content id...).
+    pub handle: String,
+    /// Bytes received.
+    pub len: u64,
+    /// The content itself, for managers that rely on the default staging (which keeps it in
+    /// memory and publishes it with [`NamespaceManager::write`]).
+    pub buffered: Option<bytes::Bytes>,
 }
 
 /// What a write did.
@@ -91,6 +108,39 @@ pub trait NamespaceManager: Send + Sync {
         _mode: WriteMode,
     ) -> SubsystemResult<WriteReceipt> {
         Err(read_only())
+    }
+
+    /// Receives `body` into a staging area for `path`; nothing is visible yet. The parent need
+    /// not exist: [`NamespaceManager::publish`] checks.
+    ///
+    /// The default keeps the body in memory and publishes it with `write`; a manager whose
+    /// resources can be large should stage to its own storage instead (all of davd's do).
+    async fn stage(&self, path: &DavPath, mut body: ByteStream) -> SubsystemResult<Staged> {
+        use futures_util::StreamExt;
+        let mut buffer = bytes::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            buffer.extend_from_slice(&chunk?);
+        }
+        Ok(Staged {
+            path: path.clone(),
+            handle: String::new(),
+            len: buffer.len() as u64,
+            buffered: Some(buffer.freeze()),
+        })
+    }
+
+    /// Makes staged content the content of its path, replacing what was there atomically and
+    /// keeping the old content in the receipt for undo. 409 if the parent is not a collection,
+    /// 405 if the path is one.
+    async fn publish(&self, staged: Staged) -> SubsystemResult<WriteReceipt> {
+        let bytes = staged.buffered.unwrap_or_default();
+        let body: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+        self.write(&staged.path, body, WriteMode::Replace).await
+    }
+
+    /// Forgets staged content that will not be published.
+    async fn discard(&self, _staged: Staged) -> SubsystemResult<()> {
+        Ok(())
     }
 
     /// Creates an empty collection. Fails with 405 if something exists, 409 without a parent.

@@ -98,3 +98,37 @@ async fn move_and_put_in_one_subtree_do_not_interleave() {
     );
     assert!(!s.root().join("moved").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_taken_while_an_upload_streams_is_honoured_and_nothing_is_left_behind() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    s.put("/doc", "original").await;
+    // The upload starts (headers and half the body) and stalls while it is being staged.
+    let mut upload = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /doc HTTP/1.1\r\nHost: {}\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello",
+        s.host()
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Meanwhile another client locks the document: staging holds no latch.
+    let token = s.lock("/doc", "0").await;
+    upload.write_all(b"world").await.unwrap();
+    let mut answer = String::new();
+    upload.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 423"), "{answer}");
+    assert_eq!(s.get("/doc").await.text().await.unwrap(), "original");
+    let staging = std::fs::read_dir(s.root().join(".davd-staging"))
+        .unwrap()
+        .count();
+    assert_eq!(staging, 0, "the staged body was discarded");
+    let r = s
+        .request("PUT", "/doc")
+        .header("If", format!("(<{token}>)"))
+        .body("locked write")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}

@@ -5,19 +5,27 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use davd_protocol::{ByteStream, DavPath};
-use davd_registry::{Detached, NamespaceManager, WriteMode, WriteReceipt};
+use davd_registry::{Detached, NamespaceManager, Staged, WriteMode, WriteReceipt};
 
 use crate::error::{DavError, DavResult};
 use crate::queue::{Command, Effects};
 
-/// Streams a body into a resource. Undo: restore the replaced content, or remove a resource
-/// the write created. Commit: forget the replaced content.
+/// Where the new content comes from.
+enum Source {
+    /// A body still to be streamed in.
+    Body(ByteStream, WriteMode),
+    /// Content received earlier, outside the request's latch (see `methods/put.rs`).
+    Staged(Staged),
+}
+
+/// Writes content into a resource: streams a body, or publishes staged content. Undo: restore
+/// the replaced content, or remove a resource the write created. Commit: forget the replaced
+/// content. Abandon (never executed): discard the staged content.
 pub struct WriteContent {
     namespace: Arc<dyn NamespaceManager>,
     /// Path relative to the namespace's scope.
     path: DavPath,
-    body: Option<ByteStream>,
-    mode: WriteMode,
+    source: Option<Source>,
     receipt: Option<WriteReceipt>,
 }
 
@@ -31,8 +39,17 @@ impl WriteContent {
         WriteContent {
             namespace,
             path,
-            body: Some(body),
-            mode,
+            source: Some(Source::Body(body, mode)),
+            receipt: None,
+        }
+    }
+
+    /// Publishes content staged with `NamespaceManager::stage`.
+    pub fn staged(namespace: Arc<dyn NamespaceManager>, staged: Staged) -> Self {
+        WriteContent {
+            namespace,
+            path: staged.path.clone(),
+            source: Some(Source::Staged(staged)),
             receipt: None,
         }
     }
@@ -45,11 +62,11 @@ impl Command for WriteContent {
     }
 
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
-        let body = self
-            .body
-            .take()
-            .ok_or_else(|| DavError::internal("the body was already consumed"))?;
-        let receipt = self.namespace.write(&self.path, body, self.mode).await?;
+        let receipt = match self.source.take() {
+            Some(Source::Body(body, mode)) => self.namespace.write(&self.path, body, mode).await?,
+            Some(Source::Staged(staged)) => self.namespace.publish(staged).await?,
+            None => return Err(DavError::internal("the content was already written")),
+        };
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());
         self.receipt = Some(receipt);
@@ -78,6 +95,12 @@ impl Command for WriteContent {
             self.namespace.purge(previous).await?;
         }
         Ok(())
+    }
+
+    async fn abandon(&mut self) {
+        if let Some(Source::Staged(staged)) = self.source.take() {
+            let _ = self.namespace.discard(staged).await;
+        }
     }
 }
 

@@ -5,10 +5,13 @@
 //! headers (400/412/423, `crate::ms::bundled`), lock tokens for the resource and, when it is
 //! new, for the parent's membership (423; a `Lock-Token` header counts, MS-WDV 3.2.5.2), write
 //! hooks.
-//! Queue: [WriteContent, RecordDocument, (PROPPATCH instructions, FlushProperties), (lock)].
-//! The body is streamed to a staging file and renamed over the old content, so readers see
-//! old or new, never a mix; undo restores the old content. With `Content-Range` the segment
-//! is written in place (resumable upload; not undoable). RecordDocument gives the resource its
+//! These checks run twice: once before the body is read (so a refused upload is refused before
+//! it is sent), then again under the path's latch. In between, the body is streamed into a
+//! staging area (`NamespaceManager::stage`) without holding the latch (ADR 0012).
+//! Queue: [WriteContent (publish the staged body), RecordDocument, (PROPPATCH instructions,
+//! FlushProperties), (lock)]. Publishing renames the staged file over the old content, so
+//! readers see old or new, never a mix; undo restores the old content. With `Content-Range`
+//! the segment is written in place under the latch (resumable upload; not undoable). RecordDocument gives the resource its
 //! next version (or a new document id), without a flush of its own (`crate::ms::docid`).
 //! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
 //! and the bundled-lock headers.
@@ -23,8 +26,8 @@ use http::header::ETAG;
 
 use davd_protocol::headers::{ContentRange, MsDavExt};
 use davd_protocol::xml::MultistatusWriter;
-use davd_protocol::{Body, ByteStream, PropName, Response};
-use davd_registry::{WriteKind, WriteMode};
+use davd_protocol::{Body, ByteStream, DavPath, PropName, Response};
+use davd_registry::{ResourceMeta, WriteKind, WriteMode};
 
 use crate::commands::namespace::WriteContent;
 use crate::commands::properties::FlushProperties;
@@ -33,7 +36,7 @@ use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::methods::propfind::RESPONSE_PREFIXES;
 use crate::methods::proppatch::{patch_report, push_instructions};
-use crate::ms::bundled::{self, Form};
+use crate::ms::bundled::{self, Form, Planned};
 use crate::ms::docid::{self, RecordDocument};
 use crate::ms::multipart;
 use crate::policy::locks::{Protected, require_tokens};
@@ -84,42 +87,45 @@ pub async fn put(
     } else {
         (body, Vec::new())
     };
-    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
-    let meta = ctx.stat(&path).await?;
-    if meta.as_ref().is_some_and(|m| m.collection) {
-        return Err(DavError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "cannot PUT onto a collection",
-        ));
-    }
-    ctx.require_parent_collection(&path).await?;
-    check_conditions(ctx, &path, meta.as_ref(), false).await?;
-    let planned = bundled::plan(ctx, &path, &lock).await?;
-    let mut protected = vec![Protected::Resource(path.clone())];
-    if meta.is_none()
-        && let Some(parent) = path.parent()
-    {
-        protected.push(Protected::Membership(parent));
-    }
-    require_tokens(ctx, &protected).await?;
-    hooks::before_write(ctx, &path, false, WriteKind::Content).await?;
-    if meta.is_none() {
-        hooks::before_membership_change(ctx, &path).await?;
-    }
     let names: Vec<PropName> = instructions.iter().map(|i| i.name().clone()).collect();
-    if !names.is_empty() {
-        hooks::before_write(ctx, &path, false, WriteKind::Properties(names.clone())).await?;
-    }
-
     let subsystems = ctx.resolve(&path);
-    let record = docid::after_write(ctx, &path, meta.as_ref()).await?;
+
+    // Refuse early what would be refused anyway, before the client sends a byte of content
+    // (with `Expect: 100-continue` it has not yet). A whole-content body is then received into
+    // staging without holding the latch, so concurrent uploads to one path only queue for the
+    // publish; everything is checked again under the latch, as the world may have changed.
+    admit(ctx, &path, &lock, &names).await?;
+    let content = match mode {
+        WriteMode::Replace => {
+            let staged = subsystems
+                .namespace
+                .stage(&subsystems.relative(&path), body)
+                .await?;
+            WriteContent::staged(subsystems.namespace.clone(), staged)
+        }
+        segment => WriteContent::new(
+            subsystems.namespace.clone(),
+            subsystems.relative(&path),
+            body,
+            segment,
+        ),
+    };
+    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
     let mut queue = CommandQueue::new();
-    queue.push(WriteContent::new(
-        subsystems.namespace.clone(),
-        subsystems.relative(&path),
-        body,
-        mode,
-    ));
+    queue.push(content);
+    let admitted = match admit(ctx, &path, &lock, &names).await {
+        Ok((meta, planned)) => docid::after_write(ctx, &path, meta.as_ref())
+            .await
+            .map(|record| (record, planned)),
+        Err(e) => Err(e),
+    };
+    let (record, planned) = match admitted {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            queue.abandon().await;
+            return Err(e);
+        }
+    };
     queue.push(RecordDocument::new(
         subsystems.properties.clone(),
         path.clone(),
@@ -150,6 +156,42 @@ pub async fn put(
     }
     answer.add_headers(&mut response);
     Ok(response)
+}
+
+/// Everything that decides whether this PUT may happen: the target is not a collection (405),
+/// its parent exists (409), conditional headers (412), the bundled-lock plan (400/412/423),
+/// lock tokens (423) and write hooks. Returns the target's metadata and the lock plan.
+async fn admit(
+    ctx: &Ctx,
+    path: &DavPath,
+    lock: &Form,
+    names: &[PropName],
+) -> DavResult<(Option<ResourceMeta>, Planned)> {
+    let meta = ctx.stat(path).await?;
+    if meta.as_ref().is_some_and(|m| m.collection) {
+        return Err(DavError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "cannot PUT onto a collection",
+        ));
+    }
+    ctx.require_parent_collection(path).await?;
+    check_conditions(ctx, path, meta.as_ref(), false).await?;
+    let planned = bundled::plan(ctx, path, lock).await?;
+    let mut protected = vec![Protected::Resource(path.clone())];
+    if meta.is_none()
+        && let Some(parent) = path.parent()
+    {
+        protected.push(Protected::Membership(parent));
+    }
+    require_tokens(ctx, &protected).await?;
+    hooks::before_write(ctx, path, false, WriteKind::Content).await?;
+    if meta.is_none() {
+        hooks::before_membership_change(ctx, path).await?;
+    }
+    if !names.is_empty() {
+        hooks::before_write(ctx, path, false, WriteKind::Properties(names.to_vec())).await?;
+    }
+    Ok((meta, planned))
 }
 
 /// The answer to a prefix-encoded PUT whose queue failed. A failed instruction fails the whole

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use davd_registry::{
     ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
-    StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
+    Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
 };
 
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
@@ -263,6 +263,141 @@ impl NamespaceManager for FsNamespace {
         .await
     }
 
+    async fn stage(&self, path: &DavPath, mut body: ByteStream) -> SubsystemResult<Staged> {
+        relative_or_reserved(path)?;
+        if path.is_root() {
+            return Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the root is a collection",
+            ));
+        }
+        let temp = staging_name("put");
+        let staged = |len| Staged {
+            path: path.clone(),
+            handle: temp.clone(),
+            len,
+            buffered: None,
+        };
+        // A small body is gathered in memory and written with one call; a large one is
+        // streamed through a big buffer as it arrives.
+        let mut head = bytes::BytesMut::new();
+        let mut rest_follows = false;
+        while let Some(chunk) = body.next().await {
+            head.extend_from_slice(&chunk?);
+            if head.len() as u64 > SMALL_FILE {
+                rest_follows = true;
+                break;
+            }
+        }
+        let (dir, name, fsync) = (self.dir.clone(), temp.clone(), self.options.fsync);
+        if !rest_follows {
+            let len = head.len() as u64;
+            quick(self.options.inline_io, move || {
+                let mut file = dir.create(&name)?;
+                let written = std::io::Write::write_all(&mut file, &head)
+                    .and_then(|()| if fsync { file.sync_data() } else { Ok(()) });
+                if let Err(e) = written {
+                    let _ = dir.remove_file(&name);
+                    return Err(e.into());
+                }
+                Ok(())
+            })
+            .await?;
+            return Ok(staged(len));
+        }
+        let file = quick(self.options.inline_io, move || {
+            Ok(dir.create(&name)?.into_std())
+        })
+        .await?;
+        let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+        let mut len = head.len() as u64;
+        let streamed: io::Result<()> = async {
+            writer.write_all(&head).await?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                len += chunk.len() as u64;
+                writer.write_all(&chunk).await?;
+            }
+            writer.flush().await?;
+            if fsync {
+                writer.get_ref().sync_data().await?;
+            }
+            Ok(())
+        }
+        .await;
+        drop(writer);
+        if let Err(e) = streamed {
+            let dir = self.dir.clone();
+            let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
+            return Err(e.into());
+        }
+        Ok(staged(len))
+    }
+
+    async fn publish(&self, staged: Staged) -> SubsystemResult<WriteReceipt> {
+        let rel = relative_or_reserved(&staged.path)?;
+        let dir = self.dir.clone();
+        quick(self.options.inline_io, move || {
+            let temp = staged.handle.as_str();
+            let published = (|| {
+                require_parent_collection(&dir, &rel)?;
+                let existed = match not_found_is_none(dir.metadata(&rel))? {
+                    Some(m) if m.is_dir() => {
+                        return Err(SubsystemError::new(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "cannot PUT onto a collection",
+                        ));
+                    }
+                    Some(_) => true,
+                    None => false,
+                };
+                let meta = resource_meta(&dir.metadata(temp)?);
+                let mut previous = None;
+                if existed {
+                    let backup = staging_name("prev");
+                    match dir.hard_link(&rel, &dir, &backup) {
+                        Ok(()) => {
+                            previous = Some(Detached {
+                                path: staged.path.clone(),
+                                handle: backup,
+                            })
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if let Err(e) = dir.rename(temp, &dir, &rel) {
+                    if let Some(prev) = &previous {
+                        let _ = dir.remove_file(&prev.handle);
+                    }
+                    return Err(e.into());
+                }
+                Ok(WriteReceipt {
+                    created: previous.is_none(),
+                    previous,
+                    meta,
+                })
+            })();
+            if published.is_err() {
+                let _ = dir.remove_file(temp);
+            }
+            published
+        })
+        .await
+    }
+
+    async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
+        let dir = self.dir.clone();
+        quick(self.options.inline_io, move || {
+            match dir.remove_file(&staged.handle) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
     async fn write(
         &self,
         path: &DavPath,
@@ -279,76 +414,8 @@ impl NamespaceManager for FsNamespace {
         let dir = self.dir.clone();
         match mode {
             WriteMode::Replace => {
-                let temp = staging_name("put");
-                let (file, existed) = {
-                    let (dir, rel, temp) = (dir.clone(), rel.clone(), temp.clone());
-                    blocking(move || {
-                        require_parent_collection(&dir, &rel)?;
-                        let existed = match not_found_is_none(dir.metadata(&rel))? {
-                            Some(m) if m.is_dir() => {
-                                return Err(SubsystemError::new(
-                                    StatusCode::METHOD_NOT_ALLOWED,
-                                    "cannot PUT onto a collection",
-                                ));
-                            }
-                            Some(_) => true,
-                            None => false,
-                        };
-                        Ok((dir.create(&temp)?.into_std(), existed))
-                    })
-                    .await?
-                };
-                let fsync = self.options.fsync;
-                let mut writer =
-                    BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-                let streamed: io::Result<()> = async {
-                    while let Some(chunk) = body.next().await {
-                        writer.write_all(&chunk?).await?;
-                    }
-                    writer.flush().await?;
-                    if fsync {
-                        writer.get_ref().sync_data().await?;
-                    }
-                    Ok(())
-                }
-                .await;
-                let file = writer.into_inner().into_std().await;
-                if let Err(e) = streamed {
-                    let dir = dir.clone();
-                    let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
-                    return Err(e.into());
-                }
-                let path = path.clone();
-                blocking(move || {
-                    let meta = resource_meta(&cap_std::fs::File::from_std(file).metadata()?);
-                    let mut previous = None;
-                    if existed {
-                        let backup = staging_name("prev");
-                        match dir.hard_link(&rel, &dir, &backup) {
-                            Ok(()) => {
-                                previous = Some(Detached {
-                                    path: path.clone(),
-                                    handle: backup,
-                                })
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    if let Err(e) = dir.rename(&temp, &dir, &rel) {
-                        let _ = dir.remove_file(&temp);
-                        if let Some(prev) = &previous {
-                            let _ = dir.remove_file(&prev.handle);
-                        }
-                        return Err(e.into());
-                    }
-                    Ok(WriteReceipt {
-                        created: previous.is_none(),
-                        previous,
-                        meta,
-                    })
-                })
-                .await
+                let staged = self.stage(path, body).await?;
+                self.publish(staged).await
             }
             WriteMode::Segment { offset, total } => {
                 let (file, existed) = {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use davd_registry::{
     Body, ByteRange, ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened,
-    OpenedContent, ResourceMeta, StatusCode, SubsystemError, SubsystemResult, WriteMode,
+    OpenedContent, ResourceMeta, Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode,
     WriteReceipt,
 };
 
@@ -255,6 +255,66 @@ impl SledNamespace {
         Ok(position - offset)
     }
 
+    /// The node at `path` if a file may be written there: the parent must be a collection and
+    /// the path must not be one.
+    fn check_writable(&self, path: &DavPath) -> SubsystemResult<Option<Node>> {
+        if path.is_root() {
+            return Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the root is a collection",
+            ));
+        }
+        self.require_parent_collection(path)?;
+        let existing = self.node(path)?;
+        if existing.as_ref().is_some_and(|n| n.collection) {
+            return Err(SubsystemError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "cannot PUT onto a collection",
+            ));
+        }
+        Ok(existing)
+    }
+
+    /// Points the node at `path` to `content` in one atomic batch; the replaced node is kept
+    /// aside (for undo) when `keep_previous`.
+    fn install(
+        &self,
+        path: &DavPath,
+        existing: Option<Node>,
+        content: u64,
+        len: u64,
+        keep_previous: bool,
+    ) -> SubsystemResult<WriteReceipt> {
+        let now = stamp(SystemTime::now());
+        let node = Node {
+            collection: false,
+            len,
+            created: existing.as_ref().map_or(now, |n| n.created),
+            modified: now,
+            version: self.next_version()?,
+            content: Some(content),
+        };
+        let previous = existing.as_ref().filter(|_| keep_previous);
+        let mut batch = sled::Batch::default();
+        batch.insert(node_key(path), encode(&node)?);
+        let handle = format!("prev-{}", self.db.generate_id().map_err(db_error)?);
+        if let Some(old) = previous {
+            batch.insert(
+                format!("t{handle}\0{}", resource_prefix(path)).as_bytes(),
+                encode(old)?,
+            );
+        }
+        self.nodes.apply_batch(batch).map_err(db_error)?;
+        Ok(WriteReceipt {
+            created: existing.is_none(),
+            previous: previous.map(|_| Detached {
+                path: path.clone(),
+                handle,
+            }),
+            meta: node.meta(),
+        })
+    }
+
     fn copy_content(&self, from: u64, to: u64) -> SubsystemResult<()> {
         for item in self.data.scan_prefix(from.to_be_bytes()) {
             let (key, value) = item.map_err(db_error)?;
@@ -360,81 +420,76 @@ impl NamespaceManager for SledNamespace {
         })
     }
 
-    async fn write(
-        &self,
-        path: &DavPath,
-        body: ByteStream,
-        mode: WriteMode,
-    ) -> SubsystemResult<WriteReceipt> {
+    async fn stage(&self, path: &DavPath, body: ByteStream) -> SubsystemResult<Staged> {
         if path.is_root() {
             return Err(SubsystemError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "the root is a collection",
             ));
         }
-        self.require_parent_collection(path)?;
-        let existing = self.node(path)?;
-        if existing.as_ref().is_some_and(|n| n.collection) {
-            return Err(SubsystemError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "cannot PUT onto a collection",
-            ));
-        }
-        let now = stamp(SystemTime::now());
-        let created = existing.as_ref().map_or(now, |n| n.created);
-        let (content, len, previous) = match mode {
-            WriteMode::Replace => {
-                let content = self.db.generate_id().map_err(db_error)?;
-                match self.store_chunks(body, content, 0).await {
-                    Ok(len) => (content, len, existing.clone()),
-                    Err(e) => {
-                        let _ = self.delete_content(content);
-                        return Err(e);
-                    }
-                }
-            }
-            WriteMode::Segment { offset, total } => {
-                // Segments are written in place (not undoable, like the file system).
-                let content = match existing.as_ref().and_then(|n| n.content) {
-                    Some(c) => c,
-                    None => self.db.generate_id().map_err(db_error)?,
-                };
-                let written = self.store_chunks(body, content, offset).await?;
-                let old_len = existing.as_ref().map_or(0, |n| n.len);
-                let mut len = old_len.max(offset + written);
-                if let Some(total) = total {
-                    len = len.min(total.max(offset + written));
-                }
-                (content, len, None)
-            }
-        };
-        let node = Node {
-            collection: false,
-            len,
-            created,
-            modified: now,
-            version: self.next_version()?,
-            content: Some(content),
-        };
-        let mut batch = sled::Batch::default();
-        batch.insert(node_key(path), encode(&node)?);
-        let handle = format!("prev-{}", self.db.generate_id().map_err(db_error)?);
-        if let Some(old) = &previous {
-            batch.insert(
-                format!("t{handle}\0{}", resource_prefix(path)).as_bytes(),
-                encode(old)?,
-            );
-        }
-        self.nodes.apply_batch(batch).map_err(db_error)?;
-        self.sync().await?;
-        Ok(WriteReceipt {
-            created: existing.is_none(),
-            previous: previous.map(|_| Detached {
+        let content = self.db.generate_id().map_err(db_error)?;
+        match self.store_chunks(body, content, 0).await {
+            Ok(len) => Ok(Staged {
                 path: path.clone(),
-                handle,
+                handle: content.to_string(),
+                len,
+                buffered: None,
             }),
-            meta: node.meta(),
-        })
+            Err(e) => {
+                let _ = self.delete_content(content);
+                Err(e)
+            }
+        }
+    }
+
+    async fn publish(&self, staged: Staged) -> SubsystemResult<WriteReceipt> {
+        let content: u64 = staged
+            .handle
+            .parse()
+            .map_err(|_| SubsystemError::internal("not a staged content id"))?;
+        let result = self
+            .check_writable(&staged.path)
+            .and_then(|existing| self.install(&staged.path, existing, content, staged.len, true));
+        if result.is_err() {
+            let _ = self.delete_content(content);
+        }
+        let receipt = result?;
+        self.sync().await?;
+        Ok(receipt)
+    }
+
+    async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
+        if let Ok(content) = staged.handle.parse() {
+            self.delete_content(content)?;
+        }
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        path: &DavPath,
+        body: ByteStream,
+        mode: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        let WriteMode::Segment { offset, total } = mode else {
+            let staged = self.stage(path, body).await?;
+            return self.publish(staged).await;
+        };
+        let existing = self.check_writable(path)?;
+        // Segments are written in place (not undoable, like the file system).
+        let content = match existing.as_ref().and_then(|n| n.content) {
+            Some(c) => c,
+            None => self.db.generate_id().map_err(db_error)?,
+        };
+        let written = self.store_chunks(body, content, offset).await?;
+        let old_len = existing.as_ref().map_or(0, |n| n.len);
+        let mut len = old_len.max(offset + written);
+        if let Some(total) = total {
+            len = len.min(total.max(offset + written));
+        }
+        let receipt = self.install(path, existing, content, len, false)?;
+        self.sync().await?;
+        Ok(receipt)
     }
 
     async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
