@@ -62,6 +62,10 @@ pub trait Command: Send {
         Ok(())
     }
 
+    /// Told before it executes that it is the queue's last command: nothing after it can fail,
+    /// so it will never be undone and need not keep anything for undo.
+    fn final_step(&mut self) {}
+
     /// Releases what the command holds when it will never execute (an earlier command or a
     /// check failed): staged content, for instance.
     async fn abandon(&mut self) {}
@@ -133,6 +137,9 @@ impl CommandQueue {
         }
 
         let mut effects = Effects::default();
+        if let Some(last) = self.commands.last_mut() {
+            last.final_step();
+        }
         for index in 0..self.commands.len() {
             if let Err(error) = self.commands[index].execute(&mut effects).await {
                 for done in self.commands[..index].iter_mut().rev() {

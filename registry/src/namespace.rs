@@ -49,6 +49,12 @@ pub struct Staged {
     pub handle: String,
     /// Bytes received.
     pub len: u64,
+    /// The metadata the content will have once published, when the manager knows it already.
+    pub meta: Option<ResourceMeta>,
+    /// Keep the replaced content for undo (the default). The last command of a queue is never
+    /// undone, so when publishing is last the executive clears this and the manager may skip
+    /// the backup.
+    pub keep_previous: bool,
     /// The content itself, for managers that rely on the default staging (which keeps it in
     /// memory and publishes it with [`NamespaceManager::write`]).
     pub buffered: Option<bytes::Bytes>,
@@ -125,6 +131,8 @@ pub trait NamespaceManager: Send + Sync {
             path: path.clone(),
             handle: String::new(),
             len: buffer.len() as u64,
+            meta: None,
+            keep_previous: true,
             buffered: Some(buffer.freeze()),
         })
     }

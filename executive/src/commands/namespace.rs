@@ -97,6 +97,12 @@ impl Command for WriteContent {
         Ok(())
     }
 
+    fn final_step(&mut self) {
+        if let Some(Source::Staged(staged)) = &mut self.source {
+            staged.keep_previous = false;
+        }
+    }
+
     async fn abandon(&mut self) {
         if let Some(Source::Staged(staged)) = self.source.take() {
             let _ = self.namespace.discard(staged).await;

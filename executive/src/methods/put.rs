@@ -41,7 +41,7 @@ use crate::ms::docid::{self, RecordDocument};
 use crate::ms::multipart;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
-use crate::queue::{CommandQueue, QueueFailure};
+use crate::queue::{Command, CommandQueue, QueueFailure};
 
 /// Queue position of the first PROPPATCH instruction: after WriteContent and RecordDocument.
 const FIRST_INSTRUCTION: usize = 2;
@@ -95,43 +95,67 @@ pub async fn put(
     // staging without holding the latch, so concurrent uploads to one path only queue for the
     // publish; everything is checked again under the latch, as the world may have changed.
     admit(ctx, &path, &lock, &names).await?;
-    let content = match mode {
+    let (content, known_etag) = match mode {
         WriteMode::Replace => {
             let staged = subsystems
                 .namespace
                 .stage(&subsystems.relative(&path), body)
                 .await?;
-            WriteContent::staged(subsystems.namespace.clone(), staged)
+            let etag = staged.meta.as_ref().map(|m| m.etag.clone());
+            (
+                WriteContent::staged(subsystems.namespace.clone(), staged),
+                etag,
+            )
         }
-        segment => WriteContent::new(
-            subsystems.namespace.clone(),
-            subsystems.relative(&path),
-            body,
-            segment,
+        segment => (
+            WriteContent::new(
+                subsystems.namespace.clone(),
+                subsystems.relative(&path),
+                body,
+                segment,
+            ),
+            None,
         ),
     };
     let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
-    let mut queue = CommandQueue::new();
-    queue.push(content);
     let admitted = match admit(ctx, &path, &lock, &names).await {
         Ok((meta, planned)) => docid::after_write(ctx, &path, meta.as_ref())
             .await
             .map(|record| (record, planned)),
         Err(e) => Err(e),
     };
-    let (record, planned) = match admitted {
+    let (mut record, planned) = match admitted {
         Ok(admitted) => admitted,
         Err(e) => {
-            queue.abandon().await;
+            let mut content = content;
+            content.abandon().await;
             return Err(e);
         }
     };
-    queue.push(RecordDocument::new(
-        subsystems.properties.clone(),
-        path.clone(),
-        record,
-        true,
-    ));
+    let mut queue = CommandQueue::new();
+    match known_etag {
+        // The entity tag of the staged content is known: record the version first, so that
+        // publishing can be the queue's last step and need no backup of the old content.
+        Some(etag) if instructions.is_empty() && planned.is_empty() => {
+            record.etag = etag;
+            queue.push(RecordDocument::new(
+                subsystems.properties.clone(),
+                path.clone(),
+                record,
+                false,
+            ));
+            queue.push(content);
+        }
+        _ => {
+            queue.push(content);
+            queue.push(RecordDocument::new(
+                subsystems.properties.clone(),
+                path.clone(),
+                record,
+                true,
+            ));
+        }
+    }
     if !instructions.is_empty() {
         push_instructions(&mut queue, &subsystems, &path, instructions);
         queue.push(FlushProperties(subsystems.properties.clone()));
@@ -174,7 +198,10 @@ async fn admit(
             "cannot PUT onto a collection",
         ));
     }
-    ctx.require_parent_collection(path).await?;
+    if meta.is_none() {
+        // An existing resource has a parent collection; only a new one needs the check (409).
+        ctx.require_parent_collection(path).await?;
+    }
     check_conditions(ctx, path, meta.as_ref(), false).await?;
     let planned = bundled::plan(ctx, path, lock).await?;
     let mut protected = vec![Protected::Resource(path.clone())];

@@ -97,6 +97,11 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// True if the plan adds no lock command.
+    pub fn is_empty(&self) -> bool {
+        self.create.is_none() && self.refresh.is_none() && self.unlock.is_none()
+    }
+
     /// Appends the lock command (if any) to `queue`.
     pub fn push_into(self, queue: &mut CommandQueue) -> Answer {
         if let Some((manager, lock)) = self.create {

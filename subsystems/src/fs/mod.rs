@@ -145,6 +145,17 @@ where
     if inline { f() } else { blocking(f).await }
 }
 
+fn onto_collection() -> SubsystemError {
+    SubsystemError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "cannot PUT onto a collection",
+    )
+}
+
+fn is_dir(dir: &Dir, rel: &Path) -> bool {
+    dir.symlink_metadata(rel).is_ok_and(|m| m.is_dir())
+}
+
 /// Removes a file or a whole directory.
 fn remove_any(dir: &Dir, rel: &Path) -> io::Result<()> {
     match dir.symlink_metadata(rel) {
@@ -272,10 +283,12 @@ impl NamespaceManager for FsNamespace {
             ));
         }
         let temp = staging_name("put");
-        let staged = |len| Staged {
+        let staged = |meta: ResourceMeta| Staged {
             path: path.clone(),
             handle: temp.clone(),
-            len,
+            len: meta.len,
+            meta: Some(meta),
+            keep_previous: true,
             buffered: None,
         };
         // A small body is gathered in memory and written with one call; a large one is
@@ -291,86 +304,121 @@ impl NamespaceManager for FsNamespace {
         }
         let (dir, name, fsync) = (self.dir.clone(), temp.clone(), self.options.fsync);
         if !rest_follows {
-            let len = head.len() as u64;
-            quick(self.options.inline_io, move || {
+            let meta = quick(self.options.inline_io, move || {
                 let mut file = dir.create(&name)?;
                 let written = std::io::Write::write_all(&mut file, &head)
-                    .and_then(|()| if fsync { file.sync_data() } else { Ok(()) });
-                if let Err(e) = written {
-                    let _ = dir.remove_file(&name);
-                    return Err(e.into());
+                    .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
+                    .and_then(|()| file.metadata());
+                match written {
+                    Ok(meta) => Ok(resource_meta(&meta)),
+                    Err(e) => {
+                        let _ = dir.remove_file(&name);
+                        Err(e.into())
+                    }
                 }
-                Ok(())
             })
             .await?;
-            return Ok(staged(len));
+            return Ok(staged(meta));
         }
         let file = quick(self.options.inline_io, move || {
             Ok(dir.create(&name)?.into_std())
         })
         .await?;
         let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-        let mut len = head.len() as u64;
-        let streamed: io::Result<()> = async {
+        let streamed: io::Result<std::fs::Metadata> = async {
             writer.write_all(&head).await?;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk?;
-                len += chunk.len() as u64;
-                writer.write_all(&chunk).await?;
+                writer.write_all(&chunk?).await?;
             }
             writer.flush().await?;
             if fsync {
                 writer.get_ref().sync_data().await?;
             }
-            Ok(())
+            writer.get_ref().metadata().await
         }
         .await;
         drop(writer);
-        if let Err(e) = streamed {
-            let dir = self.dir.clone();
-            let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
-            return Err(e.into());
+        match streamed {
+            Ok(meta) => Ok(staged(resource_meta(
+                &cap_std::fs::Metadata::from_just_metadata(meta),
+            ))),
+            Err(e) => {
+                let dir = self.dir.clone();
+                let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
+                Err(e.into())
+            }
         }
-        Ok(staged(len))
     }
 
+    /// Publishing is two operations: a hard link keeps the old content for undo (and tells
+    /// whether there was any), a rename puts the new one in place. What the kernel refuses
+    /// says what is wrong: no parent (409), a collection at the path (405).
     async fn publish(&self, staged: Staged) -> SubsystemResult<WriteReceipt> {
         let rel = relative_or_reserved(&staged.path)?;
+        let meta = staged
+            .meta
+            .clone()
+            .ok_or_else(|| SubsystemError::internal("staged without metadata"))?;
         let dir = self.dir.clone();
         quick(self.options.inline_io, move || {
             let temp = staged.handle.as_str();
             let published = (|| {
-                require_parent_collection(&dir, &rel)?;
-                let existed = match not_found_is_none(dir.metadata(&rel))? {
-                    Some(m) if m.is_dir() => {
-                        return Err(SubsystemError::new(
-                            StatusCode::METHOD_NOT_ALLOWED,
-                            "cannot PUT onto a collection",
+                if !staged.keep_previous {
+                    // Nothing will undo this: no backup, just learn whether it is new.
+                    let existed = match not_found_is_none(dir.metadata(&rel)) {
+                        Ok(Some(m)) if m.is_dir() => return Err(onto_collection()),
+                        Ok(found) => found.is_some(),
+                        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                            return Err(SubsystemError::conflict(
+                                "the parent collection does not exist",
+                            ));
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    dir.rename(temp, &dir, &rel).map_err(|e| match e.kind() {
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+                            SubsystemError::conflict("the parent collection does not exist")
+                        }
+                        _ => e.into(),
+                    })?;
+                    return Ok(WriteReceipt {
+                        created: !existed,
+                        previous: None,
+                        meta,
+                    });
+                }
+                let backup = staging_name("prev");
+                let previous = match dir.hard_link(&rel, &dir, &backup) {
+                    Ok(()) => Some(Detached {
+                        path: staged.path.clone(),
+                        handle: backup,
+                    }),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    // A directory cannot be hard-linked.
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied && is_dir(&dir, &rel) => {
+                        return Err(onto_collection());
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                        return Err(SubsystemError::conflict(
+                            "the parent collection does not exist",
                         ));
                     }
-                    Some(_) => true,
-                    None => false,
+                    Err(e) => return Err(e.into()),
                 };
-                let meta = resource_meta(&dir.metadata(temp)?);
-                let mut previous = None;
-                if existed {
-                    let backup = staging_name("prev");
-                    match dir.hard_link(&rel, &dir, &backup) {
-                        Ok(()) => {
-                            previous = Some(Detached {
-                                path: staged.path.clone(),
-                                handle: backup,
-                            })
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
                 if let Err(e) = dir.rename(temp, &dir, &rel) {
                     if let Some(prev) = &previous {
                         let _ = dir.remove_file(&prev.handle);
                     }
-                    return Err(e.into());
+                    return Err(match e.kind() {
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+                            SubsystemError::conflict("the parent collection does not exist")
+                        }
+                        io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => {
+                            onto_collection()
+                        }
+                        _ if is_dir(&dir, &rel) => onto_collection(),
+                        _ => e.into(),
+                    });
                 }
                 Ok(WriteReceipt {
                     created: previous.is_none(),
@@ -518,6 +566,21 @@ impl NamespaceManager for FsNamespace {
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
+        // Usually a file (the old content of a PUT): one unlink, inline. A whole tree (a
+        // DELETE) goes to the blocking pool.
+        let dir = self.dir.clone();
+        let handle = detached.handle.clone();
+        let unlinked = quick(self.options.inline_io, move || {
+            match dir.remove_file(&handle) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+                Err(_) => Ok(false),
+            }
+        })
+        .await?;
+        if unlinked {
+            return Ok(());
+        }
         let dir = self.dir.clone();
         blocking(move || Ok(remove_any(&dir, Path::new(&detached.handle))?)).await
     }

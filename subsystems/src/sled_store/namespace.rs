@@ -433,6 +433,8 @@ impl NamespaceManager for SledNamespace {
                 path: path.clone(),
                 handle: content.to_string(),
                 len,
+                meta: None,
+                keep_previous: true,
                 buffered: None,
             }),
             Err(e) => {
