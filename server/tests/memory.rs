@@ -108,3 +108,51 @@ async fn propfind_of_100_000_members_streams_in_bounded_memory() {
     eprintln!("peak resident memory: {} MiB", peak / MIB);
     assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_one_gib_uploads_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = support::client_builder()
+        .timeout(Duration::from_secs(1800))
+        .build()
+        .unwrap();
+    const CHUNK: usize = 1024 * 1024;
+    const CHUNKS: u64 = 1024;
+    let chunk = bytes::Bytes::from(vec![0x5a; CHUNK]);
+    let mut uploads = Vec::new();
+    for i in 0..16 {
+        let (client, url, chunk) = (
+            client.clone(),
+            format!("{}upload-{i}.bin", davd.url),
+            chunk.clone(),
+        );
+        uploads.push(tokio::spawn(async move {
+            let body = futures_util::stream::iter(0..CHUNKS)
+                .map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+            client
+                .put(url)
+                .header("Content-Length", (CHUNKS * CHUNK as u64).to_string())
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for upload in uploads {
+        assert_eq!(upload.await.unwrap(), 201);
+    }
+    for i in 0..16 {
+        let len = std::fs::metadata(dir.path().join(format!("r/upload-{i}.bin")))
+            .unwrap()
+            .len();
+        assert_eq!(len, CHUNKS * CHUNK as u64);
+    }
+    let peak = davd.peak_rss();
+    eprintln!("peak resident memory: {} MiB", peak / MIB);
+    assert!(peak < 64 * MIB, "peak resident memory {} MiB", peak / MIB);
+    for i in 0..16 {
+        let _ = std::fs::remove_file(dir.path().join(format!("r/upload-{i}.bin")));
+    }
+}
