@@ -6,11 +6,11 @@
 
 use std::time::SystemTime;
 
-use http::HeaderMap;
 use http::header::{
     ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     IF_UNMODIFIED_SINCE, RANGE, TRANSFER_ENCODING, USER_AGENT,
 };
+use http::{HeaderMap, HeaderName};
 
 use crate::error::ProtocolError;
 use crate::headers::destination::DestinationError;
@@ -178,10 +178,10 @@ impl Request {
             conditions,
             ms,
             body,
-            user_agent: text(headers, USER_AGENT.as_str())?.map(str::to_owned),
-            accepts_html: text(headers, ACCEPT.as_str())?
+            user_agent: text(headers, &USER_AGENT)?.map(str::to_owned),
+            accepts_html: text(headers, &ACCEPT)?
                 .is_some_and(|accept| accept.contains("text/html")),
-            accept: text(headers, ACCEPT.as_str())?.map(str::to_owned),
+            accept: text(headers, &ACCEPT)?.map(str::to_owned),
             cross_site: cross_site(headers),
         })
     }
@@ -190,18 +190,20 @@ impl Request {
 fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
     let headers = head.headers;
     let depth = || -> Result<Option<Depth>, ProtocolError> {
-        Ok(text(headers, "depth")?.map(Depth::parse).transpose()?)
+        Ok(text(headers, &names::DEPTH)?
+            .map(Depth::parse)
+            .transpose()?)
     };
     let overwrite = || -> Result<bool, ProtocolError> {
-        Ok(text(headers, "overwrite")?
+        Ok(text(headers, &names::OVERWRITE)?
             .map(parse_overwrite)
             .transpose()?
             .unwrap_or(true))
     };
     let destination = || -> Result<Destination, ProtocolError> {
-        let value = text(headers, "destination")?
+        let value = text(headers, &names::DESTINATION)?
             .ok_or_else(|| HeaderError::new("Destination", "missing"))?;
-        let host = text(headers, HOST.as_str())?;
+        let host = text(headers, &HOST)?;
         parse_destination(value, host, head.default_port).map_err(|e| match e {
             DestinationError::Invalid(h) => ProtocolError::Header(h),
             DestinationError::OtherServer(s) => ProtocolError::BadGateway(s),
@@ -222,11 +224,11 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
         "GET" | "HEAD" => Method::Get {
             head: head.method == "HEAD",
             // RFC 7233 §3.1: an invalid Range header is ignored.
-            range: text(headers, RANGE.as_str())?.and_then(|v| parse_range(v).ok().flatten()),
+            range: text(headers, &RANGE)?.and_then(|v| parse_range(v).ok().flatten()),
         },
         "POST" => Method::Post,
         "PUT" => Method::Put {
-            content_range: text(headers, "content-range")?
+            content_range: text(headers, &names::CONTENT_RANGE)?
                 .map(ContentRange::parse)
                 .transpose()?,
         },
@@ -273,12 +275,14 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
             };
             Method::Lock {
                 depth,
-                timeout: text(headers, "timeout")?.map(parse_timeout).transpose()?,
+                timeout: text(headers, &names::TIMEOUT)?
+                    .map(parse_timeout)
+                    .transpose()?,
             }
         }
         "UNLOCK" => Method::Unlock {
             token: parse_lock_token(
-                text(headers, "lock-token")?
+                text(headers, &names::LOCK_TOKEN)?
                     .ok_or_else(|| HeaderError::new("Lock-Token", "UNLOCK needs a Lock-Token"))?,
             )?,
         },
@@ -305,7 +309,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 fn parse_conditions(headers: &HeaderMap) -> Result<Conditions, ProtocolError> {
     // Several If headers are one list of lists (RFC 7230 §3.2.2 field combination).
     let if_values: Vec<&str> = headers
-        .get_all("if")
+        .get_all(&names::IF)
         .iter()
         .map(|v| {
             v.to_str()
@@ -319,19 +323,19 @@ fn parse_conditions(headers: &HeaderMap) -> Result<Conditions, ProtocolError> {
     };
     Ok(Conditions {
         if_header,
-        if_match: text(headers, IF_MATCH.as_str())?
+        if_match: text(headers, &IF_MATCH)?
             .map(|v| parse_etag_list("If-Match", v))
             .transpose()?,
-        if_none_match: text(headers, IF_NONE_MATCH.as_str())?
+        if_none_match: text(headers, &IF_NONE_MATCH)?
             .map(|v| parse_etag_list("If-None-Match", v))
             .transpose()?,
-        if_modified_since: text(headers, IF_MODIFIED_SINCE.as_str())?.and_then(parse_http_date),
-        if_unmodified_since: text(headers, IF_UNMODIFIED_SINCE.as_str())?.and_then(parse_http_date),
+        if_modified_since: text(headers, &IF_MODIFIED_SINCE)?.and_then(parse_http_date),
+        if_unmodified_since: text(headers, &IF_UNMODIFIED_SINCE)?.and_then(parse_http_date),
     })
 }
 
 fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, ProtocolError> {
-    let length = match text(headers, CONTENT_LENGTH.as_str())? {
+    let length = match text(headers, &CONTENT_LENGTH)? {
         Some(v) => Some(
             v.trim()
                 .parse::<u64>()
@@ -346,16 +350,29 @@ fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, Prot
             None => chunked || body_may_exist,
         },
         length,
-        content_type: text(headers, CONTENT_TYPE.as_str())?.map(str::to_owned),
+        content_type: text(headers, &CONTENT_TYPE)?.map(str::to_owned),
     })
 }
 
+/// The WebDAV request headers, as names that need no parsing when looked up.
+mod names {
+    use http::HeaderName;
+
+    pub const DEPTH: HeaderName = HeaderName::from_static("depth");
+    pub const OVERWRITE: HeaderName = HeaderName::from_static("overwrite");
+    pub const DESTINATION: HeaderName = HeaderName::from_static("destination");
+    pub const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
+    pub const LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
+    pub const CONTENT_RANGE: HeaderName = HeaderName::from_static("content-range");
+    pub const IF: HeaderName = HeaderName::from_static("if");
+}
+
 /// A header as text; a value that is not visible ASCII is a 400 rather than silently ignored.
-fn text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, HeaderError> {
+fn text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, HeaderError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| HeaderError {
-            header: static_name(name),
+            header: static_name(name.as_str()),
             reason: "not ASCII text".into(),
         }),
     }

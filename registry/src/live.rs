@@ -168,6 +168,12 @@ pub trait LivePropertyHandler: Send + Sync {
         Ok(())
     }
 
-    /// Called after a successful GET of a resource.
+    /// Whether [`LivePropertyHandler::after_read`] does anything: reads are the hot path, so
+    /// handlers that do not watch them are not called for them.
+    fn observes_reads(&self) -> bool {
+        false
+    }
+
+    /// Called after a successful GET of a resource (only if `observes_reads`).
     async fn after_read(&self, _path: &DavPath, _properties: &Arc<dyn PropertyManager>) {}
 }

@@ -147,6 +147,17 @@ impl Registry {
             .collect()
     }
 
+    /// True if any live-property handler in force at `path` satisfies `test` (no allocation,
+    /// for questions asked on every request).
+    pub fn any_live_handler(
+        &self,
+        path: &DavPath,
+        test: impl Fn(&dyn LivePropertyHandler) -> bool,
+    ) -> bool {
+        self.chain(path)
+            .any(|(_, m)| m.live.iter().any(|h| test(h.as_ref())))
+    }
+
     /// Everything that serves `path`, resolved once.
     pub fn resolve(&self, path: &DavPath) -> Subsystems {
         let (scope, namespace) = self.namespace(path);

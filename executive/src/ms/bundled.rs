@@ -23,7 +23,6 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use http::header::HeaderName;
 
 use davd_protocol::headers::Timeout;
 use davd_protocol::headers::ms::names::{LOCK_TOKEN, X_MSDAVEXT_LOCK_TIMEOUT};
@@ -130,13 +129,10 @@ pub struct Answer {
 impl Answer {
     pub fn add_headers(&self, response: &mut Response) {
         if let Some(token) = &self.token {
-            response.set_header(HeaderName::from_static(LOCK_TOKEN), token);
+            response.set_header(LOCK_TOKEN, token);
         }
         if let Some(granted) = self.granted {
-            response.set_header(
-                HeaderName::from_static(X_MSDAVEXT_LOCK_TIMEOUT),
-                granted.to_header(),
-            );
+            response.set_header(X_MSDAVEXT_LOCK_TIMEOUT, granted.to_header());
         }
     }
 }

@@ -21,7 +21,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::header::HeaderName;
 
 use davd_protocol::headers::ms::names::{REPL_UID, RESOURCE_TAG};
 use davd_protocol::{DavPath, Response};
@@ -82,12 +81,9 @@ pub async fn after_write(
 
 /// Adds `ResourceTag` (and, for a PUT, `Repl-uid`) to a response.
 pub fn add_headers(response: &mut Response, identity: &DocumentIdentity, repl_uid: bool) {
-    response.set_header(
-        HeaderName::from_static(RESOURCE_TAG),
-        identity.resource_tag().to_string(),
-    );
+    response.set_header(RESOURCE_TAG, identity.resource_tag().to_string());
     if repl_uid {
-        response.set_header(HeaderName::from_static(REPL_UID), identity.repl_uid());
+        response.set_header(REPL_UID, identity.repl_uid());
     }
 }
 

@@ -15,7 +15,6 @@
 //! Never a 449 (davd has nothing a retry could supply), so `Ms-Echo-Reply` needs no handling.
 
 use http::StatusCode;
-use http::header::HeaderName;
 
 use davd_protocol::Response;
 use davd_protocol::headers::ms::ms_error_value;
@@ -45,10 +44,7 @@ pub fn number_for(status: StatusCode, bad_path: bool) -> Option<u32> {
 /// Adds the header to an error response when a number fits.
 pub fn annotate(response: &mut Response, message: &str, bad_path: bool) {
     if let Some(number) = number_for(response.status, bad_path) {
-        response.set_header(
-            HeaderName::from_static(X_MSDAVEXT_ERROR),
-            ms_error_value(number, message.trim()),
-        );
+        response.set_header(X_MSDAVEXT_ERROR, ms_error_value(number, message.trim()));
     }
 }
 

@@ -10,8 +10,6 @@ pub mod docid;
 pub mod errors;
 pub mod multipart;
 
-use http::header::HeaderName;
-
 use davd_protocol::Response;
 use davd_protocol::headers::ms::PUBLIC_EXTENSION_SCHEMA;
 use davd_protocol::headers::ms::names::{MS_AUTHOR_VIA, PUBLIC_EXTENSION, X_MSDAVEXT};
@@ -30,10 +28,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
 /// `DocumentManagementServer` (davd has no FrontPage Server Extensions) nor `X-MSFSSHTTP`
 /// (Word would switch to the FSSHTTP protocol).
 pub fn advertise(response: &mut Response) {
-    response.set_header(HeaderName::from_static(MS_AUTHOR_VIA), "DAV");
-    response.set_header(HeaderName::from_static(X_MSDAVEXT), "1");
-    response.set_header(
-        HeaderName::from_static(PUBLIC_EXTENSION),
-        PUBLIC_EXTENSION_SCHEMA,
-    );
+    response.set_header(MS_AUTHOR_VIA, "DAV");
+    response.set_header(X_MSDAVEXT, "1");
+    response.set_header(PUBLIC_EXTENSION, PUBLIC_EXTENSION_SCHEMA);
 }

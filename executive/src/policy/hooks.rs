@@ -31,10 +31,16 @@ pub async fn before_membership_change(ctx: &Ctx, path: &DavPath) -> DavResult<()
     }
 }
 
-/// Tells every handler in force at `path` that it was read.
+/// Tells every handler in force at `path` that watches reads that it was read.
 pub async fn after_read(ctx: &Ctx, path: &DavPath) {
+    if !ctx
+        .registry()
+        .any_live_handler(path, |h| h.observes_reads())
+    {
+        return;
+    }
     let subsystems = ctx.resolve(path);
-    for handler in &subsystems.live {
+    for handler in subsystems.live.iter().filter(|h| h.observes_reads()) {
         handler.after_read(path, &subsystems.properties).await;
     }
 }

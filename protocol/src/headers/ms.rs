@@ -23,16 +23,19 @@ use super::{HeaderError, Timeout, parse_timeout};
 
 /// Header names, lower-case as `http::HeaderName::from_static` wants them.
 pub mod names {
-    pub const TRANSLATE: &str = "translate";
-    pub const X_MSDAVEXT: &str = "x-msdavext";
-    pub const X_MSDAVEXT_ERROR: &str = "x-msdavext_error";
-    pub const X_MSDAVEXT_LOCK_TIMEOUT: &str = "x-msdavextlocktimeout";
-    pub const MS_AUTHOR_VIA: &str = "ms-author-via";
-    pub const PUBLIC_EXTENSION: &str = "public-extension";
-    pub const MS_DOCLIB: &str = "ms-doclib";
-    pub const RESOURCE_TAG: &str = "resourcetag";
-    pub const REPL_UID: &str = "repl-uid";
-    pub const LOCK_TOKEN: &str = "lock-token";
+    use http::HeaderName;
+
+    pub const TRANSLATE: HeaderName = HeaderName::from_static("translate");
+    pub const X_MSDAVEXT: HeaderName = HeaderName::from_static("x-msdavext");
+    pub const X_MSDAVEXT_ERROR: HeaderName = HeaderName::from_static("x-msdavext_error");
+    pub const X_MSDAVEXT_LOCK_TIMEOUT: HeaderName =
+        HeaderName::from_static("x-msdavextlocktimeout");
+    pub const MS_AUTHOR_VIA: HeaderName = HeaderName::from_static("ms-author-via");
+    pub const PUBLIC_EXTENSION: HeaderName = HeaderName::from_static("public-extension");
+    pub const MS_DOCLIB: HeaderName = HeaderName::from_static("ms-doclib");
+    pub const RESOURCE_TAG: HeaderName = HeaderName::from_static("resourcetag");
+    pub const REPL_UID: HeaderName = HeaderName::from_static("repl-uid");
+    pub const LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
 }
 
 /// The schema named by `Public-Extension` (MS-WDVME 3.2.5.1). The specification's examples
@@ -133,17 +136,22 @@ pub fn repl_uid(guid: u128) -> String {
 pub struct Guid(pub u128);
 
 impl fmt::Display for Guid {
+    /// 8-4-4-4-12 upper-case hex, written digit by digit: it goes out on every GET and PUT.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex = format!("{:032X}", self.0);
-        write!(
-            f,
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = [0u8; 36];
+        let mut value = self.0;
+        let mut position = 36;
+        for digit in 0..32 {
+            if matches!(digit, 12 | 16 | 20 | 24) {
+                position -= 1;
+                out[position] = b'-';
+            }
+            position -= 1;
+            out[position] = HEX[(value & 0xf) as usize];
+            value >>= 4;
+        }
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -192,7 +200,7 @@ impl MsHeaders {
     pub fn parse(headers: &HeaderMap, method: &str) -> Result<MsHeaders, HeaderError> {
         let bundled = matches!(method, "GET" | "HEAD" | "POST" | "PUT");
         let timeouts: Vec<&str> = headers
-            .get_all(names::X_MSDAVEXT_LOCK_TIMEOUT)
+            .get_all(&names::X_MSDAVEXT_LOCK_TIMEOUT)
             .iter()
             .map(|v| {
                 v.to_str()
@@ -210,7 +218,7 @@ impl MsHeaders {
             (false, true) => Some(parse_lock_timeout(&timeouts.join(","))?),
         };
         let lock_token = if bundled {
-            let mut values = headers.get_all(names::LOCK_TOKEN).iter();
+            let mut values = headers.get_all(&names::LOCK_TOKEN).iter();
             match (values.next(), values.next()) {
                 (None, _) => None,
                 (Some(_), Some(_)) => {
@@ -227,10 +235,10 @@ impl MsHeaders {
         };
         Ok(MsHeaders {
             translate: headers
-                .get(names::TRANSLATE)
+                .get(&names::TRANSLATE)
                 .and_then(|v| parse_translate(v.as_bytes())),
             extension: headers
-                .get(names::X_MSDAVEXT)
+                .get(&names::X_MSDAVEXT)
                 .and_then(|v| parse_msdavext(v.as_bytes())),
             lock_timeout,
             lock_token,

@@ -70,6 +70,10 @@ impl LivePropertyHandler for HitCounter {
         Ok(Some(PropValue::Text(count.to_string())))
     }
 
+    fn observes_reads(&self) -> bool {
+        true
+    }
+
     async fn after_read(&self, path: &DavPath, properties: &Arc<dyn PropertyManager>) {
         let _guard = self.update.lock().await;
         let Ok(count) = self.count(properties, path).await else {
