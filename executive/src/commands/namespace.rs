@@ -49,6 +49,8 @@ impl Command for WriteContent {
             .body
             .take()
             .ok_or_else(|| DavError::internal("the body was already consumed"))?;
+        // A name stored in NFD by another program is written under that spelling (no twin).
+        self.path = self.namespace.stored_spelling(&self.path).await?;
         let receipt = self.namespace.write(&self.path, body, self.mode).await?;
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());
