@@ -391,6 +391,22 @@ namespace  = { kind = "sled" }
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let c = parse(include_str!("../../davd.example.toml")).unwrap();
+        assert_eq!(
+            c.omit_lockroot_for,
+            Some(
+                davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            ),
+            "the example shows the default"
+        );
+        assert_eq!(c.mounts.len(), 3);
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let cases = [
             (
