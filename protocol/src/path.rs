@@ -159,6 +159,12 @@ impl DavPath {
         Ok(DavPath { decoded })
     }
 
+    /// This path with one more segment that a client supplied outside the URL (a file name in
+    /// an upload form): normalised to NFC like every URL segment, then validated.
+    pub fn join_name(&self, name: &str) -> Result<DavPath, PathError> {
+        self.join(&nfc(name.to_owned()))
+    }
+
     /// True if `self` is `ancestor` or lies below it, on segment boundaries:
     /// `/docs/a` is within `/docs` but `/docsx` is not.
     pub fn is_within(&self, ancestor: &DavPath) -> bool {
@@ -360,6 +366,12 @@ mod tests {
         assert_eq!(p("/a%CC%A3%CC%87").as_str(), p("/a%CC%87%CC%A3").as_str());
         // NFC only, not compatibility forms: the ligature stays.
         assert_eq!(p("/%EF%AC%81le").as_str(), "/\u{fb01}le");
+        // Names from elsewhere than the URL: join_name normalises, join keeps what it is given.
+        assert_eq!(p("/d").join_name("Cafe\u{301}").unwrap(), p("/d/Caf%C3%A9"));
+        assert_eq!(
+            p("/d").join("Cafe\u{301}").unwrap().as_str(),
+            "/d/Cafe\u{301}"
+        );
     }
 
     #[test]
