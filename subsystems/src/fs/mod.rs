@@ -108,19 +108,25 @@ fn locate_or_reserved(dir: &Dir, path: &DavPath) -> SubsystemResult<PathBuf> {
     spelling::locate(dir, path).ok_or_else(reserved)
 }
 
-/// Metadata of `rel`, the path as given; if it is missing and the path is not ASCII, of its
-/// on-disk spelling ([`spelling::locate`]). Blocking.
+/// `path` when it could be stored under another spelling (it is not ASCII), for a fallback
+/// lookup; `None`, and no copy, for the usual ASCII path.
+fn respellable(path: &DavPath) -> Option<DavPath> {
+    (!path.as_str().is_ascii()).then(|| path.clone())
+}
+
+/// Metadata of `rel`, the path as given; if it is missing, of the on-disk spelling of
+/// `respellable` ([`spelling::locate`]). Blocking.
 fn metadata_any_spelling(
     dir: &Dir,
-    path: &DavPath,
     rel: &Path,
+    respellable: Option<&DavPath>,
 ) -> io::Result<Option<cap_std::fs::Metadata>> {
-    match not_found_is_none(dir.metadata(rel))? {
-        None if !path.as_str().is_ascii() => match spelling::locate(dir, path) {
+    match (not_found_is_none(dir.metadata(rel))?, respellable) {
+        (None, Some(path)) => match spelling::locate(dir, path) {
             Some(found) if found != rel => not_found_is_none(dir.metadata(found)),
             _ => Ok(None),
         },
-        found => Ok(found),
+        (found, _) => Ok(found),
     }
 }
 
@@ -200,9 +206,9 @@ impl NamespaceManager for FsNamespace {
             return Ok(None);
         };
         let dir = self.dir.clone();
-        let path = path.clone();
+        let respellable = respellable(path);
         quick(self.options.inline_io, move || {
-            Ok(metadata_any_spelling(&dir, &path, &rel)?.map(|m| resource_meta(&m)))
+            Ok(metadata_any_spelling(&dir, &rel, respellable.as_ref())?.map(|m| resource_meta(&m)))
         })
         .await
     }
@@ -267,13 +273,13 @@ impl NamespaceManager for FsNamespace {
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {
         let rel = relative(path).ok_or_else(SubsystemError::not_found)?;
         let dir = self.dir.clone();
-        let path = path.clone();
+        let respellable = respellable(path);
         quick(self.options.inline_io, move || {
-            let file = match dir.open(&rel) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !path.as_str().is_ascii() => {
+            let file = match (dir.open(&rel), respellable) {
+                (Err(e), Some(path)) if e.kind() == io::ErrorKind::NotFound => {
                     dir.open(spelling::locate(&dir, &path).ok_or(e)?)?
                 }
-                opened => opened?,
+                (opened, _) => opened?,
             };
             let meta = file.metadata()?;
             if meta.is_dir() {
