@@ -52,6 +52,9 @@ pub struct ExecutiveConfig {
     /// Authentication is on: where no access rule says otherwise, only authenticated users may
     /// read and write.
     pub authentication: bool,
+    /// User-Agent substrings of clients that get lock discovery without `lockroot`, in LOCK
+    /// responses and in PROPFIND (old Office versions reject the RFC 4918 element).
+    pub omit_lockroot_for: Vec<String>,
 }
 
 impl Default for ExecutiveConfig {
@@ -63,6 +66,10 @@ impl Default for ExecutiveConfig {
             max_lock_timeout: 7 * 24 * 3600,
             max_locks_per_principal: 1000,
             authentication: false,
+            omit_lockroot_for: davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 /// Why a URL path was refused. Each maps to 400 Bad Request with this text as the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +56,10 @@ impl DavPath {
     /// Returns the path and whether the URL ended in `/` (which some methods care about, for
     /// example MKCOL and the href of a collection). Empty segments (`//`) and `.` are dropped;
     /// `..`, an encoded `/`, a backslash, NUL and invalid UTF-8 are refused.
+    ///
+    /// Every segment is normalised to Unicode NFC: macOS sends names decomposed (NFD, `e` +
+    /// U+0301), Windows and Linux composed (NFC, U+00E9), and both spellings must name one
+    /// resource (docs/clients.md, "Unicode names").
     pub fn parse_url_path(raw: &str) -> Result<(DavPath, bool), PathError> {
         if !raw.starts_with('/') {
             return Err(PathError::NotAbsolute);
@@ -68,7 +73,7 @@ impl DavPath {
             if raw_segment.is_empty() {
                 continue;
             }
-            let segment = decode_segment(raw_segment)?;
+            let segment = nfc(decode_segment(raw_segment)?);
             if segment == "." {
                 continue;
             }
@@ -152,6 +157,12 @@ impl DavPath {
         decoded.push('/');
         decoded.push_str(segment);
         Ok(DavPath { decoded })
+    }
+
+    /// This path with one more segment that a client supplied outside the URL (a file name in
+    /// an upload form): normalised to NFC like every URL segment, then validated.
+    pub fn join_name(&self, name: &str) -> Result<DavPath, PathError> {
+        self.join(&nfc(name.to_owned()))
     }
 
     /// True if `self` is `ancestor` or lies below it, on segment boundaries:
@@ -269,6 +280,15 @@ const HREF_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b':')
     .remove(b'@');
 
+/// `segment` in Unicode Normalization Form C; ASCII (and text already in NFC) as it is.
+fn nfc(segment: String) -> String {
+    if segment.is_ascii() || is_nfc(&segment) {
+        segment
+    } else {
+        segment.nfc().collect()
+    }
+}
+
 fn decode_segment(raw: &str) -> Result<String, PathError> {
     if !raw.contains('%') {
         return Ok(raw.to_owned());
@@ -333,6 +353,25 @@ mod tests {
         assert!(DavPath::parse_url_path("/a/").unwrap().1);
         assert!(!DavPath::parse_url_path("/a").unwrap().1);
         assert!(!DavPath::parse_url_path("/").unwrap().1);
+    }
+
+    #[test]
+    fn segments_are_normalised_to_nfc() {
+        // Finder's "Café" (e + combining acute) and Windows' (é) are one path.
+        assert_eq!(p("/Cafe%CC%81/x").as_str(), "/Caf\u{e9}/x");
+        assert_eq!(p("/Caf%C3%A9/x"), p("/Cafe%CC%81/x"));
+        assert_eq!(p("/Cafe\u{301}").to_href(false), "/Caf%C3%A9");
+        // Hangul, and a sequence of two combining marks in non-canonical order.
+        assert_eq!(p("/%E1%84%92%E1%85%A1%E1%86%AB").as_str(), "/\u{d55c}");
+        assert_eq!(p("/a%CC%A3%CC%87").as_str(), p("/a%CC%87%CC%A3").as_str());
+        // NFC only, not compatibility forms: the ligature stays.
+        assert_eq!(p("/%EF%AC%81le").as_str(), "/\u{fb01}le");
+        // Names from elsewhere than the URL: join_name normalises, join keeps what it is given.
+        assert_eq!(p("/d").join_name("Cafe\u{301}").unwrap(), p("/d/Caf%C3%A9"));
+        assert_eq!(
+            p("/d").join("Cafe\u{301}").unwrap().as_str(),
+            "/d/Cafe\u{301}"
+        );
     }
 
     #[test]

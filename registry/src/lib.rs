@@ -29,7 +29,7 @@ pub use error::{SubsystemError, SubsystemResult};
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,
 };
-pub use lock::{LockManager, LockRecord};
+pub use lock::{DEFAULT_OMIT_LOCKROOT_FOR, LockManager, LockRecord, omits_lockroot};
 pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
     WriteReceipt,

@@ -15,6 +15,21 @@ use davd_protocol::xml::LockScope;
 
 use crate::error::SubsystemResult;
 
+/// User agents that get lock discovery without `lockroot` unless configured otherwise
+/// (`omit_lockroot_for`): Office's old Internet Publishing Provider (MSDAIPP, Office 2000 to
+/// 2003 and Windows XP's web folders) predates RFC 4918 and rejects the element.
+pub const DEFAULT_OMIT_LOCKROOT_FOR: &[&str] =
+    &["Microsoft Data Access Internet Publishing Provider"];
+
+/// True if lock discovery for `user_agent` leaves out `lockroot`: the agent contains one of
+/// the substrings in `omit_for`.
+pub fn omits_lockroot(omit_for: &[String], user_agent: Option<&str>) -> bool {
+    let agent = user_agent.unwrap_or("");
+    omit_for
+        .iter()
+        .any(|s| !s.is_empty() && agent.contains(s.as_str()))
+}
+
 /// One active write lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockRecord {

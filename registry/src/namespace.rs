@@ -103,6 +103,15 @@ pub trait NamespaceManager: Send + Sync {
     /// Opens a non-collection resource for reading.
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened>;
 
+    /// The path under which the resource at `path` is stored, for stores that may hold a name
+    /// in another Unicode normalisation form than the NFC the protocol layer delivers (a file
+    /// system that other programs write to). The executive asks before writing, so that a
+    /// write replaces the stored resource instead of creating a twin spelt differently.
+    /// Default: `path` itself.
+    async fn stored_spelling(&self, path: &DavPath) -> SubsystemResult<DavPath> {
+        Ok(path.clone())
+    }
+
     /// Streams `body` into the resource at `path` (whose parent collection must exist).
     ///
     /// This and the other changing methods default to 403 so that a read-only namespace needs

@@ -156,6 +156,9 @@ fn apply_file(settings: &mut Settings, file: FileConfig) {
     if let Some(realm) = file.realm {
         settings.realm = realm;
     }
+    if let Some(agents) = file.omit_lockroot_for {
+        settings.executive.omit_lockroot_for = agents;
+    }
     let l = file.limits;
     let exec = &mut settings.executive;
     if let Some(v) = l.xml_max_bytes {

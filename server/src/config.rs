@@ -57,6 +57,7 @@ struct RawConfig {
     state: Option<Spanned<String>>,
     fsync: Option<bool>,
     fs_inline_io: Option<bool>,
+    omit_lockroot_for: Option<Vec<Spanned<String>>>,
     limits: Option<RawLimits>,
     #[serde(default)]
     mount: Vec<RawMount>,
@@ -123,6 +124,8 @@ pub struct FileConfig {
     pub state: Option<PathBuf>,
     pub fsync: Option<bool>,
     pub fs_inline_io: Option<bool>,
+    /// User-Agent substrings that get lock discovery without `lockroot`.
+    pub omit_lockroot_for: Option<Vec<String>>,
     pub limits: LimitsConfig,
     pub mounts: Vec<MountConfig>,
 }
@@ -298,6 +301,22 @@ impl FileConfig {
                 access,
             });
         }
+        let omit_lockroot_for = match raw.omit_lockroot_for {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for agent in list {
+                    if agent.get_ref().trim().is_empty() {
+                        return Err(error(
+                            Some(agent.span()),
+                            "omit_lockroot_for: an empty string would match every client".into(),
+                        ));
+                    }
+                    out.push(agent.into_inner());
+                }
+                Some(out)
+            }
+        };
         let limits = raw.limits.map(|l| LimitsConfig {
             xml_max_bytes: l.xml_max_bytes,
             propfind_infinity: l.propfind_infinity,
@@ -316,6 +335,7 @@ impl FileConfig {
             state: raw.state.map(|s| resolve(s.get_ref())),
             fsync: raw.fsync,
             fs_inline_io: raw.fs_inline_io,
+            omit_lockroot_for,
             limits: limits.unwrap_or_default(),
             mounts,
         })
@@ -365,6 +385,25 @@ namespace  = { kind = "sled" }
         );
         assert_eq!(c.mounts[1].namespace, Some(NamespaceKind::Sled));
         assert_eq!(c.mounts[1].properties, None, "inherited from /");
+        assert_eq!(c.omit_lockroot_for, None, "the default list applies");
+        let c = parse("omit_lockroot_for = [\"Old Office\"]\n").unwrap();
+        assert_eq!(c.omit_lockroot_for, Some(vec!["Old Office".to_owned()]));
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let c = parse(include_str!("../../davd.example.toml")).unwrap();
+        assert_eq!(
+            c.omit_lockroot_for,
+            Some(
+                davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            ),
+            "the example shows the default"
+        );
+        assert_eq!(c.mounts.len(), 3);
     }
 
     #[test]
@@ -404,6 +443,11 @@ namespace  = { kind = "sled" }
                 "unknown live-property handler",
             ),
             ("[[mount]]\nscope = \"/a/../b\"\n", 2, ".."),
+            (
+                "\nomit_lockroot_for = [\"x\",\n  \"\"]\n",
+                3,
+                "would match every client",
+            ),
         ];
         for (text, line, fragment) in cases {
             let e = parse(text).unwrap_err();

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 pub use davd::{App, Settings};
 
+pub mod clients;
 pub mod ms;
 
 /// A running server and the directories it serves from.

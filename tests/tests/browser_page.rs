@@ -285,3 +285,33 @@ async fn upload_into_a_locked_collection_is_refused() {
     assert!(body.contains("Upload failed"), "{body}");
     assert!(body.contains("423 Locked"), "{body}");
 }
+
+/// Browsers on macOS may send a file name decomposed (NFD); it is stored in NFC, as a PUT to
+/// either spelling would be (docs/clients.md, "Unicode names").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_with_nfd_file_names_are_stored_in_nfc() {
+    let s = TestServer::start().await;
+    s.mkcol("/docs").await;
+    let (status, _, body) = upload(
+        &s,
+        "/docs/",
+        "application/json",
+        &[("Re\u{301}sume\u{301}.pdf", b"pdf")],
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    assert!(body.contains("\"status\":201"), "{body}");
+    let names: Vec<String> = std::fs::read_dir(s.root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, vec!["R\u{e9}sum\u{e9}.pdf"]);
+    assert_eq!(
+        s.get("/docs/Re%CC%81sume%CC%81.pdf")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "pdf"
+    );
+}

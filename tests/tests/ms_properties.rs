@@ -211,12 +211,22 @@ async fn win32_properties_on_files_and_collections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn win32_properties_on_a_locked_file_need_the_token() {
+async fn win32_properties_on_a_locked_file() {
     let s = TestServer::start().await;
     s.put("/locked.txt", "x").await;
     let token = s.lock("/locked.txt", "0").await;
+    // Only Win32 properties: the lock's owner needs no token (Office saves that way; the rule
+    // with authentication is in client_office.rs).
     let (status, _) = s
         .proppatch("/locked.txt", &explorer_proppatch("00000020"))
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    // Anything more, and the token is needed.
+    let (status, _) = s
+        .proppatch(
+            "/locked.txt",
+            r#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes><D:displayname>x</D:displayname></D:prop></D:set></D:propertyupdate>"#,
+        )
         .await;
     assert_eq!(status, StatusCode::LOCKED);
     let r = s

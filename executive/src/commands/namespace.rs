@@ -62,10 +62,24 @@ impl Command for WriteContent {
     }
 
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
-        let receipt = match self.source.take() {
-            Some(Source::Body(body, mode)) => self.namespace.write(&self.path, body, mode).await?,
-            Some(Source::Staged(staged)) => self.namespace.publish(staged).await?,
-            None => return Err(DavError::internal("the content was already written")),
+        // A name stored in NFD by another program is written under that spelling (no twin).
+        let respelled = self.namespace.stored_spelling(&self.path).await;
+        let receipt = match (self.source.take(), respelled) {
+            (Some(Source::Body(body, mode)), Ok(path)) => {
+                self.path = path;
+                self.namespace.write(&self.path, body, mode).await?
+            }
+            (Some(Source::Staged(mut staged)), Ok(path)) => {
+                self.path = path;
+                staged.path = self.path.clone();
+                self.namespace.publish(staged).await?
+            }
+            (Some(Source::Staged(staged)), Err(e)) => {
+                let _ = self.namespace.discard(staged).await;
+                return Err(e.into());
+            }
+            (Some(Source::Body(..)), Err(e)) => return Err(e.into()),
+            (None, _) => return Err(DavError::internal("the content was already written")),
         };
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());

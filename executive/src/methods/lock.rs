@@ -12,6 +12,9 @@
 //! Refresh (no body): the If header must name a lock that covers the resource, taken by this
 //! principal (412 otherwise). Queue: [RefreshLock]. The token stays the same.
 //!
+//! The response body is the new `lockdiscovery`; user agents listed in `omit_lockroot_for`
+//! (old Office) get it without `lockroot`, as in PROPFIND.
+//!
 //! The latch is held while conflicts are checked and the lock inserted, so of fifty clients
 //! asking for one exclusive lock at once exactly one gets it.
 
@@ -22,7 +25,7 @@ use http::header::HeaderName;
 use davd_protocol::headers::{Depth, Timeout};
 use davd_protocol::xml::{ActiveLockView, Condition, lock_response_body, parse_lockinfo};
 use davd_protocol::{Body, ByteStream, Response};
-use davd_registry::{LockRecord, WriteMode};
+use davd_registry::{LockRecord, WriteMode, omits_lockroot};
 
 use crate::commands::locks::{InsertLock, RefreshLock};
 use crate::commands::namespace::WriteContent;
@@ -36,8 +39,17 @@ use crate::policy::locks::{
 };
 use crate::queue::CommandQueue;
 
-fn lock_response(status: StatusCode, lock: &LockRecord, with_token_header: bool) -> Response {
+fn lock_response(
+    ctx: &Ctx,
+    status: StatusCode,
+    lock: &LockRecord,
+    with_token_header: bool,
+) -> Response {
     let root_href = lock.root.to_href(false);
+    let with_lockroot = !omits_lockroot(
+        &ctx.exec.config.omit_lockroot_for,
+        ctx.client.user_agent.as_deref(),
+    );
     let body = lock_response_body(&ActiveLockView {
         scope: lock.scope,
         depth: if lock.deep {
@@ -48,7 +60,7 @@ fn lock_response(status: StatusCode, lock: &LockRecord, with_token_header: bool)
         owner: lock.owner.as_deref(),
         timeout: lock.timeout,
         token: &lock.token,
-        root_href: Some(&root_href),
+        root_href: with_lockroot.then_some(root_href.as_str()),
     });
     let mut response = Response::xml(status, Body::Full(body));
     if with_token_header {
@@ -138,7 +150,7 @@ pub async fn lock(
     } else {
         StatusCode::OK
     };
-    Ok(lock_response(status, &record, true))
+    Ok(lock_response(ctx, status, &record, true))
 }
 
 async fn refresh(ctx: &Ctx, timeout: Option<Timeout>) -> DavResult<Response> {
@@ -163,7 +175,7 @@ async fn refresh(ctx: &Ctx, timeout: Option<Timeout>) -> DavResult<Response> {
                 let mut queue = CommandQueue::new();
                 queue.push(RefreshLock::new(manager.clone(), lock, refreshed.clone()));
                 queue.run().await.map_err(|f| f.into_error())?;
-                return Ok(lock_response(StatusCode::OK, &refreshed, false));
+                return Ok(lock_response(ctx, StatusCode::OK, &refreshed, false));
             }
         }
     }

@@ -172,7 +172,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
         return Err(DavError::bad_request("the file has no usable name"));
     }
     let target = collection
-        .join(name)
+        .join_name(name)
         .map_err(|e| DavError::bad_request(format!("bad file name: {e}")))?;
     let _latch = ctx
         .exec

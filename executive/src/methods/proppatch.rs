@@ -1,7 +1,9 @@
 //! PROPPATCH: set and remove properties, all or nothing.
 //!
 //! Checks: exists (404), a well-formed body (400), conditional headers (412), the lock token
-//! (423), write hooks (e.g. the read-only flag: 403).
+//! (423; a PROPPATCH of only the `Z:Win32*` properties needs none when it comes from the lock's
+//! owner, `policy::locks::require_tokens_for_properties`), write hooks (e.g. the read-only
+//! flag: 403).
 //! Queue: one [SetProperty | RemoveProperty] per instruction in document order, then
 //! [FlushProperties]. Each command's check asks the live handler owning the name (protected:
 //! 403 `cannot-modify-protected-property`; invalid value: 409). If any instruction fails,
@@ -19,7 +21,7 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::methods::propfind::RESPONSE_PREFIXES;
-use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::locks::require_tokens_for_properties;
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, QueueFailure};
 
@@ -34,8 +36,8 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
     check_conditions(ctx, &path, Some(&meta), false).await?;
-    require_tokens(ctx, &[Protected::Resource(path.clone())]).await?;
     let names: Vec<PropName> = instructions.iter().map(|i| i.name().clone()).collect();
+    require_tokens_for_properties(ctx, &path, &names).await?;
     hooks::before_write(ctx, &path, false, WriteKind::Properties(names.clone())).await?;
 
     let subsystems = ctx.resolve(&path);

@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 
-use davd_protocol::DavPath;
 use davd_protocol::headers::Timeout;
 use davd_protocol::xml::{Condition, LockScope};
+use davd_protocol::{DavPath, PropName};
 use davd_registry::LockRecord;
 
 use crate::context::Ctx;
@@ -55,14 +55,63 @@ pub fn holds(ctx: &Ctx, lock: &LockRecord, submitted: &[&str]) -> bool {
         }
 }
 
+/// True if the request comes from the principal who took `lock` (the anonymous user, when
+/// authentication is off, owns every lock it took).
+pub fn owns(ctx: &Ctx, lock: &LockRecord) -> bool {
+    lock.principal.is_none() || lock.principal == ctx.client.principal
+}
+
 /// RFC 4918 §7.4/§7.5: a request that changes a locked resource must submit the lock token.
 /// Otherwise: 423 Locked with `lock-token-submitted` naming each lock root.
 pub async fn require_tokens(ctx: &Ctx, protected: &[Protected]) -> DavResult<()> {
+    require(ctx, protected, |lock, submitted| {
+        holds(ctx, lock, submitted)
+    })
+    .await
+}
+
+/// The namespace of the Win32 properties (MS-WDVME 2.2.10.6-9).
+const WIN32_NAMESPACE: &str = "urn:schemas-microsoft-com:";
+
+/// True for `Z:Win32*` names: `Win32CreationTime`, `Win32LastAccessTime`,
+/// `Win32LastModifiedTime`, `Win32FileAttributes`.
+pub fn is_win32_property(name: &PropName) -> bool {
+    name.namespace == WIN32_NAMESPACE && name.local.starts_with("Win32")
+}
+
+/// The lock rule for a PROPPATCH of `path`. Office, through the Windows mini-redirector, sets
+/// the Win32 properties of a document it holds locked right after saving it, without sending
+/// the lock token, and a 423 there makes the save fail. So a PROPPATCH that touches **only**
+/// Win32 properties needs no token: it is enough that it comes from the lock's owner (with
+/// authentication on, the principal who took the lock; without it, anyone, as every lock is
+/// the anonymous user's). Any other PROPPATCH needs the token as RFC 4918 says.
+pub async fn require_tokens_for_properties(
+    ctx: &Ctx,
+    path: &DavPath,
+    names: &[PropName],
+) -> DavResult<()> {
+    let protected = [Protected::Resource(path.clone())];
+    if !names.is_empty() && names.iter().all(is_win32_property) {
+        require(ctx, &protected, |lock, submitted| {
+            holds(ctx, lock, submitted) || owns(ctx, lock)
+        })
+        .await
+    } else {
+        require_tokens(ctx, &protected).await
+    }
+}
+
+/// 423 with `lock-token-submitted` naming each lock root on `protected` that `allowed` refuses.
+async fn require(
+    ctx: &Ctx,
+    protected: &[Protected],
+    allowed: impl Fn(&LockRecord, &[&str]) -> bool,
+) -> DavResult<()> {
     let submitted = ctx.submitted_tokens();
     let mut missing: Vec<String> = Vec::new();
     for item in protected {
         for lock in locks_on(ctx, item).await? {
-            if !holds(ctx, &lock, &submitted) {
+            if !allowed(&lock, &submitted) {
                 let href = lock.root.to_href(false);
                 if !missing.contains(&href) {
                     missing.push(href);

@@ -4,10 +4,12 @@
 //! spelled and whatever symlinks lie on it, can reach outside the root: a symlink pointing out
 //! of the tree is refused by the operating system (openat2 `RESOLVE_BENEATH`), not by string
 //! checks. Uploads are staged in a hidden directory inside the root (so the final rename stays
-//! on one file system) that never appears in listings and cannot be addressed by a URL.
+//! on one file system) that never appears in listings and cannot be addressed by a URL. Names
+//! that other programs stored in NFD are found under their NFC spelling ([`spelling`]).
 
 mod content;
 mod meta;
+mod spelling;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -101,6 +103,33 @@ fn relative(path: &DavPath) -> Option<PathBuf> {
     Some(rel)
 }
 
+/// [`spelling::locate`], or 403 for the reserved staging directory. Blocking.
+fn locate_or_reserved(dir: &Dir, path: &DavPath) -> SubsystemResult<PathBuf> {
+    spelling::locate(dir, path).ok_or_else(reserved)
+}
+
+/// `path` when it could be stored under another spelling (it is not ASCII), for a fallback
+/// lookup; `None`, and no copy, for the usual ASCII path.
+fn respellable(path: &DavPath) -> Option<DavPath> {
+    (!path.as_str().is_ascii()).then(|| path.clone())
+}
+
+/// Metadata of `rel`, the path as given; if it is missing, of the on-disk spelling of
+/// `respellable` ([`spelling::locate`]). Blocking.
+fn metadata_any_spelling(
+    dir: &Dir,
+    rel: &Path,
+    respellable: Option<&DavPath>,
+) -> io::Result<Option<cap_std::fs::Metadata>> {
+    match (not_found_is_none(dir.metadata(rel))?, respellable) {
+        (None, Some(path)) => match spelling::locate(dir, path) {
+            Some(found) if found != rel => not_found_is_none(dir.metadata(found)),
+            _ => Ok(None),
+        },
+        (found, _) => Ok(found),
+    }
+}
+
 fn reserved() -> SubsystemError {
     SubsystemError::forbidden(format!("'{STAGING}' is reserved by the server"))
 }
@@ -188,21 +217,27 @@ impl NamespaceManager for FsNamespace {
             return Ok(None);
         };
         let dir = self.dir.clone();
+        let respellable = respellable(path);
         quick(self.options.inline_io, move || {
-            Ok(not_found_is_none(dir.metadata(&rel))?.map(|m| resource_meta(&m)))
+            Ok(metadata_any_spelling(&dir, &rel, respellable.as_ref())?.map(|m| resource_meta(&m)))
         })
         .await
     }
 
     async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
-        let rel = relative_or_reserved(path)?;
+        relative_or_reserved(path)?;
         let at_root = path.is_root();
         let dir = self.dir.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let entries = {
+        let (rel, entries) = {
             let dir = dir.clone();
-            let rel = rel.clone();
-            blocking(move || Ok(dir.read_dir(&rel)?)).await?
+            let path = path.clone();
+            blocking(move || {
+                let rel = locate_or_reserved(&dir, &path)?;
+                let entries = dir.read_dir(&rel)?;
+                Ok((rel, entries))
+            })
+            .await?
         };
         tokio::task::spawn_blocking(move || {
             let mut batch = Vec::with_capacity(LIST_BATCH);
@@ -223,6 +258,9 @@ impl NamespaceManager for FsNamespace {
                 let meta = match entry.file_type() {
                     Ok(t) if t.is_symlink() => dir.metadata(rel.join(&name)),
                     _ => entry.metadata(),
+                };
+                let Some(name) = spelling::listed_name(&dir, &rel, name) else {
+                    continue; // an NFD twin of a name listed in NFC
                 };
                 // A member that vanished meanwhile, or a symlink out of the root, is left out.
                 let Ok(meta) = meta else { continue };
@@ -246,8 +284,14 @@ impl NamespaceManager for FsNamespace {
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {
         let rel = relative(path).ok_or_else(SubsystemError::not_found)?;
         let dir = self.dir.clone();
+        let respellable = respellable(path);
         quick(self.options.inline_io, move || {
-            let file = dir.open(&rel)?;
+            let file = match (dir.open(&rel), respellable) {
+                (Err(e), Some(path)) if e.kind() == io::ErrorKind::NotFound => {
+                    dir.open(spelling::locate(&dir, &path).ok_or(e)?)?
+                }
+                (opened, _) => opened?,
+            };
             let meta = file.metadata()?;
             if meta.is_dir() {
                 return Err(SubsystemError::new(
@@ -519,46 +563,55 @@ impl NamespaceManager for FsNamespace {
     }
 
     async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
-        let rel = relative_or_reserved(path)?;
+        relative_or_reserved(path)?;
         let dir = self.dir.clone();
-        blocking(move || match dir.create_dir(&rel) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SubsystemError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "something already exists at this URL",
-            )),
-            Err(e)
-                if e.kind() == io::ErrorKind::NotFound
-                    || e.kind() == io::ErrorKind::NotADirectory =>
-            {
-                Err(SubsystemError::conflict(
-                    "the parent collection does not exist",
-                ))
-            }
-            Err(e) => Err(e.into()),
-        })
+        let path = path.clone();
+        blocking(
+            move || match dir.create_dir(locate_or_reserved(&dir, &path)?) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SubsystemError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "something already exists at this URL",
+                )),
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        || e.kind() == io::ErrorKind::NotADirectory =>
+                {
+                    Err(SubsystemError::conflict(
+                        "the parent collection does not exist",
+                    ))
+                }
+                Err(e) => Err(e.into()),
+            },
+        )
         .await
     }
 
     async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached> {
-        let rel = relative_or_reserved(path)?;
+        relative_or_reserved(path)?;
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
         let dir = self.dir.clone();
-        let handle = staging_name("trash");
-        let detached = Detached {
-            path: path.clone(),
-            handle: handle.clone(),
-        };
-        blocking(move || Ok(dir.rename(&rel, &dir, &handle)?)).await?;
-        Ok(detached)
+        let path = path.clone();
+        blocking(move || {
+            let rel = locate_or_reserved(&dir, &path)?;
+            let handle = staging_name("trash");
+            dir.rename(&rel, &dir, &handle)?;
+            // Remember the spelling it had on disk, so that a restore puts it back as it was.
+            Ok(Detached {
+                path: spelling::dav_path(&rel)?,
+                handle,
+            })
+        })
+        .await
     }
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
-        let rel = relative_or_reserved(&detached.path)?;
+        relative_or_reserved(&detached.path)?;
         let dir = self.dir.clone();
         blocking(move || {
+            let rel = locate_or_reserved(&dir, &detached.path)?;
             remove_any(&dir, &rel)?;
             Ok(dir.rename(&detached.handle, &dir, &rel)?)
         })
@@ -586,10 +639,13 @@ impl NamespaceManager for FsNamespace {
     }
 
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let from = relative_or_reserved(from)?;
-        let to = relative_or_reserved(to)?;
+        relative_or_reserved(from)?;
+        relative_or_reserved(to)?;
+        let (from, to) = (from.clone(), to.clone());
         let dir = self.dir.clone();
         blocking(move || {
+            let from = locate_or_reserved(&dir, &from)?;
+            let to = locate_or_reserved(&dir, &to)?;
             require_parent_collection(&dir, &to)?;
             let temp = staging_name("copy");
             dir.copy(&from, &dir, &temp)?;
@@ -603,12 +659,27 @@ impl NamespaceManager for FsNamespace {
     }
 
     async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let from = relative_or_reserved(from)?;
-        let to = relative_or_reserved(to)?;
+        relative_or_reserved(from)?;
+        relative_or_reserved(to)?;
+        let (from, to) = (from.clone(), to.clone());
         let dir = self.dir.clone();
         blocking(move || {
+            let from = locate_or_reserved(&dir, &from)?;
+            let to = locate_or_reserved(&dir, &to)?;
             require_parent_collection(&dir, &to)?;
             Ok(dir.rename(&from, &dir, &to)?)
+        })
+        .await
+    }
+
+    async fn stored_spelling(&self, path: &DavPath) -> SubsystemResult<DavPath> {
+        if path.as_str().is_ascii() {
+            return Ok(path.clone());
+        }
+        let dir = self.dir.clone();
+        let path = path.clone();
+        quick(self.options.inline_io, move || {
+            Ok(spelling::stored_path(&dir, &path)?)
         })
         .await
     }

@@ -183,3 +183,52 @@ async fn segments_write_in_place() {
     .unwrap();
     assert_eq!(read(&ns, "/f").await, b"helloworld");
 }
+
+#[tokio::test]
+async fn nfd_names_on_disk_are_found_under_their_nfc_spelling() {
+    let root = tempfile::tempdir().unwrap();
+    let ns = FsNamespace::open(root.path(), FsOptions::default()).unwrap();
+    std::fs::create_dir(root.path().join("Pho\u{302}tos")).unwrap();
+    std::fs::write(
+        root.path().join("Pho\u{302}tos/e\u{301}te\u{301}.jpg"),
+        "summer",
+    )
+    .unwrap();
+    // Twins: the NFC one is the one found and listed.
+    std::fs::write(root.path().join("Pho\u{302}tos/na\u{ef}ve"), "nfc").unwrap();
+    std::fs::write(root.path().join("Pho\u{302}tos/nai\u{308}ve"), "nfd").unwrap();
+    let nfc = |s: &str| p(&format!("/Ph%C3%B4tos{s}"));
+    assert!(ns.stat(&nfc("")).await.unwrap().unwrap().collection);
+    assert_eq!(read(&ns, "/Ph%C3%B4tos/%C3%A9t%C3%A9.jpg").await, b"summer");
+    assert_eq!(read(&ns, "/Ph%C3%B4tos/na%C3%AFve").await, b"nfc");
+    assert_eq!(
+        names(&ns, "/Ph%C3%B4tos").await,
+        vec!["na\u{ef}ve", "\u{e9}t\u{e9}.jpg"]
+    );
+    assert_eq!(
+        ns.stored_spelling(&nfc("/new")).await.unwrap().as_str(),
+        "/Pho\u{302}tos/new"
+    );
+    assert_eq!(
+        ns.stored_spelling(&p("/ascii/only"))
+            .await
+            .unwrap()
+            .as_str(),
+        "/ascii/only"
+    );
+    ns.create_collection(&nfc("/sub")).await.unwrap();
+    assert!(root.path().join("Pho\u{302}tos/sub").is_dir());
+    ns.rename(&nfc("/%C3%A9t%C3%A9.jpg"), &nfc("/sub/%C3%A9t%C3%A9.jpg"))
+        .await
+        .unwrap();
+    assert!(
+        root.path()
+            .join("Pho\u{302}tos/sub/\u{e9}t\u{e9}.jpg")
+            .is_file()
+    );
+    // Detached and restored under the spelling it had.
+    let detached = ns.detach(&nfc("")).await.unwrap();
+    assert!(!root.path().join("Pho\u{302}tos").exists());
+    ns.restore(detached).await.unwrap();
+    assert!(root.path().join("Pho\u{302}tos/sub").is_dir());
+}

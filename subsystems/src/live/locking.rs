@@ -9,15 +9,28 @@ use async_trait::async_trait;
 use davd_registry::ms::miniredir_version;
 use davd_registry::xml::{ActiveLockView, render_activelock};
 use davd_registry::{
-    Depth, LivePropertyHandler, LockRecord, PropContext, PropName, PropValue, SubsystemResult,
+    DEFAULT_OMIT_LOCKROOT_FOR, Depth, LivePropertyHandler, LockRecord, PropContext, PropName,
+    PropValue, SubsystemResult, omits_lockroot,
 };
 
 /// How lock discovery is rendered for particular clients.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LockDiscoveryOptions {
     /// User-Agent substrings of clients that get no `lockroot` element (old Office versions
-    /// reject the RFC 4918 addition).
+    /// reject the RFC 4918 addition). Configured with the top-level `omit_lockroot_for` key;
+    /// by default [`DEFAULT_OMIT_LOCKROOT_FOR`].
     pub omit_lockroot_for: Vec<String>,
+}
+
+impl Default for LockDiscoveryOptions {
+    fn default() -> Self {
+        LockDiscoveryOptions {
+            omit_lockroot_for: DEFAULT_OMIT_LOCKROOT_FOR
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
 }
 
 pub struct LockProperties {
@@ -37,12 +50,7 @@ impl LockProperties {
     }
 
     fn lockroot_for(&self, user_agent: Option<&str>) -> bool {
-        let ua = user_agent.unwrap_or("");
-        !self
-            .options
-            .omit_lockroot_for
-            .iter()
-            .any(|s| ua.contains(s.as_str()))
+        !omits_lockroot(&self.options.omit_lockroot_for, user_agent)
     }
 }
 

@@ -25,9 +25,14 @@ pub const DAVD_NS: &str = "urn:davd:";
 
 /// The handlers every scope gets unless configured otherwise.
 pub fn standard_handlers() -> Vec<Arc<dyn LivePropertyHandler>> {
+    standard_handlers_with(LockDiscoveryOptions::default())
+}
+
+/// The standard handlers, with lock discovery rendered as `locks` says.
+pub fn standard_handlers_with(locks: LockDiscoveryOptions) -> Vec<Arc<dyn LivePropertyHandler>> {
     vec![
         Arc::new(CoreProperties::new()),
-        Arc::new(LockProperties::new(LockDiscoveryOptions::default())),
+        Arc::new(LockProperties::new(locks)),
         Arc::new(QuotaProperties::new()),
         Arc::new(MicrosoftProperties::new()),
     ]
