@@ -11,8 +11,9 @@
 //! Queue: [WriteContent (publish the staged body), RecordDocument, (PROPPATCH instructions,
 //! FlushProperties), (lock)]. Publishing renames the staged file over the old content, so
 //! readers see old or new, never a mix; undo restores the old content. With `Content-Range`
-//! the segment is written in place under the latch (resumable upload; not undoable). RecordDocument gives the resource its
-//! next version (or a new document id), without a flush of its own (`crate::ms::docid`).
+//! the segment is written in place under the latch (resumable upload; not undoable).
+//! RecordDocument gives the resource its next version (or a new document id), without a
+//! flush of its own (`crate::ms::docid`).
 //! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
 //! and the bundled-lock headers.
 //!

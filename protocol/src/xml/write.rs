@@ -94,9 +94,10 @@ pub fn error_body(condition: &Condition) -> Bytes {
 ///
 /// The writer appends to one buffer with purpose-made escaping rather than going through a
 /// general XML event writer: a PROPFIND of a large collection spends most of its time here, and
-/// this shape is fixed (docs/adr/0010-multistatus-writer.md has the measurements). Everything it writes is either escaped
-/// text, a name from a parsed XML document (valid by construction), one of our own constants,
-/// or a stored fragment that was serialised as well-formed XML.
+/// this shape is fixed (docs/adr/0010-multistatus-writer.md has the measurements). Everything
+/// it writes is either escaped text, a name from a parsed XML document (valid by
+/// construction), one of our own constants, or a stored fragment that was serialised as
+/// well-formed XML.
 pub struct MultistatusWriter {
     buf: String,
     /// Prefixes declared on the root, besides `D`.
