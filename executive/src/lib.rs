@@ -118,10 +118,7 @@ impl Executive {
         };
         let ctx = Ctx {
             exec: self.clone(),
-            client: ClientInfo {
-                user_agent: request.user_agent.clone(),
-                principal: identity.principal,
-            },
+            client: ClientInfo::new(request.user_agent.clone(), identity.principal),
             request,
         };
         // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.

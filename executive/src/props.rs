@@ -50,8 +50,9 @@ pub async fn propstats(
         client,
         known_locks,
         dead: dead.as_deref(),
+        document: Default::default(),
     };
-    let mut found: Vec<(PropName, Option<PropValue>)> = Vec::new();
+    let mut found: Vec<(PropName, Option<PropValue>)> = Vec::with_capacity(16 + dead_props.len());
     let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();
     let mut failed: Vec<(StatusCode, PropName)> = Vec::new();
 
@@ -82,13 +83,17 @@ pub async fn propstats(
                 PropfindBody::AllProp { include } => (false, include),
                 _ => (true, &[]),
             };
+            // A name claimed by two handlers belongs to the first (the nearer scope).
+            let overlap = subsystems.live_names_overlap;
             let mut seen: Vec<&PropName> = Vec::new();
             for handler in &subsystems.live {
                 for name in handler.names() {
-                    if seen.contains(&name) {
-                        continue;
+                    if overlap {
+                        if seen.contains(&name) {
+                            continue;
+                        }
+                        seen.push(name);
                     }
-                    seen.push(name);
                     if !(names_only || handler.in_allprop(name) || include.contains(name)) {
                         continue;
                     }
@@ -102,9 +107,8 @@ pub async fn propstats(
                     }
                 }
             }
-            let owned: Vec<PropName> = seen.into_iter().cloned().collect();
             for prop in dead_props {
-                if owned.contains(&prop.name) || is_internal(&prop.name) {
+                if is_internal(&prop.name) || subsystems.handler_for(&prop.name).is_some() {
                     continue;
                 }
                 let value = (!names_only).then(|| PropValue::Fragment(prop.xml.clone()));

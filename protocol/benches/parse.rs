@@ -136,9 +136,9 @@ fn file_propstat(i: usize) -> PropStat {
             ),
             (
                 PropName::dav("getetag"),
-                Some(PropValue::Text(format!(
-                    "\"995ae3-2d-18eaf9f6f611{i:04x}\""
-                ))),
+                Some(PropValue::Text(
+                    format!("\"995ae3-2d-18eaf9f6f611{i:04x}\"").into(),
+                )),
             ),
             (
                 PropName::dav("getlastmodified"),
@@ -147,11 +147,9 @@ fn file_propstat(i: usize) -> PropStat {
             (PropName::dav("resourcetype"), Some(PropValue::Empty)),
             (
                 PropName::dav("supportedlock"),
-                Some(PropValue::Xml(format!(
-                    "{}{}",
-                    lockentry("exclusive"),
-                    lockentry("shared")
-                ))),
+                Some(PropValue::Xml(
+                    format!("{}{}", lockentry("exclusive"), lockentry("shared")).into(),
+                )),
             ),
             (PropName::dav("lockdiscovery"), Some(PropValue::Empty)),
         ],

@@ -98,7 +98,7 @@ mod tests {
         let text = std::str::from_utf8(properties).unwrap();
         let instructions = parse_propertyupdate(text, &XmlLimits::default()).unwrap();
         let names: Vec<&PropName> = instructions.iter().map(|i| i.name()).collect();
-        let z = |n: &str| PropName::new("urn:schemas-microsoft-com:", n);
+        let z = |n: &'static str| PropName::new("urn:schemas-microsoft-com:", n);
         assert_eq!(
             names,
             [

@@ -7,13 +7,14 @@
 //! ([`LivePropertyHandler::before_write`], [`LivePropertyHandler::after_read`]): the 1997 paper's
 //! read-only flag and hit counter are both handlers of this kind.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
 use davd_protocol::xml::PropValue;
 use davd_protocol::{DavPath, PropName};
 
+use crate::document::{DocumentIdentity, DocumentRecord, document_prop_name};
 use crate::error::{SubsystemError, SubsystemResult};
 use crate::lock::{LockManager, LockRecord};
 use crate::namespace::NamespaceManager;
@@ -24,8 +25,24 @@ use crate::resource::ResourceMeta;
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub user_agent: Option<String>,
+    /// The version of the Windows mini-redirector, when that is the client: read from the
+    /// User-Agent once per request rather than by each handler for each listed member.
+    pub miniredir_version: Option<[u64; 4]>,
     /// The authenticated user, if authentication is on.
     pub principal: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn new(user_agent: Option<String>, principal: Option<String>) -> Self {
+        let miniredir_version = user_agent
+            .as_deref()
+            .and_then(davd_protocol::headers::ms::miniredir_version);
+        ClientInfo {
+            user_agent,
+            miniredir_version,
+            principal,
+        }
+    }
 }
 
 /// The subsystems that serve one path, as the registry resolved them.
@@ -39,9 +56,22 @@ pub struct Subsystems {
     pub locks: Vec<Arc<dyn LockManager>>,
     /// Live-property handlers in force for the path, nearest scope first.
     pub live: Vec<Arc<dyn LivePropertyHandler>>,
+    /// True if two of those handlers claim the same name (a nearer scope overriding a
+    /// property); only then must a listing check which handler a name belongs to.
+    pub live_names_overlap: bool,
 }
 
 impl Subsystems {
+    /// True if two handlers in `live` claim the same property name.
+    pub fn names_overlap(live: &[Arc<dyn LivePropertyHandler>]) -> bool {
+        live.iter().enumerate().any(|(i, handler)| {
+            handler
+                .names()
+                .iter()
+                .any(|name| live[..i].iter().any(|h| h.names().contains(name)))
+        })
+    }
+
     /// The path as the namespace manager sees it (relative to its scope).
     pub fn relative(&self, path: &DavPath) -> DavPath {
         path.relative_to(&self.scope).unwrap_or_else(DavPath::root)
@@ -75,6 +105,8 @@ pub struct PropContext<'a> {
     /// The resource's dead properties, when the caller has read them already (an allprop
     /// PROPFIND reads them in one scan per collection); `None` means "ask the store".
     pub dead: Option<&'a [StoredProp]>,
+    /// Filled by [`PropContext::document_identity`] the first time a handler asks.
+    pub document: OnceLock<DocumentIdentity>,
 }
 
 impl PropContext<'_> {
@@ -88,6 +120,21 @@ impl PropContext<'_> {
                 .collect()),
             None => self.subsystems.locks_covering(self.path).await,
         }
+    }
+
+    /// The resource's document identity (MS-WDV `Repl-uid`, `ResourceTag`, last author),
+    /// worked out once per resource however many properties of an answer need it.
+    pub async fn document_identity(&self) -> SubsystemResult<&DocumentIdentity> {
+        if let Some(identity) = self.document.get() {
+            return Ok(identity);
+        }
+        let record = self
+            .dead_property(&document_prop_name())
+            .await?
+            .and_then(|p| DocumentRecord::from_prop(&p.xml));
+        Ok(self
+            .document
+            .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)))
     }
 
     /// One dead property of the resource: from [`PropContext::dead`] if present, else from the

@@ -161,12 +161,14 @@ impl Registry {
     /// Everything that serves `path`, resolved once.
     pub fn resolve(&self, path: &DavPath) -> Subsystems {
         let (scope, namespace) = self.namespace(path);
+        let live = self.live_handlers(path);
         Subsystems {
             namespace: namespace.clone(),
             scope: scope.clone(),
             properties: self.properties(path).clone(),
             locks: self.lock_managers(path),
-            live: self.live_handlers(path),
+            live_names_overlap: Subsystems::names_overlap(&live),
+            live,
         }
     }
 

@@ -10,13 +10,14 @@ use davd::config::FileConfig;
 use davd::{App, Settings};
 use davd_protocol::{ByteStream, DavPath};
 use davd_registry::{
-    Detached, MemberStream, Mount, NamespaceManager, Opened, Registry, ResourceMeta,
-    StatusCode as SubStatus, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
+    Detached, LivePropertyHandler, MemberStream, Mount, NamespaceManager, Opened, PropContext,
+    PropName, PropValue, Registry, ResourceMeta, StatusCode as SubStatus, SubsystemError,
+    SubsystemResult, WriteMode, WriteReceipt,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::standard_handlers;
 use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
-use davd_tests::{Dirs, Multistatus, TestServer};
+use davd_tests::{Dirs, MsProp, Multistatus, TestServer};
 use reqwest::StatusCode;
 
 /// Serves `config` (TOML, with `ROOT` replaced by the temporary root) on fresh directories.
@@ -416,4 +417,77 @@ async fn cross_scope_move_failing_after_the_copy_is_undone() {
     assert_eq!(s.get("/sticky/tree/a").await.text().await.unwrap(), "a");
     assert_eq!(color(&s, "/sticky/tree/a").await.as_deref(), Some("red"));
     assert_eq!(color(&s, "/tree/a").await, None);
+}
+
+/// Claims `DAV:getcontenttype` in a nested scope, overriding the standard handler.
+struct FixedContentType;
+
+#[async_trait]
+impl LivePropertyHandler for FixedContentType {
+    fn names(&self) -> &[PropName] {
+        static NAMES: std::sync::OnceLock<Vec<PropName>> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| vec![PropName::dav("getcontenttype")])
+    }
+
+    async fn get(&self, _: &PropContext<'_>, _: &PropName) -> SubsystemResult<Option<PropValue>> {
+        Ok(Some(PropValue::Text("x-test/nearer-scope".into())))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearer_scope_handler_overrides_a_property_once_in_allprop() {
+    let dirs = Dirs::new();
+    let registry = Registry::new(vec![
+        (
+            DavPath::root(),
+            Mount {
+                namespace: Some(Arc::new(
+                    FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
+                )),
+                properties: Some(Arc::new(MemoryProperties::new())),
+                locks: Some(Arc::new(MemoryLocks::new())),
+                live: standard_handlers(),
+                access: None,
+            },
+        ),
+        (
+            DavPath::parse_url_path("/typed").unwrap().0,
+            Mount {
+                live: vec![Arc::new(FixedContentType)],
+                ..Mount::default()
+            },
+        ),
+    ])
+    .unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        ..Settings::default()
+    };
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let s = TestServer::start_app(App::with_registry(registry, settings, db), dirs).await;
+    assert_eq!(s.mkcol("/typed/").await.status(), StatusCode::CREATED);
+    s.put("/typed/a.txt", "a").await;
+    s.put("/plain.txt", "p").await;
+
+    let (_, text) = s.propfind("/typed/", "1", "").await;
+    let ms = Multistatus::parse(&text);
+    let member = ms.response("/typed/a.txt");
+    let types: Vec<&MsProp> = member
+        .props
+        .iter()
+        .filter(|p| p.namespace == "DAV:" && p.name == "getcontenttype")
+        .collect();
+    assert_eq!(types.len(), 1, "{text}");
+    assert_eq!(types[0].text, "x-test/nearer-scope");
+    // The rest of the standard properties still come from the outer scope.
+    assert!(member.prop("DAV:", "getetag").is_some(), "{text}");
+
+    let (_, text) = s.propfind("/plain.txt", "0", "").await;
+    let ms = Multistatus::parse(&text);
+    let plain = ms
+        .response("/plain.txt")
+        .prop("DAV:", "getcontenttype")
+        .unwrap();
+    assert_eq!(plain.text, "text/plain");
 }

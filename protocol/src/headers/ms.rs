@@ -119,39 +119,70 @@ impl ResourceTag {
     }
 }
 
+impl ResourceTag {
+    /// The tag's text in a string allocated once at its exact length.
+    pub fn encode(&self) -> String {
+        let mut text = String::with_capacity(51);
+        let _ = fmt::Write::write_fmt(&mut text, format_args!("{self}"));
+        text
+    }
+}
+
 impl fmt::Display for ResourceTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rt:{}@{:011}", Guid(self.guid), self.version)
+        f.write_str("rt:")?;
+        f.write_str(Guid(self.guid).encode().as_str())?;
+        write!(f, "@{:011}", self.version)
     }
 }
 
 /// `rid:{GUID}`, the Repl-uid of a document (no blank after `{`: MS-WDVME's ABNF has one,
 /// every example and every other mention has none).
 pub fn repl_uid(guid: u128) -> String {
-    format!("rid:{{{}}}", Guid(guid))
+    let mut uid = String::with_capacity(42);
+    uid.push_str("rid:{");
+    uid.push_str(Guid(guid).encode().as_str());
+    uid.push('}');
+    uid
 }
 
 /// A GUID in the 8-4-4-4-12 form, upper-case as in every Microsoft example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guid(pub u128);
 
-impl fmt::Display for Guid {
-    /// 8-4-4-4-12 upper-case hex, written digit by digit: it goes out on every GET and PUT.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Guid {
+    /// 8-4-4-4-12 upper-case hex, written byte by byte without `core::fmt`: it goes out on
+    /// every GET and PUT, and twice per member of a listing.
+    pub fn encode(self) -> EncodedGuid {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut out = [0u8; 36];
-        let mut value = self.0;
-        let mut position = 36;
-        for digit in 0..32 {
-            if matches!(digit, 12 | 16 | 20 | 24) {
-                position -= 1;
-                out[position] = b'-';
+        let mut out = [b'-'; 36];
+        let mut position = 0;
+        for (index, byte) in self.0.to_be_bytes().into_iter().enumerate() {
+            if matches!(index, 4 | 6 | 8 | 10) {
+                position += 1;
             }
-            position -= 1;
-            out[position] = HEX[(value & 0xf) as usize];
-            value >>= 4;
+            out[position] = HEX[usize::from(byte >> 4)];
+            out[position + 1] = HEX[usize::from(byte & 0xf)];
+            position += 2;
         }
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        EncodedGuid(out)
+    }
+}
+
+/// The 36 ASCII bytes of a GUID's text form.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedGuid([u8; 36]);
+
+impl EncodedGuid {
+    pub fn as_str(&self) -> &str {
+        // Every byte is an ASCII hex digit or '-'.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.encode().as_str())
     }
 }
 
@@ -316,6 +347,7 @@ mod tests {
         let tag = ResourceTag::parse(text).unwrap();
         assert_eq!(tag.version, 2);
         assert_eq!(tag.to_string(), text);
+        assert_eq!(tag.encode(), text);
         assert_eq!(
             ResourceTag::parse("RT:93dae904-c4ae-4b5f-a7f6-bdf4faacef5f@00000000002").unwrap(),
             tag

@@ -43,10 +43,10 @@ pub fn fragment_text(fragment: &str) -> Option<String> {
 
 /// Escapes character data.
 pub fn escape_text(text: &str, out: &mut String) {
-    // Most text (hrefs, dates, numbers) needs no escaping at all: copy it in one go.
-    if !text
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\r'))
+    // Most text (hrefs, dates, numbers) needs no escaping at all: copy it in one go. The
+    // vectorised search matters because a listing escapes every member's href and values.
+    let bytes = text.as_bytes();
+    if memchr::memchr3(b'&', b'<', b'>', bytes).is_none() && memchr::memchr(b'\r', bytes).is_none()
     {
         out.push_str(text);
         return;
@@ -194,6 +194,20 @@ fn write_element(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_only_what_text_needs() {
+        let escaped = |t: &str| {
+            let mut out = String::new();
+            escape_text(t, &mut out);
+            out
+        };
+        assert_eq!(escaped("/a b/ünï \"q\" 'x'"), "/a b/ünï \"q\" 'x'");
+        assert_eq!(escaped("a<b>&c"), "a&lt;b&gt;&amp;c");
+        // A bare carriage return would be read back as a line feed (XML 1.0 §2.11).
+        assert_eq!(escaped("line\r\nnext"), "line&#13;\nnext");
+        assert_eq!(escaped("\r"), "&#13;");
+    }
 
     fn first_prop(xml: &str) -> String {
         let doc = roxmltree::Document::parse(xml).unwrap();

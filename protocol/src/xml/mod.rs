@@ -103,7 +103,7 @@ pub fn parse_document<'a>(text: &'a str, limits: &XmlLimits) -> Result<Document<
 /// The namespace and local name of an element.
 pub(crate) fn element_name(node: Node<'_, '_>) -> PropName {
     let tag = node.tag_name();
-    PropName::new(tag.namespace().unwrap_or(""), tag.name())
+    PropName::copied(tag.namespace().unwrap_or(""), tag.name())
 }
 
 /// True if `node` is the element `DAV:local`.

@@ -5,6 +5,7 @@
 //! mini-redirector mishandles `DAV:` as the default namespace). Property elements in other
 //! namespaces declare their own prefix unless the root already declared one for that namespace.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use bytes::Bytes;
@@ -17,15 +18,18 @@ use super::LockScope;
 use super::fragment::{escape_attr, escape_text};
 
 /// The value of one property in a response.
+///
+/// Text and server XML are `Cow<'static, str>` so that the many constant values of a listing
+/// (`1`/`0` flags, `<D:collection/>`, MIME types) are not copied for every member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PropValue {
     /// `<D:name/>`
     Empty,
     /// Character data, escaped on output.
-    Text(String),
+    Text(Cow<'static, str>),
     /// Trusted inner XML produced by the server itself. It may use `D:` and any prefix the
     /// multistatus root declares.
-    Xml(String),
+    Xml(Cow<'static, str>),
     /// A complete, self-contained element that replaces the property element: how dead
     /// properties are stored and returned.
     Fragment(String),

@@ -1,5 +1,7 @@
 //! The resource properties of RFC 4918 §15 that come from namespace metadata.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 
 use davd_registry::{LivePropertyHandler, PropContext, PropName, PropValue, SubsystemResult};
@@ -28,20 +30,22 @@ impl CoreProperties {
                 "resourcetype",
             ]
             .iter()
-            .map(|n| PropName::dav(n))
+            .map(|n| PropName::dav(*n))
             .collect(),
         }
     }
 }
 
 /// The media type of a resource: what the store recorded, else a guess from the extension.
-pub fn content_type_of(cx: &PropContext<'_>) -> String {
-    cx.meta.content_type.clone().unwrap_or_else(|| {
-        mime_guess::from_path(cx.path.name().unwrap_or(""))
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned()
-    })
+pub fn content_type_of(cx: &PropContext<'_>) -> Cow<'static, str> {
+    match &cx.meta.content_type {
+        Some(recorded) => Cow::Owned(recorded.clone()),
+        None => Cow::Borrowed(
+            mime_guess::from_path(cx.path.name().unwrap_or(""))
+                .first_raw()
+                .unwrap_or("application/octet-stream"),
+        ),
+    }
 }
 
 #[async_trait]
@@ -56,18 +60,40 @@ impl LivePropertyHandler for CoreProperties {
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>> {
         let meta = cx.meta;
-        Ok(match name.local.as_str() {
+        Ok(match &*name.local {
             "creationdate" => Some(PropValue::Text(
-                humantime::format_rfc3339_seconds(meta.created.unwrap_or(meta.modified))
-                    .to_string(),
+                sized(
+                    20,
+                    humantime::format_rfc3339_seconds(meta.created.unwrap_or(meta.modified)),
+                )
+                .into(),
             )),
-            "getcontentlength" if !meta.collection => Some(PropValue::Text(meta.len.to_string())),
+            "getcontentlength" if !meta.collection => {
+                Some(PropValue::Text(meta.len.to_string().into()))
+            }
             "getcontenttype" if !meta.collection => Some(PropValue::Text(content_type_of(cx))),
-            "getetag" => Some(PropValue::Text(format!("\"{}\"", meta.etag))),
-            "getlastmodified" => Some(PropValue::Text(httpdate::fmt_http_date(meta.modified))),
+            "getetag" => {
+                let mut quoted = String::with_capacity(meta.etag.len() + 2);
+                quoted.push('"');
+                quoted.push_str(&meta.etag);
+                quoted.push('"');
+                Some(PropValue::Text(quoted.into()))
+            }
+            "getlastmodified" => Some(PropValue::Text(
+                sized(29, httpdate::HttpDate::from(meta.modified)).into(),
+            )),
             "resourcetype" if meta.collection => Some(PropValue::Xml("<D:collection/>".into())),
             "resourcetype" => Some(PropValue::Empty),
             _ => None,
         })
     }
+}
+
+/// `value` as text, in a string allocated once at its known length (`to_string` would grow
+/// it several times; a listing formats two dates per member).
+fn sized(len: usize, value: impl std::fmt::Display) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(len);
+    let _ = write!(text, "{value}");
+    text
 }

@@ -67,7 +67,7 @@ impl LivePropertyHandler for HitCounter {
             return Ok(None);
         }
         let count = self.count(&cx.subsystems.properties, cx.path).await?;
-        Ok(Some(PropValue::Text(count.to_string())))
+        Ok(Some(PropValue::Text(count.to_string().into())))
     }
 
     fn observes_reads(&self) -> bool {

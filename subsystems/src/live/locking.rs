@@ -6,11 +6,10 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use davd_registry::ms::miniredir_version;
 use davd_registry::xml::{ActiveLockView, render_activelock};
 use davd_registry::{
-    DEFAULT_OMIT_LOCKROOT_FOR, Depth, LivePropertyHandler, LockRecord, PropContext, PropName,
-    PropValue, SubsystemResult, omits_lockroot,
+    ClientInfo, DEFAULT_OMIT_LOCKROOT_FOR, Depth, LivePropertyHandler, LockRecord, PropContext,
+    PropName, PropValue, SubsystemResult, omits_lockroot,
 };
 
 /// How lock discovery is rendered for particular clients.
@@ -82,9 +81,9 @@ pub fn render_lockdiscovery(locks: &[LockRecord], with_lockroot: bool) -> String
 const MINIREDIR_FIXED: [u64; 4] = [5, 2, 3718, 0];
 
 /// True for `Microsoft-WebDAV-MiniRedir` older than 5.2.3718.0, compared numerically.
-fn hides_activelock(user_agent: Option<&str>) -> bool {
-    user_agent
-        .and_then(miniredir_version)
+fn hides_activelock(client: &ClientInfo) -> bool {
+    client
+        .miniredir_version
         .is_some_and(|v| v < MINIREDIR_FIXED)
 }
 
@@ -99,21 +98,19 @@ impl LivePropertyHandler for LockProperties {
         cx: &PropContext<'_>,
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>> {
-        Ok(match name.local.as_str() {
+        Ok(match &*name.local {
             "supportedlock" => Some(PropValue::Xml(SUPPORTED_LOCK.into())),
             // MS-WDVME 3.2.5.3.3: mini-redirectors before 5.2.3718.0 append the lock token
             // to the resource name, so they get the property without its activelocks. Only
             // here, in PROPFIND: a LOCK response keeps them (RFC 4918 requires it).
-            "lockdiscovery" if hides_activelock(cx.client.user_agent.as_deref()) => {
-                Some(PropValue::Empty)
-            }
+            "lockdiscovery" if hides_activelock(cx.client) => Some(PropValue::Empty),
             "lockdiscovery" => {
                 let locks = cx.locks_covering().await?;
                 let with_root = self.lockroot_for(cx.client.user_agent.as_deref());
                 Some(if locks.is_empty() {
                     PropValue::Empty
                 } else {
-                    PropValue::Xml(render_lockdiscovery(&locks, with_root))
+                    PropValue::Xml(render_lockdiscovery(&locks, with_root).into())
                 })
             }
             _ => None,
@@ -125,17 +122,21 @@ impl LivePropertyHandler for LockProperties {
 mod tests {
     use super::*;
 
+    fn client(user_agent: &str) -> ClientInfo {
+        ClientInfo::new(Some(user_agent.to_owned()), None)
+    }
+
     #[test]
     fn old_mini_redirectors() {
         let agent = |v: &str| format!("Microsoft-WebDAV-MiniRedir/{v}");
         for old in ["5.1.2600", "5.2.3717", "4.0"] {
-            assert!(hides_activelock(Some(&agent(old))), "{old}");
+            assert!(hides_activelock(&client(&agent(old))), "{old}");
         }
         for new in ["5.2.3718", "5.2.3718.0", "5.2.3790", "10.0.19045"] {
-            assert!(!hides_activelock(Some(&agent(new))), "{new}");
+            assert!(!hides_activelock(&client(&agent(new))), "{new}");
         }
-        assert!(!hides_activelock(Some("Microsoft-WebDAV-MiniRedir")));
-        assert!(!hides_activelock(Some("DavClnt")));
-        assert!(!hides_activelock(None));
+        assert!(!hides_activelock(&client("Microsoft-WebDAV-MiniRedir")));
+        assert!(!hides_activelock(&client("DavClnt")));
+        assert!(!hides_activelock(&ClientInfo::default()));
     }
 }

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 use davd_registry::xml::fragment_text;
 use davd_registry::{
-    DAV_NS, DocumentIdentity, DocumentRecord, LivePropertyHandler, PropContext, PropName,
-    PropValue, SetVerdict, StatusCode, SubsystemError, SubsystemResult, document_prop_name,
+    DAV_NS, LivePropertyHandler, PropContext, PropName, PropValue, SetVerdict, StatusCode,
+    SubsystemError, SubsystemResult,
 };
 
 pub const OFFICE_NS: &str = "urn:schemas-microsoft-com:office:office";
@@ -56,14 +56,6 @@ impl MicrosoftProperties {
         }
     }
 
-    async fn identity(cx: &PropContext<'_>) -> SubsystemResult<DocumentIdentity> {
-        let record = cx
-            .dead_property(&document_prop_name())
-            .await?
-            .and_then(|p| DocumentRecord::from_prop(&p.xml));
-        Ok(DocumentIdentity::of(record.as_ref(), cx.path, cx.meta))
-    }
-
     async fn hidden(cx: &PropContext<'_>) -> SubsystemResult<bool> {
         let attributes = cx
             .dead_property(&PropName::new(WIN32_NS, "Win32FileAttributes"))
@@ -87,8 +79,8 @@ fn is_32_bit_integer(text: &str) -> bool {
             .is_ok_and(|n| (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&n))
 }
 
-fn flag(on: bool, yes: &str, no: &str) -> Option<PropValue> {
-    Some(PropValue::Text(if on { yes } else { no }.to_owned()))
+fn flag(on: bool, yes: &'static str, no: &'static str) -> Option<PropValue> {
+    Some(PropValue::Text(if on { yes } else { no }.into()))
 }
 
 #[async_trait]
@@ -103,19 +95,21 @@ impl LivePropertyHandler for MicrosoftProperties {
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>> {
         let collection = cx.meta.collection;
-        Ok(match (name.namespace.as_str(), name.local.as_str()) {
+        Ok(match (&*name.namespace, &*name.local) {
             (DAV_NS, "iscollection") => flag(collection, "1", "0"),
             (DAV_NS, "isFolder") => flag(collection, "t", "f"),
             (DAV_NS, "ishidden") => flag(Self::hidden(cx).await?, "1", "0"),
             // davd lists every member of a collection.
             (REPL_NS, "authoritative-directory") if collection => flag(true, "t", "f"),
-            (REPL_NS, "repl-uid") => Some(PropValue::Text(Self::identity(cx).await?.repl_uid())),
+            (REPL_NS, "repl-uid") => Some(PropValue::Text(
+                cx.document_identity().await?.repl_uid().into(),
+            )),
             (REPL_NS, "resourcetag") => Some(PropValue::Text(
-                Self::identity(cx).await?.resource_tag().to_string(),
+                cx.document_identity().await?.resource_tag().encode().into(),
             )),
             // Empty, not invented, when nobody authenticated made the change.
-            (OFFICE_NS, "modifiedby") => Some(match Self::identity(cx).await?.modified_by {
-                Some(who) => PropValue::Text(who),
+            (OFFICE_NS, "modifiedby") => Some(match &cx.document_identity().await?.modified_by {
+                Some(who) => PropValue::Text(who.clone().into()),
                 None => PropValue::Empty,
             }),
             (OFFICE_NS, "specialFolderType") => cx

@@ -54,7 +54,8 @@ impl LivePropertyHandler for QuotaProperties {
             } else {
                 available
             }
-            .to_string(),
+            .to_string()
+            .into(),
         )))
     }
 }

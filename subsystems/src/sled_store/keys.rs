@@ -62,7 +62,7 @@ pub fn split_key(key: &[u8]) -> Option<(DavPath, &str)> {
 pub fn parse_prop_key(key: &[u8]) -> Option<(DavPath, PropName)> {
     let (path, rest) = split_key(key)?;
     let (namespace, local) = rest.split_once('\0')?;
-    Some((path, PropName::new(namespace, local)))
+    Some((path, PropName::copied(namespace, local)))
 }
 
 #[cfg(test)]
