@@ -38,6 +38,9 @@ pub enum RegistryError {
 pub struct Registry {
     /// Sorted deepest scope first, so the first match is the longest.
     scopes: Vec<(DavPath, Mount)>,
+    /// Per scope (same order): whether two live handlers in force there claim one name.
+    /// Worked out once here rather than on every request.
+    names_overlap: Vec<bool>,
 }
 
 impl Registry {
@@ -57,7 +60,16 @@ impl Registry {
         if !root_complete {
             return Err(RegistryError::IncompleteRoot);
         }
-        Ok(Registry { scopes })
+        let mut registry = Registry {
+            scopes,
+            names_overlap: Vec::new(),
+        };
+        registry.names_overlap = registry
+            .scopes
+            .iter()
+            .map(|(scope, _)| Subsystems::names_overlap(&registry.live_handlers(scope)))
+            .collect();
+        Ok(registry)
     }
 
     /// Scopes containing `path`, nearest (longest) first.
@@ -161,14 +173,18 @@ impl Registry {
     /// Everything that serves `path`, resolved once.
     pub fn resolve(&self, path: &DavPath) -> Subsystems {
         let (scope, namespace) = self.namespace(path);
-        let live = self.live_handlers(path);
+        // The nearest scope's chain is the path's chain.
+        let nearest = self
+            .scopes
+            .iter()
+            .position(|(scope, _)| path.is_within(scope));
         Subsystems {
             namespace: namespace.clone(),
             scope: scope.clone(),
             properties: self.properties(path).clone(),
             locks: self.lock_managers(path),
-            live_names_overlap: Subsystems::names_overlap(&live),
-            live,
+            live: self.live_handlers(path),
+            live_names_overlap: nearest.is_some_and(|i| self.names_overlap[i]),
         }
     }
 
