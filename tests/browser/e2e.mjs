@@ -96,9 +96,20 @@ async function confirmDialog(page, { value } = {}) {
   await dialog.waitFor({ state: 'hidden' });
 }
 
+// Waits for a message of this kind that names every part: an earlier action's message may
+// still be on screen for a moment, and must not be mistaken for this one's.
 async function expectMessage(page, kind, ...parts) {
   const message = page.locator(`#message.${kind}`);
   await message.waitFor({ state: 'visible' });
+  await page.waitForFunction(
+    ([k, want]) => {
+      const box = document.getElementById('message');
+      const text = document.getElementById('message-text').textContent || '';
+      return !box.hidden && box.classList.contains(k) && want.every((p) => text.includes(p));
+    },
+    [kind, parts],
+    { timeout: 5000 },
+  ).catch(() => {});
   const shown = await page.textContent('#message-text');
   for (const part of parts) assert.ok(shown.includes(part), `message ${JSON.stringify(shown)} lacks ${JSON.stringify(part)}`);
   return shown;

@@ -27,7 +27,12 @@
     // Successes fade on their own; a failure stays until it is read and dismissed.
     if (kind === 'ok') messageTimer = setTimeout(() => { message.hidden = true; }, 8000);
   }
-  $('message-close').addEventListener('click', () => { message.hidden = true; });
+  // Called when a new action starts, so an earlier answer is never read as this one's.
+  function quiet() {
+    clearTimeout(messageTimer);
+    message.hidden = true;
+  }
+  $('message-close').addEventListener('click', quiet);
 
   const STATUS = {
     400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
@@ -252,6 +257,7 @@
       return;
     }
     uploading = true;
+    quiet();
     clearTimeout(progressTimer);
     const label = files.length === 1 ? quoted(files[0].name) : files.length + ' files';
     const data = new FormData();
@@ -380,6 +386,7 @@
   // ---- actions ------------------------------------------------------------------------
 
   async function send(method, url, headers) {
+    quiet();
     try {
       return await fetch(url, { method, headers: headers || {}, credentials: 'same-origin', cache: 'no-store' });
     } catch (e) {
