@@ -120,8 +120,12 @@ fn parse_list<'a>(
             return Ok((conditions, after));
         }
         let mut not = false;
-        if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("not") {
-            let after = &rest[3..];
+        // `get` rather than `[..3]`: the first three bytes may end inside a multi-byte character.
+        if let Some(after) = rest
+            .get(..3)
+            .filter(|word| word.eq_ignore_ascii_case("not"))
+            .map(|_| &rest[3..])
+        {
             if after.starts_with(|c: char| c.is_whitespace() || c == '<' || c == '[') {
                 not = true;
                 rest = after.trim_start();
@@ -229,5 +233,14 @@ mod tests {
     fn condition_limit() {
         let many = format!("({})", "<a:b> ".repeat(MAX_IF_CONDITIONS + 1));
         assert!(parse_if(&many).is_err());
+    }
+
+    /// Found while writing the fuzz targets: the `Not` check sliced the first three bytes of a condition, which
+    /// panicked when they ended inside a multi-byte character.
+    #[test]
+    fn non_ascii_condition_is_an_error_not_a_panic() {
+        assert!(parse_if("(\u{e9}\u{e9})").is_err());
+        assert!(parse_if("(a\u{e9}>)").is_err());
+        assert!(parse_if("(N\u{f6}t <a:b>)").is_err());
     }
 }
