@@ -36,6 +36,11 @@ impl ContentRange {
         if last < first {
             return Err(err("last byte before first byte"));
         }
+        // The body length is last - first + 1; a last byte of u64::MAX would make it overflow
+        // (a total can never allow it: last < total <= u64::MAX).
+        if last == u64::MAX {
+            return Err(err("range length does not fit in 64 bits"));
+        }
         if total.is_some_and(|t| last >= t) {
             return Err(err("range extends past the total length"));
         }
@@ -72,5 +77,17 @@ mod tests {
         assert!(ContentRange::parse("bytes */100").is_err());
         assert!(ContentRange::parse("bytes 0-99999999999999999999999/*").is_err());
         assert!(ContentRange::parse("items 0-1/2").is_err());
+    }
+
+    /// Found while writing the property tests: `bytes 0-18446744073709551615/*` parsed, and its `len()`
+    /// (last - first + 1) overflowed: a panic in debug builds, a length of 0 in release builds,
+    /// which let an empty body pass the PUT's Content-Length check.
+    #[test]
+    fn a_range_whose_length_overflows_is_refused() {
+        let max = u64::MAX;
+        assert!(ContentRange::parse(&format!("bytes 0-{max}/*")).is_err());
+        let last = max - 1;
+        let r = ContentRange::parse(&format!("bytes 0-{last}/*")).unwrap();
+        assert_eq!(r.len(), max);
     }
 }
