@@ -91,3 +91,40 @@ mod tests {
         assert_eq!(r.len(), max);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::headers::range::proptests::number;
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,30}|[bytes 0-9/*-]{0,30}") {
+            if let Ok(range) = ContentRange::parse(&value) {
+                prop_assert!(range.last.checked_sub(range.first).and_then(|d| d.checked_add(1)).is_some());
+            }
+        }
+
+        /// Accepted exactly when the range is ordered, inside the total and the offset just
+        /// past it (last + 1, where a resumed upload continues) fits in a u64; then `len()` is
+        /// the exact length.
+        #[test]
+        fn numbers_never_overflow(
+            first in number(), last in number(), total in proptest::option::of(number())
+        ) {
+            let total_text = total.map_or("*".to_owned(), |t| t.to_string());
+            let parsed = ContentRange::parse(&format!("bytes {first}-{last}/{total_text}"));
+            let length = last.checked_sub(first).and_then(|d| d.checked_add(1));
+            let valid = length.is_some()
+                && last.checked_add(1).is_some()
+                && total.is_none_or(|t| last < t);
+            prop_assert_eq!(parsed.is_ok(), valid, "{:?}", parsed);
+            if let Ok(range) = parsed {
+                prop_assert_eq!(Some(range.len()), length);
+                prop_assert_eq!(range, ContentRange { first, last, total });
+            }
+        }
+    }
+}

@@ -81,3 +81,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,40}|[Second\u{e9}Infit0-9, -]{0,40}") {
+            let _ = parse_timeout(&value);
+        }
+
+        #[test]
+        fn seconds_round_trip(seconds in any::<u64>()) {
+            let timeout = Timeout::Seconds(seconds);
+            prop_assert_eq!(parse_timeout(&timeout.to_header()), Ok(timeout));
+        }
+
+        /// Any run of digits is understood; beyond u64 it saturates.
+        #[test]
+        fn long_numbers_saturate(digits in "[0-9]{1,40}") {
+            let expected = digits.parse().unwrap_or(u64::MAX);
+            prop_assert_eq!(
+                parse_timeout(&format!("Second-{digits}")),
+                Ok(Timeout::Seconds(expected))
+            );
+        }
+    }
+}
