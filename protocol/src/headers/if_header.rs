@@ -125,11 +125,10 @@ fn parse_list<'a>(
             .get(..3)
             .filter(|word| word.eq_ignore_ascii_case("not"))
             .map(|_| &rest[3..])
+            && after.starts_with(|c: char| c.is_whitespace() || c == '<' || c == '[')
         {
-            if after.starts_with(|c: char| c.is_whitespace() || c == '<' || c == '[') {
-                not = true;
-                rest = after.trim_start();
-            }
+            not = true;
+            rest = after.trim_start();
         }
         if let Some(after) = rest.strip_prefix('<') {
             let end = after
