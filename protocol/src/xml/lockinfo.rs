@@ -112,3 +112,65 @@ mod tests {
         assert!(parse_lockinfo(r#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><read/></locktype></lockinfo>"#, &limits).is_err());
     }
 }
+
+/// Property tests: any body is refused or parsed without a panic, and the owner of a generated
+/// `lockinfo` is stored as a fragment that parses again and means what the request said.
+#[cfg(test)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::xml::testgen::{Element, edits, element, mutate, same_meaning};
+
+    fn body(shared: bool, owner: &Option<Vec<Element>>) -> String {
+        let scope = BTreeMap::from([("D", "DAV:")]);
+        let scope_name = if shared { "shared" } else { "exclusive" };
+        let mut xml = format!(
+            r#"<D:lockinfo xmlns:D="DAV:" xml:lang="en"><D:lockscope><D:{scope_name}/></D:lockscope><D:locktype><D:write/></D:locktype>"#
+        );
+        if let Some(children) = owner {
+            xml.push_str("<D:owner>");
+            for child in children {
+                child.render(&scope, &mut xml);
+            }
+            xml.push_str("</D:owner>");
+        }
+        xml.push_str("</D:lockinfo>");
+        xml
+    }
+
+    fn owner() -> impl Strategy<Value = Option<Vec<Element>>> {
+        proptest::option::of(proptest::collection::vec(element(), 0..3))
+    }
+
+    proptest! {
+        #[test]
+        fn owners_are_self_contained(shared in any::<bool>(), owner in owner()) {
+            let xml = body(shared, &owner);
+            let info = parse_lockinfo(&xml, &XmlLimits::default())
+                .map_err(|e| TestCaseError::fail(format!("{xml:?}: {e}")))?;
+            prop_assert_eq!(info.scope, if shared { LockScope::Shared } else { LockScope::Exclusive });
+            prop_assert_eq!(info.owner.is_some(), owner.is_some());
+            if let Some(stored) = &info.owner {
+                let doc = roxmltree::Document::parse(&xml).unwrap();
+                let original = doc.descendants().find(|n| is_dav(*n, "owner")).unwrap();
+                let fragment = parse_document(stored, &XmlLimits::default())
+                    .map_err(|e| TestCaseError::fail(format!("{stored:?}: {e}")))?;
+                same_meaning(original, fragment.root_element())
+                    .map_err(|e| TestCaseError::fail(format!("{stored:?}: {e}")))?;
+            }
+        }
+
+        #[test]
+        fn never_panics(text in "\\PC{0,80}") {
+            let _ = parse_lockinfo(&text, &XmlLimits::default());
+        }
+
+        #[test]
+        fn edited_bodies_never_panic(shared in any::<bool>(), owner in owner(), edits in edits()) {
+            let _ = parse_lockinfo(&mutate(&body(shared, &owner), &edits), &XmlLimits::default());
+        }
+    }
+}

@@ -5,6 +5,8 @@ mod fragment;
 mod lockinfo;
 mod propfind;
 mod proppatch;
+#[cfg(test)]
+pub(crate) mod testgen;
 mod write;
 
 pub use fragment::{escape_attr, escape_text, fragment_text, serialize_element};
