@@ -3,6 +3,7 @@
 //! inherited from an ancestor is written onto it, so the fragment means the same thing wherever
 //! it is later inserted (RFC 4918 §4.3-4.5).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -41,10 +42,34 @@ pub fn fragment_text(fragment: &str) -> Option<String> {
     )
 }
 
-/// Escapes character data.
+/// True for a character XML 1.0 allows in a document (§2.2 `Char`). A Rust `char` is never a
+/// surrogate, so what is left out is the C0 controls other than tab, newline and carriage
+/// return, and U+FFFE and U+FFFF.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` with every character XML 1.0 forbids replaced by U+FFFD. Such characters cannot be
+/// written even as character references, and a single one makes the whole document (a
+/// multistatus listing a thousand resources) unparseable. They reach the writer from decoded
+/// paths, which may hold any character but `/`, NUL and `\`.
+pub(crate) fn xml_chars(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(
+            text.chars()
+                .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
+                .collect(),
+        )
+    }
+}
+
+/// Escapes character data (characters XML forbids become U+FFFD).
 pub fn escape_text(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -54,10 +79,12 @@ pub fn escape_text(text: &str, out: &mut String) {
     }
 }
 
-/// Escapes an attribute value written between double quotes.
+/// Escapes an attribute value written between double quotes (characters XML forbids become
+/// U+FFFD).
 pub fn escape_attr(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '"' => out.push_str("&quot;"),
