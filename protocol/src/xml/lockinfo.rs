@@ -1,5 +1,6 @@
 use super::{
-    XmlError, XmlLimits, child_elements, element_name, is_dav, parse_document, serialize_element,
+    XmlError, XmlLimits, check_fragment, child_elements, element_name, is_dav, parse_document,
+    serialize_element,
 };
 
 /// Exclusive or shared (RFC 4918 §6.1). Only write locks exist.
@@ -64,7 +65,9 @@ pub fn parse_lockinfo(text: &str, limits: &XmlLimits) -> Result<LockInfo, XmlErr
                 write = true;
             }
         } else if is_dav(child, "owner") {
-            owner = Some(serialize_element(child));
+            let fragment = serialize_element(child);
+            check_fragment(&fragment, limits)?;
+            owner = Some(fragment);
         }
     }
     let scope = scope.ok_or_else(|| XmlError::Unexpected("lockinfo lacks a lockscope".into()))?;
@@ -90,6 +93,23 @@ mod tests {
             info.owner.as_deref(),
             Some(r#"<D:owner xmlns:D="DAV:"><D:href>mailto:user@example.com</D:href></D:owner>"#)
         );
+    }
+
+    /// As for PROPPATCH values: an owner whose stored fragment would declare 1,100 namespaces
+    /// on one element (costly each time lock discovery is parsed) is refused.
+    #[test]
+    fn owners_whose_fragment_would_be_costly_are_refused() {
+        let children: String = (0..1100)
+            .map(|i| format!(r#"<x:c xmlns:x="urn:{i}"/>"#))
+            .collect();
+        let body = format!(
+            r#"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>{children}</D:owner></D:lockinfo>"#
+        );
+        // `matches!`: on failure the value would print a megabyte of declarations.
+        assert!(matches!(
+            parse_lockinfo(&body, &XmlLimits::default()),
+            Err(XmlError::TooManyNamespaces)
+        ));
     }
 
     #[test]

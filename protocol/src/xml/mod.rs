@@ -209,6 +209,15 @@ fn scan_start_tag(bytes: &[u8], from: usize) -> (Option<usize>, u64, bool) {
     (None, declared, false)
 }
 
+/// Checks a fragment about to be stored (a PROPPATCH value, a lock owner) against the scan of
+/// [`parse_document`]. Serialisation declares every namespace on the fragment's outermost
+/// element, which can make the fragment far costlier to parse than the request it came from
+/// (1,000 children each declaring one namespace become one element declaring 1,000), and
+/// handlers parse stored fragments again.
+pub(crate) fn check_fragment(fragment: &str, limits: &XmlLimits) -> Result<(), XmlError> {
+    prescan(fragment, limits)
+}
+
 /// The namespace and local name of an element.
 pub(crate) fn element_name(node: Node<'_, '_>) -> PropName {
     let tag = node.tag_name();

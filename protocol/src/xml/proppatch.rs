@@ -1,7 +1,8 @@
 use crate::name::PropName;
 
 use super::{
-    XmlError, XmlLimits, child_elements, element_name, is_dav, parse_document, serialize_element,
+    XmlError, XmlLimits, check_fragment, child_elements, element_name, is_dav, parse_document,
+    serialize_element,
 };
 
 /// One instruction of a PROPPATCH, in document order.
@@ -51,10 +52,9 @@ pub fn parse_propertyupdate(
             for property in child_elements(prop) {
                 let name = element_name(property);
                 instructions.push(if set {
-                    PatchInstruction::Set {
-                        name,
-                        value: serialize_element(property),
-                    }
+                    let value = serialize_element(property);
+                    check_fragment(&value, limits)?;
+                    PatchInstruction::Set { name, value }
                 } else {
                     PatchInstruction::Remove { name }
                 });
@@ -97,6 +97,26 @@ mod tests {
                 r#"set {u}r <ns0:r xmlns:ns0="u">y</ns0:r>"#,
             ]
         );
+    }
+
+    /// serialize_element declares every namespace a value uses on its outermost element. A
+    /// value whose 1,100 children each declare their own namespace is cheap to parse as sent,
+    /// but stored it would be an element declaring 1,100 namespaces, which costs roxmltree a
+    /// million comparisons each time a handler reads it. Such values are refused up front, so
+    /// every stored fragment passes our own limits.
+    #[test]
+    fn values_whose_fragment_would_be_costly_are_refused() {
+        let children: String = (0..1100)
+            .map(|i| format!(r#"<x:c xmlns:x="urn:{i}"/>"#))
+            .collect();
+        let body = format!(
+            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><v xmlns="urn:v">{children}</v></D:prop></D:set></D:propertyupdate>"#
+        );
+        // `matches!`: on failure the value would print a megabyte of declarations.
+        assert!(matches!(
+            parse_propertyupdate(&body, &XmlLimits::default()),
+            Err(XmlError::TooManyNamespaces)
+        ));
     }
 
     #[test]
