@@ -345,3 +345,43 @@ mod tests {
         assert_eq!(body_text(b"<a>\xff</a>").unwrap_err(), XmlError::NotUtf8);
     }
 }
+
+/// Property tests of the scan that runs before roxmltree: on well-formed documents it measures
+/// exactly the depth roxmltree sees, whatever comments, CDATA, processing instructions and
+/// quoted `>` they hold, so it refuses nothing that is within the limits.
+#[cfg(test)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::xml::testgen::element;
+
+    proptest! {
+        #[test]
+        fn the_scan_measures_depth_exactly(inner in element(), pi in any::<bool>()) {
+            let mut xml = String::new();
+            if pi {
+                xml.push_str(r#"<?xml version="1.0"?><!-- <x> --><?pi <a>?>"#);
+            }
+            inner.render(&BTreeMap::new(), &mut xml);
+            let doc = Document::parse(&xml).map_err(|e| TestCaseError::fail(format!("{xml:?}: {e}")))?;
+            let depth = doc
+                .descendants()
+                .filter(|n| n.is_element())
+                .map(|n| n.ancestors().filter(|a| a.is_element()).count())
+                .max()
+                .unwrap_or(0);
+            let exact = XmlLimits { max_depth: depth, ..XmlLimits::default() };
+            prop_assert!(parse_document(&xml, &exact).is_ok());
+            let less = XmlLimits { max_depth: depth - 1, ..XmlLimits::default() };
+            prop_assert_eq!(parse_document(&xml, &less).unwrap_err(), XmlError::TooDeep(depth - 1));
+        }
+
+        #[test]
+        fn the_scan_never_panics(text in "\\PC{0,60}|[<>!?/'\"= xmlns:\\[\\]CDAT-]{0,60}") {
+            let _ = prescan(&text, &XmlLimits::default());
+        }
+    }
+}

@@ -126,12 +126,31 @@ fn escape(text: &str, out: &mut String) {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
+            _ => escape_attr_char(c, out),
         }
+    }
+}
+
+/// Attribute values keep `>` as it is (it is legal there), so that scanners which look for the
+/// end of a tag are tested on it.
+fn escape_attr(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            _ => escape_attr_char(c, out),
+        }
+    }
+}
+
+/// The escapes text and attribute values share (quotes are escaped in text too: harmless).
+fn escape_attr_char(c: char, out: &mut String) {
+    match c {
+        '"' => out.push_str("&quot;"),
+        '\t' => out.push_str("&#9;"),
+        '\n' => out.push_str("&#10;"),
+        '\r' => out.push_str("&#13;"),
+        c => out.push(c),
     }
 }
 
@@ -184,7 +203,7 @@ impl Element {
                 Some(p) => attributes.push_str(&format!(" {p}:{local}=\"")),
                 None => attributes.push_str(&format!(" {local}=\"")),
             }
-            escape(value, &mut attributes);
+            escape_attr(value, &mut attributes);
             attributes.push('"');
         }
         let name = match self.prefix {
