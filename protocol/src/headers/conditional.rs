@@ -144,3 +144,56 @@ mod tests {
         assert!(parse_http_date("yesterday").is_none());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn render(list: &EtagMatch) -> String {
+        match list {
+            EtagMatch::Any => "*".to_owned(),
+            EtagMatch::Tags(tags) => tags
+                .iter()
+                .map(EntityTag::to_header)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    fn tag() -> impl Strategy<Value = EntityTag> {
+        (any::<bool>(), "[!#-~\u{e9}]{0,12}").prop_map(|(weak, tag)| EntityTag { weak, tag })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,40}") {
+            let _ = parse_etag_list("If-Match", &value);
+            let _ = EntityTag::parse_prefix(&value);
+            let _ = parse_http_date(&value);
+        }
+
+        #[test]
+        fn etag_lists_round_trip(tags in proptest::collection::vec(tag(), 1..6)) {
+            let list = EtagMatch::Tags(tags);
+            prop_assert_eq!(parse_etag_list("If-None-Match", &render(&list)), Ok(list));
+        }
+
+        #[test]
+        fn what_parses_renders_to_the_same(value in "[\"W/, *a\u{e9}]{0,30}") {
+            if let Ok(list) = parse_etag_list("If-Match", &value) {
+                prop_assert_eq!(parse_etag_list("If-Match", &render(&list)), Ok(list));
+            }
+        }
+
+        /// Any second from 1970 to 9999 survives formatting and parsing.
+        #[test]
+        fn http_dates_round_trip(seconds in 0u64..253_402_300_799) {
+            let time = UNIX_EPOCH + Duration::from_secs(seconds);
+            prop_assert_eq!(parse_http_date(&httpdate::fmt_http_date(time)), Some(time));
+        }
+    }
+}

@@ -36,6 +36,11 @@ impl ContentRange {
         if last < first {
             return Err(err("last byte before first byte"));
         }
+        // The body length is last - first + 1; a last byte of u64::MAX would make it overflow
+        // (a total can never allow it: last < total <= u64::MAX).
+        if last == u64::MAX {
+            return Err(err("range length does not fit in 64 bits"));
+        }
         if total.is_some_and(|t| last >= t) {
             return Err(err("range extends past the total length"));
         }
@@ -72,5 +77,54 @@ mod tests {
         assert!(ContentRange::parse("bytes */100").is_err());
         assert!(ContentRange::parse("bytes 0-99999999999999999999999/*").is_err());
         assert!(ContentRange::parse("items 0-1/2").is_err());
+    }
+
+    /// Found while writing the property tests: `bytes 0-18446744073709551615/*` parsed, and its `len()`
+    /// (last - first + 1) overflowed: a panic in debug builds, a length of 0 in release builds,
+    /// which let an empty body pass the PUT's Content-Length check.
+    #[test]
+    fn a_range_whose_length_overflows_is_refused() {
+        let max = u64::MAX;
+        assert!(ContentRange::parse(&format!("bytes 0-{max}/*")).is_err());
+        let last = max - 1;
+        let r = ContentRange::parse(&format!("bytes 0-{last}/*")).unwrap();
+        assert_eq!(r.len(), max);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::headers::range::proptests::number;
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,30}|[bytes 0-9/*-]{0,30}") {
+            if let Ok(range) = ContentRange::parse(&value) {
+                prop_assert!(range.last.checked_sub(range.first).and_then(|d| d.checked_add(1)).is_some());
+            }
+        }
+
+        /// Accepted exactly when the range is ordered, inside the total and the offset just
+        /// past it (last + 1, where a resumed upload continues) fits in a u64; then `len()` is
+        /// the exact length.
+        #[test]
+        fn numbers_never_overflow(
+            first in number(), last in number(), total in proptest::option::of(number())
+        ) {
+            let total_text = total.map_or("*".to_owned(), |t| t.to_string());
+            let parsed = ContentRange::parse(&format!("bytes {first}-{last}/{total_text}"));
+            let length = last.checked_sub(first).and_then(|d| d.checked_add(1));
+            let valid = length.is_some()
+                && last.checked_add(1).is_some()
+                && total.is_none_or(|t| last < t);
+            prop_assert_eq!(parsed.is_ok(), valid, "{:?}", parsed);
+            if let Ok(range) = parsed {
+                prop_assert_eq!(Some(range.len()), length);
+                prop_assert_eq!(range, ContentRange { first, last, total });
+            }
+        }
     }
 }

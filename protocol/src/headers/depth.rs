@@ -45,3 +45,19 @@ mod tests {
         assert!(Depth::parse("infinite").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_and_round_trips(value in "\\PC{0,12}|[ 01infty]{0,10}") {
+            if let Ok(depth) = Depth::parse(&value) {
+                prop_assert_eq!(Depth::parse(depth.as_str()), Ok(depth));
+            }
+        }
+    }
+}

@@ -158,3 +158,35 @@ mod tests {
         assert_eq!(d.path.as_str(), "/x");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,40}|(https?://)?[a-z:\\[\\]@/%.0-9]{0,30}", host in proptest::option::of("[a-z0-9:\\[\\].]{0,20}")) {
+            let _ = parse_destination(&value, host.as_deref(), 80);
+        }
+
+        /// The href of any path, as an absolute URI on the request's own host or as a path,
+        /// names that path again.
+        #[test]
+        fn hrefs_come_back(
+            segments in proptest::collection::vec("[^/\\x00\\\\]{1,6}", 0..4),
+            collection in any::<bool>(),
+            absolute in any::<bool>(),
+        ) {
+            let Ok(path) = DavPath::from_segments(segments.iter().map(String::as_str)) else {
+                return Ok(());
+            };
+            let href = path.to_href(collection);
+            let value = if absolute { format!("http://LocalHost:8080{href}") } else { href };
+            let dest = parse_destination(&value, Some("localhost:8080"), 80)
+                .map_err(|e| TestCaseError::fail(format!("{value:?}: {e}")))?;
+            prop_assert_eq!(dest.path, path);
+        }
+    }
+}

@@ -143,12 +143,15 @@ fn parse_list<'a>(
             return Ok((conditions, after));
         }
         let mut not = false;
-        if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("not") {
-            let after = &rest[3..];
-            if after.starts_with(|c: char| c.is_whitespace() || c == '<' || c == '[') {
-                not = true;
-                rest = after.trim_start();
-            }
+        // `get` rather than `[..3]`: the first three bytes may end inside a multi-byte character.
+        if let Some(after) = rest
+            .get(..3)
+            .filter(|word| word.eq_ignore_ascii_case("not"))
+            .map(|_| &rest[3..])
+            && after.starts_with(|c: char| c.is_whitespace() || c == '<' || c == '[')
+        {
+            not = true;
+            rest = after.trim_start();
         }
         if let Some(after) = rest.strip_prefix('<') {
             let end = after
@@ -297,5 +300,112 @@ mod tests {
     fn condition_limit() {
         let many = format!("({})", "<a:b> ".repeat(MAX_IF_CONDITIONS + 1));
         assert!(parse_if(&many).is_err());
+    }
+
+    /// Found while writing the fuzz targets: the `Not` check sliced the first three bytes of a condition, which
+    /// panicked when they ended inside a multi-byte character.
+    #[test]
+    fn non_ascii_condition_is_an_error_not_a_panic() {
+        assert!(parse_if("(\u{e9}\u{e9})").is_err());
+        assert!(parse_if("(a\u{e9}>)").is_err());
+        assert!(parse_if("(N\u{f6}t <a:b>)").is_err());
+    }
+}
+
+/// Property tests: no input makes the parser panic, and every header it can return survives
+/// render -> parse unchanged.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The wire form of a parsed header (test-only: the server never writes an If header).
+    pub(crate) fn render(header: &IfHeader) -> String {
+        let mut out = String::new();
+        for list in &header.lists {
+            if let Some(resource) = &list.resource {
+                out.push_str(&format!("<{resource}> "));
+            }
+            out.push('(');
+            for (i, condition) in list.conditions.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                let (not, body) = match condition {
+                    IfCondition::StateToken { not, token } => (*not, format!("<{token}>")),
+                    IfCondition::ETag { not, tag } => (*not, format!("[{}]", tag.to_header())),
+                };
+                if not {
+                    out.push_str("Not ");
+                }
+                out.push_str(&body);
+            }
+            out.push_str(") ");
+        }
+        out
+    }
+
+    /// Text between angle brackets as the parser keeps it: no '>', no blank at either end.
+    fn bracketed() -> impl Strategy<Value = String> {
+        "[!-=?-~\u{e9}]([ !-=?-~\u{e9}]{0,20}[!-=?-~\u{e9}])?"
+    }
+
+    fn condition() -> impl Strategy<Value = IfCondition> {
+        prop_oneof![
+            (any::<bool>(), bracketed())
+                .prop_map(|(not, token)| IfCondition::StateToken { not, token }),
+            (any::<bool>(), any::<bool>(), "[!#-~\u{e9}]{0,12}").prop_map(|(not, weak, tag)| {
+                IfCondition::ETag {
+                    not,
+                    tag: EntityTag { weak, tag },
+                }
+            }),
+        ]
+    }
+
+    fn header() -> impl Strategy<Value = IfHeader> {
+        // Tagged and untagged lists cannot be mixed: either every list has a resource or none.
+        let list = |tagged: bool| {
+            let resource = if tagged {
+                bracketed().prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (resource, proptest::collection::vec(condition(), 1..5)).prop_map(
+                |(resource, conditions)| IfList {
+                    resource,
+                    conditions,
+                },
+            )
+        };
+        any::<bool>()
+            .prop_flat_map(move |tagged| proptest::collection::vec(list(tagged), 1..5))
+            .prop_map(|lists| IfHeader { lists })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_text(value in "\\PC{0,60}") {
+            let _ = parse_if(&value);
+        }
+
+        #[test]
+        fn never_panics_on_if_like_text(value in "[()<>\\[\\]\" NotW/a:\u{e9}\u{1f600}]{0,60}") {
+            let _ = parse_if(&value);
+        }
+
+        #[test]
+        fn render_parse_round_trip(header in header()) {
+            let rendered = render(&header);
+            prop_assert_eq!(parse_if(&rendered), Ok(header), "{}", rendered);
+        }
+
+        #[test]
+        fn what_parses_renders_to_the_same(value in "[()<>\\[\\]\" NotW/a:]{0,60}") {
+            if let Ok(header) = parse_if(&value) {
+                prop_assert_eq!(parse_if(&render(&header)), Ok(header));
+            }
+        }
     }
 }

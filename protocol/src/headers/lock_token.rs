@@ -53,3 +53,27 @@ mod tests {
         assert!(parse_lock_token("not a uri").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,40}|[<>: a-z]{0,20}") {
+            if let Ok(token) = parse_lock_token(&value) {
+                prop_assert!(looks_like_uri(&token));
+            }
+        }
+
+        #[test]
+        fn uris_are_accepted_with_and_without_brackets(
+            token in "[a-z][a-z0-9+.-]{0,8}:[!-;=?-~\u{e9}]{1,30}"
+        ) {
+            prop_assert_eq!(parse_lock_token(&format!("<{token}>")), Ok(token.clone()));
+            prop_assert_eq!(parse_lock_token(&token), Ok(token));
+        }
+    }
+}

@@ -24,3 +24,17 @@ mod tests {
         assert!(parse_overwrite("").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,12}") {
+            let _ = parse_overwrite(&value);
+        }
+    }
+}

@@ -138,3 +138,63 @@ mod tests {
         assert!(parse_range("bytes=").is_err());
     }
 }
+
+#[cfg(test)]
+pub(super) mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any u64, with the edges that arithmetic bugs live at drawn often.
+    pub(crate) fn number() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0),
+            Just(1),
+            Just(u64::MAX),
+            Just(u64::MAX - 1),
+            0u64..1000,
+            any::<u64>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(value in "\\PC{0,30}|[bytes=0-9, -]{0,30}") {
+            let _ = parse_range(&value);
+        }
+
+        #[test]
+        fn from_to_resolves_inside_the_representation(
+            start in number(), end in number(), open in any::<bool>(), len in number()
+        ) {
+            let value = if open { format!("bytes={start}-") } else { format!("bytes={start}-{end}") };
+            let parsed = parse_range(&value);
+            if !open && end < start {
+                prop_assert!(parsed.is_err());
+                return Ok(());
+            }
+            let request = parsed.unwrap().unwrap();
+            match request.resolve(len) {
+                Some(range) => {
+                    prop_assert!(start < len);
+                    prop_assert_eq!(range.start, start);
+                    prop_assert!(range.start <= range.end && range.end < len);
+                    prop_assert!(range.len() <= len);
+                }
+                None => prop_assert!(start >= len),
+            }
+        }
+
+        #[test]
+        fn suffixes_resolve_inside_the_representation(n in number(), len in number()) {
+            let request = parse_range(&format!("bytes=-{n}")).unwrap().unwrap();
+            match request.resolve(len) {
+                Some(range) => {
+                    prop_assert!(range.start <= range.end && range.end == len - 1);
+                    prop_assert_eq!(range.len(), n.min(len));
+                }
+                None => prop_assert!(n == 0 || len == 0),
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 use super::{
-    XmlError, XmlLimits, child_elements, element_name, is_dav, parse_document, serialize_element,
+    XmlError, XmlLimits, check_fragment, child_elements, element_name, is_dav, parse_document,
+    serialize_element,
 };
 
 /// Exclusive or shared (RFC 4918 §6.1). Only write locks exist.
@@ -64,7 +65,9 @@ pub fn parse_lockinfo(text: &str, limits: &XmlLimits) -> Result<LockInfo, XmlErr
                 write = true;
             }
         } else if is_dav(child, "owner") {
-            owner = Some(serialize_element(child));
+            let fragment = serialize_element(child);
+            check_fragment(&fragment, limits)?;
+            owner = Some(fragment);
         }
     }
     let scope = scope.ok_or_else(|| XmlError::Unexpected("lockinfo lacks a lockscope".into()))?;
@@ -92,6 +95,23 @@ mod tests {
         );
     }
 
+    /// As for PROPPATCH values: an owner whose stored fragment would declare 1,100 namespaces
+    /// on one element (costly each time lock discovery is parsed) is refused.
+    #[test]
+    fn owners_whose_fragment_would_be_costly_are_refused() {
+        let children: String = (0..1100)
+            .map(|i| format!(r#"<x:c xmlns:x="urn:{i}"/>"#))
+            .collect();
+        let body = format!(
+            r#"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>{children}</D:owner></D:lockinfo>"#
+        );
+        // `matches!`: on failure the value would print a megabyte of declarations.
+        assert!(matches!(
+            parse_lockinfo(&body, &XmlLimits::default()),
+            Err(XmlError::TooManyNamespaces)
+        ));
+    }
+
     #[test]
     fn refuses_incomplete_lockinfo() {
         let limits = XmlLimits::default();
@@ -110,5 +130,67 @@ mod tests {
             .is_err()
         );
         assert!(parse_lockinfo(r#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><read/></locktype></lockinfo>"#, &limits).is_err());
+    }
+}
+
+/// Property tests: any body is refused or parsed without a panic, and the owner of a generated
+/// `lockinfo` is stored as a fragment that parses again and means what the request said.
+#[cfg(test)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::xml::testgen::{Element, edits, element, mutate, same_meaning};
+
+    fn body(shared: bool, owner: &Option<Vec<Element>>) -> String {
+        let scope = BTreeMap::from([("D", "DAV:")]);
+        let scope_name = if shared { "shared" } else { "exclusive" };
+        let mut xml = format!(
+            r#"<D:lockinfo xmlns:D="DAV:" xml:lang="en"><D:lockscope><D:{scope_name}/></D:lockscope><D:locktype><D:write/></D:locktype>"#
+        );
+        if let Some(children) = owner {
+            xml.push_str("<D:owner>");
+            for child in children {
+                child.render(&scope, &mut xml);
+            }
+            xml.push_str("</D:owner>");
+        }
+        xml.push_str("</D:lockinfo>");
+        xml
+    }
+
+    fn owner() -> impl Strategy<Value = Option<Vec<Element>>> {
+        proptest::option::of(proptest::collection::vec(element(), 0..3))
+    }
+
+    proptest! {
+        #[test]
+        fn owners_are_self_contained(shared in any::<bool>(), owner in owner()) {
+            let xml = body(shared, &owner);
+            let info = parse_lockinfo(&xml, &XmlLimits::default())
+                .map_err(|e| TestCaseError::fail(format!("{xml:?}: {e}")))?;
+            prop_assert_eq!(info.scope, if shared { LockScope::Shared } else { LockScope::Exclusive });
+            prop_assert_eq!(info.owner.is_some(), owner.is_some());
+            if let Some(stored) = &info.owner {
+                let doc = roxmltree::Document::parse(&xml).unwrap();
+                let original = doc.descendants().find(|n| is_dav(*n, "owner")).unwrap();
+                let fragment = parse_document(stored, &XmlLimits::default())
+                    .map_err(|e| TestCaseError::fail(format!("{stored:?}: {e}")))?;
+                same_meaning(original, fragment.root_element())
+                    .map_err(|e| TestCaseError::fail(format!("{stored:?}: {e}")))?;
+            }
+        }
+
+        #[test]
+        fn never_panics(text in "\\PC{0,80}") {
+            let _ = parse_lockinfo(&text, &XmlLimits::default());
+        }
+
+        #[test]
+        fn edited_bodies_never_panic(shared in any::<bool>(), owner in owner(), edits in edits()) {
+            let _ = parse_lockinfo(&mutate(&body(shared, &owner), &edits), &XmlLimits::default());
+        }
     }
 }

@@ -108,3 +108,53 @@ mod tests {
         assert!(parse(r#"<propfind xmlns="DAV:"><allprop/><propname/></propfind>"#).is_err());
     }
 }
+
+/// Property tests: any body is refused or parsed without a panic, and a generated `prop` list
+/// comes back as the expanded names of its elements, in order.
+#[cfg(test)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::xml::testgen::{Element, edits, element, expanded, mutate};
+
+    fn body(props: &[Element]) -> String {
+        let scope = BTreeMap::from([("D", "DAV:")]);
+        let mut xml = String::from(r#"<D:propfind xmlns:D="DAV:"><D:prop>"#);
+        for p in props {
+            p.render(&scope, &mut xml);
+        }
+        xml.push_str("</D:prop></D:propfind>");
+        xml
+    }
+
+    proptest! {
+        #[test]
+        fn prop_names_in_order(props in proptest::collection::vec(element(), 0..5)) {
+            let xml = body(&props);
+            let parsed = parse_propfind(&xml, &XmlLimits::default())
+                .map_err(|e| TestCaseError::fail(format!("{xml:?}: {e}")))?;
+            let doc = roxmltree::Document::parse(&xml).unwrap();
+            let prop = doc.descendants().find(|n| is_dav(*n, "prop")).unwrap();
+            let names = child_elements(prop)
+                .map(|n| {
+                    let (namespace, local) = expanded(n);
+                    PropName::new(namespace, local)
+                })
+                .collect();
+            prop_assert_eq!(parsed, PropfindBody::Prop(names));
+        }
+
+        #[test]
+        fn never_panics(text in "\\PC{0,80}") {
+            let _ = parse_propfind(&text, &XmlLimits::default());
+        }
+
+        #[test]
+        fn edited_bodies_never_panic(props in proptest::collection::vec(element(), 0..3), edits in edits()) {
+            let _ = parse_propfind(&mutate(&body(&props), &edits), &XmlLimits::default());
+        }
+    }
+}

@@ -409,6 +409,48 @@ mod tests {
         assert!(!text.contains("xmlns=\"DAV:\""));
     }
 
+    /// Found while testing the writer: characters XML 1.0 does not allow (C0 controls other
+    /// than tab, newline and carriage return; U+FFFE, U+FFFF) were written as they were, and
+    /// one of them made the whole multistatus unparseable. They reach the writer from decoded
+    /// paths (`/a%01b` is a valid name on most file systems) inside error descriptions.
+    #[test]
+    fn characters_xml_forbids_never_reach_the_output() {
+        let mut w = MultistatusWriter::new(&[]);
+        let mut all = w.take().to_vec();
+        w.prop_response(
+            "/a%01b",
+            &[PropStat {
+                status: StatusCode::OK,
+                props: vec![(
+                    PropName::dav("displayname"),
+                    Some(PropValue::Text("a\u{1}b\u{fffe}c\u{ffff}\td".into())),
+                )],
+                error: None,
+                description: Some("x\u{0}y".into()),
+            }],
+        );
+        w.status_response(
+            "/a%01b",
+            StatusCode::FORBIDDEN,
+            Some(&Condition::LockTokenSubmitted(vec!["/a\u{1b}b".into()])),
+            Some("user may not read /a\u{1}b"),
+        );
+        all.extend_from_slice(&w.finish());
+        let text = parse(&all);
+        assert!(text.contains("a\u{fffd}b\u{fffd}c\u{fffd}\td"), "{text}");
+        assert!(text.contains("x\u{fffd}y"), "{text}");
+        parse(&error_body(&Condition::NoConflictingLock(vec![
+            "/\u{8}".into(),
+        ])));
+
+        let mut escaped = String::from("<a b=\"");
+        crate::xml::escape_attr("\u{1}\t", &mut escaped);
+        escaped.push_str("\">");
+        escape_text("\u{1f}\u{ffff}", &mut escaped);
+        escaped.push_str("</a>");
+        parse(escaped.as_bytes());
+    }
+
     #[test]
     fn lock_body() {
         let body = lock_response_body(&ActiveLockView {
@@ -424,5 +466,58 @@ mod tests {
         assert!(text.contains("<D:lockroot><D:href>/a</D:href></D:lockroot>"));
         let e = error_body(&Condition::PropfindFiniteDepth);
         assert!(parse(&e).contains("<D:propfind-finite-depth/>"));
+    }
+}
+
+/// Property tests: whatever text the executive hands the writer (decoded paths in
+/// descriptions, property values, condition hrefs), the document stays well-formed and the
+/// text comes back as written, except for characters XML forbids.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn multistatus_is_always_well_formed(
+            href in "\\PC{0,12}",
+            value in "\\PC{0,20}|[\\x00-\\x1f\u{fffe}\u{ffff}a]{0,10}",
+            description in proptest::option::of("\\PC{0,20}|[\\x00-\\x1fa]{0,10}"),
+            condition_href in "\\PC{0,12}|[\\x00-\\x1fa]{0,10}",
+        ) {
+            let mut w = MultistatusWriter::new(&[("Z", "urn:schemas-microsoft-com:")]);
+            let mut all = w.take().to_vec();
+            w.prop_response(
+                &href,
+                &[PropStat {
+                    status: StatusCode::OK,
+                    props: vec![(PropName::dav("displayname"), Some(PropValue::Text(value.clone().into())))],
+                    error: None,
+                    description: description.clone(),
+                }],
+            );
+            w.status_response(
+                &href,
+                StatusCode::LOCKED,
+                Some(&Condition::LockTokenSubmitted(vec![condition_href])),
+                description.as_deref(),
+            );
+            all.extend_from_slice(&w.finish());
+            let text = String::from_utf8(all).unwrap();
+            let doc = roxmltree::Document::parse(&text)
+                .map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+            let shown: String = doc
+                .descendants()
+                .find(|n| n.tag_name().name() == "displayname")
+                .unwrap()
+                .children()
+                .filter_map(|n| n.text())
+                .collect();
+            // Carriage returns are written as `&#13;`, so they survive XML's line-end
+            // normalisation (§2.11) and read back as sent.
+            let expected = crate::xml::fragment::xml_chars(&value);
+            prop_assert_eq!(shown, expected);
+        }
     }
 }
