@@ -122,17 +122,33 @@ impl ResourceTag {
 impl ResourceTag {
     /// The tag's text in a string allocated once at its exact length.
     pub fn encode(&self) -> String {
+        // Written by hand: a listing encodes one per member, and `{:011}` through
+        // `core::fmt` cost more than the rest of the tag together.
         let mut text = String::with_capacity(51);
-        let _ = fmt::Write::write_fmt(&mut text, format_args!("{self}"));
+        text.push_str("rt:");
+        text.push_str(Guid(self.guid).encode().as_str());
+        text.push('@');
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        let mut rest = self.version;
+        loop {
+            start -= 1;
+            // `rest % 10` is below 10, so the cast never truncates.
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let start = start.min(digits.len() - 11);
+        text.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
         text
     }
 }
 
 impl fmt::Display for ResourceTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("rt:")?;
-        f.write_str(Guid(self.guid).encode().as_str())?;
-        write!(f, "@{:011}", self.version)
+        f.write_str(&self.encode())
     }
 }
 
@@ -339,6 +355,20 @@ mod tests {
         assert_eq!(parse_msdavext(b" proppatch "), Some(MsDavExt::Proppatch));
         assert_eq!(parse_msdavext(b"1"), None);
         assert_eq!(parse_msdavext(b"LOCK"), None);
+    }
+
+    #[test]
+    fn resource_tag_versions_are_padded_to_eleven_digits() {
+        for version in [0, 1, 9, 10, 12_345, MAX_VERSION, MAX_VERSION + 1, u64::MAX] {
+            let tag = ResourceTag {
+                guid: 0xABC,
+                version,
+            };
+            let encoded = tag.encode();
+            let (_, digits) = encoded.split_once('@').unwrap();
+            assert_eq!(digits, format!("{version:011}"), "{version}");
+            assert!(encoded.starts_with("rt:00000000-0000-0000-0000-000000000ABC@"));
+        }
     }
 
     #[test]

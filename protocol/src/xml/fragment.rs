@@ -68,23 +68,38 @@ pub(crate) fn xml_chars(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Whether any byte of `bytes` is a C0 control (tab and line feed excepted), one of `specials`,
-/// or 0xEF, the lead byte of U+FFFE and U+FFFF (and of the other U+Fxxx characters, which then
-/// take the careful path). A fold without early exit, so that it compiles to vector code: most
-/// text (hrefs, dates, numbers) needs nothing and is copied in one go.
-fn needs_escaping(bytes: &[u8], specials: [u8; 3]) -> bool {
-    bytes.iter().fold(false, |any, &b| {
-        any | (b < 0x20 && b != b'\t' && b != b'\n')
-            | (b == specials[0])
-            | (b == specials[1])
-            | (b == specials[2])
-            | (b == 0xEF)
-    })
+/// Bytes that send text to the careful path: C0 controls but tab and line feed (carriage
+/// return is written as a reference, the rest are forbidden), the markup characters, and 0xEF,
+/// the lead byte of U+FFFE and U+FFFF (and of the other U+Fxxx characters, which then take the
+/// careful path for nothing). Most text (hrefs, dates, numbers) has none and is copied in one
+/// go; a table lookup per byte is the cheapest test that covers all of them.
+const TEXT_SPECIAL: [bool; 256] = special_bytes(b"&<>", false);
+/// The same for attribute values, where tab and line feed must be written as references too.
+const ATTR_SPECIAL: [bool; 256] = special_bytes(b"&<\"", true);
+
+const fn special_bytes(markup: &[u8], whitespace_too: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = whitespace_too || (b != b'\t' as usize && b != b'\n' as usize);
+        b += 1;
+    }
+    let mut i = 0;
+    while i < markup.len() {
+        table[markup[i] as usize] = true;
+        i += 1;
+    }
+    table[0xEF] = true;
+    table
+}
+
+fn needs_escaping(text: &str, special: &[bool; 256]) -> bool {
+    text.bytes().any(|b| special[usize::from(b)])
 }
 
 /// Escapes character data (characters XML forbids become U+FFFD).
 pub fn escape_text(text: &str, out: &mut String) {
-    if !needs_escaping(text.as_bytes(), [b'&', b'<', b'>']) {
+    if !needs_escaping(text, &TEXT_SPECIAL) {
         out.push_str(text);
         return;
     }
@@ -103,11 +118,7 @@ pub fn escape_text(text: &str, out: &mut String) {
 /// Escapes an attribute value written between double quotes (characters XML forbids become
 /// U+FFFD).
 pub fn escape_attr(text: &str, out: &mut String) {
-    let bytes = text.as_bytes();
-    if !needs_escaping(bytes, [b'&', b'<', b'"'])
-        && !bytes.contains(&b'\t')
-        && !bytes.contains(&b'\n')
-    {
+    if !needs_escaping(text, &ATTR_SPECIAL) {
         out.push_str(text);
         return;
     }
