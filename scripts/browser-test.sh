@@ -3,7 +3,7 @@
 #
 #   scripts/browser-test.sh [extra davd flags...]
 #
-# Installs Debian's chromium if it is missing, installs playwright-core (npm ci in
+# Installs Debian's chromium and node (with npm) if they are missing, installs playwright-core (npm ci in
 # tests/browser), starts a fresh release davd on a free loopback port with temporary root
 # and state, runs tests/browser/e2e.mjs against it, and stops davd. The test writes
 # docs/browser.png and docs/browser-phone.png (SCREENSHOT_DIR overrides where).
@@ -16,7 +16,15 @@ if [ ! -x "$chromium_bin" ]; then
     apt-get update -qq
     apt-get install -y -qq chromium >/dev/null
 fi
-command -v node >/dev/null || { echo "node is not installed (node 20 or later is needed)" >&2; exit 2; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq nodejs npm >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    echo "node $(node --version) is older than playwright-core wants (20); trying anyway" >&2
+fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --release -q -p davd
@@ -28,7 +36,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./target/release/davd --root "$work/root" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+# A second scope, so that the page's answer to a refused action (403: a mount point cannot be
+# deleted) is tested too.
+mkdir -p "$work/root"
+cat >"$work/davd.toml" <<TOML
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "$work/root" }
+
+[[mount]]
+scope = "/team"
+namespace = { kind = "memory" }
+TOML
+./target/release/davd --config "$work/davd.toml" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
 pid=$!
 url=""
 for _ in $(seq 1 100); do

@@ -315,3 +315,58 @@ async fn uploads_with_nfd_file_names_are_stored_in_nfc() {
         "pdf"
     );
 }
+
+/// The form's POST obeys the scope's access rules like PUT: a user who may only read gets 403
+/// and nothing is stored; without credentials the answer is 401 with the challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_uploads_obey_access_rules() {
+    use davd::config::FileConfig;
+    use davd::{App, Settings};
+    use davd_tests::Dirs;
+
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(&dirs.state).unwrap();
+    std::fs::create_dir_all(dirs.root.join("drop")).unwrap();
+    let users = dirs.state.join("users");
+    davd::auth::add_user(&users, "alice", "wonderland").unwrap();
+    davd::auth::add_user(&users, "bob", "builder").unwrap();
+    let text = format!(
+        "[[mount]]\nscope = \"/\"\nnamespace = {{ kind = \"fs\", root = \"{}\" }}\nread = [\"*\"]\nwrite = [\"alice\"]\n",
+        dirs.root.display()
+    );
+    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        users: Some(users),
+        mounts: file.mounts,
+        ..Settings::default()
+    };
+    let s = TestServer::start_app(App::build(settings).unwrap(), dirs).await;
+
+    let (content_type, body) = multipart(&[("bob.txt", b"from bob")]);
+    let post = |user: Option<(&str, &str)>| {
+        let mut r = s
+            .request("POST", "/drop/")
+            .header("Content-Type", content_type.clone())
+            .header("Accept", "application/json")
+            .body(body.clone());
+        if let Some((name, password)) = user {
+            r = r.basic_auth(name, Some(password));
+        }
+        r
+    };
+    let bob = post(Some(("bob", "builder"))).send().await.unwrap();
+    assert_eq!(bob.status(), StatusCode::FORBIDDEN);
+    let anonymous = post(None).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    assert!(!s.root().join("drop/bob.txt").exists());
+
+    let alice = post(Some(("alice", "wonderland"))).send().await.unwrap();
+    assert_eq!(alice.status(), StatusCode::CREATED);
+    assert_eq!(
+        std::fs::read(s.root().join("drop/bob.txt")).unwrap(),
+        b"from bob"
+    );
+}
