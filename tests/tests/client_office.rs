@@ -125,6 +125,7 @@ async fn office_existence_discovery_and_locks_keep_last_modified_and_etag() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(existence(&s).await, before, "after the refresh");
+    assert_eq!(live_dates(&s).await, live, "after the refresh");
     let r = s
         .request("UNLOCK", DOC)
         .header("User-Agent", OFFICE_CORE)
