@@ -465,3 +465,58 @@ mod tests {
         assert_eq!(ms_error_value(2342, "\"a\\b\""), "2342; %22a%5Cb%22");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use http::{HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Every parser of the Microsoft headers takes any text without panicking.
+        #[test]
+        fn never_panics(value in "\\PC{0,60}|[rtRT:@{}0-9A-Fa-f-]{0,60}|[Secondifty0-9, -]{0,40}") {
+            let _ = parse_translate(value.as_bytes());
+            let _ = parse_msdavext(value.as_bytes());
+            let _ = parse_lock_timeout(&value);
+            let _ = ResourceTag::parse(&value);
+            let _ = parse_guid(&value);
+            let _ = miniredir_version(&value);
+            let _ = miniredir_version(&format!("Microsoft-WebDAV-MiniRedir/{value}"));
+            if let Ok(header) = HeaderValue::from_str(&value) {
+                for name in [
+                    names::X_MSDAVEXT_LOCK_TIMEOUT,
+                    names::LOCK_TOKEN,
+                    names::TRANSLATE,
+                    names::X_MSDAVEXT,
+                ] {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(name, header.clone());
+                    for method in ["GET", "PUT", "LOCK", "DELETE"] {
+                        let _ = MsHeaders::parse(&headers, method);
+                    }
+                }
+            }
+        }
+
+        /// A tag renders to text that parses back to the same tag, for every GUID and every
+        /// version a tag can carry.
+        #[test]
+        fn resource_tags_round_trip(guid in any::<u128>(), version in 0..=MAX_VERSION) {
+            let tag = ResourceTag { guid, version };
+            let text = tag.encode();
+            prop_assert_eq!(text.len(), 51);
+            prop_assert_eq!(ResourceTag::parse(&text), Ok(tag));
+            prop_assert_eq!(parse_guid(Guid(guid).encode().as_str()), Some(guid));
+        }
+
+        /// The error header's value is always a valid header value: ASCII, no line breaks.
+        #[test]
+        fn error_values_are_header_safe(number in any::<u32>(), text in "\\PC{0,40}|[\r\n\t ]{0,5}") {
+            let value = ms_error_value(number, &text);
+            prop_assert!(value.is_ascii());
+            prop_assert!(HeaderValue::from_str(&value).is_ok(), "{}", value);
+        }
+    }
+}
