@@ -10,6 +10,16 @@ use std::time::Duration;
 
 use support::Davd;
 
+/// `host:port` of a running server.
+fn addr(davd: &Davd) -> String {
+    davd.url
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 #[test]
 fn help_explains_every_flag() {
     let out = Command::new(env!("CARGO_BIN_EXE_davd"))
@@ -135,4 +145,43 @@ fn flags_override_the_config_file() {
     assert!(!dir.path().join("file-root").exists());
     davd.signal("TERM");
     assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn max_connections_from_the_config_file_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "[limits]\nmax_connections = 1\n",
+    )
+    .unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &["--config", "davd.toml", "--root", "r", "--state", "s"],
+    );
+    let addr = addr(&davd);
+    // A silent connection takes the only slot (for the 30 s header timeout).
+    let idle = TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut waiting = TcpStream::connect(&addr).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut byte = [0; 1];
+    let read = waiting.read(&mut byte);
+    assert!(
+        read.is_err(),
+        "answered while the only slot was taken: {read:?}"
+    );
+    // Once the first connection closes, the waiting one is served.
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    waiting.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
