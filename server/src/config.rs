@@ -1,7 +1,7 @@
 //! The TOML configuration file (`davd --config davd.toml`); see docs/configuration.md.
 //!
 //! Every mistake stops startup with a message that names the line: unknown keys, unknown
-//! subsystem kinds, duplicate scopes, scopes that are not absolute paths.
+//! subsystem kinds, duplicate scopes, scopes that are not absolute paths, mounts without `/`.
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -178,6 +178,7 @@ impl FileConfig {
             None => None,
         };
         let mut mounts: Vec<MountConfig> = Vec::new();
+        let first_scope = raw.mount.first().map(|m| m.scope.span());
         for m in raw.mount {
             let scope_text = m.scope.get_ref();
             if !scope_text.starts_with('/') {
@@ -302,6 +303,13 @@ impl FileConfig {
                 live,
                 access,
             });
+        }
+        // Mounts replace the embedded default entirely, so one of them must serve "/".
+        if !mounts.is_empty() && !mounts.iter().any(|m| m.scope.is_root()) {
+            return Err(error(
+                first_scope,
+                "no [[mount]] has scope = \"/\"; one must serve the root".into(),
+            ));
         }
         let omit_lockroot_for = match raw.omit_lockroot_for {
             None => None,
@@ -487,6 +495,11 @@ namespace  = { kind = "sled" }
                 "\nomit_lockroot_for = [\"x\",\n  \"\"]\n",
                 3,
                 "would match every client",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\n\n[[mount]]\nscope = \"/db\"\n[[mount]]\nscope = \"/x\"\n",
+                4,
+                "no [[mount]] has scope = \"/\"",
             ),
             ("[limits]\nmax_connections = 0\n", 2, "at least 1"),
         ];

@@ -5,6 +5,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,6 +19,20 @@ fn addr(davd: &Davd) -> String {
         .unwrap()
         .trim_end_matches('/')
         .to_owned()
+}
+
+/// Runs davd with `args` in `dir`, expects it to fail, and returns what it printed.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir)
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "davd started:\n{log}");
+    log
 }
 
 #[test]
@@ -184,4 +199,19 @@ fn max_connections_from_the_config_file_is_enforced() {
     let mut answer = String::new();
     waiting.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn a_config_without_a_root_mount_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "state = \"s\"\n\n[[mount]]\nscope = \"/db\"\nnamespace = { kind = \"sled\" }\n",
+    )
+    .unwrap();
+    let log = fails(dir.path(), &["--config", "davd.toml"]);
+    assert!(
+        log.contains("davd.toml line 4") && log.contains("scope = \"/\""),
+        "{log}"
+    );
 }
