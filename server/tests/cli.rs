@@ -215,3 +215,19 @@ fn a_config_without_a_root_mount_names_the_file_and_line() {
         "{log}"
     );
 }
+
+#[test]
+fn an_unusable_root_in_the_config_file_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "state = \"s\"\n[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"file/sub\" }\n",
+    )
+    .unwrap();
+    let log = fails(dir.path(), &["--config", "davd.toml"]);
+    assert!(
+        log.contains("davd.toml line 3") && log.contains("file/sub"),
+        "{log}"
+    );
+}
