@@ -6,9 +6,10 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine;
 use support::Davd;
 
 /// `host:port` of a running server.
@@ -33,6 +34,45 @@ fn fails(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "davd started:\n{log}");
     log
+}
+
+/// `davd user add NAME --users users` in `dir`, the password piped to standard input.
+fn user_add(dir: &Path, name: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir)
+        .args(["user", "add", name, "--users", "users"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One `GET /` on a fresh connection, with Basic credentials if given; the whole answer.
+fn get_root(addr: &str, credentials: Option<(&str, &str)>) -> String {
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some((name, password)) = credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        request.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 #[test]
@@ -160,6 +200,52 @@ fn flags_override_the_config_file() {
     assert!(!dir.path().join("file-root").exists());
     davd.signal("TERM");
     assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn user_add_reads_standard_input_and_the_server_checks_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    user_add(dir.path(), "alice", "correct horse");
+    let file = std::fs::read_to_string(dir.path().join("users")).unwrap();
+    assert!(file.contains("alice:$argon2id$"), "{file}");
+    assert!(!file.contains("correct horse"), "plaintext in {file}");
+    assert!(!file.contains("horse"), "{file}");
+    let davd = Davd::start(
+        dir.path(),
+        &["--users", "users", "--root", "r", "--state", "s"],
+    );
+    let addr = addr(&davd);
+    let answer = get_root(&addr, Some(("alice", "correct horse")));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for credentials in [Some(("alice", "wrong")), Some(("alice", "correct")), None] {
+        let answer = get_root(&addr, credentials);
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "{credentials:?}: {answer}"
+        );
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nwww-authenticate: basic realm=\"davd\""),
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn users_in_the_config_file_turns_authentication_on() {
+    let dir = tempfile::tempdir().unwrap();
+    user_add(dir.path(), "bob", "hunter2");
+    std::fs::write(dir.path().join("davd.toml"), "users = \"users\"\n").unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &["--config", "davd.toml", "--root", "r", "--state", "s"],
+    );
+    let addr = addr(&davd);
+    let answer = get_root(&addr, None);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = get_root(&addr, Some(("bob", "hunter2")));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[test]
