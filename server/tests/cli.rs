@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -73,6 +73,32 @@ fn get_root(addr: &str, credentials: Option<(&str, &str)>) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
+}
+
+/// Reads one response with a `Content-Length` body: (head with lower-case header names, body).
+fn read_response(reader: &mut BufReader<TcpStream>) -> (String, Vec<u8>) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "closed after {head:?}"
+        );
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"))
+        .trim()
+        .parse::<usize>()
+        .unwrap();
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (head, body)
 }
 
 #[test]
@@ -246,6 +272,73 @@ fn users_in_the_config_file_turns_authentication_on() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     let answer = get_root(&addr, Some(("bob", "hunter2")));
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn tls_flags_serve_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    std::fs::create_dir_all(dir.path().join("r")).unwrap();
+    std::fs::write(dir.path().join("r/hello.txt"), "over tls").unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &[
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--root",
+            "r",
+            "--state",
+            "s",
+        ],
+    );
+    assert!(davd.url.starts_with("https://127.0.0.1:"), "{}", davd.url);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let client = support::client_builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let r = client
+            .get(format!("{}hello.txt", davd.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    });
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(body, "over tls");
+    // Plain HTTP on the TLS port is not served.
+    let answer = get_root(&addr(&davd), None);
+    assert!(!answer.contains("200 OK"), "{answer}");
+}
+
+#[test]
+fn two_requests_on_one_connection_are_both_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let stream = TcpStream::connect(addr(&davd)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    writer
+        .write_all(b"PUT /kept.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    let (head, _) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 201"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    writer
+        .write_all(b"GET /kept.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"hello");
 }
 
 #[test]
