@@ -189,5 +189,8 @@ fn apply_file(settings: &mut Settings, file: FileConfig) {
     if let Some(v) = l.max_header_bytes {
         conn.max_header_bytes = v;
     }
+    if let Some(v) = l.max_connections {
+        conn.max_connections = v;
+    }
     settings.mounts = file.mounts;
 }

@@ -1,7 +1,7 @@
 //! The TOML configuration file (`davd --config davd.toml`); see docs/configuration.md.
 //!
 //! Every mistake stops startup with a message that names the line: unknown keys, unknown
-//! subsystem kinds, duplicate scopes, scopes that are not absolute paths.
+//! subsystem kinds, duplicate scopes, scopes that are not absolute paths, mounts without `/`.
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -46,6 +46,7 @@ struct RawLimits {
     body_idle_timeout_secs: Option<u64>,
     max_headers: Option<usize>,
     max_header_bytes: Option<usize>,
+    max_connections: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +113,7 @@ pub struct LimitsConfig {
     pub body_idle_timeout_secs: Option<u64>,
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
 }
 
 /// The whole file, checked.
@@ -176,6 +178,7 @@ impl FileConfig {
             None => None,
         };
         let mut mounts: Vec<MountConfig> = Vec::new();
+        let first_scope = raw.mount.first().map(|m| m.scope.span());
         for m in raw.mount {
             let scope_text = m.scope.get_ref();
             if !scope_text.starts_with('/') {
@@ -301,6 +304,13 @@ impl FileConfig {
                 access,
             });
         }
+        // Mounts replace the embedded default entirely, so one of them must serve "/".
+        if !mounts.is_empty() && !mounts.iter().any(|m| m.scope.is_root()) {
+            return Err(error(
+                first_scope,
+                "no [[mount]] has scope = \"/\"; one must serve the root".into(),
+            ));
+        }
         let omit_lockroot_for = match raw.omit_lockroot_for {
             None => None,
             Some(list) => {
@@ -317,17 +327,31 @@ impl FileConfig {
                 Some(out)
             }
         };
-        let limits = raw.limits.map(|l| LimitsConfig {
-            xml_max_bytes: l.xml_max_bytes,
-            propfind_infinity: l.propfind_infinity,
-            lock_timeout_default: l.lock_timeout_default,
-            lock_timeout_max: l.lock_timeout_max,
-            max_locks_per_user: l.max_locks_per_user,
-            header_read_timeout_secs: l.header_read_timeout_secs,
-            body_idle_timeout_secs: l.body_idle_timeout_secs,
-            max_headers: l.max_headers,
-            max_header_bytes: l.max_header_bytes,
-        });
+        let limits = match raw.limits {
+            None => None,
+            Some(l) => {
+                if let Some(n) = &l.max_connections
+                    && *n.get_ref() == 0
+                {
+                    return Err(error(
+                        Some(n.span()),
+                        "max_connections must be at least 1".into(),
+                    ));
+                }
+                Some(LimitsConfig {
+                    xml_max_bytes: l.xml_max_bytes,
+                    propfind_infinity: l.propfind_infinity,
+                    lock_timeout_default: l.lock_timeout_default,
+                    lock_timeout_max: l.lock_timeout_max,
+                    max_locks_per_user: l.max_locks_per_user,
+                    header_read_timeout_secs: l.header_read_timeout_secs,
+                    body_idle_timeout_secs: l.body_idle_timeout_secs,
+                    max_headers: l.max_headers,
+                    max_header_bytes: l.max_header_bytes,
+                    max_connections: l.max_connections.map(Spanned::into_inner),
+                })
+            }
+        };
         Ok(FileConfig {
             listen,
             users: raw.users.map(|u| resolve(u.get_ref())),
@@ -404,6 +428,30 @@ namespace  = { kind = "sled" }
             "the example shows the default"
         );
         assert_eq!(c.mounts.len(), 3);
+        assert_eq!(
+            c.limits.max_connections,
+            Some(1024),
+            "the example shows the default"
+        );
+    }
+
+    #[test]
+    fn limits_are_read() {
+        let c = parse("[limits]\nmax_connections = 8\nmax_headers = 20\n").unwrap();
+        assert_eq!(c.limits.max_connections, Some(8));
+        assert_eq!(c.limits.max_headers, Some(20));
+        let c = parse("[limits]\nxml_max_bytes = 10\n").unwrap();
+        assert_eq!(
+            c.limits.max_connections, None,
+            "the built-in default applies"
+        );
+        // Only limits, no mounts: the embedded default serves "/".
+        assert!(
+            parse("[limits]\nmax_connections = 2\n")
+                .unwrap()
+                .mounts
+                .is_empty()
+        );
     }
 
     #[test]
@@ -448,6 +496,12 @@ namespace  = { kind = "sled" }
                 3,
                 "would match every client",
             ),
+            (
+                "listen = \"127.0.0.1:1\"\n\n[[mount]]\nscope = \"/db\"\n[[mount]]\nscope = \"/x\"\n",
+                4,
+                "no [[mount]] has scope = \"/\"",
+            ),
+            ("[limits]\nmax_connections = 0\n", 2, "at least 1"),
         ];
         for (text, line, fragment) in cases {
             let e = parse(text).unwrap_err();

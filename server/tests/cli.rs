@@ -3,12 +3,103 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine;
 use support::Davd;
+
+/// `host:port` of a running server.
+fn addr(davd: &Davd) -> String {
+    davd.url
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Runs davd with `args` in `dir`, expects it to fail, and returns what it printed.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir)
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "davd started:\n{log}");
+    log
+}
+
+/// `davd user add NAME --users users` in `dir`, the password piped to standard input.
+fn user_add(dir: &Path, name: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir)
+        .args(["user", "add", name, "--users", "users"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One `GET /` on a fresh connection, with Basic credentials if given; the whole answer.
+fn get_root(addr: &str, credentials: Option<(&str, &str)>) -> String {
+    let mut request = String::from("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some((name, password)) = credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        request.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Reads one response with a `Content-Length` body: (head with lower-case header names, body).
+fn read_response(reader: &mut BufReader<TcpStream>) -> (String, Vec<u8>) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "closed after {head:?}"
+        );
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"))
+        .trim()
+        .parse::<usize>()
+        .unwrap();
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (head, body)
+}
 
 #[test]
 fn help_explains_every_flag() {
@@ -135,4 +226,187 @@ fn flags_override_the_config_file() {
     assert!(!dir.path().join("file-root").exists());
     davd.signal("TERM");
     assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn user_add_reads_standard_input_and_the_server_checks_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    user_add(dir.path(), "alice", "correct horse");
+    let file = std::fs::read_to_string(dir.path().join("users")).unwrap();
+    assert!(file.contains("alice:$argon2id$"), "{file}");
+    assert!(!file.contains("correct horse"), "plaintext in {file}");
+    assert!(!file.contains("horse"), "{file}");
+    let davd = Davd::start(
+        dir.path(),
+        &["--users", "users", "--root", "r", "--state", "s"],
+    );
+    let addr = addr(&davd);
+    let answer = get_root(&addr, Some(("alice", "correct horse")));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for credentials in [Some(("alice", "wrong")), Some(("alice", "correct")), None] {
+        let answer = get_root(&addr, credentials);
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "{credentials:?}: {answer}"
+        );
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nwww-authenticate: basic realm=\"davd\""),
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn users_in_the_config_file_turns_authentication_on() {
+    let dir = tempfile::tempdir().unwrap();
+    user_add(dir.path(), "bob", "hunter2");
+    std::fs::write(dir.path().join("davd.toml"), "users = \"users\"\n").unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &["--config", "davd.toml", "--root", "r", "--state", "s"],
+    );
+    let addr = addr(&davd);
+    let answer = get_root(&addr, None);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = get_root(&addr, Some(("bob", "hunter2")));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn tls_flags_serve_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    std::fs::create_dir_all(dir.path().join("r")).unwrap();
+    std::fs::write(dir.path().join("r/hello.txt"), "over tls").unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &[
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--root",
+            "r",
+            "--state",
+            "s",
+        ],
+    );
+    assert!(davd.url.starts_with("https://127.0.0.1:"), "{}", davd.url);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let client = support::client_builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let r = client
+            .get(format!("{}hello.txt", davd.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    });
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(body, "over tls");
+    // Plain HTTP on the TLS port is not served.
+    let answer = get_root(&addr(&davd), None);
+    assert!(!answer.contains("200 OK"), "{answer}");
+}
+
+#[test]
+fn two_requests_on_one_connection_are_both_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let stream = TcpStream::connect(addr(&davd)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    writer
+        .write_all(b"PUT /kept.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    let (head, _) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 201"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    writer
+        .write_all(b"GET /kept.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"hello");
+}
+
+#[test]
+fn max_connections_from_the_config_file_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "[limits]\nmax_connections = 1\n",
+    )
+    .unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &["--config", "davd.toml", "--root", "r", "--state", "s"],
+    );
+    let addr = addr(&davd);
+    // A silent connection takes the only slot (for the 30 s header timeout).
+    let idle = TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut waiting = TcpStream::connect(&addr).unwrap();
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut byte = [0; 1];
+    let read = waiting.read(&mut byte);
+    assert!(
+        read.is_err(),
+        "answered while the only slot was taken: {read:?}"
+    );
+    // Once the first connection closes, the waiting one is served.
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    waiting.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn a_config_without_a_root_mount_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "state = \"s\"\n\n[[mount]]\nscope = \"/db\"\nnamespace = { kind = \"sled\" }\n",
+    )
+    .unwrap();
+    let log = fails(dir.path(), &["--config", "davd.toml"]);
+    assert!(
+        log.contains("davd.toml line 4") && log.contains("scope = \"/\""),
+        "{log}"
+    );
+}
+
+#[test]
+fn an_unusable_root_in_the_config_file_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    std::fs::write(
+        dir.path().join("davd.toml"),
+        "state = \"s\"\n[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"file/sub\" }\n",
+    )
+    .unwrap();
+    let log = fails(dir.path(), &["--config", "davd.toml"]);
+    assert!(
+        log.contains("davd.toml line 3") && log.contains("file/sub"),
+        "{log}"
+    );
 }

@@ -148,4 +148,61 @@ mod tests {
         assert_eq!(parse_basic(b"Basic !!!"), None);
         assert_eq!(parse_basic(b"Basic bm9jb2xvbg=="), None, "no colon");
     }
+
+    fn basic(name: &str, password: &str) -> String {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        format!("Basic {token}")
+    }
+
+    #[tokio::test]
+    async fn the_login_cache_holds_only_correct_credentials_and_expires() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("users");
+        add_user(&path, "alice", "right").expect("add alice");
+        let mut auth = Authenticator::new(Users::load(&path).expect("load"), "davd");
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        let wrong = auth
+            .check(Some(basic("alice", "wrong").as_bytes()), peer)
+            .await;
+        assert!(matches!(wrong, Check::Rejected { .. }), "{wrong:?}");
+        assert_eq!(cache_len(&auth), 0, "a failure is not cached");
+        let right = auth
+            .check(Some(basic("alice", "right").as_bytes()), peer)
+            .await;
+        assert_eq!(right, Check::User("alice".into()));
+        assert_eq!(cache_len(&auth), 1);
+
+        // Nobody is in the users file any more: only the cache can let alice in now.
+        auth.users = Arc::new(Users::default());
+        let cached = auth
+            .check(Some(basic("alice", "right").as_bytes()), peer)
+            .await;
+        assert_eq!(cached, Check::User("alice".into()), "served from the cache");
+        for (name, password) in [("alice", "wrong"), ("alice", ""), ("bob", "right")] {
+            let c = auth
+                .check(Some(basic(name, password).as_bytes()), peer)
+                .await;
+            assert!(
+                matches!(c, Check::Rejected { .. }),
+                "{name}:{password} matched a cached entry: {c:?}"
+            );
+        }
+        assert_eq!(cache_len(&auth), 1, "failures add nothing");
+
+        // An expired entry is not used.
+        if let Ok(mut cache) = auth.cache.lock() {
+            for (_, until) in cache.values_mut() {
+                *until = Instant::now();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let expired = auth
+            .check(Some(basic("alice", "right").as_bytes()), peer)
+            .await;
+        assert!(matches!(expired, Check::Rejected { .. }), "{expired:?}");
+    }
+
+    fn cache_len(auth: &Authenticator) -> usize {
+        auth.cache.lock().map_or(usize::MAX, |c| c.len())
+    }
 }
