@@ -560,3 +560,61 @@ async fn one_user_cannot_take_unlimited_locks() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// A lock ends when its timeout runs out: it is no longer enforced nor discovered, even before
+/// the periodic sweep (every 60 s) removes it from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_locks_are_no_longer_enforced() {
+    let s = TestServer::start().await;
+    s.put("/doc", "x").await;
+    let r = s
+        .request("LOCK", "/doc")
+        .header("Timeout", "Second-1")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = lock_token(&r);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<D:timeout>Second-1</D:timeout>"),
+        "one second is granted as asked: {body}"
+    );
+    assert_eq!(s.put("/doc", "y").await.status(), StatusCode::LOCKED);
+
+    // Stored with whole seconds, rounded up: gone at most two seconds after it was granted.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let (_, text) = s
+        .propfind(
+            "/doc",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert!(
+        Multistatus::parse(&text).responses[0]
+            .prop("DAV:", "lockdiscovery")
+            .unwrap()
+            .element_children
+            .is_empty(),
+        "{text}"
+    );
+    assert_eq!(s.put("/doc", "z").await.status(), StatusCode::NO_CONTENT);
+    // The old token refreshes nothing, and another client may lock the resource.
+    let r = s
+        .request("LOCK", "/doc")
+        .header("If", if_token(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let r = s
+        .request("LOCK", "/doc")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_ne!(lock_token(&r), token);
+}
