@@ -28,8 +28,8 @@ pub async fn check_conditions(
         && let Err(failed) = if_header::evaluate(ctx, header, path).await
     {
         // A state token that is not a URI names no lock: where the request would change a
-        // locked resource the real problem is the missing lock token, so 423 (issue 4,
-        // litmus `cond_put_corrupt_token`) rather than 412. COPY only reads its source.
+        // locked resource the real problem is the missing lock token, so 423 rather than 412
+        // (issue 4 §4). COPY only reads its source.
         let changes_path = !safe && !matches!(ctx.request.method, Method::Copy { .. });
         if changes_path && header.mentions_malformed_tokens() {
             locks::require_tokens(ctx, &[locks::Protected::Resource(path.clone())]).await?;

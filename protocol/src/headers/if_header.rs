@@ -48,8 +48,8 @@ impl IfHeader {
         })
     }
 
-    /// True if some state token is not a URI (`(<not-a-uri>)`, litmus's corrupt token): it
-    /// can name no lock, so the executive answers 423 rather than 412 on a locked resource.
+    /// True if some state token is not a URI (`(<not-a-uri>)`): it can name no lock, so the
+    /// executive answers 423 rather than 412 on a locked resource.
     pub fn mentions_malformed_tokens(&self) -> bool {
         self.lists.iter().any(|list| {
             list.conditions.iter().any(
