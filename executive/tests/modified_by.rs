@@ -1,8 +1,9 @@
 //! `Office:modifiedby` records the principal of every content write (MS-WDVME 2.2.10.4).
 //!
-//! The HTTP server has no authentication yet, so every request is anonymous there and the
-//! HTTP-level tests can only see the empty value. This drives the executive directly with an
-//! identity, as the server will once authentication fills `Identity::principal`.
+//! This drives the executive directly with an identity, as the server does once HTTP Basic
+//! authentication has filled `Identity::principal` (over HTTP:
+//! `tests/tests/security.rs::modifiedby_records_the_authenticated_user`). A change made
+//! without authentication shows the anonymous principal's name, `anonymous`.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -112,12 +113,12 @@ async fn every_content_write_records_its_principal() {
     .await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
     assert!(modified_by(&exec, "/doc").await.contains(">bob &amp; co<"));
-    // An anonymous write leaves it empty rather than inventing a name.
+    // An anonymous write shows the anonymous principal (MS-WDVME 2.2.10.4, issue 5).
     send(&exec, "PUT", "/doc", None, &[], "v3").await;
     assert!(
         modified_by(&exec, "/doc")
             .await
-            .contains("<Office:modifiedby/>")
+            .contains("<Office:modifiedby>anonymous</Office:modifiedby>")
     );
     // A new collection and a copy are written by whoever made them.
     send(&exec, "MKCOL", "/dir", Some("dave"), &[], "").await;

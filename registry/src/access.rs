@@ -1,6 +1,10 @@
 //! Access rules: who may read and who may write below a scope. The rules are data registered
 //! with the scope; the executive decides what each method needs and applies them.
 
+/// The name of the principal of a request without credentials: the word for it in access
+/// rules, and the `Office:modifiedby` of a change made without authentication.
+pub const ANONYMOUS: &str = "anonymous";
+
 /// Someone an access rule can name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grantee {
@@ -17,7 +21,7 @@ impl Grantee {
     pub fn parse(word: &str) -> Grantee {
         match word {
             "*" => Grantee::Authenticated,
-            "anonymous" => Grantee::Anonymous,
+            ANONYMOUS => Grantee::Anonymous,
             name => Grantee::User(name.to_owned()),
         }
     }
@@ -73,7 +77,7 @@ mod tests {
         assert!(rule.may_write(Some("alice")));
         assert!(!rule.may_write(Some("bob")));
         let public = AccessRule {
-            read: vec![Grantee::parse("anonymous")],
+            read: vec![Grantee::parse(ANONYMOUS)],
             write: vec![],
         };
         assert!(public.may_read(None) && public.may_read(Some("x")));

@@ -21,7 +21,7 @@ pub mod property;
 pub mod registry;
 pub mod resource;
 
-pub use access::{AccessRule, Grantee};
+pub use access::{ANONYMOUS, AccessRule, Grantee};
 pub use document::{
     DocumentIdentity, DocumentRecord, INTERNAL_NS, document_prop_name, is_internal,
 };

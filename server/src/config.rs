@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use davd_protocol::DavPath;
-use davd_registry::{AccessRule, Grantee};
+use davd_registry::{ANONYMOUS, AccessRule, Grantee};
 
 /// A subsystem choice: `{ kind = "fs", root = "./dav-root" }`.
 #[derive(Debug, Deserialize)]
@@ -274,7 +274,7 @@ impl FileConfig {
                     let mut out = Vec::new();
                     for word in list {
                         let w = word.get_ref();
-                        let special = w == "*" || w == "anonymous";
+                        let special = w == "*" || w == ANONYMOUS;
                         if !special && !crate::auth::users::valid_name(w) {
                             return Err(error(
                                 Some(word.span()),

@@ -560,3 +560,154 @@ async fn one_user_cannot_take_unlimited_locks() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// A lock ends when its timeout runs out: it is no longer enforced nor discovered, even before
+/// the periodic sweep (every 60 s) removes it from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_locks_are_no_longer_enforced() {
+    let s = TestServer::start().await;
+    s.put("/doc", "x").await;
+    let r = s
+        .request("LOCK", "/doc")
+        .header("Timeout", "Second-1")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = lock_token(&r);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<D:timeout>Second-1</D:timeout>"),
+        "one second is granted as asked: {body}"
+    );
+    assert_eq!(s.put("/doc", "y").await.status(), StatusCode::LOCKED);
+
+    // Stored with whole seconds, rounded up: gone at most two seconds after it was granted.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let (_, text) = s
+        .propfind(
+            "/doc",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert!(
+        Multistatus::parse(&text).responses[0]
+            .prop("DAV:", "lockdiscovery")
+            .unwrap()
+            .element_children
+            .is_empty(),
+        "{text}"
+    );
+    assert_eq!(s.put("/doc", "z").await.status(), StatusCode::NO_CONTENT);
+    // The old token refreshes nothing, and another client may lock the resource.
+    let r = s
+        .request("LOCK", "/doc")
+        .header("If", if_token(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let r = s
+        .request("LOCK", "/doc")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_ne!(lock_token(&r), token);
+}
+
+/// Issue 4 §4: a state token that is not a URI is 423 where the resource is locked, 412 where
+/// it is not (the If header simply fails), 400 only when the header cannot be parsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_is_not_a_uri() {
+    let s = TestServer::start().await;
+    s.put("/doc", "x").await;
+    let token = s.lock("/doc", "0").await;
+    let put = |path: &'static str, header: &'static str| {
+        let s = &s;
+        async move {
+            s.request("PUT", path)
+                .header("If", header)
+                .body("v")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = put("/doc", "(<not-a-uri>)").await;
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<D:lock-token-submitted><D:href>/doc</D:href></D:lock-token-submitted>"),
+        "{body}"
+    );
+    let r = s
+        .request("DELETE", "/doc")
+        .header("If", "(<not-a-uri>)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let r = s
+        .request("PROPPATCH", "/doc")
+        .header("If", "(<not-a-uri>)")
+        .body(r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><a xmlns="u">1</a></D:prop></D:set></D:propertyupdate>"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    // Reading and copying change nothing locked: the If header just fails.
+    let r = s
+        .request("GET", "/doc")
+        .header("If", "(<not-a-uri>)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let r = s
+        .request("COPY", "/doc")
+        .header("Destination", s.url("/copy"))
+        .header("If", "(<not-a-uri>)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // Not locked: 412.
+    s.put("/free", "x").await;
+    assert_eq!(
+        put("/free", "(<not-a-uri>)").await.status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    // Not parseable at all: 400, locked or not.
+    assert_eq!(
+        put("/doc", "(<not-a-uri>").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put("/free", "(<not-a-uri>").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // With the real token next to it, the failing list is only a failing list: 412 ...
+    let both = format!("(<not-a-uri> <{token}>)");
+    let r = s
+        .request("PUT", "/doc")
+        .header("If", both)
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // ... and a list that holds makes the request go through.
+    let either = format!("(<not-a-uri>) (<{token}>)");
+    let r = s
+        .request("PUT", "/doc")
+        .header("If", either)
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}

@@ -2,8 +2,9 @@
 //! makes a 400.
 #![allow(clippy::unwrap_used)]
 
+use davd::{App, Settings};
 use davd_tests::ms::header;
-use davd_tests::{Multistatus, TestServer};
+use davd_tests::{Dirs, Multistatus, TestServer};
 use reqwest::StatusCode;
 
 /// The tokens of the locks PROPFIND shows on `path`.
@@ -368,4 +369,98 @@ async fn post_to_a_collection_locks_it_after_the_upload() {
     assert_eq!(locks_on(&s, "/up/").await, [token]);
     let ms = Multistatus::parse(&s.propfind("/up/", "0", "").await.1);
     assert!(!ms.responses.is_empty());
+}
+
+/// A server with authentication on: users alice/wonderland and bob/builder.
+async fn with_users() -> TestServer {
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(&dirs.state).unwrap();
+    let users = dirs.state.join("users");
+    davd::auth::add_user(&users, "alice", "wonderland").unwrap();
+    davd::auth::add_user(&users, "bob", "builder").unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        users: Some(users),
+        ..Settings::default()
+    };
+    TestServer::start_app(App::build(settings).unwrap(), dirs).await
+}
+
+/// MS-WDV 3.2.5.2: "MUST fail the request if ... the file is locked by a different user". With
+/// authentication on, alice's bundled lock refuses bob every lock operation even when he sends
+/// her token, his plain writes too, and never hands him the token; alice keeps full use of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundled_lock_of_another_authenticated_user() {
+    let s = with_users().await;
+    let as_user = |user: &'static str, method: &str, token: Option<&str>, timeout: Option<&str>| {
+        let password = if user == "alice" {
+            "wonderland"
+        } else {
+            "builder"
+        };
+        let mut request = s
+            .request(method, "/doc.docx")
+            .basic_auth(user, Some(password))
+            .header("translate", "f");
+        if let Some(token) = token {
+            request = request.header("Lock-Token", token.to_owned());
+        }
+        if let Some(timeout) = timeout {
+            request = request.header("X-MSDAVEXTLockTimeout", timeout.to_owned());
+        }
+        if method == "PUT" {
+            request = request.body(format!("saved by {user}"));
+        }
+        request.send()
+    };
+    let r = as_user("alice", "PUT", None, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = as_user("alice", "GET", None, Some("Second-3600"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = bare(&r).unwrap();
+
+    // Bob: a new lock, a refresh, an unlock (with alice's token), a save with and without it.
+    for (method, sent, timeout) in [
+        ("GET", None, Some("Second-3600")),
+        ("HEAD", None, Some("Second-3600")),
+        ("GET", Some(token.as_str()), Some("Second-3600")),
+        ("GET", Some(token.as_str()), Some("Second-0")),
+        ("POST", Some(token.as_str()), Some("Second-0")),
+        ("PUT", Some(token.as_str()), None),
+        ("PUT", Some(token.as_str()), Some("Second-3600")),
+        ("PUT", Some(token.as_str()), Some("Second-0")),
+        ("PUT", None, Some("Second-3600")),
+        ("PUT", None, None),
+    ] {
+        let r = as_user("bob", method, sent, timeout).await.unwrap();
+        assert_locked(&r);
+    }
+    // A plain read works and does not reveal the token.
+    let r = as_user("bob", "GET", None, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(bare(&r), None);
+    assert_eq!(r.text().await.unwrap(), "saved by alice");
+    assert_eq!(
+        std::fs::read(s.root().join("doc.docx")).unwrap(),
+        b"saved by alice"
+    );
+
+    // Alice's lock is untouched: she saves through it and releases it.
+    let r = as_user("alice", "PUT", Some(&token), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bare(&r).as_deref(), Some(token.as_str()));
+    let r = as_user("alice", "GET", Some(&token), Some("Second-0"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(bare(&r), None);
+    // Now bob may lock it.
+    let r = as_user("bob", "GET", None, Some("Second-3600"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(bare(&r).is_some_and(|t| t != token));
 }

@@ -185,6 +185,7 @@ async fn translate_is_accepted_on_every_method_and_changes_nothing() {
                 r.status()
             );
         }
+        translate_on_the_writing_methods(&s, &value, &plain).await;
     }
     let r = s
         .request("PUT", "/page.asp")
@@ -198,6 +199,83 @@ async fn translate_is_accepted_on_every_method_and_changes_nothing() {
         std::fs::read(s.root().join("page.asp")).unwrap(),
         b"<% new %>"
     );
+}
+
+/// POST (an upload, and Microsoft's GET-like POST), PROPPATCH, LOCK, COPY, MOVE and UNLOCK with
+/// `Translate: value` behave exactly as without it: stored bytes are copied and moved verbatim.
+async fn translate_on_the_writing_methods(
+    s: &TestServer,
+    value: &reqwest::header::HeaderValue,
+    plain: &[u8],
+) {
+    let request =
+        |method: &str, path: &str| s.request(method, path).header("Translate", value.clone());
+    let status = |r: &reqwest::Response, method: &str| {
+        assert!(
+            r.status().is_success(),
+            "{method} with Translate {value:?}: {}",
+            r.status()
+        );
+    };
+    let upload = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"up.asp\"\r\n\
+        Content-Type: application/octet-stream\r\n\r\n<% uploaded %>\r\n--b--\r\n";
+    let r = request("POST", "/")
+        .header("Content-Type", "multipart/form-data; boundary=b")
+        .header("Accept", "application/json")
+        .body(upload.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "POST upload, {value:?}");
+    assert_eq!(
+        std::fs::read(s.root().join("up.asp")).unwrap(),
+        b"<% uploaded %>"
+    );
+    let r = request("POST", "/page.asp")
+        .header("X-MSDAVEXT", "PROPFIND")
+        .send()
+        .await
+        .unwrap();
+    status(&r, "POST with X-MSDAVEXT: PROPFIND");
+    let (_, content) = davd_tests::ms::split_prefixed(&r.bytes().await.unwrap());
+    assert_eq!(content, plain, "{value:?}");
+
+    let r = request("PROPPATCH", "/page.asp")
+        .body(r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:p xmlns:t="urn:t">1</t:p></D:prop></D:set></D:propertyupdate>"#)
+        .send()
+        .await
+        .unwrap();
+    status(&r, "PROPPATCH");
+    assert!(r.text().await.unwrap().contains("200 OK"));
+    let r = request("LOCK", "/page.asp")
+        .body(davd_tests::LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "LOCK, {value:?}");
+    let token = davd_tests::lock_token(&r);
+    for (method, from, to) in [
+        ("COPY", "/page.asp", "/copy.asp"),
+        ("MOVE", "/copy.asp", "/moved.asp"),
+    ] {
+        let r = request(method, from)
+            .header("Destination", s.url(to))
+            .send()
+            .await
+            .unwrap();
+        status(&r, method);
+        assert_eq!(std::fs::read(s.root().join(&to[1..])).unwrap(), plain);
+    }
+    let r = request("UNLOCK", "/page.asp")
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "UNLOCK, {value:?}");
+    assert_eq!(std::fs::read(s.root().join("page.asp")).unwrap(), plain);
+    for leftover in ["/up.asp", "/moved.asp"] {
+        assert_eq!(s.delete(leftover).await.status(), StatusCode::NO_CONTENT);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

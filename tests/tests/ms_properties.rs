@@ -35,14 +35,17 @@ async fn allprop_of_a_file() {
     assert_eq!(text(REPL, "repl-uid"), format!("rid:{{{}}}", tag.guid));
     assert_eq!(
         text(OFFICE, "modifiedby"),
-        "",
-        "no principal without authentication"
+        "anonymous",
+        "the anonymous principal without authentication"
     );
     assert!(r.prop(REPL, "authoritative-directory").is_none());
     // Prefixed as Office expects, never by the namespace URI.
     assert!(body.contains("<Repl:resourcetag>rt:"), "{body}");
     assert!(body.contains("<D:isFolder>f</D:isFolder>"), "{body}");
-    assert!(body.contains("<Office:modifiedby/>"), "{body}");
+    assert!(
+        body.contains("<Office:modifiedby>anonymous</Office:modifiedby>"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,7 +143,7 @@ async fn word_opens_locks_saves_and_unlocks() {
     assert_eq!(text(DAV, "ishidden"), "0");
     assert_eq!(text(REPL, "repl-uid"), format!("rid:{{{}}}", tag.guid));
     assert_eq!(text(REPL, "resourcetag"), tag.to_string());
-    assert_eq!(text(OFFICE, "modifiedby"), "");
+    assert_eq!(text(OFFICE, "modifiedby"), "anonymous", "no authentication");
 
     // Step 3: LOCK (the seed's body, with the mini-redirector's Timeout and no Depth).
     let r = s

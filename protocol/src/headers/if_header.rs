@@ -9,6 +9,7 @@
 //! Parsing is purely syntactic; what the conditions mean (which lock tokens exist, what the
 //! current entity tag is) is decided by the executive when it evaluates the header.
 
+use super::lock_token::looks_like_uri;
 use super::{EntityTag, HeaderError, ResourceTag};
 
 /// One condition inside a list.
@@ -44,6 +45,16 @@ impl IfHeader {
                 IfCondition::StateToken { not: false, token } => Some(token.as_str()),
                 _ => None,
             })
+        })
+    }
+
+    /// True if some state token is not a URI (`(<not-a-uri>)`): it can name no lock, so the
+    /// executive answers 423 rather than 412 on a locked resource.
+    pub fn mentions_malformed_tokens(&self) -> bool {
+        self.lists.iter().any(|list| {
+            list.conditions.iter().any(
+                |c| matches!(c, IfCondition::StateToken { token, .. } if !looks_like_uri(token)),
+            )
         })
     }
 
@@ -237,6 +248,15 @@ mod tests {
     fn corrupt_tokens_parse_but_keep_their_text() {
         let h = parse_if("(<urn:uuid:1x>) (Not <DAV:no-lock>)").unwrap();
         assert_eq!(h.lists[0].conditions, vec![token(false, "urn:uuid:1x")]);
+        assert!(!h.mentions_malformed_tokens(), "still a URI");
+        let h = parse_if("(<not-a-uri>)").unwrap();
+        assert_eq!(h.lists[0].conditions, vec![token(false, "not-a-uri")]);
+        assert!(h.mentions_malformed_tokens());
+        assert!(
+            parse_if("(Not <nocolon>) ([\"e\"])")
+                .unwrap()
+                .mentions_malformed_tokens()
+        );
     }
 
     #[test]

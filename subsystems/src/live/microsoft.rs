@@ -8,7 +8,7 @@
 //! | `Repl:authoritative-directory`  | `t`, collections only                   | 403       |
 //! | `Repl:repl-uid`                 | `rid:{GUID}`                            | 403       |
 //! | `Repl:resourcetag`              | `rt:GUID@00000000002`                   | 403       |
-//! | `Office:modifiedby`             | who made the last content change        | 403       |
+//! | `Office:modifiedby`             | who made the last content change, `anonymous` without authentication | 403 |
 //! | `Office:specialFolderType`      | dead, a 32-bit integer                  | 409 if not|
 //!
 //! The `Z:Win32*` properties are ordinary dead properties, stored verbatim on files and
@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 use davd_registry::xml::fragment_text;
 use davd_registry::{
-    DAV_NS, LivePropertyHandler, PropContext, PropName, PropValue, SetVerdict, StatusCode,
-    SubsystemError, SubsystemResult,
+    ANONYMOUS, DAV_NS, LivePropertyHandler, PropContext, PropName, PropValue, SetVerdict,
+    StatusCode, SubsystemError, SubsystemResult,
 };
 
 pub const OFFICE_NS: &str = "urn:schemas-microsoft-com:office:office";
@@ -107,11 +107,13 @@ impl LivePropertyHandler for MicrosoftProperties {
             (REPL_NS, "resourcetag") => Some(PropValue::Text(
                 cx.document_identity().await?.resource_tag().encode().into(),
             )),
-            // Empty, not invented, when nobody authenticated made the change.
-            (OFFICE_NS, "modifiedby") => Some(match &cx.document_identity().await?.modified_by {
-                Some(who) => PropValue::Text(who.clone().into()),
-                None => PropValue::Empty,
-            }),
+            // The anonymous principal's name when nobody authenticated made the change.
+            (OFFICE_NS, "modifiedby") => Some(PropValue::Text(
+                match &cx.document_identity().await?.modified_by {
+                    Some(who) => who.clone().into(),
+                    None => ANONYMOUS.into(),
+                },
+            )),
             (OFFICE_NS, "specialFolderType") => cx
                 .dead_property(name)
                 .await?

@@ -82,3 +82,53 @@ impl LockManager for MemoryLocks {
         Ok(before - locks.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use davd_registry::{LockScope, Timeout};
+
+    use super::*;
+
+    fn lock(token: &str, expires: Option<SystemTime>) -> LockRecord {
+        LockRecord {
+            token: token.to_owned(),
+            root: DavPath::parse_url_path("/doc").unwrap().0,
+            scope: LockScope::Shared,
+            deep: false,
+            owner: None,
+            principal: None,
+            timeout: expires.map_or(Timeout::Infinite, |_| Timeout::Seconds(1)),
+            expires,
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_expired_locks() {
+        let locks = MemoryLocks::new();
+        let past = SystemTime::now() - Duration::from_secs(5);
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        locks
+            .insert(lock("urn:uuid:old", Some(past)))
+            .await
+            .unwrap();
+        locks
+            .insert(lock("urn:uuid:live", Some(future)))
+            .await
+            .unwrap();
+        locks.insert(lock("urn:uuid:forever", None)).await.unwrap();
+        assert_eq!(
+            locks.get("urn:uuid:old").await.unwrap(),
+            None,
+            "filtered on use"
+        );
+        assert_eq!(locks.locks.read().await.len(), 3, "but still stored");
+
+        assert_eq!(locks.sweep().await.unwrap(), 1);
+        let mut left: Vec<String> = locks.locks.read().await.keys().cloned().collect();
+        left.sort();
+        assert_eq!(left, ["urn:uuid:forever", "urn:uuid:live"]);
+        assert_eq!(locks.sweep().await.unwrap(), 0);
+    }
+}

@@ -46,9 +46,11 @@ impl StoredLock {
                 Timeout::Seconds(s) => Some(s),
                 Timeout::Infinite => None,
             },
-            expires: lock
-                .expires
-                .map(|e| e.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+            // Whole seconds, rounded up: a lock never ends before the time granted.
+            expires: lock.expires.map(|e| {
+                e.duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            }),
         }
     }
 
@@ -208,5 +210,85 @@ impl LockManager for SledLocks {
     async fn flush(&self) -> SubsystemResult<()> {
         self.db.flush_async().await.map_err(db_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(token: &str, path: &str, expires: Option<SystemTime>) -> LockRecord {
+        LockRecord {
+            token: token.to_owned(),
+            root: DavPath::parse_url_path(path).unwrap().0,
+            scope: LockScope::Exclusive,
+            deep: false,
+            owner: None,
+            principal: None,
+            timeout: expires.map_or(Timeout::Infinite, |_| Timeout::Seconds(1)),
+            expires,
+        }
+    }
+
+    #[test]
+    fn stored_expiry_never_ends_a_lock_early() {
+        // Stored in whole seconds: a lock granted until x.5 s must not end at x s.
+        let expires = UNIX_EPOCH + Duration::from_millis(100_500);
+        let stored = StoredLock::from_record(&lock("urn:uuid:x", "/x", Some(expires)));
+        let back = stored.into_record().unwrap().expires.unwrap();
+        assert!(back >= expires, "{back:?} is before {expires:?}");
+        let whole = UNIX_EPOCH + Duration::from_secs(100);
+        let stored = StoredLock::from_record(&lock("urn:uuid:x", "/x", Some(whole)));
+        assert_eq!(stored.into_record().unwrap().expires, Some(whole));
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_expired_records_from_both_trees() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let locks = SledLocks::open(&db).unwrap();
+        let past = SystemTime::now() - Duration::from_secs(5);
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        locks
+            .insert(lock("urn:uuid:old", "/old", Some(past)))
+            .await
+            .unwrap();
+        locks
+            .insert(lock("urn:uuid:live", "/live", Some(future)))
+            .await
+            .unwrap();
+        locks
+            .insert(lock("urn:uuid:forever", "/forever", None))
+            .await
+            .unwrap();
+        // A record that cannot be read is dropped too.
+        locks
+            .locks
+            .insert("urn:uuid:corrupt", b"{".to_vec())
+            .unwrap();
+
+        // Before the sweep the expired lock is still stored, only filtered on use.
+        assert!(locks.locks.contains_key("urn:uuid:old").unwrap());
+        assert_eq!(locks.get("urn:uuid:old").await.unwrap(), None);
+        let old_path = DavPath::parse_url_path("/old").unwrap().0;
+        assert!(locks.covering(&old_path).await.unwrap().is_empty());
+
+        assert_eq!(locks.sweep().await.unwrap(), 2);
+        assert!(!locks.locks.contains_key("urn:uuid:old").unwrap());
+        assert!(!locks.locks.contains_key("urn:uuid:corrupt").unwrap());
+        let index: Vec<Vec<u8>> = locks
+            .by_path
+            .iter()
+            .values()
+            .map(|v| v.unwrap().to_vec())
+            .collect();
+        assert_eq!(
+            index,
+            [b"urn:uuid:forever".to_vec(), b"urn:uuid:live".to_vec()],
+            "the path index lost the expired lock and kept the others"
+        );
+        assert!(locks.get("urn:uuid:live").await.unwrap().is_some());
+        assert!(locks.get("urn:uuid:forever").await.unwrap().is_some());
+        // Nothing left to sweep.
+        assert_eq!(locks.sweep().await.unwrap(), 0);
     }
 }
