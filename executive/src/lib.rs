@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod html;
 pub mod latch;
+mod member_props;
 pub mod methods;
 pub mod ms;
 pub mod policy;
@@ -55,6 +56,10 @@ pub struct ExecutiveConfig {
     /// User-Agent substrings of clients that get lock discovery without `lockroot`, in LOCK
     /// responses and in PROPFIND (old Office versions reject the RFC 4918 element).
     pub omit_lockroot_for: Vec<String>,
+    /// How many bytes of dead properties a listing may read for one collection's members at
+    /// once (one range scan before the listing starts); above it they are read batch by batch
+    /// as the members are written, so memory stays bounded however large the directory.
+    pub listing_dead_budget: usize,
 }
 
 impl Default for ExecutiveConfig {
@@ -70,6 +75,7 @@ impl Default for ExecutiveConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            listing_dead_budget: 4 * 1024 * 1024,
         }
     }
 }

@@ -140,13 +140,107 @@ pub async fn propstats(
             description: None,
         });
     }
+    // RFC 4918 §9.1: one propstat per status, so failures sharing a status share one (and a
+    // handler failing with 404 joins the properties that do not exist).
     for (status, name) in failed {
-        stats.push(PropStat {
-            status,
-            props: vec![(name, None)],
-            error: None,
-            description: None,
-        });
+        match stats.iter_mut().find(|s| s.status == status) {
+            Some(stat) => stat.props.push((name, None)),
+            None => stats.push(PropStat {
+                status,
+                props: vec![(name, None)],
+                error: None,
+                description: None,
+            }),
+        }
     }
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use async_trait::async_trait;
+    use davd_registry::{LivePropertyHandler, PropContext, SubsystemError, SubsystemResult};
+    use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+
+    use super::*;
+
+    /// Owns `urn:t` `a`, `b` and `c`: `a` and `b` fail with 403, `c` with 500.
+    struct Failing(Vec<PropName>);
+
+    #[async_trait]
+    impl LivePropertyHandler for Failing {
+        fn names(&self) -> &[PropName] {
+            &self.0
+        }
+        async fn get(
+            &self,
+            _cx: &PropContext<'_>,
+            name: &PropName,
+        ) -> SubsystemResult<Option<PropValue>> {
+            Err(match name.local.as_ref() {
+                "c" => SubsystemError::internal("broken"),
+                _ => SubsystemError::forbidden("not for you"),
+            })
+        }
+    }
+
+    fn name(local: &'static str) -> PropName {
+        PropName::new("urn:t", local)
+    }
+
+    async fn stats_for(request: PropfindBody) -> Vec<(u16, Vec<String>)> {
+        let live: Vec<Arc<dyn LivePropertyHandler>> =
+            vec![Arc::new(Failing(vec![name("a"), name("b"), name("c")]))];
+        let subsystems = Subsystems {
+            namespace: Arc::new(MemoryNamespace::new()),
+            scope: DavPath::root(),
+            properties: Arc::new(MemoryProperties::new()),
+            locks: vec![Arc::new(MemoryLocks::new())],
+            live_names_overlap: Subsystems::names_overlap(&live),
+            live,
+        };
+        let meta = ResourceMeta {
+            collection: false,
+            len: 0,
+            modified: SystemTime::UNIX_EPOCH,
+            created: None,
+            etag: "e".into(),
+            content_type: None,
+        };
+        let path = DavPath::root().join("doc").expect("a valid segment");
+        let client = ClientInfo::default();
+        propstats(&path, &meta, &subsystems, &client, &request, None, None)
+            .await
+            .into_iter()
+            .map(|s| {
+                let names = s.props.into_iter().map(|(n, _)| n.local.into()).collect();
+                (s.status.as_u16(), names)
+            })
+            .collect()
+    }
+
+    /// RFC 4918 §9.1: one `propstat` per status, however many properties share it.
+    #[tokio::test]
+    async fn failures_sharing_a_status_share_one_propstat() {
+        let named = PropfindBody::Prop(vec![name("a"), name("x"), name("b"), name("c")]);
+        assert_eq!(
+            stats_for(named).await,
+            [
+                (404, vec!["x".to_owned()]),
+                (403, vec!["a".to_owned(), "b".to_owned()]),
+                (500, vec!["c".to_owned()]),
+            ]
+        );
+        let allprop = PropfindBody::AllProp { include: vec![] };
+        assert_eq!(
+            stats_for(allprop).await,
+            [
+                (403, vec!["a".to_owned(), "b".to_owned()]),
+                (500, vec!["c".to_owned()]),
+            ]
+        );
+    }
 }

@@ -34,7 +34,7 @@ pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
     WriteReceipt,
 };
-pub use property::{PropertyManager, PropsByPath, StoredProp};
+pub use property::{PropertyManager, PropsByPath, StoredProp, prop_size};
 pub use registry::{Mount, Registry, RegistryError};
 pub use resource::{Member, ResourceMeta};
 

@@ -16,6 +16,13 @@ pub struct StoredProp {
     pub xml: String,
 }
 
+/// What one property of a member counts against the `limit` of
+/// [`PropertyManager::get_children`]: its value, its name, the member's name and a fixed
+/// allowance for the containers holding them.
+pub fn prop_size(member: &str, prop: &StoredProp) -> usize {
+    member.len() + prop.name.namespace.len() + prop.name.local.len() + prop.xml.len() + 64
+}
+
 /// Properties of many resources, keyed by their path.
 pub type PropsByPath = Vec<(DavPath, StoredProp)>;
 
@@ -36,10 +43,24 @@ pub trait PropertyManager: Send + Sync {
     async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>>;
 
     /// All dead properties of every direct member of `parent`, keyed by member name, in one
-    /// pass over the store (a range scan), not one lookup per member.
+    /// pass over the store (a range scan), not one lookup per member; `None` as soon as they
+    /// come to more than `limit` bytes (see [`prop_size`]), so that a listing never holds the
+    /// properties of a whole large directory at once: it then asks [`PropertyManager::get_members`]
+    /// batch by batch.
     async fn get_children(
         &self,
         parent: &DavPath,
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>>;
+
+    /// The dead properties of the direct members of `parent` named in `names`, keyed by member
+    /// name. `names` is sorted (byte order) without duplicates; a store that keeps properties
+    /// in that order reads them with one range scan from the first name to the last, so that
+    /// the batches of a sorted listing read the store once from end to end.
+    async fn get_members(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>>;
 
     /// Sets a property and returns the value it replaces.

@@ -308,6 +308,14 @@ mod tests {
         async fn get_children(
             &self,
             _: &DavPath,
+            _: usize,
+        ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+            nope()
+        }
+        async fn get_members(
+            &self,
+            _: &DavPath,
+            _: &[&str],
         ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
             nope()
         }

@@ -109,6 +109,82 @@ async fn propfind_of_100_000_members_streams_in_bounded_memory() {
     assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propfind_depth_infinity_of_100_000_resources_streams_in_bounded_memory() {
+    const DIRS: usize = 100;
+    const FILES: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = std::collections::HashSet::with_capacity(DIRS * (FILES + 1) + 1);
+    expected.insert("/tree/".to_owned());
+    for d in 0..DIRS {
+        let sub = dir.path().join(format!("r/tree/dir-{d:03}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        expected.insert(format!("/tree/dir-{d:03}/"));
+        for f in 0..FILES {
+            std::fs::File::create(sub.join(format!("file-{f:04}.txt"))).unwrap();
+            expected.insert(format!("/tree/dir-{d:03}/file-{f:04}.txt"));
+        }
+    }
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = support::client_builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = client
+        .request(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("{}tree/", davd.url),
+        )
+        .header("Depth", "infinity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 207);
+    // Streamed: chunked, with no length known in advance.
+    assert_eq!(r.content_length(), None);
+    assert_eq!(
+        r.headers()
+            .get("transfer-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("chunked")
+    );
+    let mut stream = r.bytes_stream();
+    let mut first_chunk = None;
+    let mut seen = std::collections::HashSet::with_capacity(expected.len());
+    let mut carry = String::new();
+    while let Some(chunk) = stream.next().await {
+        first_chunk.get_or_insert_with(|| started.elapsed());
+        carry.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        let mut consumed = 0;
+        while let Some(open) = carry[consumed..].find("<D:href>") {
+            let from = consumed + open + "<D:href>".len();
+            let Some(len) = carry[from..].find("</D:href>") else {
+                break;
+            };
+            assert!(
+                seen.insert(carry[from..from + len].to_owned()),
+                "listed twice: {}",
+                &carry[from..from + len]
+            );
+            consumed = from + len + "</D:href>".len();
+        }
+        carry.drain(..consumed);
+    }
+    let total = started.elapsed();
+    let first_chunk = first_chunk.unwrap();
+    eprintln!("first chunk after {first_chunk:?}, whole body after {total:?}");
+    assert_eq!(seen.len(), expected.len());
+    assert!(seen == expected, "every href, once");
+    assert!(
+        first_chunk * 4 < total,
+        "the body starts before the walk ends: first chunk {first_chunk:?} of {total:?}"
+    );
+    let peak = davd.peak_rss();
+    eprintln!("peak resident memory: {} MiB", peak / MIB);
+    assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_one_gib_uploads_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();

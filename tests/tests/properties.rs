@@ -333,3 +333,55 @@ async fn proppatch_errors() {
         Some(200)
     );
 }
+
+/// A listing whose dead properties are too many to hold at once reads them batch by batch
+/// (256 members a batch) as it writes the members: 640 members, each with its own value, make
+/// two and a half batches, across the file system's listing batches of 512 too. Both with a
+/// budget that forces batches and with the default, which reads them in one scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_reads_each_members_own_properties_across_batches() {
+    for budget in [Some(0), None] {
+        let s = TestServer::start_with(|settings| {
+            if let Some(budget) = budget {
+                settings.executive.listing_dead_budget = budget;
+            }
+        })
+        .await;
+        std::fs::create_dir(s.root().join("many")).unwrap();
+        for i in 0..640 {
+            std::fs::write(s.root().join(format!("many/m{i:03}")), "").unwrap();
+        }
+        std::fs::create_dir(s.root().join("many/sub")).unwrap();
+        // Every third member gets a property, the others have none.
+        for i in (0..640).step_by(3) {
+            let set = format!(
+                r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><o:owner xmlns:o="urn:o">m{i:03}</o:owner></D:prop></D:set></D:propertyupdate>"#
+            );
+            assert_eq!(
+                s.proppatch(&format!("/many/m{i:03}"), &set).await.0,
+                StatusCode::MULTI_STATUS
+            );
+        }
+        for body in [
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><o:owner xmlns:o="urn:o"/></D:prop></D:propfind>"#,
+            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+        ] {
+            let (status, text) = s.propfind("/many/", "1", body).await;
+            assert_eq!(status, StatusCode::MULTI_STATUS);
+            let ms = Multistatus::parse(&text);
+            assert_eq!(ms.responses.len(), 642, "{budget:?}");
+            for i in 0..640 {
+                let r = ms.response(&format!("/many/m{i:03}"));
+                let owner = r.prop("urn:o", "owner").filter(|p| p.status == 200);
+                let expected = format!("m{i:03}");
+                assert_eq!(
+                    owner.map(|p| p.text.as_str()),
+                    (i % 3 == 0).then_some(expected.as_str()),
+                    "{budget:?} {body}"
+                );
+            }
+            let sub = ms.response("/many/sub/");
+            assert!(sub.prop("urn:o", "owner").is_none_or(|p| p.status == 404));
+        }
+    }
+}

@@ -39,8 +39,16 @@ impl PropertyManager for FailingFlush {
     async fn get_children(
         &self,
         parent: &DavPath,
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        self.inner.get_children(parent, limit).await
+    }
+    async fn get_members(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
-        self.inner.get_children(parent).await
+        self.inner.get_members(parent, names).await
     }
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
         self.inner.set(path, prop).await

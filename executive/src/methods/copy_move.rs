@@ -14,7 +14,9 @@
 //! MOVE queue within one namespace: [replace destination?, Rename, MoveTreeProperties,
 //! RemoveLocks (of the source), FlushProperties], all or nothing. Between namespaces (two
 //! scopes): [replace destination?, CopyTree (strict), Detach source, RemoveTreeProperties,
-//! RemoveLocks, flushes], so a failure at any step leaves both sides as they were.
+//! RemoveLocks, flushes], so a failure at any step leaves both sides as they were. A member
+//! that cannot move (locked by someone else, in the source or an overwritten destination) fails
+//! the whole MOVE with its status, never a 207 (docs/adr/0015).
 //!
 //! "Replace destination" is [Detach, RemoveTreeProperties, RemoveLocks below it]. Locks rooted
 //! at the destination itself stay: Office saves by MOVEing a temporary file over the document it

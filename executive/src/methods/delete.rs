@@ -4,7 +4,9 @@
 //! tokens for the whole tree and the parent's membership (423), write hooks.
 //! Queue: [Detach, RemoveTreeProperties, RemoveLocks, FlushProperties]: the tree is moved
 //! aside, not destroyed, until every step succeeded; commit purges it. All or nothing, so no
-//! 207 is ever needed.
+//! 207 is ever written: a member that cannot be deleted (locked by someone else, read-only)
+//! fails the whole request with its status, a 423 naming the member in `lock-token-submitted`
+//! (RFC 4918 §9.6.1 allows a 4xx for a complete failure; docs/adr/0015).
 
 use http::StatusCode;
 

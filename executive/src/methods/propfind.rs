@@ -5,9 +5,9 @@
 //! The 207 is **streamed**: a task walks the tree and sends one batch of `response` elements
 //! at a time through a small channel, so the first bytes leave at once and memory stays bounded
 //! however large the collection. Dead properties of a collection's members come from one range
-//! scan per collection.
+//! scan per collection, or, when they are too many to hold at once, one range scan per batch of
+//! members as the listing goes (`crate::member_props`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::policy::if_header;
 use crate::props::propstats;
 use crate::walk::members;
@@ -141,50 +142,71 @@ impl Walk {
         pending: &mut Vec<DavPath>,
     ) -> DavResult<bool> {
         let subsystems = self.ctx.resolve(collection);
-        let want_dead = wants_dead(&self.request, &subsystems);
         let known_locks = self.locks_around(collection).await?;
-        let mut dead: HashMap<String, Vec<StoredProp>> = if want_dead {
-            subsystems.properties.get_children(collection).await?
+        let mut dead = if wants_dead(&self.request, &subsystems) {
+            let budget = self.ctx.exec.config.listing_dead_budget;
+            let reader =
+                MemberProps::open(subsystems.properties.clone(), collection.clone(), budget);
+            Some(reader.await?)
         } else {
-            HashMap::new()
+            // Not read here; a handler that needs one property asks for it alone.
+            None
         };
         let mut batches = members(&self.ctx, collection).await?;
         while let Some(batch) = batches.next().await {
-            for member in batch? {
-                let member_dead = if want_dead {
-                    let same_store = Arc::ptr_eq(
-                        self.ctx.registry().properties(&member.path),
-                        &subsystems.properties,
-                    );
-                    if same_store {
-                        Some(
+            let mut rest = batch?;
+            // Sorted, so that each batch of dead properties is one range scan of the store.
+            rest.sort_unstable_by(|a, b| a.path.name().cmp(&b.path.name()));
+            while !rest.is_empty() {
+                let tail = rest.split_off(rest.len().min(MEMBERS_PER_BATCH));
+                let chunk = std::mem::replace(&mut rest, tail);
+                // Members whose properties live in another store (a mounted scope) are read
+                // by `propstats` on their own.
+                let same_store: Vec<bool> = chunk
+                    .iter()
+                    .map(|member| {
+                        let store = self.ctx.registry().properties(&member.path);
+                        Arc::ptr_eq(store, &subsystems.properties)
+                    })
+                    .collect();
+                let mut chunk_dead = match &mut dead {
+                    Some(reader) => {
+                        let names: Vec<&str> = chunk
+                            .iter()
+                            .zip(&same_store)
+                            .filter(|(_, same)| **same)
+                            .filter_map(|(member, _)| member.path.name())
+                            .collect();
+                        Some(reader.fetch(&names).await?)
+                    }
+                    None => None,
+                };
+                for (member, same) in chunk.into_iter().zip(same_store) {
+                    let member_dead = match &mut chunk_dead {
+                        Some(found) if same => Some(
                             member
                                 .path
                                 .name()
-                                .and_then(|n| dead.remove(n))
+                                .and_then(|n| found.remove(n))
                                 .unwrap_or_default(),
-                        )
-                    } else {
-                        None
+                        ),
+                        _ => None,
+                    };
+                    self.write(
+                        writer,
+                        &member.path,
+                        &member.meta,
+                        member_dead,
+                        Some((&subsystems, &known_locks)),
+                    )
+                    .await;
+                    if depth == Depth::Infinity && member.meta.collection {
+                        pending.push(member.path);
                     }
-                } else {
-                    // Not read here; a handler that needs one property asks for it alone.
-                    None
-                };
-                self.write(
-                    writer,
-                    &member.path,
-                    &member.meta,
-                    member_dead,
-                    Some((&subsystems, &known_locks)),
-                )
-                .await;
-                if depth == Depth::Infinity && member.meta.collection {
-                    pending.push(member.path);
                 }
-            }
-            if !self.send(writer).await {
-                return Ok(false);
+                if !self.send(writer).await {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)

@@ -3,7 +3,9 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use tokio::sync::RwLock;
 
-use davd_registry::{DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemResult};
+use davd_registry::{
+    DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemResult, prop_size,
+};
 
 /// Dead properties in memory: path -> name -> XML.
 #[derive(Default)]
@@ -59,13 +61,44 @@ impl PropertyManager for MemoryProperties {
     async fn get_children(
         &self,
         parent: &DavPath,
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        let props = self.props.read().await;
+        let mut out = HashMap::new();
+        let mut size = 0usize;
+        for (path, named) in props.iter() {
+            if path.parent().as_ref() != Some(parent) {
+                continue;
+            }
+            let Some(member) = path.name() else { continue };
+            let stored = to_stored(named);
+            for prop in &stored {
+                size = size.saturating_add(prop_size(member, prop));
+            }
+            if size > limit {
+                return Ok(None);
+            }
+            out.insert(member.to_owned(), stored);
+        }
+        Ok(Some(out))
+    }
+
+    async fn get_members(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
         let props = self.props.read().await;
-        Ok(props
-            .iter()
-            .filter(|(path, _)| path.parent().as_ref() == Some(parent))
-            .filter_map(|(path, p)| path.name().map(|n| (n.to_owned(), to_stored(p))))
-            .collect())
+        let mut out = HashMap::new();
+        for name in names {
+            let Ok(path) = parent.join(name) else {
+                continue;
+            };
+            if let Some(named) = props.get(&path) {
+                out.insert((*name).to_owned(), to_stored(named));
+            }
+        }
+        Ok(out)
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use davd_registry::{
     DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemError, SubsystemResult,
+    prop_size,
 };
 
 use super::db_error;
@@ -71,11 +72,50 @@ impl PropertyManager for SledProperties {
     async fn get_children(
         &self,
         parent: &DavPath,
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        let mut out: HashMap<String, Vec<StoredProp>> = HashMap::new();
+        let mut size = 0usize;
+        for item in self.tree.scan_prefix(children_prefix(parent).as_bytes()) {
+            let (key, value) = item.map_err(db_error)?;
+            let Some((path, name)) = parse_prop_key(&key) else {
+                continue;
+            };
+            let Some(member) = path.name() else { continue };
+            let prop = stored(name, &value)?;
+            size = size.saturating_add(prop_size(member, &prop));
+            if size > limit {
+                return Ok(None);
+            }
+            out.entry(member.to_owned()).or_default().push(prop);
+        }
+        Ok(Some(out))
+    }
+
+    async fn get_members(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
         let mut out: HashMap<String, Vec<StoredProp>> = HashMap::new();
-        for (path, prop) in self.scan(&children_prefix(parent))? {
-            if let Some(name) = path.name() {
-                out.entry(name.to_owned()).or_default().push(prop);
+        let (Some(first), Some(last)) = (names.first(), names.last()) else {
+            return Ok(out);
+        };
+        // Keys are `children-prefix name NUL ...`; names never contain NUL, so key order is
+        // name order and every key of `last` sorts below `children-prefix last \x01`.
+        let prefix = children_prefix(parent);
+        let start = format!("{prefix}{first}\0");
+        let end = format!("{prefix}{last}\u{1}");
+        for item in self.tree.range(start.as_bytes()..end.as_bytes()) {
+            let (key, value) = item.map_err(db_error)?;
+            let Some((path, name)) = parse_prop_key(&key) else {
+                continue;
+            };
+            let Some(member) = path.name() else { continue };
+            if names.binary_search(&member).is_ok() {
+                out.entry(member.to_owned())
+                    .or_default()
+                    .push(stored(name, &value)?);
             }
         }
         Ok(out)
@@ -133,5 +173,39 @@ impl PropertyManager for SledProperties {
     async fn flush(&self) -> SubsystemResult<()> {
         self.db.flush_async().await.map_err(db_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> DavPath {
+        DavPath::parse_url_path(s).unwrap().0
+    }
+
+    /// Names that are prefixes of one another, a neighbour outside the range and a member's
+    /// own members: `get_members` returns exactly the members asked for.
+    #[tokio::test]
+    async fn get_members_reads_exactly_the_named_members() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = SledProperties::open(&db).unwrap();
+        for path in ["/c/a", "/c/a b", "/c/ab", "/c/b", "/c/a/x", "/ca", "/c"] {
+            let prop = StoredProp {
+                name: PropName::new("urn:t", "p"),
+                xml: format!("<p xmlns=\"urn:t\">{path}</p>"),
+            };
+            store.set(&p(path), prop).await.unwrap();
+        }
+        let got = store.get_members(&p("/c"), &["a", "ab"]).await.unwrap();
+        let mut names: Vec<&str> = got.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a", "ab"]);
+        assert!(got["a"][0].xml.contains(">/c/a<"));
+        assert_eq!(got["a"].len(), 1, "not the member's own members");
+
+        let all = store.get_children(&p("/c"), usize::MAX).await.unwrap();
+        assert_eq!(all.map(|m| m.len()), Some(4));
+        assert!(store.get_children(&p("/c"), 100).await.unwrap().is_none());
     }
 }
