@@ -389,7 +389,8 @@ async fn with_users() -> TestServer {
 
 /// MS-WDV 3.2.5.2: "MUST fail the request if ... the file is locked by a different user". With
 /// authentication on, alice's bundled lock refuses bob every lock operation even when he sends
-/// her token, his plain writes too, and never hands him the token; alice keeps full use of it.
+/// her token, his plain writes too, and never hands him the token; alice keeps full use of it,
+/// and her own plain reads are answered with her token (MS-WDV 2.2.4.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundled_lock_of_another_authenticated_user() {
     let s = with_users().await;
@@ -447,6 +448,13 @@ async fn a_bundled_lock_of_another_authenticated_user() {
         std::fs::read(s.root().join("doc.docx")).unwrap(),
         b"saved by alice"
     );
+
+    // MS-WDV 2.2.4.2: answers to alice's own plain GET and HEAD carry her lock's token.
+    for method in ["GET", "HEAD"] {
+        let r = as_user("alice", method, None, None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(bare(&r).as_deref(), Some(token.as_str()), "{method}");
+    }
 
     // Alice's lock is untouched: she saves through it and releases it.
     let r = as_user("alice", "PUT", Some(&token), None).await.unwrap();

@@ -97,6 +97,7 @@ async fn prepare(
         queue.run().await.map_err(|f| f.into_error())?;
         answer
     };
+    let answer = answer.with_owner_token(ctx, ctx.path()).await;
     answer.add_headers(&mut response);
     if verdict == Verdict::Proceed {
         let identity = docid::identity(ctx, ctx.path(), meta).await?;

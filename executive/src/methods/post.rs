@@ -153,6 +153,7 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     if status.is_success() {
         docid::add_headers(&mut response, &identity, false);
     }
+    let answer = answer.with_owner_token(ctx, &path).await;
     answer.add_headers(&mut response);
     Ok(response)
 }

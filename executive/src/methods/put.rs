@@ -179,6 +179,7 @@ pub async fn put(
     if let Some(record) = &effects.document {
         docid::add_headers(&mut response, &docid::recorded(record), true);
     }
+    let answer = answer.with_owner_token(ctx, &path).await;
     answer.add_headers(&mut response);
     Ok(response)
 }

@@ -127,6 +127,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Fills in the requester's own lock token when the request's lock headers gave none
+    /// (MS-WDV 2.2.4.2; see [`owner_token`]).
+    pub async fn with_owner_token(mut self, ctx: &Ctx, path: &DavPath) -> Answer {
+        if self.token.is_none() {
+            self.token = owner_token(ctx, path).await;
+        }
+        self
+    }
+
     pub fn add_headers(&self, response: &mut Response) {
         if let Some(token) = &self.token {
             response.set_header(LOCK_TOKEN, token);
@@ -156,6 +165,21 @@ fn granted(ctx: &Ctx, requested: Timeout) -> Timeout {
         }
         infinite => infinite,
     }
+}
+
+/// The `Lock-Token` that MS-WDV 2.2.4.2 puts on GET, HEAD, POST and PUT answers when the request
+/// carried no lock headers: the token of a lock on `path` that the authenticated requester
+/// took. Without authentication every client is the same anonymous user, so a token would go
+/// to everyone and a second client could take it for its own; none is sent (docs/microsoft.md).
+pub async fn owner_token(ctx: &Ctx, path: &DavPath) -> Option<String> {
+    let principal = ctx.client.principal.as_deref()?;
+    let covering = ctx.resolve(path).locks_covering(path).await.ok()?;
+    covering
+        .into_iter()
+        .filter(|lock| lock.principal.as_deref() == Some(principal))
+        // The lock nearest the resource: its own before one inherited from a collection.
+        .max_by_key(|lock| lock.root.depth())
+        .map(|lock| lock.token)
 }
 
 /// Decides the lock part of a request on `path`, which must be latched by the caller. Checks
