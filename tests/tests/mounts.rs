@@ -109,7 +109,30 @@ async fn color(s: &TestServer, path: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_and_move_between_scopes_carry_properties() {
-    let s = configured(WITH_DB).await;
+    carry_properties_across(WITH_DB).await;
+}
+
+/// The same with a scope that keeps its properties in its own (in-memory) property manager:
+/// they leave the root's sled store and arrive in the other one, and come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_move_between_different_property_managers() {
+    carry_properties_across(
+        r#"
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "ROOT" }
+
+[[mount]]
+scope = "/db"
+namespace = { kind = "sled" }
+properties = { kind = "memory" }
+"#,
+    )
+    .await;
+}
+
+async fn carry_properties_across(config: &str) {
+    let s = configured(config).await;
     s.mkcol("/tree").await;
     s.mkcol("/tree/sub").await;
     s.put("/tree/sub/f", "content").await;
@@ -139,6 +162,11 @@ async fn copy_and_move_between_scopes_carry_properties() {
         "content"
     );
     assert_eq!(color(&s, "/db/moved/sub/f").await.as_deref(), Some("red"));
+    // Moved, not copied: a new resource at the old path has no properties.
+    s.mkcol("/tree").await;
+    s.mkcol("/tree/sub").await;
+    s.put("/tree/sub/f", "new").await;
+    assert_eq!(color(&s, "/tree/sub/f").await, None);
     // And back.
     let r = s
         .request("MOVE", "/db/moved/")
