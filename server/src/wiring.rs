@@ -21,6 +21,10 @@ use crate::auth::{Authenticator, Users};
 use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
 use crate::settings::Settings;
 
+/// sled's page cache: enough for the properties, locks and document records of a working
+/// set, far below the 1 GiB default (see `server/tests/memory.rs`).
+const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -206,6 +210,9 @@ impl App {
             // Writes that must survive a crash are flushed explicitly before their response;
             // the timer bounds how long best-effort ones (hit counts) stay in memory only.
             .flush_every_ms(Some(1000))
+            // sled's page cache defaults to 1 GiB and keeps what was written in it, so a large
+            // upload into a sled namespace stayed resident whole; bounded, the chunks stream.
+            .cache_capacity(SLED_CACHE_BYTES)
             .open()
             .map_err(|source| StartError::State {
                 path: db_path.clone(),
