@@ -6,7 +6,8 @@ use http::StatusCode;
 use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    ClientInfo, LockRecord, PropContext, ResourceMeta, StoredProp, Subsystems, is_internal,
+    ClientInfo, LockRecord, PropContext, ResourceMeta, StoredProp, SubsystemError, Subsystems,
+    is_internal,
 };
 
 /// The properties of one resource, grouped by status.
@@ -54,7 +55,7 @@ pub async fn propstats(
     };
     let mut found: Vec<(PropName, Option<PropValue>)> = Vec::with_capacity(16 + dead_props.len());
     let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();
-    let mut failed: Vec<(StatusCode, PropName)> = Vec::new();
+    let mut failed: Vec<(SubsystemError, PropName)> = Vec::new();
 
     match request {
         PropfindBody::Prop(names) => {
@@ -66,7 +67,7 @@ pub async fn propstats(
                     match handler.get(&cx, name).await {
                         Ok(Some(value)) => found.push((name.clone(), Some(value))),
                         Ok(None) => missing.push((name.clone(), None)),
-                        Err(e) => failed.push((e.status, name.clone())),
+                        Err(e) => failed.push((e, name.clone())),
                     }
                 } else {
                     match dead_props.iter().find(|p| p.name == *name) {
@@ -103,7 +104,7 @@ pub async fn propstats(
                         }
                         Ok(None) if include.contains(name) => missing.push((name.clone(), None)),
                         Ok(None) => {}
-                        Err(e) => failed.push((e.status, name.clone())),
+                        Err(e) => failed.push((e, name.clone())),
                     }
                 }
             }
@@ -141,16 +142,31 @@ pub async fn propstats(
         });
     }
     // RFC 4918 §9.1: one propstat per status, so failures sharing a status share one (and a
-    // handler failing with 404 joins the properties that do not exist).
-    for (status, name) in failed {
-        match stats.iter_mut().find(|s| s.status == status) {
-            Some(stat) => stat.props.push((name, None)),
-            None => stats.push(PropStat {
-                status,
-                props: vec![(name, None)],
-                error: None,
-                description: None,
-            }),
+    // handler failing with 404 joins the properties that do not exist). The handlers' messages
+    // go into its responsedescription, each once.
+    for (error, name) in failed {
+        let stat = match stats.iter_mut().position(|s| s.status == error.status) {
+            Some(index) => &mut stats[index],
+            None => {
+                stats.push(PropStat {
+                    status: error.status,
+                    props: Vec::new(),
+                    error: None,
+                    description: None,
+                });
+                let last = stats.len() - 1;
+                &mut stats[last]
+            }
+        };
+        stat.props.push((name, None));
+        let message = error.message.as_ref();
+        match &mut stat.description {
+            None => stat.description = Some(message.to_owned()),
+            Some(text) if !text.split("; ").any(|m| m == message) => {
+                text.push_str("; ");
+                text.push_str(message);
+            }
+            Some(_) => {}
         }
     }
     stats
@@ -192,6 +208,14 @@ mod tests {
     }
 
     async fn stats_for(request: PropfindBody) -> Vec<(u16, Vec<String>)> {
+        descriptions_for(request)
+            .await
+            .into_iter()
+            .map(|(status, names, _)| (status, names))
+            .collect()
+    }
+
+    async fn descriptions_for(request: PropfindBody) -> Vec<(u16, Vec<String>, Option<String>)> {
         let live: Vec<Arc<dyn LivePropertyHandler>> =
             vec![Arc::new(Failing(vec![name("a"), name("b"), name("c")]))];
         let subsystems = Subsystems {
@@ -217,7 +241,7 @@ mod tests {
             .into_iter()
             .map(|s| {
                 let names = s.props.into_iter().map(|(n, _)| n.local.into()).collect();
-                (s.status.as_u16(), names)
+                (s.status.as_u16(), names, s.description)
             })
             .collect()
     }
@@ -241,6 +265,22 @@ mod tests {
                 (403, vec!["a".to_owned(), "b".to_owned()]),
                 (500, vec!["c".to_owned()]),
             ]
+        );
+    }
+
+    /// A handler's message reaches the client in the propstat's responsedescription, once
+    /// however many properties failed with it.
+    #[tokio::test]
+    async fn handler_messages_reach_the_client_once() {
+        let named = PropfindBody::Prop(vec![name("a"), name("b"), name("c")]);
+        let described: Vec<Option<String>> = descriptions_for(named)
+            .await
+            .into_iter()
+            .map(|(_, _, description)| description)
+            .collect();
+        assert_eq!(
+            described,
+            [Some("not for you".to_owned()), Some("broken".to_owned())]
         );
     }
 }

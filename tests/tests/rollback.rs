@@ -170,6 +170,9 @@ async fn failed_delete_leaves_everything_in_place() {
     fail.store(true, Ordering::SeqCst);
     let r = s.delete("/tree").await;
     assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    // The subsystem's own status and message reach the client (issue 2, registry contract).
+    let body = r.text().await.unwrap();
+    assert!(body.contains("injected: disk full"), "{body}");
     fail.store(false, Ordering::SeqCst);
 
     assert_eq!(snapshot(&dirs.root), before);
@@ -234,10 +237,11 @@ async fn failed_proppatch_keeps_old_values() {
     s.put("/f", "x").await;
     s.proppatch("/f", COLOR).await;
     fail.store(true, Ordering::SeqCst);
-    let (status, _) = s
+    let (status, body) = s
         .proppatch("/f", r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">blue</c></D:prop></D:set></D:propertyupdate>"#)
         .await;
     assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+    assert!(body.contains("injected: disk full"), "{body}");
     fail.store(false, Ordering::SeqCst);
     assert_eq!(color(&s, "/f").await.as_deref(), Some("red"));
 }
