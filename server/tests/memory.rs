@@ -23,31 +23,27 @@ fn pattern_chunk(index: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_gib_round_trip_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
-    let client = support::client_builder().build().unwrap();
-    const CHUNK: usize = 1024 * 1024;
-    const CHUNKS: u64 = 1024;
-    let upload = futures_util::stream::iter(0..CHUNKS)
+const CHUNK: usize = 1024 * 1024;
+
+/// PUTs `chunks` MiB of the pattern to `url`, streamed, and checks the status.
+async fn put_pattern(client: &reqwest::Client, url: &str, chunks: u64) {
+    let upload = futures_util::stream::iter(0..chunks)
         .map(|i| Ok::<_, std::io::Error>(pattern_chunk(i, CHUNK)));
     let r = client
-        .put(format!("{}big.bin", davd.url))
-        .header("Content-Length", (CHUNKS * CHUNK as u64).to_string())
+        .put(url)
+        .header("Content-Length", (chunks * CHUNK as u64).to_string())
         .body(reqwest::Body::wrap_stream(upload))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+}
 
-    let r = client
-        .get(format!("{}big.bin", davd.url))
-        .send()
-        .await
-        .unwrap();
+/// GETs `url` and checks it is the pattern of `chunks` MiB, byte for byte, as it streams.
+async fn get_pattern(client: &reqwest::Client, url: &str, chunks: u64) {
+    let r = client.get(url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.content_length(), Some(CHUNKS * CHUNK as u64));
+    assert_eq!(r.content_length(), Some(chunks * CHUNK as u64));
     let mut stream = r.bytes_stream();
     let mut pending: Vec<u8> = Vec::new();
     let mut index = 0u64;
@@ -63,7 +59,17 @@ async fn one_gib_round_trip_in_bounded_memory() {
             index += 1;
         }
     }
-    assert_eq!((index, pending.len()), (CHUNKS, 0), "byte for byte");
+    assert_eq!((index, pending.len()), (chunks, 0), "byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gib_round_trip_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = support::client_builder().build().unwrap();
+    let url = format!("{}big.bin", davd.url);
+    put_pattern(&client, &url, 1024).await;
+    get_pattern(&client, &url, 1024).await;
     let peak = davd.peak_rss();
     eprintln!("peak resident memory: {} MiB", peak / MIB);
     assert!(peak < 64 * MIB, "peak resident memory {} MiB", peak / MIB);
@@ -89,44 +95,13 @@ async fn sled_namespace_streams_large_files_in_bounded_memory() {
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap();
-    const CHUNK: usize = 1024 * 1024;
-    const CHUNKS: u64 = 512;
-    let upload = futures_util::stream::iter(0..CHUNKS)
-        .map(|i| Ok::<_, std::io::Error>(pattern_chunk(i, CHUNK)));
-    let r = client
-        .put(format!("{}db/big.bin", davd.url))
-        .header("Content-Length", (CHUNKS * CHUNK as u64).to_string())
-        .body(reqwest::Body::wrap_stream(upload))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let url = format!("{}db/big.bin", davd.url);
+    put_pattern(&client, &url, 512).await;
     eprintln!(
         "peak resident memory after the upload: {} MiB",
         davd.peak_rss() / MIB
     );
-    let r = client
-        .get(format!("{}db/big.bin", davd.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let mut stream = r.bytes_stream();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut index = 0u64;
-    while let Some(chunk) = stream.next().await {
-        pending.extend_from_slice(&chunk.unwrap());
-        while pending.len() >= CHUNK {
-            let rest = pending.split_off(CHUNK);
-            assert!(
-                pending == pattern_chunk(index, CHUNK),
-                "chunk {index} differs"
-            );
-            pending = rest;
-            index += 1;
-        }
-    }
-    assert_eq!((index, pending.len()), (CHUNKS, 0), "byte for byte");
+    get_pattern(&client, &url, 512).await;
     let peak = davd.peak_rss();
     eprintln!("peak resident memory: {} MiB", peak / MIB);
     assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
