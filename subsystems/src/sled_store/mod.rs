@@ -2,6 +2,7 @@
 //!
 //! One `sled::Db` is opened per state directory and shared; each store uses its own trees.
 
+mod chunks;
 mod keys;
 mod locks;
 mod namespace;

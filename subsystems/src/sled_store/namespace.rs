@@ -1,5 +1,5 @@
-//! A namespace kept entirely in sled: resources and collections as nodes, content in 64 KiB
-//! chunks that are streamed in and out, never held whole in memory.
+//! A namespace kept entirely in sled: resources and collections as nodes, content in small
+//! chunks (`chunks.rs`) that are streamed in and out, never held whole in memory.
 //!
 //! Trees per mount (named after the scope, so several sled namespaces can share a database):
 //!
@@ -13,29 +13,18 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde::{Deserialize, Serialize};
 
 use davd_registry::{
-    Body, ByteRange, ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened,
-    OpenedContent, ResourceMeta, Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode,
-    WriteReceipt,
+    ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
+    Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
 };
 
+use super::chunks;
 use super::db_error;
 use super::keys::{children_prefix, dir_prefix, resource_prefix, split_key};
-
-/// The size of the chunks new content is stored in. sled 0.34 keeps larger values as blobs
-/// that stay resident: with 64 KiB chunks a 512 MiB upload and download peaked at 600 MiB
-/// resident, with 4 KiB at 90 MiB (`server/tests/memory.rs`).
-const CHUNK: u32 = 4 * 1024;
-
-/// The chunk size of content stored before it was recorded per node.
-fn legacy_chunk() -> u32 {
-    64 * 1024
-}
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct Node {
@@ -49,7 +38,7 @@ struct Node {
     /// Where the content's chunks live (files only).
     content: Option<u64>,
     /// The size of those chunks.
-    #[serde(default = "legacy_chunk")]
+    #[serde(default = "chunks::legacy_chunk")]
     chunk: u32,
 }
 
@@ -90,13 +79,6 @@ fn node_key(path: &DavPath) -> Vec<u8> {
     key
 }
 
-fn chunk_key(content: u64, index: u64) -> [u8; 16] {
-    let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&content.to_be_bytes());
-    key[8..].copy_from_slice(&index.to_be_bytes());
-    key
-}
-
 fn decode(bytes: &[u8]) -> SubsystemResult<Node> {
     serde_json::from_slice(bytes)
         .map_err(|e| SubsystemError::internal(format!("corrupt node: {e}")))
@@ -133,7 +115,7 @@ impl SledNamespace {
                 modified: now,
                 version: 1,
                 content: None,
-                chunk: CHUNK,
+                chunk: chunks::CHUNK,
             };
             if let Ok(bytes) = encode(&node) {
                 this.nodes.insert(root, bytes)?;
@@ -212,63 +194,6 @@ impl SledNamespace {
         Ok(())
     }
 
-    fn delete_content(&self, content: u64) -> SubsystemResult<()> {
-        let mut batch = sled::Batch::default();
-        for item in self.data.scan_prefix(content.to_be_bytes()) {
-            batch.remove(item.map_err(db_error)?.0);
-        }
-        self.data.apply_batch(batch).map_err(db_error)
-    }
-
-    /// Streams `body` into chunks of a new content id, starting at chunk `first` of `base`
-    /// (copied) for segment writes. Returns the id and the length written.
-    async fn store_chunks(
-        &self,
-        mut body: ByteStream,
-        content: u64,
-        offset: u64,
-        chunk_size: u32,
-    ) -> SubsystemResult<u64> {
-        let chunk_size = u64::from(chunk_size.max(1));
-        let mut position = offset;
-        let mut pending = BytesMut::new();
-        let flush_chunk = |position: u64, bytes: &[u8]| -> SubsystemResult<()> {
-            // A segment may start or end inside a chunk: merge with what is there.
-            let index = position / chunk_size;
-            let within = (position % chunk_size) as usize;
-            let key = chunk_key(content, index);
-            let mut chunk = self
-                .data
-                .get(key)
-                .map_err(db_error)?
-                .map(|c| c.to_vec())
-                .unwrap_or_default();
-            if chunk.len() < within + bytes.len() {
-                chunk.resize(within + bytes.len(), 0);
-            }
-            chunk[within..within + bytes.len()].copy_from_slice(bytes);
-            self.data.insert(key, chunk).map_err(db_error)?;
-            Ok(())
-        };
-        while let Some(piece) = body.next().await {
-            pending.extend_from_slice(&piece?);
-            loop {
-                let room = (chunk_size - position % chunk_size) as usize;
-                if pending.len() < room {
-                    break;
-                }
-                let part = pending.split_to(room);
-                flush_chunk(position, &part)?;
-                position += part.len() as u64;
-            }
-        }
-        if !pending.is_empty() {
-            flush_chunk(position, &pending)?;
-            position += pending.len() as u64;
-        }
-        Ok(position - offset)
-    }
-
     /// The node at `path` if a file may be written there: the parent must be a collection and
     /// the path must not be one.
     fn check_writable(&self, path: &DavPath) -> SubsystemResult<Option<Node>> {
@@ -330,67 +255,6 @@ impl SledNamespace {
             meta: node.meta(),
         })
     }
-
-    fn copy_content(&self, from: u64, to: u64) -> SubsystemResult<()> {
-        for item in self.data.scan_prefix(from.to_be_bytes()) {
-            let (key, value) = item.map_err(db_error)?;
-            let index = u64::from_be_bytes(key[8..16].try_into().unwrap_or([0; 8]));
-            self.data
-                .insert(chunk_key(to, index), value)
-                .map_err(db_error)?;
-        }
-        Ok(())
-    }
-}
-
-/// Reads chunks lazily, so a download never holds more than one chunk.
-struct SledContent {
-    data: sled::Tree,
-    content: Option<u64>,
-    chunk: u32,
-    len: u64,
-}
-
-#[async_trait]
-impl OpenedContent for SledContent {
-    async fn read(self: Box<Self>, range: Option<ByteRange>) -> SubsystemResult<Body> {
-        let Some(content) = self.content else {
-            return Ok(Body::Empty);
-        };
-        let (start, end) = match range {
-            Some(r) => (r.start, r.end + 1),
-            None => (0, self.len),
-        };
-        if start >= end {
-            return Ok(Body::Empty);
-        }
-        let data = self.data;
-        let chunk_size = u64::from(self.chunk.max(1));
-        let chunks = stream::unfold(start, move |position| {
-            let data = data.clone();
-            async move {
-                if position >= end {
-                    return None;
-                }
-                let index = position / chunk_size;
-                let within = (position % chunk_size) as usize;
-                let chunk = match data.get(chunk_key(content, index)) {
-                    Ok(Some(c)) => c,
-                    // A hole (a segment write past the end) reads as zeros.
-                    Ok(None) => sled::IVec::from(vec![0u8; chunk_size as usize]),
-                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), end)),
-                };
-                let take = ((end - position) as usize).min(chunk_size as usize - within);
-                let mut bytes = vec![0u8; take];
-                if within < chunk.len() {
-                    let n = (chunk.len() - within).min(take);
-                    bytes[..n].copy_from_slice(&chunk[within..within + n]);
-                }
-                Some((Ok(Bytes::from(bytes)), position + take as u64))
-            }
-        });
-        Ok(Body::Stream(chunks.boxed()))
-    }
 }
 
 #[async_trait]
@@ -430,7 +294,7 @@ impl NamespaceManager for SledNamespace {
         }
         Ok(Opened {
             meta: node.meta(),
-            content: Box::new(SledContent {
+            content: Box::new(chunks::SledContent {
                 data: self.data.clone(),
                 content: node.content,
                 chunk: node.chunk,
@@ -447,7 +311,7 @@ impl NamespaceManager for SledNamespace {
             ));
         }
         let content = self.db.generate_id().map_err(db_error)?;
-        match self.store_chunks(body, content, 0, CHUNK).await {
+        match chunks::store_chunks(&self.data, body, content, 0, chunks::CHUNK).await {
             Ok(len) => Ok(Staged {
                 path: path.clone(),
                 handle: content.to_string(),
@@ -457,7 +321,7 @@ impl NamespaceManager for SledNamespace {
                 buffered: None,
             }),
             Err(e) => {
-                let _ = self.delete_content(content);
+                let _ = chunks::delete_content(&self.data, content);
                 Err(e)
             }
         }
@@ -469,10 +333,17 @@ impl NamespaceManager for SledNamespace {
             .parse()
             .map_err(|_| SubsystemError::internal("not a staged content id"))?;
         let result = self.check_writable(&staged.path).and_then(|existing| {
-            self.install(&staged.path, existing, content, CHUNK, staged.len, true)
+            self.install(
+                &staged.path,
+                existing,
+                content,
+                chunks::CHUNK,
+                staged.len,
+                true,
+            )
         });
         if result.is_err() {
-            let _ = self.delete_content(content);
+            let _ = chunks::delete_content(&self.data, content);
         }
         let receipt = result?;
         self.sync().await?;
@@ -481,7 +352,7 @@ impl NamespaceManager for SledNamespace {
 
     async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
         if let Ok(content) = staged.handle.parse() {
-            self.delete_content(content)?;
+            chunks::delete_content(&self.data, content)?;
         }
         Ok(())
     }
@@ -504,9 +375,9 @@ impl NamespaceManager for SledNamespace {
             .and_then(|n| n.content.map(|c| (c, n.chunk)))
         {
             Some(found) => found,
-            None => (self.db.generate_id().map_err(db_error)?, CHUNK),
+            None => (self.db.generate_id().map_err(db_error)?, chunks::CHUNK),
         };
-        let written = self.store_chunks(body, content, offset, chunk).await?;
+        let written = chunks::store_chunks(&self.data, body, content, offset, chunk).await?;
         let old_len = existing.as_ref().map_or(0, |n| n.len);
         let mut len = old_len.max(offset + written);
         if let Some(total) = total {
@@ -530,7 +401,7 @@ impl NamespaceManager for SledNamespace {
             modified: now,
             version: self.next_version()?,
             content: None,
-            chunk: CHUNK,
+            chunk: chunks::CHUNK,
         };
         self.nodes
             .insert(node_key(path), encode(&node)?)
@@ -586,7 +457,7 @@ impl NamespaceManager for SledNamespace {
         }
         self.nodes.apply_batch(batch).map_err(db_error)?;
         for content in dropped {
-            self.delete_content(content)?;
+            chunks::delete_content(&self.data, content)?;
         }
         self.sync().await
     }
@@ -610,7 +481,7 @@ impl NamespaceManager for SledNamespace {
             .into_iter()
             .collect();
         for content in contents.into_iter().filter(|c| !live.contains(c)) {
-            self.delete_content(content)?;
+            chunks::delete_content(&self.data, content)?;
         }
         Ok(())
     }
@@ -624,7 +495,7 @@ impl NamespaceManager for SledNamespace {
         let content = match source.content {
             Some(old) => {
                 let new = self.db.generate_id().map_err(db_error)?;
-                self.copy_content(old, new)?;
+                chunks::copy_content(&self.data, old, new)?;
                 Some(new)
             }
             None => None,
@@ -668,223 +539,5 @@ impl NamespaceManager for SledNamespace {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> DavPath {
-        DavPath::parse_url_path(s).unwrap().0
-    }
-
-    fn body(data: Vec<u8>) -> ByteStream {
-        // Deliver in uneven pieces to exercise chunk boundaries.
-        let pieces: Vec<std::io::Result<Bytes>> = data
-            .chunks(10_007)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        stream::iter(pieces).boxed()
-    }
-
-    async fn read(ns: &SledNamespace, path: &str, range: Option<ByteRange>) -> Vec<u8> {
-        match ns
-            .open(&p(path))
-            .await
-            .unwrap()
-            .content
-            .read(range)
-            .await
-            .unwrap()
-        {
-            Body::Empty => vec![],
-            Body::Full(b) => b.to_vec(),
-            Body::Stream(mut s) => {
-                let mut out = vec![];
-                while let Some(c) = s.next().await {
-                    out.extend_from_slice(&c.unwrap());
-                }
-                out
-            }
-        }
-    }
-
-    fn open() -> (SledNamespace, sled::Db) {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        (SledNamespace::open(&db, "/t", false).unwrap(), db)
-    }
-
-    #[tokio::test]
-    async fn content_round_trips_across_chunks_and_ranges() {
-        let (ns, _db) = open();
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-        let receipt = ns
-            .write(&p("/f"), body(data.clone()), WriteMode::Replace)
-            .await
-            .unwrap();
-        assert!(receipt.created);
-        assert_eq!(receipt.meta.len, 300_000);
-        assert_eq!(read(&ns, "/f", None).await, data);
-        let r = ByteRange {
-            start: 65_530,
-            end: 131_080,
-        };
-        assert_eq!(read(&ns, "/f", Some(r)).await, &data[65_530..=131_080]);
-    }
-
-    /// Content written before the chunk size was recorded (64 KiB chunks, a node without
-    /// `chunk`) still reads back, and a segment written into it lands in those chunks.
-    #[tokio::test]
-    async fn content_in_legacy_64k_chunks_still_reads_and_takes_segments() {
-        let (ns, _db) = open();
-        let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
-        let content = 7u64;
-        for (index, piece) in data.chunks(64 * 1024).enumerate() {
-            ns.data
-                .insert(chunk_key(content, index as u64), piece)
-                .unwrap();
-        }
-        let legacy = format!(
-            r#"{{"collection":false,"len":{},"created":[1,0],"modified":[1,0],"version":1,"content":{content}}}"#,
-            data.len()
-        );
-        ns.nodes
-            .insert(node_key(&p("/old")), legacy.as_bytes())
-            .unwrap();
-        assert_eq!(read(&ns, "/old", None).await, data);
-        let r = ByteRange {
-            start: 65_530,
-            end: 131_080,
-        };
-        assert_eq!(read(&ns, "/old", Some(r)).await, &data[65_530..=131_080]);
-
-        ns.write(
-            &p("/old"),
-            body(vec![b'x'; 10]),
-            WriteMode::Segment {
-                offset: 65_530,
-                total: None,
-            },
-        )
-        .await
-        .unwrap();
-        let mut expected = data.clone();
-        expected[65_530..65_540].fill(b'x');
-        assert_eq!(read(&ns, "/old", None).await, expected);
-    }
-
-    #[tokio::test]
-    async fn replace_undo_and_commit() {
-        let (ns, _db) = open();
-        ns.write(&p("/f"), body(b"old".to_vec()), WriteMode::Replace)
-            .await
-            .unwrap();
-        let receipt = ns
-            .write(&p("/f"), body(b"new".to_vec()), WriteMode::Replace)
-            .await
-            .unwrap();
-        assert_eq!(read(&ns, "/f", None).await, b"new");
-        ns.restore(receipt.previous.unwrap()).await.unwrap();
-        assert_eq!(read(&ns, "/f", None).await, b"old");
-        let receipt = ns
-            .write(&p("/f"), body(b"newer".to_vec()), WriteMode::Replace)
-            .await
-            .unwrap();
-        ns.purge(receipt.previous.unwrap()).await.unwrap();
-        assert_eq!(read(&ns, "/f", None).await, b"newer");
-        assert_eq!(ns.data.len(), 1, "old chunks are gone");
-    }
-
-    #[tokio::test]
-    async fn collections_listing_detach_rename() {
-        let (ns, _db) = open();
-        ns.create_collection(&p("/c")).await.unwrap();
-        assert!(ns.create_collection(&p("/c")).await.is_err());
-        assert!(ns.create_collection(&p("/x/y")).await.is_err());
-        ns.create_collection(&p("/c/d")).await.unwrap();
-        ns.write(&p("/c/d/f"), body(b"x".to_vec()), WriteMode::Replace)
-            .await
-            .unwrap();
-        ns.write(&p("/c/g"), body(b"y".to_vec()), WriteMode::Replace)
-            .await
-            .unwrap();
-        let mut listed = ns.list(&p("/c")).await.unwrap();
-        let names: Vec<String> = listed
-            .next()
-            .await
-            .unwrap()
-            .unwrap()
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
-        assert_eq!(names, vec!["d", "g"]);
-        ns.rename(&p("/c"), &p("/e")).await.unwrap();
-        assert_eq!(read(&ns, "/e/d/f", None).await, b"x");
-        assert!(ns.stat(&p("/c")).await.unwrap().is_none());
-        let detached = ns.detach(&p("/e")).await.unwrap();
-        assert!(ns.stat(&p("/e/g")).await.unwrap().is_none());
-        ns.restore(detached.clone()).await.unwrap();
-        assert_eq!(read(&ns, "/e/g", None).await, b"y");
-        let detached = ns.detach(&p("/e")).await.unwrap();
-        ns.purge(detached).await.unwrap();
-        assert_eq!(ns.data.len(), 0);
-    }
-
-    #[tokio::test]
-    async fn segments_and_copies() {
-        let (ns, _db) = open();
-        ns.write(
-            &p("/s"),
-            body(b"world".to_vec()),
-            WriteMode::Segment {
-                offset: 5,
-                total: Some(10),
-            },
-        )
-        .await
-        .unwrap();
-        ns.write(
-            &p("/s"),
-            body(b"hello".to_vec()),
-            WriteMode::Segment {
-                offset: 0,
-                total: Some(10),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(read(&ns, "/s", None).await, b"helloworld");
-        ns.copy_file(&p("/s"), &p("/t")).await.unwrap();
-        ns.write(&p("/s"), body(b"changed".to_vec()), WriteMode::Replace)
-            .await
-            .unwrap();
-        assert_eq!(
-            read(&ns, "/t", None).await,
-            b"helloworld",
-            "a copy has its own content"
-        );
-    }
-
-    #[tokio::test]
-    async fn survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::open(dir.path()).unwrap();
-            let ns = SledNamespace::open(&db, "/", true).unwrap();
-            ns.create_collection(&p("/c")).await.unwrap();
-            ns.write(&p("/c/f"), body(b"kept".to_vec()), WriteMode::Replace)
-                .await
-                .unwrap();
-            // An upload in flight when the process died leaves a detached node behind.
-            ns.detach(&p("/c/f")).await.unwrap();
-            ns.restore(ns.detach(&p("/c")).await.unwrap())
-                .await
-                .unwrap();
-        }
-        let db = sled::open(dir.path()).unwrap();
-        let ns = SledNamespace::open(&db, "/", true).unwrap();
-        assert!(ns.stat(&p("/c")).await.unwrap().unwrap().collection);
-        assert!(
-            ns.stat(&p("/c/f")).await.unwrap().is_none(),
-            "detached at the crash, purged on open"
-        );
-        assert_eq!(ns.data.len(), 0, "its chunks were collected");
-    }
-}
+#[path = "namespace_tests.rs"]
+mod tests;

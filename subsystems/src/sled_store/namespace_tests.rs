@@ -1,0 +1,224 @@
+//! Unit tests of the sled namespace: content in chunks, undo, listings, renames, segments.
+use bytes::Bytes;
+
+use davd_registry::{Body, ByteRange};
+
+use super::chunks::chunk_key;
+use super::*;
+
+fn p(s: &str) -> DavPath {
+    DavPath::parse_url_path(s).unwrap().0
+}
+
+fn body(data: Vec<u8>) -> ByteStream {
+    // Deliver in uneven pieces to exercise chunk boundaries.
+    let pieces: Vec<std::io::Result<Bytes>> = data
+        .chunks(10_007)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    stream::iter(pieces).boxed()
+}
+
+async fn read(ns: &SledNamespace, path: &str, range: Option<ByteRange>) -> Vec<u8> {
+    match ns
+        .open(&p(path))
+        .await
+        .unwrap()
+        .content
+        .read(range)
+        .await
+        .unwrap()
+    {
+        Body::Empty => vec![],
+        Body::Full(b) => b.to_vec(),
+        Body::Stream(mut s) => {
+            let mut out = vec![];
+            while let Some(c) = s.next().await {
+                out.extend_from_slice(&c.unwrap());
+            }
+            out
+        }
+    }
+}
+
+fn open() -> (SledNamespace, sled::Db) {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    (SledNamespace::open(&db, "/t", false).unwrap(), db)
+}
+
+#[tokio::test]
+async fn content_round_trips_across_chunks_and_ranges() {
+    let (ns, _db) = open();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let receipt = ns
+        .write(&p("/f"), body(data.clone()), WriteMode::Replace)
+        .await
+        .unwrap();
+    assert!(receipt.created);
+    assert_eq!(receipt.meta.len, 300_000);
+    assert_eq!(read(&ns, "/f", None).await, data);
+    let r = ByteRange {
+        start: 65_530,
+        end: 131_080,
+    };
+    assert_eq!(read(&ns, "/f", Some(r)).await, &data[65_530..=131_080]);
+}
+
+/// Content written before the chunk size was recorded (64 KiB chunks, a node without
+/// `chunk`) still reads back, and a segment written into it lands in those chunks.
+#[tokio::test]
+async fn content_in_legacy_64k_chunks_still_reads_and_takes_segments() {
+    let (ns, _db) = open();
+    let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let content = 7u64;
+    for (index, piece) in data.chunks(64 * 1024).enumerate() {
+        ns.data
+            .insert(chunk_key(content, index as u64), piece)
+            .unwrap();
+    }
+    let legacy = format!(
+        r#"{{"collection":false,"len":{},"created":[1,0],"modified":[1,0],"version":1,"content":{content}}}"#,
+        data.len()
+    );
+    ns.nodes
+        .insert(node_key(&p("/old")), legacy.as_bytes())
+        .unwrap();
+    assert_eq!(read(&ns, "/old", None).await, data);
+    let r = ByteRange {
+        start: 65_530,
+        end: 131_080,
+    };
+    assert_eq!(read(&ns, "/old", Some(r)).await, &data[65_530..=131_080]);
+
+    ns.write(
+        &p("/old"),
+        body(vec![b'x'; 10]),
+        WriteMode::Segment {
+            offset: 65_530,
+            total: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut expected = data.clone();
+    expected[65_530..65_540].fill(b'x');
+    assert_eq!(read(&ns, "/old", None).await, expected);
+}
+
+#[tokio::test]
+async fn replace_undo_and_commit() {
+    let (ns, _db) = open();
+    ns.write(&p("/f"), body(b"old".to_vec()), WriteMode::Replace)
+        .await
+        .unwrap();
+    let receipt = ns
+        .write(&p("/f"), body(b"new".to_vec()), WriteMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(read(&ns, "/f", None).await, b"new");
+    ns.restore(receipt.previous.unwrap()).await.unwrap();
+    assert_eq!(read(&ns, "/f", None).await, b"old");
+    let receipt = ns
+        .write(&p("/f"), body(b"newer".to_vec()), WriteMode::Replace)
+        .await
+        .unwrap();
+    ns.purge(receipt.previous.unwrap()).await.unwrap();
+    assert_eq!(read(&ns, "/f", None).await, b"newer");
+    assert_eq!(ns.data.len(), 1, "old chunks are gone");
+}
+
+#[tokio::test]
+async fn collections_listing_detach_rename() {
+    let (ns, _db) = open();
+    ns.create_collection(&p("/c")).await.unwrap();
+    assert!(ns.create_collection(&p("/c")).await.is_err());
+    assert!(ns.create_collection(&p("/x/y")).await.is_err());
+    ns.create_collection(&p("/c/d")).await.unwrap();
+    ns.write(&p("/c/d/f"), body(b"x".to_vec()), WriteMode::Replace)
+        .await
+        .unwrap();
+    ns.write(&p("/c/g"), body(b"y".to_vec()), WriteMode::Replace)
+        .await
+        .unwrap();
+    let mut listed = ns.list(&p("/c")).await.unwrap();
+    let names: Vec<String> = listed
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, vec!["d", "g"]);
+    ns.rename(&p("/c"), &p("/e")).await.unwrap();
+    assert_eq!(read(&ns, "/e/d/f", None).await, b"x");
+    assert!(ns.stat(&p("/c")).await.unwrap().is_none());
+    let detached = ns.detach(&p("/e")).await.unwrap();
+    assert!(ns.stat(&p("/e/g")).await.unwrap().is_none());
+    ns.restore(detached.clone()).await.unwrap();
+    assert_eq!(read(&ns, "/e/g", None).await, b"y");
+    let detached = ns.detach(&p("/e")).await.unwrap();
+    ns.purge(detached).await.unwrap();
+    assert_eq!(ns.data.len(), 0);
+}
+
+#[tokio::test]
+async fn segments_and_copies() {
+    let (ns, _db) = open();
+    ns.write(
+        &p("/s"),
+        body(b"world".to_vec()),
+        WriteMode::Segment {
+            offset: 5,
+            total: Some(10),
+        },
+    )
+    .await
+    .unwrap();
+    ns.write(
+        &p("/s"),
+        body(b"hello".to_vec()),
+        WriteMode::Segment {
+            offset: 0,
+            total: Some(10),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(read(&ns, "/s", None).await, b"helloworld");
+    ns.copy_file(&p("/s"), &p("/t")).await.unwrap();
+    ns.write(&p("/s"), body(b"changed".to_vec()), WriteMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(
+        read(&ns, "/t", None).await,
+        b"helloworld",
+        "a copy has its own content"
+    );
+}
+
+#[tokio::test]
+async fn survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let ns = SledNamespace::open(&db, "/", true).unwrap();
+        ns.create_collection(&p("/c")).await.unwrap();
+        ns.write(&p("/c/f"), body(b"kept".to_vec()), WriteMode::Replace)
+            .await
+            .unwrap();
+        // An upload in flight when the process died leaves a detached node behind.
+        ns.detach(&p("/c/f")).await.unwrap();
+        ns.restore(ns.detach(&p("/c")).await.unwrap())
+            .await
+            .unwrap();
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let ns = SledNamespace::open(&db, "/", true).unwrap();
+    assert!(ns.stat(&p("/c")).await.unwrap().unwrap().collection);
+    assert!(
+        ns.stat(&p("/c/f")).await.unwrap().is_none(),
+        "detached at the crash, purged on open"
+    );
+    assert_eq!(ns.data.len(), 0, "its chunks were collected");
+}
