@@ -30,7 +30,9 @@ pub enum UsersError {
         line: usize,
         message: String,
     },
-    #[error("user names must be 1 to 64 characters without ':', whitespace or control characters")]
+    #[error(
+        "user names must be 1 to 64 characters without ':', whitespace or control characters, and not 'anonymous' or '*'"
+    )]
     BadName,
     #[error("the password is empty")]
     EmptyPassword,
@@ -38,9 +40,13 @@ pub enum UsersError {
     Hash(String),
 }
 
-/// User names: printable, no ':' (the separator) and no whitespace.
+/// User names: printable, no ':' (the separator) and no whitespace, and neither of the words
+/// access rules reserve (`anonymous` for no login, `*` for everyone authenticated): a user so
+/// named could not be told apart from them.
 pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.chars().count())
+    name != davd_registry::ANONYMOUS
+        && name != "*"
+        && (1..=64).contains(&name.chars().count())
         && !name
             .chars()
             .any(|c| c == ':' || c.is_whitespace() || c.is_control())
@@ -185,5 +191,25 @@ mod tests {
         std::fs::write(&path, "# users\n\nalice:plaintext\n").unwrap();
         let e = Users::load(&path).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
+    }
+
+    /// The words access rules reserve cannot be user names, neither when adding a user nor in
+    /// a users file written by hand.
+    #[test]
+    fn reserved_words_are_not_user_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        for name in ["anonymous", "*"] {
+            assert!(matches!(
+                add_user(&path, name, "secret"),
+                Err(UsersError::BadName)
+            ));
+        }
+        add_user(&path, "alice", "secret").unwrap();
+        let line = std::fs::read_to_string(&path).unwrap();
+        let hash = line.trim().split_once(':').unwrap().1.to_owned();
+        std::fs::write(&path, format!("anonymous:{hash}\n")).unwrap();
+        let e = Users::load(&path).unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
     }
 }
