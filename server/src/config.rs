@@ -37,15 +37,15 @@ struct RawMount {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    xml_max_bytes: Option<usize>,
+    xml_max_bytes: Option<Spanned<usize>>,
     propfind_infinity: Option<bool>,
-    lock_timeout_default: Option<u64>,
-    lock_timeout_max: Option<u64>,
+    lock_timeout_default: Option<Spanned<u64>>,
+    lock_timeout_max: Option<Spanned<u64>>,
     max_locks_per_user: Option<usize>,
-    header_read_timeout_secs: Option<u64>,
-    body_idle_timeout_secs: Option<u64>,
-    max_headers: Option<usize>,
-    max_header_bytes: Option<usize>,
+    header_read_timeout_secs: Option<Spanned<u64>>,
+    body_idle_timeout_secs: Option<Spanned<u64>>,
+    max_headers: Option<Spanned<usize>>,
+    max_header_bytes: Option<Spanned<usize>>,
     max_connections: Option<Spanned<usize>>,
 }
 
@@ -330,25 +330,47 @@ impl FileConfig {
         let limits = match raw.limits {
             None => None,
             Some(l) => {
-                if let Some(n) = &l.max_connections
-                    && *n.get_ref() == 0
-                {
-                    return Err(error(
-                        Some(n.span()),
-                        "max_connections must be at least 1".into(),
-                    ));
-                }
+                // A zero in any of these would refuse every request (or every body, header,
+                // lock); it is a mistake, so it stops startup naming its line.
+                let at_least_one = |name: &str, value: Option<Spanned<u64>>| match value {
+                    Some(v) if *v.get_ref() == 0 => {
+                        Err(error(Some(v.span()), format!("{name} must be at least 1")))
+                    }
+                    other => Ok(other.map(Spanned::into_inner)),
+                };
+                let widen = |v: Option<Spanned<usize>>| {
+                    v.map(|v| {
+                        let span = v.span();
+                        Spanned::new(span, v.into_inner() as u64)
+                    })
+                };
+                let narrow = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                 Some(LimitsConfig {
-                    xml_max_bytes: l.xml_max_bytes,
+                    xml_max_bytes: narrow(at_least_one("xml_max_bytes", widen(l.xml_max_bytes))?),
                     propfind_infinity: l.propfind_infinity,
-                    lock_timeout_default: l.lock_timeout_default,
-                    lock_timeout_max: l.lock_timeout_max,
+                    lock_timeout_default: at_least_one(
+                        "lock_timeout_default",
+                        l.lock_timeout_default,
+                    )?,
+                    lock_timeout_max: at_least_one("lock_timeout_max", l.lock_timeout_max)?,
                     max_locks_per_user: l.max_locks_per_user,
-                    header_read_timeout_secs: l.header_read_timeout_secs,
-                    body_idle_timeout_secs: l.body_idle_timeout_secs,
-                    max_headers: l.max_headers,
-                    max_header_bytes: l.max_header_bytes,
-                    max_connections: l.max_connections.map(Spanned::into_inner),
+                    header_read_timeout_secs: at_least_one(
+                        "header_read_timeout_secs",
+                        l.header_read_timeout_secs,
+                    )?,
+                    body_idle_timeout_secs: at_least_one(
+                        "body_idle_timeout_secs",
+                        l.body_idle_timeout_secs,
+                    )?,
+                    max_headers: narrow(at_least_one("max_headers", widen(l.max_headers))?),
+                    max_header_bytes: narrow(at_least_one(
+                        "max_header_bytes",
+                        widen(l.max_header_bytes),
+                    )?),
+                    max_connections: narrow(at_least_one(
+                        "max_connections",
+                        widen(l.max_connections),
+                    )?),
                 })
             }
         };
@@ -502,6 +524,26 @@ namespace  = { kind = "sled" }
                 "no [[mount]] has scope = \"/\"",
             ),
             ("[limits]\nmax_connections = 0\n", 2, "at least 1"),
+            (
+                "[limits]\nmax_headers = 20\n\nbody_idle_timeout_secs = 0\n",
+                4,
+                "body_idle_timeout_secs must be at least 1",
+            ),
+            (
+                "[limits]\nheader_read_timeout_secs = 0\n",
+                2,
+                "header_read_timeout_secs must be at least 1",
+            ),
+            (
+                "[limits]\nxml_max_bytes = 0\n",
+                2,
+                "xml_max_bytes must be at least 1",
+            ),
+            (
+                "[limits]\nlock_timeout_max = 0\n",
+                2,
+                "lock_timeout_max must be at least 1",
+            ),
         ];
         for (text, line, fragment) in cases {
             let e = parse(text).unwrap_err();
