@@ -51,6 +51,15 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
             "the request target contains a #fragment, which HTTP does not allow",
         ));
     }
+    // hyper bounds its read buffer, not the head: a head larger than the limit that arrives in
+    // one read can still be parsed. Measure it here so the limit always holds.
+    let limit = app.settings.limits.max_header_bytes;
+    if head_bytes(&parts) > limit {
+        return into_http(Response::text(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request head is larger than {limit} bytes"),
+        ));
+    }
     let identity = match authenticate(&app, &parts).await {
         Ok(identity) => identity,
         Err(refused) => return refused,
@@ -115,6 +124,17 @@ where
 /// Who the request comes from. OPTIONS never needs credentials (clients probe with it before
 /// they log in); wrong credentials are refused here, after a delay that grows with repeated
 /// failures from the same address.
+/// The size of the request head as sent on HTTP/1.1: request line and header lines.
+fn head_bytes(parts: &http::request::Parts) -> usize {
+    let line = parts.method.as_str().len()
+        + parts.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    parts.headers.iter().fold(line, |total, (name, value)| {
+        total + name.as_str().len() + value.len() + ": \r\n".len()
+    })
+}
+
 async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identity, AxumResponse> {
     let Some(auth) = &app.auth else {
         return Ok(Identity::default());
