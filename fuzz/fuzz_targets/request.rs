@@ -5,6 +5,7 @@
 
 use arbitrary::Arbitrary;
 use davd_fuzz::check_request;
+use davd_protocol::testing::REQUEST_HEADERS;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,28 +39,6 @@ enum Name<'a> {
     Other(&'a str),
 }
 
-const NAMES: [&str; 19] = [
-    "depth",
-    "destination",
-    "overwrite",
-    "if",
-    "if-match",
-    "if-none-match",
-    "if-modified-since",
-    "if-unmodified-since",
-    "timeout",
-    "lock-token",
-    "range",
-    "content-range",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "host",
-    "accept",
-    "user-agent",
-    "translate",
-];
-
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
     method: MethodName<'a>,
@@ -77,7 +56,9 @@ fuzz_target!(|input: Input<'_>| {
     let mut headers = HeaderMap::new();
     for (name, value) in &input.headers {
         let name = match name {
-            Name::Known(i) => HeaderName::from_static(NAMES[usize::from(*i) % NAMES.len()]),
+            Name::Known(i) => {
+                HeaderName::from_static(REQUEST_HEADERS[usize::from(*i) % REQUEST_HEADERS.len()])
+            }
             // Names and values http would refuse never reach the parser (hyper refuses them
             // first), so they are skipped rather than reported.
             Name::Other(s) => match HeaderName::from_bytes(s.as_bytes()) {

@@ -13,6 +13,8 @@ pub mod msdavext;
 pub mod name;
 pub mod path;
 pub mod response;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod xml;
 
 pub use error::ProtocolError;

@@ -179,27 +179,6 @@ mod proptests {
 
     use super::*;
 
-    const NAMES: &[&str] = &[
-        "depth",
-        "destination",
-        "overwrite",
-        "if",
-        "if-match",
-        "if-none-match",
-        "if-modified-since",
-        "if-unmodified-since",
-        "timeout",
-        "lock-token",
-        "range",
-        "content-range",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "host",
-        "accept",
-        "user-agent",
-    ];
-
     const METHODS: &[&str] = &[
         "OPTIONS",
         "GET",
@@ -251,7 +230,7 @@ mod proptests {
         fn never_panics(
             method in prop::sample::select(METHODS),
             path in "/[a-z%0-9./]{0,12}|\\PC{0,12}",
-            headers in proptest::collection::vec((prop::sample::select(NAMES), value()), 0..6),
+            headers in proptest::collection::vec((prop::sample::select(crate::testing::REQUEST_HEADERS), value()), 0..6),
             tls in any::<bool>(),
             body_may_exist in any::<bool>(),
         ) {

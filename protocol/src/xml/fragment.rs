@@ -403,7 +403,8 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::xml::testgen::{edits, element, mutate, same_meaning};
+    use crate::testing::same_meaning;
+    use crate::xml::testgen::{edits, element, mutate};
     use crate::xml::{XmlLimits, parse_document};
 
     /// Wraps `inner` in an element that declares prefixes (used but not redeclared inside)

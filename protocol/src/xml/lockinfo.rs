@@ -142,7 +142,8 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::xml::testgen::{Element, edits, element, mutate, same_meaning};
+    use crate::testing::same_meaning;
+    use crate::xml::testgen::{Element, edits, element, mutate};
 
     fn body(shared: bool, owner: &Option<Vec<Element>>) -> String {
         let scope = BTreeMap::from([("D", "DAV:")]);

@@ -118,7 +118,8 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::xml::testgen::{Element, edits, element, expanded, mutate};
+    use crate::testing::expanded;
+    use crate::xml::testgen::{Element, edits, element, mutate};
 
     fn body(props: &[Element]) -> String {
         let scope = BTreeMap::from([("D", "DAV:")]);

@@ -138,8 +138,9 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::testing::{expanded, same_meaning};
     use crate::xml::fragment_text;
-    use crate::xml::testgen::{Element, edits, element, expanded, mutate, same_meaning};
+    use crate::xml::testgen::{Element, edits, element, mutate};
 
     /// `<D:propertyupdate>` with one `set` or `remove` per group, each group's elements inside
     /// its `prop`.

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use roxmltree::Node;
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -231,98 +230,6 @@ impl Element {
         out.push_str(&name);
         out.push('>');
     }
-}
-
-/// A child as compared: adjacent text nodes joined (comments split them in the source, and
-/// serialisation drops the comments), empty text dropped.
-#[derive(Debug)]
-enum Item<'a, 'input> {
-    Element(Node<'a, 'input>),
-    Text(String),
-}
-
-fn items<'a, 'input>(node: Node<'a, 'input>) -> Vec<Item<'a, 'input>> {
-    let mut out: Vec<Item<'a, 'input>> = Vec::new();
-    for child in node.children() {
-        if child.is_element() {
-            out.push(Item::Element(child));
-        } else if let Some(text) = child.text().filter(|t| !t.is_empty() && child.is_text()) {
-            if let Some(Item::Text(previous)) = out.last_mut() {
-                previous.push_str(text);
-            } else {
-                out.push(Item::Text(text.to_owned()));
-            }
-        }
-    }
-    out
-}
-
-/// Expanded name: `xmlns=""` (namespace `Some("")`) and no namespace (`None`) are the same.
-pub fn expanded(node: Node<'_, '_>) -> (String, String) {
-    let tag = node.tag_name();
-    (
-        tag.namespace().unwrap_or("").to_owned(),
-        tag.name().to_owned(),
-    )
-}
-
-fn attributes(node: Node<'_, '_>, skip_lang: bool) -> Vec<(String, String, String)> {
-    let mut out: Vec<_> = node
-        .attributes()
-        .filter(|a| !(skip_lang && a.namespace() == Some(XML_NS) && a.name() == "lang"))
-        .map(|a| {
-            (
-                a.namespace().unwrap_or("").to_owned(),
-                a.name().to_owned(),
-                a.value().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn effective_lang<'a>(node: Node<'a, '_>) -> Option<&'a str> {
-    node.ancestors().find_map(|a| a.attribute((XML_NS, "lang")))
-}
-
-/// `Err` with a description unless `copy` means what `original` means: the same expanded
-/// names, attributes, text and children, and at the top the same `xml:lang` in force.
-pub fn same_meaning(original: Node<'_, '_>, copy: Node<'_, '_>) -> Result<(), String> {
-    if effective_lang(original) != effective_lang(copy) {
-        return Err(format!(
-            "xml:lang {:?} became {:?}",
-            effective_lang(original),
-            effective_lang(copy)
-        ));
-    }
-    compare(original, copy, true)
-}
-
-fn compare(original: Node<'_, '_>, copy: Node<'_, '_>, outermost: bool) -> Result<(), String> {
-    if expanded(original) != expanded(copy) {
-        return Err(format!(
-            "{:?} became {:?}",
-            expanded(original),
-            expanded(copy)
-        ));
-    }
-    let (a, b) = (attributes(original, outermost), attributes(copy, outermost));
-    if a != b {
-        return Err(format!("attributes {a:?} became {b:?}"));
-    }
-    let (a, b) = (items(original), items(copy));
-    if a.len() != b.len() {
-        return Err(format!("children {a:?} became {b:?}"));
-    }
-    for (x, y) in a.iter().zip(&b) {
-        match (x, y) {
-            (Item::Element(x), Item::Element(y)) => compare(*x, *y, false)?,
-            (Item::Text(x), Item::Text(y)) if x == y => {}
-            _ => return Err(format!("child {x:?} became {y:?}")),
-        }
-    }
-    Ok(())
 }
 
 /// A few single-character edits (insert or delete at a position) of `text`: near-valid input
