@@ -28,6 +28,9 @@ pub struct TestServer {
     task: Option<JoinHandle<()>>,
 }
 
+/// The users of [`TestServer::with_users`]: name and password.
+pub const USERS: [(&str, &str); 2] = [("alice", "wonderland"), ("bob", "builder")];
+
 /// Temporary root and state directories, kept across restarts.
 pub struct Dirs {
     _tmp: TempDir,
@@ -63,6 +66,39 @@ impl TestServer {
             ..Settings::default()
         };
         adjust(&mut settings);
+        Self::launch(dirs, settings).await
+    }
+
+    /// Serves `config` (a `davd --config` file's mounts; `ROOT` stands for the temporary root)
+    /// on fresh directories.
+    pub async fn configured(config: &str) -> TestServer {
+        Self::from_config(config, false).await
+    }
+
+    /// Like [`TestServer::configured`], with authentication on for the [`USERS`].
+    pub async fn with_users(config: &str) -> TestServer {
+        Self::from_config(config, true).await
+    }
+
+    async fn from_config(config: &str, with_users: bool) -> TestServer {
+        let dirs = Dirs::new();
+        let text = config.replace("ROOT", &dirs.root.display().to_string());
+        let file = davd::config::FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
+        let users = with_users.then(|| {
+            std::fs::create_dir_all(&dirs.state).unwrap();
+            let users = dirs.state.join("users");
+            for (name, password) in USERS {
+                davd::auth::add_user(&users, name, password).unwrap();
+            }
+            users
+        });
+        let settings = Settings {
+            root: dirs.root.clone(),
+            state: dirs.state.clone(),
+            users,
+            mounts: file.mounts,
+            ..Settings::default()
+        };
         Self::launch(dirs, settings).await
     }
 

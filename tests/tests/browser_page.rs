@@ -320,29 +320,11 @@ async fn uploads_with_nfd_file_names_are_stored_in_nfc() {
 /// and nothing is stored; without credentials the answer is 401 with the challenge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form_uploads_obey_access_rules() {
-    use davd::config::FileConfig;
-    use davd::{App, Settings};
-    use davd_tests::Dirs;
-
-    let dirs = Dirs::new();
-    std::fs::create_dir_all(&dirs.state).unwrap();
-    std::fs::create_dir_all(dirs.root.join("drop")).unwrap();
-    let users = dirs.state.join("users");
-    davd::auth::add_user(&users, "alice", "wonderland").unwrap();
-    davd::auth::add_user(&users, "bob", "builder").unwrap();
-    let text = format!(
-        "[[mount]]\nscope = \"/\"\nnamespace = {{ kind = \"fs\", root = \"{}\" }}\nread = [\"*\"]\nwrite = [\"alice\"]\n",
-        dirs.root.display()
-    );
-    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
-    let settings = Settings {
-        root: dirs.root.clone(),
-        state: dirs.state.clone(),
-        users: Some(users),
-        mounts: file.mounts,
-        ..Settings::default()
-    };
-    let s = TestServer::start_app(App::build(settings).unwrap(), dirs).await;
+    let s = TestServer::with_users(
+        "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"ROOT\" }\nread = [\"*\"]\nwrite = [\"alice\"]\n",
+    )
+    .await;
+    std::fs::create_dir_all(s.root().join("drop")).unwrap();
 
     let (content_type, body) = multipart(&[("bob.txt", b"from bob")]);
     let post = |user: Option<(&str, &str)>| {

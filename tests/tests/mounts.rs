@@ -20,20 +20,6 @@ use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
 use davd_tests::{Dirs, MsProp, Multistatus, TestServer};
 use reqwest::StatusCode;
 
-/// Serves `config` (TOML, with `ROOT` replaced by the temporary root) on fresh directories.
-async fn configured(config: &str) -> TestServer {
-    let dirs = Dirs::new();
-    let text = config.replace("ROOT", &dirs.root.display().to_string());
-    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
-    let settings = Settings {
-        root: dirs.root.clone(),
-        state: dirs.state.clone(),
-        mounts: file.mounts,
-        ..Settings::default()
-    };
-    TestServer::start_app(App::build(settings).unwrap(), dirs).await
-}
-
 const WITH_DB: &str = r#"
 [[mount]]
 scope = "/"
@@ -46,7 +32,7 @@ namespace = { kind = "sled" }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mounts_appear_in_their_parent() {
-    let s = configured(WITH_DB).await;
+    let s = TestServer::configured(WITH_DB).await;
     s.put("/top.txt", "t").await;
     let (_, text) = s.propfind("/", "1", "").await;
     let ms = Multistatus::parse(&text);
@@ -66,7 +52,7 @@ async fn mounts_appear_in_their_parent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mount_points_cannot_be_deleted_or_moved() {
-    let s = configured(WITH_DB).await;
+    let s = TestServer::configured(WITH_DB).await;
     assert_eq!(s.delete("/db").await.status(), StatusCode::FORBIDDEN);
     let r = s
         .request("MOVE", "/db/")
@@ -132,7 +118,7 @@ properties = { kind = "memory" }
 }
 
 async fn carry_properties_across(config: &str) {
-    let s = configured(config).await;
+    let s = TestServer::configured(config).await;
     s.mkcol("/tree").await;
     s.mkcol("/tree/sub").await;
     s.put("/tree/sub/f", "content").await;
@@ -184,7 +170,7 @@ async fn carry_properties_across(config: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sled_scope_content_survives_a_restart() {
-    let s = configured(WITH_DB).await;
+    let s = TestServer::configured(WITH_DB).await;
     s.mkcol("/db/docs").await;
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
     s.put("/db/docs/big.bin", big.clone()).await;
@@ -225,7 +211,7 @@ async fn sled_scope_content_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deep_lock_on_the_root_covers_a_scope_with_its_own_lock_manager() {
-    let s = configured(
+    let s = TestServer::configured(
         r#"
 [[mount]]
 scope = "/"
@@ -339,21 +325,26 @@ impl NamespaceManager for Faulty {
     }
 }
 
+/// `/` on the file system, with in-memory properties and locks and the standard handlers.
+fn fs_root(dirs: &Dirs) -> (DavPath, Mount) {
+    (
+        DavPath::root(),
+        Mount {
+            namespace: Some(Arc::new(
+                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
+            )),
+            properties: Some(Arc::new(MemoryProperties::new())),
+            locks: Some(Arc::new(MemoryLocks::new())),
+            live: standard_handlers(),
+            access: None,
+        },
+    )
+}
+
 async fn faulty_server(fail_detach: Arc<AtomicBool>) -> TestServer {
     let dirs = Dirs::new();
     let registry = Registry::new(vec![
-        (
-            DavPath::root(),
-            Mount {
-                namespace: Some(Arc::new(
-                    FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
-                )),
-                properties: Some(Arc::new(MemoryProperties::new())),
-                locks: Some(Arc::new(MemoryLocks::new())),
-                live: standard_handlers(),
-                access: None,
-            },
-        ),
+        fs_root(&dirs),
         (
             DavPath::parse_url_path("/poisoned").unwrap().0,
             Mount {
@@ -466,18 +457,7 @@ impl LivePropertyHandler for FixedContentType {
 async fn a_nearer_scope_handler_overrides_a_property_once_in_allprop() {
     let dirs = Dirs::new();
     let registry = Registry::new(vec![
-        (
-            DavPath::root(),
-            Mount {
-                namespace: Some(Arc::new(
-                    FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
-                )),
-                properties: Some(Arc::new(MemoryProperties::new())),
-                locks: Some(Arc::new(MemoryLocks::new())),
-                live: standard_handlers(),
-                access: None,
-            },
-        ),
+        fs_root(&dirs),
         (
             DavPath::parse_url_path("/typed").unwrap().0,
             Mount {

@@ -2,9 +2,8 @@
 //! makes a 400.
 #![allow(clippy::unwrap_used)]
 
-use davd::{App, Settings};
 use davd_tests::ms::header;
-use davd_tests::{Dirs, Multistatus, TestServer};
+use davd_tests::{Multistatus, TestServer};
 use reqwest::StatusCode;
 
 /// The tokens of the locks PROPFIND shows on `path`.
@@ -371,29 +370,13 @@ async fn post_to_a_collection_locks_it_after_the_upload() {
     assert!(!ms.responses.is_empty());
 }
 
-/// A server with authentication on: users alice/wonderland and bob/builder.
-async fn with_users() -> TestServer {
-    let dirs = Dirs::new();
-    std::fs::create_dir_all(&dirs.state).unwrap();
-    let users = dirs.state.join("users");
-    davd::auth::add_user(&users, "alice", "wonderland").unwrap();
-    davd::auth::add_user(&users, "bob", "builder").unwrap();
-    let settings = Settings {
-        root: dirs.root.clone(),
-        state: dirs.state.clone(),
-        users: Some(users),
-        ..Settings::default()
-    };
-    TestServer::start_app(App::build(settings).unwrap(), dirs).await
-}
-
 /// MS-WDV 3.2.5.2: "MUST fail the request if ... the file is locked by a different user". With
 /// authentication on, alice's bundled lock refuses bob every lock operation even when he sends
 /// her token, his plain writes too, and never hands him the token; alice keeps full use of it,
 /// and her own plain reads are answered with her token (MS-WDV 2.2.4.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundled_lock_of_another_authenticated_user() {
-    let s = with_users().await;
+    let s = TestServer::with_users("").await;
     let as_user = |user: &'static str, method: &str, token: Option<&str>, timeout: Option<&str>| {
         let password = if user == "alice" {
             "wonderland"

@@ -3,36 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use davd::config::FileConfig;
 use davd::settings::TlsFiles;
 use davd::{App, Settings};
 use davd_tests::{Dirs, Multistatus, TestServer};
 use reqwest::StatusCode;
 
-/// A server with users alice/wonderland and bob/builder, and the given mounts (TOML).
-async fn with_users(mounts: &str) -> TestServer {
-    let dirs = Dirs::new();
-    std::fs::create_dir_all(&dirs.state).unwrap();
-    let users = dirs.state.join("users");
-    davd::auth::add_user(&users, "alice", "wonderland").unwrap();
-    davd::auth::add_user(&users, "bob", "builder").unwrap();
-    let text = mounts.replace("ROOT", &dirs.root.display().to_string());
-    let file = FileConfig::parse(&text, "test.toml", &dirs.root).unwrap();
-    let settings = Settings {
-        root: dirs.root.clone(),
-        state: dirs.state.clone(),
-        users: Some(users),
-        mounts: file.mounts,
-        ..Settings::default()
-    };
-    TestServer::start_app(App::build(settings).unwrap(), dirs).await
-}
-
 const PLAIN: &str = "";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_authentication() {
-    let s = with_users(PLAIN).await;
+    let s = TestServer::with_users(PLAIN).await;
     let r = s.get("/").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap();
@@ -82,7 +62,7 @@ async fn basic_authentication() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_slowed_down() {
-    let s = with_users(PLAIN).await;
+    let s = TestServer::with_users(PLAIN).await;
     for _ in 0..4 {
         s.request("GET", "/")
             .basic_auth("alice", Some("guess"))
@@ -138,7 +118,7 @@ write = ["alice"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_rules_per_scope() {
-    let s = with_users(RULES).await;
+    let s = TestServer::with_users(RULES).await;
     let alice = |m: &str, p: &str| s.request(m, p).basic_auth("alice", Some("wonderland"));
     let bob = |m: &str, p: &str| s.request(m, p).basic_auth("bob", Some("builder"));
     assert_eq!(
@@ -255,7 +235,7 @@ async fn access_rules_per_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_owners_are_principals() {
-    let s = with_users(PLAIN).await;
+    let s = TestServer::with_users(PLAIN).await;
     s.request("PUT", "/doc")
         .basic_auth("alice", Some("wonderland"))
         .body("x")
@@ -432,7 +412,7 @@ async fn a_stalled_upload_is_abandoned_and_undone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modifiedby_records_the_authenticated_user() {
-    let s = with_users(PLAIN).await;
+    let s = TestServer::with_users(PLAIN).await;
     let put = |user: &str, password: &str, body: &'static str| {
         s.request("PUT", "/doc.docx")
             .basic_auth(user, Some(password))
