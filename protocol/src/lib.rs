@@ -6,6 +6,7 @@
 //! lock discovery). It does no I/O and knows nothing of tokio or axum, so every parser here can
 //! be unit-tested and fuzzed on its own.
 
+pub mod date;
 pub mod error;
 pub mod headers;
 pub mod method;

@@ -46,6 +46,8 @@ pub mod ms {
     pub use davd_protocol::headers::ResourceTag;
     pub use davd_protocol::headers::ms::{miniredir_version, repl_uid};
 }
+/// Dates as properties write them.
+pub use davd_protocol::date;
 /// XML helpers for handlers (reading stored fragments, rendering lock discovery).
 pub mod xml {
     pub use davd_protocol::xml::{ActiveLockView, escape_text, fragment_text, render_activelock};

@@ -385,3 +385,44 @@ async fn listing_reads_each_members_own_properties_across_batches() {
         }
     }
 }
+
+/// A file last modified before 1970 (an old archive unpacked with its times) used to make
+/// every answer that dates it panic: GET, and any PROPFIND listing its folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_modified_before_1970_is_dated_not_dropped() {
+    let s = TestServer::start().await;
+    s.put("/old.txt", "from the sixties").await;
+    s.put("/new.txt", "x").await;
+    let nineteen_sixty = std::time::UNIX_EPOCH - std::time::Duration::from_secs(315_619_200);
+    std::fs::File::options()
+        .write(true)
+        .open(s.root().join("old.txt"))
+        .unwrap()
+        .set_modified(nineteen_sixty)
+        .unwrap();
+
+    let got = s.get("/old.txt").await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(
+        got.headers()["last-modified"],
+        "Fri, 01 Jan 1960 00:00:00 GMT"
+    );
+    assert_eq!(got.text().await.unwrap(), "from the sixties");
+
+    let (status, text) = s
+        .propfind(
+            "/",
+            "1",
+            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let ms = Multistatus::parse(&text);
+    let old = ms.response("/old.txt");
+    assert_eq!(
+        old.prop(DAV, "getlastmodified").map(|p| p.text.as_str()),
+        Some("Fri, 01 Jan 1960 00:00:00 GMT"),
+        "{text}"
+    );
+    assert!(ms.hrefs().contains(&"/new.txt"), "{text}");
+}

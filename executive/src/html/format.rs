@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use davd_protocol::date::{self, Civil};
+
 /// Decimal units, as desktop file managers show them, so a size reads the same here as there.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
@@ -32,42 +34,9 @@ pub fn epoch_seconds(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// A UTC date and time, split into parts.
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u64,
-    minute: u64,
-    second: u64,
-}
-
-/// Howard Hinnant's days-to-civil algorithm: exact for every date, no time-zone database.
-fn civil(seconds: u64) -> Civil {
-    let days = (seconds / 86_400) as i64;
-    let rest = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Civil {
-        year,
-        month,
-        day,
-        hour: rest / 3600,
-        minute: rest % 3600 / 60,
-        second: rest % 60,
-    }
-}
-
 /// `2024-05-01 12:34 UTC`: what the page shows until its script localises it.
 pub fn display_time(time: SystemTime) -> String {
-    let c = civil(epoch_seconds(time));
+    let c = Civil::of(time);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02} UTC",
         c.year, c.month, c.day, c.hour, c.minute
@@ -76,11 +45,7 @@ pub fn display_time(time: SystemTime) -> String {
 
 /// `2024-05-01T12:34:56Z`, for `<time datetime>`.
 pub fn iso_time(time: SystemTime) -> String {
-    let c = civil(epoch_seconds(time));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    date::rfc3339(time)
 }
 
 /// The media type a file is served with, guessed from its name when the store recorded none

@@ -38,7 +38,7 @@ use crate::walk::members;
 /// Headers every GET/HEAD/304 of a resource carries.
 pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
     response.set_header(ETAG, format!("\"{}\"", meta.etag));
-    response.set_header(LAST_MODIFIED, httpdate::fmt_http_date(meta.modified));
+    response.set_header(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
 }
 
 pub fn content_type(ctx: &Ctx, meta: &ResourceMeta) -> String {

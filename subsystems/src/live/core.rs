@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 
-use davd_registry::{LivePropertyHandler, PropContext, PropName, PropValue, SubsystemResult};
+use davd_registry::{LivePropertyHandler, PropContext, PropName, PropValue, SubsystemResult, date};
 
 /// `creationdate`, `getcontentlength`, `getcontenttype`, `getetag`, `getlastmodified` and
 /// `resourcetype`: all computed from the namespace manager's metadata, all protected.
@@ -69,6 +69,31 @@ fn guess_content_type(name: &str) -> &'static str {
     })
 }
 
+/// The value of one of the six properties; all come from the metadata, so nothing waits.
+fn value(cx: &PropContext<'_>, name: &PropName) -> Option<PropValue> {
+    let meta = cx.meta;
+    match &*name.local {
+        "creationdate" => Some(PropValue::Text(
+            date::rfc3339(meta.created.unwrap_or(meta.modified)).into(),
+        )),
+        "getcontentlength" if !meta.collection => {
+            Some(PropValue::Text(meta.len.to_string().into()))
+        }
+        "getcontenttype" if !meta.collection => Some(PropValue::Text(content_type_of(cx))),
+        "getetag" => {
+            let mut quoted = String::with_capacity(meta.etag.len() + 2);
+            quoted.push('"');
+            quoted.push_str(&meta.etag);
+            quoted.push('"');
+            Some(PropValue::Text(quoted.into()))
+        }
+        "getlastmodified" => Some(PropValue::Text(date::http_date(meta.modified).into())),
+        "resourcetype" if meta.collection => Some(PropValue::Xml("<D:collection/>".into())),
+        "resourcetype" => Some(PropValue::Empty),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl LivePropertyHandler for CoreProperties {
     fn names(&self) -> &[PropName] {
@@ -80,43 +105,16 @@ impl LivePropertyHandler for CoreProperties {
         cx: &PropContext<'_>,
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>> {
-        let meta = cx.meta;
-        Ok(match &*name.local {
-            "creationdate" => Some(PropValue::Text(
-                sized(
-                    20,
-                    humantime::format_rfc3339_seconds(meta.created.unwrap_or(meta.modified)),
-                )
-                .into(),
-            )),
-            "getcontentlength" if !meta.collection => {
-                Some(PropValue::Text(meta.len.to_string().into()))
-            }
-            "getcontenttype" if !meta.collection => Some(PropValue::Text(content_type_of(cx))),
-            "getetag" => {
-                let mut quoted = String::with_capacity(meta.etag.len() + 2);
-                quoted.push('"');
-                quoted.push_str(&meta.etag);
-                quoted.push('"');
-                Some(PropValue::Text(quoted.into()))
-            }
-            "getlastmodified" => Some(PropValue::Text(
-                sized(29, httpdate::HttpDate::from(meta.modified)).into(),
-            )),
-            "resourcetype" if meta.collection => Some(PropValue::Xml("<D:collection/>".into())),
-            "resourcetype" => Some(PropValue::Empty),
-            _ => None,
-        })
+        Ok(value(cx, name))
     }
-}
 
-/// `value` as text, in a string allocated once at its known length (`to_string` would grow
-/// it several times; a listing formats two dates per member).
-fn sized(len: usize, value: impl std::fmt::Display) -> String {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(len);
-    let _ = write!(text, "{value}");
-    text
+    fn get_now(
+        &self,
+        cx: &PropContext<'_>,
+        name: &PropName,
+    ) -> Option<SubsystemResult<Option<PropValue>>> {
+        Some(Ok(value(cx, name)))
+    }
 }
 
 #[cfg(test)]
