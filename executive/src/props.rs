@@ -6,8 +6,8 @@ use http::StatusCode;
 use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    ClientInfo, LockRecord, PropContext, ResourceMeta, StoredProp, SubsystemError, Subsystems,
-    is_internal,
+    ClientInfo, LivePropertyHandler, LockRecord, PropContext, ResourceMeta, StoredProp,
+    SubsystemError, SubsystemResult, Subsystems, is_internal,
 };
 
 /// The properties of one resource, grouped by status.
@@ -64,7 +64,7 @@ pub async fn propstats(
                 if is_internal(name) {
                     missing.push((name.clone(), None));
                 } else if let Some(handler) = subsystems.handler_for(name) {
-                    match handler.get(&cx, name).await {
+                    match value_of(handler.as_ref(), &cx, name).await {
                         Ok(Some(value)) => found.push((name.clone(), Some(value))),
                         Ok(None) => missing.push((name.clone(), None)),
                         Err(e) => failed.push((e, name.clone())),
@@ -98,7 +98,7 @@ pub async fn propstats(
                     if !(names_only || handler.in_allprop(name) || include.contains(name)) {
                         continue;
                     }
-                    match handler.get(&cx, name).await {
+                    match value_of(handler.as_ref(), &cx, name).await {
                         Ok(Some(value)) => {
                             found.push((name.clone(), (!names_only).then_some(value)))
                         }
@@ -170,6 +170,18 @@ pub async fn propstats(
         }
     }
     stats
+}
+
+/// A handler's value for `name`, without a boxed future when the handler can answer at once.
+async fn value_of(
+    handler: &dyn LivePropertyHandler,
+    cx: &PropContext<'_>,
+    name: &PropName,
+) -> SubsystemResult<Option<PropValue>> {
+    match handler.get_now(cx, name) {
+        Some(value) => value,
+        None => handler.get(cx, name).await,
+    }
 }
 
 #[cfg(test)]

@@ -112,24 +112,35 @@ pub struct PropContext<'a> {
 impl PropContext<'_> {
     /// Unexpired locks that apply to this resource, from the prefetched set when there is one.
     pub async fn locks_covering(&self) -> SubsystemResult<Vec<LockRecord>> {
-        match self.known_locks {
-            Some(locks) => Ok(locks
+        match self.locks_covering_now() {
+            Some(locks) => Ok(locks),
+            None => self.subsystems.locks_covering(self.path).await,
+        }
+    }
+
+    /// The locks that apply to this resource if the caller prefetched them; `None` means only
+    /// the lock managers can say.
+    pub fn locks_covering_now(&self) -> Option<Vec<LockRecord>> {
+        let known = self.known_locks?;
+        Some(
+            known
                 .iter()
                 .filter(|l| l.covers(self.path))
                 .cloned()
-                .collect()),
-            None => self.subsystems.locks_covering(self.path).await,
-        }
+                .collect(),
+        )
     }
 
     /// The resource's document identity (MS-WDV `Repl-uid`, `ResourceTag`, last author),
     /// worked out once per resource however many properties of an answer need it.
     pub async fn document_identity(&self) -> SubsystemResult<&DocumentIdentity> {
-        if let Some(identity) = self.document.get() {
+        if let Some(identity) = self.document_identity_now() {
             return Ok(identity);
         }
         let record = self
-            .dead_property(&document_prop_name())
+            .subsystems
+            .properties
+            .get(self.path, &document_prop_name())
             .await?
             .and_then(|p| DocumentRecord::from_prop(&p.xml));
         Ok(self
@@ -137,13 +148,34 @@ impl PropContext<'_> {
             .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)))
     }
 
+    /// The document identity if it is known or can be worked out from the prefetched dead
+    /// properties; `None` means the property store must be asked.
+    pub fn document_identity_now(&self) -> Option<&DocumentIdentity> {
+        if let Some(identity) = self.document.get() {
+            return Some(identity);
+        }
+        let record = self
+            .dead_property_now(&document_prop_name())?
+            .and_then(|p| DocumentRecord::from_prop(&p.xml));
+        Some(
+            self.document
+                .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)),
+        )
+    }
+
     /// One dead property of the resource: from [`PropContext::dead`] if present, else from the
     /// property manager (one lookup).
     pub async fn dead_property(&self, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        match self.dead {
-            Some(dead) => Ok(dead.iter().find(|p| p.name == *name).cloned()),
+        match self.dead_property_now(name) {
+            Some(found) => Ok(found.cloned()),
             None => self.subsystems.properties.get(self.path, name).await,
         }
+    }
+
+    /// One dead property from the prefetched set: `Some(None)` if the resource has no such
+    /// property, `None` if nothing was prefetched (ask [`PropContext::dead_property`]).
+    pub fn dead_property_now(&self, name: &PropName) -> Option<Option<&StoredProp>> {
+        Some(self.dead?.iter().find(|p| p.name == *name))
     }
 }
 
@@ -199,6 +231,18 @@ pub trait LivePropertyHandler: Send + Sync {
         cx: &PropContext<'_>,
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>>;
+
+    /// The same answer as [`LivePropertyHandler::get`] when it needs nothing to wait for: the
+    /// metadata, or what the caller prefetched (`*_now` on [`PropContext`]). `None` means
+    /// "call `get`". A listing asks this first for every property of every member, because
+    /// an `async` trait method costs a boxed future per call.
+    fn get_now(
+        &self,
+        _cx: &PropContext<'_>,
+        _name: &PropName,
+    ) -> Option<SubsystemResult<Option<PropValue>>> {
+        None
+    }
 
     /// May a PROPPATCH set `name` to `value` (a self-contained XML element)?
     fn check_set(&self, _name: &PropName, _value: &str) -> SetVerdict {

@@ -51,6 +51,15 @@ impl LockProperties {
     fn lockroot_for(&self, user_agent: Option<&str>) -> bool {
         !omits_lockroot(&self.options.omit_lockroot_for, user_agent)
     }
+
+    /// `lockdiscovery` for `locks`, the locks that apply to the resource.
+    fn discovery(&self, cx: &PropContext<'_>, locks: &[LockRecord]) -> PropValue {
+        if locks.is_empty() {
+            return PropValue::Empty;
+        }
+        let with_root = self.lockroot_for(cx.client.user_agent.as_deref());
+        PropValue::Xml(render_lockdiscovery(locks, with_root).into())
+    }
 }
 
 const SUPPORTED_LOCK: &str = "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry><D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
@@ -98,23 +107,28 @@ impl LivePropertyHandler for LockProperties {
         cx: &PropContext<'_>,
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>> {
-        Ok(match &*name.local {
+        if let Some(value) = self.get_now(cx, name) {
+            return value;
+        }
+        // `lockdiscovery`, and no locks were prefetched: ask the lock managers.
+        let locks = cx.locks_covering().await?;
+        Ok(Some(self.discovery(cx, &locks)))
+    }
+
+    fn get_now(
+        &self,
+        cx: &PropContext<'_>,
+        name: &PropName,
+    ) -> Option<SubsystemResult<Option<PropValue>>> {
+        Some(Ok(match &*name.local {
             "supportedlock" => Some(PropValue::Xml(SUPPORTED_LOCK.into())),
             // MS-WDVME 3.2.5.3.3: mini-redirectors before 5.2.3718.0 append the lock token
             // to the resource name, so they get the property without its activelocks. Only
             // here, in PROPFIND: a LOCK response keeps them (RFC 4918 requires it).
             "lockdiscovery" if hides_activelock(cx.client) => Some(PropValue::Empty),
-            "lockdiscovery" => {
-                let locks = cx.locks_covering().await?;
-                let with_root = self.lockroot_for(cx.client.user_agent.as_deref());
-                Some(if locks.is_empty() {
-                    PropValue::Empty
-                } else {
-                    PropValue::Xml(render_lockdiscovery(&locks, with_root).into())
-                })
-            }
+            "lockdiscovery" => Some(self.discovery(cx, &cx.locks_covering_now()?)),
             _ => None,
-        })
+        }))
     }
 }
 

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 use davd_registry::xml::fragment_text;
 use davd_registry::{
-    ANONYMOUS, DAV_NS, LivePropertyHandler, PropContext, PropName, PropValue, SetVerdict,
-    StatusCode, SubsystemError, SubsystemResult,
+    ANONYMOUS, DAV_NS, DocumentIdentity, LivePropertyHandler, PropContext, PropName, PropValue,
+    SetVerdict, StatusCode, StoredProp, SubsystemError, SubsystemResult,
 };
 
 pub const OFFICE_NS: &str = "urn:schemas-microsoft-com:office:office";
@@ -56,14 +56,31 @@ impl MicrosoftProperties {
         }
     }
 
-    async fn hidden(cx: &PropContext<'_>) -> SubsystemResult<bool> {
-        let attributes = cx
-            .dead_property(&PropName::new(WIN32_NS, "Win32FileAttributes"))
-            .await?
-            .and_then(|p| fragment_text(&p.xml))
-            .and_then(|t| u32::from_str_radix(t.trim(), 16).ok());
-        Ok(attributes.is_some_and(|a| a & HIDDEN != 0))
+    fn win32_attributes() -> PropName {
+        PropName::new(WIN32_NS, "Win32FileAttributes")
     }
+}
+
+/// `ishidden` from the stored `Z:Win32FileAttributes`, if any.
+fn hidden(attributes: Option<&StoredProp>) -> bool {
+    attributes
+        .and_then(|p| fragment_text(&p.xml))
+        .and_then(|t| u32::from_str_radix(t.trim(), 16).ok())
+        .is_some_and(|a| a & HIDDEN != 0)
+}
+
+/// The three properties read from the document identity.
+fn from_identity(local: &str, identity: &DocumentIdentity) -> Option<PropValue> {
+    Some(PropValue::Text(match local {
+        "repl-uid" => identity.repl_uid().into(),
+        "resourcetag" => identity.resource_tag().encode().into(),
+        // The anonymous principal's name when nobody authenticated made the change.
+        "modifiedby" => match &identity.modified_by {
+            Some(who) => who.clone().into(),
+            None => ANONYMOUS.into(),
+        },
+        _ => return None,
+    }))
 }
 
 /// `Office:specialFolderType` must be "a value stored in a 32-bit integer" (MS-WDVME
@@ -94,32 +111,50 @@ impl LivePropertyHandler for MicrosoftProperties {
         cx: &PropContext<'_>,
         name: &PropName,
     ) -> SubsystemResult<Option<PropValue>> {
-        let collection = cx.meta.collection;
+        if let Some(value) = self.get_now(cx, name) {
+            return value;
+        }
+        // Only the values stored with the resource are left, and nothing was prefetched.
         Ok(match (&*name.namespace, &*name.local) {
-            (DAV_NS, "iscollection") => flag(collection, "1", "0"),
-            (DAV_NS, "isFolder") => flag(collection, "t", "f"),
-            (DAV_NS, "ishidden") => flag(Self::hidden(cx).await?, "1", "0"),
-            // davd lists every member of a collection.
-            (REPL_NS, "authoritative-directory") if collection => flag(true, "t", "f"),
-            (REPL_NS, "repl-uid") => Some(PropValue::Text(
-                cx.document_identity().await?.repl_uid().into(),
-            )),
-            (REPL_NS, "resourcetag") => Some(PropValue::Text(
-                cx.document_identity().await?.resource_tag().encode().into(),
-            )),
-            // The anonymous principal's name when nobody authenticated made the change.
-            (OFFICE_NS, "modifiedby") => Some(PropValue::Text(
-                match &cx.document_identity().await?.modified_by {
-                    Some(who) => who.clone().into(),
-                    None => ANONYMOUS.into(),
-                },
-            )),
+            (DAV_NS, "ishidden") => {
+                let attributes = cx.dead_property(&Self::win32_attributes()).await?;
+                flag(hidden(attributes.as_ref()), "1", "0")
+            }
+            (REPL_NS, local @ ("repl-uid" | "resourcetag")) | (OFFICE_NS, local @ "modifiedby") => {
+                from_identity(local, cx.document_identity().await?)
+            }
             (OFFICE_NS, "specialFolderType") => cx
                 .dead_property(name)
                 .await?
                 .map(|p| PropValue::Fragment(p.xml)),
             _ => None,
         })
+    }
+
+    fn get_now(
+        &self,
+        cx: &PropContext<'_>,
+        name: &PropName,
+    ) -> Option<SubsystemResult<Option<PropValue>>> {
+        let collection = cx.meta.collection;
+        Some(Ok(match (&*name.namespace, &*name.local) {
+            (DAV_NS, "iscollection") => flag(collection, "1", "0"),
+            (DAV_NS, "isFolder") => flag(collection, "t", "f"),
+            (DAV_NS, "ishidden") => flag(
+                hidden(cx.dead_property_now(&Self::win32_attributes())?),
+                "1",
+                "0",
+            ),
+            // davd lists every member of a collection.
+            (REPL_NS, "authoritative-directory") if collection => flag(true, "t", "f"),
+            (REPL_NS, local @ ("repl-uid" | "resourcetag")) | (OFFICE_NS, local @ "modifiedby") => {
+                from_identity(local, cx.document_identity_now()?)
+            }
+            (OFFICE_NS, "specialFolderType") => cx
+                .dead_property_now(name)?
+                .map(|p| PropValue::Fragment(p.xml.clone())),
+            _ => None,
+        }))
     }
 
     fn check_set(&self, name: &PropName, value: &str) -> SetVerdict {

@@ -9,6 +9,9 @@ mod microsoft;
 mod quota;
 mod read_only;
 
+#[cfg(test)]
+mod agreement_tests;
+
 pub use self::core::CoreProperties;
 pub use self::hit_counter::HitCounter;
 pub use self::locking::{LockDiscoveryOptions, LockProperties};
