@@ -8,8 +8,9 @@
 # with mod_dav_fs, dufs if it is already installed) on its own port on 127.0.0.1, each serving
 # its own copy of the same files from a temporary directory with generated configs (nothing
 # under /etc is read or changed). Then, case by case and server by server, it runs wrk and
-# prints one table: requests/s (MB/s for the large GET), p99 latency, failures (any answer
-# outside 2xx, a body of the wrong size, or a socket error) and the ratio davd/peer, followed
+# prints one table: requests/s (MB/s for the large GET), p99 latency, the server's CPU time per
+# request (user + kernel, from /proc), failures (any answer outside 2xx, a body of the wrong
+# size, or a socket error) and the ratio davd/peer, followed
 # by the targets of issue 8 marked met or not met. Every server is stopped on exit.
 #
 # Environment (all optional):
@@ -79,6 +80,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/davd-bench.XXXXXX")
 chmod 755 "$work" # the peers' worker processes (www-data when we are root) must traverse it
 pids=()
+declare -A server_pid=() # each server's first process: davd itself, nginx's and Apache's parent
 cleanup() {
     local pid
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -144,6 +146,7 @@ start_davd() {
     "$davd_bin" --root "$work/davd/root" --state "$work/davd/state" --listen 127.0.0.1:0 \
         >"$log" 2>&1 &
     pids+=($!)
+    server_pid[davd]=$!
     local u="" _
     for _ in $(seq 1 100); do
         u=$(grep -so 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
@@ -196,6 +199,7 @@ http {
 EOF
     nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
     pids+=($!)
+    server_pid[nginx]=$!
     url[nginx]="http://127.0.0.1:$port"
     wait_http "${url[nginx]}/" || { say "nginx did not start:"; cat "$dir/error.log" "$dir/stdout.log" >&2; return 1; }
 }
@@ -244,6 +248,7 @@ DocumentRoot "$dir/root"
 EOF
     apache2 -f "$dir/apache2.conf" -DFOREGROUND >"$dir/stdout.log" 2>&1 &
     pids+=($!)
+    server_pid[apache]=$!
     url[apache]="http://127.0.0.1:$port"
     wait_http "${url[apache]}/" || { say "Apache did not start:"; cat "$dir/error.log" "$dir/stdout.log" >&2; return 1; }
 }
@@ -255,6 +260,7 @@ start_dufs() {
     port=$(free_port)
     dufs "$work/dufs/root" --bind 127.0.0.1 --port "$port" --allow-all >"$work/dufs/dufs.log" 2>&1 &
     pids+=($!)
+    server_pid[dufs]=$!
     url[dufs]="http://127.0.0.1:$port"
     wait_http "${url[dufs]}/" || { say "dufs did not start:"; cat "$work/dufs/dufs.log" >&2; return 1; }
 }
@@ -336,8 +342,22 @@ preflight() {
 # The value of key=$2 in the BENCH line of file $1.
 field() { sed -n "s/^BENCH.* $2=\([^ ]*\).*/\1/p" "$1" | head -n1; }
 
+# CPU time used so far by a server: its first process and that process's children (nginx's
+# and Apache's workers), in clock ticks, as "user kernel". Where a server's time goes says
+# what limits it: user-space work can be cut, most of the kernel's cannot.
+cpu_ticks() {
+    local p user=0 kernel=0 u k
+    for p in "$1" $(pgrep -P "$1" || true); do
+        # Fields 14 and 15 of /proc/PID/stat; the name in parentheses may contain spaces.
+        read -r u k < <(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12, $13 }') || continue
+        user=$((user + ${u:-0})) kernel=$((kernel + ${k:-0}))
+    done
+    echo "$user $kernel"
+}
+ticks_per_second=$(getconf CLK_TCK)
+
 # Per case and server: the values of every round, space-separated, and the sums of failures.
-declare -A rounds_value=() rounds_p99=() failures=() note=()
+declare -A rounds_value=() rounds_p99=() rounds_cpu=() failures=() note=()
 run_case() {
     local s=$1 c=$2 round=$3 u="${url[$1]}${path[$2]}" out="$work/wrk-$1-$2-$3.txt"
     local timeout=5s
@@ -348,7 +368,10 @@ run_case() {
     if [ "$warmup" != 0 ]; then
         wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null 2>&1 || true
     fi
+    local user0 kernel0 user1 kernel1
+    read -r user0 kernel0 < <(cpu_ticks "${server_pid[$s]}")
     wrk -d"${duration}s" --latency "${wrk_args[@]}" >"$out" 2>&1 || true
+    read -r user1 kernel1 < <(cpu_ticks "${server_pid[$s]}")
     if ! grep -q '^BENCH ' "$out"; then
         say "  $s $c: wrk printed no result:"
         cat "$out" >&2
@@ -382,7 +405,11 @@ run_case() {
     fi
     p=$(awk -v p="$(field "$out" p99_us)" 'BEGIN { printf "%.2f", p / 1000 }')
     rounds_value[$s.$c]+="$v " rounds_p99[$s.$c]+="$p "
-    say "  $s: $v $( [ "$c" = get64m ] && echo MB/s || echo req/s ), p99 $p ms, failures $((bad + sock))"
+    # Server CPU per request in microseconds, user and kernel.
+    rounds_cpu[$s.$c]+="$(awk -v u=$((user1 - user0)) -v k=$((kernel1 - kernel0)) -v r="$requests" -v t="$ticks_per_second" \
+        'BEGIN { if (r > 0) printf "%.1f+%.1f", u / t * 1e6 / r, k / t * 1e6 / r; else printf "0+0" }') "
+    local cpu_now=${rounds_cpu[$s.$c]% }
+    say "  $s: $v $( [ "$c" = get64m ] && echo MB/s || echo req/s ), p99 $p ms, CPU/request ${cpu_now##* } µs, failures $((bad + sock))"
 }
 
 # The median of the numbers in $1 (the lower one of the middle two for an even count, so that
@@ -403,11 +430,14 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 say "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A value=() p99=()
+declare -A value=() p99=() cpu=()
 for c in $cases; do
     for s in "${servers[@]}"; do
         value[$s.$c]=$(median "${rounds_value[$s.$c]}")
         p99[$s.$c]=$(median "${rounds_p99[$s.$c]}")
+        # The round whose total CPU per request is the median.
+        cpu[$s.$c]=$(printf '%s\n' ${rounds_cpu[$s.$c]} | awk -F+ '{ print $1 + $2, $0 }' | sort -g |
+            awk '{ a[NR] = $2 } END { print a[int((NR + 1) / 2)] }')
     done
 done
 
@@ -419,11 +449,11 @@ ratio() { # davd value / peer value
 
 report() {
     if [ "$rounds" -gt 1 ]; then
-        echo "| case | server | result (median of $rounds, range) | p99 latency (median) | failures (sum) | davd/peer |"
+        echo "| case | server | result (median of $rounds, range) | p99 latency (median) | server CPU per request, user+kernel (µs) | failures (sum) | davd/peer |"
     else
-        echo "| case | server | result | p99 latency | failures | davd/peer |"
+        echo "| case | server | result | p99 latency | server CPU per request, user+kernel (µs) | failures | davd/peer |"
     fi
-    echo "|------|--------|-------:|------------:|---------:|----------:|"
+    echo "|------|--------|-------:|------------:|----------:|---------:|----------:|"
     local c s unit
     for c in $cases; do
         unit="req/s"
@@ -433,7 +463,7 @@ report() {
             [ "$s" != davd ] && r="$(ratio "${value[davd.$c]}" "${value[$s.$c]}")x"
             local range=""
             [ "$rounds" -gt 1 ] && range=" ($(spread "${rounds_value[$s.$c]}"))"
-            echo "| ${title[$c]} | $s | ${value[$s.$c]} $unit$range | ${p99[$s.$c]} ms | ${failures[$s.$c]} | $r |"
+            echo "| ${title[$c]} | $s | ${value[$s.$c]} $unit$range | ${p99[$s.$c]} ms | ${cpu[$s.$c]} | ${failures[$s.$c]} | $r |"
         done
     done
     echo
