@@ -9,6 +9,7 @@
 
 mod content;
 mod meta;
+mod special;
 mod spelling;
 
 use std::io;
@@ -29,6 +30,7 @@ use davd_registry::{
 
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
 use self::meta::resource_meta;
+use self::special::{is_resource, read_without_waiting};
 use crate::stream::receiver_stream;
 
 /// The hidden directory for uploads in progress and detached (deleted, not yet committed)
@@ -219,7 +221,9 @@ impl NamespaceManager for FsNamespace {
         let dir = self.dir.clone();
         let respellable = respellable(path);
         quick(self.options.inline_io, move || {
-            Ok(metadata_any_spelling(&dir, &rel, respellable.as_ref())?.map(|m| resource_meta(&m)))
+            Ok(metadata_any_spelling(&dir, &rel, respellable.as_ref())?
+                .filter(is_resource)
+                .map(|m| resource_meta(&m)))
         })
         .await
     }
@@ -264,6 +268,9 @@ impl NamespaceManager for FsNamespace {
                 };
                 // A member that vanished meanwhile, or a symlink out of the root, is left out.
                 let Ok(meta) = meta else { continue };
+                if !is_resource(&meta) {
+                    continue;
+                }
                 batch.push(Member {
                     name,
                     meta: resource_meta(&meta),
@@ -286,13 +293,17 @@ impl NamespaceManager for FsNamespace {
         let dir = self.dir.clone();
         let respellable = respellable(path);
         quick(self.options.inline_io, move || {
-            let file = match (dir.open(&rel), respellable) {
+            let options = read_without_waiting();
+            let file = match (dir.open_with(&rel, &options), respellable) {
                 (Err(e), Some(path)) if e.kind() == io::ErrorKind::NotFound => {
-                    dir.open(spelling::locate(&dir, &path).ok_or(e)?)?
+                    dir.open_with(spelling::locate(&dir, &path).ok_or(e)?, &options)?
                 }
                 (opened, _) => opened?,
             };
             let meta = file.metadata()?;
+            if !is_resource(&meta) {
+                return Err(SubsystemError::not_found());
+            }
             if meta.is_dir() {
                 return Err(SubsystemError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -519,6 +530,11 @@ impl NamespaceManager for FsNamespace {
                                 return Err(SubsystemError::new(
                                     StatusCode::METHOD_NOT_ALLOWED,
                                     "cannot PUT onto a collection",
+                                ));
+                            }
+                            Some(m) if !is_resource(&m) => {
+                                return Err(SubsystemError::conflict(
+                                    "the path names something that is not a file",
                                 ));
                             }
                             Some(_) => true,
