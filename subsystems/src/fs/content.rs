@@ -8,6 +8,8 @@ use futures_util::StreamExt;
 
 use davd_registry::{Body, ByteRange, OpenedContent, SubsystemResult};
 
+use super::chunk_pool::CHUNKS;
+
 /// Files up to this size are read whole in the same blocking call that opened them: one
 /// trip to the blocking pool for open + fstat + read.
 pub const SMALL_FILE: u64 = 64 * 1024;
@@ -76,7 +78,7 @@ fn chunks(
                 if first && at > 0 {
                     file.seek(SeekFrom::Start(at))?;
                 }
-                let mut chunk = Vec::with_capacity(want as usize);
+                let mut chunk = CHUNKS.buffer(CHUNK);
                 (&mut file).take(want).read_to_end(&mut chunk)?;
                 Ok::<_, std::io::Error>((file, chunk))
             })
@@ -87,7 +89,7 @@ fn chunks(
             }
             let read = chunk.len() as u64;
             Ok(Some((
-                Bytes::from(chunk),
+                CHUNKS.lend(chunk),
                 (Some(file), at + read, left - read),
             )))
         },

@@ -7,6 +7,7 @@
 //! on one file system) that never appears in listings and cannot be addressed by a URL. Names
 //! that other programs stored in NFD are found under their NFC spelling ([`spelling`]).
 
+mod chunk_pool;
 mod content;
 mod meta;
 mod special;
