@@ -22,8 +22,10 @@ use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
 use crate::settings::Settings;
 
 /// sled's page cache: enough for the properties, locks and document records of a working
-/// set, far below the 1 GiB default (see `server/tests/memory.rs`).
-const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// set, far below the 1 GiB default. sled's accounting of it is approximate: with 32 MiB a
+/// 512 MiB download from a sled namespace peaked at up to 131 MiB resident (see
+/// `server/tests/memory.rs`).
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

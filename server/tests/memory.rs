@@ -77,9 +77,10 @@ async fn one_gib_round_trip_in_bounded_memory() {
 
 /// The sled namespace keeps content in small chunks and streams them in and out: a 512 MiB
 /// file goes in and comes back byte for byte while the server stays far below its size. The
-/// bound is wider than the file system's 64 MiB because sled keeps a page cache (32 MiB) and a
-/// page table entry per chunk; with 64 KiB chunks this test peaked at 600 MiB (a 1 GiB file
-/// at 4 KiB chunks: 96 MiB).
+/// bound is wider than the file system's 64 MiB because sled keeps a page cache (16 MiB, and
+/// sled's accounting of it is approximate) and a page table entry per chunk; with 64 KiB chunks
+/// this test peaked at 600 MiB. With a 32 MiB cache it peaked at 90-96 MiB alone and at
+/// 129-131 MiB in full workspace runs; with 16 MiB, 75 MiB alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sled_namespace_streams_large_files_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
