@@ -273,6 +273,9 @@ impl Drop for TestServer {
     }
 }
 
+/// A PROPFIND body asking for every property.
+pub const ALLPROP: &str = r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
+
 pub const LOCKINFO_EXCLUSIVE: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>mailto:tester@example.com</D:href></D:owner></D:lockinfo>"#;
 

@@ -1,7 +1,7 @@
 //! Dead and live properties: PROPFIND and atomic PROPPATCH.
 #![allow(clippy::unwrap_used)]
 
-use davd_tests::{Multistatus, TestServer};
+use davd_tests::{ALLPROP, Multistatus, TestServer};
 use reqwest::StatusCode;
 
 const DAV: &str = "DAV:";
@@ -77,13 +77,7 @@ async fn dead_values_come_back_exactly() {
     </D:propertyupdate>"#;
     let (status, _) = s.proppatch("/f", body).await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
-    let (_, text) = s
-        .propfind(
-            "/f",
-            "0",
-            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
-        )
-        .await;
+    let (_, text) = s.propfind("/f", "0", ALLPROP).await;
     let doc = roxmltree::Document::parse(&text).unwrap();
     let find = |name: &str| {
         doc.descendants()
@@ -364,7 +358,7 @@ async fn listing_reads_each_members_own_properties_across_batches() {
         }
         for body in [
             r#"<D:propfind xmlns:D="DAV:"><D:prop><o:owner xmlns:o="urn:o"/></D:prop></D:propfind>"#,
-            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+            ALLPROP,
         ] {
             let (status, text) = s.propfind("/many/", "1", body).await;
             assert_eq!(status, StatusCode::MULTI_STATUS);
@@ -409,13 +403,7 @@ async fn a_file_modified_before_1970_is_dated_not_dropped() {
     );
     assert_eq!(got.text().await.unwrap(), "from the sixties");
 
-    let (status, text) = s
-        .propfind(
-            "/",
-            "1",
-            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
-        )
-        .await;
+    let (status, text) = s.propfind("/", "1", ALLPROP).await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
     let ms = Multistatus::parse(&text);
     let old = ms.response("/old.txt");

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use davd_tests::{Multistatus, TestServer};
+use davd_tests::{ALLPROP, Multistatus, TestServer};
 use reqwest::StatusCode;
 
 fn mkfifo(path: &std::path::Path) {
@@ -33,22 +33,10 @@ async fn a_named_pipe_is_neither_listed_nor_opened() {
                 .unwrap();
         assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{method}");
     }
-    let (status, _) = s
-        .propfind(
-            "/pipe",
-            "0",
-            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
-        )
-        .await;
+    let (status, _) = s.propfind("/pipe", "0", ALLPROP).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, text) = s
-        .propfind(
-            "/",
-            "1",
-            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
-        )
-        .await;
+    let (status, text) = s.propfind("/", "1", ALLPROP).await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
     let hrefs = Multistatus::parse(&text).hrefs().join(" ");
     assert!(hrefs.contains("/file.txt"), "{hrefs}");
