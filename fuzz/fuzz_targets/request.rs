@@ -5,6 +5,7 @@
 
 use arbitrary::Arbitrary;
 use davd_fuzz::check_request;
+use davd_protocol::IMPLEMENTED_METHODS;
 use davd_protocol::testing::REQUEST_HEADERS;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -14,22 +15,6 @@ enum MethodName<'a> {
     Known(u8),
     Other(&'a str),
 }
-
-const METHODS: [&str; 13] = [
-    "OPTIONS",
-    "GET",
-    "HEAD",
-    "POST",
-    "PUT",
-    "DELETE",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "PROPFIND",
-    "PROPPATCH",
-    "LOCK",
-    "UNLOCK",
-];
 
 /// The headers `Request::parse` reads, so that most inputs exercise a parser rather than be
 /// ignored, plus any other name.
@@ -50,7 +35,10 @@ struct Input<'a> {
 
 fuzz_target!(|input: Input<'_>| {
     let method = match input.method {
-        MethodName::Known(i) => METHODS[usize::from(i) % METHODS.len()],
+        MethodName::Known(i) => {
+            let known: Vec<&str> = IMPLEMENTED_METHODS.split(", ").collect();
+            known[usize::from(i) % known.len()]
+        }
         MethodName::Other(s) => s,
     };
     let mut headers = HeaderMap::new();
