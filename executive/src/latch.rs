@@ -6,10 +6,17 @@
 //! all, so two requests can never deadlock holding half of what they need. Reads take no
 //! latch: every write becomes visible atomically (a rename), so a reader sees the old state or
 //! the new one.
+//!
+//! Waiters are served in arrival order: a request that conflicts with one already waiting
+//! queues behind it, so a stream of small writes cannot starve a DELETE of their folder. A
+//! release wakes only the waiters it lets through, not every waiter to look again: with
+//! connections spread over several threads, each needless wake-up is a trip through the
+//! kernel.
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use davd_protocol::DavPath;
 
@@ -41,33 +48,84 @@ impl Claim {
     }
 }
 
+fn any_conflict(a: &[Claim], b: &[Claim]) -> bool {
+    a.iter().any(|x| b.iter().any(|y| x.conflicts_with(y)))
+}
+
+/// A request waiting for its claims, woken through `grant` when they are its.
+struct Waiter {
+    id: u64,
+    claims: Vec<Claim>,
+    grant: oneshot::Sender<()>,
+}
+
 #[derive(Default)]
 struct Table {
     next_id: u64,
     held: Vec<(u64, Claim)>,
+    waiting: VecDeque<Waiter>,
+}
+
+impl Table {
+    fn conflicts_with_held(&self, claims: &[Claim]) -> bool {
+        claims
+            .iter()
+            .any(|c| self.held.iter().any(|(_, h)| c.conflicts_with(h)))
+    }
+
+    fn hold(&mut self, id: u64, claims: Vec<Claim>) {
+        self.held.extend(claims.into_iter().map(|c| (id, c)));
+    }
+
+    /// Grants, in arrival order, every waiter that conflicts neither with a held latch nor
+    /// with an earlier waiter that must go on waiting.
+    fn grant_waiting(&mut self) {
+        let mut still_waiting = VecDeque::new();
+        while let Some(waiter) = self.waiting.pop_front() {
+            let blocked = self.conflicts_with_held(&waiter.claims)
+                || still_waiting
+                    .iter()
+                    .any(|w: &Waiter| any_conflict(&w.claims, &waiter.claims));
+            if blocked {
+                still_waiting.push_back(waiter);
+            } else {
+                self.hold(waiter.id, waiter.claims);
+                // The receiver lives as long as the waiter's guard, which removes the entry
+                // before it goes; a failed send cannot happen and would not matter.
+                let _ = waiter.grant.send(());
+            }
+        }
+        self.waiting = still_waiting;
+    }
 }
 
 /// The table of latches held by requests in flight.
 #[derive(Default, Clone)]
 pub struct LatchTable {
     table: Arc<Mutex<Table>>,
-    released: Arc<Notify>,
 }
 
-/// Held latches; dropping it releases them.
+/// Held latches; dropping it releases them. It exists from the moment a request starts
+/// waiting, so a request abandoned while it waits (its client went away) withdraws its place
+/// in the queue, or releases what it was granted but never saw.
 pub struct LatchGuard {
     id: u64,
     table: Arc<Mutex<Table>>,
-    released: Arc<Notify>,
 }
 
 impl Drop for LatchGuard {
     fn drop(&mut self) {
-        if let Ok(mut table) = self.table.lock() {
-            table.held.retain(|(id, _)| *id != self.id);
-        }
-        self.released.notify_waiters();
+        let mut table = lock(&self.table);
+        table.held.retain(|(id, _)| *id != self.id);
+        table.waiting.retain(|w| w.id != self.id);
+        table.grant_waiting();
     }
+}
+
+fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
+    // The table is consistent between statements, so a panic elsewhere cannot leave it half
+    // changed: a poisoned lock is still good.
+    table.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl LatchTable {
@@ -75,37 +133,43 @@ impl LatchTable {
         Self::default()
     }
 
-    /// Waits until none of `claims` conflicts with a held latch, then holds them all.
+    /// Waits until `claims` conflict neither with a held latch nor with an earlier waiter,
+    /// then holds them all.
     pub async fn acquire(&self, claims: Vec<Claim>) -> LatchGuard {
-        loop {
-            let notified = self.released.notified();
-            tokio::pin!(notified);
-            // Register for the wake-up before looking, so a release between the look and the
-            // wait is not missed.
-            notified.as_mut().enable();
-            {
-                let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-                let blocked = claims
+        let granted = {
+            let mut table = lock(&self.table);
+            table.next_id += 1;
+            let id = table.next_id;
+            let guard = LatchGuard {
+                id,
+                table: self.table.clone(),
+            };
+            let blocked = table.conflicts_with_held(&claims)
+                || table
+                    .waiting
                     .iter()
-                    .any(|c| table.held.iter().any(|(_, h)| c.conflicts_with(h)));
-                if !blocked {
-                    table.next_id += 1;
-                    let id = table.next_id;
-                    table.held.extend(claims.into_iter().map(|c| (id, c)));
-                    return LatchGuard {
-                        id,
-                        table: self.table.clone(),
-                        released: self.released.clone(),
-                    };
-                }
+                    .any(|w| any_conflict(&w.claims, &claims));
+            if !blocked {
+                table.hold(id, claims);
+                return guard;
             }
-            notified.await;
-        }
+            let (grant, granted) = oneshot::channel();
+            table.waiting.push_back(Waiter { id, claims, grant });
+            (guard, granted)
+        };
+        let (guard, granted) = granted;
+        let _ = granted.await;
+        guard
     }
 
     /// Number of latches held (for tests and diagnostics).
     pub fn held(&self) -> usize {
-        self.table.lock().map(|t| t.held.len()).unwrap_or(0)
+        lock(&self.table).held.len()
+    }
+
+    /// Number of requests waiting (for tests and diagnostics).
+    pub fn waiting(&self) -> usize {
+        lock(&self.table).waiting.len()
     }
 }
 
@@ -145,6 +209,95 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(table.held(), 0);
+    }
+
+    /// Polls `future` once; true if it finished.
+    async fn ready_now<F: std::future::Future + Unpin>(future: &mut F) -> bool {
+        tokio::select! {
+            biased;
+            _ = future => true,
+            () = std::future::ready(()) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn waiters_are_granted_in_arrival_order() {
+        let table = LatchTable::new();
+        let first = table.acquire(vec![Claim::shallow(&p("/a"))]).await;
+        let mut second = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
+        let mut third = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
+        assert!(!ready_now(&mut second).await);
+        assert!(!ready_now(&mut third).await);
+        assert_eq!(table.waiting(), 2);
+        drop(first);
+        // Only the first in line is let through; the other is not woken to look again.
+        assert_eq!(table.waiting(), 1);
+        assert!(!ready_now(&mut third).await);
+        let second = second.await;
+        drop(second);
+        let third = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .unwrap();
+        assert_eq!(table.held(), 1);
+        drop(third);
+        assert_eq!((table.held(), table.waiting()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_queues_behind_a_conflicting_waiter() {
+        let table = LatchTable::new();
+        let writer = table.acquire(vec![Claim::shallow(&p("/a/b"))]).await;
+        // A DELETE of /a waits for the write below it...
+        let mut delete = Box::pin(table.acquire(vec![Claim::deep(&p("/a"))]));
+        assert!(!ready_now(&mut delete).await);
+        // ...and a later write elsewhere in /a, free as far as held latches go, waits behind
+        // it instead of overtaking it.
+        let mut later = Box::pin(table.acquire(vec![Claim::shallow(&p("/a/c"))]));
+        assert!(!ready_now(&mut later).await);
+        // Unrelated paths still go straight through.
+        drop(table.acquire(vec![Claim::shallow(&p("/z"))]).await);
+        drop(writer);
+        let delete = delete.await;
+        assert!(!ready_now(&mut later).await);
+        drop(delete);
+        drop(later.await);
+        assert_eq!((table.held(), table.waiting()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_waiter_leaves_the_queue() {
+        let table = LatchTable::new();
+        let first = table.acquire(vec![Claim::shallow(&p("/a"))]).await;
+        let mut abandoned = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
+        assert!(!ready_now(&mut abandoned).await);
+        drop(abandoned);
+        assert_eq!(table.waiting(), 0);
+        drop(first);
+        assert_eq!(table.held(), 0);
+        drop(table.acquire(vec![Claim::shallow(&p("/a"))]).await);
+    }
+
+    #[tokio::test]
+    async fn a_grant_never_collected_is_released() {
+        let table = LatchTable::new();
+        let first = table.acquire(vec![Claim::shallow(&p("/a"))]).await;
+        let mut granted_then_dropped = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
+        assert!(!ready_now(&mut granted_then_dropped).await);
+        let mut next = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
+        assert!(!ready_now(&mut next).await);
+        drop(first);
+        assert_eq!(
+            table.held(),
+            1,
+            "granted to the waiter, which has not run yet"
+        );
+        drop(granted_then_dropped);
+        let next = tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .unwrap();
+        assert_eq!((table.held(), table.waiting()), (1, 0));
+        drop(next);
         assert_eq!(table.held(), 0);
     }
 }
