@@ -61,6 +61,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Threads that serve connections, each with its own event loop [default: two per core].
+    /// 0 serves them on one shared work-stealing runtime instead.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=crate::config::MAX_THREADS as i64))]
+    pub threads: Option<u16>,
+
     /// Serve a non-loopback address without authentication. Without it davd refuses to start
     /// when --listen is not a loopback address and no users file is given.
     #[arg(long)]
@@ -112,6 +117,9 @@ impl Cli {
         if self.allow_anonymous {
             settings.allow_anonymous = true;
         }
+        if let Some(threads) = self.threads {
+            settings.connection_threads = usize::from(threads);
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             settings.tls = Some(TlsFiles {
                 cert: cert.clone(),
@@ -149,6 +157,9 @@ fn apply_file(settings: &mut Settings, file: FileConfig) {
     }
     if let Some(inline) = file.fs_inline_io {
         settings.fs_inline_io = inline;
+    }
+    if let Some(threads) = file.threads {
+        settings.connection_threads = threads;
     }
     if let Some(users) = file.users {
         settings.users = Some(users);

@@ -58,6 +58,7 @@ struct RawConfig {
     state: Option<Spanned<String>>,
     fsync: Option<bool>,
     fs_inline_io: Option<bool>,
+    threads: Option<Spanned<usize>>,
     omit_lockroot_for: Option<Vec<Spanned<String>>>,
     limits: Option<RawLimits>,
     #[serde(default)]
@@ -126,6 +127,8 @@ pub struct FileConfig {
     pub state: Option<PathBuf>,
     pub fsync: Option<bool>,
     pub fs_inline_io: Option<bool>,
+    /// Connection threads; 0 serves connections on the process's shared runtime.
+    pub threads: Option<usize>,
     /// User-Agent substrings that get lock discovery without `lockroot`.
     pub omit_lockroot_for: Option<Vec<String>>,
     pub limits: LimitsConfig,
@@ -327,6 +330,14 @@ impl FileConfig {
                 Some(out)
             }
         };
+        if let Some(threads) = &raw.threads
+            && *threads.get_ref() > MAX_THREADS
+        {
+            return Err(error(
+                Some(threads.span()),
+                format!("threads must be at most {MAX_THREADS}"),
+            ));
+        }
         let limits = match raw.limits {
             None => None,
             Some(l) => {
@@ -381,12 +392,17 @@ impl FileConfig {
             state: raw.state.map(|s| resolve(s.get_ref())),
             fsync: raw.fsync,
             fs_inline_io: raw.fs_inline_io,
+            threads: raw.threads.map(Spanned::into_inner),
             omit_lockroot_for,
             limits: limits.unwrap_or_default(),
             mounts,
         })
     }
 }
+
+/// Most connection threads: far more than any machine has cores to run, and a typo of a
+/// million threads stops startup instead of exhausting memory.
+pub const MAX_THREADS: usize = 1024;
 
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
@@ -524,6 +540,11 @@ namespace  = { kind = "sled" }
                 "no [[mount]] has scope = \"/\"",
             ),
             ("[limits]\nmax_connections = 0\n", 2, "at least 1"),
+            (
+                "fsync = true\nthreads = 5000\n",
+                2,
+                "threads must be at most 1024",
+            ),
             (
                 "[limits]\nmax_headers = 20\n\nbody_idle_timeout_secs = 0\n",
                 4,

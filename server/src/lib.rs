@@ -12,6 +12,7 @@ pub mod fragment;
 pub mod http;
 pub mod listener;
 pub mod settings;
+pub mod threads;
 pub mod tls;
 pub mod wiring;
 

@@ -1,4 +1,4 @@
-//! Accepting connections: TCP_NODELAY, header limits and timeouts, HTTP/1.1 and HTTP/2, and a
+//! Accepting connections and handing each to a connection thread ([`crate::threads`]): TCP_NODELAY, header limits and timeouts, HTTP/1.1 and HTTP/2, and a
 //! graceful shutdown that stops accepting and lets requests in flight finish.
 
 use std::future::Future;
@@ -19,6 +19,7 @@ use tower::ServiceExt;
 use crate::first_byte::{FirstByte, silent_for};
 use crate::fragment::{FragmentLog, FragmentWatch};
 use crate::http::{Peer, router};
+use crate::threads::ConnectionThreads;
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
 
 /// Serves `listener` until `shutdown` resolves, then waits (up to the grace period) for the
@@ -45,6 +46,10 @@ pub async fn serve(
         None => None,
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let threads = match app.settings.connection_threads {
+        0 => None,
+        count => Some(ConnectionThreads::start(count)?),
+    };
 
     let sweeper = {
         let app = app.clone();
@@ -94,7 +99,7 @@ pub async fn serve(
         let builder = builder.clone();
         let tls = tls.clone();
         let handshake_limit = limits.header_read_timeout;
-        tokio::spawn(async move {
+        let serve_connection = move |stream: TcpStream| async move {
             let _slot = slot;
             let connection = Connection {
                 peer,
@@ -106,7 +111,13 @@ pub async fn serve(
             connection
                 .serve(stream, tls, TowerToHyperService::new(per_connection))
                 .await;
-        });
+        };
+        match &threads {
+            Some(threads) => threads.serve(stream, serve_connection),
+            None => {
+                tokio::spawn(serve_connection(stream));
+            }
+        }
     }
     drop(listener);
     sweeper.abort();
@@ -116,6 +127,10 @@ pub async fn serve(
         .is_err()
     {
         warn!("requests still running after the grace period were cut off");
+    }
+    // Before the stores close: a connection cut off above must not touch them afterwards.
+    if let Some(threads) = threads {
+        threads.stop().await;
     }
     app.close().await;
     Ok(())

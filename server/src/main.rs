@@ -20,17 +20,28 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| EnvFilter::new(format!("{},sled=warn", cli.log_level)));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let settings = match cli.settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            error!("{}", StartError::Config(e));
+            return ExitCode::FAILURE;
+        }
+    };
+    // With connection threads, this runtime only accepts connections, sweeps expired locks
+    // and waits for signals: one thread does. Without them it serves every connection.
+    let mut builder = if settings.connection_threads == 0 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the async runtime");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -76,8 +87,7 @@ fn add_user(name: &str, users: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), StartError> {
-    let settings = cli.settings().map_err(StartError::Config)?;
+async fn run(settings: davd::Settings) -> Result<(), StartError> {
     let listen = settings.listen;
     let (root, state) = (settings.root.clone(), settings.state.clone());
     let settings_tls = settings.tls.is_some();

@@ -64,6 +64,9 @@ pub struct Settings {
     pub allow_anonymous: bool,
     /// Certificate chain and private key (PEM files): serve HTTPS (HTTP/1.1 and HTTP/2).
     pub tls: Option<TlsFiles>,
+    /// Threads that serve connections, each with its own event loop (ADR 0016); 0 serves them
+    /// as tasks on the runtime that calls [`crate::serve`].
+    pub connection_threads: usize,
 }
 
 /// PEM files for TLS.
@@ -88,6 +91,7 @@ impl Default for Settings {
             realm: "davd".to_owned(),
             allow_anonymous: false,
             tls: None,
+            connection_threads: crate::threads::default_count(),
         }
     }
 }

@@ -410,3 +410,103 @@ fn an_unusable_root_in_the_config_file_names_the_file_and_line() {
         "{log}"
     );
 }
+
+/// The connection threads of a running davd: (thread id, voluntary context switches so far).
+fn connection_threads(davd: &Davd) -> Vec<(String, u64)> {
+    let tasks = format!("/proc/{}/task", davd.pid());
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(tasks).unwrap() {
+        let task = task.unwrap().path();
+        let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        if !name.starts_with("davd-conn-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        let switches = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        threads.push((task.display().to_string(), switches));
+    }
+    threads.sort();
+    threads
+}
+
+#[test]
+fn connections_are_dealt_out_to_every_connection_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &["--root", "r", "--state", "s", "--threads", "3"],
+    );
+    // The threads start as serving begins, just after the address is printed.
+    let mut before = connection_threads(&davd);
+    for _ in 0..100 {
+        if before.len() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        before = connection_threads(&davd);
+    }
+    assert_eq!(before.len(), 3, "{before:?}");
+    // Three keep-alive connections, each busy in turn: each thread must have served one (an
+    // idle thread sleeps and its count of wake-ups does not move).
+    let mut connections: Vec<_> = (0..3)
+        .map(|_| {
+            let stream = TcpStream::connect(addr(&davd)).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            (stream.try_clone().unwrap(), BufReader::new(stream))
+        })
+        .collect();
+    let (writer, reader) = &mut connections[0];
+    writer
+        .write_all(b"PUT /shared.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
+        .unwrap();
+    assert!(read_response(reader).0.starts_with("http/1.1 201"));
+    for _ in 0..20 {
+        for (writer, reader) in &mut connections {
+            writer
+                .write_all(b"GET /shared.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            assert_eq!(read_response(reader).1, b"ok");
+        }
+    }
+    let after = connection_threads(&davd);
+    for ((thread, was), (_, now)) in before.iter().zip(&after) {
+        assert!(now - was >= 10, "{thread} served nothing: {was} -> {now}");
+    }
+    drop(connections);
+    davd.signal("TERM");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn threads_zero_serves_on_one_shared_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(
+        dir.path(),
+        &["--root", "r", "--state", "s", "--threads", "0"],
+    );
+    assert!(get_root(&addr(&davd), None).starts_with("HTTP/1.1 200"));
+    assert!(connection_threads(&davd).is_empty());
+    davd.signal("TERM");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn an_absurd_thread_count_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fails(dir.path(), &["--threads", "5000"]);
+    assert!(log.contains("--threads"), "{log}");
+    let config = dir.path().join("davd.toml");
+    std::fs::write(&config, "threads = 5000\n").unwrap();
+    let log = fails(dir.path(), &["--config", "davd.toml"]);
+    assert!(
+        log.contains("line 1: threads must be at most 1024"),
+        "{log}"
+    );
+}

@@ -28,6 +28,11 @@ pub struct TestServer {
     task: Option<JoinHandle<()>>,
 }
 
+/// Connection threads of a test server: more than one, so that requests of one test meet
+/// across threads as in production, but not two per core of a large CI machine for each of
+/// the servers the tests run at once.
+pub const TEST_CONNECTION_THREADS: usize = 3;
+
 /// The users of [`TestServer::with_users`]: name and password.
 pub const USERS: [(&str, &str); 2] = [("alice", "wonderland"), ("bob", "builder")];
 
@@ -63,6 +68,7 @@ impl TestServer {
         let mut settings = Settings {
             root: dirs.root.clone(),
             state: dirs.state.clone(),
+            connection_threads: TEST_CONNECTION_THREADS,
             ..Settings::default()
         };
         adjust(&mut settings);
@@ -97,6 +103,7 @@ impl TestServer {
             state: dirs.state.clone(),
             users,
             mounts: file.mounts,
+            connection_threads: TEST_CONNECTION_THREADS,
             ..Settings::default()
         };
         Self::launch(dirs, settings).await
