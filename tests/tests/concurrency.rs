@@ -1,10 +1,14 @@
-//! Many clients at once: no lost or mixed updates, and readers never see a half-written file.
+//! Many clients at once: no lost or mixed updates, readers never see a half-written file, and
+//! no request holds up the others on its connection thread.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use davd_tests::TestServer;
+use davd_tests::{ALLPROP, TestServer};
 use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const SIZE: usize = 512 * 1024;
 
@@ -131,4 +135,76 @@ async fn a_lock_taken_while_an_upload_streams_is_honoured_and_nothing_is_left_be
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// A connection thread serves many connections. A long listing must let the others run between
+/// its batches of members, not keep the thread to itself and the connection it writes to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_listing_lets_the_other_connections_on_its_thread_run() {
+    const MEMBERS: usize = 10_000;
+    let s = TestServer::start_with(|settings| settings.connection_threads = 1).await;
+    let big = s.root().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..MEMBERS {
+        std::fs::File::create(big.join(format!("f{i}"))).unwrap();
+    }
+    std::fs::write(s.root().join("small"), "x").unwrap();
+
+    let mut listing = TcpStream::connect(s.addr).await.unwrap();
+    let request = format!(
+        "PROPFIND /big/ HTTP/1.1\r\nHost: x\r\nDepth: 1\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{ALLPROP}",
+        ALLPROP.len()
+    );
+    listing.write_all(request.as_bytes()).await.unwrap();
+    // The first bytes: the listing is under way. From here it is read as fast as it comes.
+    let mut buffer = vec![0; 1 << 20];
+    let mut received = listing.read(&mut buffer).await.unwrap();
+    assert!(received > 0);
+    let listing_done = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let done = listing_done.clone();
+        async move {
+            loop {
+                match listing.read(&mut buffer).await.unwrap() {
+                    0 => break,
+                    n => received += n,
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+            received
+        }
+    });
+
+    // One thread only: this connection shares it with the listing. It asks for a small file
+    // again and again until the listing has arrived.
+    let mut other = TcpStream::connect(s.addr).await.unwrap();
+    let mut answered = 0;
+    while !listing_done.load(Ordering::SeqCst) {
+        other
+            .write_all(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\nx") {
+            let mut chunk = [0; 4096];
+            let n = other.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {answer:?}");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        answered += 1;
+    }
+
+    let received = reader.await.unwrap();
+    eprintln!("{answered} GETs answered during the listing");
+    assert!(received > MEMBERS * 500, "the whole listing arrived");
+    // The listing yields after each of its 256-member batches (39 here), and each time the
+    // thread looks for I/O, so about one GET is answered per batch. Before, the listing and the
+    // connection it writes to were always ready to run, tokio looked for I/O only every 61
+    // task polls, and this connection got two or three answers in all.
+    assert!(
+        answered >= 15,
+        "{answered} GETs answered during a listing of {MEMBERS} members"
+    );
 }

@@ -265,9 +265,14 @@ impl Walk {
         writer.prop_response(&path.to_href(meta.collection), &stats);
     }
 
+    /// Sends what is written so far, then yields: the walk and the connection it writes to
+    /// are otherwise always ready to run, and the other connections of this connection thread
+    /// (ADR 0016) would wait, unnoticed, until tokio next looked for I/O on its own.
     async fn send(&self, writer: &mut MultistatusWriter) -> bool {
         let chunk = writer.take();
-        chunk.is_empty() || self.tx.send(Ok(chunk)).await.is_ok()
+        let sent = chunk.is_empty() || self.tx.send(Ok(chunk)).await.is_ok();
+        tokio::task::yield_now().await;
+        sent
     }
 }
 
