@@ -172,12 +172,12 @@ fn dialog(html: &mut String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use davd_registry::ResourceMeta;
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn listed(path: &str, collection: bool, len: u64) -> Listed {
+    pub(in crate::html) fn listed(path: &str, collection: bool, len: u64) -> Listed {
         Listed {
             path: DavPath::parse_url_path(path).unwrap().0,
             meta: ResourceMeta {

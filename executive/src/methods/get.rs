@@ -26,7 +26,7 @@ use davd_registry::{Opened, ResourceMeta};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
-use crate::html::{browser_page, index_page, nonce, page_response};
+use crate::html::{browser_page, index_page, nonce, page_response, render_page};
 use crate::latch::{Claim, LatchGuard};
 use crate::methods::propfind::allprop_document;
 use crate::ms::bundled::{self, Answer, Form};
@@ -205,12 +205,12 @@ async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response
         // The page is not cached (a member's change does not change the collection's ETag),
         // so it carries no validators; the other headers (ResourceTag, lock headers) stay.
         let nonce = nonce();
-        let mut page = page_response(
-            StatusCode::OK,
-            browser_page(path, listed, &nonce),
-            &nonce,
-            head,
-        );
+        let page = render_page(listed, {
+            let (path, nonce) = (path.clone(), nonce.clone());
+            move |listed| browser_page(&path, listed, &nonce)
+        })
+        .await?;
+        let mut page = page_response(StatusCode::OK, page, &nonce, head);
         for (name, value) in &response.headers {
             if name != ETAG && name != LAST_MODIFIED && !page.headers.contains_key(name) {
                 page.headers.insert(name.clone(), value.clone());
@@ -218,7 +218,11 @@ async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response
         }
         return Ok(page);
     }
-    let page = index_page(path, listed);
+    let page = render_page(listed, {
+        let path = path.clone();
+        move |listed| index_page(&path, listed)
+    })
+    .await?;
     if extras.multipart {
         let len = page.len() as u64;
         multipart_answer(
