@@ -1,5 +1,6 @@
-//! Accepting connections and handing each to a connection thread ([`crate::threads`]): TCP_NODELAY, header limits and timeouts, HTTP/1.1 and HTTP/2, and a
-//! graceful shutdown that stops accepting and lets requests in flight finish.
+//! Accepting connections and handing each to a connection thread ([`crate::threads`]):
+//! TCP_NODELAY, header limits and timeouts, HTTP/1.1 and HTTP/2, and a graceful shutdown that
+//! stops accepting and lets requests in flight finish.
 
 use std::future::Future;
 use std::io;

@@ -18,9 +18,9 @@ use tokio::sync::oneshot;
 use tracing::debug;
 
 /// The default number of connection threads: two per core. Measured on two cores with the
-/// benchmark's 16 connections, one per core left each thread's connections stalled whenever
-/// the client's threads took the core; two per core served 15-25 % more requests with a third
-/// of the p99 latency, and four per core no more (docs/performance.md).
+/// benchmark's 16 connections, one per core left a thread's connections stalled whenever
+/// another process took its core; two per core served 20-30 % more small GETs, and four per
+/// core no more (ADR 0016).
 pub fn default_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
 }
