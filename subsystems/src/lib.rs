@@ -12,6 +12,7 @@
 //! Nothing here knows RFC 4918 policy: no lock conflicts, no status rules beyond "this did not
 //! exist" or "the parent is missing".
 
+mod blocking;
 pub mod fs;
 pub mod live;
 pub mod memory;

@@ -32,6 +32,7 @@ use davd_registry::{
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
 use self::meta::resource_meta;
 use self::special::{is_resource, read_without_waiting};
+use crate::blocking::blocking;
 use crate::stream::receiver_stream;
 
 /// The hidden directory for uploads in progress and detached (deleted, not yet committed)
@@ -155,17 +156,6 @@ fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// Runs file-system work on the blocking pool.
-async fn blocking<T, F>(f: F) -> SubsystemResult<T>
-where
-    F: FnOnce() -> SubsystemResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SubsystemError::internal(format!("blocking task failed: {e}")))?
 }
 
 /// Runs short file-system work inline or on the blocking pool, as configured.

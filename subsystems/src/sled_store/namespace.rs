@@ -25,6 +25,7 @@ use davd_registry::{
 use super::chunks;
 use super::db_error;
 use super::keys::{children_prefix, dir_prefix, resource_prefix, split_key};
+use crate::blocking::blocking;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 struct Node {
@@ -64,7 +65,9 @@ impl Node {
     }
 }
 
-/// A namespace stored in a sled database.
+/// A namespace stored in a sled database. Cloning it is cheap (the handles are shared); the
+/// clones are what tree-wide work takes to the blocking pool.
+#[derive(Clone)]
 pub struct SledNamespace {
     db: sled::Db,
     nodes: sled::Tree,
@@ -187,6 +190,18 @@ impl SledNamespace {
         self.db.generate_id().map_err(db_error).map(|id| id + 2)
     }
 
+    /// Runs `work` on the blocking pool. A listing, or a change to a tree or to a file's
+    /// content, touches one record per member or chunk; on a connection thread (ADR 0016) it
+    /// would hold up the thread's other connections while it runs.
+    async fn off_thread<T, F>(&self, work: F) -> SubsystemResult<T>
+    where
+        F: FnOnce(&SledNamespace) -> SubsystemResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = self.clone();
+        blocking(move || work(&this)).await
+    }
+
     async fn sync(&self) -> SubsystemResult<()> {
         if self.durable {
             self.db.flush_async().await.map_err(db_error)?;
@@ -269,18 +284,23 @@ impl NamespaceManager for SledNamespace {
 
     async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
         let prefix = format!("n{}", children_prefix(path));
-        let mut members = Vec::new();
-        for item in self.nodes.scan_prefix(prefix.as_bytes()) {
-            let (key, value) = item.map_err(db_error)?;
-            if let (Some((p, _)), Ok(node)) = (split_key(&key[1..]), decode(&value))
-                && let Some(name) = p.name()
-            {
-                members.push(Member {
-                    name: name.to_owned(),
-                    meta: node.meta(),
-                });
-            }
-        }
+        let members = self
+            .off_thread(move |ns| {
+                let mut members = Vec::new();
+                for item in ns.nodes.scan_prefix(prefix.as_bytes()) {
+                    let (key, value) = item.map_err(db_error)?;
+                    if let (Some((p, _)), Ok(node)) = (split_key(&key[1..]), decode(&value))
+                        && let Some(name) = p.name()
+                    {
+                        members.push(Member {
+                            name: name.to_owned(),
+                            meta: node.meta(),
+                        });
+                    }
+                }
+                Ok(members)
+            })
+            .await?;
         Ok(stream::iter([Ok(members)]).boxed())
     }
 
@@ -351,10 +371,11 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
-        if let Ok(content) = staged.handle.parse() {
-            chunks::delete_content(&self.data, content)?;
-        }
-        Ok(())
+        let Ok(content) = staged.handle.parse() else {
+            return Ok(());
+        };
+        self.off_thread(move |ns| chunks::delete_content(&ns.data, content))
+            .await
     }
 
     async fn write(
@@ -413,20 +434,26 @@ impl NamespaceManager for SledNamespace {
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
-        let subtree = self.subtree(path)?;
-        if subtree.is_empty() {
-            return Err(SubsystemError::not_found());
-        }
-        let handle = format!("trash-{}", self.db.generate_id().map_err(db_error)?);
-        let mut batch = sled::Batch::default();
-        for (p, value) in subtree {
-            batch.remove(node_key(&p));
-            batch.insert(
-                format!("t{handle}\0{}", resource_prefix(&p)).as_bytes(),
-                value,
-            );
-        }
-        self.nodes.apply_batch(batch).map_err(db_error)?;
+        let tree = path.clone();
+        let handle = self
+            .off_thread(move |ns| {
+                let subtree = ns.subtree(&tree)?;
+                if subtree.is_empty() {
+                    return Err(SubsystemError::not_found());
+                }
+                let handle = format!("trash-{}", ns.db.generate_id().map_err(db_error)?);
+                let mut batch = sled::Batch::default();
+                for (p, value) in subtree {
+                    batch.remove(node_key(&p));
+                    batch.insert(
+                        format!("t{handle}\0{}", resource_prefix(&p)).as_bytes(),
+                        value,
+                    );
+                }
+                ns.nodes.apply_batch(batch).map_err(db_error)?;
+                Ok(handle)
+            })
+            .await?;
         self.sync().await?;
         Ok(Detached {
             path: path.clone(),
@@ -435,105 +462,123 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
-        let mut batch = sled::Batch::default();
-        // Whatever is at the path now (a PUT being undone) goes first; its content is dropped.
-        let mut dropped = Vec::new();
-        for (p, value) in self.subtree(&detached.path)? {
-            batch.remove(node_key(&p));
-            if let Ok(node) = decode(&value) {
-                dropped.extend(node.content);
+        self.off_thread(move |ns| {
+            let mut batch = sled::Batch::default();
+            // Whatever is at the path now (a PUT being undone) goes first; its content is
+            // dropped.
+            let mut dropped = Vec::new();
+            for (p, value) in ns.subtree(&detached.path)? {
+                batch.remove(node_key(&p));
+                if let Ok(node) = decode(&value) {
+                    dropped.extend(node.content);
+                }
             }
-        }
-        let prefix = format!("t{}\0", detached.handle);
-        for item in self.nodes.scan_prefix(prefix.as_bytes()) {
-            let (key, value) = item.map_err(db_error)?;
-            if let Ok(node) = decode(&value) {
-                dropped.retain(|c| Some(*c) != node.content);
+            let prefix = format!("t{}\0", detached.handle);
+            for item in ns.nodes.scan_prefix(prefix.as_bytes()) {
+                let (key, value) = item.map_err(db_error)?;
+                if let Ok(node) = decode(&value) {
+                    dropped.retain(|c| Some(*c) != node.content);
+                }
+                batch.remove(key.clone());
+                let mut restored = b"n".to_vec();
+                restored.extend_from_slice(&key[prefix.len()..]);
+                batch.insert(restored, value);
             }
-            batch.remove(key.clone());
-            let mut restored = b"n".to_vec();
-            restored.extend_from_slice(&key[prefix.len()..]);
-            batch.insert(restored, value);
-        }
-        self.nodes.apply_batch(batch).map_err(db_error)?;
-        for content in dropped {
-            chunks::delete_content(&self.data, content)?;
-        }
+            ns.nodes.apply_batch(batch).map_err(db_error)?;
+            for content in dropped {
+                chunks::delete_content(&ns.data, content)?;
+            }
+            Ok(())
+        })
+        .await?;
         self.sync().await
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
-        let prefix = format!("t{}\0", detached.handle);
-        let mut batch = sled::Batch::default();
-        let mut contents = Vec::new();
-        for item in self.nodes.scan_prefix(prefix.as_bytes()) {
-            let (key, value) = item.map_err(db_error)?;
-            if let Ok(node) = decode(&value) {
-                contents.extend(node.content);
+        self.off_thread(move |ns| {
+            let prefix = format!("t{}\0", detached.handle);
+            let mut batch = sled::Batch::default();
+            let mut contents = Vec::new();
+            for item in ns.nodes.scan_prefix(prefix.as_bytes()) {
+                let (key, value) = item.map_err(db_error)?;
+                if let Ok(node) = decode(&value) {
+                    contents.extend(node.content);
+                }
+                batch.remove(key);
             }
-            batch.remove(key);
-        }
-        self.nodes.apply_batch(batch).map_err(db_error)?;
-        // A replaced file's old content may still be the live one if undo already ran.
-        let live: Vec<u64> = self
-            .node(&detached.path)?
-            .and_then(|n| n.content)
-            .into_iter()
-            .collect();
-        for content in contents.into_iter().filter(|c| !live.contains(c)) {
-            chunks::delete_content(&self.data, content)?;
-        }
-        Ok(())
+            ns.nodes.apply_batch(batch).map_err(db_error)?;
+            // A replaced file's old content may still be the live one if undo already ran.
+            let live: Vec<u64> = ns
+                .node(&detached.path)?
+                .and_then(|n| n.content)
+                .into_iter()
+                .collect();
+            for content in contents.into_iter().filter(|c| !live.contains(c)) {
+                chunks::delete_content(&ns.data, content)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let source = self.node(from)?.ok_or_else(SubsystemError::not_found)?;
-        if self.node(to)?.is_some() {
-            return Err(exists_error());
-        }
-        self.require_parent_collection(to)?;
-        let content = match source.content {
-            Some(old) => {
-                let new = self.db.generate_id().map_err(db_error)?;
-                chunks::copy_content(&self.data, old, new)?;
-                Some(new)
+        let (from, to) = (from.clone(), to.clone());
+        self.off_thread(move |ns| {
+            let source = ns.node(&from)?.ok_or_else(SubsystemError::not_found)?;
+            if ns.node(&to)?.is_some() {
+                return Err(exists_error());
             }
-            None => None,
-        };
-        let now = stamp(SystemTime::now());
-        let node = Node {
-            created: now,
-            modified: now,
-            version: self.next_version()?,
-            content,
-            ..source
-        };
-        self.nodes
-            .insert(node_key(to), encode(&node)?)
-            .map_err(db_error)?;
+            ns.require_parent_collection(&to)?;
+            let content = match source.content {
+                Some(old) => {
+                    let new = ns.db.generate_id().map_err(db_error)?;
+                    chunks::copy_content(&ns.data, old, new)?;
+                    Some(new)
+                }
+                None => None,
+            };
+            let now = stamp(SystemTime::now());
+            let node = Node {
+                created: now,
+                modified: now,
+                version: ns.next_version()?,
+                content,
+                ..source
+            };
+            ns.nodes
+                .insert(node_key(&to), encode(&node)?)
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await?;
         self.sync().await
     }
 
     async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        if self.node(to)?.is_some() {
-            return Err(exists_error());
-        }
-        self.require_parent_collection(to)?;
-        let subtree = self.subtree(from)?;
-        if subtree.is_empty() {
-            return Err(SubsystemError::not_found());
-        }
-        let mut batch = sled::Batch::default();
-        for (p, _) in &subtree {
-            batch.remove(node_key(p));
-        }
-        for (p, value) in subtree {
-            let new = p
-                .rebase(from, to)
-                .ok_or_else(|| SubsystemError::internal("rename outside the subtree"))?;
-            batch.insert(node_key(&new), value);
-        }
-        self.nodes.apply_batch(batch).map_err(db_error)?;
+        let (from, to) = (from.clone(), to.clone());
+        self.off_thread(move |ns| {
+            if ns.node(&to)?.is_some() {
+                return Err(exists_error());
+            }
+            ns.require_parent_collection(&to)?;
+            let subtree = ns.subtree(&from)?;
+            if subtree.is_empty() {
+                return Err(SubsystemError::not_found());
+            }
+            let mut batch = sled::Batch::default();
+            for (p, _) in &subtree {
+                batch.remove(node_key(p));
+            }
+            for (p, value) in subtree {
+                let new = p
+                    .rebase(&from, &to)
+                    .ok_or_else(|| SubsystemError::internal("rename outside the subtree"))?;
+                batch.insert(node_key(&new), value);
+            }
+            ns.nodes.apply_batch(batch).map_err(db_error)?;
+            Ok(())
+        })
+        .await?;
         self.sync().await
     }
 }

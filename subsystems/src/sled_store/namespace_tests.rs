@@ -222,3 +222,78 @@ async fn survives_reopening() {
     );
     assert_eq!(ns.data.len(), 0, "its chunks were collected");
 }
+
+/// How many times other tasks of this single-threaded runtime (a connection thread's, ADR
+/// 0016) ran while `work` was awaited. Work done inline finishes in one poll and lets none
+/// run; work on the blocking pool leaves the thread to them.
+async fn others_ran_during<F: std::future::Future>(work: F) -> (F::Output, usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                ticks.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let before = ticks.load(Ordering::SeqCst);
+    let output = work.await;
+    let ran = ticks.load(Ordering::SeqCst) - before;
+    ticker.abort();
+    (output, ran)
+}
+
+#[tokio::test]
+async fn listings_and_tree_changes_leave_the_thread_to_other_tasks() {
+    let (ns, _db) = open();
+    ns.create_collection(&p("/a")).await.unwrap();
+    // Big enough that each piece of work takes milliseconds: work handed to the blocking
+    // pool cannot be finished before the handing-over future is first polled.
+    for i in 0..2_000 {
+        ns.create_collection(&p(&format!("/a/c{i}"))).await.unwrap();
+    }
+    let content = vec![7; 4 << 20];
+    ns.write(&p("/a/f"), body(content.clone()), WriteMode::Replace)
+        .await
+        .unwrap();
+
+    let (listed, others) = others_ran_during(ns.list(&p("/a"))).await;
+    let mut members = listed.unwrap();
+    assert_eq!(members.next().await.unwrap().unwrap().len(), 2_001);
+    assert!(others > 0, "list ran inline");
+
+    let (copied, others) = others_ran_during(ns.copy_file(&p("/a/f"), &p("/g"))).await;
+    copied.unwrap();
+    assert!(others > 0, "copy_file ran inline");
+    assert_eq!(read(&ns, "/g", None).await, content);
+
+    let (renamed, others) = others_ran_during(ns.rename(&p("/a"), &p("/b"))).await;
+    renamed.unwrap();
+    assert!(others > 0, "rename ran inline");
+    assert!(ns.stat(&p("/b/c1999")).await.unwrap().is_some());
+
+    let (detached, others) = others_ran_during(ns.detach(&p("/b"))).await;
+    let detached = detached.unwrap();
+    assert!(others > 0, "detach ran inline");
+    assert!(ns.stat(&p("/b")).await.unwrap().is_none());
+
+    let (restored, others) = others_ran_during(ns.restore(detached)).await;
+    restored.unwrap();
+    assert!(others > 0, "restore ran inline");
+    assert!(ns.stat(&p("/b/f")).await.unwrap().is_some());
+
+    let gone = ns.detach(&p("/g")).await.unwrap();
+    let (purged, others) = others_ran_during(ns.purge(gone)).await;
+    purged.unwrap();
+    assert!(others > 0, "purge ran inline");
+    assert!(ns.stat(&p("/g")).await.unwrap().is_none());
+
+    let staged = ns.stage(&p("/h"), body(content)).await.unwrap();
+    let (discarded, others) = others_ran_during(ns.discard(staged)).await;
+    discarded.unwrap();
+    assert!(others > 0, "discard ran inline");
+    assert!(ns.stat(&p("/h")).await.unwrap().is_none());
+}
