@@ -474,6 +474,13 @@ namespace  = { kind = "sled" }
     }
 
     #[test]
+    fn threads_are_read() {
+        assert_eq!(parse("threads = 6\n").unwrap().threads, Some(6));
+        assert_eq!(parse("threads = 0\n").unwrap().threads, Some(0));
+        assert_eq!(parse("fsync = true\n").unwrap().threads, None);
+    }
+
+    #[test]
     fn limits_are_read() {
         let c = parse("[limits]\nmax_connections = 8\nmax_headers = 20\n").unwrap();
         assert_eq!(c.limits.max_connections, Some(8));

@@ -109,7 +109,14 @@ fn help_explains_every_flag() {
         .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--root", "--state", "--listen", "--config", "--log-level"] {
+    for flag in [
+        "--root",
+        "--state",
+        "--listen",
+        "--config",
+        "--log-level",
+        "--threads",
+    ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
@@ -434,6 +441,31 @@ fn connection_threads(davd: &Davd) -> Vec<(String, u64)> {
     threads
 }
 
+/// The connection threads once there are `count` of them: they start as serving begins, just
+/// after the address is printed.
+fn wait_for_connection_threads(davd: &Davd, count: usize) -> Vec<(String, u64)> {
+    let mut threads = connection_threads(davd);
+    for _ in 0..100 {
+        if threads.len() == count {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        threads = connection_threads(davd);
+    }
+    assert_eq!(threads.len(), count, "{threads:?}");
+    threads
+}
+
+#[test]
+fn threads_in_the_config_file_are_started() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("davd.toml"), "threads = 2\n").unwrap();
+    let davd = Davd::start(dir.path(), &["--config", "davd.toml"]);
+    wait_for_connection_threads(&davd, 2);
+    davd.signal("TERM");
+    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+}
+
 #[test]
 fn connections_are_dealt_out_to_every_connection_thread() {
     let dir = tempfile::tempdir().unwrap();
@@ -441,16 +473,7 @@ fn connections_are_dealt_out_to_every_connection_thread() {
         dir.path(),
         &["--root", "r", "--state", "s", "--threads", "3"],
     );
-    // The threads start as serving begins, just after the address is printed.
-    let mut before = connection_threads(&davd);
-    for _ in 0..100 {
-        if before.len() == 3 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        before = connection_threads(&davd);
-    }
-    assert_eq!(before.len(), 3, "{before:?}");
+    let before = wait_for_connection_threads(&davd, 3);
     // Three keep-alive connections, each busy in turn: each thread must have served one (an
     // idle thread sleeps and its count of wake-ups does not move).
     let mut connections: Vec<_> = (0..3)
