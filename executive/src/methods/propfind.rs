@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use davd_protocol::headers::Depth;
-use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody, parse_propfind};
+use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody, parse_propfind_recent};
 use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
@@ -46,7 +46,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     let text = ctx.read_xml_body(body).await?;
     let text =
         davd_protocol::xml::body_text(&text).map_err(|e| DavError::bad_request(e.to_string()))?;
-    let request = parse_propfind(text, &ctx.exec.config.xml_limits)
+    let request = parse_propfind_recent(text, &ctx.exec.config.xml_limits)
         .map_err(|e| DavError::bad_request(e.to_string()))?;
     if let Some(header) = &ctx.request.conditions.if_header {
         if_header::evaluate(ctx, header, &path).await?;
@@ -71,7 +71,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
             request: ctx.request.clone(),
             client: ctx.client.clone(),
         },
-        request: Arc::new(request),
+        request,
         tx,
     };
     tokio::spawn(walk.run(path, meta, depth));

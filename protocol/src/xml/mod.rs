@@ -4,6 +4,7 @@
 mod fragment;
 mod lockinfo;
 mod propfind;
+mod propfind_recent;
 mod proppatch;
 #[cfg(test)]
 pub(crate) mod testgen;
@@ -12,6 +13,7 @@ mod write;
 pub use fragment::{escape_attr, escape_text, fragment_text, serialize_element};
 pub use lockinfo::{LockInfo, LockScope, parse_lockinfo};
 pub use propfind::{PropfindBody, parse_propfind};
+pub use propfind_recent::parse_propfind_recent;
 pub use proppatch::{PatchInstruction, parse_propertyupdate};
 pub use write::{
     ActiveLockView, Condition, MultistatusWriter, PropStat, PropValue, error_body,
@@ -23,7 +25,7 @@ use roxmltree::{Document, Node, ParsingOptions};
 use crate::name::PropName;
 
 /// Limits applied to every XML request body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XmlLimits {
     /// Bodies larger than this are refused with 413 before parsing.
     pub max_bytes: usize,

@@ -112,7 +112,7 @@ mod tests {
 /// Property tests: any body is refused or parsed without a panic, and a generated `prop` list
 /// comes back as the expanded names of its elements, in order.
 #[cfg(test)]
-mod proptests {
+pub(super) mod proptests {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
@@ -121,7 +121,8 @@ mod proptests {
     use crate::testing::expanded;
     use crate::xml::testgen::{Element, edits, element, mutate};
 
-    fn body(props: &[Element]) -> String {
+    /// A PROPFIND body whose `prop` holds `props`.
+    pub(in crate::xml) fn body(props: &[Element]) -> String {
         let scope = BTreeMap::from([("D", "DAV:")]);
         let mut xml = String::from(r#"<D:propfind xmlns:D="DAV:"><D:prop>"#);
         for p in props {
