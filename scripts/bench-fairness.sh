@@ -10,6 +10,7 @@
 #   DAVD_BIN=PATH bash scripts/bench-fairness.sh   # another davd binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 2; }
 members=${FAIRNESS_MEMBERS:-100000}
 if [ -n "${DAVD_BIN:-}" ]; then
@@ -27,12 +28,7 @@ echo x >"$work/root/small.txt"
 "$davd_bin" --root "$work/root" --state "$work/state" --listen 127.0.0.1:0 --threads 1 \
     >"$work/log" 2>&1 &
 pid=$!
-url=""
-for _ in $(seq 1 100); do
-    url=$(grep -oE 'http://127.0.0.1:[0-9]*/' "$work/log" | head -n1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
+url=$(davd_url "$work/log")
 [ -n "$url" ] || { cat "$work/log" >&2; exit 1; }
 
 # Runs the long request ($@ after the URL suffix) three times in the background and small GETs

@@ -6,6 +6,7 @@
 #   bash scripts/bench-scaling.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 2; }
 cargo build --release -q -p davd
 work=$(mktemp -d)
@@ -18,12 +19,7 @@ for n in "${sizes[@]}"; do
 done
 ./target/release/davd --root "$work/root" --state "$work/state" --listen 127.0.0.1:0 >"$work/log" 2>&1 &
 pid=$!
-url=""
-for _ in $(seq 1 100); do
-    url=$(grep -oE 'http://127.0.0.1:[0-9]*/' "$work/log" | head -n1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
+url=$(davd_url "$work/log")
 [ -n "$url" ] || { cat "$work/log" >&2; exit 1; }
 printf '| members | time (median of 3) | per member | responses |\n|--:|--:|--:|--:|\n'
 for n in "${sizes[@]}"; do

@@ -28,6 +28,7 @@
 #   DAVD_BIN=PATH         use this davd binary instead of building target/release/davd
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 repo=$(pwd)
 scripts="$repo/scripts/bench"
 
@@ -147,12 +148,8 @@ start_davd() {
         >"$log" 2>&1 &
     pids+=($!)
     server_pid[davd]=$!
-    local u="" _
-    for _ in $(seq 1 100); do
-        u=$(grep -so 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
-        [ -n "$u" ] && break
-        sleep 0.1
-    done
+    local u
+    u=$(davd_url "$log")
     [ -n "$u" ] || { say "davd did not start:"; cat "$log" >&2; return 1; }
     url[davd]=${u%/}
 }

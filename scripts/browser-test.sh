@@ -9,6 +9,7 @@
 # docs/browser.png and docs/browser-phone.png (SCREENSHOT_DIR overrides where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 chromium_bin=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium_bin" ]; then
@@ -50,12 +51,7 @@ namespace = { kind = "memory" }
 TOML
 ./target/release/davd --config "$work/davd.toml" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
 pid=$!
-url=""
-for _ in $(seq 1 100); do
-    url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
+url=$(davd_url "$log")
 [ -n "$url" ] || { echo "davd did not start:" >&2; cat "$log" >&2; exit 1; }
 
 status=0

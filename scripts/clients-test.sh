@@ -18,6 +18,7 @@
 # Fails on the first mismatch. Every client command runs under a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 say() { echo "clients-test: $*"; }
 fail() {
@@ -78,12 +79,7 @@ trap cleanup EXIT
 root="$work/root"
 NO_COLOR=1 ./target/release/davd --root "$root" --state "$work/state" --listen 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
-url=""
-for _ in $(seq 1 100); do
-    url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$log" | head -n1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
+url=$(davd_url "$log")
 [ -n "$url" ] || fail "davd did not start"
 say "davd at $url"
 

@@ -14,6 +14,7 @@
 # fails too. Setting TESTS to a subset of the suites skips the count check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 command -v litmus >/dev/null || { echo "litmus is not installed (apt-get install -y litmus)" >&2; exit 2; }
 
@@ -67,12 +68,7 @@ if [ -n "$tls" ]; then
 fi
 ./target/release/davd "${flags[@]}" --config "$work/davd.toml" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
 pid=$!
-url=""
-for _ in $(seq 1 100); do
-    url=$(grep -oE 'https?://127.0.0.1:[0-9]*/' "$log" | head -n1 || true)
-    [ -n "$url" ] && break
-    sleep 0.1
-done
+url=$(davd_url "$log")
 [ -n "$url" ] || { echo "davd did not start:" >&2; cat "$log" >&2; exit 1; }
 
 out="$work/litmus.out"
