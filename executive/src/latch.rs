@@ -221,14 +221,22 @@ mod tests {
         }
     }
 
+    /// Asks for `claim`, checks that it has to wait, and returns the waiting request.
+    async fn must_wait(
+        table: &LatchTable,
+        claim: Claim,
+    ) -> std::pin::Pin<Box<impl std::future::Future<Output = LatchGuard> + '_>> {
+        let mut request = Box::pin(table.acquire(vec![claim]));
+        assert!(!ready_now(&mut request).await, "granted at once");
+        request
+    }
+
     #[tokio::test]
     async fn waiters_are_granted_in_arrival_order() {
         let table = LatchTable::new();
         let first = table.acquire(vec![Claim::shallow(&p("/a"))]).await;
-        let mut second = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
-        let mut third = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
-        assert!(!ready_now(&mut second).await);
-        assert!(!ready_now(&mut third).await);
+        let second = must_wait(&table, Claim::shallow(&p("/a"))).await;
+        let mut third = must_wait(&table, Claim::shallow(&p("/a"))).await;
         assert_eq!(table.waiting(), 2);
         drop(first);
         // Only the first in line is let through; the other is not woken to look again.
@@ -249,12 +257,10 @@ mod tests {
         let table = LatchTable::new();
         let writer = table.acquire(vec![Claim::shallow(&p("/a/b"))]).await;
         // A DELETE of /a waits for the write below it...
-        let mut delete = Box::pin(table.acquire(vec![Claim::deep(&p("/a"))]));
-        assert!(!ready_now(&mut delete).await);
+        let delete = must_wait(&table, Claim::deep(&p("/a"))).await;
         // ...and a later write elsewhere in /a, free as far as held latches go, waits behind
         // it instead of overtaking it.
-        let mut later = Box::pin(table.acquire(vec![Claim::shallow(&p("/a/c"))]));
-        assert!(!ready_now(&mut later).await);
+        let mut later = must_wait(&table, Claim::shallow(&p("/a/c"))).await;
         // Unrelated paths still go straight through.
         drop(table.acquire(vec![Claim::shallow(&p("/z"))]).await);
         drop(writer);
@@ -269,8 +275,7 @@ mod tests {
     async fn an_abandoned_waiter_leaves_the_queue() {
         let table = LatchTable::new();
         let first = table.acquire(vec![Claim::shallow(&p("/a"))]).await;
-        let mut abandoned = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
-        assert!(!ready_now(&mut abandoned).await);
+        let abandoned = must_wait(&table, Claim::shallow(&p("/a"))).await;
         drop(abandoned);
         assert_eq!(table.waiting(), 0);
         drop(first);
@@ -282,10 +287,8 @@ mod tests {
     async fn a_grant_never_collected_is_released() {
         let table = LatchTable::new();
         let first = table.acquire(vec![Claim::shallow(&p("/a"))]).await;
-        let mut granted_then_dropped = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
-        assert!(!ready_now(&mut granted_then_dropped).await);
-        let mut next = Box::pin(table.acquire(vec![Claim::shallow(&p("/a"))]));
-        assert!(!ready_now(&mut next).await);
+        let granted_then_dropped = must_wait(&table, Claim::shallow(&p("/a"))).await;
+        let next = must_wait(&table, Claim::shallow(&p("/a"))).await;
         drop(first);
         assert_eq!(
             table.held(),
