@@ -128,8 +128,7 @@ fn defaults_create_root_and_state_in_the_working_directory() {
     assert!(davd.url.starts_with("http://127.0.0.1:"));
     assert!(dir.path().join("dav-root").is_dir());
     assert!(dir.path().join("dav-state").is_dir());
-    davd.signal("TERM");
-    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(davd.stop(), Some(0));
 }
 
 #[test]
@@ -231,8 +230,7 @@ fn flags_override_the_config_file() {
     assert!(dir.path().join("flag-root").is_dir());
     assert!(dir.path().join("flag-state").is_dir());
     assert!(!dir.path().join("file-root").exists());
-    davd.signal("TERM");
-    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(davd.stop(), Some(0));
 }
 
 #[test]
@@ -462,8 +460,7 @@ fn threads_in_the_config_file_are_started() {
     std::fs::write(dir.path().join("davd.toml"), "threads = 2\n").unwrap();
     let davd = Davd::start(dir.path(), &["--config", "davd.toml"]);
     wait_for_connection_threads(&davd, 2);
-    davd.signal("TERM");
-    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(davd.stop(), Some(0));
 }
 
 #[test]
@@ -503,8 +500,7 @@ fn connections_are_dealt_out_to_every_connection_thread() {
         assert!(now - was >= 10, "{thread} served nothing: {was} -> {now}");
     }
     drop(connections);
-    davd.signal("TERM");
-    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(davd.stop(), Some(0));
 }
 
 #[test]
@@ -516,8 +512,7 @@ fn threads_zero_serves_on_one_shared_runtime() {
     );
     assert!(get_root(&addr(&davd), None).starts_with("HTTP/1.1 200"));
     assert!(connection_threads(&davd).is_empty());
-    davd.signal("TERM");
-    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(davd.stop(), Some(0));
 }
 
 #[test]

@@ -89,6 +89,5 @@ async fn a_lock_and_a_dead_property_survive_sigkill() {
         StatusCode::NO_CONTENT,
         "the same token still works"
     );
-    davd.signal("TERM");
-    assert_eq!(davd.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(davd.stop(), Some(0));
 }

@@ -72,6 +72,12 @@ impl Davd {
         assert!(ok);
     }
 
+    /// Sends SIGTERM and returns the exit code (waiting up to 20 s): a graceful stop.
+    pub fn stop(self) -> Option<i32> {
+        self.signal("TERM");
+        self.wait(Duration::from_secs(20))
+    }
+
     /// Waits for exit (up to `limit`) and returns the exit code.
     pub fn wait(mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
