@@ -132,6 +132,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        self.state.room_for(0)?;
         let old = self.tree.remove(prop_key(path, name)).map_err(db_error)?;
         old.map(|v| stored(name.clone(), &v)).transpose()
     }
@@ -141,6 +142,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.state.room_for(0)?;
         let removed = self.scan_tree(path)?;
         let mut batch = sled::Batch::default();
         for (p, prop) in &removed {
@@ -200,6 +202,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn forget_markers(&self, forget: &[String]) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         markers::forget(&self.tree, forget)
     }
 
