@@ -15,17 +15,13 @@ use davd_registry::{
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::{HitCounter, LockDiscoveryOptions, ReadOnly, standard_handlers_with};
 use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
-use davd_subsystems::sled_store::{SledLocks, SledNamespace, SledProperties};
+use davd_subsystems::sled_store::{
+    SledLocks, SledNamespace, SledProperties, StateError, open_state_database,
+};
 
 use crate::auth::{Authenticator, Users};
 use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
 use crate::settings::Settings;
-
-/// sled's page cache: enough for the properties, locks and document records of a working
-/// set, far below the 1 GiB default. sled's accounting of it is approximate: with 32 MiB a
-/// 512 MiB download from a sled namespace peaked at up to 131 MiB resident (see
-/// `server/tests/memory.rs`).
-const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -201,25 +197,17 @@ impl App {
                 settings.listen
             )));
         }
-        std::fs::create_dir_all(&settings.state).map_err(|source| StartError::Root {
-            origin: String::new(),
-            path: settings.state.clone(),
-            source,
-        })?;
-        let db_path = settings.state.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            // Writes that must survive a crash are flushed explicitly before their response;
-            // the timer bounds how long best-effort ones (hit counts) stay in memory only.
-            .flush_every_ms(Some(1000))
-            // sled's page cache defaults to 1 GiB and keeps what was written in it, so a large
-            // upload into a sled namespace stayed resident whole; bounded, the chunks stream.
-            .cache_capacity(SLED_CACHE_BYTES)
-            .open()
-            .map_err(|source| StartError::State {
-                path: db_path.clone(),
+        let db_path = settings
+            .state
+            .join(davd_subsystems::sled_store::DATABASE_DIR);
+        let db = open_state_database(&settings.state).map_err(|e| match e {
+            StateError::Directory { path, source } => StartError::Root {
+                origin: String::new(),
+                path,
                 source,
-            })?;
+            },
+            StateError::Database { path, source } => StartError::State { path, source },
+        })?;
         let mut factory = Factory {
             settings: &settings,
             db: &db,
