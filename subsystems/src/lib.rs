@@ -9,10 +9,13 @@
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
 //!
+//! [`catalog`] names them for the configuration file: `kind = "fs"`, `"sled"`, `"memory"`.
+//!
 //! Nothing here knows RFC 4918 policy: no lock conflicts, no status rules beyond "this did not
 //! exist" or "the parent is missing".
 
 mod blocking;
+pub mod catalog;
 pub mod fs;
 pub mod live;
 pub mod memory;
