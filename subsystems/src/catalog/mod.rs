@@ -88,6 +88,45 @@ where
 /// A shared [`Open`].
 pub type Opener<M> = Arc<dyn Open<M>>;
 
+/// An [`Opener`] from a function or closure that opens a manager:
+/// `opener(|cx, scope| Ok(MyNamespace::new()))`, the manager's contract taken from where it
+/// is used.
+pub fn opener<M, T, F>(open: F) -> Opener<M>
+where
+    M: ?Sized + FromManager<T> + 'static,
+    F: Fn(&OpenContext, &DavPath) -> Result<T, OpenError> + Send + Sync + 'static,
+{
+    Arc::new(
+        move |cx: &OpenContext, scope: &DavPath| -> Result<Arc<M>, OpenError> {
+            open(cx, scope).map(M::from_manager)
+        },
+    )
+}
+
+/// A contract (`dyn NamespaceManager`, ...) made from one of its implementations, for
+/// [`opener`].
+pub trait FromManager<T> {
+    fn from_manager(manager: T) -> Arc<Self>;
+}
+
+impl<T: NamespaceManager + 'static> FromManager<T> for dyn NamespaceManager {
+    fn from_manager(manager: T) -> Arc<Self> {
+        Arc::new(manager)
+    }
+}
+
+impl<T: PropertyManager + 'static> FromManager<T> for dyn PropertyManager {
+    fn from_manager(manager: T) -> Arc<Self> {
+        Arc::new(manager)
+    }
+}
+
+impl<T: LockManager + 'static> FromManager<T> for dyn LockManager {
+    fn from_manager(manager: T) -> Arc<Self> {
+        Arc::new(manager)
+    }
+}
+
 /// A kind's constructor for one role: reads the kind's table, says what is wrong with it
 /// (at its line), and returns what opens the manager.
 pub type Configure<M> = fn(&KindConfig<'_>) -> Result<Opener<M>, ConfigProblem>;
