@@ -16,6 +16,8 @@
 
 mod blocking;
 pub mod catalog;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 pub mod fs;
 pub mod live;
 pub mod memory;
