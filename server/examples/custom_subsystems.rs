@@ -155,13 +155,13 @@ pub const NUMBERS: Kind = Kind::new("numbers").namespace(numbers);
 /// The live handler, by the name `live = [...]` uses.
 pub const PARITY: LiveKind = LiveKind {
     name: "parity",
-    new: || {
-        Arc::new(Parity(vec![PropName::new(
-            "http://example.com/ns",
-            "parity",
-        )]))
-    },
+    new: parity,
 };
+
+fn parity() -> Arc<dyn LivePropertyHandler> {
+    let name = PropName::new("http://example.com/ns", "parity");
+    Arc::new(Parity(vec![name]))
+}
 
 /// davd's own kinds and handlers, and ours.
 pub fn catalog() -> Catalog {

@@ -4,7 +4,7 @@
 //!
 //! | kind        | implementations |
 //! |-------------|-----------------|
-//! | namespace   | [`fs::FsNamespace`], [`memory::MemoryNamespace`] |
+//! | namespace   | [`fs::FsNamespace`], [`sled_store::SledNamespace`], [`memory::MemoryNamespace`] |
 //! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |

@@ -6,6 +6,7 @@ use davd_registry::{LockManager, NamespaceManager, PropertyManager};
 use super::{ConfigProblem, Kind, KindConfig, Opener, opener};
 use crate::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
 
+// ANCHOR: kind
 pub const KIND: Kind = Kind::new("memory")
     .namespace(namespace)
     .properties(properties)
@@ -25,3 +26,4 @@ fn locks(config: &KindConfig<'_>) -> Result<Opener<dyn LockManager>, ConfigProbl
     config.no_keys()?;
     Ok(opener(|_, _| Ok(MemoryLocks::new())))
 }
+// ANCHOR_END: kind

@@ -28,8 +28,10 @@ use davd_registry::{DavPath, LivePropertyHandler, LockManager, NamespaceManager,
 pub use config::{ConfigProblem, ConfigSource, KindConfig, TableConfig};
 pub use context::{Close, OpenContext, OpenError};
 
+// ANCHOR: builtin-kinds
 /// The storage kinds davd knows, one line each.
 pub const BUILTIN_KINDS: &[Kind] = &[fs::KIND, sled::KIND, memory::KIND];
+// ANCHOR_END: builtin-kinds
 
 /// The opt-in live-property handlers a mount can name in `live = [...]`.
 pub const BUILTIN_LIVE: &[LiveKind] = &[live::READ_ONLY, live::HIT_COUNTER];
