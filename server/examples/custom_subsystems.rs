@@ -207,7 +207,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = settings(CONFIG)?;
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     println!("serving http://{}/numbers/", listener.local_addr()?);
-    let app = App::build(settings)?;
+    let app = App::build(settings).await?;
     davd::serve(listener, Arc::new(app), async {
         tokio::signal::ctrl_c().await.unwrap_or(())
     })

@@ -164,13 +164,13 @@ mod tests {
         Cli::parse_from(args).settings()
     }
 
-    #[test]
-    fn root_replaces_the_directory_of_the_root_mount() {
+    #[tokio::test]
+    async fn root_replaces_the_directory_of_the_root_mount() {
         let dir = tempfile::tempdir().unwrap();
         let config = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"from-file\" }\nproperties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n";
         let flag = dir.path().join("from-flag");
         let settings = settings(dir.path(), config, &["--root", flag.to_str().unwrap()]).unwrap();
-        crate::App::build(settings).unwrap();
+        crate::App::build(settings).await.unwrap();
         assert!(flag.is_dir());
         assert!(!dir.path().join("from-file").exists());
     }

@@ -91,7 +91,7 @@ async fn run(settings: davd::Settings) -> Result<(), StartError> {
     let listen = settings.listen;
     let (root, state) = (settings.root.clone(), settings.state.clone());
     let settings_tls = settings.tls.is_some();
-    let app = Arc::new(App::build(settings)?);
+    let app = Arc::new(App::build(settings).await?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Listen {

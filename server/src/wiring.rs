@@ -49,7 +49,7 @@ pub struct App {
 }
 
 /// Opens the managers one mount names, with the kinds it chose.
-fn open_mount(
+async fn open_mount(
     cx: &OpenContext,
     config: &MountConfig,
     settings: &Settings,
@@ -63,24 +63,18 @@ fn open_mount(
         source,
     };
     let scope = &config.scope;
-    let namespace = config
-        .namespace
-        .as_ref()
-        .map(|k| k.open(cx, scope))
-        .transpose()
-        .map_err(failed)?;
-    let properties = config
-        .properties
-        .as_ref()
-        .map(|k| k.open(cx, scope))
-        .transpose()
-        .map_err(failed)?;
-    let locks = config
-        .locks
-        .as_ref()
-        .map(|k| k.open(cx, scope))
-        .transpose()
-        .map_err(failed)?;
+    let namespace = match &config.namespace {
+        Some(kind) => Some(kind.open(cx, scope).await.map_err(failed)?),
+        None => None,
+    };
+    let properties = match &config.properties {
+        Some(kind) => Some(kind.open(cx, scope).await.map_err(failed)?),
+        None => None,
+    };
+    let locks = match &config.locks {
+        Some(kind) => Some(kind.open(cx, scope).await.map_err(failed)?),
+        None => None,
+    };
     let mut live: Vec<Arc<dyn LivePropertyHandler>> = if config.scope.is_root() {
         standard_handlers_with(LockDiscoveryOptions {
             omit_lockroot_for: settings.executive.omit_lockroot_for.clone(),
@@ -120,7 +114,7 @@ fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, StartError>
 impl App {
     /// Opens the stores and builds the registry: the configured mounts, or the embedded
     /// default (the file system at `root`, properties and locks in sled under `state`).
-    pub fn build(settings: Settings) -> Result<App, StartError> {
+    pub async fn build(settings: Settings) -> Result<App, StartError> {
         if let Some(path) = &settings.users {
             let users = Users::load(path).map_err(|e| StartError::Config(e.to_string()))?;
             if users.is_empty() {
@@ -148,7 +142,7 @@ impl App {
         }
         let mut mounts = Vec::new();
         for config in effective_mounts(&settings)? {
-            let mount = open_mount(&cx, &config, &settings)?;
+            let mount = open_mount(&cx, &config, &settings).await?;
             info!(
                 scope = %config.scope,
                 namespace = mount.namespace.as_ref().map_or("inherited", |n| n.kind()),
@@ -278,6 +272,7 @@ mod tests {
             dir.path(),
             "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"memory\" }\nproperties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n",
         ))
+        .await
         .unwrap();
         assert!(app.closers.is_empty());
         app.close().await;
@@ -295,6 +290,7 @@ mod tests {
              [[mount]]\nscope = \"/a\"\nnamespace = { kind = \"sled\" }\nproperties = { kind = \"sled\" }\nlocks = { kind = \"sled\" }\n\
              [[mount]]\nscope = \"/m\"\nproperties = { kind = \"memory\" }\n",
         ))
+        .await
         .unwrap();
         let registry = &app.executive.registry;
         assert!(Arc::ptr_eq(
@@ -315,14 +311,15 @@ mod tests {
         assert!(dir.path().join("state/db").is_dir());
     }
 
-    #[test]
-    fn a_directory_that_cannot_be_served_names_its_mount() {
+    #[tokio::test]
+    async fn a_directory_that_cannot_be_served_names_its_mount() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("file"), "x").unwrap();
         let e = App::build(settings(
             dir.path(),
             "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"file\" }\n",
         ))
+        .await
         .err()
         .expect("a file is no directory");
         assert!(

@@ -13,7 +13,9 @@ use davd::App;
 async fn the_example_serves_generated_files_and_its_property() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = App::build(example::settings(example::CONFIG).unwrap()).unwrap();
+    let app = App::build(example::settings(example::CONFIG).unwrap())
+        .await
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(davd::serve(listener, Arc::new(app), async {
         let _ = stopped.await;

@@ -189,7 +189,7 @@ async fn sled_scope_content_survives_a_restart() {
     };
     let mut app = None;
     for _ in 0..50 {
-        match App::build(settings.clone()) {
+        match App::build(settings.clone()).await {
             Ok(a) => {
                 app = Some(a);
                 break;

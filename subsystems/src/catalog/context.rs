@@ -129,6 +129,23 @@ impl OpenContext {
         Ok(opened)
     }
 
+    /// Like [`OpenContext::shared`], for an instance that opens asynchronously (a connection
+    /// pool that connects, a client that checks its bucket).
+    pub async fn shared_async<T, F, Fut>(&self, key: &str, open: F) -> Result<Arc<T>, OpenError>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OpenError>>,
+    {
+        if let Some(found) = self.find::<T>(key) {
+            return Ok(found);
+        }
+        let opened = Arc::new(open().await?);
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.push((key.to_owned(), TypeId::of::<T>(), opened.clone()));
+        Ok(opened)
+    }
+
     fn find<T: Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
         let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         shared
@@ -191,5 +208,27 @@ mod tests {
         // A failure is not kept: the next call tries again.
         assert!(cx.shared::<u64>("f", || Err(OpenError::new("no"))).is_err());
         assert_eq!(*cx.shared("f", || Ok(3u64)).unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn shared_instances_may_open_asynchronously() {
+        let cx = OpenContext::new("/nowhere");
+        let one = cx
+            .shared_async("pool", || async {
+                tokio::task::yield_now().await;
+                Ok(String::from("connected"))
+            })
+            .await
+            .unwrap();
+        let two = cx
+            .shared_async("pool", || async { Ok(String::from("again")) })
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&one, &two));
+        // Both ways of opening share one table.
+        assert!(Arc::ptr_eq(
+            &one,
+            &cx.shared("pool", || Ok(String::new())).unwrap()
+        ));
     }
 }

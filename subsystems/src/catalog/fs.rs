@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde::Deserialize;
 
 use davd_registry::{DavPath, NamespaceManager};
@@ -42,8 +43,9 @@ struct ServeDirectory {
     root: PathBuf,
 }
 
+#[async_trait]
 impl Open<dyn NamespaceManager> for ServeDirectory {
-    fn open(
+    async fn open(
         &self,
         cx: &OpenContext,
         _scope: &DavPath,

@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use toml::de::DeValue;
 
 use davd_registry::{DavPath, LivePropertyHandler, LockManager, NamespaceManager, PropertyManager};
@@ -66,10 +67,13 @@ impl fmt::Display for Role {
 /// Opens a manager `M` for the mount at `scope` when the server starts: what a kind made of
 /// its table.
 ///
-/// A plain function or closure `Fn(&OpenContext, &DavPath) -> Result<Arc<M>, OpenError>` is
-/// one; implement the trait yourself to offer [`Open::serving_directory`].
+/// Opening is async, so a kind can reach its database or its bucket at startup and fail there
+/// rather than on the first request. A plain function or closure
+/// `Fn(&OpenContext, &DavPath) -> Result<Arc<M>, OpenError>` is an `Open` that needs no
+/// waiting; implement the trait yourself to wait, or to offer [`Open::serving_directory`].
+#[async_trait]
 pub trait Open<M: ?Sized>: Send + Sync {
-    fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError>;
+    async fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError>;
 
     /// For a kind that serves a directory of the local file system: the same, serving `dir`
     /// instead. `--root` replaces the directory served at `/` this way.
@@ -78,11 +82,12 @@ pub trait Open<M: ?Sized>: Send + Sync {
     }
 }
 
+#[async_trait]
 impl<M: ?Sized, F> Open<M> for F
 where
     F: Fn(&OpenContext, &DavPath) -> Result<Arc<M>, OpenError> + Send + Sync,
 {
-    fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError> {
+    async fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError> {
         self(cx, scope)
     }
 }
@@ -220,8 +225,8 @@ impl<M: ?Sized> Configured<M> {
         self.kind
     }
 
-    pub fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError> {
-        self.opener.open(cx, scope)
+    pub async fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError> {
+        self.opener.open(cx, scope).await
     }
 
     /// The same kind serving `dir`, if it serves a directory ([`Open::serving_directory`]).

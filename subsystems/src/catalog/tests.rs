@@ -201,8 +201,8 @@ fn configured<M: ?Sized>(
     pick(&Catalog::builtin(), table).unwrap()
 }
 
-#[test]
-fn sled_stores_are_shared_and_memory_ones_are_not() {
+#[tokio::test]
+async fn sled_stores_are_shared_and_memory_ones_are_not() {
     let state = tempfile::tempdir().unwrap();
     let cx = OpenContext::new(state.path().join("state"));
     let root = DavPath::root();
@@ -210,16 +210,16 @@ fn sled_stores_are_shared_and_memory_ones_are_not() {
 
     let sled = configured("n = { kind = \"sled\" }", |c, t| c.locks(t));
     let (a, b) = (
-        sled.open(&cx, &root).unwrap(),
-        sled.open(&cx, &scope).unwrap(),
+        sled.open(&cx, &root).await.unwrap(),
+        sled.open(&cx, &scope).await.unwrap(),
     );
     assert!(Arc::ptr_eq(&a, &b), "one sled lock table for every scope");
     let default = (Catalog::builtin().defaults().locks)();
-    assert!(Arc::ptr_eq(&a, &default.open(&cx, &root).unwrap()));
+    assert!(Arc::ptr_eq(&a, &default.open(&cx, &root).await.unwrap()));
     let props = configured("n = { kind = \"sled\" }", |c, t| c.properties(t));
     let (a, b) = (
-        props.open(&cx, &root).unwrap(),
-        props.open(&cx, &scope).unwrap(),
+        props.open(&cx, &root).await.unwrap(),
+        props.open(&cx, &scope).await.unwrap(),
     );
     assert!(
         Arc::ptr_eq(&a, &b),
@@ -234,8 +234,8 @@ fn sled_stores_are_shared_and_memory_ones_are_not() {
 
     let memory = configured("n = { kind = \"memory\" }", |c, t| c.locks(t));
     let (a, b) = (
-        memory.open(&cx, &root).unwrap(),
-        memory.open(&cx, &scope).unwrap(),
+        memory.open(&cx, &root).await.unwrap(),
+        memory.open(&cx, &scope).await.unwrap(),
     );
     assert!(
         !Arc::ptr_eq(&a, &b),
@@ -243,26 +243,29 @@ fn sled_stores_are_shared_and_memory_ones_are_not() {
     );
 }
 
-#[test]
-fn a_memory_only_server_leaves_the_state_directory_alone() {
+#[tokio::test]
+async fn a_memory_only_server_leaves_the_state_directory_alone() {
     let state = tempfile::tempdir().unwrap();
     let cx = OpenContext::new(state.path().join("state"));
     let text = "n = { kind = \"memory\" }";
     configured(text, |c, t| c.namespace(t))
         .open(&cx, &DavPath::root())
+        .await
         .unwrap();
     configured(text, |c, t| c.properties(t))
         .open(&cx, &DavPath::root())
+        .await
         .unwrap();
     configured(text, |c, t| c.locks(t))
         .open(&cx, &DavPath::root())
+        .await
         .unwrap();
     assert!(!state.path().join("state").exists());
     assert!(cx.closers().is_empty());
 }
 
-#[test]
-fn fs_serves_a_directory_that_root_can_replace() {
+#[tokio::test]
+async fn fs_serves_a_directory_that_root_can_replace() {
     let dir = tempfile::tempdir().unwrap();
     let cx = OpenContext::new(dir.path().join("state"));
     let text = format!(
@@ -271,7 +274,7 @@ fn fs_serves_a_directory_that_root_can_replace() {
     );
     let fs = configured(&text, |c, t| c.namespace(t));
     let elsewhere = fs.serving_directory(&dir.path().join("b")).unwrap();
-    elsewhere.open(&cx, &DavPath::root()).unwrap();
+    elsewhere.open(&cx, &DavPath::root()).await.unwrap();
     assert!(dir.path().join("b").is_dir() && !dir.path().join("a").exists());
     let sled = configured("n = { kind = \"sled\" }", |c, t| c.namespace(t));
     assert!(sled.serving_directory(dir.path()).is_none());
@@ -282,6 +285,7 @@ fn fs_serves_a_directory_that_root_can_replace() {
         .serving_directory(&dir.path().join("file"))
         .unwrap()
         .open(&cx, &DavPath::root())
+        .await
     {
         Err(e) => e,
         Ok(_) => panic!("a file cannot be served as a directory"),

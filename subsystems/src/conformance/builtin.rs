@@ -15,7 +15,7 @@ use crate::catalog::{
 
 /// What a kind gets from a table, opened for the scope `/t` with a fresh state directory
 /// (and served directory) that lives as long as the subject.
-fn open<M: ?Sized>(
+async fn open<M: ?Sized>(
     table: &str,
     configure: impl Fn(&Catalog, TableConfig<'_>) -> Result<Configured<M>, ConfigProblem>,
 ) -> Subject<M> {
@@ -31,38 +31,39 @@ fn open<M: ?Sized>(
     .expect("the kind reads its table");
     let cx = OpenContext::new(dir.path().join("state"));
     let scope = DavPath::parse_url_path("/t").expect("a scope").0;
-    let manager: Arc<M> = configured.open(&cx, &scope).expect("the kind opens");
+    let manager: Arc<M> = configured.open(&cx, &scope).await.expect("the kind opens");
     Subject::new(manager).keeping(dir)
 }
 
-fn fs_namespace() -> Subject<dyn NamespaceManager> {
+async fn fs_namespace() -> Subject<dyn NamespaceManager> {
     open("t = { kind = \"fs\", root = \"DIR\" }", |c, t| {
         c.namespace(t)
     })
+    .await
 }
 
-fn sled_namespace() -> Subject<dyn NamespaceManager> {
-    open("t = { kind = \"sled\" }", |c, t| c.namespace(t))
+async fn sled_namespace() -> Subject<dyn NamespaceManager> {
+    open("t = { kind = \"sled\" }", |c, t| c.namespace(t)).await
 }
 
-fn memory_namespace() -> Subject<dyn NamespaceManager> {
-    open("t = { kind = \"memory\" }", |c, t| c.namespace(t))
+async fn memory_namespace() -> Subject<dyn NamespaceManager> {
+    open("t = { kind = \"memory\" }", |c, t| c.namespace(t)).await
 }
 
-fn sled_properties() -> Subject<dyn PropertyManager> {
-    open("t = { kind = \"sled\" }", |c, t| c.properties(t))
+async fn sled_properties() -> Subject<dyn PropertyManager> {
+    open("t = { kind = \"sled\" }", |c, t| c.properties(t)).await
 }
 
-fn memory_properties() -> Subject<dyn PropertyManager> {
-    open("t = { kind = \"memory\" }", |c, t| c.properties(t))
+async fn memory_properties() -> Subject<dyn PropertyManager> {
+    open("t = { kind = \"memory\" }", |c, t| c.properties(t)).await
 }
 
-fn sled_locks() -> Subject<dyn LockManager> {
-    open("t = { kind = \"sled\" }", |c, t| c.locks(t))
+async fn sled_locks() -> Subject<dyn LockManager> {
+    open("t = { kind = \"sled\" }", |c, t| c.locks(t)).await
 }
 
-fn memory_locks() -> Subject<dyn LockManager> {
-    open("t = { kind = \"memory\" }", |c, t| c.locks(t))
+async fn memory_locks() -> Subject<dyn LockManager> {
+    open("t = { kind = \"memory\" }", |c, t| c.locks(t)).await
 }
 
 crate::namespace_conformance!(fs_namespace_conforms, fs_namespace);

@@ -59,6 +59,24 @@ impl<M: ?Sized> Subject<M> {
     }
 }
 
+/// What a fixture function returns: a [`Subject`], or a future of one for a backend that
+/// must connect to something first.
+pub trait Fixture<M: ?Sized> {
+    fn subject(self) -> impl Future<Output = Subject<M>>;
+}
+
+impl<M: ?Sized> Fixture<M> for Subject<M> {
+    fn subject(self) -> impl Future<Output = Subject<M>> {
+        std::future::ready(self)
+    }
+}
+
+impl<M: ?Sized, F: Future<Output = Subject<M>>> Fixture<M> for F {
+    fn subject(self) -> impl Future<Output = Subject<M>> {
+        self
+    }
+}
+
 /// Runs a case on a runtime of its own (one thread, with the blocking pool stores use).
 pub fn block_on<F: Future>(case: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -81,7 +99,7 @@ macro_rules! __conformance_cases {
                 #[test]
                 fn $case() {
                     $crate::conformance::block_on(async {
-                        let subject = ($open)();
+                        let subject = $crate::conformance::Fixture::subject(($open)()).await;
                         $crate::conformance::$suite::$case(&*subject.manager).await;
                         drop(subject);
                     });
@@ -92,8 +110,8 @@ macro_rules! __conformance_cases {
 }
 
 /// Instantiates the namespace cases in a module: `namespace_conformance!(my_namespace, open)`,
-/// where `open()` returns a fresh, empty [`Subject`]`<dyn NamespaceManager>`; it is called
-/// inside the case's runtime.
+/// where `open()` returns a fresh, empty [`Subject`]`<dyn NamespaceManager>` (or a future of
+/// one: `open` may be an `async fn`); it is called inside the case's runtime.
 #[macro_export]
 macro_rules! namespace_conformance {
     ($module:ident, $open:expr) => {
