@@ -147,7 +147,8 @@ pub struct Kind {
     pub properties: Option<Configure<dyn PropertyManager>>,
     pub locks: Option<Configure<dyn LockManager>>,
     /// Top-level tables of the configuration file this kind reads (`[cluster]`): the file may
-    /// contain them only when a kind of the catalog reads them.
+    /// contain them only when a kind of the catalog reads them. Not one of the server's own
+    /// keys (`listen`, `limits`, `mount`...), which the server reads.
     pub tables: &'static [&'static str],
 }
 
