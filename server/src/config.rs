@@ -57,6 +57,7 @@ struct RawLimits {
     max_headers: Option<Spanned<usize>>,
     max_header_bytes: Option<Spanned<usize>>,
     max_connections: Option<Spanned<usize>>,
+    min_free_mib: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +121,8 @@ pub struct LimitsConfig {
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
+    /// Writes are refused with 507 while less than this many MiB are free on a store's disk.
+    pub min_free_mib: Option<u64>,
 }
 
 /// The whole file, checked.
@@ -389,6 +392,7 @@ impl FileConfig {
                         "max_connections",
                         widen(l.max_connections),
                     )?),
+                    min_free_mib: l.min_free_mib,
                 })
             }
         };
@@ -468,6 +472,9 @@ impl FileConfig {
         }
         if let Some(v) = l.max_connections {
             conn.max_connections = v;
+        }
+        if let Some(v) = l.min_free_mib {
+            settings.min_free_bytes = v.saturating_mul(1024 * 1024);
         }
         settings.mounts = file.mounts;
         settings.tables = file.tables;

@@ -4,6 +4,8 @@
 //! named it, the kind read its table, and here it opens with the server's [`OpenContext`].
 //! Nothing in this file knows a kind by name.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +13,10 @@ use tracing::{info, warn};
 
 use davd_executive::Executive;
 use davd_registry::{
-    LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
+    Journal, LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
 };
 use davd_subsystems::catalog::{Close, OpenContext, OpenError};
+use davd_subsystems::journal::{DirJournal, MemoryJournal};
 use davd_subsystems::live::{LockDiscoveryOptions, standard_handlers_with};
 
 use crate::auth::{Authenticator, Users};
@@ -27,13 +30,14 @@ pub enum StartError {
     /// empty for the embedded default.
     #[error("{origin}{source}")]
     Open { origin: String, source: OpenError },
+    #[error("cannot open the journal in {path}: {source}")]
+    Journal { path: PathBuf, source: io::Error },
+    #[error("recovering the requests a crash interrupted failed: {0}")]
+    Recovery(String),
     #[error("{0}")]
     Registry(#[from] RegistryError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: io::Error },
     #[error("{0}")]
     Config(String),
 }
@@ -46,6 +50,8 @@ pub struct App {
     pub auth: Option<Authenticator>,
     /// What the kinds asked to finish when the server stops (flush the state database...).
     closers: Vec<Arc<dyn Close>>,
+    /// Set once [`App::recover`] has run: it runs once per process, before serving.
+    recovered: tokio::sync::OnceCell<()>,
 }
 
 /// Opens the managers one mount names, with the kinds it chose.
@@ -132,16 +138,28 @@ impl App {
                 settings.listen
             )));
         }
+        let mounts = effective_mounts(&settings)?;
+        refuse_state_inside_a_root(&settings, &mounts)?;
         // What the server keeps in its state directory for itself, rather than for one store,
-        // opens here, before any store does. Each kind creates the directory if it needs it.
+        // opens here, before any store does: the journal of requests in flight.
+        let journal_dir = settings.state.join("journal");
+        let journal: Arc<dyn Journal> = Arc::new(
+            DirJournal::open(&journal_dir, settings.fsync, settings.min_free_bytes).map_err(
+                |source| StartError::Journal {
+                    path: journal_dir.clone(),
+                    source,
+                },
+            )?,
+        );
         let mut cx = OpenContext::new(&settings.state)
             .with_fsync(settings.fsync)
-            .with_fs_inline_io(settings.fs_inline_io);
+            .with_fs_inline_io(settings.fs_inline_io)
+            .with_reserve(settings.min_free_bytes);
         for (name, table) in &settings.tables {
             cx = cx.with_table(name.clone(), table.clone());
         }
-        let mut mounts = Vec::new();
-        for config in effective_mounts(&settings)? {
+        let mut built = Vec::new();
+        for config in mounts {
             let mount = open_mount(&cx, &config, &settings).await?;
             info!(
                 scope = %config.scope,
@@ -150,17 +168,23 @@ impl App {
                 locks = mount.locks.as_ref().map_or("inherited", |l| l.kind()),
                 "mounted"
             );
-            mounts.push((config.scope, mount));
+            built.push((config.scope, mount));
         }
-        let registry = Registry::new(mounts)?;
-        let mut app = Self::with_registry(registry, settings);
+        let registry = Registry::new(built)?;
+        let mut app = Self::assemble(registry, settings, journal);
         app.closers = cx.closers();
         Ok(app)
     }
 
     /// Assembles an app around a registry built elsewhere (library users, tests that inject
-    /// their own subsystems). On shutdown its property and lock managers are flushed.
-    pub fn with_registry(registry: Registry, mut settings: Settings) -> App {
+    /// their own subsystems). On shutdown its property and lock managers are flushed. Its
+    /// journal is kept in memory: nothing such an app keeps survives a crash, unless its stores
+    /// do, and then [`App::build`] is the way.
+    pub fn with_registry(registry: Registry, settings: Settings) -> App {
+        Self::assemble(registry, settings, Arc::new(MemoryJournal::new()))
+    }
+
+    fn assemble(registry: Registry, mut settings: Settings, journal: Arc<dyn Journal>) -> App {
         let auth = match &settings.users {
             Some(path) => match Users::load(path) {
                 Ok(users) => Some(Authenticator::new(users, settings.realm.clone())),
@@ -173,13 +197,36 @@ impl App {
             None => None,
         };
         settings.executive.authentication = auth.is_some();
-        let executive = Executive::new(Arc::new(registry), settings.executive.clone());
+        let executive = Executive::new(Arc::new(registry), settings.executive.clone(), journal);
         App {
             executive,
             settings,
             auth,
             closers: Vec::new(),
+            recovered: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Finishes or undoes every request a crash interrupted, then lets the stores discard
+    /// what such requests left (docs/adr/0017-crash-safety.md). Must run before the first
+    /// request is served, and runs only once: [`crate::serve`] calls it too, and a second
+    /// call, with requests perhaps in flight, does nothing.
+    pub async fn recover(&self) -> Result<(), StartError> {
+        self.recovered
+            .get_or_try_init(|| async {
+                let recovered = davd_executive::recovery::recover(&self.executive)
+                    .await
+                    .map_err(|e| StartError::Recovery(e.message.into_owned()))?;
+                if !recovered.is_empty() {
+                    info!(
+                        requests = recovered.len(),
+                        "recovered the requests a crash had interrupted"
+                    );
+                }
+                Ok::<(), StartError>(())
+            })
+            .await?;
+        Ok(())
     }
 
     /// Every distinct property manager of the registry, each once.
@@ -221,8 +268,18 @@ impl App {
     }
 
     /// On shutdown: flushes every property and lock manager, then finishes what the kinds
-    /// registered (the state database, which also holds sled namespaces).
+    /// registered (the state database, which also holds sled namespaces). Bounded in time: a
+    /// disk that no longer answers must not keep the process from exiting.
     pub async fn close(&self) {
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.flush_and_close())
+            .await
+            .is_err()
+        {
+            warn!("flushing the stores did not finish in time");
+        }
+    }
+
+    async fn flush_and_close(&self) {
         for store in self.property_stores() {
             if let Err(e) = store.flush().await {
                 warn!(error = %e, kind = store.kind(), "flushing a property store failed");
@@ -243,6 +300,61 @@ impl App {
 
 /// How often expired locks are swept.
 pub const LOCK_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long shutdown waits for the stores' last flush.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A state directory inside a served root would be served to clients, who could read and
+/// delete davd's own database: refused, with a message naming both.
+fn refuse_state_inside_a_root(
+    settings: &Settings,
+    mounts: &[MountConfig],
+) -> Result<(), StartError> {
+    let state = absolute(&settings.state);
+    for mount in mounts {
+        let served = mount.namespace.as_ref().and_then(|n| n.served_directory());
+        if let Some(root) = served {
+            let root = absolute(&root);
+            if state.starts_with(&root) {
+                let origin = if mount.origin.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", mount.origin)
+                };
+                return Err(StartError::Config(format!(
+                    "the state directory {} is inside the served directory {}{origin}: clients \
+                     could read and delete davd's own database. Keep --state outside the root",
+                    settings.state.display(),
+                    root.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute and, as far as it exists, with symbolic links resolved, so that two
+/// spellings of one directory compare equal.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(found) = existing.canonicalize() {
+            return rest.into_iter().rev().fold(found, |p, s| p.join(s));
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => {
+                return std::env::current_dir()
+                    .map(|cwd| cwd.join(path))
+                    .unwrap_or_else(|_| path.to_path_buf());
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -276,7 +388,10 @@ mod tests {
         .unwrap();
         assert!(app.closers.is_empty());
         app.close().await;
-        assert!(!dir.path().join("state").exists());
+        assert!(
+            !dir.path().join("state/db").exists(),
+            "no state database (the journal of requests in flight is there all the same)"
+        );
     }
 
     /// Scopes naming `sled` properties or locks share one store each, whether they name it or

@@ -7,6 +7,7 @@
 //! | namespace   | [`fs::FsNamespace`], [`sled_store::SledNamespace`], [`memory::MemoryNamespace`] |
 //! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
+//! | journal     | [`journal::DirJournal`], [`journal::MemoryJournal`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
 //!
 //! [`catalog`] names them for the configuration file: `kind = "fs"`, `"sled"`, `"memory"`.
@@ -19,7 +20,9 @@ pub mod catalog;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod fs;
+pub mod journal;
 pub mod live;
 pub mod memory;
 pub mod sled_store;
+pub mod space;
 mod stream;

@@ -302,14 +302,14 @@ impl NamespaceManager for Faulty {
     async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
         self.inner.create_collection(p).await
     }
-    async fn detach(&self, p: &DavPath) -> SubsystemResult<Detached> {
+    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         if self.fail_detach.load(Ordering::SeqCst) {
             return Err(SubsystemError::new(
                 SubStatus::INSUFFICIENT_STORAGE,
                 "injected",
             ));
         }
-        self.inner.detach(p).await
+        self.inner.detach(p, tag).await
     }
     async fn restore(&self, d: Detached) -> SubsystemResult<()> {
         self.inner.restore(d).await

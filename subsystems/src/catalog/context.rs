@@ -52,19 +52,21 @@ pub struct OpenContext {
     state: PathBuf,
     fsync: bool,
     fs_inline_io: bool,
+    reserve: u64,
     tables: BTreeMap<String, toml::Table>,
     shared: Mutex<Vec<(String, TypeId, Instance)>>,
     closers: Mutex<Vec<Arc<dyn Close>>>,
 }
 
 impl OpenContext {
-    /// A context for a server keeping its state in `state`, with fsync off and inline I/O on
-    /// (the defaults of the settings of the same names).
+    /// A context for a server keeping its state in `state`, with fsync off, inline I/O on and
+    /// the default free-space reserve (the defaults of the settings of the same names).
     pub fn new(state: impl Into<PathBuf>) -> Self {
         OpenContext {
             state: state.into(),
             fsync: false,
             fs_inline_io: true,
+            reserve: crate::space::DEFAULT_RESERVE,
             tables: BTreeMap::new(),
             shared: Mutex::new(Vec::new()),
             closers: Mutex::new(Vec::new()),
@@ -78,6 +80,12 @@ impl OpenContext {
 
     pub fn with_fs_inline_io(mut self, inline: bool) -> Self {
         self.fs_inline_io = inline;
+        self
+    }
+
+    /// Bytes to keep free on a store's disk (`limits.min_free_mib`).
+    pub fn with_reserve(mut self, bytes: u64) -> Self {
+        self.reserve = bytes;
         self
     }
 
@@ -101,6 +109,12 @@ impl OpenContext {
     /// Run single stats and small reads on the request's thread (`fs_inline_io`, ADR 0011).
     pub fn fs_inline_io(&self) -> bool {
         self.fs_inline_io
+    }
+
+    /// Writes are refused with 507 while fewer bytes than this are free on a store's disk
+    /// (`limits.min_free_mib`, `crate::space`), so that a full disk never breaks a store.
+    pub fn reserve(&self) -> u64 {
+        self.reserve
     }
 
     /// A top-level table of the configuration file, already checked by the kinds that read
@@ -177,6 +191,7 @@ impl fmt::Debug for OpenContext {
             .field("state", &self.state)
             .field("fsync", &self.fsync)
             .field("fs_inline_io", &self.fs_inline_io)
+            .field("reserve", &self.reserve)
             .field("tables", &self.tables.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }

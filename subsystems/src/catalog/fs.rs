@@ -53,6 +53,7 @@ impl Open<dyn NamespaceManager> for ServeDirectory {
         let options = FsOptions {
             fsync: cx.fsync(),
             inline_io: cx.fs_inline_io(),
+            reserve: cx.reserve(),
         };
         let namespace = FsNamespace::open(&self.root, options).map_err(|e| {
             OpenError::new(format!(
@@ -61,6 +62,10 @@ impl Open<dyn NamespaceManager> for ServeDirectory {
             ))
         })?;
         Ok(Arc::new(namespace))
+    }
+
+    fn served_directory(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 
     fn serving_directory(&self, dir: &Path) -> Option<Opener<dyn NamespaceManager>> {

@@ -18,7 +18,7 @@ mod memory;
 mod sled;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -74,6 +74,12 @@ impl fmt::Display for Role {
 #[async_trait]
 pub trait Open<M: ?Sized>: Send + Sync {
     async fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError>;
+
+    /// For a kind that serves a directory of the local file system: the directory (the
+    /// server refuses a state directory inside it).
+    fn served_directory(&self) -> Option<&Path> {
+        None
+    }
 
     /// For a kind that serves a directory of the local file system: the same, serving `dir`
     /// instead. `--root` replaces the directory served at `/` this way.
@@ -228,6 +234,11 @@ impl<M: ?Sized> Configured<M> {
 
     pub async fn open(&self, cx: &OpenContext, scope: &DavPath) -> Result<Arc<M>, OpenError> {
         self.opener.open(cx, scope).await
+    }
+
+    /// The directory it serves, if it serves one ([`Open::served_directory`]).
+    pub fn served_directory(&self) -> Option<PathBuf> {
+        self.opener.served_directory().map(Path::to_path_buf)
     }
 
     /// The same kind serving `dir`, if it serves a directory ([`Open::serving_directory`]).

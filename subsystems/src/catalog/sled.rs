@@ -12,17 +12,26 @@ use async_trait::async_trait;
 use davd_registry::{DavPath, LockManager, NamespaceManager, PropertyManager, SubsystemResult};
 
 use super::{Close, ConfigProblem, Configured, Kind, KindConfig, OpenContext, OpenError, Opener};
-use crate::sled_store::{SledLocks, SledNamespace, SledProperties, db_error, open_state_database};
+use crate::sled_store::{
+    SledLocks, SledNamespace, SledProperties, StateDb, StateOptions, open_state,
+};
 
 pub const KIND: Kind = Kind::new("sled")
     .namespace(namespace)
     .properties(properties)
     .locks(locks);
 
-/// The state database, opened once; flushed when the server stops.
-fn database(cx: &OpenContext) -> Result<Arc<::sled::Db>, OpenError> {
+/// The state database, opened once (and checked: a damaged one stops startup); flushed when
+/// the server stops.
+fn database(cx: &OpenContext) -> Result<Arc<StateDb>, OpenError> {
     cx.shared("sled: the state database", || {
-        let db = open_state_database(cx.state_dir()).map_err(OpenError::new)?;
+        let options = StateOptions {
+            reserve: cx.reserve(),
+            // Enough for sled to open on a full disk; never more than a quarter of the
+            // reserve, so a small test disk is not filled by it.
+            ballast: (cx.reserve() / 4).min(8 * 1024 * 1024),
+        };
+        let db = open_state(cx.state_dir(), &options).map_err(OpenError::new)?;
         cx.on_close(Arc::new(FlushOnClose(db.clone())));
         Ok(db)
     })
@@ -31,9 +40,7 @@ fn database(cx: &OpenContext) -> Result<Arc<::sled::Db>, OpenError> {
 fn state_error(cx: &OpenContext, e: ::sled::Error) -> OpenError {
     OpenError::new(format!(
         "cannot open the state database in {}: {e}",
-        cx.state_dir()
-            .join(crate::sled_store::DATABASE_DIR)
-            .display()
+        cx.state_dir().join("db").display()
     ))
 }
 
@@ -47,8 +54,7 @@ fn open_namespace(
     scope: &DavPath,
 ) -> Result<Arc<dyn NamespaceManager>, OpenError> {
     let db = database(cx)?;
-    let namespace =
-        SledNamespace::open(&db, scope.as_str(), cx.fsync()).map_err(|e| state_error(cx, e))?;
+    let namespace = SledNamespace::open(&db, scope.as_str()).map_err(|e| state_error(cx, e))?;
     Ok(Arc::new(namespace))
 }
 
@@ -91,7 +97,7 @@ pub(super) fn default_locks() -> Configured<dyn LockManager> {
     Configured::new(KIND.name, Arc::new(open_locks))
 }
 
-struct FlushOnClose(::sled::Db);
+struct FlushOnClose(StateDb);
 
 #[async_trait]
 impl Close for FlushOnClose {
@@ -100,7 +106,6 @@ impl Close for FlushOnClose {
     }
 
     async fn close(&self) -> SubsystemResult<()> {
-        self.0.flush_async().await.map_err(db_error)?;
-        Ok(())
+        self.0.flush().await
     }
 }

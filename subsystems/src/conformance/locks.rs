@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use davd_registry::{LockManager, LockScope, Timeout};
+use davd_registry::{LockChange, LockManager, LockScope, Marker, Timeout};
 
 use super::support::{lock, path, tokens};
 
@@ -167,4 +167,63 @@ pub async fn flush_is_a_barrier_that_succeeds(locks: &dyn LockManager) {
     locks.insert(lock("f", "/f", false, None)).await.unwrap();
     locks.flush().await.unwrap();
     assert!(locks.get("f").await.unwrap().is_some());
+}
+
+pub async fn a_batch_of_lock_changes_and_its_undo(locks: &dyn LockManager) {
+    let kept = lock("kept", "/k", false, None);
+    let refreshed = lock("refreshed", "/r", false, Some(later()));
+    let removed = lock("removed", "/x", true, None);
+    for record in [&kept, &refreshed, &removed] {
+        locks.insert(record.clone()).await.unwrap();
+    }
+    let mut refresh = refreshed.clone();
+    refresh.expires = Some(later() + Duration::from_secs(600));
+    let added = lock("added", "/a", true, None);
+    let changes = vec![
+        LockChange::Put(added.clone()),
+        LockChange::Put(refresh.clone()),
+        LockChange::Remove {
+            token: "removed".into(),
+        },
+        LockChange::Remove {
+            token: "absent".into(),
+        },
+    ];
+    let undo = locks.apply(&changes, Marker::Record("l-1")).await.unwrap();
+    assert_eq!(locks.get("added").await.unwrap(), Some(added));
+    assert_eq!(locks.get("refreshed").await.unwrap(), Some(refresh));
+    assert_eq!(locks.get("removed").await.unwrap(), None);
+    let durable = locks.has_marker("l-1").await.unwrap();
+    assert_eq!(
+        locks.markers().await.unwrap().contains(&"l-1".to_owned()),
+        durable
+    );
+
+    locks.apply(&undo, Marker::Clear("l-1")).await.unwrap();
+    assert!(!locks.has_marker("l-1").await.unwrap());
+    assert_eq!(locks.get("added").await.unwrap(), None);
+    assert_eq!(locks.get("refreshed").await.unwrap(), Some(refreshed));
+    assert_eq!(locks.get("removed").await.unwrap(), Some(removed));
+    assert_eq!(locks.get("kept").await.unwrap(), Some(kept));
+    assert_eq!(
+        tokens(&locks.covering(&path("/x/y")).await.unwrap()),
+        ["removed"]
+    );
+
+    locks
+        .apply(
+            &[LockChange::Remove {
+                token: "kept".into(),
+            }],
+            Marker::Record("l-2"),
+        )
+        .await
+        .unwrap();
+    locks.forget_markers(&["l-2".to_owned()]).await.unwrap();
+    assert!(!locks.has_marker("l-2").await.unwrap());
+    assert_eq!(
+        locks.get("kept").await.unwrap(),
+        None,
+        "forgetting a marker keeps its batch"
+    );
 }

@@ -129,6 +129,9 @@ macro_rules! namespace_conformance {
             listings_name_each_direct_member_once,
             a_detached_subtree_can_be_restored_or_purged,
             a_restore_replaces_what_is_there_now,
+            a_replaced_content_can_be_kept_under_the_executive_s_tag,
+            leftovers_are_discarded_when_asked_and_live_content_stays,
+            flush_and_sync_are_barriers_that_succeed,
             a_rename_moves_a_whole_subtree,
             a_copy_has_its_own_content,
             segments_are_written_in_place,
@@ -154,6 +157,8 @@ macro_rules! properties_conformance {
             a_removed_tree_is_returned_and_can_be_put_back,
             put_many_sets_every_entry,
             a_moved_tree_leaves_its_neighbours,
+            a_batch_applies_in_order_and_its_undo_restores_everything,
+            markers_go_in_and_out_with_their_batches,
             flush_is_a_barrier_that_succeeds,
         );
     };
@@ -171,6 +176,7 @@ macro_rules! locks_conformance {
             below_finds_locks_rooted_strictly_below,
             held_by_counts_each_principal_s_locks,
             expired_locks_are_never_returned_and_are_swept,
+            a_batch_of_lock_changes_and_its_undo,
             flush_is_a_barrier_that_succeeds,
         );
     };

@@ -270,36 +270,108 @@ pub async fn a_detached_subtree_can_be_restored_or_purged(ns: &dyn NamespaceMana
     put(ns, "/c/g", "g").await;
     neighbours(ns).await;
 
-    let detached = ns.detach(&path("/c")).await.unwrap();
+    let detached = ns.detach(&path("/c"), "tag-1").await.unwrap();
+    assert_eq!(detached.handle, "tag-1", "kept under the caller's tag");
+    assert_eq!(detached.path, path("/c"));
+    assert!(ns.is_detached("tag-1").await.unwrap());
     for gone in ["/c", "/c/d", "/c/d/f", "/c/g"] {
         assert!(!exists(ns, gone).await, "{gone} is still there");
     }
     neighbours_untouched(ns).await;
     ns.restore(detached).await.unwrap();
+    assert!(!ns.is_detached("tag-1").await.unwrap());
     assert_eq!(names(ns, "/c").await, ["d", "g"]);
     assert_eq!(read(ns, "/c/d/f").await, b"deep");
     neighbours_untouched(ns).await;
 
-    let detached = ns.detach(&path("/c")).await.unwrap();
-    ns.purge(detached).await.unwrap();
+    let detached = ns.detach(&path("/c"), "tag-2").await.unwrap();
+    ns.purge(detached.clone()).await.unwrap();
+    assert!(!ns.is_detached("tag-2").await.unwrap());
+    ns.purge(detached.clone()).await.unwrap();
+    assert_eq!(
+        status("restoring what was purged", ns.restore(detached).await),
+        StatusCode::NOT_FOUND
+    );
     assert!(!exists(ns, "/c").await && !exists(ns, "/c/d/f").await);
     neighbours_untouched(ns).await;
     assert_eq!(names(ns, "/").await, ["c b", "c-d", "c.txt", "cd"]);
 
-    assert!(ns.detach(&path("/")).await.is_err(), "the root stays");
+    assert!(
+        ns.detach(&path("/"), "tag-3").await.is_err(),
+        "the root stays"
+    );
     assert_eq!(
-        status("detaching nothing", ns.detach(&path("/missing")).await),
+        status(
+            "detaching nothing",
+            ns.detach(&path("/missing"), "tag-4").await
+        ),
         StatusCode::NOT_FOUND
     );
+    assert!(!ns.is_detached("tag-4").await.unwrap());
 }
 
 pub async fn a_restore_replaces_what_is_there_now(ns: &dyn NamespaceManager) {
     put(ns, "/r", "one").await;
-    let detached = ns.detach(&path("/r")).await.unwrap();
+    let detached = ns.detach(&path("/r"), "tag-r").await.unwrap();
     put(ns, "/r", "two").await;
     ns.restore(detached).await.unwrap();
     assert_eq!(read(ns, "/r").await, b"one");
     assert_eq!(names(ns, "/").await, ["r"]);
+}
+
+pub async fn a_replaced_content_can_be_kept_under_the_executive_s_tag(ns: &dyn NamespaceManager) {
+    put(ns, "/t", "old").await;
+    let mut staged = ns.stage(&path("/t"), body("new")).await.unwrap();
+    staged.backup_tag = Some("backup-1".to_owned());
+    let receipt = ns.publish(staged).await.unwrap();
+    assert_eq!(read(ns, "/t").await, b"new");
+    let previous = receipt.previous.expect("the replaced content is kept");
+    // A store whose detached content survives a crash keeps it under the tag the journal
+    // wrote down; one that keeps nothing across restarts may name it itself.
+    if previous.handle == "backup-1" {
+        assert!(ns.is_detached("backup-1").await.unwrap());
+    }
+    ns.restore(previous).await.unwrap();
+    assert_eq!(read(ns, "/t").await, b"old");
+    assert!(!ns.is_detached("backup-1").await.unwrap());
+}
+
+pub async fn leftovers_are_discarded_when_asked_and_live_content_stays(ns: &dyn NamespaceManager) {
+    mkcol(ns, "/c").await;
+    put(ns, "/c/kept", "kept").await;
+    put(ns, "/gone", "gone").await;
+    let detached = ns.detach(&path("/gone"), "left-1").await.unwrap();
+    let _staged = ns
+        .stage(&path("/c/upload"), body("never published"))
+        .await
+        .unwrap();
+    put(ns, "/replaced", "old").await;
+    let _receipt = ns
+        .write(&path("/replaced"), body("new"), WriteMode::Replace)
+        .await
+        .unwrap();
+    ns.discard_leftovers().await.unwrap();
+    assert!(!ns.is_detached("left-1").await.unwrap());
+    assert_eq!(
+        status("restoring a discarded leftover", ns.restore(detached).await),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(names(ns, "/").await, ["c", "replaced"]);
+    assert_eq!(names(ns, "/c").await, ["kept"]);
+    assert_eq!(read(ns, "/c/kept").await, b"kept");
+    assert_eq!(read(ns, "/replaced").await, b"new");
+    // The store works on afterwards.
+    put(ns, "/after", "after").await;
+    assert_eq!(read(ns, "/after").await, b"after");
+}
+
+pub async fn flush_and_sync_are_barriers_that_succeed(ns: &dyn NamespaceManager) {
+    mkcol(ns, "/c").await;
+    put(ns, "/c/f", "f").await;
+    ns.flush().await.unwrap();
+    ns.sync(&path("/c")).await.unwrap();
+    ns.sync(&path("/c/f")).await.unwrap();
+    assert_eq!(read(ns, "/c/f").await, b"f");
 }
 
 pub async fn a_rename_moves_a_whole_subtree(ns: &dyn NamespaceManager) {

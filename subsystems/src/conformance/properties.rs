@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use davd_registry::{DavPath, PropName, PropertyManager, PropsByPath, StoredProp};
+use davd_registry::{
+    DavPath, Marker, PropChange, PropName, PropertyManager, PropsByPath, StoredProp,
+};
 
 use super::support::{path, prop};
 
@@ -290,5 +292,126 @@ pub async fn flush_is_a_barrier_that_succeeds(store: &dyn PropertyManager) {
     assert_eq!(
         store.get_all(&path("/f")).await.unwrap(),
         vec![prop("p", "v")]
+    );
+}
+
+/// Everything in the store, sorted, to compare states.
+async fn everything(store: &dyn PropertyManager) -> Vec<(String, String, String)> {
+    let mut all: Vec<(String, String, String)> = store
+        .get_tree(&DavPath::root())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(p, prop)| (p.as_str().to_owned(), prop.name.local.to_string(), prop.xml))
+        .collect();
+    all.sort();
+    all
+}
+
+pub async fn a_batch_applies_in_order_and_its_undo_restores_everything(
+    store: &dyn PropertyManager,
+) {
+    mark(store, &FAMILY).await;
+    store
+        .set(&path("/d/e"), prop("old", "replaced by the move"))
+        .await
+        .unwrap();
+    let before = everything(store).await;
+    let changes = vec![
+        PropChange::Set {
+            path: path("/n"),
+            prop: prop("p", "one"),
+        },
+        // Later changes see earlier ones.
+        PropChange::Set {
+            path: path("/n"),
+            prop: prop("p", "two"),
+        },
+        PropChange::Remove {
+            path: path("/ca"),
+            name: prop("p", "").name,
+        },
+        PropChange::Remove {
+            path: path("/ca"),
+            name: prop("absent", "").name,
+        },
+        PropChange::RemoveTree { path: path("/c/a") },
+        // The destination's own properties go first.
+        PropChange::MoveTree {
+            from: path("/c"),
+            to: path("/d/e"),
+        },
+    ];
+    let undo = store
+        .apply(&changes, Marker::Record("batch-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&path("/n"), &prop("p", "").name).await.unwrap(),
+        Some(prop("p", "two"))
+    );
+    assert!(store.get_all(&path("/ca")).await.unwrap().is_empty());
+    assert!(store.get_tree(&path("/c")).await.unwrap().is_empty());
+    assert_eq!(
+        paths_of(&store.get_tree(&path("/d/e")).await.unwrap()),
+        ["/d/e", "/d/e/a b", "/d/e/ab"],
+        "moved without what was removed, and without what /d/e had"
+    );
+    assert_eq!(
+        store
+            .get(&path("/d/e"), &prop("old", "").name)
+            .await
+            .unwrap(),
+        None
+    );
+    for neighbour in ["/c b", "/c.txt", "/"] {
+        assert_eq!(
+            store.get_all(&path(neighbour)).await.unwrap().len(),
+            1,
+            "{neighbour}"
+        );
+    }
+
+    store.apply(&undo, Marker::Clear("batch-1")).await.unwrap();
+    assert_eq!(
+        everything(store).await,
+        before,
+        "the undo puts back every value"
+    );
+}
+
+pub async fn markers_go_in_and_out_with_their_batches(store: &dyn PropertyManager) {
+    let set = |text: &str| PropChange::Set {
+        path: path("/m"),
+        prop: prop("p", text),
+    };
+    let undo = store
+        .apply(&[set("one")], Marker::Record("m-1"))
+        .await
+        .unwrap();
+    // A store that keeps nothing across restarts keeps no markers either.
+    let durable = store.has_marker("m-1").await.unwrap();
+    assert_eq!(
+        store.markers().await.unwrap().contains(&"m-1".to_owned()),
+        durable
+    );
+    store.apply(&undo, Marker::Clear("m-1")).await.unwrap();
+    assert!(!store.has_marker("m-1").await.unwrap());
+    assert!(!store.markers().await.unwrap().contains(&"m-1".to_owned()));
+    assert!(store.get_all(&path("/m")).await.unwrap().is_empty());
+
+    store
+        .apply(&[set("two")], Marker::Record("m-2"))
+        .await
+        .unwrap();
+    store.apply(&[set("three")], Marker::None).await.unwrap();
+    assert_eq!(store.has_marker("m-2").await.unwrap(), durable);
+    store.forget_markers(&["m-2".to_owned()]).await.unwrap();
+    assert!(!store.has_marker("m-2").await.unwrap());
+    assert!(store.markers().await.unwrap().is_empty());
+    assert_eq!(
+        store.get_all(&path("/m")).await.unwrap(),
+        vec![prop("p", "three")],
+        "forgetting a marker keeps its batch"
     );
 }

@@ -53,7 +53,7 @@ async fn the_staging_directory_is_left_empty() {
 
     mkcol(&ns, "/c").await;
     put(&ns, "/c/f", "x").await;
-    let detached = ns.detach(&p("/c")).await.unwrap();
+    let detached = ns.detach(&p("/c"), "tag-c").await.unwrap();
     assert_eq!(
         staged_files(root.path()),
         1,
@@ -70,11 +70,16 @@ async fn the_staging_directory_is_left_empty() {
 }
 
 #[tokio::test]
-async fn staging_is_emptied_at_startup_and_hidden() {
+async fn staging_is_kept_at_open_emptied_after_recovery_and_hidden() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join(STAGING)).unwrap();
     std::fs::write(root.path().join(STAGING).join("put-leftover"), "x").unwrap();
     let ns = FsNamespace::open(root.path(), FsOptions::default()).unwrap();
+    assert!(
+        root.path().join(STAGING).join("put-leftover").exists(),
+        "recovery may still need it"
+    );
+    ns.discard_leftovers().await.unwrap();
     assert_eq!(staged_files(root.path()), 0);
     assert!(names(&ns, "/").await.is_empty());
     assert!(ns.stat(&p(&format!("/{STAGING}"))).await.unwrap().is_none());
@@ -124,7 +129,7 @@ async fn nfd_names_on_disk_are_found_under_their_nfc_spelling() {
             .is_file()
     );
     // Detached and restored under the spelling it had.
-    let detached = ns.detach(&nfc("")).await.unwrap();
+    let detached = ns.detach(&nfc(""), "tag-nfd").await.unwrap();
     assert!(!root.path().join("Pho\u{302}tos").exists());
     ns.restore(detached).await.unwrap();
     assert!(root.path().join("Pho\u{302}tos/sub").is_dir());
