@@ -224,6 +224,35 @@ async fn propfind_depth_infinity_of_100_000_resources_streams_in_bounded_memory(
     assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
 }
 
+/// How many MiB each of `uploads` concurrent uploads may take on the disk holding `dir`: `want`
+/// when the disk has room for all of them and 2 GiB to spare, otherwise as much as fits, and
+/// never less than 128 MiB (16 of those are still 2 GiB in flight, 32 times the 64 MiB bound
+/// the test holds the server to). A scaled-down run says so on standard error, so a shortage
+/// of disk is visible rather than a 507 that looks like a server bug.
+fn upload_mib_that_fit(dir: &std::path::Path, uploads: u64, want: u64) -> u64 {
+    let free = davd_subsystems::space::SpaceGuard::none(dir)
+        .available()
+        .unwrap_or(u64::MAX);
+    let spare = 2048 * MIB;
+    let fits = free.saturating_sub(spare) / uploads / MIB;
+    let mib = fits.min(want);
+    assert!(
+        mib >= 128,
+        "this test needs at least {} MiB free on {}, it has {} MiB",
+        uploads * 128 + spare / MIB,
+        dir.display(),
+        free / MIB
+    );
+    if mib < want {
+        eprintln!(
+            "only {} MiB free on {}: {uploads} uploads of {mib} MiB each instead of {want} MiB",
+            free / MIB,
+            dir.display()
+        );
+    }
+    mib
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_one_gib_uploads_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -233,7 +262,7 @@ async fn sixteen_concurrent_one_gib_uploads_in_bounded_memory() {
         .build()
         .unwrap();
     const CHUNK: usize = 1024 * 1024;
-    const CHUNKS: u64 = 1024;
+    let chunks = upload_mib_that_fit(dir.path(), 16, 1024);
     let chunk = bytes::Bytes::from(vec![0x5a; CHUNK]);
     let mut uploads = Vec::new();
     for i in 0..16 {
@@ -243,11 +272,11 @@ async fn sixteen_concurrent_one_gib_uploads_in_bounded_memory() {
             chunk.clone(),
         );
         uploads.push(tokio::spawn(async move {
-            let body = futures_util::stream::iter(0..CHUNKS)
+            let body = futures_util::stream::iter(0..chunks)
                 .map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
             client
                 .put(url)
-                .header("Content-Length", (CHUNKS * CHUNK as u64).to_string())
+                .header("Content-Length", (chunks * CHUNK as u64).to_string())
                 .body(reqwest::Body::wrap_stream(body))
                 .send()
                 .await
@@ -262,7 +291,7 @@ async fn sixteen_concurrent_one_gib_uploads_in_bounded_memory() {
         let len = std::fs::metadata(dir.path().join(format!("r/upload-{i}.bin")))
             .unwrap()
             .len();
-        assert_eq!(len, CHUNKS * CHUNK as u64);
+        assert_eq!(len, chunks * CHUNK as u64);
     }
     let peak = davd.peak_rss();
     eprintln!("peak resident memory: {} MiB", peak / MIB);
