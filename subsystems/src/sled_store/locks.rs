@@ -214,8 +214,7 @@ impl LockManager for SledLocks {
     }
 
     async fn flush(&self) -> SubsystemResult<()> {
-        self.db.flush_async().await.map_err(db_error)?;
-        Ok(())
+        super::flush(&self.db).await
     }
 }
 

@@ -204,7 +204,7 @@ impl SledNamespace {
 
     async fn sync(&self) -> SubsystemResult<()> {
         if self.durable {
-            self.db.flush_async().await.map_err(db_error)?;
+            super::flush(&self.db).await?;
         }
         Ok(())
     }

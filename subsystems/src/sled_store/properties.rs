@@ -171,8 +171,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn flush(&self) -> SubsystemResult<()> {
-        self.db.flush_async().await.map_err(db_error)?;
-        Ok(())
+        super::flush(&self.db).await
     }
 }
 
