@@ -11,7 +11,9 @@
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod failpoint;
 pub mod html;
+pub mod intent;
 pub mod latch;
 mod member_props;
 pub mod methods;
@@ -19,6 +21,8 @@ pub mod ms;
 pub mod policy;
 pub mod props;
 pub mod queue;
+pub mod recovery;
+pub mod state;
 pub mod walk;
 
 use std::sync::Arc;
@@ -31,7 +35,7 @@ use davd_protocol::xml::XmlLimits;
 use davd_protocol::{
     ByteStream, IMPLEMENTED_METHODS, Method, ProtocolError, Request, RequestHead, Response,
 };
-use davd_registry::{ClientInfo, Registry};
+use davd_registry::{ClientInfo, Journal, Registry};
 
 pub use context::Ctx;
 pub use error::{DavError, DavResult};
@@ -85,6 +89,8 @@ pub struct Executive {
     pub registry: Arc<Registry>,
     pub config: ExecutiveConfig,
     pub latches: LatchTable,
+    /// Where journaled queues write their plans (docs/adr/0017-crash-safety.md).
+    pub journal: Arc<dyn Journal>,
 }
 
 /// Who the server says is asking (authentication happens in the server layer).
@@ -94,11 +100,16 @@ pub struct Identity {
 }
 
 impl Executive {
-    pub fn new(registry: Arc<Registry>, config: ExecutiveConfig) -> Arc<Self> {
+    pub fn new(
+        registry: Arc<Registry>,
+        config: ExecutiveConfig,
+        journal: Arc<dyn Journal>,
+    ) -> Arc<Self> {
         Arc::new(Executive {
             registry,
             config,
             latches: LatchTable::new(),
+            journal,
         })
     }
 

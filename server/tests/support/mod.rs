@@ -15,8 +15,16 @@ impl Davd {
     /// Starts davd in `cwd` with `args` (plus `--listen 127.0.0.1:0` unless given) and waits
     /// for the line that says where it serves.
     pub fn start(cwd: &Path, args: &[&str]) -> Davd {
+        Self::start_with_env(cwd, args, &[])
+    }
+
+    /// [`Davd::start`] with extra environment variables (a fail point, say).
+    pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Davd {
         let mut command = Command::new(env!("CARGO_BIN_EXE_davd"));
         command.current_dir(cwd).args(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
@@ -45,6 +53,11 @@ impl Davd {
                 return Davd { child, url };
             }
         }
+    }
+
+    /// True once the process has ended (for a fail point that aborted it).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     pub fn pid(&self) -> u32 {
