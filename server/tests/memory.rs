@@ -429,3 +429,59 @@ async fn failed_logins_at_once_from_many_addresses_in_bounded_memory() {
     eprintln!("peak resident memory: {} MiB", peak / MIB);
     assert!(peak < 128 * MIB, "peak resident memory {} MiB", peak / MIB);
 }
+
+/// Issue 16 item 10: symbolic links back up the tree (two of them, so that following them
+/// would make the tree grow exponentially) are reported and refused instead of followed: ten
+/// Depth infinity PROPFINDs and ten COPYs at once end quickly, in bounded memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symbolic_link_cycles_end_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    std::fs::create_dir_all(root.join("a/b")).unwrap();
+    std::fs::write(root.join("a/b/f.txt"), "f").unwrap();
+    std::os::unix::fs::symlink("..", root.join("a/x")).unwrap();
+    std::os::unix::fs::symlink("../..", root.join("a/b/y")).unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = support::client_builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let method = |name: &str| reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+    let walks = (0..10).map(|_| {
+        let request = client
+            .request(method("PROPFIND"), &davd.url)
+            .header("Depth", "infinity")
+            .send();
+        async move {
+            let r = request.await.unwrap();
+            assert_eq!(r.status(), 207);
+            let mut body = r.bytes_stream();
+            let mut text = Vec::new();
+            while let Some(chunk) = body.next().await {
+                text.extend_from_slice(&chunk.unwrap());
+                assert!(text.len() < 1024 * 1024, "the listing does not end");
+            }
+            String::from_utf8(text).unwrap()
+        }
+    });
+    let copies = (0..10).map(|i| {
+        client
+            .request(method("COPY"), format!("{}a/", davd.url))
+            .header("Destination", format!("{}copy-{i}/", davd.url))
+            .send()
+    });
+    let (walks, copies) = futures_util::future::join(
+        futures_util::future::join_all(walks),
+        futures_util::future::join_all(copies),
+    )
+    .await;
+    for listing in walks {
+        assert_eq!(listing.matches("508 Loop Detected").count(), 2, "{listing}");
+    }
+    for copy in copies {
+        assert_eq!(copy.unwrap().status(), 508);
+    }
+    let peak = davd.peak_rss();
+    eprintln!("peak resident memory: {} MiB", peak / MIB);
+    assert!(peak < 64 * MIB, "peak resident memory {} MiB", peak / MIB);
+}

@@ -6,7 +6,9 @@
 //! at a time through a small channel, so the first bytes leave at once and memory stays bounded
 //! however large the collection. Dead properties of a collection's members come from one range
 //! scan per collection, or, when they are too many to hold at once, one range scan per batch of
-//! members as the listing goes (`crate::member_props`).
+//! members as the listing goes (`crate::member_props`). A member collection that leads back to a
+//! collection above it (a symbolic link cycle) is reported with 508 Loop Detected and not
+//! entered (RFC 5842 §7.2). When the client goes away the walk stops at once.
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::policy::if_header;
 use crate::props::propstats;
-use crate::walk::members;
+use crate::walk::{loop_detected, members, revisits_ancestor};
 
 /// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
 /// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
@@ -103,7 +105,16 @@ struct Walk {
 }
 
 impl Walk {
+    /// Walks and sends until done, or until the client has gone: the body's receiver is then
+    /// dropped, and the walk stops at once, even inside a slow listing.
     async fn run(self, root: DavPath, meta: ResourceMeta, depth: Depth) {
+        tokio::select! {
+            () = self.walk(root, meta, depth) => {}
+            () = self.tx.closed() => {}
+        }
+    }
+
+    async fn walk(&self, root: DavPath, meta: ResourceMeta, depth: Depth) {
         let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
         self.write(&mut writer, &root, &meta, None, None).await;
         if !self.send(&mut writer).await {
@@ -194,6 +205,19 @@ impl Walk {
                         ),
                         _ => None,
                     };
+                    let descend = depth == Depth::Infinity && member.meta.collection;
+                    if descend && revisits_ancestor(&self.ctx, &member.path).await? {
+                        // RFC 5842 §7.2: the binding that would loop is answered 508 instead
+                        // of its properties, and the walk goes on elsewhere.
+                        let refused = loop_detected(&member.path);
+                        writer.status_response(
+                            &member.path.to_href(true),
+                            refused.status,
+                            None,
+                            Some(&refused.message),
+                        );
+                        continue;
+                    }
                     self.write(
                         writer,
                         &member.path,
@@ -202,7 +226,7 @@ impl Walk {
                         Some((&subsystems, &known_locks)),
                     )
                     .await;
-                    if depth == Depth::Infinity && member.meta.collection {
+                    if descend {
                         pending.push(member.path);
                     }
                 }
