@@ -154,7 +154,7 @@ async fn idle_tls_connections_are_closed_whatever_they_speak() {
     };
     let mut settings = settings;
     quick_idle(&mut settings);
-    let s = TestServer::start_app(davd::App::build(settings).unwrap(), dirs).await;
+    let s = TestServer::start_app(davd::App::build(settings).await.unwrap(), dirs).await;
 
     let stream = TcpStream::connect(s.addr).await.unwrap();
     assert!(

@@ -175,8 +175,7 @@ async fn a_walk_stops_when_its_client_goes_away() {
         connection_threads: davd_tests::TEST_CONNECTION_THREADS,
         ..Settings::default()
     };
-    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
-    let s = TestServer::start_app(App::with_registry(registry, settings, db), dirs).await;
+    let s = TestServer::start_app(App::with_registry(registry, settings), dirs).await;
     let r = s
         .request("PROPFIND", "/")
         .header("Depth", "infinity")
