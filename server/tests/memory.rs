@@ -485,3 +485,76 @@ async fn symbolic_link_cycles_end_in_bounded_memory() {
     eprintln!("peak resident memory: {} MiB", peak / MIB);
     assert!(peak < 64 * MIB, "peak resident memory {} MiB", peak / MIB);
 }
+
+/// Issue 16 item 9: a resource with 40 MiB of dead properties, read by ten clients at once
+/// (Depth 0 allprop, and Depth 1 of its collection), used to take the server to 500 MiB: each
+/// response held every value, several times over. Values are now read and sent page by page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_dead_properties_are_streamed_in_bounded_memory() {
+    const PROPERTIES: usize = 40;
+    const VALUE: usize = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &["--root", "r", "--state", "s"]);
+    let client = support::client_builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let method = |name: &str| reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+    let url = |path: &str| format!("{}{}", davd.url, path.trim_start_matches('/'));
+    let r = client
+        .request(method("MKCOL"), url("/c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client.put(url("/c/big")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    for i in 0..PROPERTIES {
+        let value = char::from(b'a' + (i % 26) as u8).to_string().repeat(VALUE);
+        let body = format!(
+            "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><z:p{i:02} xmlns:z=\"urn:z\">{value}</z:p{i:02}></D:prop></D:set></D:propertyupdate>"
+        );
+        let r = client
+            .request(method("PROPPATCH"), url("/c/big"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 207, "PROPPATCH {i}");
+    }
+    let before = davd.peak_rss();
+    eprintln!("peak resident memory before reading: {} MiB", before / MIB);
+    let reads = (0..10).map(|i| {
+        let (path, depth) = if i % 2 == 0 {
+            ("/c/big", "0")
+        } else {
+            ("/c/", "1")
+        };
+        let request = client
+            .request(method("PROPFIND"), url(path))
+            .header("Depth", depth)
+            .send();
+        async move {
+            let r = request.await.unwrap();
+            assert_eq!(r.status(), 207);
+            let mut body = r.bytes_stream();
+            let (mut bytes, mut values) = (0usize, [0usize; 26]);
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.unwrap();
+                bytes += chunk.len();
+                for byte in chunk.iter().filter(|b| b.is_ascii_lowercase()) {
+                    values[usize::from(byte - b'a')] += 1;
+                }
+            }
+            (bytes, values)
+        }
+    });
+    for (bytes, values) in futures_util::future::join_all(reads).await {
+        assert!(bytes > PROPERTIES * VALUE, "{bytes} bytes");
+        // Every value, whole: 40 values of 1,000,000 letters cycling through the alphabet.
+        assert!(values[0] >= 2 * VALUE && values[13] >= VALUE, "{values:?}");
+    }
+    let peak = davd.peak_rss();
+    eprintln!("peak resident memory: {} MiB", peak / MIB);
+    assert!(peak < 160 * MIB, "peak resident memory {} MiB", peak / MIB);
+}

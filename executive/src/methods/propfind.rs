@@ -24,6 +24,7 @@ use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
 use crate::context::Ctx;
+use crate::dead_pages;
 use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::policy::if_header;
@@ -54,16 +55,20 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         if_header::evaluate(ctx, header, &path).await?;
     }
 
-    // One resource: answer in one piece (headers and body leave in one write).
-    if depth == Depth::Zero || !meta.collection {
+    // One resource: answer in one piece (headers and body leave in one write), unless its dead
+    // properties are too large to hold at once.
+    let depth = if meta.collection { depth } else { Depth::Zero };
+    if depth == Depth::Zero {
         let subsystems = ctx.resolve(&path);
-        let stats = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-        writer.prop_response(&path.to_href(meta.collection), &stats);
-        return Ok(Response::xml(
-            StatusCode::MULTI_STATUS,
-            Body::Full(writer.finish()),
-        ));
+        let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
+        if props.large.is_none() {
+            let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+            writer.prop_response(&path.to_href(meta.collection), &props.stats);
+            return Ok(Response::xml(
+                StatusCode::MULTI_STATUS,
+                Body::Full(writer.finish()),
+            ));
+        }
     }
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
@@ -88,13 +93,18 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
 
 /// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
 /// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
-pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Bytes {
+/// `None` when the resource's dead properties are too large to hold at once
+/// ([`crate::props::PAGE_BYTES`]): the part's length must be known before it is sent.
+pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Option<Bytes> {
     let subsystems = ctx.resolve(path);
     let allprop = PropfindBody::AllProp { include: vec![] };
-    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    let props = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    if props.large.is_some() {
+        return None;
+    }
     let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-    writer.prop_response(&path.to_href(meta.collection), &stats);
-    writer.finish()
+    writer.prop_response(&path.to_href(meta.collection), &props.stats);
+    Some(writer.finish())
 }
 
 /// The producer side of a streamed PROPFIND.
@@ -116,8 +126,8 @@ impl Walk {
 
     async fn walk(&self, root: DavPath, meta: ResourceMeta, depth: Depth) {
         let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-        self.write(&mut writer, &root, &meta, None, None).await;
-        if !self.send(&mut writer).await {
+        if !self.write(&mut writer, &root, &meta, None, None).await || !self.send(&mut writer).await
+        {
             return;
         }
         if depth != Depth::Zero && meta.collection {
@@ -196,13 +206,7 @@ impl Walk {
                 };
                 for (member, same) in chunk.into_iter().zip(same_store) {
                     let member_dead = match &mut chunk_dead {
-                        Some(found) if same => Some(
-                            member
-                                .path
-                                .name()
-                                .and_then(|n| found.remove(n))
-                                .unwrap_or_default(),
-                        ),
+                        Some(fetched) if same => member.path.name().and_then(|n| fetched.take(n)),
                         _ => None,
                     };
                     let descend = depth == Depth::Infinity && member.meta.collection;
@@ -218,14 +222,18 @@ impl Walk {
                         );
                         continue;
                     }
-                    self.write(
-                        writer,
-                        &member.path,
-                        &member.meta,
-                        member_dead,
-                        Some((&subsystems, &known_locks)),
-                    )
-                    .await;
+                    let written = self
+                        .write(
+                            writer,
+                            &member.path,
+                            &member.meta,
+                            member_dead,
+                            Some((&subsystems, &known_locks)),
+                        )
+                        .await;
+                    if !written {
+                        return Ok(false);
+                    }
                     if descend {
                         pending.push(member.path);
                     }
@@ -256,7 +264,8 @@ impl Walk {
         Ok(locks)
     }
 
-    /// Writes one resource. `parent` holds what was resolved for the collection being listed,
+    /// Writes one resource; false if the client went away while its large dead properties
+    /// were being sent. `parent` holds what was resolved for the collection being listed,
     /// reused for members that are not scopes of their own.
     async fn write(
         &self,
@@ -265,7 +274,7 @@ impl Walk {
         meta: &ResourceMeta,
         dead: Option<Vec<StoredProp>>,
         parent: Option<(&Subsystems, &[LockRecord])>,
-    ) {
+    ) -> bool {
         let own;
         let (subsystems, known_locks) = match parent {
             Some((subsystems, locks)) if !self.ctx.registry().is_scope(path) => {
@@ -276,7 +285,7 @@ impl Walk {
                 (&own, None)
             }
         };
-        let stats = propstats(
+        let props = propstats(
             path,
             meta,
             subsystems,
@@ -286,7 +295,8 @@ impl Walk {
             known_locks,
         )
         .await;
-        writer.prop_response(&path.to_href(meta.collection), &stats);
+        let href = path.to_href(meta.collection);
+        dead_pages::write_response(writer, self, path, &href, props, subsystems).await
     }
 
     /// Sends what is written so far, then yields: the walk and the connection it writes to
@@ -297,6 +307,12 @@ impl Walk {
         let sent = chunk.is_empty() || self.tx.send(Ok(chunk)).await.is_ok();
         tokio::task::yield_now().await;
         sent
+    }
+}
+
+impl dead_pages::Sink for Walk {
+    async fn send(&self, writer: &mut MultistatusWriter) -> bool {
+        Walk::send(self, writer).await
     }
 }
 
