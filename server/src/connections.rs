@@ -34,6 +34,39 @@ use tokio::time::Instant;
 /// (an HTTP/2 client that never answers the GOAWAY's ping, say).
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// The number of connections the process can hold with room to spare: `wanted`, lowered if
+/// the limit on open files (`ulimit -n`) would not leave a quarter of it (at least 32) for the
+/// files, listings and database the requests themselves open. A connection accepted at the
+/// very limit could otherwise not open the file it asks for (500 "Too many open files"). The
+/// soft limit is first raised as far as the hard limit allows, as Go does for its servers.
+pub fn fit_to_file_limit(wanted: usize) -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let mut files = limit.current;
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            files = limit.maximum;
+        }
+    }
+    let Some(files) = files.and_then(|f| usize::try_from(f).ok()) else {
+        return wanted;
+    };
+    let fits = files.saturating_sub((files / 4).max(32)).max(1);
+    if fits < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            open_files = files,
+            serving = fits,
+            "max_connections lowered to leave room under the limit on open files (ulimit -n)"
+        );
+    }
+    wanted.min(fits)
+}
+
 /// The table of open connections.
 pub struct Connections {
     max: usize,
@@ -110,18 +143,23 @@ impl Connections {
             });
         }
         if table.entries.len() - table.closing >= self.max {
-            let longest_idle = table
-                .entries
-                .values_mut()
-                .filter(|e| e.busy == 0 && !e.closing)
-                .min_by_key(|e| e.idle_since);
-            if let Some(entry) = longest_idle {
-                entry.closing = true;
-                entry.changed.notify_waiters();
-                table.closing += 1;
-            }
+            evict_longest_idle(&mut table);
         }
         Admission::Wait
+    }
+
+    /// Tells the connection idle the longest to close, unless one is already on its way out:
+    /// for when the process has run out of file descriptors before reaching the limit (an
+    /// `ulimit -n` below `max_connections`), so that a new client can still get in. Returns
+    /// false if no connection is idle.
+    pub fn make_room(&self) -> bool {
+        let mut table = self.table();
+        table.closing > 0 || evict_longest_idle(&mut table)
+    }
+
+    /// Resolves when a connection leaves or falls idle (after it was enabled).
+    pub async fn room_changed(&self) {
+        self.room.notified().await;
     }
 
     /// Admits a connection, making room for it ([`Connections::admit`]) as often as needed.
@@ -238,6 +276,24 @@ impl Tracked {
                 None => changed.await,
             }
         }
+    }
+}
+
+/// Tells the connection idle the longest to close; false if none is idle.
+fn evict_longest_idle(table: &mut Table) -> bool {
+    let longest_idle = table
+        .entries
+        .values_mut()
+        .filter(|e| e.busy == 0 && !e.closing)
+        .min_by_key(|e| e.idle_since);
+    match longest_idle {
+        Some(entry) => {
+            entry.closing = true;
+            entry.changed.notify_waiters();
+            table.closing += 1;
+            true
+        }
+        None => false,
     }
 }
 

@@ -54,7 +54,10 @@ pub async fn serve(
         Some(files) => Some(crate::tls::acceptor(files).map_err(io::Error::other)?),
         None => None,
     };
-    let connections = Connections::new(limits.max_connections, limits.header_read_timeout);
+    let connections = Connections::new(
+        connections::fit_to_file_limit(limits.max_connections),
+        limits.header_read_timeout,
+    );
     let threads = match app.settings.connection_threads {
         0 => None,
         count => Some(ConnectionThreads::start(count)?),
@@ -77,9 +80,17 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors (a process limit below max_connections): close
+                    // the connection idle the longest, as at the limit. Then, or on any other
+                    // failure, back off briefly instead of spinning.
+                    let out_of_descriptors = matches!(e.raw_os_error(), Some(23 | 24));
+                    if !(out_of_descriptors && connections.make_room()) {
+                        warn!(error = %e, "accept failed");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        () = connections.room_changed(), if out_of_descriptors => {}
+                    }
                     continue;
                 }
             },
