@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use davd::{App, Settings};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    Mount, PropertyManager, PropsByPath, Registry, StatusCode as SubStatus, StoredProp,
-    SubsystemError, SubsystemResult,
+    Mount, NamespaceManager, PropertyManager, PropsByPath, Registry, StatusCode as SubStatus,
+    StoredProp, SubsystemError, SubsystemResult,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::standard_handlers;
 use davd_subsystems::memory::{MemoryLocks, MemoryProperties};
+use davd_tests::faulty::{Faults, Faulty};
 use davd_tests::{Dirs, Multistatus, TestServer};
 use reqwest::StatusCode;
 
@@ -80,6 +81,15 @@ impl PropertyManager for FailingFlush {
 }
 
 async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
+    server_with(fail, None).await
+}
+
+/// A server whose property store fails its flush on `fail`, and whose namespace, with
+/// `fail_restore`, cannot put detached resources back while that is set.
+async fn server_with(
+    fail: Arc<AtomicBool>,
+    fail_restore: Option<Arc<AtomicBool>>,
+) -> (TestServer, Arc<Dirs>) {
     let dirs = Dirs::new();
     let settings = Settings {
         root: dirs.root.clone(),
@@ -89,9 +99,19 @@ async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
     let registry = Registry::new(vec![(
         DavPath::root(),
         Mount {
-            namespace: Some(Arc::new(
-                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
-            )),
+            namespace: Some({
+                let fs = FsNamespace::open(&dirs.root, FsOptions::default()).unwrap();
+                match fail_restore {
+                    Some(restore) => Arc::new(Faulty::new(
+                        fs,
+                        Faults {
+                            restore,
+                            ..Faults::default()
+                        },
+                    )),
+                    None => Arc::new(fs) as Arc<dyn NamespaceManager>,
+                }
+            }),
             properties: Some(Arc::new(FailingFlush {
                 inner: MemoryProperties::new(),
                 fail,
@@ -243,4 +263,36 @@ async fn failed_proppatch_keeps_old_values() {
     assert!(body.contains("injected: disk full"), "{body}");
     fail.store(false, Ordering::SeqCst);
     assert_eq!(color(&s, "/f").await.as_deref(), Some("red"));
+}
+
+/// A DELETE whose commit fails and whose undo fails too (the tree cannot be put back) is
+/// recovered in the background, the way startup would, once the store works again: the
+/// tree comes back whole, with its properties, and meanwhile nothing else writes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_that_fails_is_finished_in_the_background() {
+    let fail_flush = Arc::new(AtomicBool::new(false));
+    let fail_restore = Arc::new(AtomicBool::new(false));
+    let (s, _dirs) = server_with(fail_flush.clone(), Some(fail_restore.clone())).await;
+    s.mkcol("/d").await;
+    s.put("/d/f", "kept").await;
+    s.proppatch("/d/f", COLOR).await;
+
+    fail_flush.store(true, Ordering::SeqCst);
+    fail_restore.store(true, Ordering::SeqCst);
+    let r = s.request("DELETE", "/d").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    fail_flush.store(false, Ordering::SeqCst);
+    // The tree is detached and cannot be put back yet. A PUT of a file at its path must not
+    // take its place: it waits for the recovery, which holds the DELETE's latch, and then
+    // finds the collection back.
+    let put = tokio::spawn(s.request("PUT", "/d").body("usurper").send());
+    fail_restore.store(false, Ordering::SeqCst);
+    let r = put.await.unwrap().unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "the PUT ran once the tree was back"
+    );
+    assert_eq!(s.get("/d/f").await.text().await.unwrap(), "kept");
+    assert_eq!(color(&s, "/d/f").await.as_deref(), Some("red"));
 }
