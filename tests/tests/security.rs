@@ -154,9 +154,10 @@ async fn parallel_guesses_are_throttled_per_address_and_per_user() {
 }
 
 /// Requests that bring the same new credentials at once (a browser opening its connections)
-/// cost one password check and are all let in, without tripping the throttle.
+/// wait for one password check and are all let in: twelve attempts at once would otherwise
+/// trip the throttle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_credentials_at_once_are_checked_once() {
+async fn the_same_credentials_at_once_are_all_let_in() {
     let s = TestServer::with_users(PLAIN).await;
     let all = futures_util::future::join_all((0..12).map(|_| {
         s.request("GET", "/")
