@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod context;
+mod dead_pages;
 pub mod error;
 pub mod failpoint;
 pub mod html;

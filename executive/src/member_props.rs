@@ -6,10 +6,13 @@
 //! batch of at most [`MEMBERS_PER_BATCH`] members at a time: the batch is sorted and its
 //! properties read with one range scan from its first name to its last
 //! ([`PropertyManager::get_members`]), so the batches of a sorted listing read the store once
-//! from end to end. A namespace that lists in no particular order can hand over a member whose
-//! name sorts before a range already read; such a member's properties are read alone.
+//! from end to end, as long as they fit in the budget: a batch whose properties do not
+//! ([`PropertyManager::get_members_within`]) is left for each member to read alone, page by
+//! page (`crate::dead_pages`). A namespace that lists in no particular order can hand over a
+//! member whose name sorts before a range already read; such a member's properties are read
+//! alone too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use davd_protocol::DavPath;
@@ -22,7 +25,29 @@ pub const MEMBERS_PER_BATCH: usize = 256;
 pub struct MemberProps {
     properties: Arc<dyn PropertyManager>,
     parent: DavPath,
+    budget: usize,
     mode: Mode,
+}
+
+/// What [`MemberProps::fetch`] read for a batch.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The properties of the members that have any, by name.
+    pub found: HashMap<String, Vec<StoredProp>>,
+    /// Members whose properties were not read here: each reads its own.
+    pub unread: HashSet<String>,
+}
+
+impl Fetched {
+    /// The properties of `name` if they were read (empty if it has none), `None` if the member
+    /// must read its own.
+    pub fn take(&mut self, name: &str) -> Option<Vec<StoredProp>> {
+        if self.unread.contains(name) {
+            None
+        } else {
+            Some(self.found.remove(name).unwrap_or_default())
+        }
+    }
 }
 
 enum Mode {
@@ -48,6 +73,7 @@ impl MemberProps {
         Ok(MemberProps {
             properties,
             parent,
+            budget,
             mode,
         })
     }
@@ -59,17 +85,17 @@ impl MemberProps {
     }
 
     /// The dead properties of the members `names` (sorted, no duplicates, at most
-    /// [`MEMBERS_PER_BATCH`] of them), keyed by name; members without any are left out.
-    pub async fn fetch(
-        &mut self,
-        names: &[&str],
-    ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
+    /// [`MEMBERS_PER_BATCH`] of them), as far as they fit in the budget.
+    pub async fn fetch(&mut self, names: &[&str]) -> SubsystemResult<Fetched> {
         let scanned_through = match &mut self.mode {
             Mode::All(all) => {
-                return Ok(names
-                    .iter()
-                    .filter_map(|name| all.remove_entry(*name))
-                    .collect());
+                return Ok(Fetched {
+                    found: names
+                        .iter()
+                        .filter_map(|name| all.remove_entry(*name))
+                        .collect(),
+                    unread: HashSet::new(),
+                });
             }
             Mode::Batches { scanned_through } => scanned_through,
         };
@@ -80,23 +106,24 @@ impl MemberProps {
                 .is_some_and(|through| *name <= through)
         });
         let (late, fresh) = names.split_at(split);
-        let mut out = match fresh.last() {
-            Some(last) => {
-                *scanned_through = Some((*last).to_owned());
-                self.properties.get_members(&self.parent, fresh).await?
-            }
-            None => HashMap::new(),
+        let mut fetched = Fetched {
+            unread: late.iter().map(|name| (*name).to_owned()).collect(),
+            ..Fetched::default()
         };
-        for name in late {
-            let Ok(path) = self.parent.join(name) else {
-                continue;
-            };
-            let props = self.properties.get_all(&path).await?;
-            if !props.is_empty() {
-                out.insert((*name).to_owned(), props);
+        if let Some(last) = fresh.last() {
+            *scanned_through = Some((*last).to_owned());
+            match self
+                .properties
+                .get_members_within(&self.parent, fresh, self.budget)
+                .await?
+            {
+                Some(found) => fetched.found = found,
+                None => fetched
+                    .unread
+                    .extend(fresh.iter().map(|name| (*name).to_owned())),
             }
         }
-        Ok(out)
+        Ok(fetched)
     }
 }
 
@@ -140,10 +167,24 @@ mod tests {
                 let mut names: Vec<&str> = batch.iter().map(String::as_str).collect();
                 names.push(&none);
                 names.sort_unstable();
-                let got = reader.fetch(&names).await.expect("fetch");
-                assert_eq!(got.len(), batch.len(), "{budget} {names:?}");
+                let mut got = reader.fetch(&names).await.expect("fetch");
+                let mut props_of = HashMap::new();
+                for name in &names {
+                    let props = match got.take(name) {
+                        Some(read) => read,
+                        // Not read with the batch: the member reads its own.
+                        None => {
+                            let path = parent.join(name).expect("a valid segment");
+                            properties.get_all(&path).await.expect("read")
+                        }
+                    };
+                    if !props.is_empty() {
+                        props_of.insert((*name).to_owned(), props);
+                    }
+                }
+                assert_eq!(props_of.len(), batch.len(), "{budget} {names:?}");
                 for name in batch {
-                    let props = &got[name.as_str()];
+                    let props = &props_of[name.as_str()];
                     assert_eq!(props.len(), 1);
                     assert!(props[0].xml.contains(&format!(">{name}<")), "{props:?}");
                     seen += 1;

@@ -1,20 +1,50 @@
 //! Computing the properties of one resource for a PROPFIND: live handlers first, then the
-//! dead-property store (the 1997 paper's Live Property Delegation).
+//! dead-property store (the 1997 paper's Live Property Delegation). Dead properties larger
+//! than [`PAGE_BYTES`] together are not gathered here: they are written page by page
+//! (`crate::dead_pages`).
 
 use http::StatusCode;
 
 use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    ClientInfo, LivePropertyHandler, LockRecord, PropContext, ResourceMeta, StoredProp,
+    ClientInfo, LivePropertyHandler, LockRecord, PropContext, PropPage, ResourceMeta, StoredProp,
     SubsystemError, SubsystemResult, Subsystems, is_internal,
 };
+
+/// The most bytes of one resource's dead properties a response reads at once when they do not
+/// come with a listing's range scan. A resource with more is written page by page.
+pub const PAGE_BYTES: usize = 256 * 1024;
+
+/// The properties of one resource for a PROPFIND.
+#[derive(Debug)]
+pub struct ResourceProps {
+    /// One `propstat` per status.
+    pub stats: Vec<PropStat>,
+    /// Dead properties too large to hold at once, left out of `stats`: they are read and
+    /// written page by page (`crate::dead_pages`).
+    pub large: Option<LargeDead>,
+}
+
+/// The dead properties a [`ResourceProps`] leaves to be written page by page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LargeDead {
+    /// allprop or propname: every dead property (names only for propname), and the names an
+    /// allprop's `include` asks for (404 unless found).
+    All {
+        names_only: bool,
+        include: Vec<PropName>,
+    },
+    /// The named dead properties: 200 with their value, or 404.
+    Named(Vec<PropName>),
+}
 
 /// The properties of one resource, grouped by status.
 ///
 /// `dead` holds the resource's dead properties if the caller fetched them already (one range
-/// scan for all members of a collection); otherwise they are read here, and only when needed.
-/// A live property is computed only if the request needs it.
+/// scan for all members of a collection); otherwise they are read here, and only when needed,
+/// up to [`PAGE_BYTES`]: past that they are left to be written page by page
+/// ([`ResourceProps::large`]). A live property is computed only if the request needs it.
 pub async fn propstats(
     path: &DavPath,
     meta: &ResourceMeta,
@@ -23,7 +53,7 @@ pub async fn propstats(
     request: &PropfindBody,
     dead: Option<Vec<StoredProp>>,
     known_locks: Option<&[LockRecord]>,
-) -> Vec<PropStat> {
+) -> ResourceProps {
     // Read the dead properties first when they will be needed anyway, so that handlers reading
     // one of them (the document record, Win32 attributes) find it without another lookup.
     let needs_dead = match request {
@@ -32,17 +62,22 @@ pub async fn propstats(
             .any(|n| !is_internal(n) && subsystems.handler_for(n).is_none()),
         _ => true,
     };
+    let mut too_large = false;
     let dead = match dead {
         Some(dead) => Some(dead),
-        None if needs_dead => Some(
-            subsystems
+        None if needs_dead => {
+            let page = subsystems
                 .properties
-                .get_all(path)
+                .get_page(path, None, PAGE_BYTES)
                 .await
-                .unwrap_or_default(),
-        ),
+                .unwrap_or_else(|_| PropPage::default());
+            too_large = page.more;
+            // Handlers find nothing prefetched then, and ask for the one they need.
+            (!too_large).then_some(page.props)
+        }
         None => None,
     };
+    let mut large_named: Vec<PropName> = Vec::new();
     let dead_props: &[StoredProp] = dead.as_deref().unwrap_or(&[]);
     let cx = PropContext {
         path,
@@ -56,6 +91,7 @@ pub async fn propstats(
     let mut found: Vec<(PropName, Option<PropValue>)> = Vec::with_capacity(16 + dead_props.len());
     let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();
     let mut failed: Vec<(SubsystemError, PropName)> = Vec::new();
+    let mut large: Option<LargeDead> = None;
 
     match request {
         PropfindBody::Prop(names) => {
@@ -69,6 +105,8 @@ pub async fn propstats(
                         Ok(None) => missing.push((name.clone(), None)),
                         Err(e) => failed.push((e, name.clone())),
                     }
+                } else if too_large {
+                    large_named.push(name.clone());
                 } else {
                     match dead_props.iter().find(|p| p.name == *name) {
                         Some(p) => {
@@ -116,12 +154,29 @@ pub async fn propstats(
                 found.push((prop.name.clone(), value));
             }
             for name in include {
-                if !found.iter().any(|(n, _)| n == name) && !missing.iter().any(|(n, _)| n == name)
+                // Dead ones of a large resource are looked for as its pages are written.
+                let left_to_pages = too_large && subsystems.handler_for(name).is_none();
+                if !left_to_pages
+                    && !found.iter().any(|(n, _)| n == name)
+                    && !missing.iter().any(|(n, _)| n == name)
                 {
                     missing.push((name.clone(), None));
                 }
             }
+            if too_large {
+                large = Some(LargeDead::All {
+                    names_only,
+                    include: include
+                        .iter()
+                        .filter(|n| !is_internal(n) && subsystems.handler_for(n).is_none())
+                        .cloned()
+                        .collect(),
+                });
+            }
         }
+    }
+    if too_large && matches!(request, PropfindBody::Prop(_)) {
+        large = Some(LargeDead::Named(large_named));
     }
 
     let mut stats = Vec::new();
@@ -169,7 +224,7 @@ pub async fn propstats(
             Some(_) => {}
         }
     }
-    stats
+    ResourceProps { stats, large }
 }
 
 /// A handler's value for `name`, without a boxed future when the handler can answer at once.
@@ -250,6 +305,7 @@ mod tests {
         let client = ClientInfo::default();
         propstats(&path, &meta, &subsystems, &client, &request, None, None)
             .await
+            .stats
             .into_iter()
             .map(|s| {
                 let names = s.props.into_iter().map(|(n, _)| n.local.into()).collect();

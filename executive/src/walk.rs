@@ -3,6 +3,7 @@
 use std::pin::Pin;
 
 use futures_util::stream::{self, Stream, StreamExt};
+use http::StatusCode;
 
 use davd_protocol::DavPath;
 use davd_registry::ResourceMeta;
@@ -75,7 +76,30 @@ pub async fn members(ctx: &Ctx, path: &DavPath) -> DavResult<ListedStream> {
     Ok(stream::iter(first).chain(own).boxed())
 }
 
-/// Every resource below `path`, depth-first, parents before their members.
+/// True if the collection at `path` is one of its own ancestors (a symbolic link back up the
+/// tree): a walk must not descend into it, or it would never end.
+pub async fn revisits_ancestor(ctx: &Ctx, path: &DavPath) -> DavResult<bool> {
+    let subsystems = ctx.resolve(path);
+    Ok(subsystems
+        .namespace
+        .revisits_ancestor(&subsystems.relative(path))
+        .await?)
+}
+
+/// The refusal of a request whose `Depth: infinity` walk would loop through `path` (RFC 5842
+/// §7.2: 508 Loop Detected).
+pub fn loop_detected(path: &DavPath) -> DavError {
+    DavError::new(
+        StatusCode::LOOP_DETECTED,
+        format!(
+            "{} leads back to a collection above it (a symbolic link cycle); a Depth: infinity walk would never end",
+            path.to_href(true)
+        ),
+    )
+}
+
+/// Every resource below `path`, depth-first, parents before their members. A member that
+/// leads back to a collection above it fails the walk with 508.
 pub async fn descendants(ctx: &Ctx, path: &DavPath) -> DavResult<Vec<Listed>> {
     let mut out = Vec::new();
     let mut pending = vec![path.clone()];
@@ -88,6 +112,9 @@ pub async fn descendants(ctx: &Ctx, path: &DavPath) -> DavResult<Vec<Listed>> {
         children.sort_by(|a, b| a.path.cmp(&b.path));
         for child in children.into_iter().rev() {
             if child.meta.collection {
+                if revisits_ancestor(ctx, &child.path).await? {
+                    return Err(loop_detected(&child.path));
+                }
                 pending.push(child.path.clone());
             }
             out.push(child);

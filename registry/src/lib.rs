@@ -37,7 +37,9 @@ pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
     WriteReceipt,
 };
-pub use property::{Marker, PropChange, PropertyManager, PropsByPath, StoredProp, prop_size};
+pub use property::{
+    Marker, PropChange, PropPage, PropertyManager, PropsByPath, StoredProp, prop_size,
+};
 pub use registry::{Mount, Registry, RegistryError};
 pub use resource::{Member, ResourceMeta};
 

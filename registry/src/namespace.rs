@@ -117,6 +117,15 @@ pub trait NamespaceManager: Send + Sync {
         Ok(path.clone())
     }
 
+    /// True if the collection at `path` is one of its own ancestors, reached again through a
+    /// symbolic link (or a bind mount) that points back up the tree: a walk that descended
+    /// into it would never end. The executive asks before a `Depth: infinity` walk descends
+    /// into a collection and refuses what would loop (508 Loop Detected). Default: a store
+    /// without links has no cycles.
+    async fn revisits_ancestor(&self, _path: &DavPath) -> SubsystemResult<bool> {
+        Ok(false)
+    }
+
     /// Streams `body` into the resource at `path` (whose parent collection must exist).
     ///
     /// This and the other changing methods default to 403 so that a read-only namespace needs

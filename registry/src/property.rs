@@ -26,6 +26,34 @@ pub fn prop_size(member: &str, prop: &StoredProp) -> usize {
 /// Properties of many resources, keyed by their path.
 pub type PropsByPath = Vec<(DavPath, StoredProp)>;
 
+/// Some of one resource's dead properties ([`PropertyManager::get_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PropPage {
+    /// In name order: namespace, then local name (`PropName`'s order).
+    pub props: Vec<StoredProp>,
+    /// True if more properties follow the last one.
+    pub more: bool,
+}
+
+impl PropPage {
+    /// The first properties of `props` (in name order, after whatever came before) that fit
+    /// in `budget` bytes ([`prop_size`] with no member name), and at least one.
+    pub fn gather(props: impl IntoIterator<Item = StoredProp>, budget: usize) -> PropPage {
+        let mut page = PropPage::default();
+        let mut size = 0usize;
+        for prop in props {
+            let cost = prop_size("", &prop);
+            if !page.props.is_empty() && size.saturating_add(cost) > budget {
+                page.more = true;
+                break;
+            }
+            size = size.saturating_add(cost);
+            page.props.push(prop);
+        }
+        page
+    }
+}
+
 /// One change in a batch given to [`PropertyManager::apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PropChange {
@@ -86,6 +114,49 @@ pub trait PropertyManager: Send + Sync {
         parent: &DavPath,
         names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>>;
+
+    /// [`PropertyManager::get_members`], but `None` as soon as the properties come to more than
+    /// `limit` bytes ([`prop_size`]): a listing reads each batch of members within its budget,
+    /// and reads the members of a batch that does not fit one by one, in pages.
+    ///
+    /// The default reads the batch and then measures it: correct, but a store should stop
+    /// reading at the limit (sled and memory do), or one batch can still be large.
+    async fn get_members_within(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        let found = self.get_members(parent, names).await?;
+        let size = found.iter().fold(0usize, |total, (member, props)| {
+            props
+                .iter()
+                .fold(total, |total, p| total.saturating_add(prop_size(member, p)))
+        });
+        Ok((size <= limit).then_some(found))
+    }
+
+    /// The dead properties of `path` that come after `after` in name order (all of them for
+    /// `None`), as many as fit in `budget` bytes ([`PropPage::gather`]), at least one. A
+    /// response reads a resource whose properties are larger than its budget page by page, so
+    /// that it never holds them all: ten clients reading 40 MiB of properties at once must not
+    /// hold 400 MiB.
+    ///
+    /// The default reads everything and returns a page of it: correct, but only a store that
+    /// reads each page alone (sled and memory do) keeps memory bounded.
+    async fn get_page(
+        &self,
+        path: &DavPath,
+        after: Option<&PropName>,
+        budget: usize,
+    ) -> SubsystemResult<PropPage> {
+        let mut all = self.get_all(path).await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let rest = all
+            .into_iter()
+            .filter(|p| after.is_none_or(|after| p.name > *after));
+        Ok(PropPage::gather(rest, budget))
+    }
 
     /// Sets a property and returns the value it replaces.
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>>;
@@ -184,5 +255,49 @@ pub trait PropertyManager: Send + Sync {
     /// Every marker the store holds (so that recovery can forget those of finished requests).
     async fn markers(&self) -> SubsystemResult<Vec<String>> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn props(sizes: &[usize]) -> Vec<StoredProp> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| StoredProp {
+                name: PropName::new("urn:t", format!("p{i:03}")),
+                xml: "v".repeat(*size),
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Pages gathered one after another hold every property once, in order; each is
+        /// within the budget unless it holds a single property; only the last says no more.
+        #[test]
+        fn pages_partition_within_the_budget(
+            sizes in proptest::collection::vec(0usize..5000, 0..40),
+            budget in 0usize..20_000,
+        ) {
+            let all = props(&sizes);
+            let mut seen: Vec<StoredProp> = Vec::new();
+            loop {
+                let page = PropPage::gather(all[seen.len()..].to_vec(), budget);
+                let kept = page.props.len();
+                let size: usize = page.props.iter().map(|p| prop_size("", p)).sum();
+                prop_assert!(size <= budget || kept == 1, "{size} bytes in {kept}");
+                prop_assert!(kept > 0 || all.len() == seen.len(), "an empty page");
+                prop_assert_eq!(page.more, seen.len() + kept < all.len());
+                seen.extend(page.props);
+                if !page.more {
+                    break;
+                }
+            }
+            prop_assert_eq!(seen, all);
+        }
     }
 }

@@ -149,6 +149,19 @@ impl Registry {
         self.scopes.iter().any(|(_, m)| m.access.is_some())
     }
 
+    /// Scopes with an access rule strictly inside `path`, in path order: the rules a tree
+    /// operation on `path` must also satisfy.
+    pub fn rules_below(&self, path: &DavPath) -> Vec<(&DavPath, &AccessRule)> {
+        let mut rules: Vec<_> = self
+            .scopes
+            .iter()
+            .filter(|(scope, _)| scope.is_strictly_within(path))
+            .filter_map(|(scope, m)| Some((scope, m.access.as_ref()?)))
+            .collect();
+        rules.sort_by(|a, b| a.0.cmp(b.0));
+        rules
+    }
+
     /// Scopes with an access rule directly inside the collection `path`, by member name (so a
     /// listing can leave out the ones the user may not read).
     pub fn child_rules(&self, path: &DavPath) -> Vec<(String, &AccessRule)> {
@@ -514,6 +527,36 @@ mod tests {
         assert!(registry.is_mount_point(&p("/db")));
         assert!(!registry.is_mount_point(&p("/props-only")));
         assert_eq!(registry.mounts_below(&p("/a")), vec![p("/a/b")]);
+    }
+
+    /// The rules a tree operation must also satisfy: those of scopes strictly inside the tree,
+    /// at any depth, in path order; not the tree's own, not a sibling's that shares a prefix.
+    #[test]
+    fn rules_below_a_tree() {
+        let rule = |user: &str| Mount {
+            access: Some(AccessRule {
+                read: vec![],
+                write: vec![crate::access::Grantee::parse(user)],
+            }),
+            ..Mount::default()
+        };
+        let registry = Registry::new(vec![
+            (DavPath::root(), full_mount()),
+            (p("/team"), rule("a")),
+            (p("/team/z/deep"), rule("b")),
+            (p("/team/private"), rule("c")),
+            (p("/teamwork"), rule("d")),
+            (p("/team/plain"), Mount::default()),
+        ])
+        .unwrap();
+        let below: Vec<&str> = registry
+            .rules_below(&p("/team"))
+            .into_iter()
+            .map(|(scope, _)| scope.as_str())
+            .collect();
+        assert_eq!(below, ["/team/private", "/team/z/deep"]);
+        assert_eq!(registry.rules_below(&DavPath::root()).len(), 4);
+        assert!(registry.rules_below(&p("/team/private")).is_empty());
     }
 
     #[test]

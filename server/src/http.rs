@@ -15,7 +15,7 @@ use axum::response::Response as AxumResponse;
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use http::StatusCode;
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http_body::Body as _;
 use tracing::{debug, warn};
 
@@ -121,9 +121,6 @@ where
     .boxed()
 }
 
-/// Who the request comes from. OPTIONS never needs credentials (clients probe with it before
-/// they log in); wrong credentials are refused here, after a delay that grows with repeated
-/// failures from the same address.
 /// The size of the request head as sent on HTTP/1.1: request line and header lines.
 fn head_bytes(parts: &http::request::Parts) -> usize {
     let line = parts.method.as_str().len()
@@ -135,6 +132,9 @@ fn head_bytes(parts: &http::request::Parts) -> usize {
     })
 }
 
+/// Who the request comes from. OPTIONS never needs credentials (clients probe with it before
+/// they log in); wrong credentials are refused here (401), and guesses beyond the throttle's
+/// pace with 429 (`auth::throttle`).
 async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identity, AxumResponse> {
     let Some(auth) = &app.auth else {
         return Ok(Identity::default());
@@ -152,11 +152,19 @@ async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identit
         Check::User(name) => Ok(Identity {
             principal: Some(name),
         }),
-        Check::Rejected { delay } => {
-            tokio::time::sleep(delay).await;
+        Check::Rejected => {
             let mut refused =
                 Response::text(StatusCode::UNAUTHORIZED, "wrong user name or password");
             refused.set_header(WWW_AUTHENTICATE, auth.challenge());
+            Err(into_http(refused))
+        }
+        Check::Throttled { retry_after } => {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let mut refused = Response::text(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many failed logins; try again in {seconds} s"),
+            );
+            refused.set_header(RETRY_AFTER, seconds.to_string());
             Err(into_http(refused))
         }
     }

@@ -7,7 +7,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod first_byte;
+pub mod connections;
 pub mod fragment;
 pub mod http;
 pub mod listener;

@@ -1,15 +1,17 @@
 //! Accepting connections and handing each to a connection thread ([`crate::threads`]):
-//! TCP_NODELAY, header limits and timeouts, HTTP/1.1 and HTTP/2, and a graceful shutdown that
-//! stops accepting and lets requests in flight finish.
+//! TCP_NODELAY, header limits, HTTP/1.1 and HTTP/2, the connection policy of
+//! [`crate::connections`] (the limit, idle connections, making room) for every protocol
+//! version with and without TLS, and a graceful shutdown that stops accepting and lets
+//! requests in flight finish.
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -17,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use tower::ServiceExt;
 
-use crate::first_byte::{FirstByte, silent_for};
+use crate::connections::{self, BusyBody, Connections, Tracked};
 use crate::fragment::{FragmentLog, FragmentWatch};
 use crate::http::{Peer, router};
 use crate::threads::ConnectionThreads;
@@ -43,13 +45,19 @@ pub async fn serve(
         .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS);
     let tls = match &app.settings.tls {
         Some(files) => Some(crate::tls::acceptor(files).map_err(io::Error::other)?),
         None => None,
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let connections = Connections::new(
+        connections::fit_to_file_limit(limits.max_connections),
+        limits.header_read_timeout,
+    );
     let threads = match app.settings.connection_threads {
         0 => None,
         count => Some(ConnectionThreads::start(count)?),
@@ -68,25 +76,31 @@ pub async fn serve(
 
     tokio::pin!(shutdown);
     loop {
-        // Past the connection limit, wait for a slot before accepting: further clients queue
-        // in the kernel's backlog instead of being served badly or crashing the server.
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors (a process limit below max_connections): close
+                    // the connection idle the longest, as at the limit. Then, or on any other
+                    // failure, back off briefly instead of spinning.
+                    let out_of_descriptors = matches!(e.raw_os_error(), Some(23 | 24));
+                    if !(out_of_descriptors && connections.make_room()) {
+                        warn!(error = %e, "accept failed");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        () = connections.room_changed(), if out_of_descriptors => {}
+                    }
                     continue;
                 }
             },
+            () = &mut shutdown => break,
+        };
+        // At the limit, the connection idle the longest makes room; if every connection is
+        // busy, this one waits for one to end, and further clients queue in the kernel's
+        // backlog instead of being served badly or crashing the server.
+        let tracked = tokio::select! {
+            tracked = connections.wait_for_room() => tracked,
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
@@ -99,18 +113,14 @@ pub async fn serve(
                 request
             }
         });
-        let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
-        let handshake_limit = limits.header_read_timeout;
         let serve_connection = move |stream: TcpStream| async move {
-            let _slot = slot;
             let connection = Connection {
                 peer,
                 builder,
-                watcher,
                 fragments,
-                limit: handshake_limit,
+                tracked,
             };
             connection
                 .serve(stream, tls, TowerToHyperService::new(per_connection))
@@ -126,7 +136,8 @@ pub async fn serve(
     drop(listener);
     sweeper.abort();
     info!("shutting down: waiting for requests in flight");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    connections.close_all();
+    if tokio::time::timeout(limits.shutdown_grace, connections.all_closed())
         .await
         .is_err()
     {
@@ -140,15 +151,17 @@ pub async fn serve(
     Ok(())
 }
 
+/// Concurrent HTTP/2 streams per connection: RFC 9113's recommended minimum, so that one
+/// connection cannot carry more requests at once than a hundred HTTP/1.1 connections.
+const MAX_STREAMS: u32 = 100;
+
 /// One accepted connection.
 struct Connection {
     peer: std::net::SocketAddr,
     builder: Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
     fragments: FragmentLog,
-    /// A plain connection must start talking within this time; a TLS one must finish its
-    /// handshake within it.
-    limit: Duration,
+    /// Its place in the connection table: idle or busy, told to close.
+    tracked: Tracked,
 }
 
 impl Connection {
@@ -164,44 +177,91 @@ impl Connection {
         S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let peer = self.peer;
-        let (stream, first_byte) = FirstByte::new(stream);
-        let result = match tls {
+        let tracked = Arc::new(self.tracked);
+        let service = CountRequests {
+            inner: service,
+            tracked: tracked.clone(),
+        };
+        match tls {
             None => {
                 let io = TokioIo::new(FragmentWatch::new(stream, self.fragments));
-                let served = self
-                    .builder
-                    .serve_connection_with_upgrades(io, service)
-                    .into_owned();
-                tokio::select! {
-                    result = self.watcher.watch(served) => result,
-                    () = silent_for(first_byte, self.limit) => {
-                        debug!(%peer, "closed a connection that sent nothing");
-                        return;
-                    }
-                }
+                serve_io(&self.builder, io, service, &tracked, peer).await;
             }
             Some(acceptor) => {
-                let stream = match tokio::time::timeout(self.limit, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => {
-                        debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        debug!(%peer, "TLS handshake timed out");
+                // The handshake is idle time like any other: it ends when the connection has
+                // been idle too long, or is told to make room.
+                let stream = tokio::select! {
+                    accepted = acceptor.accept(stream) => match accepted {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    },
+                    () = tracked.until_closing() => {
+                        debug!(%peer, "TLS handshake did not finish in time");
                         return;
                     }
                 };
                 let io = TokioIo::new(FragmentWatch::new(stream, self.fragments));
-                let served = self
-                    .builder
-                    .serve_connection_with_upgrades(io, service)
-                    .into_owned();
-                self.watcher.watch(served).await
+                serve_io(&self.builder, io, service, &tracked, peer).await;
             }
-        };
-        if let Err(e) = result {
-            debug!(%peer, error = %e, "connection ended with an error");
         }
+    }
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on `io` under the connection policy.
+async fn serve_io<I, S>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    tracked: &Tracked,
+    peer: std::net::SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let served = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(served);
+    match connections::drive(tracked, served.as_mut(), |c| c.graceful_shutdown()).await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => debug!(%peer, error = %e, "connection ended with an error"),
+        None => debug!(%peer, "dropped a connection that did not close when told"),
+    }
+}
+
+/// Counts each request as in progress on its connection until its response is sent.
+#[derive(Clone)]
+struct CountRequests<S> {
+    inner: S,
+    tracked: Arc<Tracked>,
+}
+
+impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for CountRequests<S>
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = hyper::Response<axum::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let busy = self.tracked.busy();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(response.map(|body| axum::body::Body::new(BusyBody::new(body, busy))))
+        })
     }
 }

@@ -359,9 +359,18 @@ fn max_connections_from_the_config_file_is_enforced() {
         &["--config", "davd.toml", "--root", "r", "--state", "s"],
     );
     let addr = addr(&davd);
-    // A silent connection takes the only slot (for the 30 s header timeout).
-    let idle = TcpStream::connect(&addr).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // A request in progress (an upload still to send its body) takes the only slot; the
+    // server's `100 Continue` says it has the request in hand.
+    let mut busy = TcpStream::connect(&addr).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    busy.write_all(
+        b"PUT /slow.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let mut continued = [0u8; 25];
+    busy.read_exact(&mut continued).unwrap();
+    assert!(continued.starts_with(b"HTTP/1.1 100 Continue"));
     let mut waiting = TcpStream::connect(&addr).unwrap();
     waiting
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -375,8 +384,12 @@ fn max_connections_from_the_config_file_is_enforced() {
         read.is_err(),
         "answered while the only slot was taken: {read:?}"
     );
-    // Once the first connection closes, the waiting one is served.
-    drop(idle);
+    // Once the upload is done its connection is idle, and makes room: the waiting one is
+    // served (an idle connection never keeps a new one out, docs/security.md).
+    busy.write_all(b"hello").unwrap();
+    let mut reader = BufReader::new(busy);
+    let (head, _) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 201"), "{head}");
     waiting
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

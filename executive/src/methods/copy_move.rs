@@ -2,7 +2,8 @@
 //!
 //! Shared checks: source exists (404); source and destination differ and do not contain each
 //! other (403); no mount point is overwritten or moved (403); the destination's parent exists
-//! (409); an existing destination with `Overwrite: F` is 412; conditional headers apply to the
+//! (409); the user may read every member copied and write every member moved, replaced or
+//! created (403, `policy::access`); an existing destination with `Overwrite: F` is 412; conditional headers apply to the
 //! source; lock tokens are needed for the destination (and, for MOVE, the source tree and its
 //! parent's membership) (423); write hooks.
 //!
@@ -50,6 +51,7 @@ use crate::latch::Claim;
 use crate::methods::delete::locks_rooted_in;
 use crate::methods::propfind::RESPONSE_PREFIXES;
 use crate::ms::docid::{self, RecordDocument};
+use crate::policy::access;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
@@ -100,6 +102,7 @@ async fn check(
             "the destination exists and Overwrite is F",
         ));
     }
+    access::require_members(ctx).await?;
     check_conditions(ctx, &source, Some(&source_meta), false).await?;
 
     let mut protected = Vec::new();

@@ -1,6 +1,7 @@
 //! DELETE: remove a resource and everything below it.
 //!
-//! Checks: exists (404), not the root or a mount point (403), conditional headers (412), lock
+//! Checks: exists (404), not the root or a mount point (403), every member writable by the user
+//! (403, `policy::access`), conditional headers (412), lock
 //! tokens for the whole tree and the parent's membership (423), write hooks.
 //! Queue (journaled): [Detach, RemoveTreeProperties, RemoveLocks, CommitState]: the tree is
 //! moved aside, not destroyed, then its properties and locks go in one commit; the queue's
@@ -22,6 +23,7 @@ use crate::commands::properties::RemoveTreeProperties;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
+use crate::policy::access;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
@@ -38,6 +40,7 @@ pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
     }
     let latch = ctx.exec.latches.acquire(vec![Claim::deep(&path)]).await;
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
+    access::require_members(ctx).await?;
     check_conditions(ctx, &path, Some(&meta), false).await?;
     let mut protected = vec![Protected::Tree(path.clone())];
     if let Some(parent) = path.parent() {

@@ -110,16 +110,15 @@ async fn prepare(
     Ok((response, verdict))
 }
 
-/// Turns `response` into the prefix-encoded answer with `content` of `len` bytes.
-async fn multipart_answer(
-    ctx: &Ctx,
+/// Turns `response` into the prefix-encoded answer with `properties` and `content` of `len`
+/// bytes.
+fn multipart_answer(
     response: &mut Response,
-    meta: &ResourceMeta,
+    properties: bytes::Bytes,
     content: Body,
     len: u64,
     head: bool,
 ) {
-    let properties = allprop_document(ctx, ctx.path(), meta).await;
     let (body, total) = multipart::response_body(properties, content, len);
     response.set_header(CONTENT_TYPE, PREFIX_ENCODED);
     response.set_header(CONTENT_LENGTH, total.to_string());
@@ -140,13 +139,19 @@ async fn file(
     if verdict == Verdict::NotModified {
         return Ok(response);
     }
-    if extras.multipart {
+    // The properties part must be whole before it is sent; a resource whose dead properties
+    // are too large to hold at once gets the plain answer (clients read it by its type).
+    let properties = match extras.multipart {
+        true => allprop_document(ctx, ctx.path(), &meta).await,
+        false => None,
+    };
+    if let Some(properties) = properties {
         let content = if head {
             Body::Empty
         } else {
             opened.content.read(None).await?
         };
-        multipart_answer(ctx, &mut response, &meta, content, meta.len, head).await;
+        multipart_answer(&mut response, properties, content, meta.len, head);
         if !head {
             hooks::after_read(ctx, ctx.path()).await;
         }
@@ -225,17 +230,19 @@ async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response
         move |listed| index_page(&path, listed)
     })
     .await?;
-    if extras.multipart {
+    let properties = match extras.multipart {
+        true => allprop_document(ctx, path, &meta).await,
+        false => None,
+    };
+    if let Some(properties) = properties {
         let len = page.len() as u64;
         multipart_answer(
-            ctx,
             &mut response,
-            &meta,
+            properties,
             Body::Full(page.into()),
             len,
             head,
-        )
-        .await;
+        );
         return Ok(response);
     }
     response.set_header(CONTENT_TYPE, "text/html; charset=utf-8");

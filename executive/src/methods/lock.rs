@@ -1,6 +1,7 @@
 //! LOCK: take or refresh a write lock.
 //!
-//! New lock checks: a well-formed `lockinfo` (400), the If header (412), the parent exists when
+//! New lock checks: a well-formed `lockinfo` (400), for a deep lock write permission on every
+//! member (403, `policy::access`), the If header (412), the parent exists when
 //! the URL is unmapped (409), no conflicting lock on the resource, on a deep lock's members, or
 //! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots), and the
 //! per-user lock limit (429, so that one client cannot fill the lock table).
@@ -35,10 +36,10 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::ms::docid::{self, RecordDocument};
-use crate::policy::check_conditions;
 use crate::policy::locks::{
     Protected, check_lock_limit, conflicting_locks, expiry, granted_timeout, holds, require_tokens,
 };
+use crate::policy::{access, check_conditions};
 use crate::queue::CommandQueue;
 
 fn lock_response(
@@ -98,6 +99,8 @@ pub async fn lock(
     let latch = ctx.exec.latches.acquire(vec![claim]).await;
 
     let meta = ctx.stat(&path).await?;
+    // A deep lock locks every member: the user must be allowed to change each of them.
+    access::require_members(ctx).await?;
     check_conditions(ctx, &path, meta.as_ref(), false).await?;
     if meta.is_none() {
         ctx.require_parent_collection(&path).await?;
@@ -107,7 +110,10 @@ pub async fn lock(
     }
     let conflicts = conflicting_locks(ctx, &path, deep, info.scope).await?;
     if !conflicts.is_empty() {
-        let mut roots: Vec<String> = conflicts.iter().map(|l| l.root.to_href(false)).collect();
+        let mut roots: Vec<String> = conflicts
+            .iter()
+            .map(|l| access::disclosed_href(ctx, &l.root))
+            .collect();
         roots.dedup();
         return Err(DavError::with_condition(
             StatusCode::LOCKED,

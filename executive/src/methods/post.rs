@@ -1,7 +1,7 @@
 //! POST: `multipart/form-data` upload into a collection (what a browser's upload form sends).
 //!
-//! Each file part is a PUT of its own into the collection, with the same checks (locks, write
-//! hooks, a parent that is a collection) and its own queue [WriteContent], streamed straight
+//! Each file part is a PUT of its own into the collection, with the same checks (write
+//! permission on the file itself, locks, write hooks, a parent that is a collection) and its own queue [WriteContent], streamed straight
 //! from the request body: a file that fails does not undo the ones before it, and the answer
 //! lists what happened to each. Answer: 201 if a file was created, else 200, else the first
 //! failure's status; JSON when the client asks for `application/json` (the page's script),
@@ -35,6 +35,7 @@ use crate::latch::Claim;
 use crate::methods::get;
 use crate::ms::bundled::{self, Answer, Form};
 use crate::ms::docid::{self, RecordDocument};
+use crate::policy::access::{self, Need};
 use crate::policy::allow::allowed_methods;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
@@ -177,6 +178,8 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
     let target = collection
         .join_name(name)
         .map_err(|e| DavError::bad_request(format!("bad file name: {e}")))?;
+    // The file may have a rule of its own: writing into the collection is not enough.
+    access::require(ctx, &target, Need::Write)?;
     let _latch = ctx
         .exec
         .latches

@@ -6,7 +6,9 @@
 //! at a time through a small channel, so the first bytes leave at once and memory stays bounded
 //! however large the collection. Dead properties of a collection's members come from one range
 //! scan per collection, or, when they are too many to hold at once, one range scan per batch of
-//! members as the listing goes (`crate::member_props`).
+//! members as the listing goes (`crate::member_props`). A member collection that leads back to a
+//! collection above it (a symbolic link cycle) is reported with 508 Loop Detected and not
+//! entered (RFC 5842 §7.2). When the client goes away the walk stops at once.
 
 use std::sync::Arc;
 
@@ -22,11 +24,12 @@ use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
 use crate::context::Ctx;
+use crate::dead_pages;
 use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::policy::if_header;
 use crate::props::propstats;
-use crate::walk::members;
+use crate::walk::{loop_detected, members, revisits_ancestor};
 
 /// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
 /// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
@@ -52,16 +55,20 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         if_header::evaluate(ctx, header, &path).await?;
     }
 
-    // One resource: answer in one piece (headers and body leave in one write).
-    if depth == Depth::Zero || !meta.collection {
+    // One resource: answer in one piece (headers and body leave in one write), unless its dead
+    // properties are too large to hold at once.
+    let depth = if meta.collection { depth } else { Depth::Zero };
+    if depth == Depth::Zero {
         let subsystems = ctx.resolve(&path);
-        let stats = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-        writer.prop_response(&path.to_href(meta.collection), &stats);
-        return Ok(Response::xml(
-            StatusCode::MULTI_STATUS,
-            Body::Full(writer.finish()),
-        ));
+        let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
+        if props.large.is_none() {
+            let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+            writer.prop_response(&path.to_href(meta.collection), &props.stats);
+            return Ok(Response::xml(
+                StatusCode::MULTI_STATUS,
+                Body::Full(writer.finish()),
+            ));
+        }
     }
 
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
@@ -86,13 +93,18 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
 
 /// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
 /// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
-pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Bytes {
+/// `None` when the resource's dead properties are too large to hold at once
+/// ([`crate::props::PAGE_BYTES`]): the part's length must be known before it is sent.
+pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Option<Bytes> {
     let subsystems = ctx.resolve(path);
     let allprop = PropfindBody::AllProp { include: vec![] };
-    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    let props = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    if props.large.is_some() {
+        return None;
+    }
     let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-    writer.prop_response(&path.to_href(meta.collection), &stats);
-    writer.finish()
+    writer.prop_response(&path.to_href(meta.collection), &props.stats);
+    Some(writer.finish())
 }
 
 /// The producer side of a streamed PROPFIND.
@@ -103,10 +115,19 @@ struct Walk {
 }
 
 impl Walk {
+    /// Walks and sends until done, or until the client has gone: the body's receiver is then
+    /// dropped, and the walk stops at once, even inside a slow listing.
     async fn run(self, root: DavPath, meta: ResourceMeta, depth: Depth) {
+        tokio::select! {
+            () = self.walk(root, meta, depth) => {}
+            () = self.tx.closed() => {}
+        }
+    }
+
+    async fn walk(&self, root: DavPath, meta: ResourceMeta, depth: Depth) {
         let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-        self.write(&mut writer, &root, &meta, None, None).await;
-        if !self.send(&mut writer).await {
+        if !self.write(&mut writer, &root, &meta, None, None).await || !self.send(&mut writer).await
+        {
             return;
         }
         if depth != Depth::Zero && meta.collection {
@@ -185,24 +206,35 @@ impl Walk {
                 };
                 for (member, same) in chunk.into_iter().zip(same_store) {
                     let member_dead = match &mut chunk_dead {
-                        Some(found) if same => Some(
-                            member
-                                .path
-                                .name()
-                                .and_then(|n| found.remove(n))
-                                .unwrap_or_default(),
-                        ),
+                        Some(fetched) if same => member.path.name().and_then(|n| fetched.take(n)),
                         _ => None,
                     };
-                    self.write(
-                        writer,
-                        &member.path,
-                        &member.meta,
-                        member_dead,
-                        Some((&subsystems, &known_locks)),
-                    )
-                    .await;
-                    if depth == Depth::Infinity && member.meta.collection {
+                    let descend = depth == Depth::Infinity && member.meta.collection;
+                    if descend && revisits_ancestor(&self.ctx, &member.path).await? {
+                        // RFC 5842 §7.2: the binding that would loop is answered 508 instead
+                        // of its properties, and the walk goes on elsewhere.
+                        let refused = loop_detected(&member.path);
+                        writer.status_response(
+                            &member.path.to_href(true),
+                            refused.status,
+                            None,
+                            Some(&refused.message),
+                        );
+                        continue;
+                    }
+                    let written = self
+                        .write(
+                            writer,
+                            &member.path,
+                            &member.meta,
+                            member_dead,
+                            Some((&subsystems, &known_locks)),
+                        )
+                        .await;
+                    if !written {
+                        return Ok(false);
+                    }
+                    if descend {
                         pending.push(member.path);
                     }
                 }
@@ -232,7 +264,8 @@ impl Walk {
         Ok(locks)
     }
 
-    /// Writes one resource. `parent` holds what was resolved for the collection being listed,
+    /// Writes one resource; false if the client went away while its large dead properties
+    /// were being sent. `parent` holds what was resolved for the collection being listed,
     /// reused for members that are not scopes of their own.
     async fn write(
         &self,
@@ -241,7 +274,7 @@ impl Walk {
         meta: &ResourceMeta,
         dead: Option<Vec<StoredProp>>,
         parent: Option<(&Subsystems, &[LockRecord])>,
-    ) {
+    ) -> bool {
         let own;
         let (subsystems, known_locks) = match parent {
             Some((subsystems, locks)) if !self.ctx.registry().is_scope(path) => {
@@ -252,7 +285,7 @@ impl Walk {
                 (&own, None)
             }
         };
-        let stats = propstats(
+        let props = propstats(
             path,
             meta,
             subsystems,
@@ -262,7 +295,8 @@ impl Walk {
             known_locks,
         )
         .await;
-        writer.prop_response(&path.to_href(meta.collection), &stats);
+        let href = path.to_href(meta.collection);
+        dead_pages::write_response(writer, self, path, &href, props, subsystems).await
     }
 
     /// Sends what is written so far, then yields: the walk and the connection it writes to
@@ -273,6 +307,12 @@ impl Walk {
         let sent = chunk.is_empty() || self.tx.send(Ok(chunk)).await.is_ok();
         tokio::task::yield_now().await;
         sent
+    }
+}
+
+impl dead_pages::Sink for Walk {
+    async fn send(&self, writer: &mut MultistatusWriter) -> bool {
+        Walk::send(self, writer).await
     }
 }
 

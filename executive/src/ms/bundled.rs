@@ -33,6 +33,7 @@ use davd_registry::{LockManager, LockRecord};
 use crate::commands::locks::{InsertLock, RefreshLock, RemoveLocks};
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::policy::access;
 use crate::policy::locks::{check_lock_limit, expiry, granted_timeout, holds};
 use crate::queue::CommandQueue;
 
@@ -146,8 +147,11 @@ impl Answer {
     }
 }
 
-fn locked(message: &'static str, roots: &[LockRecord]) -> DavError {
-    let mut hrefs: Vec<String> = roots.iter().map(|l| l.root.to_href(false)).collect();
+fn locked(ctx: &Ctx, message: &'static str, roots: &[LockRecord]) -> DavError {
+    let mut hrefs: Vec<String> = roots
+        .iter()
+        .map(|l| access::disclosed_href(ctx, &l.root))
+        .collect();
     hrefs.dedup();
     DavError::with_condition(
         StatusCode::LOCKED,
@@ -190,7 +194,7 @@ pub async fn plan(ctx: &Ctx, path: &DavPath, form: &Form) -> DavResult<Planned> 
         Form::None => return Ok(Planned::default()),
         Form::Create(requested) => {
             if !covering.is_empty() {
-                return Err(locked("the resource is already locked", &covering));
+                return Err(locked(ctx, "the resource is already locked", &covering));
             }
             check_lock_limit(ctx).await?;
             let timeout = granted(ctx, *requested);
@@ -223,11 +227,15 @@ pub async fn plan(ctx: &Ctx, path: &DavPath, form: &Form) -> DavResult<Planned> 
         return Err(if covering.is_empty() {
             DavError::precondition_failed("the Lock-Token names no lock on this resource")
         } else {
-            locked("the resource is locked by another lock", &covering)
+            locked(ctx, "the resource is locked by another lock", &covering)
         });
     };
     if !holds(ctx, lock, &[token.as_str()]) {
-        return Err(locked("the resource is locked by another user", &covering));
+        return Err(locked(
+            ctx,
+            "the resource is locked by another user",
+            &covering,
+        ));
     }
     let manager = manager_of(ctx, path, token).await?;
     Ok(match form {

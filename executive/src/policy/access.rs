@@ -3,10 +3,27 @@
 //! Authentication (who the user is) happens in the server layer; this module only decides.
 //! Without a rule: when authentication is on, every authenticated user may read and write and
 //! anonymous requests may not; when it is off, everyone may.
+//!
+//! There is one decision, [`allows`]: may the request's principal read, or write, the resource
+//! at a path, by the rule in force there. Everything else asks it:
+//!
+//! - [`requirements`] is the access model, one row per method: what it needs on which
+//!   resources (docs/security.md prints the same table). [`check_request`] checks the
+//!   resources themselves before the method runs, so nothing is read, stated or locked for a
+//!   request that may not be made;
+//! - [`require_members`] checks, under the method's latch, every member a tree operation
+//!   touches: a DELETE, MOVE or deep LOCK writes every member of its tree, a deep COPY reads
+//!   every member of its source, and a COPY or MOVE writes every member it creates or
+//!   replaces at its destination. One member refused refuses the whole request (403 naming
+//!   the first such member, or not naming it when the user may not even read it);
+//! - a form upload checks each file it stores ([`require`]);
+//! - listings, OPTIONS, the If header and 423 bodies ask [`may_read`] so as to reveal nothing
+//!   about resources the user may not read ([`disclosed_href`]).
 
 use http::StatusCode;
 
-use davd_protocol::{DavPath, Method};
+use davd_protocol::headers::Depth;
+use davd_protocol::{DavPath, Method, Request};
 use davd_registry::{AccessRule, Grantee};
 
 use crate::context::Ctx;
@@ -18,8 +35,96 @@ pub enum Need {
     Write,
 }
 
-fn rule_at<'a>(ctx: &'a Ctx, path: &DavPath, fallback: &'a AccessRule) -> &'a AccessRule {
-    ctx.registry().access(path).unwrap_or(fallback)
+impl Need {
+    fn verb(self) -> &'static str {
+        match self {
+            Need::Read => "read",
+            Need::Write => "change",
+        }
+    }
+}
+
+/// How much below a path a requirement reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extent {
+    /// The resource alone.
+    Resource,
+    /// The resource and every member below it (DELETE, MOVE's source, a deep LOCK, a deep
+    /// COPY's source).
+    Tree,
+    /// The tree written at the path from the members of `source` (a deep COPY or a MOVE): the
+    /// members it replaces and the members it creates.
+    TreeFrom(DavPath),
+}
+
+/// One row of the access model: `need` on `path`, as far as `extent` reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub path: DavPath,
+    pub need: Need,
+    pub extent: Extent,
+}
+
+/// What `request` needs, on which resources. OPTIONS needs nothing: clients probe with it
+/// before they log in (Office opens documents read-only otherwise), and it answers the same for
+/// every resource the user may not read. A lock is a write: LOCK, and a Microsoft bundled lock
+/// on GET or HEAD (`X-MSDAVEXTLockTimeout`, MS-WDV 2.2.4), need write permission.
+pub fn requirements(request: &Request) -> Vec<Requirement> {
+    let on = |path: &DavPath, need, extent| Requirement {
+        path: path.clone(),
+        need,
+        extent,
+    };
+    let path = &request.path;
+    match &request.method {
+        Method::Options => vec![],
+        Method::Get { .. } if request.ms.lock_timeout.is_some() => {
+            vec![on(path, Need::Write, Extent::Resource)]
+        }
+        Method::Get { .. } | Method::Propfind { .. } | Method::Getlib => {
+            vec![on(path, Need::Read, Extent::Resource)]
+        }
+        Method::Copy {
+            destination, depth, ..
+        } => {
+            let deep = *depth == Depth::Infinity;
+            vec![
+                on(
+                    path,
+                    Need::Read,
+                    if deep { Extent::Tree } else { Extent::Resource },
+                ),
+                on(
+                    &destination.path,
+                    Need::Write,
+                    if deep {
+                        Extent::TreeFrom(path.clone())
+                    } else {
+                        Extent::Resource
+                    },
+                ),
+            ]
+        }
+        Method::Move { destination, .. } => vec![
+            on(path, Need::Write, Extent::Tree),
+            on(
+                &destination.path,
+                Need::Write,
+                Extent::TreeFrom(path.clone()),
+            ),
+        ],
+        Method::Delete => vec![on(path, Need::Write, Extent::Tree)],
+        Method::Lock {
+            depth: Depth::Infinity,
+            ..
+        } => vec![on(path, Need::Write, Extent::Tree)],
+        Method::Post
+        | Method::Put { .. }
+        | Method::Mkcol
+        | Method::Proppatch
+        | Method::Lock { .. }
+        | Method::Unlock { .. } => vec![on(path, Need::Write, Extent::Resource)],
+    }
 }
 
 fn default_rule(ctx: &Ctx) -> AccessRule {
@@ -33,57 +138,122 @@ fn default_rule(ctx: &Ctx) -> AccessRule {
     }
 }
 
-/// True if the request's user may read `path`.
-pub fn may_read(ctx: &Ctx, path: &DavPath) -> bool {
-    let fallback = default_rule(ctx);
-    rule_at(ctx, path, &fallback).may_read(ctx.client.principal.as_deref())
-}
-
-/// Refuses with 401 (no credentials: the server adds the challenge) or 403 (logged in but not
-/// allowed).
-pub fn require(ctx: &Ctx, path: &DavPath, need: Need) -> DavResult<()> {
-    let fallback = default_rule(ctx);
-    let rule = rule_at(ctx, path, &fallback);
-    let principal = ctx.client.principal.as_deref();
-    let allowed = match need {
+fn admits(rule: &AccessRule, principal: Option<&str>, need: Need) -> bool {
+    match need {
         Need::Read => rule.may_read(principal),
         Need::Write => rule.may_write(principal),
-    };
-    if allowed {
+    }
+}
+
+/// The decision: true if the request's principal may `need` the resource at `path`.
+pub fn allows(ctx: &Ctx, path: &DavPath, need: Need) -> bool {
+    let principal = ctx.client.principal.as_deref();
+    match ctx.registry().access(path) {
+        Some(rule) => admits(rule, principal, need),
+        None => admits(&default_rule(ctx), principal, need),
+    }
+}
+
+/// True if the request's principal may read `path`.
+pub fn may_read(ctx: &Ctx, path: &DavPath) -> bool {
+    allows(ctx, path, Need::Read)
+}
+
+/// 401 without credentials (the server adds the challenge), 403 with them.
+fn refusal(ctx: &Ctx, message: impl FnOnce(&str) -> String) -> DavError {
+    match ctx.client.principal.as_deref() {
+        None => DavError::new(StatusCode::UNAUTHORIZED, "authentication required"),
+        Some(user) => DavError::forbidden(message(user)),
+    }
+}
+
+/// Refuses with 401 (no credentials) or 403 (logged in but not allowed).
+pub fn require(ctx: &Ctx, path: &DavPath, need: Need) -> DavResult<()> {
+    if allows(ctx, path, need) {
         return Ok(());
     }
-    Err(match principal {
-        None => DavError::new(StatusCode::UNAUTHORIZED, "authentication required"),
-        Some(user) => DavError::forbidden(format!(
-            "{user} may not {} {path}",
-            if need == Need::Read { "read" } else { "change" }
-        )),
+    Err(refusal(ctx, |user| {
+        format!("{user} may not {} {path}", need.verb())
+    }))
+}
+
+/// Checks the resources the request names (the [`requirements`]) before the method runs.
+pub fn check_request(ctx: &Ctx) -> DavResult<()> {
+    for requirement in requirements(&ctx.request) {
+        require(ctx, &requirement.path, requirement.need)?;
+    }
+    Ok(())
+}
+
+/// Checks every member the request's tree operations touch (the [`requirements`] that reach
+/// below their resource). Called by each tree method once it holds its latch, so that no member
+/// can appear between the check and the change.
+///
+/// Only members in scopes with a rule of their own can be refused where the tree's root is
+/// allowed, so only those are looked at: a scope whose rule refuses is touched when a resource
+/// exists at it (or, for a tree written from a source, at its counterpart in the source).
+pub async fn require_members(ctx: &Ctx) -> DavResult<()> {
+    for requirement in requirements(&ctx.request) {
+        let tree = &requirement.path;
+        let source = match &requirement.extent {
+            Extent::Resource => continue,
+            Extent::Tree => None,
+            Extent::TreeFrom(source) => Some(source),
+        };
+        for scope in refusing_scopes_below(ctx, tree, requirement.need) {
+            let touched = ctx.stat(&scope).await?.is_some()
+                || match source.and_then(|source| scope.rebase(tree, source)) {
+                    Some(counterpart) => ctx.stat(&counterpart).await?.is_some(),
+                    None => false,
+                };
+            if touched {
+                return Err(member_refusal(ctx, tree, &scope, requirement.need));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Scopes strictly inside `tree` whose rule refuses `need` to the request's principal, in path
+/// order.
+fn refusing_scopes_below(ctx: &Ctx, tree: &DavPath, need: Need) -> Vec<DavPath> {
+    let principal = ctx.client.principal.as_deref();
+    ctx.registry()
+        .rules_below(tree)
+        .into_iter()
+        .filter(|(_, rule)| !admits(rule, principal, need))
+        .map(|(scope, _)| scope.clone())
+        .collect()
+}
+
+/// 403 naming `member`, a member of `tree`, unless the user may not read it: then its name
+/// stays hidden and only the tree is named.
+fn member_refusal(ctx: &Ctx, tree: &DavPath, member: &DavPath, need: Need) -> DavError {
+    let visible = may_read(ctx, member);
+    refusal(ctx, |user| {
+        let verb = need.verb();
+        let tree = tree.to_href(true);
+        if visible {
+            format!(
+                "{user} may not {verb} {}, a member of {tree}",
+                member.to_href(false)
+            )
+        } else {
+            format!("{tree} holds members {user} may not {verb}")
+        }
     })
 }
 
-/// What each method needs, checked before the method runs. OPTIONS needs nothing: clients
-/// probe with it before they log in (Office opens documents read-only otherwise).
-pub fn check_request(ctx: &Ctx) -> DavResult<()> {
-    let path = ctx.path();
-    match &ctx.request.method {
-        Method::Options => Ok(()),
-        Method::Get { .. } | Method::Propfind { .. } | Method::Getlib => {
-            require(ctx, path, Need::Read)
+/// The href to name `path` by in an answer: itself if the user may read it, otherwise its
+/// nearest ancestor they may read (a lock root the user may not see is reported as the
+/// collection that holds it), or the request's own URL.
+pub fn disclosed_href(ctx: &Ctx, path: &DavPath) -> String {
+    let mut at = Some(path.clone());
+    while let Some(candidate) = at {
+        if may_read(ctx, &candidate) {
+            return candidate.to_href(&candidate != path);
         }
-        Method::Copy { destination, .. } => {
-            require(ctx, path, Need::Read)?;
-            require(ctx, &destination.path, Need::Write)
-        }
-        Method::Move { destination, .. } => {
-            require(ctx, path, Need::Write)?;
-            require(ctx, &destination.path, Need::Write)
-        }
-        Method::Post
-        | Method::Put { .. }
-        | Method::Delete
-        | Method::Mkcol
-        | Method::Proppatch
-        | Method::Lock { .. }
-        | Method::Unlock { .. } => require(ctx, path, Need::Write),
+        at = candidate.parent();
     }
+    ctx.path().to_href(false)
 }

@@ -4,7 +4,8 @@
 //! untagged list. A state-token condition holds when that token belongs to a lock that covers
 //! the resource; an entity-tag condition when the resource's current entity tag is the one
 //! given. A list holds when all its conditions hold; the header holds when any list does.
-//! When it does not, the request fails with 412 Precondition Failed.
+//! When it does not, the request fails with 412 Precondition Failed. A resource the requester
+//! may not read is taken not to exist, so a tagged list learns nothing about it.
 //!
 //! ResourceTags (MS-WDVME 3.1.5.5): a state token `<rt:GUID@version>` is a state token of the
 //! resource it names, holding when it equals the resource's current tag; it is never a lock
@@ -19,6 +20,7 @@ use davd_protocol::{DavPath, Method, headers::EntityTag};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::policy::access;
 
 /// What is known about one resource named by the header.
 struct ResourceState {
@@ -40,6 +42,15 @@ fn tag_path(tag: &str) -> Option<DavPath> {
 }
 
 async fn state_of(ctx: &Ctx, path: &DavPath, with_tag: bool) -> DavResult<ResourceState> {
+    // A resource the requester may not read is evaluated as if it did not exist: the outcome
+    // must say nothing about it.
+    if !access::may_read(ctx, path) {
+        return Ok(ResourceState {
+            etag: None,
+            tokens: Vec::new(),
+            tag: None,
+        });
+    }
     let meta = ctx.stat(path).await?;
     let tag = match (&meta, with_tag) {
         (Some(meta), true) => Some(

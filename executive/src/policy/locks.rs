@@ -1,5 +1,6 @@
 //! Lock policy (RFC 4918 §6-7): who may change a locked resource, and which locks conflict.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
@@ -11,6 +12,7 @@ use davd_registry::LockRecord;
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::policy::access;
 
 /// Something a request is about to change, as far as locks care.
 #[derive(Debug, Clone)]
@@ -32,9 +34,10 @@ pub async fn locks_on(ctx: &Ctx, protected: &Protected) -> DavResult<Vec<LockRec
         }
         Protected::Tree(path) => {
             let mut locks = ctx.resolve(path).locks_covering(path).await?;
+            let mut seen: HashSet<String> = locks.iter().map(|l| l.token.clone()).collect();
             for manager in ctx.registry().lock_managers_below(path) {
                 for lock in manager.below(path).await? {
-                    if !locks.iter().any(|l| l.token == lock.token) {
+                    if seen.insert(lock.token.clone()) {
                         locks.push(lock);
                     }
                 }
@@ -47,12 +50,16 @@ pub async fn locks_on(ctx: &Ctx, protected: &Protected) -> DavResult<Vec<LockRec
 /// True if the request may act under `lock`: it submitted the token and, when authentication
 /// is on, it comes from the principal who took the lock.
 pub fn holds(ctx: &Ctx, lock: &LockRecord, submitted: &[&str]) -> bool {
-    submitted.contains(&lock.token.as_str())
-        && match (&lock.principal, &ctx.client.principal) {
-            (Some(owner), Some(me)) => owner == me,
-            (Some(_), None) => false,
-            (None, _) => true,
-        }
+    submitted.contains(&lock.token.as_str()) && may_use(ctx, lock)
+}
+
+/// True if the request's principal may act under `lock` once it has its token.
+fn may_use(ctx: &Ctx, lock: &LockRecord) -> bool {
+    match (&lock.principal, &ctx.client.principal) {
+        (Some(owner), Some(me)) => owner == me,
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
 }
 
 /// True if the request comes from the principal who took `lock` (the anonymous user, when
@@ -62,10 +69,11 @@ pub fn owns(ctx: &Ctx, lock: &LockRecord) -> bool {
 }
 
 /// RFC 4918 §7.4/§7.5: a request that changes a locked resource must submit the lock token.
-/// Otherwise: 423 Locked with `lock-token-submitted` naming each lock root.
+/// Otherwise: 423 Locked with `lock-token-submitted` naming each lock root (or, for one the
+/// user may not read, the nearest collection they may: `access::disclosed_href`).
 pub async fn require_tokens(ctx: &Ctx, protected: &[Protected]) -> DavResult<()> {
     require(ctx, protected, |lock, submitted| {
-        holds(ctx, lock, submitted)
+        submitted && may_use(ctx, lock)
     })
     .await
 }
@@ -93,7 +101,7 @@ pub async fn require_tokens_for_properties(
     let protected = [Protected::Resource(path.clone())];
     if !names.is_empty() && names.iter().all(is_win32_property) {
         require(ctx, &protected, |lock, submitted| {
-            holds(ctx, lock, submitted) || owns(ctx, lock)
+            (submitted && may_use(ctx, lock)) || owns(ctx, lock)
         })
         .await
     } else {
@@ -101,19 +109,22 @@ pub async fn require_tokens_for_properties(
     }
 }
 
-/// 423 with `lock-token-submitted` naming each lock root on `protected` that `allowed` refuses.
+/// 423 with `lock-token-submitted` naming each lock root on `protected` that `allowed` refuses;
+/// `allowed` is told whether the lock's token was submitted. Linear in the locks and the
+/// tokens: a DELETE may carry a thousand tokens for a thousand locks.
 async fn require(
     ctx: &Ctx,
     protected: &[Protected],
-    allowed: impl Fn(&LockRecord, &[&str]) -> bool,
+    allowed: impl Fn(&LockRecord, bool) -> bool,
 ) -> DavResult<()> {
-    let submitted = ctx.submitted_tokens();
+    let submitted: HashSet<&str> = ctx.submitted_tokens().into_iter().collect();
     let mut missing: Vec<String> = Vec::new();
+    let mut named: HashSet<String> = HashSet::new();
     for item in protected {
         for lock in locks_on(ctx, item).await? {
-            if !allowed(&lock, &submitted) {
-                let href = lock.root.to_href(false);
-                if !missing.contains(&href) {
+            if !allowed(&lock, submitted.contains(lock.token.as_str())) {
+                let href = access::disclosed_href(ctx, &lock.root);
+                if named.insert(href.clone()) {
                     missing.push(href);
                 }
             }

@@ -134,24 +134,66 @@ impl MultistatusWriter {
 
     /// A `response` with one `propstat` per status.
     pub fn prop_response(&mut self, href: &str, propstats: &[PropStat]) {
-        self.buf.push_str("<D:response>");
-        self.text_element("D:href", href);
+        self.open_response(href);
         for propstat in propstats {
-            self.buf.push_str("<D:propstat><D:prop>");
+            self.open_propstat();
             for (name, value) in &propstat.props {
                 self.property(name, value.as_ref());
             }
-            self.buf.push_str("</D:prop>");
-            self.status(propstat.status);
-            if let Some(condition) = &propstat.error {
-                self.condition(condition);
-            }
-            if let Some(description) = &propstat.description {
-                self.text_element("D:responsedescription", description);
-            }
-            self.buf.push_str("</D:propstat>");
+            self.close_propstat(
+                propstat.status,
+                propstat.error.as_ref(),
+                propstat.description.as_deref(),
+            );
         }
+        self.close_response();
+    }
+
+    /// Opens a `response` whose `propstat`s are written piece by piece
+    /// ([`MultistatusWriter::open_propstat`], [`MultistatusWriter::prop`],
+    /// [`MultistatusWriter::close_propstat`], then [`MultistatusWriter::close_response`]): for a
+    /// resource whose properties are written as they are read instead of gathered first.
+    pub fn open_response(&mut self, href: &str) {
+        self.buf.push_str("<D:response>");
+        self.text_element("D:href", href);
+    }
+
+    /// Opens a `propstat` and its `prop`.
+    pub fn open_propstat(&mut self) {
+        self.buf.push_str("<D:propstat><D:prop>");
+    }
+
+    /// One property inside an open `propstat` (`None`: the name alone).
+    pub fn prop(&mut self, name: &PropName, value: Option<&PropValue>) {
+        self.property(name, value);
+    }
+
+    /// Closes the open `propstat` with its status.
+    pub fn close_propstat(
+        &mut self,
+        status: StatusCode,
+        error: Option<&Condition>,
+        description: Option<&str>,
+    ) {
+        self.buf.push_str("</D:prop>");
+        self.status(status);
+        if let Some(condition) = error {
+            self.condition(condition);
+        }
+        if let Some(description) = description {
+            self.text_element("D:responsedescription", description);
+        }
+        self.buf.push_str("</D:propstat>");
+    }
+
+    /// Closes the open `response`.
+    pub fn close_response(&mut self) {
         self.buf.push_str("</D:response>");
+    }
+
+    /// Bytes written and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// A `response` that carries a status for a whole resource.
@@ -329,6 +371,60 @@ mod tests {
         let text = std::str::from_utf8(bytes).unwrap().to_owned();
         roxmltree::Document::parse(&text).expect("well-formed");
         text
+    }
+
+    /// A response written piece by piece, flushed in between, is the one `prop_response`
+    /// writes whole.
+    #[test]
+    fn a_response_written_piece_by_piece_is_the_same() {
+        let stats = [
+            PropStat {
+                status: StatusCode::OK,
+                props: vec![
+                    (
+                        PropName::dav("getetag"),
+                        Some(PropValue::Text("\"e\"".into())),
+                    ),
+                    (
+                        PropName::new("urn:z", "big"),
+                        Some(PropValue::Fragment(
+                            r#"<z:big xmlns:z="urn:z">v</z:big>"#.into(),
+                        )),
+                    ),
+                    (PropName::new("urn:z", "name-only"), None),
+                ],
+                error: None,
+                description: None,
+            },
+            PropStat {
+                status: StatusCode::FORBIDDEN,
+                props: vec![(PropName::new("urn:z", "no"), None)],
+                error: Some(Condition::CannotModifyProtectedProperty),
+                description: Some("why".into()),
+            },
+        ];
+        let mut whole = MultistatusWriter::new(&[]);
+        whole.prop_response("/r", &stats);
+        let mut pieces = MultistatusWriter::new(&[]);
+        let mut streamed = pieces.take().to_vec();
+        pieces.open_response("/r");
+        for stat in &stats {
+            pieces.open_propstat();
+            for (name, value) in &stat.props {
+                pieces.prop(name, value.as_ref());
+                assert!(pieces.buffered() > 0);
+                streamed.extend_from_slice(&pieces.take());
+                assert_eq!(pieces.buffered(), 0);
+            }
+            pieces.close_propstat(
+                stat.status,
+                stat.error.as_ref(),
+                stat.description.as_deref(),
+            );
+        }
+        pieces.close_response();
+        streamed.extend_from_slice(&pieces.finish());
+        assert_eq!(streamed, whole.finish().to_vec());
     }
 
     #[test]

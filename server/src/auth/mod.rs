@@ -2,7 +2,13 @@
 //!
 //! Who a request comes from is decided here, in the server layer; what that user may do is
 //! policy, decided by the executive from the access rules of each scope.
+//!
+//! A password is checked at most once at a time per set of credentials: requests that arrive
+//! with the same credentials while they are being checked wait for that answer (a browser opens
+//! several connections at once). Guesses are throttled per address and per user as they start
+//! (`throttle`), and at most a few hashes run at once, in pooled memory (`hashing`).
 
+mod hashing;
 mod throttle;
 pub mod users;
 
@@ -13,8 +19,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
-use self::throttle::Throttle;
+use self::hashing::PasswordChecks;
+use self::throttle::{Throttle, Turn};
 pub use self::users::{Users, UsersError, add_user};
 
 /// How long a successful check is remembered, so Basic does not cost an Argon2 hash per
@@ -29,9 +37,16 @@ pub enum Check {
     Anonymous,
     /// Valid credentials for this user.
     User(String),
-    /// Wrong or malformed credentials: 401, after `delay`.
-    Rejected { delay: Duration },
+    /// Wrong or malformed credentials: 401.
+    Rejected,
+    /// Too many attempts from this address or for this user: 429, to be retried after the
+    /// given time; the password was not checked.
+    Throttled { retry_after: Duration },
 }
+
+/// Credentials being checked, by digest: the outcome (`None` until known) for the requests
+/// that wait for it.
+type InFlight = Mutex<HashMap<[u8; 32], watch::Receiver<Option<bool>>>>;
 
 pub struct Authenticator {
     users: Arc<Users>,
@@ -40,6 +55,35 @@ pub struct Authenticator {
     cache: Mutex<HashMap<[u8; 32], (String, Instant)>>,
     secret: [u8; 16],
     throttle: Throttle,
+    checks: PasswordChecks,
+    in_flight: Arc<InFlight>,
+}
+
+/// Removes its credentials from the in-flight table when the check ends, however it ends; the
+/// waiting requests then see its outcome, or, if it was abandoned, start their own check.
+struct Leading {
+    key: [u8; 32],
+    in_flight: Arc<InFlight>,
+    outcome: watch::Sender<Option<bool>>,
+}
+
+impl Leading {
+    fn finish(self, verified: bool) {
+        let _ = self.outcome.send(Some(verified));
+    }
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+enum Role {
+    Lead(Leading),
+    Follow(watch::Receiver<Option<bool>>),
 }
 
 impl Authenticator {
@@ -50,6 +94,8 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
             secret: *uuid::Uuid::new_v4().as_bytes(),
             throttle: Throttle::default(),
+            checks: PasswordChecks::new(hashing::default_permits()),
+            in_flight: Arc::default(),
         }
     }
 
@@ -62,37 +108,13 @@ impl Authenticator {
         hasher.finalize().into()
     }
 
-    /// Checks an `Authorization` header value from `peer`.
-    pub async fn check(&self, authorization: Option<&[u8]>, peer: IpAddr) -> Check {
-        let Some(value) = authorization else {
-            return Check::Anonymous;
-        };
-        let Some((name, password)) = parse_basic(value) else {
-            self.throttle.failed(peer);
-            return Check::Rejected {
-                delay: self.throttle.delay(peer),
-            };
-        };
-        let key = self.digest(&name, &password);
-        if let Ok(cache) = self.cache.lock()
-            && let Some((user, until)) = cache.get(&key)
-            && *until > Instant::now()
-        {
-            return Check::User(user.clone());
-        }
-        let delay = self.throttle.delay(peer);
-        let users = self.users.clone();
-        let verified = {
-            let name = name.clone();
-            tokio::task::spawn_blocking(move || users.verify(&name, &password))
-                .await
-                .unwrap_or(false)
-        };
-        if !verified {
-            self.throttle.failed(peer);
-            return Check::Rejected { delay };
-        }
-        self.throttle.succeeded(peer);
+    fn cached(&self, key: &[u8; 32]) -> Option<String> {
+        let cache = self.cache.lock().ok()?;
+        let (user, until) = cache.get(key)?;
+        (*until > Instant::now()).then(|| user.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], name: &str) {
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_MAX {
                 let now = Instant::now();
@@ -101,9 +123,78 @@ impl Authenticator {
                     cache.clear();
                 }
             }
-            cache.insert(key, (name.clone(), Instant::now() + CACHE_FOR));
+            cache.insert(key, (name.to_owned(), Instant::now() + CACHE_FOR));
         }
-        Check::User(name)
+    }
+
+    /// Leads the check of `key`, or follows the one already running.
+    fn role(&self, key: [u8; 32]) -> Role {
+        let Ok(mut in_flight) = self.in_flight.lock() else {
+            let (outcome, _) = watch::channel(None);
+            return Role::Lead(Leading {
+                key,
+                in_flight: self.in_flight.clone(),
+                outcome,
+            });
+        };
+        if let Some(waiting) = in_flight.get(&key) {
+            return Role::Follow(waiting.clone());
+        }
+        let (outcome, waiting) = watch::channel(None);
+        in_flight.insert(key, waiting);
+        Role::Lead(Leading {
+            key,
+            in_flight: self.in_flight.clone(),
+            outcome,
+        })
+    }
+
+    /// Checks an `Authorization` header value from `peer`.
+    pub async fn check(&self, authorization: Option<&[u8]>, peer: IpAddr) -> Check {
+        let Some(value) = authorization else {
+            return Check::Anonymous;
+        };
+        let Some((name, password)) = parse_basic(value) else {
+            return match self.throttle.admit(peer, None) {
+                Turn::At(at) => {
+                    tokio::time::sleep_until(at.into()).await;
+                    Check::Rejected
+                }
+                Turn::Refused { retry_after } => Check::Throttled { retry_after },
+            };
+        };
+        let key = self.digest(&name, &password);
+        loop {
+            if let Some(user) = self.cached(&key) {
+                return Check::User(user);
+            }
+            let leading = match self.role(key) {
+                Role::Lead(leading) => leading,
+                Role::Follow(mut outcome) => {
+                    // The same credentials are being checked: their answer is this one's.
+                    match outcome.wait_for(Option::is_some).await.map(|o| *o) {
+                        Ok(Some(false)) => return Check::Rejected,
+                        // Verified (now cached), or the check was abandoned: look again.
+                        _ => continue,
+                    }
+                }
+            };
+            match self.throttle.admit(peer, Some(&name)) {
+                Turn::At(at) => tokio::time::sleep_until(at.into()).await,
+                Turn::Refused { retry_after } => return Check::Throttled { retry_after },
+            }
+            let verified = self.checks.verify(&self.users, &name, &password).await;
+            if verified {
+                self.throttle.succeeded(peer, &name);
+                self.remember(key, &name);
+            }
+            leading.finish(verified);
+            return if verified {
+                Check::User(name)
+            } else {
+                Check::Rejected
+            };
+        }
     }
 
     /// The `WWW-Authenticate` challenge.
@@ -164,7 +255,7 @@ mod tests {
         let wrong = auth
             .check(Some(basic("alice", "wrong").as_bytes()), peer)
             .await;
-        assert!(matches!(wrong, Check::Rejected { .. }), "{wrong:?}");
+        assert_eq!(wrong, Check::Rejected);
         assert_eq!(cache_len(&auth), 0, "a failure is not cached");
         let right = auth
             .check(Some(basic("alice", "right").as_bytes()), peer)
@@ -182,9 +273,10 @@ mod tests {
             let c = auth
                 .check(Some(basic(name, password).as_bytes()), peer)
                 .await;
-            assert!(
-                matches!(c, Check::Rejected { .. }),
-                "{name}:{password} matched a cached entry: {c:?}"
+            assert_eq!(
+                c,
+                Check::Rejected,
+                "{name}:{password} matched a cached entry"
             );
         }
         assert_eq!(cache_len(&auth), 1, "failures add nothing");
@@ -199,7 +291,7 @@ mod tests {
         let expired = auth
             .check(Some(basic("alice", "right").as_bytes()), peer)
             .await;
-        assert!(matches!(expired, Check::Rejected { .. }), "{expired:?}");
+        assert_eq!(expired, Check::Rejected);
     }
 
     fn cache_len(auth: &Authenticator) -> usize {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
+use argon2::{Argon2, Block};
 
 /// The loaded users file.
 #[derive(Debug, Clone, Default)]
@@ -108,14 +108,17 @@ impl Users {
     /// Checks a password. Unknown users are checked against the decoy hash, so the time taken
     /// does not tell whether the name exists; argon2 compares the digests in constant time.
     pub fn verify(&self, name: &str, password: &str) -> bool {
+        self.verify_in(name, password, &mut Vec::new())
+    }
+
+    /// [`Users::verify`], computing in `memory` (see `hashing`): the server passes a pooled
+    /// buffer so that failed logins cost no new memory.
+    pub fn verify_in(&self, name: &str, password: &str, memory: &mut Vec<Block>) -> bool {
         let (hash, known) = match self.hashes.get(name) {
             Some(h) => (h.as_str(), true),
             None => (self.decoy.as_str(), false),
         };
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), hash)
-            .is_ok();
-        matches && known
+        super::hashing::verify_in(hash, password, memory) && known
     }
 }
 

@@ -20,7 +20,21 @@ impl Davd {
 
     /// [`Davd::start`] with extra environment variables (a fail point, say).
     pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Davd {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_davd"));
+        Self::launch(Command::new(env!("CARGO_BIN_EXE_davd")), cwd, args, env)
+    }
+
+    /// Like [`Davd::start`], with the process's limit on open files lowered to `files`
+    /// (through the shell's `ulimit`; the shell then becomes davd).
+    pub fn start_with_file_limit(cwd: &Path, args: &[&str], files: u32) -> Davd {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_davd"));
+        Self::launch(command, cwd, args, &[])
+    }
+
+    fn launch(mut command: Command, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Davd {
         command.current_dir(cwd).args(args);
         for (name, value) in env {
             command.env(name, value);

@@ -153,6 +153,8 @@ macro_rules! properties_conformance {
             children_are_the_direct_members_keyed_by_name,
             children_past_the_limit_are_not_gathered,
             members_are_exactly_the_named_ones,
+            members_within_a_limit_are_all_or_none,
+            pages_return_each_property_once_in_name_order,
             a_tree_is_a_resource_and_everything_below_it,
             a_removed_tree_is_returned_and_can_be_put_back,
             put_many_sets_every_entry,

@@ -193,6 +193,97 @@ pub async fn members_are_exactly_the_named_ones(store: &dyn PropertyManager) {
     assert_eq!(member_names(&of_root), ["c", "ca"]);
 }
 
+pub async fn members_within_a_limit_are_all_or_none(store: &dyn PropertyManager) {
+    mark(store, &FAMILY).await;
+    let names = ["a", "a b", "ab"];
+    let all = store.get_members(&path("/c"), &names).await.unwrap();
+    let within = store
+        .get_members_within(&path("/c"), &names, usize::MAX)
+        .await
+        .unwrap()
+        .expect("under the limit");
+    assert_eq!(within, all);
+    let size: usize = all
+        .iter()
+        .flat_map(|(member, props)| {
+            props
+                .iter()
+                .map(move |p| davd_registry::prop_size(member, p))
+        })
+        .sum();
+    let at_limit = store
+        .get_members_within(&path("/c"), &names, size)
+        .await
+        .unwrap();
+    assert_eq!(at_limit, Some(all), "exactly at the limit is within it");
+    let over = store
+        .get_members_within(&path("/c"), &names, size - 1)
+        .await
+        .unwrap();
+    assert_eq!(over, None, "one byte over is over");
+}
+
+/// Paging through one resource's properties returns each once, in name order, each page
+/// within its budget unless it holds a single property, and nothing of another resource.
+pub async fn pages_return_each_property_once_in_name_order(store: &dyn PropertyManager) {
+    mark(store, &FAMILY).await;
+    let at = path("/c");
+    let mut expected = vec![prop("p", "/c")];
+    for (namespace, local, size) in [
+        ("urn:b", "x", 300),
+        ("urn:a", "z", 10),
+        ("urn:a", "y", 2000),
+        ("urn:t", "q", 50),
+        ("", "bare", 5),
+        ("urn:a", "yy", 700),
+    ] {
+        let stored = StoredProp {
+            name: PropName::copied(namespace, local),
+            xml: format!(
+                "<{local} xmlns=\"{namespace}\">{}</{local}>",
+                "v".repeat(size)
+            ),
+        };
+        store.set(&at, stored.clone()).await.unwrap();
+        expected.push(stored);
+    }
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    for budget in [0, 100, 1000, 3000, usize::MAX] {
+        let mut seen = Vec::new();
+        let mut after: Option<PropName> = None;
+        loop {
+            let page = store.get_page(&at, after.as_ref(), budget).await.unwrap();
+            assert!(!page.props.is_empty(), "budget {budget}: an empty page");
+            let size: usize = page
+                .props
+                .iter()
+                .map(|p| davd_registry::prop_size("", p))
+                .sum();
+            assert!(
+                size <= budget || page.props.len() == 1,
+                "budget {budget}: a page of {size} bytes"
+            );
+            after = page.props.last().map(|p| p.name.clone());
+            seen.extend(page.props);
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(seen, expected, "budget {budget}");
+    }
+    let whole = store.get_page(&at, None, usize::MAX).await.unwrap();
+    assert!(!whole.more);
+    let empty = store.get_page(&path("/nothing"), None, 0).await.unwrap();
+    assert_eq!(empty, davd_registry::PropPage::default());
+    let last = expected.last().map(|p| p.name.clone());
+    let past = store.get_page(&at, last.as_ref(), 0).await.unwrap();
+    assert_eq!(
+        past,
+        davd_registry::PropPage::default(),
+        "nothing after the last"
+    );
+}
+
 pub async fn a_tree_is_a_resource_and_everything_below_it(store: &dyn PropertyManager) {
     mark(store, &FAMILY).await;
     let tree = store.get_tree(&path("/c")).await.unwrap();

@@ -9,6 +9,7 @@
 
 mod chunk_pool;
 mod content;
+mod cycles;
 mod meta;
 mod publish;
 mod segment;
@@ -641,6 +642,17 @@ impl NamespaceManager for FsNamespace {
         let path = path.clone();
         quick(self.options.inline_io, move || {
             Ok(spelling::stored_path(&dir, &path)?)
+        })
+        .await
+    }
+
+    async fn revisits_ancestor(&self, path: &DavPath) -> SubsystemResult<bool> {
+        let (dir, path) = (self.dir.clone(), path.clone());
+        quick(self.options.inline_io, move || {
+            match spelling::locate(&dir, &path) {
+                Some(rel) => Ok(cycles::revisits_ancestor(&dir, &rel)?),
+                None => Ok(false),
+            }
         })
         .await
     }

@@ -1,10 +1,12 @@
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use async_trait::async_trait;
 use tokio::sync::RwLock;
 
 use davd_registry::{
-    DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemResult, prop_size,
+    DavPath, PropName, PropPage, PropertyManager, PropsByPath, StoredProp, SubsystemResult,
+    prop_size,
 };
 
 /// Dead properties in memory: path -> name -> XML.
@@ -99,6 +101,70 @@ impl PropertyManager for MemoryProperties {
             }
         }
         Ok(out)
+    }
+
+    async fn get_members_within(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        let props = self.props.read().await;
+        let mut out = HashMap::new();
+        let mut size = 0usize;
+        for name in names {
+            let Ok(path) = parent.join(name) else {
+                continue;
+            };
+            if let Some(named) = props.get(&path) {
+                for (prop_name, xml) in named {
+                    size = size.saturating_add(
+                        name.len()
+                            + prop_name.namespace.len()
+                            + prop_name.local.len()
+                            + xml.len()
+                            + 64,
+                    );
+                }
+                if size > limit {
+                    return Ok(None);
+                }
+                out.insert((*name).to_owned(), to_stored(named));
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Copies only the page's values.
+    async fn get_page(
+        &self,
+        path: &DavPath,
+        after: Option<&PropName>,
+        budget: usize,
+    ) -> SubsystemResult<PropPage> {
+        let props = self.props.read().await;
+        let Some(named) = props.get(path) else {
+            return Ok(PropPage::default());
+        };
+        let rest = match after {
+            Some(after) => named.range::<PropName, _>((Bound::Excluded(after), Bound::Unbounded)),
+            None => named.range::<PropName, _>(..),
+        };
+        let mut page = PropPage::default();
+        let mut size = 0usize;
+        for (name, xml) in rest {
+            let cost = name.namespace.len() + name.local.len() + xml.len() + 64;
+            if !page.props.is_empty() && size.saturating_add(cost) > budget {
+                page.more = true;
+                break;
+            }
+            size = size.saturating_add(cost);
+            page.props.push(StoredProp {
+                name: name.clone(),
+                xml: xml.clone(),
+            });
+        }
+        Ok(page)
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {

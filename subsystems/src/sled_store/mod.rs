@@ -39,10 +39,9 @@ impl StateDb {
         })
     }
 
-    /// Makes everything written so far durable (on shutdown).
+    /// Makes everything written so far durable ([`flush`]).
     pub async fn flush(&self) -> SubsystemResult<()> {
-        self.db.flush_async().await.map_err(db_error)?;
-        Ok(())
+        flush(&self.db).await
     }
 
     /// 507 unless the disk has room for a write of about `more` bytes beyond the reserve.
@@ -58,5 +57,47 @@ pub(crate) fn db_error(e: sled::Error) -> SubsystemError {
             SubsystemError::insufficient_storage(format!("the state database's disk is full: {e}"))
         }
         _ => SubsystemError::internal(format!("state database: {e}")),
+    }
+}
+
+/// Makes everything written to `db` so far durable. sled's own `flush_async` runs the flush on
+/// sled's small I/O thread pool, where it waits for log buffers that only that pool writes: a
+/// few concurrent flushes (seven concurrent LOCKs were enough) took every thread and waited
+/// for each other forever, and every later write hung behind them. The flush runs on tokio's
+/// blocking pool instead, leaving sled's threads to write.
+pub(crate) async fn flush(db: &sled::Db) -> SubsystemResult<()> {
+    let db = db.clone();
+    crate::blocking::blocking(move || db.flush().map(|_| ()).map_err(db_error)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// Issue 16: many writers flushing at once all finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_all_finish() {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .expect("a temporary database");
+        let tree = db.open_tree("t").expect("a tree");
+        for round in 0..20 {
+            let flushes = (0..64).map(|i| {
+                let (db, tree) = (db.clone(), tree.clone());
+                tokio::spawn(async move {
+                    tree.insert(format!("{round}-{i}"), vec![0u8; 4096])
+                        .expect("insert");
+                    super::flush(&db).await
+                })
+            });
+            let all = futures_util::future::join_all(flushes);
+            let done = tokio::time::timeout(Duration::from_secs(120), all)
+                .await
+                .expect("the flushes hung");
+            for flushed in done {
+                flushed.expect("task").expect("flush");
+            }
+        }
     }
 }

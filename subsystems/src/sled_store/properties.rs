@@ -1,9 +1,10 @@
 use std::collections::HashMap;
+use std::ops::Bound;
 
 use async_trait::async_trait;
 
 use davd_registry::{
-    DavPath, Marker, PropChange, PropName, PropertyManager, PropsByPath, StoredProp,
+    DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath, StoredProp,
     SubsystemError, SubsystemResult, prop_size,
 };
 
@@ -120,6 +121,74 @@ impl PropertyManager for SledProperties {
             }
         }
         Ok(out)
+    }
+
+    async fn get_members_within(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        let mut out: HashMap<String, Vec<StoredProp>> = HashMap::new();
+        let (Some(first), Some(last)) = (names.first(), names.last()) else {
+            return Ok(Some(out));
+        };
+        let prefix = children_prefix(parent);
+        let start = format!("{prefix}{first}\0");
+        let end = format!("{prefix}{last}\u{1}");
+        let mut size = 0usize;
+        for item in self.tree.range(start.as_bytes()..end.as_bytes()) {
+            let (key, value) = item.map_err(db_error)?;
+            let Some((path, name)) = parse_prop_key(&key) else {
+                continue;
+            };
+            let Some(member) = path.name() else { continue };
+            if names.binary_search(&member).is_err() {
+                continue;
+            }
+            let prop = stored(name, &value)?;
+            size = size.saturating_add(prop_size(member, &prop));
+            if size > limit {
+                return Ok(None);
+            }
+            out.entry(member.to_owned()).or_default().push(prop);
+        }
+        Ok(Some(out))
+    }
+
+    /// One range scan from the key after `after`: values are read one at a time, and the
+    /// scan stops at the budget.
+    async fn get_page(
+        &self,
+        path: &DavPath,
+        after: Option<&PropName>,
+        budget: usize,
+    ) -> SubsystemResult<PropPage> {
+        let prefix = resource_prefix(path);
+        let start = match after {
+            Some(name) => Bound::Excluded(prop_key(path, name).into_bytes()),
+            None => Bound::Included(prefix.clone().into_bytes()),
+        };
+        let mut page = PropPage::default();
+        let mut size = 0usize;
+        for item in self.tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (key, value) = item.map_err(db_error)?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let Some((_, name)) = parse_prop_key(&key) else {
+                continue;
+            };
+            let prop = stored(name, &value)?;
+            let cost = prop_size("", &prop);
+            if !page.props.is_empty() && size.saturating_add(cost) > budget {
+                page.more = true;
+                break;
+            }
+            size = size.saturating_add(cost);
+            page.props.push(prop);
+        }
+        Ok(page)
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {

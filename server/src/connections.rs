@@ -1,0 +1,504 @@
+//! The connection policy, one for every protocol version, with and without TLS.
+//!
+//! Every accepted connection is entered in a table and counted against `max_connections`
+//! until it closes, and the table knows whether it has a request in progress:
+//!
+//! - a connection with no request in progress (just accepted, in its TLS handshake, between
+//!   keep-alive requests, an HTTP/2 connection with no open stream, or one sending a request
+//!   head) is **idle**; after `header_read_timeout` idle it is closed, whatever protocol it
+//!   speaks. hyper's own timeout covered only an HTTP/1 head; an HTTP/2 connection, or a TLS
+//!   one that never spoke, stayed open forever, and 1,100 of them took every slot;
+//! - when every slot is taken, the next connection is accepted and the connection idle the
+//!   longest is closed to make room, so silent or idle connections cannot keep new clients
+//!   out (2,000 silent connections used to hold everyone else up for about 20 s). Only when
+//!   every connection has a request in progress do new ones wait, in the kernel's backlog;
+//! - at shutdown every connection is told to finish its requests and close.
+//!
+//! Closing is graceful (HTTP/2 sends GOAWAY; HTTP/1 closes after the response in progress); a
+//! connection that has no request in progress and has not gone [`CLOSE_GRACE`] later is
+//! dropped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// How long a connection told to close may take to go once it has no request in progress
+/// (an HTTP/2 client that never answers the GOAWAY's ping, say).
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The number of connections the process can hold with room to spare: `wanted`, lowered if
+/// the limit on open files (`ulimit -n`) would not leave a quarter of it (at least 32) for the
+/// files, listings and database the requests themselves open. A connection accepted at the
+/// very limit could otherwise not open the file it asks for (500 "Too many open files"). The
+/// soft limit is first raised as far as the hard limit allows, as Go does for its servers.
+pub fn fit_to_file_limit(wanted: usize) -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let mut files = limit.current;
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            files = limit.maximum;
+        }
+    }
+    let Some(files) = files.and_then(|f| usize::try_from(f).ok()) else {
+        return wanted;
+    };
+    let fits = files.saturating_sub((files / 4).max(32)).max(1);
+    if fits < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            open_files = files,
+            serving = fits,
+            "max_connections lowered to leave room under the limit on open files (ulimit -n)"
+        );
+    }
+    wanted.min(fits)
+}
+
+/// The table of open connections.
+pub struct Connections {
+    max: usize,
+    idle_limit: Duration,
+    table: Mutex<Table>,
+    /// Woken whenever a connection leaves the table or falls idle: either may make room.
+    room: Notify,
+}
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    entries: HashMap<u64, Entry>,
+    /// Entries told to close and not gone yet.
+    closing: usize,
+}
+
+struct Entry {
+    /// Requests in progress.
+    busy: u32,
+    /// Since when it has had none (or since it was accepted).
+    idle_since: Instant,
+    /// Told to close (to make room, or at shutdown).
+    closing: bool,
+    /// Wakes the connection's [`Tracked::until_closing`] on any change.
+    changed: Arc<Notify>,
+}
+
+/// What the accept loop may do with the connection it holds.
+pub enum Admission {
+    /// Serve it.
+    Admitted(Tracked),
+    /// Wait until a connection leaves or falls idle, and ask again.
+    Wait,
+}
+
+impl Connections {
+    pub fn new(max: usize, idle_limit: Duration) -> Arc<Connections> {
+        Arc::new(Connections {
+            max: max.max(1),
+            idle_limit,
+            table: Mutex::new(Table::default()),
+            room: Notify::new(),
+        })
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // A panic while the lock was held leaves counts that are still usable.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enters a connection if there is room. Otherwise, unless a connection already on its way
+    /// out will make room, tells the one idle the longest to close; the caller then waits for
+    /// a connection to leave and asks again.
+    pub fn admit(self: &Arc<Self>) -> Admission {
+        let mut table = self.table();
+        if table.entries.len() < self.max {
+            let id = table.next_id;
+            table.next_id += 1;
+            let changed = Arc::new(Notify::new());
+            table.entries.insert(
+                id,
+                Entry {
+                    busy: 0,
+                    idle_since: Instant::now(),
+                    closing: false,
+                    changed: changed.clone(),
+                },
+            );
+            return Admission::Admitted(Tracked {
+                id,
+                connections: self.clone(),
+                changed,
+            });
+        }
+        if table.entries.len() - table.closing >= self.max {
+            evict_longest_idle(&mut table);
+        }
+        Admission::Wait
+    }
+
+    /// Tells the connection idle the longest to close, unless one is already on its way out:
+    /// for when the process has run out of file descriptors before reaching the limit (an
+    /// `ulimit -n` below `max_connections`), so that a new client can still get in. Returns
+    /// false if no connection is idle.
+    pub fn make_room(&self) -> bool {
+        let mut table = self.table();
+        table.closing > 0 || evict_longest_idle(&mut table)
+    }
+
+    /// Resolves when a connection leaves or falls idle (after it was enabled).
+    pub async fn room_changed(&self) {
+        self.room.notified().await;
+    }
+
+    /// Admits a connection, making room for it ([`Connections::admit`]) as often as needed.
+    pub async fn wait_for_room(self: &Arc<Self>) -> Tracked {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.admit() {
+                Admission::Admitted(tracked) => return tracked,
+                Admission::Wait => room.await,
+            }
+        }
+    }
+
+    /// Tells every connection to finish its requests and close.
+    pub fn close_all(&self) {
+        let mut table = self.table();
+        let mut newly = 0;
+        for entry in table.entries.values_mut() {
+            if !entry.closing {
+                entry.closing = true;
+                newly += 1;
+            }
+            entry.changed.notify_waiters();
+        }
+        table.closing += newly;
+    }
+
+    /// Resolves when no connection is left.
+    pub async fn all_closed(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.table().entries.is_empty() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    /// Open connections (for tests and diagnostics).
+    pub fn open(&self) -> usize {
+        self.table().entries.len()
+    }
+}
+
+/// One connection's place in the table; leaving it frees the slot.
+pub struct Tracked {
+    id: u64,
+    connections: Arc<Connections>,
+    changed: Arc<Notify>,
+}
+
+impl Tracked {
+    /// Marks a request in progress until the returned guard is dropped (with the response
+    /// body, once it is sent).
+    pub fn busy(&self) -> Busy {
+        self.update(|entry| entry.busy += 1);
+        Busy {
+            connections: self.connections.clone(),
+            id: self.id,
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Entry)) {
+        update(&self.connections, self.id, change);
+    }
+
+    /// True if the connection has no request in progress.
+    pub fn is_idle(&self) -> bool {
+        let table = self.connections.table();
+        table.entries.get(&self.id).is_none_or(|e| e.busy == 0)
+    }
+
+    /// Resolves when the connection should close: it was told to (to make room, or at
+    /// shutdown), or it has been idle for the idle limit.
+    pub async fn until_closing(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let deadline = {
+                let mut table = self.connections.table();
+                let Some(entry) = table.entries.get_mut(&self.id) else {
+                    return;
+                };
+                if entry.closing {
+                    return;
+                }
+                (entry.busy == 0).then(|| entry.idle_since + self.connections.idle_limit)
+            };
+            match deadline {
+                Some(deadline) => {
+                    tokio::select! {
+                        () = &mut changed => {}
+                        () = tokio::time::sleep_until(deadline) => {
+                            let mut table = self.connections.table();
+                            let expired = match table.entries.get_mut(&self.id) {
+                                Some(entry) if entry.busy == 0 && !entry.closing => {
+                                    entry.closing = true;
+                                    true
+                                }
+                                _ => false,
+                            };
+                            if expired {
+                                table.closing += 1;
+                                return;
+                            }
+                        }
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+}
+
+/// Tells the connection idle the longest to close; false if none is idle.
+fn evict_longest_idle(table: &mut Table) -> bool {
+    let longest_idle = table
+        .entries
+        .values_mut()
+        .filter(|e| e.busy == 0 && !e.closing)
+        .min_by_key(|e| e.idle_since);
+    match longest_idle {
+        Some(entry) => {
+            entry.closing = true;
+            entry.changed.notify_waiters();
+            table.closing += 1;
+            true
+        }
+        None => false,
+    }
+}
+
+fn update(connections: &Connections, id: u64, change: impl FnOnce(&mut Entry)) {
+    let mut table = connections.table();
+    if let Some(entry) = table.entries.get_mut(&id) {
+        change(entry);
+        entry.changed.notify_waiters();
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        {
+            let mut table = self.connections.table();
+            if let Some(entry) = table.entries.remove(&self.id)
+                && entry.closing
+            {
+                table.closing -= 1;
+            }
+        }
+        self.connections.room.notify_waiters();
+    }
+}
+
+/// A request in progress on a connection.
+pub struct Busy {
+    connections: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut fell_idle = false;
+        update(&self.connections, self.id, |entry| {
+            entry.busy = entry.busy.saturating_sub(1);
+            if entry.busy == 0 {
+                entry.idle_since = Instant::now();
+                fell_idle = true;
+            }
+        });
+        if fell_idle {
+            self.connections.room.notify_waiters();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it is sent (or
+/// dropped).
+pub struct BusyBody<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B> BusyBody<B> {
+    pub fn new(body: B, busy: Busy) -> Self {
+        BusyBody { body, _busy: busy }
+    }
+}
+
+impl<B> Body for BusyBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Drives `connection` until it ends, telling it to close gracefully (`graceful`) when
+/// `tracked` says so, and dropping it if it has not gone [`CLOSE_GRACE`] after that while it
+/// has no request in progress.
+pub async fn drive<C, E>(
+    tracked: &Tracked,
+    connection: Pin<&mut C>,
+    graceful: impl Fn(Pin<&mut C>),
+) -> Option<Result<(), E>>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    let mut connection = connection;
+    tokio::select! {
+        result = connection.as_mut() => return Some(result),
+        () = tracked.until_closing() => graceful(connection.as_mut()),
+    }
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => return Some(result),
+            () = tokio::time::sleep(CLOSE_GRACE) => {
+                if tracked.is_idle() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted(connections: &Arc<Connections>) -> Tracked {
+        match connections.admit() {
+            Admission::Admitted(tracked) => tracked,
+            Admission::Wait => panic!("no room"),
+        }
+    }
+
+    /// Full: the connection idle the longest is told to close, one at a time, and its leaving
+    /// makes room; busy connections are never chosen.
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_idle_makes_room() {
+        let connections = Connections::new(3, Duration::from_secs(30));
+        let oldest = admitted(&connections);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let busy_one = admitted(&connections);
+        let _request = busy_one.busy();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let newest = admitted(&connections);
+        assert!(matches!(connections.admit(), Admission::Wait));
+        // The oldest idle one was told; asking again while it is on its way tells nobody else.
+        tokio::time::timeout(Duration::from_millis(1), oldest.until_closing())
+            .await
+            .expect("the oldest is closing");
+        assert!(matches!(connections.admit(), Admission::Wait));
+        let not_yet = tokio::time::timeout(Duration::from_millis(1), newest.until_closing()).await;
+        assert!(
+            not_yet.is_err(),
+            "only one is evicted per waiting connection"
+        );
+        drop(oldest);
+        let _fourth = admitted(&connections);
+        assert_eq!(connections.open(), 3);
+        // Now the newest is the only idle one.
+        assert!(matches!(connections.admit(), Admission::Wait));
+        tokio::time::timeout(Duration::from_millis(1), newest.until_closing())
+            .await
+            .expect("the newest is closing");
+    }
+
+    /// Every slot busy: the new connection waits, and the moment one falls idle it is told to
+    /// make room (not after the idle limit).
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_falling_idle_makes_room() {
+        let connections = Connections::new(1, Duration::from_secs(30));
+        let only = admitted(&connections);
+        let request = only.busy();
+        let waiting = tokio::spawn({
+            let connections = connections.clone();
+            async move { connections.wait_for_room().await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(
+            !waiting.is_finished(),
+            "no room while the only connection is busy"
+        );
+        let fell_idle = Instant::now();
+        drop(request);
+        only.until_closing().await;
+        assert_eq!(fell_idle.elapsed(), Duration::ZERO);
+        drop(only);
+        let tracked = waiting.await.expect("the waiting connection");
+        assert!(tracked.is_idle());
+        assert_eq!(connections.open(), 1);
+    }
+
+    /// Idle for the limit: told to close; a request in progress holds the clock.
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_close_after_the_limit() {
+        let connections = Connections::new(10, Duration::from_secs(30));
+        let tracked = admitted(&connections);
+        let request = tracked.busy();
+        let early = tokio::time::timeout(Duration::from_secs(60), tracked.until_closing()).await;
+        assert!(early.is_err(), "busy connections are not idle");
+        drop(request);
+        let started = Instant::now();
+        tracked.until_closing().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_all_reaches_every_connection() {
+        let connections = Connections::new(10, Duration::from_secs(30));
+        let a = admitted(&connections);
+        let b = admitted(&connections);
+        let _request = b.busy();
+        connections.close_all();
+        a.until_closing().await;
+        b.until_closing().await;
+        drop((a, b));
+        connections.all_closed().await;
+        assert_eq!(connections.open(), 0);
+    }
+}
