@@ -29,7 +29,7 @@ use tracing::error;
 
 use davd_protocol::xml::XmlLimits;
 use davd_protocol::{
-    ByteStream, IMPLEMENTED_METHODS, Method, ProtocolError, Request, RequestHead, Response,
+    ByteStream, IMPLEMENTED_METHODS, ProtocolError, Request, RequestHead, Response,
 };
 use davd_registry::{ClientInfo, Registry};
 
@@ -128,10 +128,8 @@ impl Executive {
             request,
         };
         // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.
-        let read_only = matches!(
-            ctx.request.method,
-            Method::Get { .. } | Method::Propfind { .. } | Method::Options | Method::Getlib
-        ) && !ctx.request.ms.has_lock_headers();
+        let read_only =
+            !ctx.request.method.kind().changes_state() && !ctx.request.ms.has_lock_headers();
         if read_only {
             return methods::dispatch(ctx, body).await;
         }
