@@ -41,10 +41,9 @@ use crate::commands::properties::{
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
-use crate::methods::delete::locks_rooted_in;
-use crate::methods::propfind::RESPONSE_PREFIXES;
 use crate::ms::docid::{self, RecordDocument};
-use crate::policy::locks::{Protected, require_tokens};
+use crate::multistatus::RESPONSE_PREFIXES;
+use crate::policy::locks::{Protected, locks_rooted_in, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
 use crate::walk::descendants;

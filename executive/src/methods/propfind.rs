@@ -24,14 +24,10 @@ use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
+use crate::multistatus::RESPONSE_PREFIXES;
 use crate::policy::if_header;
 use crate::props::propstats;
 use crate::walk::members;
-
-/// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
-/// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
-/// come out with the prefixes Windows and Office expect.
-pub const RESPONSE_PREFIXES: &[(&str, &str)] = crate::ms::PREFIXES;
 
 pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Response> {
     if depth == Depth::Infinity && !ctx.exec.config.propfind_infinity {
@@ -82,17 +78,6 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         StatusCode::MULTI_STATUS,
         Body::Stream(stream.boxed()),
     ))
-}
-
-/// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
-/// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
-pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Bytes {
-    let subsystems = ctx.resolve(path);
-    let allprop = PropfindBody::AllProp { include: vec![] };
-    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-    writer.prop_response(&path.to_href(meta.collection), &stats);
-    writer.finish()
 }
 
 /// The producer side of a streamed PROPFIND.
