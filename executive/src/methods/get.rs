@@ -41,15 +41,6 @@ pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
     response.set_header(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
 }
 
-pub fn content_type(ctx: &Ctx, meta: &ResourceMeta) -> String {
-    meta.content_type.clone().unwrap_or_else(|| {
-        mime_guess::from_path(ctx.path().name().unwrap_or(""))
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned()
-    })
-}
-
 /// What a GET does besides reading.
 struct Extras {
     lock: Form,
@@ -151,7 +142,10 @@ async fn file(
         return Ok(response);
     }
     response.set_header(ACCEPT_RANGES, "bytes");
-    response.set_header(CONTENT_TYPE, content_type(ctx, &meta));
+    response.set_header(
+        CONTENT_TYPE,
+        meta.media_type(ctx.path().name().unwrap_or("")).as_ref(),
+    );
     let range = match range {
         None => None,
         Some(requested) => match requested.resolve(meta.len) {
