@@ -8,6 +8,7 @@
 //! Policy lives here and only here: a change of the specification should touch this crate
 //! alone, a new storage backend only `davd-subsystems`.
 
+pub mod client;
 pub mod commands;
 pub mod context;
 pub mod error;
@@ -33,7 +34,7 @@ use davd_protocol::xml::XmlLimits;
 use davd_protocol::{
     ByteStream, IMPLEMENTED_METHODS, ProtocolError, Request, RequestHead, Response,
 };
-use davd_registry::{ClientInfo, Registry};
+use davd_registry::Registry;
 
 pub use context::Ctx;
 pub use error::{DavError, DavResult};
@@ -73,7 +74,7 @@ impl Default for ExecutiveConfig {
             max_lock_timeout: 7 * 24 * 3600,
             max_locks_per_principal: 1000,
             authentication: false,
-            omit_lockroot_for: davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+            omit_lockroot_for: client::DEFAULT_OMIT_LOCKROOT_FOR
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -126,7 +127,7 @@ impl Executive {
         };
         let ctx = Ctx {
             exec: self.clone(),
-            client: ClientInfo::new(request.user_agent.clone(), identity.principal),
+            client: client::client_info(&request, identity.principal, &self.config),
             request,
         };
         // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.

@@ -27,9 +27,10 @@ pub use document::{
 };
 pub use error::{SubsystemError, SubsystemResult};
 pub use live::{
-    ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,
+    ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, SetVerdict, Subsystems,
+    WriteKind,
 };
-pub use lock::{DEFAULT_OMIT_LOCKROOT_FOR, LockManager, LockRecord, omits_lockroot};
+pub use lock::{LockManager, LockRecord};
 pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
     WriteReceipt,
@@ -41,10 +42,10 @@ pub use resource::{Member, ResourceMeta};
 /// The shared vocabulary, re-exported so subsystems depend on this crate alone.
 pub use davd_protocol::headers::{ByteRange, Depth, Timeout};
 pub use davd_protocol::xml::{LockScope, PropValue};
-/// Microsoft's wire vocabulary that handlers need (user agents, ResourceTags).
+/// Microsoft's wire vocabulary that handlers need (ResourceTags).
 pub mod ms {
     pub use davd_protocol::headers::ResourceTag;
-    pub use davd_protocol::headers::ms::{miniredir_version, repl_uid};
+    pub use davd_protocol::headers::ms::repl_uid;
 }
 /// Dates as properties write them.
 pub use davd_protocol::date;

@@ -21,28 +21,28 @@ use crate::namespace::NamespaceManager;
 use crate::property::{PropertyManager, StoredProp};
 use crate::resource::ResourceMeta;
 
-/// Who is asking, as far as handlers need to know.
+/// Who is asking, and what their client needs answered differently: worked out once per
+/// request by the executive (`executive/src/client.rs`), read by handlers and methods.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    pub user_agent: Option<String>,
-    /// The version of the Windows mini-redirector, when that is the client: read from the
-    /// User-Agent once per request rather than by each handler for each listed member.
-    pub miniredir_version: Option<[u64; 4]>,
     /// The authenticated user, if authentication is on.
     pub principal: Option<String>,
+    pub quirks: Quirks,
 }
 
-impl ClientInfo {
-    pub fn new(user_agent: Option<String>, principal: Option<String>) -> Self {
-        let miniredir_version = user_agent
-            .as_deref()
-            .and_then(davd_protocol::headers::ms::miniredir_version);
-        ClientInfo {
-            user_agent,
-            miniredir_version,
-            principal,
-        }
-    }
+/// The ways particular clients are answered differently from RFC 4918. Each flag is set in
+/// one place (the executive's `client` module, from the request's headers and the
+/// configuration) and applied in one place, named on the flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// Lock discovery without `lockroot`, in LOCK answers and PROPFIND alike: Office's old
+    /// Internet Publishing Provider predates RFC 4918 and rejects the element. Applied in
+    /// [`LockRecord::view`](crate::LockRecord::view).
+    pub omit_lockroot: bool,
+    /// `lockdiscovery` in PROPFIND answers without its `activelock`s: Windows mini-redirectors
+    /// before 5.2.3718.0 append the lock token to the resource name (MS-WDVME 3.2.5.3.3). A
+    /// LOCK answer keeps them (RFC 4918 requires it). Applied by the `lockdiscovery` handler.
+    pub hide_activelocks: bool,
 }
 
 /// The subsystems that serve one path, as the registry resolved them.

@@ -458,7 +458,7 @@ namespace  = { kind = "sled" }
         assert_eq!(
             c.omit_lockroot_for,
             Some(
-                davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+                davd_executive::client::DEFAULT_OMIT_LOCKROOT_FOR
                     .iter()
                     .map(|s| s.to_string())
                     .collect()

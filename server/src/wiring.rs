@@ -13,7 +13,7 @@ use davd_registry::{
     LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
-use davd_subsystems::live::{HitCounter, LockDiscoveryOptions, ReadOnly, standard_handlers_with};
+use davd_subsystems::live::{HitCounter, ReadOnly, standard_handlers};
 use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
 use davd_subsystems::sled_store::{SledLocks, SledNamespace, SledProperties};
 
@@ -132,9 +132,7 @@ impl Factory<'_> {
             Some(NamespaceKind::Memory) => Some(Arc::new(MemoryNamespace::new())),
         };
         let mut live: Vec<Arc<dyn LivePropertyHandler>> = if config.scope.is_root() {
-            standard_handlers_with(LockDiscoveryOptions {
-                omit_lockroot_for: self.settings.executive.omit_lockroot_for.clone(),
-            })
+            standard_handlers()
         } else {
             Vec::new()
         };
