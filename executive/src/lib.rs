@@ -12,8 +12,10 @@ pub mod client;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod failpoint;
 pub mod html;
 pub mod instructions;
+pub mod intent;
 pub mod latch;
 mod member_props;
 pub mod methods;
@@ -22,6 +24,8 @@ pub mod multistatus;
 pub mod policy;
 pub mod props;
 pub mod queue;
+pub mod recovery;
+pub mod state;
 pub mod walk;
 
 use std::sync::Arc;
@@ -34,7 +38,7 @@ use davd_protocol::xml::XmlLimits;
 use davd_protocol::{
     ByteStream, IMPLEMENTED_METHODS, ProtocolError, Request, RequestHead, Response,
 };
-use davd_registry::Registry;
+use davd_registry::{Journal, Registry};
 
 pub use context::Ctx;
 pub use error::{DavError, DavResult};
@@ -88,6 +92,8 @@ pub struct Executive {
     pub registry: Arc<Registry>,
     pub config: ExecutiveConfig,
     pub latches: LatchTable,
+    /// Where journaled queues write their plans (docs/adr/0017-crash-safety.md).
+    pub journal: Arc<dyn Journal>,
 }
 
 /// Who the server says is asking (authentication happens in the server layer).
@@ -97,11 +103,16 @@ pub struct Identity {
 }
 
 impl Executive {
-    pub fn new(registry: Arc<Registry>, config: ExecutiveConfig) -> Arc<Self> {
+    pub fn new(
+        registry: Arc<Registry>,
+        config: ExecutiveConfig,
+        journal: Arc<dyn Journal>,
+    ) -> Arc<Self> {
         Arc::new(Executive {
             registry,
             config,
             latches: LatchTable::new(),
+            journal,
         })
     }
 

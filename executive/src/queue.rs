@@ -11,22 +11,35 @@
 //! Commands that never get to execute (a check failed, or an earlier command) are told to
 //! **abandon** what they hold, such as a body staged before the request took its latch.
 //!
+//! Namespace commands act as they execute; property and lock commands only declare their
+//! changes ([`Effects::state`]), which the commit point ([`crate::commands::commit::CommitState`])
+//! applies as one atomic batch per store.
+//!
 //! This is the 1997 paper's CommandQueue (its Figure 2 is PROPPATCH), with the check phase
-//! added so that a request that cannot succeed never touches storage. A queue is atomic: where
-//! RFC 4918 wants partial results (a Depth-infinity COPY), that is one composite command that
-//! reports per resource in [`Effects::member_failures`] and fails as a whole only when the
-//! request's own resource fails.
+//! added so that a request that cannot succeed never touches storage, and, for queues of more
+//! than one storage step, a **journal**: the plan is written down before the first step and
+//! the progress at the commit point, so that a crash part way is finished or undone when the
+//! server starts again ([`crate::intent`], [`crate::recovery`], docs/adr/0017-crash-safety.md).
+//! A queue is atomic: where RFC 4918 wants partial results (a Depth-infinity COPY), that is one
+//! composite command that reports per resource in [`Effects::member_failures`] and fails as a
+//! whole only when the request's own resource fails.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tracing::warn;
+use tracing::{error, warn};
 
 use davd_protocol::DavPath;
 use davd_registry::{DocumentRecord, LockRecord, ResourceMeta};
 
+use crate::Executive;
 use crate::error::{DavError, DavResult};
+use crate::intent::{IntentWriter, Step};
+use crate::latch::LatchGuard;
+use crate::state::{StateChanges, Store};
 
 /// What executed commands leave behind for the response.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Effects {
     /// A resource was created (201 rather than 204).
     pub created: bool,
@@ -38,6 +51,25 @@ pub struct Effects {
     pub lock: Option<LockRecord>,
     /// The document record written for the request's resource (its new ResourceTag).
     pub document: Option<DocumentRecord>,
+    /// Property and lock changes declared by the commands, applied at the commit point.
+    pub state: StateChanges,
+    /// The journal record of this queue, if it has one: the commit's batches carry its id as
+    /// their marker.
+    pub intent: Option<String>,
+    /// The queue's method, naming the fail points inside its commands (`crate::failpoint`).
+    pub label: Option<&'static str>,
+    /// The stores the commit applied batches to.
+    pub committed: Vec<Store>,
+}
+
+impl std::fmt::Debug for Effects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Effects")
+            .field("created", &self.created)
+            .field("member_failures", &self.member_failures.len())
+            .field("intent", &self.intent)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One undoable step.
@@ -69,6 +101,18 @@ pub trait Command: Send {
     /// Releases what the command holds when it will never execute (an earlier command or a
     /// check failed): staged content, for instance.
     async fn abandon(&mut self) {}
+
+    /// The namespace step this command takes, as a journaled queue writes it down before
+    /// running (what recovery undoes, or finishes, after a crash).
+    fn step(&self) -> Option<Step> {
+        None
+    }
+
+    /// True for the command that applies the declared property and lock changes: the
+    /// queue's commit point.
+    fn is_commit_point(&self) -> bool {
+        false
+    }
 }
 
 /// Why a queue did not commit.
@@ -90,15 +134,57 @@ impl QueueFailure {
     }
 }
 
+/// What a journaled queue needs besides its commands.
+struct Journaled {
+    exec: Arc<Executive>,
+    method: &'static str,
+    path: DavPath,
+    /// The request's latches, held until the queue is done: handed to the background
+    /// recovery if the queue could not undo itself, so that no other request touches what
+    /// it left until it is put right.
+    latch: LatchGuard,
+}
+
 /// An ordered, atomic list of commands.
 #[derive(Default)]
 pub struct CommandQueue {
     commands: Vec<Box<dyn Command>>,
+    journaled: Option<Journaled>,
+    /// The method, for the fail points of a queue without a journal (`crate::failpoint`).
+    label: Option<&'static str>,
 }
 
 impl CommandQueue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A queue whose plan goes to the executive's journal before it runs, so that a crash part
+    /// way is finished or undone at the next start. For methods of more than one storage step
+    /// (DELETE, COPY, MOVE); `latch` is the request's, kept until the queue is done.
+    pub fn journaled(
+        exec: Arc<Executive>,
+        method: &'static str,
+        path: &DavPath,
+        latch: LatchGuard,
+    ) -> Self {
+        CommandQueue {
+            commands: Vec::new(),
+            journaled: Some(Journaled {
+                exec,
+                method,
+                path: path.clone(),
+                latch,
+            }),
+            label: None,
+        }
+    }
+
+    /// Names the queue after its method, so that tests can stop the process between its
+    /// steps (`crate::failpoint`; a journaled queue is named already).
+    pub fn named(mut self, method: &'static str) -> Self {
+        self.label = Some(method);
+        self
     }
 
     pub fn push(&mut self, command: impl Command + 'static) -> &mut Self {
@@ -136,22 +222,63 @@ impl CommandQueue {
             return Err(QueueFailure::Check(failed_checks));
         }
 
-        let mut effects = Effects::default();
-        if let Some(last) = self.commands.last_mut() {
+        let journaled = self.journaled.take();
+        let mut writer = match &journaled {
+            Some(j) => {
+                let steps = self.commands.iter().filter_map(|c| c.step()).collect();
+                let mut writer =
+                    IntentWriter::new(j.exec.journal.clone(), j.method, &j.path, steps);
+                if let Err(error) = writer.begin().await {
+                    self.abandon_from(0).await;
+                    return Err(QueueFailure::Execute { index: 0, error });
+                }
+                Some(writer)
+            }
+            None => None,
+        };
+
+        let label = journaled.as_ref().map(|j| j.method).or(self.label);
+        let mut effects = Effects {
+            intent: writer.as_ref().map(|w| w.id().to_owned()),
+            label,
+            ..Effects::default()
+        };
+        if writer.is_none()
+            && let Some(last) = self.commands.last_mut()
+        {
             last.final_step();
         }
         for index in 0..self.commands.len() {
-            if let Err(error) = self.commands[index].execute(&mut effects).await {
-                for done in self.commands[..index].iter_mut().rev() {
-                    if let Err(e) = done.undo().await {
-                        warn!(command = %done.describe(), error = %e, "undo failed");
-                    }
-                }
-                for never_run in &mut self.commands[index + 1..] {
-                    never_run.abandon().await;
-                }
-                return Err(QueueFailure::Execute { index, error });
+            if let Some(label) = self.label {
+                crate::failpoint::boundary(label, &index.to_string());
             }
+            let commit_point = self.commands[index].is_commit_point();
+            if commit_point
+                && let Some(w) = &mut writer
+                && let Err(error) = w.plan_commit(&effects.state).await
+            {
+                return Err(self.fail(index, index, error, writer, journaled).await);
+            }
+            if let Err(error) = self.commands[index].execute(&mut effects).await {
+                return Err(self.fail(index, index, error, writer, journaled).await);
+            }
+            if let Some(w) = &mut writer {
+                if commit_point && let Err(error) = w.committed().await {
+                    return Err(self.fail(index + 1, index, error, writer, journaled).await);
+                }
+                if !commit_point {
+                    w.boundary();
+                }
+            }
+        }
+        if let Some(label) = self.label {
+            crate::failpoint::boundary(label, "end");
+        }
+        if !effects.state.is_empty() {
+            error!(
+                "a queue declared property or lock changes after its commit point; they were \
+                 dropped"
+            );
         }
 
         for command in &mut self.commands {
@@ -159,7 +286,62 @@ impl CommandQueue {
                 warn!(command = %command.describe(), error = %e, "commit clean-up failed");
             }
         }
+        if let Some(writer) = writer
+            && writer.finish().await
+            && let Some(intent) = &effects.intent
+        {
+            for store in &effects.committed {
+                if let Err(e) = store.forget_marker(intent).await {
+                    warn!(error = %e, "could not forget a batch marker");
+                }
+            }
+        }
+        drop(journaled);
         Ok(effects)
+    }
+
+    /// Abandons the commands from `first` on (they never executed).
+    async fn abandon_from(&mut self, first: usize) {
+        for never_run in &mut self.commands[first..] {
+            never_run.abandon().await;
+        }
+    }
+
+    /// Undoes the commands before `executed` in reverse, abandons those after `failed`, and
+    /// removes the journal record once everything is undone. If an undo fails, the record
+    /// stays and a background task, holding the request's latches, recovers the request as
+    /// startup would, retrying until it can.
+    async fn fail(
+        &mut self,
+        executed: usize,
+        failed: usize,
+        error: DavError,
+        writer: Option<IntentWriter>,
+        journaled: Option<Journaled>,
+    ) -> QueueFailure {
+        let mut undone = true;
+        for done in self.commands[..executed].iter_mut().rev() {
+            if let Err(e) = done.undo().await {
+                warn!(command = %done.describe(), error = %e, "undo failed");
+                undone = false;
+            }
+        }
+        self.abandon_from(failed + 1).await;
+        if let (Some(writer), Some(journaled)) = (writer, journaled) {
+            if undone {
+                writer.finish().await;
+            } else {
+                crate::recovery::in_background(
+                    journaled.exec,
+                    writer.into_record(),
+                    journaled.latch,
+                );
+            }
+        }
+        QueueFailure::Execute {
+            index: failed,
+            error,
+        }
     }
 }
 
@@ -169,16 +351,16 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     /// A command that appends to a shared journal and can be told to fail.
-    struct Step {
+    struct Probe {
         name: &'static str,
         fail_check: bool,
         fail_execute: bool,
         journal: Arc<Mutex<Vec<String>>>,
     }
 
-    impl Step {
+    impl Probe {
         fn new(name: &'static str, journal: &Arc<Mutex<Vec<String>>>) -> Self {
-            Step {
+            Probe {
                 name,
                 fail_check: false,
                 fail_execute: false,
@@ -194,7 +376,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl Command for Step {
+    impl Command for Probe {
         fn describe(&self) -> String {
             self.name.into()
         }
@@ -225,8 +407,8 @@ mod tests {
     async fn commits_when_all_succeed() {
         let journal = Arc::new(Mutex::new(vec![]));
         let mut q = CommandQueue::new();
-        q.push(Step::new("a", &journal))
-            .push(Step::new("b", &journal));
+        q.push(Probe::new("a", &journal))
+            .push(Probe::new("b", &journal));
         q.run().await.unwrap();
         assert_eq!(
             *journal.lock().unwrap(),
@@ -238,10 +420,10 @@ mod tests {
     async fn undoes_in_reverse_when_the_last_fails() {
         let journal = Arc::new(Mutex::new(vec![]));
         let mut q = CommandQueue::new();
-        let mut c = Step::new("c", &journal);
+        let mut c = Probe::new("c", &journal);
         c.fail_execute = true;
-        q.push(Step::new("a", &journal))
-            .push(Step::new("b", &journal))
+        q.push(Probe::new("a", &journal))
+            .push(Probe::new("b", &journal))
             .push(c);
         match q.run().await {
             Err(QueueFailure::Execute { index: 2, error }) => {
@@ -259,11 +441,11 @@ mod tests {
     async fn failed_checks_run_nothing_and_report_all() {
         let journal = Arc::new(Mutex::new(vec![]));
         let mut q = CommandQueue::new();
-        let mut b = Step::new("b", &journal);
+        let mut b = Probe::new("b", &journal);
         b.fail_check = true;
-        let mut c = Step::new("c", &journal);
+        let mut c = Probe::new("c", &journal);
         c.fail_check = true;
-        q.push(Step::new("a", &journal)).push(b).push(c);
+        q.push(Probe::new("a", &journal)).push(b).push(c);
         match q.run().await {
             Err(QueueFailure::Check(f)) => {
                 assert_eq!(f.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 2])

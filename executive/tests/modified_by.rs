@@ -27,7 +27,11 @@ fn executive() -> Arc<Executive> {
         access: None,
     };
     let registry = Registry::new(vec![(DavPath::root(), root)]).unwrap();
-    Executive::new(Arc::new(registry), ExecutiveConfig::default())
+    Executive::new(
+        Arc::new(registry),
+        ExecutiveConfig::default(),
+        Arc::new(davd_subsystems::journal::MemoryJournal::new()),
+    )
 }
 
 async fn send(

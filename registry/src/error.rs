@@ -41,6 +41,11 @@ impl SubsystemError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
+    /// 507: the store is full (RFC 4918 §11.5).
+    pub fn insufficient_storage(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, message)
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
     }

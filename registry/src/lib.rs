@@ -7,13 +7,15 @@
 //! - [`NamespaceManager`]: where resources live and how their bytes move;
 //! - [`PropertyManager`]: dead properties;
 //! - [`LockManager`]: the lock table;
-//! - [`LivePropertyHandler`]: computed and enforced properties.
+//! - [`LivePropertyHandler`]: computed and enforced properties;
+//! - [`Journal`]: where the executive keeps the plans of requests in flight, for recovery.
 //!
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
 pub mod access;
 pub mod document;
 pub mod error;
+pub mod journal;
 pub mod live;
 pub mod lock;
 pub mod namespace;
@@ -26,16 +28,17 @@ pub use document::{
     DocumentIdentity, DocumentRecord, INTERNAL_NS, document_prop_name, is_internal,
 };
 pub use error::{SubsystemError, SubsystemResult};
+pub use journal::Journal;
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, SetVerdict, Subsystems,
     WriteKind,
 };
-pub use lock::{LockManager, LockRecord};
+pub use lock::{LockChange, LockManager, LockRecord};
 pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
     WriteReceipt,
 };
-pub use property::{PropertyManager, PropsByPath, StoredProp, prop_size};
+pub use property::{Marker, PropChange, PropertyManager, PropsByPath, StoredProp, prop_size};
 pub use registry::{Mount, Registry, RegistryError};
 pub use resource::{Member, ResourceMeta};
 

@@ -15,6 +15,7 @@ use davd_protocol::xml::{ActiveLockView, LockScope};
 
 use crate::error::SubsystemResult;
 use crate::live::ClientInfo;
+use crate::property::Marker;
 
 /// One active write lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,15 @@ impl LockRecord {
     }
 }
 
+/// One change in a batch given to [`LockManager::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockChange {
+    /// Adds a lock, or replaces the record with the same token (a refresh).
+    Put(LockRecord),
+    /// Removes the lock with this token (nothing happens if there is none).
+    Remove { token: String },
+}
+
 /// Stores locks. Queries never return expired locks.
 #[async_trait]
 pub trait LockManager: Send + Sync {
@@ -110,6 +120,59 @@ pub trait LockManager: Send + Sync {
     /// Durability barrier: returns when every change made before is on disk.
     async fn flush(&self) -> SubsystemResult<()> {
         Ok(())
+    }
+
+    /// Applies `changes`, in order, as **one atomic change**, recording or removing `marker`
+    /// with them; returns the changes that undo the batch. The contract is that of
+    /// `PropertyManager::apply` (docs/adr/0017-crash-safety.md). This default goes through
+    /// `insert`, `update` and `remove`: atomic only while the process lives, no marker.
+    async fn apply(
+        &self,
+        changes: &[LockChange],
+        _marker: Marker<'_>,
+    ) -> SubsystemResult<Vec<LockChange>> {
+        let mut undo = Vec::new();
+        for change in changes {
+            match change {
+                LockChange::Put(lock) => {
+                    undo.push(match self.get(&lock.token).await? {
+                        Some(old) => {
+                            self.update(lock.clone()).await?;
+                            LockChange::Put(old)
+                        }
+                        None => {
+                            self.insert(lock.clone()).await?;
+                            LockChange::Remove {
+                                token: lock.token.clone(),
+                            }
+                        }
+                    });
+                }
+                LockChange::Remove { token } => {
+                    if let Some(old) = self.remove(token).await? {
+                        undo.push(LockChange::Put(old));
+                    }
+                }
+            }
+        }
+        undo.reverse();
+        Ok(undo)
+    }
+
+    /// True if a batch applied with `marker` is in the store (false for stores that keep
+    /// nothing across restarts).
+    async fn has_marker(&self, _marker: &str) -> SubsystemResult<bool> {
+        Ok(false)
+    }
+
+    /// Forgets markers the journal no longer needs (need not be durable).
+    async fn forget_markers(&self, _markers: &[String]) -> SubsystemResult<()> {
+        Ok(())
+    }
+
+    /// Every marker the store holds.
+    async fn markers(&self) -> SubsystemResult<Vec<String>> {
+        Ok(Vec::new())
     }
 }
 

@@ -55,6 +55,11 @@ pub struct Staged {
     /// undone, so when publishing is last the executive clears this and the manager may skip
     /// the backup.
     pub keep_previous: bool,
+    /// The handle to keep the replaced content under, when the executive chose it (a
+    /// journaled queue writes it down first, so that recovery can put the old content back
+    /// after a crash, as with [`NamespaceManager::detach`]'s tag). `None`: the manager names
+    /// it.
+    pub backup_tag: Option<String>,
     /// The content itself, for managers that rely on the default staging (which keeps it in
     /// memory and publishes it with [`NamespaceManager::write`]).
     pub buffered: Option<bytes::Bytes>,
@@ -142,6 +147,7 @@ pub trait NamespaceManager: Send + Sync {
             len: buffer.len() as u64,
             meta: None,
             keep_previous: true,
+            backup_tag: None,
             buffered: Some(buffer.freeze()),
         })
     }
@@ -165,19 +171,61 @@ pub trait NamespaceManager: Send + Sync {
         Err(read_only())
     }
 
-    /// Removes the resource (with its whole subtree) from the namespace, keeping it aside.
-    async fn detach(&self, _path: &DavPath) -> SubsystemResult<Detached> {
+    /// Removes the resource (with its whole subtree) from the namespace, keeping it aside
+    /// under the handle `tag`: the returned [`Detached::handle`] is `tag` itself.
+    ///
+    /// `tag` is unique (the executive passes a fresh UUID) and chosen by the caller so that
+    /// after a crash the executive's journal, which wrote the tag down before calling, can
+    /// find the detached resource again to restore or purge it
+    /// (docs/adr/0017-crash-safety.md). A detached resource must survive a crash of the
+    /// process until [`NamespaceManager::discard_leftovers`] runs.
+    async fn detach(&self, _path: &DavPath, _tag: &str) -> SubsystemResult<Detached> {
         Err(read_only())
     }
 
-    /// Puts a detached resource back where it was, replacing whatever is there now.
+    /// Puts a detached resource back where it was, replacing whatever is there now. 404, with
+    /// nothing changed, if no resource is detached under that handle (recovery replays
+    /// restores whose effect it cannot know).
     async fn restore(&self, _detached: Detached) -> SubsystemResult<()> {
         Err(read_only())
     }
 
-    /// Forgets a detached resource for good.
+    /// True if a resource is detached under `handle` (not yet restored or purged). Recovery
+    /// asks to tell whether a detach it planned happened before the crash; a manager that
+    /// implements `detach` must answer it.
+    async fn is_detached(&self, _handle: &str) -> SubsystemResult<bool> {
+        Ok(false)
+    }
+
+    /// Forgets a detached resource for good. Succeeds if there is nothing under the handle.
     async fn purge(&self, _detached: Detached) -> SubsystemResult<()> {
         Err(read_only())
+    }
+
+    /// Returns once every change made so far would survive a crash of the process. The
+    /// executive calls it after each command that changed the namespace, before it answers.
+    /// Stores whose changes are in the operating system as soon as they are made (a file
+    /// system: a rename is done when the call returns) need nothing here; a database that
+    /// buffers writes flushes them.
+    async fn flush(&self) -> SubsystemResult<()> {
+        Ok(())
+    }
+
+    /// Durability barrier: returns once the resource at `path`, its whole subtree and its
+    /// membership in its parent would survive a power cut (a file system syncs every file
+    /// and directory; a database flushes). A MOVE between two stores calls this on the copy
+    /// before it removes the source. The default, for stores with nothing to sync, does
+    /// nothing.
+    async fn sync(&self, _path: &DavPath) -> SubsystemResult<()> {
+        Ok(())
+    }
+
+    /// Removes what interrupted requests left behind: staged uploads, backups of replaced
+    /// content, detached resources. Called once at startup, after the executive has finished
+    /// or undone every interrupted request, so nothing it removes is still needed. Opening a
+    /// store must not remove any of it.
+    async fn discard_leftovers(&self) -> SubsystemResult<()> {
+        Ok(())
     }
 
     /// Copies one non-collection resource to `to`, which must not exist.

@@ -26,6 +26,30 @@ pub fn prop_size(member: &str, prop: &StoredProp) -> usize {
 /// Properties of many resources, keyed by their path.
 pub type PropsByPath = Vec<(DavPath, StoredProp)>;
 
+/// One change in a batch given to [`PropertyManager::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropChange {
+    /// Sets a property, replacing any value it had.
+    Set { path: DavPath, prop: StoredProp },
+    /// Removes a property (nothing happens if it is absent).
+    Remove { path: DavPath, name: PropName },
+    /// Removes every property of `path` and of everything below it.
+    RemoveTree { path: DavPath },
+    /// Moves the properties of `from` and its subtree to `to` (whose own are removed first).
+    MoveTree { from: DavPath, to: DavPath },
+}
+
+/// What a batch does with its marker (see [`PropertyManager::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker<'a> {
+    /// No marker.
+    None,
+    /// Records the marker with the batch.
+    Record(&'a str),
+    /// Removes the marker with the batch (a batch that undoes an earlier one).
+    Clear(&'a str),
+}
+
 /// Stores dead properties. Paths are full request paths (not relative to a scope), so one
 /// property manager can serve several namespace scopes.
 ///
@@ -84,5 +108,81 @@ pub trait PropertyManager: Send + Sync {
     /// Durability barrier: returns when everything written before is on disk.
     async fn flush(&self) -> SubsystemResult<()> {
         Ok(())
+    }
+
+    /// Applies `changes`, in order, as **one atomic change**: a crash (of the process, or with
+    /// a durable store a power cut after [`PropertyManager::flush`]) leaves all of them or none.
+    /// The store records (or removes) the `marker` in the same atomic change, so that recovery
+    /// can ask [`PropertyManager::has_marker`] whether the batch went in
+    /// (docs/adr/0017-crash-safety.md). Returns the changes that undo the batch, to be applied
+    /// in the order given (with `Marker::Clear`).
+    ///
+    /// This default applies the changes one by one through the methods above: atomic only
+    /// while the process lives, and it keeps no marker. Stores that keep data across restarts
+    /// override it (sled does with one batch; a database does with one transaction).
+    async fn apply(
+        &self,
+        changes: &[PropChange],
+        _marker: Marker<'_>,
+    ) -> SubsystemResult<Vec<PropChange>> {
+        let mut undo = Vec::new();
+        for change in changes {
+            match change {
+                PropChange::Set { path, prop } => {
+                    undo.push(match self.set(path, prop.clone()).await? {
+                        Some(old) => PropChange::Set {
+                            path: path.clone(),
+                            prop: old,
+                        },
+                        None => PropChange::Remove {
+                            path: path.clone(),
+                            name: prop.name.clone(),
+                        },
+                    });
+                }
+                PropChange::Remove { path, name } => {
+                    if let Some(old) = self.remove(path, name).await? {
+                        undo.push(PropChange::Set {
+                            path: path.clone(),
+                            prop: old,
+                        });
+                    }
+                }
+                PropChange::RemoveTree { path } => {
+                    for (path, prop) in self.remove_tree(path).await? {
+                        undo.push(PropChange::Set { path, prop });
+                    }
+                }
+                PropChange::MoveTree { from, to } => {
+                    for (path, prop) in self.remove_tree(to).await? {
+                        undo.push(PropChange::Set { path, prop });
+                    }
+                    self.move_tree(from, to).await?;
+                    undo.push(PropChange::MoveTree {
+                        from: to.clone(),
+                        to: from.clone(),
+                    });
+                }
+            }
+        }
+        undo.reverse();
+        Ok(undo)
+    }
+
+    /// True if a batch applied with `marker` is in the store. Stores that keep nothing
+    /// across restarts answer false.
+    async fn has_marker(&self, _marker: &str) -> SubsystemResult<bool> {
+        Ok(false)
+    }
+
+    /// Forgets markers once the journal no longer needs them. Need not be durable: recovery
+    /// forgets every marker it finds no journal record for.
+    async fn forget_markers(&self, _markers: &[String]) -> SubsystemResult<()> {
+        Ok(())
+    }
+
+    /// Every marker the store holds (so that recovery can forget those of finished requests).
+    async fn markers(&self) -> SubsystemResult<Vec<String>> {
+        Ok(Vec::new())
     }
 }

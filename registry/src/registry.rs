@@ -277,7 +277,7 @@ mod tests {
         async fn create_collection(&self, _: &DavPath) -> SubsystemResult<()> {
             nope()
         }
-        async fn detach(&self, _: &DavPath) -> SubsystemResult<Detached> {
+        async fn detach(&self, _: &DavPath, _: &str) -> SubsystemResult<Detached> {
             nope()
         }
         async fn restore(&self, _: Detached) -> SubsystemResult<()> {

@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::default();
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     println!("serving http://{}/numbers/", listener.local_addr()?);
-    let db = sled::Config::new().temporary(true).open()?;
+    let db = davd_subsystems::sled_store::StateDb::temporary()?;
     let app = App::with_registry(registry()?, settings, db);
     davd::serve(listener, Arc::new(app), async {
         tokio::signal::ctrl_c().await.unwrap_or(())

@@ -203,5 +203,8 @@ fn apply_file(settings: &mut Settings, file: FileConfig) {
     if let Some(v) = l.max_connections {
         conn.max_connections = v;
     }
+    if let Some(v) = l.min_free_mib {
+        settings.min_free_bytes = v.saturating_mul(1024 * 1024);
+    }
     settings.mounts = file.mounts;
 }

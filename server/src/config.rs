@@ -47,6 +47,7 @@ struct RawLimits {
     max_headers: Option<Spanned<usize>>,
     max_header_bytes: Option<Spanned<usize>>,
     max_connections: Option<Spanned<usize>>,
+    min_free_mib: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +116,8 @@ pub struct LimitsConfig {
     pub max_headers: Option<usize>,
     pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
+    /// Writes are refused with 507 while less than this many MiB are free on a store's disk.
+    pub min_free_mib: Option<u64>,
 }
 
 /// The whole file, checked.
@@ -382,6 +385,7 @@ impl FileConfig {
                         "max_connections",
                         widen(l.max_connections),
                     )?),
+                    min_free_mib: l.min_free_mib,
                 })
             }
         };

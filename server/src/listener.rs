@@ -30,6 +30,9 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    // What a crash interrupted is finished or undone before the first request is served
+    // (again, if the caller did it already: there is then nothing left to do).
+    app.recover().await.map_err(io::Error::other)?;
     let service = router(app.clone());
     let limits = app.settings.limits.clone();
     let mut builder = Builder::new(TokioExecutor::new());

@@ -92,6 +92,8 @@ async fn run(settings: davd::Settings) -> Result<(), StartError> {
     let (root, state) = (settings.root.clone(), settings.state.clone());
     let settings_tls = settings.tls.is_some();
     let app = Arc::new(App::build(settings)?);
+    // Before the address is announced: whoever waits for it finds the stores recovered.
+    app.recover().await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Listen {

@@ -67,6 +67,10 @@ pub struct Settings {
     /// Threads that serve connections, each with its own event loop (ADR 0016); 0 serves them
     /// as tasks on the runtime that calls [`crate::serve`].
     pub connection_threads: usize,
+    /// Writes are refused with 507 while fewer bytes than this are free on the disk of the
+    /// served root or of the state directory, so that a full disk never breaks the state
+    /// database (`davd_subsystems::space`).
+    pub min_free_bytes: u64,
 }
 
 /// PEM files for TLS.
@@ -92,6 +96,7 @@ impl Default for Settings {
             allow_anonymous: false,
             tls: None,
             connection_threads: crate::threads::default_count(),
+            min_free_bytes: davd_subsystems::space::DEFAULT_RESERVE,
         }
     }
 }

@@ -10,22 +10,19 @@ use tracing::{info, warn};
 use davd_executive::Executive;
 use davd_protocol::DavPath;
 use davd_registry::{
-    LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
+    Journal, LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_subsystems::journal::{DirJournal, MemoryJournal};
 use davd_subsystems::live::{HitCounter, ReadOnly, standard_handlers};
 use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
-use davd_subsystems::sled_store::{SledLocks, SledNamespace, SledProperties};
+use davd_subsystems::sled_store::{
+    SledLocks, SledNamespace, SledProperties, StateDb, StateError, StateOptions, open_state,
+};
 
 use crate::auth::{Authenticator, Users};
 use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
 use crate::settings::Settings;
-
-/// sled's page cache: enough for the properties, locks and document records of a working
-/// set, far below the 1 GiB default. sled's accounting of it is approximate: with 32 MiB a
-/// 512 MiB download from a sled namespace peaked at up to 131 MiB resident (see
-/// `server/tests/memory.rs`).
-const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +35,12 @@ pub enum StartError {
     },
     #[error("cannot open the state database in {path}: {source}")]
     State { path: PathBuf, source: sled::Error },
+    #[error("{0}")]
+    StateDb(#[from] StateError),
+    #[error("cannot open the journal in {path}: {source}")]
+    Journal { path: PathBuf, source: io::Error },
+    #[error("recovering the requests a crash interrupted failed: {0}")]
+    Recovery(String),
     #[error("{0}")]
     Registry(#[from] RegistryError),
     #[error("cannot listen on {addr}: {source}")]
@@ -52,14 +55,16 @@ pub struct App {
     pub settings: Settings,
     /// `Some` when authentication is on.
     pub auth: Option<Authenticator>,
-    db: sled::Db,
+    state: StateDb,
+    /// Set once [`App::recover`] has run: it runs once per process, before serving.
+    recovered: tokio::sync::OnceCell<()>,
 }
 
 /// Opens subsystems, sharing one instance per sled store so that scopes using "sled"
 /// properties or locks use the same manager (MOVE between them is then a native move).
 struct Factory<'a> {
     settings: &'a Settings,
-    db: &'a sled::Db,
+    db: &'a StateDb,
     db_path: PathBuf,
     sled_properties: Option<Arc<dyn PropertyManager>>,
     sled_locks: Option<Arc<dyn LockManager>>,
@@ -117,6 +122,7 @@ impl Factory<'_> {
                     FsOptions {
                         fsync: self.settings.fsync,
                         inline_io: self.settings.fs_inline_io,
+                        reserve: self.settings.min_free_bytes,
                     },
                 )
                 .map_err(|source| StartError::Root {
@@ -126,7 +132,7 @@ impl Factory<'_> {
                 })?,
             )),
             Some(NamespaceKind::Sled) => Some(Arc::new(
-                SledNamespace::open(self.db, config.scope.as_str(), self.settings.fsync)
+                SledNamespace::open(self.db, config.scope.as_str())
                     .map_err(|e| self.state_error(e))?,
             )),
             Some(NamespaceKind::Memory) => Some(Arc::new(MemoryNamespace::new())),
@@ -199,25 +205,32 @@ impl App {
                 settings.listen
             )));
         }
+        let mounts = effective_mounts(&settings)?;
+        refuse_state_inside_a_root(&settings, &mounts)?;
         std::fs::create_dir_all(&settings.state).map_err(|source| StartError::Root {
             origin: String::new(),
             path: settings.state.clone(),
             source,
         })?;
         let db_path = settings.state.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            // Writes that must survive a crash are flushed explicitly before their response;
-            // the timer bounds how long best-effort ones (hit counts) stay in memory only.
-            .flush_every_ms(Some(1000))
-            // sled's page cache defaults to 1 GiB and keeps what was written in it, so a large
-            // upload into a sled namespace stayed resident whole; bounded, the chunks stream.
-            .cache_capacity(SLED_CACHE_BYTES)
-            .open()
-            .map_err(|source| StartError::State {
-                path: db_path.clone(),
-                source,
-            })?;
+        let db = open_state(
+            &settings.state,
+            &StateOptions {
+                reserve: settings.min_free_bytes,
+                // Enough for sled to open on a full disk; never more than a quarter of the
+                // reserve, so a small test disk is not filled by it.
+                ballast: (settings.min_free_bytes / 4).min(8 * 1024 * 1024),
+            },
+        )?;
+        let journal_dir = settings.state.join("journal");
+        let journal: Arc<dyn Journal> = Arc::new(
+            DirJournal::open(&journal_dir, settings.fsync, settings.min_free_bytes).map_err(
+                |source| StartError::Journal {
+                    path: journal_dir.clone(),
+                    source,
+                },
+            )?,
+        );
         let mut factory = Factory {
             settings: &settings,
             db: &db,
@@ -225,8 +238,8 @@ impl App {
             sled_properties: None,
             sled_locks: None,
         };
-        let mut mounts = Vec::new();
-        for config in effective_mounts(&settings)? {
+        let mut built = Vec::new();
+        for config in mounts {
             let mount = factory.mount(&config)?;
             info!(
                 scope = %config.scope,
@@ -235,15 +248,26 @@ impl App {
                 locks = mount.locks.as_ref().map_or("inherited", |l| l.kind()),
                 "mounted"
             );
-            mounts.push((config.scope, mount));
+            built.push((config.scope, mount));
         }
-        let registry = Registry::new(mounts)?;
-        Ok(Self::with_registry(registry, settings, db))
+        let registry = Registry::new(built)?;
+        Ok(Self::assemble(registry, settings, db, journal))
     }
 
     /// Assembles an app around a registry built elsewhere (library users, tests that inject
-    /// their own subsystems). `db` is the state database to flush on shutdown.
-    pub fn with_registry(registry: Registry, mut settings: Settings, db: sled::Db) -> App {
+    /// their own subsystems). `state` is the state database to flush on shutdown. Its journal
+    /// is kept in memory: nothing such an app keeps survives a crash, unless its stores do, and
+    /// then [`App::build`] is the way.
+    pub fn with_registry(registry: Registry, settings: Settings, state: StateDb) -> App {
+        Self::assemble(registry, settings, state, Arc::new(MemoryJournal::new()))
+    }
+
+    fn assemble(
+        registry: Registry,
+        mut settings: Settings,
+        state: StateDb,
+        journal: Arc<dyn Journal>,
+    ) -> App {
         let auth = match &settings.users {
             Some(path) => match Users::load(path) {
                 Ok(users) => Some(Authenticator::new(users, settings.realm.clone())),
@@ -256,13 +280,36 @@ impl App {
             None => None,
         };
         settings.executive.authentication = auth.is_some();
-        let executive = Executive::new(Arc::new(registry), settings.executive.clone());
+        let executive = Executive::new(Arc::new(registry), settings.executive.clone(), journal);
         App {
             executive,
             settings,
             auth,
-            db,
+            state,
+            recovered: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Finishes or undoes every request a crash interrupted, then lets the stores discard
+    /// what such requests left (docs/adr/0017-crash-safety.md). Must run before the first
+    /// request is served, and runs only once: [`crate::serve`] calls it too, and a second
+    /// call, with requests perhaps in flight, does nothing.
+    pub async fn recover(&self) -> Result<(), StartError> {
+        self.recovered
+            .get_or_try_init(|| async {
+                let recovered = davd_executive::recovery::recover(&self.executive)
+                    .await
+                    .map_err(|e| StartError::Recovery(e.message.into_owned()))?;
+                if !recovered.is_empty() {
+                    info!(
+                        requests = recovered.len(),
+                        "recovered the requests a crash had interrupted"
+                    );
+                }
+                Ok::<(), StartError>(())
+            })
+            .await?;
+        Ok(())
     }
 
     /// Removes expired locks from every lock manager.
@@ -283,13 +330,70 @@ impl App {
         }
     }
 
-    /// Flushes the state database (on shutdown).
+    /// Flushes the state database (on shutdown). Bounded in time: a disk that no longer
+    /// answers must not keep the process from exiting.
     pub async fn close(&self) {
-        if let Err(e) = self.db.flush_async().await {
-            warn!(error = %e, "flushing the state database failed");
+        match tokio::time::timeout(CLOSE_TIMEOUT, self.state.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "flushing the state database failed"),
+            Err(_) => warn!("flushing the state database did not finish in time"),
         }
     }
 }
 
 /// How often expired locks are swept.
 pub const LOCK_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long shutdown waits for the state database's last flush.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A state directory inside a served root would be served to clients, who could read and
+/// delete davd's own database: refused, with a message naming both.
+fn refuse_state_inside_a_root(
+    settings: &Settings,
+    mounts: &[MountConfig],
+) -> Result<(), StartError> {
+    let state = absolute(&settings.state);
+    for mount in mounts {
+        if let Some(NamespaceKind::Fs { root }) = &mount.namespace {
+            let root = absolute(root);
+            if state.starts_with(&root) {
+                let origin = if mount.origin.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", mount.origin)
+                };
+                return Err(StartError::Config(format!(
+                    "the state directory {} is inside the served directory {}{origin}: clients \
+                     could read and delete davd's own database. Keep --state outside the root",
+                    settings.state.display(),
+                    root.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute and, as far as it exists, with symbolic links resolved, so that two
+/// spellings of one directory compare equal.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(found) = existing.canonicalize() {
+            return rest.into_iter().rev().fold(found, |p, s| p.join(s));
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => {
+                return std::env::current_dir()
+                    .map(|cwd| cwd.join(path))
+                    .unwrap_or_else(|_| path.to_path_buf());
+            }
+        }
+    }
+}

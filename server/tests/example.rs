@@ -13,7 +13,7 @@ use davd::{App, Settings};
 async fn the_example_serves_generated_files_and_its_property() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let db = sled::Config::new().temporary(true).open().unwrap();
+    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     let app = App::with_registry(example::registry().unwrap(), Settings::default(), db);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(davd::serve(listener, Arc::new(app), async {

@@ -7,6 +7,7 @@
 //! | namespace   | [`fs::FsNamespace`], [`memory::MemoryNamespace`] |
 //! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
+//! | journal     | [`journal::DirJournal`], [`journal::MemoryJournal`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
 //!
 //! Nothing here knows RFC 4918 policy: no lock conflicts, no status rules beyond "this did not
@@ -14,7 +15,9 @@
 
 mod blocking;
 pub mod fs;
+pub mod journal;
 pub mod live;
 pub mod memory;
 pub mod sled_store;
+pub mod space;
 mod stream;

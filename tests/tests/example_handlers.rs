@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 
 async fn server() -> TestServer {
     let dirs = Dirs::new();
-    let db = sled::Config::new().temporary(true).open().unwrap();
+    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     let mut live: Vec<Arc<dyn LivePropertyHandler>> = standard_handlers();
     live.push(Arc::new(ReadOnly::new()));
     live.push(Arc::new(HitCounter::new()));

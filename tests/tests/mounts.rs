@@ -302,14 +302,14 @@ impl NamespaceManager for Faulty {
     async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
         self.inner.create_collection(p).await
     }
-    async fn detach(&self, p: &DavPath) -> SubsystemResult<Detached> {
+    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         if self.fail_detach.load(Ordering::SeqCst) {
             return Err(SubsystemError::new(
                 SubStatus::INSUFFICIENT_STORAGE,
                 "injected",
             ));
         }
-        self.inner.detach(p).await
+        self.inner.detach(p, tag).await
     }
     async fn restore(&self, d: Detached) -> SubsystemResult<()> {
         self.inner.restore(d).await
@@ -374,7 +374,7 @@ async fn faulty_server(fail_detach: Arc<AtomicBool>) -> TestServer {
         state: dirs.state.clone(),
         ..Settings::default()
     };
-    let db = sled::Config::new().temporary(true).open().unwrap();
+    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     TestServer::start_app(App::with_registry(registry, settings, db), dirs).await
 }
 
@@ -472,7 +472,7 @@ async fn a_nearer_scope_handler_overrides_a_property_once_in_allprop() {
         state: dirs.state.clone(),
         ..Settings::default()
     };
-    let db = sled::Config::new().temporary(true).open().unwrap();
+    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     let s = TestServer::start_app(App::with_registry(registry, settings, db), dirs).await;
     assert_eq!(s.mkcol("/typed/").await.status(), StatusCode::CREATED);
     s.put("/typed/a.txt", "a").await;

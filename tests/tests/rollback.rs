@@ -102,7 +102,7 @@ async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
         },
     )])
     .unwrap();
-    let db = sled::Config::new().temporary(true).open().unwrap();
+    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     (
         TestServer::start_app(App::with_registry(registry, settings, db), dirs.clone()).await,
         dirs,

@@ -7,10 +7,13 @@ use futures_util::{StreamExt, stream};
 
 use davd_protocol::{Body, ByteStream, DavPath};
 use davd_registry::{
-    DocumentRecord, NamespaceManager, PropertyManager, PropsByPath, WriteMode, document_prop_name,
+    DocumentRecord, NamespaceManager, PropChange, PropertyManager, PropsByPath, WriteMode,
+    document_prop_name,
 };
 
 use crate::error::{DavError, DavResult};
+use crate::failpoint;
+use crate::intent::Step;
 use crate::queue::{Command, Effects};
 
 /// One resource to copy.
@@ -69,13 +72,16 @@ impl CopyItem {
     }
 }
 
-/// Copies a resource and (for Depth infinity) its members, then their dead properties.
+/// Copies a resource and (for Depth infinity) its members, then declares their dead
+/// properties for the destination's store (applied at the queue's commit point).
 ///
 /// Failure policy, as RFC 4918 §9.8.8 asks for COPY: if the request's own resource cannot be
 /// copied the command fails (and the queue rolls back); if a member fails, its own members are
 /// skipped, the failure is reported in [`Effects::member_failures`] for a 207, and the rest is
 /// copied. With `strict` (used by MOVE between scopes, which deletes the source afterwards) any
-/// failure fails the whole command. Undo removes everything the copy created.
+/// failure fails the whole command. Undo removes everything the copy created; so does
+/// recovery after a crash (its journal step is `Create` of the destination, which nothing
+/// occupies: an overwritten destination was detached first).
 pub struct CopyTree {
     items: Vec<CopyItem>,
     source_properties: Arc<dyn PropertyManager>,
@@ -130,6 +136,21 @@ impl CopyTree {
             .first()
             .ok_or_else(|| DavError::internal("nothing to copy"))
     }
+
+    /// Flushes every namespace the copy wrote to, once (not once per member).
+    async fn flush_destinations(&self) -> DavResult<()> {
+        let mut flushed: Vec<&Arc<dyn NamespaceManager>> = Vec::new();
+        for item in &self.items {
+            if !flushed
+                .iter()
+                .any(|n| Arc::ptr_eq(n, &item.destination_namespace))
+            {
+                item.destination_namespace.flush().await?;
+                flushed.push(&item.destination_namespace);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -141,11 +162,26 @@ impl Command for CopyTree {
         }
     }
 
+    fn step(&self) -> Option<Step> {
+        self.items.first().map(|root| Step::Create {
+            path: root.destination.clone(),
+        })
+    }
+
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
         let mut failed: Vec<DavPath> = Vec::new();
         let mut copied: Vec<(DavPath, DavPath)> = Vec::new();
         let mut documents: PropsByPath = Vec::new();
+        let half = self.items.len() / 2;
         for (index, item) in self.items.iter().enumerate() {
+            if let Some(label) = effects.label {
+                if index == 1 {
+                    failpoint::boundary(label, "copied-1");
+                }
+                if index == half && half > 1 {
+                    failpoint::boundary(label, "copied-half");
+                }
+            }
             if failed.iter().any(|f| item.source.is_within(f)) {
                 continue;
             }
@@ -183,17 +219,22 @@ impl Command for CopyTree {
                 .map(|p| (source_root.clone(), p))
                 .collect()
         };
+        let copied: std::collections::HashSet<&DavPath> = copied.iter().map(|(s, _)| s).collect();
         let mut rebased: PropsByPath = props
             .into_iter()
             .filter(|(_, p)| !self.excluded.contains(&p.name))
-            .filter(|(path, _)| copied.iter().any(|(s, _)| s == path))
+            .filter(|(path, _)| copied.contains(path))
             .filter_map(|(path, p)| path.rebase(&source_root, &destination_root).map(|d| (d, p)))
             .collect();
         rebased.extend(documents);
-        if let Err(e) = self.destination_properties.put_many(rebased).await {
-            self.undo().await?;
-            return Err(e.into());
+        for (path, prop) in rebased {
+            effects.state.props(
+                &self.destination_properties,
+                &destination_root,
+                PropChange::Set { path, prop },
+            );
         }
+        self.flush_destinations().await?;
         effects.created = true;
         Ok(())
     }
@@ -203,14 +244,13 @@ impl Command for CopyTree {
             return Ok(());
         }
         let root = self.root()?;
+        let tag = uuid::Uuid::new_v4().to_string();
         let detached = root
             .destination_namespace
-            .detach(&root.destination_relative)
+            .detach(&root.destination_relative, &tag)
             .await?;
         root.destination_namespace.purge(detached).await?;
-        self.destination_properties
-            .remove_tree(&root.destination)
-            .await?;
+        self.flush_destinations().await?;
         self.created_root = false;
         Ok(())
     }

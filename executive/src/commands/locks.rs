@@ -1,15 +1,16 @@
-//! Commands over lock managers.
+//! Commands over lock managers. Like the property commands they declare their changes, which
+//! the queue's commit point applies (and flushes) before the response.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use davd_registry::{LockManager, LockRecord};
+use davd_registry::{LockChange, LockManager, LockRecord};
 
 use crate::error::DavResult;
 use crate::queue::{Command, Effects};
 
-/// Adds a lock, durably. Undo: removes it.
+/// Adds a lock.
 pub struct InsertLock {
     manager: Arc<dyn LockManager>,
     lock: LockRecord,
@@ -28,28 +29,29 @@ impl Command for InsertLock {
     }
 
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
-        self.manager.insert(self.lock.clone()).await?;
-        self.manager.flush().await?;
+        effects.state.locks(
+            &self.manager,
+            &self.lock.root,
+            LockChange::Put(self.lock.clone()),
+        );
         effects.lock = Some(self.lock.clone());
         Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        self.manager.remove(&self.lock.token).await?;
         Ok(())
     }
 }
 
-/// Replaces a lock record (a refresh), durably. Undo: puts the old record back.
+/// Replaces a lock record (a refresh).
 pub struct RefreshLock {
     manager: Arc<dyn LockManager>,
-    old: LockRecord,
     new: LockRecord,
 }
 
 impl RefreshLock {
-    pub fn new(manager: Arc<dyn LockManager>, old: LockRecord, new: LockRecord) -> Self {
-        RefreshLock { manager, old, new }
+    pub fn new(manager: Arc<dyn LockManager>, new: LockRecord) -> Self {
+        RefreshLock { manager, new }
     }
 }
 
@@ -60,27 +62,28 @@ impl Command for RefreshLock {
     }
 
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
-        self.manager.update(self.new.clone()).await?;
-        self.manager.flush().await?;
+        effects.state.locks(
+            &self.manager,
+            &self.new.root,
+            LockChange::Put(self.new.clone()),
+        );
         effects.lock = Some(self.new.clone());
         Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        Ok(self.manager.update(self.old.clone()).await?)
+        Ok(())
     }
 }
 
-/// Removes locks (UNLOCK; the locks of deleted or moved-away resources), durably. Undo: puts
-/// them back.
+/// Removes locks (UNLOCK; the locks of deleted or moved-away resources).
 pub struct RemoveLocks {
     removals: Vec<(Arc<dyn LockManager>, LockRecord)>,
-    done: usize,
 }
 
 impl RemoveLocks {
     pub fn new(removals: Vec<(Arc<dyn LockManager>, LockRecord)>) -> Self {
-        RemoveLocks { removals, done: 0 }
+        RemoveLocks { removals }
     }
 }
 
@@ -90,30 +93,20 @@ impl Command for RemoveLocks {
         format!("remove {} locks", self.removals.len())
     }
 
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        let result: DavResult<()> = async {
-            for (manager, lock) in &self.removals {
-                manager.remove(&lock.token).await?;
-                self.done += 1;
-            }
-            for (manager, _) in &self.removals {
-                manager.flush().await?;
-            }
-            Ok(())
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        for (manager, lock) in &self.removals {
+            effects.state.locks(
+                manager,
+                &lock.root,
+                LockChange::Remove {
+                    token: lock.token.clone(),
+                },
+            );
         }
-        .await;
-        if result.is_err() {
-            // The queue undoes only commands that succeeded; put back what this one removed.
-            self.undo().await?;
-        }
-        result
+        Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        for (manager, lock) in self.removals.iter().take(self.done) {
-            manager.insert(lock.clone()).await?;
-        }
-        self.done = 0;
         Ok(())
     }
 }

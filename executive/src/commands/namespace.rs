@@ -1,13 +1,16 @@
-//! Commands over a namespace manager.
+//! Commands over a namespace manager. Each one that changes the namespace flushes it before
+//! it returns (`NamespaceManager::flush`), so that what the queue did, or undid, survives a
+//! crash of the process before the response leaves or the journal record goes.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use davd_protocol::{ByteStream, DavPath};
-use davd_registry::{Detached, NamespaceManager, Staged, WriteMode, WriteReceipt};
+use davd_registry::{Detached, NamespaceManager, Staged, Subsystems, WriteMode, WriteReceipt};
 
 use crate::error::{DavError, DavResult};
+use crate::intent::Step;
 use crate::queue::{Command, Effects};
 
 /// Where the new content comes from.
@@ -27,6 +30,8 @@ pub struct WriteContent {
     path: DavPath,
     source: Option<Source>,
     receipt: Option<WriteReceipt>,
+    /// The journal step, in a journaled queue.
+    step: Option<Step>,
 }
 
 impl WriteContent {
@@ -41,7 +46,28 @@ impl WriteContent {
             path,
             source: Some(Source::Body(body, mode)),
             receipt: None,
+            step: None,
         }
+    }
+
+    /// For a journaled queue: the write goes to the request path `path`, where a resource
+    /// `existed` or not (under the request's latch). A new resource is written down as
+    /// created, for recovery to remove; a replaced one's old content is kept under a tag the
+    /// journal writes down, for recovery to put back.
+    pub fn journaled(mut self, path: &DavPath, existed: bool) -> Self {
+        self.step = match (&mut self.source, existed) {
+            (_, false) => Some(Step::Create { path: path.clone() }),
+            (Some(Source::Staged(staged)), true) => {
+                let tag = uuid::Uuid::new_v4().to_string();
+                staged.backup_tag = Some(tag.clone());
+                Some(Step::Detach {
+                    path: path.clone(),
+                    tag,
+                })
+            }
+            _ => None,
+        };
+        self
     }
 
     /// Publishes content staged with `NamespaceManager::stage`.
@@ -51,6 +77,7 @@ impl WriteContent {
             path: staged.path.clone(),
             source: Some(Source::Staged(staged)),
             receipt: None,
+            step: None,
         }
     }
 }
@@ -59,6 +86,10 @@ impl WriteContent {
 impl Command for WriteContent {
     fn describe(&self) -> String {
         format!("write content of {}", self.path)
+    }
+
+    fn step(&self) -> Option<Step> {
+        self.step.clone()
     }
 
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
@@ -84,7 +115,7 @@ impl Command for WriteContent {
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());
         self.receipt = Some(receipt);
-        Ok(())
+        Ok(self.namespace.flush().await?)
     }
 
     async fn undo(&mut self) -> DavResult<()> {
@@ -96,12 +127,13 @@ impl Command for WriteContent {
                 self.namespace.restore(previous).await?;
             }
             Some(WriteReceipt { created: true, .. }) => {
-                let new = self.namespace.detach(&self.path).await?;
+                let tag = uuid::Uuid::new_v4().to_string();
+                let new = self.namespace.detach(&self.path, &tag).await?;
                 self.namespace.purge(new).await?;
             }
             _ => {}
         }
-        Ok(())
+        Ok(self.namespace.flush().await?)
     }
 
     async fn commit(&mut self) -> DavResult<()> {
@@ -145,28 +177,36 @@ impl Command for CreateCollection {
     async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
         self.namespace.create_collection(&self.path).await?;
         effects.created = true;
-        Ok(())
+        Ok(self.namespace.flush().await?)
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        let detached = self.namespace.detach(&self.path).await?;
-        Ok(self.namespace.purge(detached).await?)
+        let tag = uuid::Uuid::new_v4().to_string();
+        let detached = self.namespace.detach(&self.path, &tag).await?;
+        self.namespace.purge(detached).await?;
+        Ok(self.namespace.flush().await?)
     }
 }
 
-/// Removes a resource and its subtree from the namespace, reversibly. Undo: puts it back.
-/// Commit: purges it for good.
+/// Removes a resource and its subtree from the namespace, reversibly: it is kept aside under
+/// a fresh tag, which the journal writes down first. Undo: puts it back. Commit: purges it
+/// for good.
 pub struct Detach {
     namespace: Arc<dyn NamespaceManager>,
+    /// The request path (for the journal) and the path within the namespace.
     path: DavPath,
+    relative: DavPath,
+    tag: String,
     detached: Option<Detached>,
 }
 
 impl Detach {
-    pub fn new(namespace: Arc<dyn NamespaceManager>, path: DavPath) -> Self {
+    pub fn new(subsystems: &Subsystems, path: &DavPath) -> Self {
         Detach {
-            namespace,
-            path,
+            namespace: subsystems.namespace.clone(),
+            path: path.clone(),
+            relative: subsystems.relative(path),
+            tag: uuid::Uuid::new_v4().to_string(),
             detached: None,
         }
     }
@@ -178,14 +218,22 @@ impl Command for Detach {
         format!("detach {}", self.path)
     }
 
+    fn step(&self) -> Option<Step> {
+        Some(Step::Detach {
+            path: self.path.clone(),
+            tag: self.tag.clone(),
+        })
+    }
+
     async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        self.detached = Some(self.namespace.detach(&self.path).await?);
-        Ok(())
+        self.detached = Some(self.namespace.detach(&self.relative, &self.tag).await?);
+        Ok(self.namespace.flush().await?)
     }
 
     async fn undo(&mut self) -> DavResult<()> {
         if let Some(detached) = self.detached.take() {
             self.namespace.restore(detached).await?;
+            self.namespace.flush().await?;
         }
         Ok(())
     }
@@ -201,16 +249,22 @@ impl Command for Detach {
 /// Moves a subtree within one namespace (a native rename). Undo: moves it back.
 pub struct Rename {
     namespace: Arc<dyn NamespaceManager>,
+    /// Request paths (for the journal) and paths within the namespace.
     from: DavPath,
     to: DavPath,
+    from_relative: DavPath,
+    to_relative: DavPath,
 }
 
 impl Rename {
-    pub fn new(namespace: Arc<dyn NamespaceManager>, from: DavPath, to: DavPath) -> Self {
+    /// `subsystems` serve both paths (one namespace).
+    pub fn new(subsystems: &Subsystems, from: &DavPath, to: &DavPath) -> Self {
         Rename {
-            namespace,
-            from,
-            to,
+            namespace: subsystems.namespace.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            from_relative: subsystems.relative(from),
+            to_relative: subsystems.relative(to),
         }
     }
 }
@@ -221,11 +275,58 @@ impl Command for Rename {
         format!("rename {} to {}", self.from, self.to)
     }
 
+    fn step(&self) -> Option<Step> {
+        Some(Step::Rename {
+            from: self.from.clone(),
+            to: self.to.clone(),
+        })
+    }
+
     async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        Ok(self.namespace.rename(&self.from, &self.to).await?)
+        self.namespace
+            .rename(&self.from_relative, &self.to_relative)
+            .await?;
+        Ok(self.namespace.flush().await?)
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        Ok(self.namespace.rename(&self.to, &self.from).await?)
+        self.namespace
+            .rename(&self.to_relative, &self.from_relative)
+            .await?;
+        Ok(self.namespace.flush().await?)
+    }
+}
+
+/// Makes a subtree durable against a power cut (`NamespaceManager::sync`): a MOVE between two
+/// stores runs it on the copy before the source is detached, whatever `--fsync` says, so the
+/// source never goes before its copy is safe. Nothing to undo.
+pub struct SyncTree {
+    namespace: Arc<dyn NamespaceManager>,
+    path: DavPath,
+    relative: DavPath,
+}
+
+impl SyncTree {
+    pub fn new(subsystems: &Subsystems, path: &DavPath) -> Self {
+        SyncTree {
+            namespace: subsystems.namespace.clone(),
+            path: path.clone(),
+            relative: subsystems.relative(path),
+        }
+    }
+}
+
+#[async_trait]
+impl Command for SyncTree {
+    fn describe(&self) -> String {
+        format!("sync {} to disk", self.path)
+    }
+
+    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
+        Ok(self.namespace.sync(&self.relative).await?)
+    }
+
+    async fn undo(&mut self) -> DavResult<()> {
+        Ok(())
     }
 }

@@ -1,4 +1,6 @@
-//! Commands over a property manager.
+//! Commands over a property manager. They declare their changes ([`crate::state`]); the
+//! queue's commit point applies them all at once, one atomic batch per store, so they have
+//! nothing of their own to undo.
 
 use std::sync::Arc;
 
@@ -8,7 +10,8 @@ use http::StatusCode;
 use davd_protocol::xml::Condition;
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    LivePropertyHandler, PropertyManager, PropsByPath, SetVerdict, StoredProp, is_internal,
+    LivePropertyHandler, PropChange, PropertyManager, PropsByPath, SetVerdict, StoredProp,
+    is_internal,
 };
 
 use crate::error::{DavError, DavResult};
@@ -29,13 +32,12 @@ fn verdict_to_result(verdict: SetVerdict) -> DavResult<()> {
 
 /// Sets one dead property (PROPPATCH `set`). Check: davd's reserved namespace is protected
 /// (`davd_registry::INTERNAL_NS`), and the live handler owning the name, if any, must accept
-/// the value. Undo: restores the previous value or removes the property.
+/// the value.
 pub struct SetProperty {
     properties: Arc<dyn PropertyManager>,
     path: DavPath,
     prop: StoredProp,
     handler: Option<Arc<dyn LivePropertyHandler>>,
-    previous: Option<Option<StoredProp>>,
 }
 
 impl SetProperty {
@@ -50,7 +52,6 @@ impl SetProperty {
             path,
             prop,
             handler,
-            previous: None,
         }
     }
 }
@@ -71,33 +72,30 @@ impl Command for SetProperty {
         }
     }
 
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        self.previous = Some(self.properties.set(&self.path, self.prop.clone()).await?);
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        effects.state.props(
+            &self.properties,
+            &self.path,
+            PropChange::Set {
+                path: self.path.clone(),
+                prop: self.prop.clone(),
+            },
+        );
         Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        match self.previous.take() {
-            Some(Some(old)) => {
-                self.properties.set(&self.path, old).await?;
-            }
-            Some(None) => {
-                self.properties.remove(&self.path, &self.prop.name).await?;
-            }
-            None => {}
-        }
         Ok(())
     }
 }
 
 /// Removes one dead property (PROPPATCH `remove`; removing an absent property succeeds, as
-/// RFC 4918 §14.23 says). Undo: restores it.
+/// RFC 4918 §14.23 says).
 pub struct RemoveProperty {
     properties: Arc<dyn PropertyManager>,
     path: DavPath,
     name: PropName,
     handler: Option<Arc<dyn LivePropertyHandler>>,
-    previous: Option<StoredProp>,
 }
 
 impl RemoveProperty {
@@ -112,7 +110,6 @@ impl RemoveProperty {
             path,
             name,
             handler,
-            previous: None,
         }
     }
 }
@@ -133,34 +130,32 @@ impl Command for RemoveProperty {
         }
     }
 
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        self.previous = self.properties.remove(&self.path, &self.name).await?;
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        effects.state.props(
+            &self.properties,
+            &self.path,
+            PropChange::Remove {
+                path: self.path.clone(),
+                name: self.name.clone(),
+            },
+        );
         Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        if let Some(old) = self.previous.take() {
-            self.properties.set(&self.path, old).await?;
-        }
         Ok(())
     }
 }
 
-/// Removes the properties of a whole subtree (DELETE, an overwritten destination). Undo:
-/// writes them back.
+/// Removes the properties of a whole subtree (DELETE, an overwritten destination).
 pub struct RemoveTreeProperties {
     properties: Arc<dyn PropertyManager>,
     path: DavPath,
-    removed: PropsByPath,
 }
 
 impl RemoveTreeProperties {
     pub fn new(properties: Arc<dyn PropertyManager>, path: DavPath) -> Self {
-        RemoveTreeProperties {
-            properties,
-            path,
-            removed: Vec::new(),
-        }
+        RemoveTreeProperties { properties, path }
     }
 }
 
@@ -170,19 +165,23 @@ impl Command for RemoveTreeProperties {
         format!("remove the properties of {} and below", self.path)
     }
 
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        self.removed = self.properties.remove_tree(&self.path).await?;
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        effects.state.props(
+            &self.properties,
+            &self.path,
+            PropChange::RemoveTree {
+                path: self.path.clone(),
+            },
+        );
         Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        let removed = std::mem::take(&mut self.removed);
-        Ok(self.properties.put_many(removed).await?)
+        Ok(())
     }
 }
 
-/// Moves the properties of a subtree with it (MOVE within one property manager). Undo: moves
-/// them back.
+/// Moves the properties of a subtree with it (MOVE within one property manager).
 pub struct MoveTreeProperties {
     properties: Arc<dyn PropertyManager>,
     from: DavPath,
@@ -205,16 +204,24 @@ impl Command for MoveTreeProperties {
         format!("move the properties of {} to {}", self.from, self.to)
     }
 
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        Ok(self.properties.move_tree(&self.from, &self.to).await?)
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        effects.state.props(
+            &self.properties,
+            &self.from,
+            PropChange::MoveTree {
+                from: self.from.clone(),
+                to: self.to.clone(),
+            },
+        );
+        Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        Ok(self.properties.move_tree(&self.to, &self.from).await?)
+        Ok(())
     }
 }
 
-/// Writes properties (a COPY's, rebased onto the destination). Undo: removes what it wrote.
+/// Writes properties (a MOVE's, rebased onto a destination in another store).
 pub struct PutProperties {
     properties: Arc<dyn PropertyManager>,
     props: PropsByPath,
@@ -232,30 +239,18 @@ impl Command for PutProperties {
         format!("write {} properties", self.props.len())
     }
 
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        Ok(self.properties.put_many(self.props.clone()).await?)
-    }
-
-    async fn undo(&mut self) -> DavResult<()> {
-        for (path, prop) in &self.props {
-            self.properties.remove(path, &prop.name).await?;
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        for (path, prop) in std::mem::take(&mut self.props) {
+            effects.state.props(
+                &self.properties,
+                &path,
+                PropChange::Set {
+                    path: path.clone(),
+                    prop,
+                },
+            );
         }
         Ok(())
-    }
-}
-
-/// Makes every property change before it durable (the last command of a queue that changes
-/// properties, so the response is sent only once they are on disk).
-pub struct FlushProperties(pub Arc<dyn PropertyManager>);
-
-#[async_trait]
-impl Command for FlushProperties {
-    fn describe(&self) -> String {
-        "flush properties".into()
-    }
-
-    async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
-        Ok(self.0.flush().await?)
     }
 
     async fn undo(&mut self) -> DavResult<()> {

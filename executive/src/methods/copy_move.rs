@@ -6,17 +6,24 @@
 //! source; lock tokens are needed for the destination (and, for MOVE, the source tree and its
 //! parent's membership) (423); write hooks.
 //!
-//! COPY queue: [replace destination?, CopyTree, FlushProperties]. Members that fail are
+//! COPY queue: [replace destination?, CopyTree, CommitState]. Members that fail are
 //! reported in a 207; the rest is copied (RFC 4918 §9.8.8). Every copy gets a new document id
 //! (`crate::ms::docid`); a MOVE keeps the one it has, pinning a derived id first
 //! ([RecordDocument] before the move) so that it survives the change of path.
 //!
 //! MOVE queue within one namespace: [replace destination?, Rename, MoveTreeProperties,
-//! RemoveLocks (of the source), FlushProperties], all or nothing. Between namespaces (two
-//! scopes): [replace destination?, CopyTree (strict), Detach source, RemoveTreeProperties,
-//! RemoveLocks, flushes], so a failure at any step leaves both sides as they were. A member
+//! RemoveLocks (of the source), CommitState], all or nothing. Between namespaces (two
+//! scopes): [replace destination?, CopyTree (strict), SyncTree (the copy is made durable
+//! against a power cut, whatever `--fsync` says), Detach source, RemoveTreeProperties,
+//! RemoveLocks, CommitState], so a failure at any step leaves both sides as they were. A member
 //! that cannot move (locked by someone else, in the source or an overwritten destination) fails
 //! the whole MOVE with its status, never a 207 (docs/adr/0015).
+//!
+//! Both queues are journaled: the namespace steps come first (nothing is destroyed, only moved
+//! aside under a tag), then one commit of every property and lock change, then the purge. A
+//! crash before the commit undoes the steps, one after it finishes them: every resource ends
+//! wholly at its source or wholly at its destination, with its own properties and locks
+//! (docs/adr/0017-crash-safety.md).
 //!
 //! "Replace destination" is [Detach, RemoveTreeProperties, RemoveLocks below it]. Locks rooted
 //! at the destination itself stay: Office saves by MOVEing a temporary file over the document it
@@ -32,12 +39,11 @@ use davd_protocol::xml::MultistatusWriter;
 use davd_protocol::{Body, DavPath, Response};
 use davd_registry::{ResourceMeta, WriteKind};
 
+use crate::commands::commit::CommitState;
 use crate::commands::copy::{CopyItem, CopyTree};
 use crate::commands::locks::RemoveLocks;
-use crate::commands::namespace::{Detach, Rename};
-use crate::commands::properties::{
-    FlushProperties, MoveTreeProperties, PutProperties, RemoveTreeProperties,
-};
+use crate::commands::namespace::{Detach, Rename, SyncTree};
+use crate::commands::properties::{MoveTreeProperties, PutProperties, RemoveTreeProperties};
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
@@ -136,10 +142,7 @@ async fn replace_destination(
     destination: &DavPath,
 ) -> DavResult<()> {
     let subsystems = ctx.resolve(destination);
-    queue.push(Detach::new(
-        subsystems.namespace.clone(),
-        subsystems.relative(destination),
-    ));
+    queue.push(Detach::new(&subsystems, destination));
     queue.push(RemoveTreeProperties::new(
         subsystems.properties.clone(),
         destination.clone(),
@@ -211,11 +214,11 @@ pub async fn copy(
     overwrite: bool,
 ) -> DavResult<Response> {
     let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
-    let _latch = ctx.exec.latches.acquire(claims).await;
+    let latch = ctx.exec.latches.acquire(claims).await;
     let checked = check(ctx, &destination, overwrite, false).await?;
     let deep = depth == Depth::Infinity;
 
-    let mut queue = CommandQueue::new();
+    let mut queue = CommandQueue::journaled(ctx.exec.clone(), "COPY", &checked.source, latch);
     if checked.destination_exists {
         replace_destination(ctx, &mut queue, &checked.destination).await?;
     }
@@ -231,17 +234,17 @@ pub async fn copy(
         )
         .with_new_documents(ctx.client.principal.clone()),
     );
-    queue.push(FlushProperties(target.properties.clone()));
+    queue.push(CommitState::durable());
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     Ok(created_or_replaced(ctx, &checked, &effects))
 }
 
 pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {
     let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
-    let _latch = ctx.exec.latches.acquire(claims).await;
+    let latch = ctx.exec.latches.acquire(claims).await;
     let checked = check(ctx, &destination, overwrite, true).await?;
 
-    let mut queue = CommandQueue::new();
+    let mut queue = CommandQueue::journaled(ctx.exec.clone(), "MOVE", &checked.source, latch);
     if checked.destination_exists {
         replace_destination(ctx, &mut queue, &checked.destination).await?;
     }
@@ -258,10 +261,11 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
         };
         identity.pinned(etag)
     });
-    let two_property_managers = Arc::ptr_eq(&source.namespace, &target.namespace)
-        && !Arc::ptr_eq(&source.properties, &target.properties);
+    let one_namespace = Arc::ptr_eq(&source.namespace, &target.namespace);
+    let one_property_store = Arc::ptr_eq(&source.properties, &target.properties);
     if let Some(record) = &pinned
-        && !two_property_managers
+        && one_namespace
+        && one_property_store
     {
         queue.push(RecordDocument::new(
             source.properties.clone(),
@@ -270,13 +274,9 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
             false,
         ));
     }
-    if Arc::ptr_eq(&source.namespace, &target.namespace) {
-        queue.push(Rename::new(
-            source.namespace.clone(),
-            source.relative(&checked.source),
-            target.relative(&checked.destination),
-        ));
-        if Arc::ptr_eq(&source.properties, &target.properties) {
+    if one_namespace {
+        queue.push(Rename::new(&source, &checked.source, &checked.destination));
+        if one_property_store {
             queue.push(MoveTreeProperties::new(
                 source.properties.clone(),
                 checked.source.clone(),
@@ -302,7 +302,6 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
                 source.properties.clone(),
                 checked.source.clone(),
             ));
-            queue.push(FlushProperties(source.properties.clone()));
         }
     } else {
         queue.push(CopyTree::new(
@@ -312,18 +311,23 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
             true,
             true,
         ));
-        queue.push(Detach::new(
-            source.namespace.clone(),
-            source.relative(&checked.source),
-        ));
+        if let Some(record) = &pinned {
+            queue.push(PutProperties::new(
+                target.properties.clone(),
+                vec![(checked.destination.clone(), record.to_prop())],
+            ));
+        }
+        // The copy is made durable before the source goes, whatever `--fsync` says: a power
+        // cut must not find the source gone and its copy not yet on disk.
+        queue.push(SyncTree::new(&target, &checked.destination));
+        queue.push(Detach::new(&source, &checked.source));
         queue.push(RemoveTreeProperties::new(
             source.properties.clone(),
             checked.source.clone(),
         ));
-        queue.push(FlushProperties(source.properties.clone()));
     }
     queue.push(RemoveLocks::new(source_locks));
-    queue.push(FlushProperties(target.properties.clone()));
+    queue.push(CommitState::durable());
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     Ok(created_or_replaced(ctx, &checked, &effects))
 }

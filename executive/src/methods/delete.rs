@@ -2,9 +2,11 @@
 //!
 //! Checks: exists (404), not the root or a mount point (403), conditional headers (412), lock
 //! tokens for the whole tree and the parent's membership (423), write hooks.
-//! Queue: [Detach, RemoveTreeProperties, RemoveLocks, FlushProperties]: the tree is moved
-//! aside, not destroyed, until every step succeeded; commit purges it. All or nothing, so no
-//! 207 is ever written: a member that cannot be deleted (locked by someone else, read-only)
+//! Queue (journaled): [Detach, RemoveTreeProperties, RemoveLocks, CommitState]: the tree is
+//! moved aside, not destroyed, then its properties and locks go in one commit; the queue's
+//! commit purges the tree. A crash before the commit brings the tree back with its properties
+//! and locks, one after it finishes the removal (docs/adr/0017-crash-safety.md). All or
+//! nothing, so no 207 is ever written: a member that cannot be deleted (locked by someone else, read-only)
 //! fails the whole request with its status, a 423 naming the member in `lock-token-submitted`
 //! (RFC 4918 §9.6.1 allows a 4xx for a complete failure; docs/adr/0015).
 
@@ -13,9 +15,10 @@ use http::StatusCode;
 use davd_protocol::Response;
 use davd_registry::WriteKind;
 
+use crate::commands::commit::CommitState;
 use crate::commands::locks::RemoveLocks;
 use crate::commands::namespace::Detach;
-use crate::commands::properties::{FlushProperties, RemoveTreeProperties};
+use crate::commands::properties::RemoveTreeProperties;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
@@ -33,7 +36,7 @@ pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
             "a mount point (or a collection containing one) cannot be deleted",
         ));
     }
-    let _latch = ctx.exec.latches.acquire(vec![Claim::deep(&path)]).await;
+    let latch = ctx.exec.latches.acquire(vec![Claim::deep(&path)]).await;
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
     check_conditions(ctx, &path, Some(&meta), false).await?;
     let mut protected = vec![Protected::Tree(path.clone())];
@@ -45,17 +48,15 @@ pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
     hooks::before_membership_change(ctx, &path).await?;
 
     let subsystems = ctx.resolve(&path);
-    let mut queue = CommandQueue::new();
-    queue.push(Detach::new(
-        subsystems.namespace.clone(),
-        subsystems.relative(&path),
-    ));
+    let locks = locks_rooted_in(ctx, &path).await?;
+    let mut queue = CommandQueue::journaled(ctx.exec.clone(), "DELETE", &path, latch);
+    queue.push(Detach::new(&subsystems, &path));
     queue.push(RemoveTreeProperties::new(
         subsystems.properties.clone(),
         path.clone(),
     ));
-    queue.push(RemoveLocks::new(locks_rooted_in(ctx, &path).await?));
-    queue.push(FlushProperties(subsystems.properties.clone()));
+    queue.push(RemoveLocks::new(locks));
+    queue.push(CommitState::durable());
     queue.run().await.map_err(|f| f.into_error())?;
     Ok(Response::new(StatusCode::NO_CONTENT))
 }

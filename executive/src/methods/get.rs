@@ -24,6 +24,7 @@ use davd_protocol::msdavext::PREFIX_ENCODED;
 use davd_protocol::{Body, Response};
 use davd_registry::{Opened, ResourceMeta};
 
+use crate::commands::commit::CommitState;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::html::{browser_page, index_page, nonce, page_response, render_page};
@@ -85,6 +86,7 @@ async fn prepare(
         let planned = bundled::plan(ctx, ctx.path(), &extras.lock).await?;
         let mut queue = CommandQueue::new();
         let answer = planned.push_into(&mut queue);
+        queue.push(CommitState::durable());
         queue.run().await.map_err(|f| f.into_error())?;
         answer
     };

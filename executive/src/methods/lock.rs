@@ -5,12 +5,13 @@
 //! from a deep lock above (423 `no-conflicting-lock` naming the conflicting roots), and the
 //! per-user lock limit (429, so that one client cannot fill the lock table).
 //! Queue: [WriteContent and RecordDocument (an empty resource with a new document id, only for
-//! an unmapped URL: RFC 4918 §7.3), InsertLock]. The lock is flushed to disk before the
-//! response. Answer: 200, or 201 when the resource was created, with `Lock-Token` and the
+//! an unmapped URL: RFC 4918 §7.3), InsertLock, CommitState]. The lock is flushed to disk
+//! before the response. Creating the resource makes it two storage steps, so that queue is
+//! journaled: a crash before the lock is in removes the empty resource again. Answer: 200, or 201 when the resource was created, with `Lock-Token` and the
 //! `lockdiscovery` body.
 //!
 //! Refresh (no body): the If header must name a lock that covers the resource, taken by this
-//! principal (412 otherwise). Queue: [RefreshLock]. The token stays the same.
+//! principal (412 otherwise). Queue: [RefreshLock, CommitState]. The token stays the same.
 //!
 //! The response body is the new `lockdiscovery`; user agents listed in `omit_lockroot_for`
 //! (old Office) get it without `lockroot`, as in PROPFIND (`Quirks::omit_lockroot`).
@@ -27,6 +28,7 @@ use davd_protocol::xml::{Condition, lock_response_body, parse_lockinfo};
 use davd_protocol::{Body, ByteStream, Response};
 use davd_registry::{LockRecord, WriteMode};
 
+use crate::commands::commit::CommitState;
 use crate::commands::locks::{InsertLock, RefreshLock};
 use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
@@ -77,7 +79,7 @@ pub async fn lock(
     } else {
         Claim::shallow(&path)
     };
-    let _latch = ctx.exec.latches.acquire(vec![claim]).await;
+    let latch = ctx.exec.latches.acquire(vec![claim]).await;
 
     let meta = ctx.stat(&path).await?;
     check_conditions(ctx, &path, meta.as_ref(), false).await?;
@@ -111,15 +113,21 @@ pub async fn lock(
         expires: expiry(granted),
     };
 
-    let mut queue = CommandQueue::new();
+    let mut queue = match meta {
+        None => CommandQueue::journaled(ctx.exec.clone(), "LOCK", &path, latch),
+        Some(_) => CommandQueue::new(),
+    };
     if meta.is_none() {
         let subsystems = ctx.resolve(&path);
-        queue.push(WriteContent::new(
-            subsystems.namespace.clone(),
-            subsystems.relative(&path),
-            stream::empty().boxed(),
-            WriteMode::Replace,
-        ));
+        queue.push(
+            WriteContent::new(
+                subsystems.namespace.clone(),
+                subsystems.relative(&path),
+                stream::empty().boxed(),
+                WriteMode::Replace,
+            )
+            .journaled(&path, false),
+        );
         queue.push(RecordDocument::new(
             subsystems.properties.clone(),
             path.clone(),
@@ -128,6 +136,7 @@ pub async fn lock(
         ));
     }
     queue.push(InsertLock::new(manager, record.clone()));
+    queue.push(CommitState::durable());
     queue.run().await.map_err(|f| f.into_error())?;
     let status = if meta.is_none() {
         StatusCode::CREATED
@@ -157,7 +166,8 @@ async fn refresh(ctx: &Ctx, timeout: Option<Timeout>) -> DavResult<Response> {
                     ..lock.clone()
                 };
                 let mut queue = CommandQueue::new();
-                queue.push(RefreshLock::new(manager.clone(), lock, refreshed.clone()));
+                queue.push(RefreshLock::new(manager.clone(), refreshed.clone()));
+                queue.push(CommitState::durable());
                 queue.run().await.map_err(|f| f.into_error())?;
                 return Ok(lock_response(ctx, StatusCode::OK, &refreshed, false));
             }

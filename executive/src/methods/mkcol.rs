@@ -2,13 +2,16 @@
 //!
 //! Checks: no body (415), nothing at the URL (405), parent exists (409), conditional headers,
 //! lock tokens for the parent's membership (423), write hooks.
-//! Queue: [CreateCollection, RecordDocument (a new document id)]. Answer: 201 Created. A URL
+//! Queue: [CreateCollection, RecordDocument (a new document id), CommitState]. Creating the
+//! collection is the one storage step; its document record is best effort, like a PUT's
+//! (docs/adr/0007-document-ids.md), so the queue needs no journal. Answer: 201 Created. A URL
 //! without a trailing slash works too.
 
 use http::StatusCode;
 
 use davd_protocol::Response;
 
+use crate::commands::commit::CommitState;
 use crate::commands::namespace::CreateCollection;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -55,6 +58,7 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
         docid::fresh(ctx),
         false,
     ));
+    queue.push(CommitState::without_flush());
     queue.run().await.map_err(|f| f.into_error())?;
     Ok(Response::new(StatusCode::CREATED))
 }

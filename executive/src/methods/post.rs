@@ -26,6 +26,7 @@ use davd_protocol::headers::MsDavExt;
 use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{WriteKind, WriteMode};
 
+use crate::commands::commit::CommitState;
 use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -139,6 +140,7 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Posted> {
         let planned = bundled::plan(ctx, &path, &lock).await?;
         let mut queue = CommandQueue::new();
         let answer = planned.push_into(&mut queue);
+        queue.push(CommitState::durable());
         queue.run().await.map_err(|f| f.into_error())?;
         answer
     };
@@ -214,6 +216,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
         record,
         true,
     ));
+    queue.push(CommitState::without_flush());
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     Ok(effects.created)
 }

@@ -5,7 +5,8 @@
 //! owner, `policy::locks::require_tokens_for_properties`), write hooks (e.g. the read-only
 //! flag: 403).
 //! Queue: one [SetProperty | RemoveProperty] per instruction in document order, then
-//! [FlushProperties]. Each command's check asks the live handler owning the name (protected:
+//! [CommitState], which applies them all as one atomic batch: all or nothing, across a crash
+//! too. Each command's check asks the live handler owning the name (protected:
 //! 403 `cannot-modify-protected-property`; invalid value: 409). If any instruction fails,
 //! none takes effect: the failing ones carry their own status, all others 424 Failed
 //! Dependency (RFC 4918 §9.2). This is the 1997 paper's Figure 2.
@@ -16,7 +17,7 @@ use davd_protocol::xml::{MultistatusWriter, parse_propertyupdate};
 use davd_protocol::{Body, ByteStream, PropName, Response};
 use davd_registry::WriteKind;
 
-use crate::commands::properties::FlushProperties;
+use crate::commands::commit::CommitState;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::instructions::{patch_report, push_instructions};
@@ -42,9 +43,9 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     hooks::before_write(ctx, &path, false, WriteKind::Properties(names.clone())).await?;
 
     let subsystems = ctx.resolve(&path);
-    let mut queue = CommandQueue::new();
+    let mut queue = CommandQueue::new().named("PROPPATCH");
     push_instructions(&mut queue, &subsystems, &path, instructions);
-    queue.push(FlushProperties(subsystems.properties.clone()));
+    queue.push(CommitState::durable());
     let outcome = queue.run().await.map(|_| ());
     let propstats = patch_report(&names, outcome, 0)?;
     let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);

@@ -8,12 +8,14 @@
 //! These checks run twice: once before the body is read (so a refused upload is refused before
 //! it is sent), then again under the path's latch. In between, the body is streamed into a
 //! staging area (`NamespaceManager::stage`) without holding the latch (ADR 0012).
-//! Queue: [WriteContent (publish the staged body), RecordDocument, (PROPPATCH instructions,
-//! FlushProperties), (lock)]. Publishing renames the staged file over the old content, so
-//! readers see old or new, never a mix; undo restores the old content. With `Content-Range`
-//! the segment is written in place under the latch (resumable upload; not undoable).
+//! Queue: [WriteContent (publish the staged body), RecordDocument, (PROPPATCH instructions),
+//! (lock), CommitState]. Publishing renames the staged file over the old content, so readers
+//! see old or new, never a mix; undo restores the old content. With `Content-Range` the
+//! segment is written in place under the latch (resumable upload; not undoable).
 //! RecordDocument gives the resource its next version (or a new document id), without a
-//! flush of its own (`crate::ms::docid`).
+//! flush of its own (`crate::ms::docid`). A plain PUT has one storage step and needs no
+//! journal; with properties or a lock it is journaled, so that a crash between the content
+//! and the rest puts the old content back (docs/adr/0017-crash-safety.md).
 //! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
 //! and the bundled-lock headers.
 //!
@@ -30,8 +32,8 @@ use davd_protocol::xml::MultistatusWriter;
 use davd_protocol::{Body, ByteStream, DavPath, PropName, Response};
 use davd_registry::{ResourceMeta, WriteKind, WriteMode};
 
+use crate::commands::commit::CommitState;
 use crate::commands::namespace::WriteContent;
-use crate::commands::properties::FlushProperties;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::instructions::{patch_report, push_instructions};
@@ -118,14 +120,14 @@ pub async fn put(
             None,
         ),
     };
-    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
     let admitted = match admit(ctx, &path, &lock, &names).await {
         Ok((meta, planned)) => docid::after_write(ctx, &path, meta.as_ref())
             .await
-            .map(|record| (record, planned)),
+            .map(|record| (record, planned, meta.is_some())),
         Err(e) => Err(e),
     };
-    let (mut record, planned) = match admitted {
+    let (mut record, planned, existed) = match admitted {
         Ok(admitted) => admitted,
         Err(e) => {
             let mut content = content;
@@ -133,11 +135,19 @@ pub async fn put(
             return Err(e);
         }
     };
-    let mut queue = CommandQueue::new();
-    match known_etag {
+    // Properties or a lock besides the content: two storage steps, so the queue is journaled.
+    let journaled = !instructions.is_empty() || !planned.is_empty();
+    let (mut queue, _latch) = match journaled {
+        true => (
+            CommandQueue::journaled(ctx.exec.clone(), "PUT", &path, latch),
+            None,
+        ),
+        false => (CommandQueue::new(), Some(latch)),
+    };
+    let answer = match known_etag {
         // The entity tag of the staged content is known: record the version first, so that
         // publishing can be the queue's last step and need no backup of the old content.
-        Some(etag) if instructions.is_empty() && planned.is_empty() => {
+        Some(etag) if !journaled => {
             record.etag = etag;
             queue.push(RecordDocument::new(
                 subsystems.properties.clone(),
@@ -145,23 +155,31 @@ pub async fn put(
                 record,
                 false,
             ));
+            queue.push(CommitState::without_flush());
             queue.push(content);
+            planned.push_into(&mut queue)
         }
         _ => {
-            queue.push(content);
+            queue.push(if journaled {
+                content.journaled(&path, existed)
+            } else {
+                content
+            });
             queue.push(RecordDocument::new(
                 subsystems.properties.clone(),
                 path.clone(),
                 record,
                 true,
             ));
+            push_instructions(&mut queue, &subsystems, &path, instructions);
+            let answer = planned.push_into(&mut queue);
+            queue.push(match journaled {
+                true => CommitState::durable(),
+                false => CommitState::without_flush(),
+            });
+            answer
         }
-    }
-    if !instructions.is_empty() {
-        push_instructions(&mut queue, &subsystems, &path, instructions);
-        queue.push(FlushProperties(subsystems.properties.clone()));
-    }
-    let answer = planned.push_into(&mut queue);
+    };
     let effects = match queue.run().await {
         Ok(effects) => effects,
         Err(failure) if !names.is_empty() => return property_failure(ctx, &names, failure),

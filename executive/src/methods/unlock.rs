@@ -11,6 +11,7 @@ use http::StatusCode;
 use davd_protocol::Response;
 use davd_protocol::xml::Condition;
 
+use crate::commands::commit::CommitState;
 use crate::commands::locks::RemoveLocks;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -33,6 +34,7 @@ pub async fn unlock(ctx: &Ctx, token: &str) -> DavResult<Response> {
             }
             let mut queue = CommandQueue::new();
             queue.push(RemoveLocks::new(vec![(manager.clone(), lock)]));
+            queue.push(CommitState::durable());
             queue.run().await.map_err(|f| f.into_error())?;
             return Ok(Response::new(StatusCode::NO_CONTENT));
         }

@@ -106,8 +106,8 @@ impl Planned {
         if let Some((manager, lock)) = self.create {
             queue.push(InsertLock::new(manager, lock));
         }
-        if let Some((manager, old, new)) = self.refresh {
-            queue.push(RefreshLock::new(manager, old, new));
+        if let Some((manager, _old, new)) = self.refresh {
+            queue.push(RefreshLock::new(manager, new));
         }
         if let Some((manager, lock)) = self.unlock {
             queue.push(RemoveLocks::new(vec![(manager, lock)]));

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use davd_protocol::headers::ms::names::{REPL_UID, RESOURCE_TAG};
 use davd_protocol::{DavPath, Response};
 use davd_registry::{
-    DocumentIdentity, DocumentRecord, PropertyManager, ResourceMeta, StoredProp, document_prop_name,
+    DocumentIdentity, DocumentRecord, PropChange, PropertyManager, ResourceMeta, document_prop_name,
 };
 
 use crate::context::Ctx;
@@ -97,15 +97,14 @@ pub fn recorded(record: &DocumentRecord) -> DocumentIdentity {
     }
 }
 
-/// Writes a document record. With `etag_from_write`, the entity tag is the one the content
-/// write before it in the queue reported, so the version matches exactly those bytes.
-/// Undo: puts back the previous record (or none).
+/// Writes a document record (declared, applied at the queue's commit point). With
+/// `etag_from_write`, the entity tag is the one the content write before it in the queue
+/// reported, so the version matches exactly those bytes.
 pub struct RecordDocument {
     properties: Arc<dyn PropertyManager>,
     path: DavPath,
     record: DocumentRecord,
     etag_from_write: bool,
-    previous: Option<Option<StoredProp>>,
 }
 
 impl RecordDocument {
@@ -120,7 +119,6 @@ impl RecordDocument {
             path,
             record,
             etag_from_write,
-            previous: None,
         }
     }
 
@@ -156,27 +154,19 @@ impl Command for RecordDocument {
         {
             self.record.etag = meta.etag.clone();
         }
-        self.previous = Some(
-            self.properties
-                .set(&self.path, self.record.to_prop())
-                .await?,
+        effects.state.props(
+            &self.properties,
+            &self.path,
+            PropChange::Set {
+                path: self.path.clone(),
+                prop: self.record.to_prop(),
+            },
         );
         effects.document = Some(self.record.clone());
         Ok(())
     }
 
     async fn undo(&mut self) -> DavResult<()> {
-        match self.previous.take() {
-            Some(Some(old)) => {
-                self.properties.set(&self.path, old).await?;
-            }
-            Some(None) => {
-                self.properties
-                    .remove(&self.path, &document_prop_name())
-                    .await?;
-            }
-            None => {}
-        }
         Ok(())
     }
 }

@@ -23,18 +23,25 @@ impl Davd {
     /// Starts davd in `cwd` with `args` (plus `--listen 127.0.0.1:0` unless given) and waits
     /// for the line that says where it serves.
     pub fn start(cwd: &Path, args: &[&str]) -> Davd {
-        Davd::start_logging(cwd, args, "info")
+        Self::start_with_env(cwd, args, &[])
     }
 
     /// [`Davd::start`] with `filter` as `RUST_LOG`, for a test that reads the log.
     pub fn start_logging(cwd: &Path, args: &[&str], filter: &str) -> Davd {
+        Self::start_with_env(cwd, args, &[("RUST_LOG", filter)])
+    }
+
+    /// [`Davd::start`] with extra environment variables (a fail point, say).
+    pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Davd {
         let mut command = Command::new(env!("CARGO_BIN_EXE_davd"));
-        command.current_dir(cwd).args(args);
+        command.current_dir(cwd).args(args).env("RUST_LOG", "info");
+        for (name, value) in env {
+            command.env(name, value);
+        }
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
         let mut child = command
-            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -76,6 +83,11 @@ impl Davd {
                 return line;
             }
         }
+    }
+
+    /// True once the process has ended (for a fail point that aborted it).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     pub fn pid(&self) -> u32 {

@@ -12,6 +12,8 @@ mod content;
 mod meta;
 mod special;
 mod spelling;
+mod staging;
+mod sync;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,6 @@ use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
 use futures_util::StreamExt;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
-use uuid::Uuid;
 
 use davd_registry::{
     ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
@@ -32,12 +33,10 @@ use davd_registry::{
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
 use self::meta::resource_meta;
 use self::special::{is_resource, read_without_waiting};
+pub use self::staging::STAGING;
 use crate::blocking::blocking;
+use crate::space::{RECHECK_EVERY, SpaceGuard};
 use crate::stream::receiver_stream;
-
-/// The hidden directory for uploads in progress and detached (deleted, not yet committed)
-/// resources. Emptied at startup.
-pub const STAGING: &str = ".davd-staging";
 
 /// Members are listed in batches of this many.
 const LIST_BATCH: usize = 512;
@@ -53,6 +52,9 @@ pub struct FsOptions {
     /// microseconds and the hand-off to another thread costs more; turn it off for slow or
     /// network file systems. Listings, large files and writes always use the blocking pool.
     pub inline_io: bool,
+    /// Writes are refused with 507 while less than this many bytes are free on the root's
+    /// file system (`crate::space`).
+    pub reserve: u64,
 }
 
 impl Default for FsOptions {
@@ -60,6 +62,7 @@ impl Default for FsOptions {
         FsOptions {
             fsync: false,
             inline_io: true,
+            reserve: crate::space::DEFAULT_RESERVE,
         }
     }
 }
@@ -69,22 +72,21 @@ pub struct FsNamespace {
     dir: Arc<Dir>,
     root: PathBuf,
     options: FsOptions,
+    guard: SpaceGuard,
 }
 
 impl FsNamespace {
-    /// Opens (creating if missing) the tree at `root` and empties its staging directory.
+    /// Opens (creating if missing) the tree at `root`. What interrupted requests left in the
+    /// staging directory stays until [`NamespaceManager::discard_leftovers`]: recovery may
+    /// need it.
     pub fn open(root: &Path, options: FsOptions) -> io::Result<Self> {
         std::fs::create_dir_all(root)?;
         let dir = Dir::open_ambient_dir(root, ambient_authority())?;
-        match dir.remove_dir_all(STAGING) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        dir.create_dir(STAGING)?;
+        staging::ensure(&dir)?;
         Ok(FsNamespace {
             dir: Arc::new(dir),
             root: root.to_path_buf(),
+            guard: SpaceGuard::new(root, options.reserve),
             options,
         })
     }
@@ -140,10 +142,6 @@ fn reserved() -> SubsystemError {
 
 fn relative_or_reserved(path: &DavPath) -> SubsystemResult<PathBuf> {
     relative(path).ok_or_else(reserved)
-}
-
-fn staging_name(kind: &str) -> String {
-    format!("{STAGING}/{kind}-{}", Uuid::new_v4().simple())
 }
 
 fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
@@ -328,13 +326,16 @@ impl NamespaceManager for FsNamespace {
                 "the root is a collection",
             ));
         }
-        let temp = staging_name("put");
+        self.guard.check(0)?;
+        let handle = staging::fresh("put");
+        let temp = staging::path_of(&handle)?;
         let staged = |meta: ResourceMeta| Staged {
             path: path.clone(),
-            handle: temp.clone(),
+            handle: handle.clone(),
             len: meta.len,
             meta: Some(meta),
             keep_previous: true,
+            backup_tag: None,
             buffered: None,
         };
         // A small body is gathered in memory and written with one call; a large one is
@@ -351,7 +352,7 @@ impl NamespaceManager for FsNamespace {
         let (dir, name, fsync) = (self.dir.clone(), temp.clone(), self.options.fsync);
         if !rest_follows {
             let meta = quick(self.options.inline_io, move || {
-                let mut file = dir.create(&name)?;
+                let mut file = staging::with_staging(&dir, || dir.create(&name))?;
                 let written = std::io::Write::write_all(&mut file, &head)
                     .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
                     .and_then(|()| file.metadata());
@@ -367,20 +368,30 @@ impl NamespaceManager for FsNamespace {
             return Ok(staged(meta));
         }
         let file = quick(self.options.inline_io, move || {
-            Ok(dir.create(&name)?.into_std())
+            Ok(staging::with_staging(&dir, || dir.create(&name))?.into_std())
         })
         .await?;
         let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-        let streamed: io::Result<std::fs::Metadata> = async {
+        let guard = self.guard.clone();
+        let streamed: SubsystemResult<std::fs::Metadata> = async {
             writer.write_all(&head).await?;
+            // A large upload looks at the free space again as it grows, so that it stops at
+            // the reserve instead of filling the disk (`crate::space`).
+            let mut unchecked = head.len() as u64;
             while let Some(chunk) = body.next().await {
-                writer.write_all(&chunk?).await?;
+                let chunk = chunk?;
+                unchecked += chunk.len() as u64;
+                if unchecked >= RECHECK_EVERY {
+                    guard.check(0)?;
+                    unchecked = 0;
+                }
+                writer.write_all(&chunk).await?;
             }
             writer.flush().await?;
             if fsync {
                 writer.get_ref().sync_data().await?;
             }
-            writer.get_ref().metadata().await
+            Ok(writer.get_ref().metadata().await?)
         }
         .await;
         drop(writer);
@@ -391,7 +402,7 @@ impl NamespaceManager for FsNamespace {
             Err(e) => {
                 let dir = self.dir.clone();
                 let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -406,8 +417,9 @@ impl NamespaceManager for FsNamespace {
             .clone()
             .ok_or_else(|| SubsystemError::internal("staged without metadata"))?;
         let dir = self.dir.clone();
+        let temp = staging::path_of(&staged.handle)?;
         quick(self.options.inline_io, move || {
-            let temp = staged.handle.as_str();
+            let temp = temp.as_path();
             let published = (|| {
                 if !staged.keep_previous {
                     // Nothing will undo this: no backup, just learn whether it is new.
@@ -433,8 +445,14 @@ impl NamespaceManager for FsNamespace {
                         meta,
                     });
                 }
-                let backup = staging_name("prev");
-                let previous = match dir.hard_link(&rel, &dir, &backup) {
+                let backup = match &staged.backup_tag {
+                    Some(tag) => tag.clone(),
+                    None => staging::fresh("prev"),
+                };
+                let backup_path = staging::path_of(&backup)?;
+                let linked =
+                    staging::with_staging(&dir, || dir.hard_link(&rel, &dir, &backup_path));
+                let previous = match linked {
                     Ok(()) => Some(Detached {
                         path: staged.path.clone(),
                         handle: backup,
@@ -452,8 +470,8 @@ impl NamespaceManager for FsNamespace {
                     Err(e) => return Err(e.into()),
                 };
                 if let Err(e) = dir.rename(temp, &dir, &rel) {
-                    if let Some(prev) = &previous {
-                        let _ = dir.remove_file(&prev.handle);
+                    if previous.is_some() {
+                        let _ = dir.remove_file(&backup_path);
                     }
                     return Err(match e.kind() {
                         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
@@ -482,8 +500,9 @@ impl NamespaceManager for FsNamespace {
 
     async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
         let dir = self.dir.clone();
+        let temp = staging::path_of(&staged.handle)?;
         quick(self.options.inline_io, move || {
-            match dir.remove_file(&staged.handle) {
+            match dir.remove_file(&temp) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(e.into()),
@@ -512,6 +531,7 @@ impl NamespaceManager for FsNamespace {
                 self.publish(staged).await
             }
             WriteMode::Segment { offset, total } => {
+                self.guard.check(0)?;
                 let (file, existed) = {
                     let (dir, rel) = (dir.clone(), rel.clone());
                     blocking(move || {
@@ -571,6 +591,7 @@ impl NamespaceManager for FsNamespace {
 
     async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
         relative_or_reserved(path)?;
+        self.guard.check(0)?;
         let dir = self.dir.clone();
         let path = path.clone();
         blocking(
@@ -594,17 +615,18 @@ impl NamespaceManager for FsNamespace {
         .await
     }
 
-    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached> {
+    async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         relative_or_reserved(path)?;
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
         let dir = self.dir.clone();
         let path = path.clone();
+        let handle = tag.to_owned();
+        let aside = staging::path_of(&handle)?;
         blocking(move || {
             let rel = locate_or_reserved(&dir, &path)?;
-            let handle = staging_name("trash");
-            dir.rename(&rel, &dir, &handle)?;
+            staging::with_staging(&dir, || dir.rename(&rel, &dir, &aside))?;
             // Remember the spelling it had on disk, so that a restore puts it back as it was.
             Ok(Detached {
                 path: spelling::dav_path(&rel)?,
@@ -616,11 +638,24 @@ impl NamespaceManager for FsNamespace {
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
         relative_or_reserved(&detached.path)?;
+        let aside = staging::path_of(&detached.handle)?;
         let dir = self.dir.clone();
         blocking(move || {
+            if !staging::holds(&dir, &detached.handle)? {
+                return Err(SubsystemError::not_found());
+            }
             let rel = locate_or_reserved(&dir, &detached.path)?;
             remove_any(&dir, &rel)?;
-            Ok(dir.rename(&detached.handle, &dir, &rel)?)
+            Ok(dir.rename(&aside, &dir, &rel)?)
+        })
+        .await
+    }
+
+    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
+        let dir = self.dir.clone();
+        let handle = handle.to_owned();
+        quick(self.options.inline_io, move || {
+            staging::holds(&dir, &handle)
         })
         .await
     }
@@ -629,9 +664,10 @@ impl NamespaceManager for FsNamespace {
         // Usually a file (the old content of a PUT): one unlink, inline. A whole tree (a
         // DELETE) goes to the blocking pool.
         let dir = self.dir.clone();
-        let handle = detached.handle.clone();
+        let aside = staging::path_of(&detached.handle)?;
+        let file = aside.clone();
         let unlinked = quick(self.options.inline_io, move || {
-            match dir.remove_file(&handle) {
+            match dir.remove_file(&file) {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
                 Err(_) => Ok(false),
@@ -642,7 +678,19 @@ impl NamespaceManager for FsNamespace {
             return Ok(());
         }
         let dir = self.dir.clone();
-        blocking(move || Ok(remove_any(&dir, Path::new(&detached.handle))?)).await
+        blocking(move || Ok(remove_any(&dir, &aside)?)).await
+    }
+
+    async fn sync(&self, path: &DavPath) -> SubsystemResult<()> {
+        relative_or_reserved(path)?;
+        let dir = self.dir.clone();
+        let path = path.clone();
+        blocking(move || Ok(sync::subtree(&dir, &locate_or_reserved(&dir, &path)?)?)).await
+    }
+
+    async fn discard_leftovers(&self) -> SubsystemResult<()> {
+        let dir = self.dir.clone();
+        blocking(move || Ok(staging::empty(&dir)?)).await
     }
 
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
@@ -650,13 +698,17 @@ impl NamespaceManager for FsNamespace {
         relative_or_reserved(to)?;
         let (from, to) = (from.clone(), to.clone());
         let dir = self.dir.clone();
+        let guard = self.guard.clone();
         blocking(move || {
             let from = locate_or_reserved(&dir, &from)?;
             let to = locate_or_reserved(&dir, &to)?;
             require_parent_collection(&dir, &to)?;
-            let temp = staging_name("copy");
-            dir.copy(&from, &dir, &temp)?;
-            if let Err(e) = dir.rename(&temp, &dir, &to) {
+            guard.check(0)?;
+            let temp = staging::path_of(&staging::fresh("copy"))?;
+            // A copy that fails part way (a full disk) leaves nothing behind in staging.
+            let copied = staging::with_staging(&dir, || dir.copy(&from, &dir, &temp))
+                .and_then(|_| dir.rename(&temp, &dir, &to));
+            if let Err(e) = copied {
                 let _ = dir.remove_file(&temp);
                 return Err(e.into());
             }

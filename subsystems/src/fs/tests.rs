@@ -97,19 +97,25 @@ async fn detach_restore_and_purge() {
     ns.write(&p("/c/f"), body(b"x"), WriteMode::Replace)
         .await
         .unwrap();
-    let detached = ns.detach(&p("/c")).await.unwrap();
+    let detached = ns.detach(&p("/c"), "tag-1").await.unwrap();
+    assert_eq!(detached.handle, "tag-1");
     assert!(ns.stat(&p("/c")).await.unwrap().is_none());
     ns.restore(detached).await.unwrap();
     assert_eq!(read(&ns, "/c/f").await, b"x");
-    let detached = ns.detach(&p("/c")).await.unwrap();
-    ns.purge(detached).await.unwrap();
+    let detached = ns.detach(&p("/c"), "tag-2").await.unwrap();
+    ns.purge(detached.clone()).await.unwrap();
+    ns.purge(detached.clone()).await.unwrap();
+    assert!(
+        ns.restore(detached).await.unwrap_err().is_not_found(),
+        "nothing left to restore, nothing changed"
+    );
     assert_eq!(
         std::fs::read_dir(root.path().join(STAGING))
             .unwrap()
             .count(),
         0
     );
-    assert!(ns.detach(&DavPath::root()).await.is_err());
+    assert!(ns.detach(&DavPath::root(), "tag-3").await.is_err());
 }
 
 #[tokio::test]
@@ -142,11 +148,16 @@ async fn failed_upload_leaves_nothing() {
 }
 
 #[tokio::test]
-async fn staging_is_emptied_at_startup_and_hidden() {
+async fn staging_is_kept_at_open_emptied_after_recovery_and_hidden() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join(STAGING)).unwrap();
     std::fs::write(root.path().join(STAGING).join("put-leftover"), "x").unwrap();
     let ns = FsNamespace::open(root.path(), FsOptions::default()).unwrap();
+    assert!(
+        root.path().join(STAGING).join("put-leftover").exists(),
+        "recovery may still need it"
+    );
+    ns.discard_leftovers().await.unwrap();
     assert_eq!(
         std::fs::read_dir(root.path().join(STAGING))
             .unwrap()
@@ -227,7 +238,7 @@ async fn nfd_names_on_disk_are_found_under_their_nfc_spelling() {
             .is_file()
     );
     // Detached and restored under the spelling it had.
-    let detached = ns.detach(&nfc("")).await.unwrap();
+    let detached = ns.detach(&nfc(""), "tag-nfd").await.unwrap();
     assert!(!root.path().join("Pho\u{302}tos").exists());
     ns.restore(detached).await.unwrap();
     assert!(root.path().join("Pho\u{302}tos/sub").is_dir());

@@ -264,7 +264,7 @@ impl NamespaceManager for MemoryNamespace {
         Ok(())
     }
 
-    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached> {
+    async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
@@ -277,7 +277,7 @@ impl NamespaceManager for MemoryNamespace {
             .into_iter()
             .filter_map(|k| tree.remove(&k).map(|n| (k, n)))
             .collect();
-        let handle = format!("trash-{}", self.next_version());
+        let handle = tag.to_owned();
         self.trash.write().await.insert(handle.clone(), removed);
         Ok(Detached {
             path: path.clone(),
@@ -291,13 +291,17 @@ impl NamespaceManager for MemoryNamespace {
             .write()
             .await
             .remove(&detached.handle)
-            .ok_or_else(|| SubsystemError::internal("nothing detached under that handle"))?;
+            .ok_or_else(SubsystemError::not_found)?;
         let mut tree = self.tree.write().await;
         for key in subtree_keys(&tree, &detached.path) {
             tree.remove(&key);
         }
         tree.extend(entries);
         Ok(())
+    }
+
+    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
+        Ok(self.trash.read().await.contains_key(handle))
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {

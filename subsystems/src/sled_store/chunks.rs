@@ -9,6 +9,7 @@ use futures_util::stream;
 use davd_registry::{Body, ByteRange, ByteStream, OpenedContent, SubsystemResult};
 
 use super::db_error;
+use crate::space::{RECHECK_EVERY, SpaceGuard};
 
 /// The size of the chunks new content is stored in. sled 0.34 keeps larger values as blobs
 /// that stay resident: with 64 KiB chunks a 512 MiB upload and download peaked at 600 MiB
@@ -36,14 +37,18 @@ pub(super) fn delete_content(data: &sled::Tree, content: u64) -> SubsystemResult
 }
 
 /// Streams `body` into the chunks of `content` from byte `offset` on (a segment may start or
-/// end inside a chunk, which is then merged). Returns the length written.
+/// end inside a chunk, which is then merged). Returns the length written. Stops with 507 when
+/// the disk falls below its reserve (`crate::space`), looked at again every few MiB.
 pub(super) async fn store_chunks(
     data: &sled::Tree,
     mut body: ByteStream,
     content: u64,
     offset: u64,
     chunk_size: u32,
+    guard: &SpaceGuard,
 ) -> SubsystemResult<u64> {
+    guard.check(0)?;
+    let mut unchecked = 0u64;
     let chunk_size = u64::from(chunk_size.max(1));
     let mut position = offset;
     let mut pending = BytesMut::new();
@@ -65,7 +70,13 @@ pub(super) async fn store_chunks(
         Ok(())
     };
     while let Some(piece) = body.next().await {
-        pending.extend_from_slice(&piece?);
+        let piece = piece?;
+        unchecked += piece.len() as u64;
+        if unchecked >= RECHECK_EVERY {
+            guard.check(0)?;
+            unchecked = 0;
+        }
+        pending.extend_from_slice(&piece);
         loop {
             let room = (chunk_size - position % chunk_size) as usize;
             if pending.len() < room {

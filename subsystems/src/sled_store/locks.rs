@@ -4,16 +4,20 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use davd_registry::{
-    DavPath, LockManager, LockRecord, LockScope, SubsystemError, SubsystemResult, Timeout,
+    DavPath, LockChange, LockManager, LockRecord, LockScope, Marker, SubsystemError,
+    SubsystemResult, Timeout,
 };
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
 
-use super::db_error;
 use super::keys::{dir_prefix, resource_prefix};
+use super::{StateDb, db_error, markers};
 
 /// Locks in two sled trees: `locks` (token -> record as JSON) and `lock_paths`
-/// (resource key + token -> token), the index that finds the locks on or below a path.
+/// (resource key + token -> token), the index that finds the locks on or below a path. The
+/// index tree also holds the batch markers (`markers`).
 pub struct SledLocks {
-    db: sled::Db,
+    state: StateDb,
     locks: sled::Tree,
     by_path: sled::Tree,
 }
@@ -73,16 +77,27 @@ impl StoredLock {
     }
 }
 
+fn encode(lock: &LockRecord) -> SubsystemResult<Vec<u8>> {
+    serde_json::to_vec(&StoredLock::from_record(lock))
+        .map_err(|e| SubsystemError::internal(e.to_string()))
+}
+
+/// The index key of the record stored as `json`, if it can be read.
+fn stored_index_key(json: &[u8]) -> Option<String> {
+    let stored: StoredLock = serde_json::from_slice(json).ok()?;
+    stored.into_record().map(|lock| index_key(&lock))
+}
+
 fn index_key(lock: &LockRecord) -> String {
     format!("{}{}", resource_prefix(&lock.root), lock.token)
 }
 
 impl SledLocks {
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+    pub fn open(state: &StateDb) -> Result<Self, sled::Error> {
         Ok(SledLocks {
-            db: db.clone(),
-            locks: db.open_tree("locks")?,
-            by_path: db.open_tree("lock_paths")?,
+            state: state.clone(),
+            locks: state.db.open_tree("locks")?,
+            by_path: state.db.open_tree("lock_paths")?,
         })
     }
 
@@ -116,8 +131,8 @@ impl SledLocks {
     }
 
     fn write(&self, lock: &LockRecord) -> SubsystemResult<()> {
-        let json = serde_json::to_vec(&StoredLock::from_record(lock))
-            .map_err(|e| SubsystemError::internal(e.to_string()))?;
+        self.state.room_for(0)?;
+        let json = encode(lock)?;
         self.locks
             .insert(lock.token.as_bytes(), json)
             .map_err(db_error)?;
@@ -193,6 +208,8 @@ impl LockManager for SledLocks {
     }
 
     async fn sweep(&self) -> SubsystemResult<usize> {
+        // Even a removal writes to the database: not while its disk is below the reserve.
+        self.state.room_for(0)?;
         let now = SystemTime::now();
         let mut expired = Vec::new();
         for item in self.locks.iter() {
@@ -214,8 +231,89 @@ impl LockManager for SledLocks {
     }
 
     async fn flush(&self) -> SubsystemResult<()> {
-        self.db.flush_async().await.map_err(db_error)?;
-        Ok(())
+        self.state.flush().await
+    }
+
+    /// One sled transaction over both trees, with the marker (recorded or removed) in the index
+    /// tree.
+    async fn apply(
+        &self,
+        changes: &[LockChange],
+        marker: Marker<'_>,
+    ) -> SubsystemResult<Vec<LockChange>> {
+        self.state.room_for(0)?;
+        let mut undo = Vec::new();
+        let mut writes = Vec::new();
+        for change in changes {
+            match change {
+                LockChange::Put(lock) => {
+                    undo.push(match self.load(lock.token.as_bytes()).ok().flatten() {
+                        Some(old) => LockChange::Put(old),
+                        None => LockChange::Remove {
+                            token: lock.token.clone(),
+                        },
+                    });
+                    writes.push((lock.token.clone(), Some((encode(lock)?, index_key(lock)))));
+                }
+                LockChange::Remove { token } => {
+                    if let Some(old) = self.load(token.as_bytes()).ok().flatten() {
+                        undo.push(LockChange::Put(old));
+                    }
+                    writes.push((token.clone(), None));
+                }
+            }
+        }
+        let (record, clear) = match marker {
+            Marker::Record(m) => (Some(markers::key(m)), None),
+            Marker::Clear(m) => (None, Some(markers::key(m))),
+            Marker::None => (None, None),
+        };
+        (&self.locks, &self.by_path)
+            .transaction(|(locks, by_path)| {
+                for (token, write) in &writes {
+                    if let Some(old) = locks.get(token.as_bytes())?
+                        && let Some(old_index) = stored_index_key(&old)
+                    {
+                        by_path.remove(old_index.as_bytes())?;
+                    }
+                    match write {
+                        Some((json, index)) => {
+                            locks.insert(token.as_bytes(), json.as_slice())?;
+                            by_path.insert(index.as_bytes(), token.as_bytes())?;
+                        }
+                        None => {
+                            locks.remove(token.as_bytes())?;
+                        }
+                    }
+                }
+                if let Some(marker) = &record {
+                    by_path.insert(marker.as_slice(), b"".as_slice())?;
+                }
+                if let Some(marker) = &clear {
+                    by_path.remove(marker.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => db_error(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    SubsystemError::internal("the lock batch was aborted")
+                }
+            })?;
+        undo.reverse();
+        Ok(undo)
+    }
+
+    async fn has_marker(&self, marker: &str) -> SubsystemResult<bool> {
+        markers::has(&self.by_path, marker)
+    }
+
+    async fn forget_markers(&self, forget: &[String]) -> SubsystemResult<()> {
+        markers::forget(&self.by_path, forget)
+    }
+
+    async fn markers(&self) -> SubsystemResult<Vec<String>> {
+        markers::all(&self.by_path)
     }
 }
 
@@ -252,7 +350,7 @@ mod tests {
     /// two managers over one database must see each other's locks.
     #[tokio::test]
     async fn covering_sees_locks_taken_through_another_manager() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let db = StateDb::temporary().unwrap();
         let (one, two) = (SledLocks::open(&db).unwrap(), SledLocks::open(&db).unwrap());
         let below = DavPath::parse_url_path("/a/b/c").unwrap().0;
         assert!(two.covering(&below).await.unwrap().is_empty());
@@ -275,8 +373,7 @@ mod tests {
 
     #[tokio::test]
     async fn sweep_removes_expired_records_from_both_trees() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let locks = SledLocks::open(&db).unwrap();
+        let locks = SledLocks::open(&StateDb::temporary().unwrap()).unwrap();
         let past = SystemTime::now() - Duration::from_secs(5);
         let future = SystemTime::now() + Duration::from_secs(3600);
         locks

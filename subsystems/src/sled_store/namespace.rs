@@ -9,6 +9,13 @@
 //! - `<name>/data`: content id (8 bytes) + chunk number (8 bytes) -> chunk bytes.
 //!
 //! A replaced content stays under its old id until the queue commits, so undo is a pointer swap.
+//!
+//! Changes are in memory until [`NamespaceManager::flush`], which the executive calls before it
+//! answers: an acknowledged write then survives a crash of the process (and, sled syncing
+//! what it flushes, a power cut), whatever `--fsync` says. A tree copied member by member is
+//! flushed once, not once per member. What crashed requests left (detached nodes, staged or
+//! orphaned chunks) stays until [`NamespaceManager::discard_leftovers`], after the executive's
+//! recovery.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,8 +30,8 @@ use davd_registry::{
 };
 
 use super::chunks;
-use super::db_error;
 use super::keys::{children_prefix, dir_prefix, resource_prefix, split_key};
+use super::{StateDb, db_error};
 use crate::blocking::blocking;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -69,11 +76,10 @@ impl Node {
 /// clones are what tree-wide work takes to the blocking pool.
 #[derive(Clone)]
 pub struct SledNamespace {
+    state: StateDb,
     db: sled::Db,
     nodes: sled::Tree,
     data: sled::Tree,
-    /// Flush after every change (the `fsync` setting).
-    durable: bool,
 }
 
 fn node_key(path: &DavPath) -> Vec<u8> {
@@ -99,14 +105,14 @@ fn exists_error() -> SubsystemError {
 }
 
 impl SledNamespace {
-    /// Opens (creating if missing) the namespace called `name` in `db`, and finishes what a
-    /// crash may have left: detached nodes are purged, unreferenced chunks deleted.
-    pub fn open(db: &sled::Db, name: &str, durable: bool) -> Result<Self, sled::Error> {
+    /// Opens (creating if missing) the namespace called `name` in the state database.
+    pub fn open(state: &StateDb, name: &str) -> Result<Self, sled::Error> {
+        let db = &state.db;
         let this = SledNamespace {
+            state: state.clone(),
             db: db.clone(),
             nodes: db.open_tree(format!("ns:{name}"))?,
             data: db.open_tree(format!("ns:{name}/data"))?,
-            durable,
         };
         let root = node_key(&DavPath::root());
         if this.nodes.get(&root)?.is_none() {
@@ -124,10 +130,10 @@ impl SledNamespace {
                 this.nodes.insert(root, bytes)?;
             }
         }
-        this.recover()?;
         Ok(this)
     }
 
+    /// Purges detached nodes and deletes chunks no node refers to (`discard_leftovers`).
     fn recover(&self) -> Result<(), sled::Error> {
         let mut batch = sled::Batch::default();
         for item in self.nodes.scan_prefix(b"t") {
@@ -202,13 +208,6 @@ impl SledNamespace {
         blocking(move || work(&this)).await
     }
 
-    async fn sync(&self) -> SubsystemResult<()> {
-        if self.durable {
-            self.db.flush_async().await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-
     /// The node at `path` if a file may be written there: the parent must be a collection and
     /// the path must not be one.
     fn check_writable(&self, path: &DavPath) -> SubsystemResult<Option<Node>> {
@@ -230,7 +229,7 @@ impl SledNamespace {
     }
 
     /// Points the node at `path` to `content` in one atomic batch; the replaced node is kept
-    /// aside (for undo) when `keep_previous`.
+    /// aside (for undo) under `backup`, if given.
     fn install(
         &self,
         path: &DavPath,
@@ -238,7 +237,7 @@ impl SledNamespace {
         content: u64,
         chunk: u32,
         len: u64,
-        keep_previous: bool,
+        backup: Option<String>,
     ) -> SubsystemResult<WriteReceipt> {
         let now = stamp(SystemTime::now());
         let node = Node {
@@ -250,23 +249,25 @@ impl SledNamespace {
             content: Some(content),
             chunk,
         };
-        let previous = existing.as_ref().filter(|_| keep_previous);
         let mut batch = sled::Batch::default();
         batch.insert(node_key(path), encode(&node)?);
-        let handle = format!("prev-{}", self.db.generate_id().map_err(db_error)?);
-        if let Some(old) = previous {
-            batch.insert(
-                format!("t{handle}\0{}", resource_prefix(path)).as_bytes(),
-                encode(old)?,
-            );
-        }
+        let previous = match (&existing, backup) {
+            (Some(old), Some(handle)) => {
+                batch.insert(
+                    format!("t{handle}\0{}", resource_prefix(path)).as_bytes(),
+                    encode(old)?,
+                );
+                Some(Detached {
+                    path: path.clone(),
+                    handle,
+                })
+            }
+            _ => None,
+        };
         self.nodes.apply_batch(batch).map_err(db_error)?;
         Ok(WriteReceipt {
             created: existing.is_none(),
-            previous: previous.map(|_| Detached {
-                path: path.clone(),
-                handle,
-            }),
+            previous,
             meta: node.meta(),
         })
     }
@@ -331,13 +332,23 @@ impl NamespaceManager for SledNamespace {
             ));
         }
         let content = self.db.generate_id().map_err(db_error)?;
-        match chunks::store_chunks(&self.data, body, content, 0, chunks::CHUNK).await {
+        match chunks::store_chunks(
+            &self.data,
+            body,
+            content,
+            0,
+            chunks::CHUNK,
+            &self.state.guard,
+        )
+        .await
+        {
             Ok(len) => Ok(Staged {
                 path: path.clone(),
                 handle: content.to_string(),
                 len,
                 meta: None,
                 keep_previous: true,
+                backup_tag: None,
                 buffered: None,
             }),
             Err(e) => {
@@ -353,21 +364,24 @@ impl NamespaceManager for SledNamespace {
             .parse()
             .map_err(|_| SubsystemError::internal("not a staged content id"))?;
         let result = self.check_writable(&staged.path).and_then(|existing| {
+            let backup = match (staged.keep_previous, &staged.backup_tag) {
+                (false, _) => None,
+                (true, Some(tag)) => Some(tag.clone()),
+                (true, None) => Some(format!("prev-{}", self.db.generate_id().map_err(db_error)?)),
+            };
             self.install(
                 &staged.path,
                 existing,
                 content,
                 chunks::CHUNK,
                 staged.len,
-                true,
+                backup,
             )
         });
         if result.is_err() {
             let _ = chunks::delete_content(&self.data, content);
         }
-        let receipt = result?;
-        self.sync().await?;
-        Ok(receipt)
+        result
     }
 
     async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
@@ -398,18 +412,19 @@ impl NamespaceManager for SledNamespace {
             Some(found) => found,
             None => (self.db.generate_id().map_err(db_error)?, chunks::CHUNK),
         };
-        let written = chunks::store_chunks(&self.data, body, content, offset, chunk).await?;
+        let written =
+            chunks::store_chunks(&self.data, body, content, offset, chunk, &self.state.guard)
+                .await?;
         let old_len = existing.as_ref().map_or(0, |n| n.len);
         let mut len = old_len.max(offset + written);
         if let Some(total) = total {
             len = len.min(total.max(offset + written));
         }
-        let receipt = self.install(path, existing, content, chunk, len, false)?;
-        self.sync().await?;
-        Ok(receipt)
+        self.install(path, existing, content, chunk, len, None)
     }
 
     async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         if self.node(path)?.is_some() {
             return Err(exists_error());
         }
@@ -427,38 +442,35 @@ impl NamespaceManager for SledNamespace {
         self.nodes
             .insert(node_key(path), encode(&node)?)
             .map_err(db_error)?;
-        self.sync().await
+        Ok(())
     }
 
-    async fn detach(&self, path: &DavPath) -> SubsystemResult<Detached> {
+    async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
+        if tag.contains('\0') {
+            return Err(SubsystemError::internal("a detach tag cannot contain NUL"));
+        }
         let tree = path.clone();
-        let handle = self
-            .off_thread(move |ns| {
-                let subtree = ns.subtree(&tree)?;
-                if subtree.is_empty() {
-                    return Err(SubsystemError::not_found());
-                }
-                let handle = format!("trash-{}", ns.db.generate_id().map_err(db_error)?);
-                let mut batch = sled::Batch::default();
-                for (p, value) in subtree {
-                    batch.remove(node_key(&p));
-                    batch.insert(
-                        format!("t{handle}\0{}", resource_prefix(&p)).as_bytes(),
-                        value,
-                    );
-                }
-                ns.nodes.apply_batch(batch).map_err(db_error)?;
-                Ok(handle)
-            })
-            .await?;
-        self.sync().await?;
-        Ok(Detached {
-            path: path.clone(),
-            handle,
+        let handle = tag.to_owned();
+        self.off_thread(move |ns| {
+            let subtree = ns.subtree(&tree)?;
+            if subtree.is_empty() {
+                return Err(SubsystemError::not_found());
+            }
+            let mut batch = sled::Batch::default();
+            for (p, value) in subtree {
+                batch.remove(node_key(&p));
+                batch.insert(
+                    format!("t{handle}\0{}", resource_prefix(&p)).as_bytes(),
+                    value,
+                );
+            }
+            ns.nodes.apply_batch(batch).map_err(db_error)?;
+            Ok(Detached { path: tree, handle })
         })
+        .await
     }
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
@@ -474,6 +486,9 @@ impl NamespaceManager for SledNamespace {
                 }
             }
             let prefix = format!("t{}\0", detached.handle);
+            if ns.nodes.scan_prefix(prefix.as_bytes()).next().is_none() {
+                return Err(SubsystemError::not_found());
+            }
             for item in ns.nodes.scan_prefix(prefix.as_bytes()) {
                 let (key, value) = item.map_err(db_error)?;
                 if let Ok(node) = decode(&value) {
@@ -490,8 +505,12 @@ impl NamespaceManager for SledNamespace {
             }
             Ok(())
         })
-        .await?;
-        self.sync().await
+        .await
+    }
+
+    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
+        let prefix = format!("t{handle}\0");
+        Ok(self.nodes.scan_prefix(prefix.as_bytes()).next().is_some())
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
@@ -522,6 +541,7 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         let (from, to) = (from.clone(), to.clone());
         self.off_thread(move |ns| {
             let source = ns.node(&from)?.ok_or_else(SubsystemError::not_found)?;
@@ -550,8 +570,7 @@ impl NamespaceManager for SledNamespace {
                 .map_err(db_error)?;
             Ok(())
         })
-        .await?;
-        self.sync().await
+        .await
     }
 
     async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
@@ -578,8 +597,22 @@ impl NamespaceManager for SledNamespace {
             ns.nodes.apply_batch(batch).map_err(db_error)?;
             Ok(())
         })
-        .await?;
-        self.sync().await
+        .await
+    }
+
+    async fn flush(&self) -> SubsystemResult<()> {
+        self.state.flush().await
+    }
+
+    /// sled syncs what it flushes: the flush that makes a change survive a crash of the
+    /// process makes it survive a power cut too.
+    async fn sync(&self, _path: &DavPath) -> SubsystemResult<()> {
+        self.state.flush().await
+    }
+
+    async fn discard_leftovers(&self) -> SubsystemResult<()> {
+        self.off_thread(|ns| ns.recover().map_err(db_error)).await?;
+        self.state.flush().await
     }
 }
 

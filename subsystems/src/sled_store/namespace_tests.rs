@@ -3,6 +3,7 @@ use bytes::Bytes;
 
 use davd_registry::{Body, ByteRange};
 
+use super::super::{StateOptions, open_state};
 use super::chunks::chunk_key;
 use super::*;
 
@@ -41,9 +42,9 @@ async fn read(ns: &SledNamespace, path: &str, range: Option<ByteRange>) -> Vec<u
     }
 }
 
-fn open() -> (SledNamespace, sled::Db) {
-    let db = sled::Config::new().temporary(true).open().unwrap();
-    (SledNamespace::open(&db, "/t", false).unwrap(), db)
+fn open() -> (SledNamespace, StateDb) {
+    let db = StateDb::temporary().unwrap();
+    (SledNamespace::open(&db, "/t").unwrap(), db)
 }
 
 #[tokio::test]
@@ -153,11 +154,11 @@ async fn collections_listing_detach_rename() {
     ns.rename(&p("/c"), &p("/e")).await.unwrap();
     assert_eq!(read(&ns, "/e/d/f", None).await, b"x");
     assert!(ns.stat(&p("/c")).await.unwrap().is_none());
-    let detached = ns.detach(&p("/e")).await.unwrap();
+    let detached = ns.detach(&p("/e"), "e-1").await.unwrap();
     assert!(ns.stat(&p("/e/g")).await.unwrap().is_none());
     ns.restore(detached.clone()).await.unwrap();
     assert_eq!(read(&ns, "/e/g", None).await, b"y");
-    let detached = ns.detach(&p("/e")).await.unwrap();
+    let detached = ns.detach(&p("/e"), "e-2").await.unwrap();
     ns.purge(detached).await.unwrap();
     assert_eq!(ns.data.len(), 0);
 }
@@ -200,27 +201,38 @@ async fn segments_and_copies() {
 #[tokio::test]
 async fn survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
+    let options = StateOptions {
+        reserve: 0,
+        ballast: 0,
+    };
     {
-        let db = sled::open(dir.path()).unwrap();
-        let ns = SledNamespace::open(&db, "/", true).unwrap();
+        let db = open_state(dir.path(), &options).unwrap();
+        let ns = SledNamespace::open(&db, "/").unwrap();
         ns.create_collection(&p("/c")).await.unwrap();
         ns.write(&p("/c/f"), body(b"kept".to_vec()), WriteMode::Replace)
             .await
             .unwrap();
-        // An upload in flight when the process died leaves a detached node behind.
-        ns.detach(&p("/c/f")).await.unwrap();
-        ns.restore(ns.detach(&p("/c")).await.unwrap())
+        // A request in flight when the process died leaves a detached node behind.
+        ns.detach(&p("/c/f"), "crashed").await.unwrap();
+        ns.restore(ns.detach(&p("/c"), "undone").await.unwrap())
             .await
             .unwrap();
+        ns.flush().await.unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
-    let ns = SledNamespace::open(&db, "/", true).unwrap();
+    let db = open_state(dir.path(), &options).unwrap();
+    let ns = SledNamespace::open(&db, "/").unwrap();
     assert!(ns.stat(&p("/c")).await.unwrap().unwrap().collection);
-    assert!(
-        ns.stat(&p("/c/f")).await.unwrap().is_none(),
-        "detached at the crash, purged on open"
-    );
-    assert_eq!(ns.data.len(), 0, "its chunks were collected");
+    assert!(ns.stat(&p("/c/f")).await.unwrap().is_none());
+    ns.restore(Detached {
+        path: p("/c/f"),
+        handle: "crashed".into(),
+    })
+    .await
+    .expect("opening keeps what a crashed request detached, for recovery");
+    assert_eq!(read(&ns, "/c/f", None).await, b"kept");
+    ns.detach(&p("/c/f"), "crashed-again").await.unwrap();
+    ns.discard_leftovers().await.unwrap();
+    assert_eq!(ns.data.len(), 0, "leftovers and their chunks are collected");
 }
 
 /// How many times other tasks of this single-threaded runtime (a connection thread's, ADR
@@ -275,7 +287,7 @@ async fn listings_and_tree_changes_leave_the_thread_to_other_tasks() {
     assert!(others > 0, "rename ran inline");
     assert!(ns.stat(&p("/b/c1999")).await.unwrap().is_some());
 
-    let (detached, others) = others_ran_during(ns.detach(&p("/b"))).await;
+    let (detached, others) = others_ran_during(ns.detach(&p("/b"), "b")).await;
     let detached = detached.unwrap();
     assert!(others > 0, "detach ran inline");
     assert!(ns.stat(&p("/b")).await.unwrap().is_none());
@@ -285,7 +297,7 @@ async fn listings_and_tree_changes_leave_the_thread_to_other_tasks() {
     assert!(others > 0, "restore ran inline");
     assert!(ns.stat(&p("/b/f")).await.unwrap().is_some());
 
-    let gone = ns.detach(&p("/g")).await.unwrap();
+    let gone = ns.detach(&p("/g"), "g").await.unwrap();
     let (purged, others) = others_ran_during(ns.purge(gone)).await;
     purged.unwrap();
     assert!(others > 0, "purge ran inline");

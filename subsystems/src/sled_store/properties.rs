@@ -3,24 +3,25 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use davd_registry::{
-    DavPath, PropName, PropertyManager, PropsByPath, StoredProp, SubsystemError, SubsystemResult,
-    prop_size,
+    DavPath, Marker, PropChange, PropName, PropertyManager, PropsByPath, StoredProp,
+    SubsystemError, SubsystemResult, prop_size,
 };
 
-use super::db_error;
 use super::keys::{children_prefix, dir_prefix, parse_prop_key, prop_key, resource_prefix};
+use super::prop_batch::Overlay;
+use super::{StateDb, db_error, markers};
 
 /// Dead properties in the sled tree `props`, keyed as described in `keys`.
 pub struct SledProperties {
-    db: sled::Db,
+    state: StateDb,
     tree: sled::Tree,
 }
 
 impl SledProperties {
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+    pub fn open(state: &StateDb) -> Result<Self, sled::Error> {
         Ok(SledProperties {
-            db: db.clone(),
-            tree: db.open_tree("props")?,
+            state: state.clone(),
+            tree: state.db.open_tree("props")?,
         })
     }
 
@@ -122,6 +123,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
+        self.state.room_for(prop.xml.len() as u64)?;
         let old = self
             .tree
             .insert(prop_key(path, &prop.name), prop.xml.as_bytes())
@@ -149,6 +151,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn put_many(&self, props: PropsByPath) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         let mut batch = sled::Batch::default();
         for (p, prop) in props {
             batch.insert(prop_key(&p, &prop.name).as_bytes(), prop.xml.as_bytes());
@@ -157,6 +160,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         let moving = self.scan_tree(from)?;
         let mut batch = sled::Batch::default();
         for (old, prop) in &moving {
@@ -171,8 +175,36 @@ impl PropertyManager for SledProperties {
     }
 
     async fn flush(&self) -> SubsystemResult<()> {
-        self.db.flush_async().await.map_err(db_error)?;
-        Ok(())
+        self.state.flush().await
+    }
+
+    /// One sled batch, worked out against an overlay so that later changes see earlier ones
+    /// (`prop_batch`), with the marker in it.
+    async fn apply(
+        &self,
+        changes: &[PropChange],
+        marker: Marker<'_>,
+    ) -> SubsystemResult<Vec<PropChange>> {
+        self.state.room_for(0)?;
+        let mut overlay = Overlay::new(&self.tree);
+        for change in changes {
+            overlay.change(change)?;
+        }
+        let (batch, undo) = overlay.finish(marker)?;
+        self.tree.apply_batch(batch).map_err(db_error)?;
+        Ok(undo)
+    }
+
+    async fn has_marker(&self, marker: &str) -> SubsystemResult<bool> {
+        markers::has(&self.tree, marker)
+    }
+
+    async fn forget_markers(&self, forget: &[String]) -> SubsystemResult<()> {
+        markers::forget(&self.tree, forget)
+    }
+
+    async fn markers(&self) -> SubsystemResult<Vec<String>> {
+        markers::all(&self.tree)
     }
 }
 
@@ -188,8 +220,7 @@ mod tests {
     /// own members: `get_members` returns exactly the members asked for.
     #[tokio::test]
     async fn get_members_reads_exactly_the_named_members() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let store = SledProperties::open(&db).unwrap();
+        let store = SledProperties::open(&StateDb::temporary().unwrap()).unwrap();
         for path in ["/c/a", "/c/a b", "/c/ab", "/c/b", "/c/a/x", "/ca", "/c"] {
             let prop = StoredProp {
                 name: PropName::new("urn:t", "p"),

@@ -1,0 +1,103 @@
+//! The commit point: the property and lock changes a queue declared go into their stores.
+
+use async_trait::async_trait;
+
+use crate::error::DavResult;
+use crate::queue::{Command, Effects};
+use crate::state::{Applied, Store};
+
+/// Applies every batch declared so far ([`crate::state`]), one atomic batch per store, in the
+/// order the stores were first named, each carrying the queue's journal id as its marker;
+/// then, with `durable`, flushes each store, so that the response leaves only once the change
+/// is on disk. If a batch fails, those already applied are reverted before the error returns.
+/// Undo (a later command failed) reverts them all.
+pub struct CommitState {
+    durable: bool,
+    applied: Vec<Applied>,
+}
+
+impl CommitState {
+    /// The commit point of a queue whose changes must be on disk before it answers.
+    pub fn durable() -> Self {
+        CommitState {
+            durable: true,
+            applied: Vec::new(),
+        }
+    }
+
+    /// A commit point that does not flush: for the document record a PUT writes before it
+    /// publishes, which is best effort by design (docs/adr/0007-document-ids.md).
+    pub fn without_flush() -> Self {
+        CommitState {
+            durable: false,
+            applied: Vec::new(),
+        }
+    }
+
+    async fn revert(&mut self) -> DavResult<()> {
+        let mut result = Ok(());
+        while let Some(applied) = self.applied.pop() {
+            let store = applied.store().clone();
+            if let Err(e) = applied.revert().await {
+                result = Err(e);
+            }
+            if self.durable
+                && let Err(e) = store.flush().await
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Command for CommitState {
+    fn describe(&self) -> String {
+        "apply the property and lock changes".into()
+    }
+
+    fn is_commit_point(&self) -> bool {
+        true
+    }
+
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        let batches = effects.state.take();
+        let mut stores: Vec<Store> = Vec::new();
+        let marker = effects.intent.as_deref();
+        for (index, batch) in batches.iter().enumerate() {
+            if index > 0
+                && let Some(label) = effects.label
+            {
+                crate::failpoint::boundary(label, &format!("batch-{index}"));
+            }
+            match batch.apply(marker).await {
+                Ok(applied) => {
+                    stores.push(applied.store().clone());
+                    self.applied.push(applied);
+                }
+                Err(e) => {
+                    self.revert().await?;
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(label) = effects.label {
+            crate::failpoint::boundary(label, "applied");
+        }
+        if self.durable {
+            for store in &stores {
+                if let Err(e) = store.flush().await {
+                    self.revert().await?;
+                    return Err(e);
+                }
+            }
+        }
+        effects.committed = stores;
+        Ok(())
+    }
+
+    async fn undo(&mut self) -> DavResult<()> {
+        self.revert().await
+    }
+}

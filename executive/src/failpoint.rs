@@ -1,0 +1,38 @@
+//! Fail points: places where a test can make the server die as if killed, to check that
+//! recovery leaves every resource whole (docs/adr/0017-crash-safety.md).
+//!
+//! A journaled queue passes a numbered *boundary* before each of its steps, between the
+//! batches of its commit and before it removes its journal record, and names each one
+//! `METHOD:N` (`DELETE:0`, `DELETE:1`, ...). A few steps inside long commands have names of
+//! their own (`MOVE:copied-1`, `MOVE:copied-half`). In a debug build (what `cargo test`
+//! runs), setting `DAVD_FAIL_AT` to a comma-separated list of names makes the process abort at
+//! the first boundary named, without unwinding, flushing or running any destructor, as a
+//! `kill -9` would. Release builds compile all of this away.
+
+/// The environment variable naming where to abort.
+pub const VARIABLE: &str = "DAVD_FAIL_AT";
+
+/// Aborts the process here if the test asked for it.
+#[cfg(debug_assertions)]
+pub fn boundary(method: &str, point: &str) {
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        std::env::var(VARIABLE)
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
+            .unwrap_or_default()
+    });
+    if names.is_empty() {
+        return;
+    }
+    let name = format!("{method}:{point}");
+    if names.contains(&name) {
+        eprintln!("davd: fail point {name} reached: aborting as if killed");
+        std::process::abort();
+    }
+}
+
+/// Release builds have no fail points.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn boundary(_method: &str, _point: &str) {}

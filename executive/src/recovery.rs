@@ -1,0 +1,286 @@
+//! Recovery: finishing or undoing the requests a crash interrupted, before the server serves
+//! (docs/adr/0017-crash-safety.md).
+//!
+//! For each record left in the journal ([`crate::intent`]):
+//!
+//! - **committed** (the record says so, or the store of its first batch holds its marker):
+//!   the request is finished. Later batches whose store lacks the marker are applied, and the
+//!   trees it detached are purged.
+//! - otherwise nothing of its property and lock changes is in any store (batches go in order,
+//!   the first first), and its namespace steps are undone in reverse: detached trees are
+//!   restored, renames renamed back, what it created removed.
+//!
+//! Every step is safe to repeat, so a crash during recovery is recovered from the same way.
+//! Then every namespace discards what crashed requests left behind (staged uploads, backups)
+//! and every store forgets the markers of finished requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use davd_protocol::DavPath;
+use davd_registry::{Detached, LockManager, NamespaceManager, PropertyManager, Registry};
+
+use crate::Executive;
+use crate::error::{DavError, DavResult};
+use crate::intent::{IntentRecord, Step, StoreKind, StoreRecord};
+use crate::latch::LatchGuard;
+use crate::state::{Batch, Store};
+
+/// What recovery did with one interrupted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its commit had happened: the request was completed.
+    Finished,
+    /// Its commit had not happened: everything it did was undone.
+    Undone,
+}
+
+/// One interrupted request, recovered.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    pub id: String,
+    pub method: String,
+    pub path: DavPath,
+    pub outcome: Outcome,
+}
+
+/// Recovers every request the journal holds, then clears what crashed requests left in the
+/// stores. Call once at startup, before serving. An unreadable record stops it with an error
+/// naming the record: guessing could lose data.
+pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
+    let mut recovered = Vec::new();
+    for (id, bytes) in exec.journal.pending().await? {
+        let record = IntentRecord::from_bytes(&bytes).map_err(|e| {
+            DavError::internal(format!(
+                "the journal record {id} of an interrupted request cannot be read ({e}); \
+                 davd will not guess what it was doing. Move the record out of the journal \
+                 directory to start without recovering it"
+            ))
+        })?;
+        let outcome = recover_one(&exec.registry, &record).await?;
+        exec.journal.remove(&id).await?;
+        info!(
+            method = %record.method,
+            path = %record.path,
+            outcome = match outcome {
+                Outcome::Finished => "finished",
+                Outcome::Undone => "undone",
+            },
+            "recovered a request interrupted by a crash"
+        );
+        recovered.push(Recovered {
+            id,
+            method: record.method,
+            path: record.path,
+            outcome,
+        });
+    }
+    clear_leftovers(&exec.registry).await?;
+    Ok(recovered)
+}
+
+/// Finishes or undoes one request.
+pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResult<Outcome> {
+    let committed = record.committed
+        || match &record.commit {
+            Some(plan) => {
+                store_of(registry, &plan.first)
+                    .has_marker(&record.id)
+                    .await?
+            }
+            None => false,
+        };
+    let mut touched: Vec<Arc<dyn NamespaceManager>> = Vec::new();
+    if committed {
+        let mut stores = Vec::new();
+        if let Some(plan) = &record.commit {
+            stores.push(store_of(registry, &plan.first));
+            for later in &plan.later {
+                let store = store_of(registry, &later.store);
+                if !store.has_marker(&record.id).await? {
+                    let batch = Batch {
+                        store: store.clone(),
+                        anchor: later.store.anchor.clone(),
+                        changes: later.changes.clone().into(),
+                    };
+                    batch.apply(Some(&record.id)).await?;
+                }
+                store.flush().await?;
+                stores.push(store);
+            }
+        }
+        for step in &record.steps {
+            if let Step::Detach { path, tag } = step {
+                let (namespace, relative) = namespace_of(registry, path);
+                namespace
+                    .purge(Detached {
+                        path: relative,
+                        handle: tag.clone(),
+                    })
+                    .await?;
+            }
+        }
+        for store in stores {
+            store.forget_marker(&record.id).await?;
+        }
+        return Ok(Outcome::Finished);
+    }
+    for (index, step) in record.steps.iter().enumerate().rev() {
+        undo_step(registry, &record.steps[..index], step, &mut touched).await?;
+    }
+    for namespace in touched {
+        namespace.flush().await?;
+    }
+    Ok(Outcome::Undone)
+}
+
+/// Undoes one namespace step if it happened; does nothing if it did not. `earlier` are the
+/// steps planned before it.
+async fn undo_step(
+    registry: &Registry,
+    earlier: &[Step],
+    step: &Step,
+    touched: &mut Vec<Arc<dyn NamespaceManager>>,
+) -> DavResult<()> {
+    match step {
+        Step::Detach { path, tag } => {
+            let (namespace, relative) = namespace_of(registry, path);
+            let restored = namespace
+                .restore(Detached {
+                    path: relative,
+                    handle: tag.clone(),
+                })
+                .await;
+            match restored {
+                Ok(()) => remember(touched, namespace),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Step::Rename { from, to } => {
+            let (namespace, from_relative) = namespace_of(registry, from);
+            let (_, to_relative) = namespace_of(registry, to);
+            let source_gone = namespace.stat(&from_relative).await?.is_none();
+            if source_gone && namespace.stat(&to_relative).await?.is_some() {
+                namespace.rename(&to_relative, &from_relative).await?;
+                remember(touched, namespace);
+            }
+        }
+        Step::Create { path } => {
+            let (namespace, relative) = namespace_of(registry, path);
+            // When an earlier step was to move an old resource out of the way, whatever is at
+            // the path is this request's creation only if that step happened; otherwise it is
+            // still the old resource, which must stay.
+            let cleared_first = earlier.iter().find_map(|s| match s {
+                Step::Detach { path: p, tag } if p == path => Some(tag),
+                _ => None,
+            });
+            let ours = match cleared_first {
+                Some(tag) => namespace.is_detached(tag).await?,
+                None => true,
+            };
+            if ours && namespace.stat(&relative).await?.is_some() {
+                let tag = uuid::Uuid::new_v4().to_string();
+                let detached = namespace.detach(&relative, &tag).await?;
+                namespace.purge(detached).await?;
+                remember(touched, namespace);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remember(touched: &mut Vec<Arc<dyn NamespaceManager>>, namespace: Arc<dyn NamespaceManager>) {
+    if !touched.iter().any(|n| Arc::ptr_eq(n, &namespace)) {
+        touched.push(namespace);
+    }
+}
+
+fn namespace_of(registry: &Registry, path: &DavPath) -> (Arc<dyn NamespaceManager>, DavPath) {
+    let (scope, namespace) = registry.namespace(path);
+    let relative = path.relative_to(scope).unwrap_or_else(DavPath::root);
+    (namespace.clone(), relative)
+}
+
+fn store_of(registry: &Registry, store: &StoreRecord) -> Store {
+    match store.kind {
+        StoreKind::Properties => Store::Props(registry.properties(&store.anchor).clone()),
+        StoreKind::Locks => Store::Locks(registry.lock_manager(&store.anchor).clone()),
+    }
+}
+
+/// Lets every namespace discard what crashed requests left, and every store forget the
+/// markers of requests that are done.
+async fn clear_leftovers(registry: &Registry) -> DavResult<()> {
+    let mut namespaces: Vec<Arc<dyn NamespaceManager>> = Vec::new();
+    let mut properties: Vec<Arc<dyn PropertyManager>> = Vec::new();
+    let mut locks: Vec<Arc<dyn LockManager>> = Vec::new();
+    for scope in registry.scopes() {
+        let (_, namespace) = registry.namespace(scope);
+        if !namespaces.iter().any(|n| Arc::ptr_eq(n, namespace)) {
+            namespaces.push(namespace.clone());
+        }
+        let store = registry.properties(scope);
+        if !properties.iter().any(|p| Arc::ptr_eq(p, store)) {
+            properties.push(store.clone());
+        }
+        let store = registry.lock_manager(scope);
+        if !locks.iter().any(|l| Arc::ptr_eq(l, store)) {
+            locks.push(store.clone());
+        }
+    }
+    for namespace in namespaces {
+        namespace.discard_leftovers().await?;
+    }
+    for store in properties {
+        let markers = store.markers().await?;
+        if !markers.is_empty() {
+            store.forget_markers(&markers).await?;
+            store.flush().await?;
+        }
+    }
+    for store in locks {
+        let markers = store.markers().await?;
+        if !markers.is_empty() {
+            store.forget_markers(&markers).await?;
+            store.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+/// How long the background recovery of a request waits between attempts.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// Recovers, in the background, a request whose queue could not undo itself (a store failed
+/// during the undo, typically a full disk). The request's latches stay held meanwhile, so no
+/// other request touches what it left until it is put right; attempts repeat until one
+/// succeeds, and the record then leaves the journal.
+pub fn in_background(exec: Arc<Executive>, record: IntentRecord, latch: LatchGuard) {
+    error!(
+        method = %record.method,
+        path = %record.path,
+        "a request could not be undone; recovering it in the background, its resources stay \
+         latched until then"
+    );
+    tokio::spawn(async move {
+        let _latch = latch;
+        loop {
+            match recover_one(&exec.registry, &record).await {
+                Ok(outcome) => {
+                    if let Err(e) = exec.journal.remove(&record.id).await {
+                        warn!(error = %e, "could not remove a recovered intent");
+                    }
+                    info!(path = %record.path, ?outcome, "recovered in the background");
+                    return;
+                }
+                Err(e) => {
+                    warn!(path = %record.path, error = %e, "background recovery failed; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,643 @@
+//! Crash safety (docs/adr/0017-crash-safety.md): davd killed at every step of a tree DELETE,
+//! MOVE or COPY, within one scope and across scopes, on the fs and sled namespaces, and of a
+//! large PROPPATCH, starts again with every resource exactly once, whole, with its own dead
+//! properties and locks and no one else's.
+//!
+//! Each step boundary of a journaled queue is a fail point (`DAVD_FAIL_AT=MOVE:3` aborts the
+//! process there, as `kill -9` would, in the debug build tests run). Every test walks the
+//! boundaries of one request in turn, from the first until the request completes, and after
+//! each abort restarts davd without the fail point and checks the tree on both sides.
+//! (The memory namespace keeps nothing across a restart, so it is not killed here.)
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode};
+use support::Davd;
+
+const CONFIG: &str = r#"
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "root" }
+
+[[mount]]
+scope = "/db"
+namespace = { kind = "sled" }
+
+[limits]
+min_free_mib = 0
+"#;
+
+const ARGS: [&str; 6] = [
+    "--config",
+    "davd.toml",
+    "--state",
+    "state",
+    "--root",
+    "root",
+];
+
+/// The tree every test builds: collections and files below a base, relative names.
+const DIRS: [&str; 3] = ["d1", "d1/d2", "d3"];
+const FILES: [&str; 10] = [
+    "top-1.txt",
+    "top-2.txt",
+    "d1/a.txt",
+    "d1/b.txt",
+    "d1/d2/c.txt",
+    "d1/d2/d.txt",
+    "d1/d2/e.txt",
+    "d3/f.txt",
+    "d3/g.txt",
+    "d3/h.txt",
+];
+/// The file that carries a lock.
+const LOCKED: &str = "d1/a.txt";
+
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap()
+}
+
+fn client() -> Client {
+    support::client_builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn origin_patch(value: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:origin xmlns:t="urn:crash">{value}</t:origin></D:prop></D:set></D:propertyupdate>"#
+    )
+}
+
+const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>crash test</D:owner></D:lockinfo>"#;
+
+const PROPFIND_ORIGIN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop><t:origin xmlns:t="urn:crash"/><D:resourcetype/></D:prop></D:propfind>"#;
+
+/// Builds the tree at `base` (a path such as `/src` or `/db/src`): every member carries a
+/// dead property naming the path it was created at, every file holds its own name, and, with
+/// `lock`, [`LOCKED`] is locked. Returns the lock token.
+async fn build(c: &Client, url: &str, base: &str, lock: bool) -> Option<String> {
+    let at = |rel: &str| format!("{url}{}/{rel}", base.trim_start_matches('/'));
+    let r = c
+        .request(
+            method("MKCOL"),
+            format!("{url}{}", base.trim_start_matches('/')),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "MKCOL {base}");
+    for dir in DIRS {
+        let r = c.request(method("MKCOL"), at(dir)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "MKCOL {dir}");
+    }
+    for file in FILES {
+        let r = c.put(at(file)).body(file.to_owned()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "PUT {file}");
+    }
+    for member in DIRS.iter().chain(FILES.iter()).copied().chain([""]) {
+        let target = if member.is_empty() {
+            format!("{url}{}", base.trim_start_matches('/'))
+        } else {
+            at(member)
+        };
+        let value = format!("{base}/{member}");
+        let r = c
+            .request(method("PROPPATCH"), target)
+            .body(origin_patch(value.trim_end_matches('/')))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    }
+    if !lock {
+        return None;
+    }
+    let r = c
+        .request(method("LOCK"), at(LOCKED))
+        .header("Timeout", "Second-3600")
+        .body(LOCKINFO)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    Some(
+        r.headers()["lock-token"]
+            .to_str()
+            .unwrap()
+            .trim_matches(['<', '>'])
+            .to_owned(),
+    )
+}
+
+/// What a tree holds: relative member name -> (content for files, origin property).
+type Snapshot = BTreeMap<String, (Option<String>, Option<String>)>;
+
+/// The tree at `base` as davd shows it, or `None` if nothing is there.
+async fn snapshot(c: &Client, url: &str, base: &str) -> Option<Snapshot> {
+    let root = format!("{url}{}/", base.trim_start_matches('/'));
+    let r = c
+        .request(method("PROPFIND"), &root)
+        .header("Depth", "infinity")
+        .body(PROPFIND_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::NOT_FOUND {
+        return None;
+    }
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS, "PROPFIND {base}");
+    let body = r.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&body).unwrap();
+    let prefix = format!("{}/", base);
+    let mut out = Snapshot::new();
+    for response in doc
+        .descendants()
+        .filter(|n| n.has_tag_name(("DAV:", "response")))
+    {
+        let href = response
+            .descendants()
+            .find(|n| n.has_tag_name(("DAV:", "href")))
+            .and_then(|n| n.text())
+            .unwrap();
+        let path = percent_decode(href);
+        let rel = path
+            .strip_prefix(&prefix)
+            .or_else(|| (path.trim_end_matches('/') == base).then_some(""))
+            .unwrap_or_else(|| panic!("{path} is outside {base}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let collection = response
+            .descendants()
+            .any(|n| n.has_tag_name(("DAV:", "collection")));
+        let origin = response
+            .descendants()
+            .find(|n| n.has_tag_name(("urn:crash", "origin")))
+            .and_then(|n| n.text())
+            .map(str::to_owned);
+        let content = if collection {
+            None
+        } else {
+            let r = c.get(format!("{root}{rel}")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "GET {base}/{rel}");
+            Some(r.text().await.unwrap())
+        };
+        out.insert(rel, (content, origin));
+    }
+    Some(out)
+}
+
+fn percent_decode(href: &str) -> String {
+    let path = href
+        .find("://")
+        .and_then(|i| href[i + 3..].find('/').map(|j| &href[i + 3 + j..]))
+        .unwrap_or(href);
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+/// The tree [`build`] makes at `created_at`, as a snapshot.
+fn expected(created_at: &str) -> Snapshot {
+    let mut out = Snapshot::new();
+    out.insert(String::new(), (None, Some(created_at.to_owned())));
+    for dir in DIRS {
+        out.insert(dir.to_owned(), (None, Some(format!("{created_at}/{dir}"))));
+    }
+    for file in FILES {
+        out.insert(
+            file.to_owned(),
+            (Some(file.to_owned()), Some(format!("{created_at}/{file}"))),
+        );
+    }
+    out
+}
+
+/// After recovery nothing is left in the staging directory or the journal.
+fn assert_clean(dir: &Path) {
+    let staging: Vec<_> = std::fs::read_dir(dir.join("root/.davd-staging"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(staging.is_empty(), "staging holds {staging:?}");
+    let journal: Vec<_> = std::fs::read_dir(dir.join("state/journal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(journal.is_empty(), "the journal holds {journal:?}");
+}
+
+/// Checks that the lock on `base/LOCKED` is still enforced.
+async fn assert_locked(c: &Client, url: &str, base: &str) {
+    let r = c
+        .put(format!("{url}{}/{LOCKED}", base.trim_start_matches('/')))
+        .body("intruder")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED, "{base}/{LOCKED} is locked");
+}
+
+/// Checks that nothing of the tree that was at `base` lingers: a new resource created there
+/// has no property and no lock of the old one.
+async fn assert_nothing_lingers(c: &Client, url: &str, base: &str) {
+    let dir = format!("{url}{}", base.trim_start_matches('/'));
+    let r = c.request(method("MKCOL"), &dir).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "MKCOL {base} again");
+    let r = c
+        .request(method("MKCOL"), format!("{dir}/d1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = c
+        .put(format!("{dir}/{LOCKED}"))
+        .body("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "no stale lock refuses a new {base}/{LOCKED}"
+    );
+    let tree = snapshot(c, url, base).await.unwrap();
+    for (rel, (_, origin)) in tree {
+        assert_eq!(origin, None, "{base}/{rel} inherited a property");
+    }
+}
+
+/// What the request under test does.
+#[derive(Clone, Copy)]
+enum Op {
+    Delete,
+    Move { overwrite: bool },
+    Copy,
+}
+
+/// One request under test: `op` of the tree at `source` (to `destination`).
+struct Case {
+    op: Op,
+    source: &'static str,
+    destination: &'static str,
+}
+
+impl Case {
+    fn method(&self) -> &'static str {
+        match self.op {
+            Op::Delete => "DELETE",
+            Op::Move { .. } => "MOVE",
+            Op::Copy => "COPY",
+        }
+    }
+
+    /// Sends the request; `None` if the connection broke (the process aborted).
+    async fn send(&self, c: &Client, url: &str, token: &str) -> Option<StatusCode> {
+        let source = format!("{url}{}/", self.source.trim_start_matches('/'));
+        let locked = format!("{source}{LOCKED}");
+        let mut request = c
+            .request(method(self.method()), &source)
+            .header("If", format!("<{locked}> (<{token}>)"));
+        if !matches!(self.op, Op::Delete) {
+            request = request
+                .header(
+                    "Destination",
+                    format!("{url}{}/", self.destination.trim_start_matches('/')),
+                )
+                .header("Overwrite", "T");
+        }
+        request.send().await.ok().map(|r| r.status())
+    }
+
+    /// Runs the request against a fresh server that aborts at `point`; returns true if the
+    /// request completed (the point lies beyond it).
+    async fn run_to(&self, point: &str) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        let c = client();
+        let fail_at = format!("{}:{point}", self.method());
+        let mut davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let url = davd.url.clone();
+        let token = build(&c, &url, self.source, true).await.unwrap();
+        if let Op::Move { overwrite: true } = self.op {
+            build(&c, &url, self.destination, false).await;
+        }
+        let answer = self.send(&c, &url, &token).await;
+        let completed = match answer {
+            Some(status) => {
+                assert!(
+                    status.is_success(),
+                    "{fail_at}: {} answered {status}",
+                    self.method()
+                );
+                assert!(!davd.has_exited());
+                true
+            }
+            None => false,
+        };
+        if completed {
+            davd.stop();
+        } else {
+            assert_eq!(
+                davd.wait(Duration::from_secs(20)),
+                None,
+                "{fail_at}: killed, no exit code"
+            );
+        }
+
+        let davd = Davd::start(dir.path(), &ARGS);
+        let url = davd.url.clone();
+        assert_clean(dir.path());
+        let source = snapshot(&c, &url, self.source).await;
+        let destination = snapshot(&c, &url, self.destination).await;
+        let whole_source = Some(expected(self.source));
+        // Properties travel with what they describe: a moved or copied member still names
+        // where it was made.
+        let whole_copy = Some(expected(self.source));
+        match self.op {
+            Op::Delete => {
+                if source.is_some() {
+                    assert_eq!(source, whole_source, "{fail_at}: the tree is back whole");
+                    assert!(!completed, "{fail_at}: an acknowledged DELETE was undone");
+                    assert_locked(&c, &url, self.source).await;
+                } else {
+                    assert_nothing_lingers(&c, &url, self.source).await;
+                }
+            }
+            Op::Move { overwrite } => {
+                let old_destination = overwrite.then(|| expected(self.destination));
+                if source.is_some() {
+                    assert!(!completed, "{fail_at}: an acknowledged MOVE was undone");
+                    assert_eq!(source, whole_source, "{fail_at}: the source is back whole");
+                    assert_eq!(
+                        destination, old_destination,
+                        "{fail_at}: the destination is as it was"
+                    );
+                    assert_locked(&c, &url, self.source).await;
+                } else {
+                    assert_eq!(
+                        destination, whole_copy,
+                        "{fail_at}: the tree arrived whole, with its own properties"
+                    );
+                    assert_nothing_lingers(&c, &url, self.source).await;
+                }
+            }
+            Op::Copy => {
+                assert_eq!(source, whole_source, "{fail_at}: the source is untouched");
+                assert_locked(&c, &url, self.source).await;
+                if destination.is_some() {
+                    assert_eq!(destination, whole_copy, "{fail_at}: the copy is whole");
+                } else {
+                    assert!(!completed, "{fail_at}: an acknowledged COPY vanished");
+                }
+            }
+        }
+        assert_eq!(davd.stop(), Some(0));
+        completed
+    }
+
+    /// Kills the request at every numbered boundary in turn, then at its named ones.
+    async fn kill_everywhere(&self) {
+        for named in ["copied-1", "copied-half", "batch-1", "applied"] {
+            self.run_to(named).await;
+        }
+        for boundary in 0..40 {
+            if self.run_to(&boundary.to_string()).await {
+                assert!(
+                    boundary >= 3,
+                    "a journaled request has at least three boundaries"
+                );
+                return;
+            }
+        }
+        panic!("{} never completed", self.method());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_of_a_tree_on_fs() {
+    Case {
+        op: Op::Delete,
+        source: "/src",
+        destination: "/unused",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_of_a_tree_on_sled() {
+    Case {
+        op: Op::Delete,
+        source: "/db/src",
+        destination: "/db/unused",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_within_fs_onto_an_existing_tree() {
+    Case {
+        op: Op::Move { overwrite: true },
+        source: "/src",
+        destination: "/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_within_sled() {
+    Case {
+        op: Op::Move { overwrite: false },
+        source: "/db/src",
+        destination: "/db/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_from_fs_to_sled() {
+    Case {
+        op: Op::Move { overwrite: false },
+        source: "/src",
+        destination: "/db/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_from_sled_to_fs_onto_an_existing_tree() {
+    Case {
+        op: Op::Move { overwrite: true },
+        source: "/db/src",
+        destination: "/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_within_fs() {
+    Case {
+        op: Op::Copy,
+        source: "/src",
+        destination: "/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_sled_to_fs() {
+    Case {
+        op: Op::Copy,
+        source: "/db/src",
+        destination: "/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+/// A PROPPATCH of thousands of properties is one atomic batch: killed before, during or after
+/// its commit, the restarted server has all of them or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_proppatch_is_all_or_nothing() {
+    const COUNT: usize = 3000;
+    let mut body = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:t="urn:bulk"><D:set><D:prop>"#,
+    );
+    for i in 0..COUNT {
+        body.push_str(&format!("<t:p{i}>value {i}</t:p{i}>"));
+    }
+    body.push_str("</D:prop></D:set></D:propertyupdate>");
+    for (point, base) in [
+        ("0", ""),
+        ("1500", ""),
+        ("3000", "db/"),
+        ("applied", ""),
+        ("applied", "db/"),
+        ("end", ""),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        let c = client();
+        let fail_at = format!("PROPPATCH:{point}");
+        let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let file = format!("{}{base}file.txt", davd.url);
+        let r = c.put(&file).body("x").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let answer = c
+            .request(method("PROPPATCH"), &file)
+            .body(body.clone())
+            .send()
+            .await;
+        assert!(answer.is_err(), "{fail_at}: the process aborted");
+        assert_eq!(davd.wait(Duration::from_secs(20)), None);
+
+        let davd = Davd::start(dir.path(), &ARGS);
+        let file = format!("{}{base}file.txt", davd.url);
+        let r = c
+            .request(method("PROPFIND"), &file)
+            .header("Depth", "0")
+            .body(r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        let found = (0..COUNT)
+            .filter(|i| text.contains(&format!(">value {i}<")))
+            .count();
+        assert!(
+            found == 0 || found == COUNT,
+            "{fail_at}: {found} of {COUNT} properties survived"
+        );
+        assert_eq!(davd.stop(), Some(0));
+    }
+}
+
+/// A LOCK of an unmapped URL creates an empty resource and a lock: killed between the two,
+/// the restarted server has neither (the resource is removed again) or both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
+    for boundary in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        let c = client();
+        let fail_at = format!("LOCK:{boundary}");
+        let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let answer = c
+            .request(method("LOCK"), format!("{}db/new.txt", davd.url))
+            .body(LOCKINFO)
+            .send()
+            .await;
+        let completed = answer.is_ok();
+        if completed {
+            assert_eq!(davd.stop(), Some(0));
+        } else {
+            assert_eq!(davd.wait(Duration::from_secs(20)), None);
+        }
+        let davd = Davd::start(dir.path(), &ARGS);
+        let new = format!("{}db/new.txt", davd.url);
+        let exists = c.get(&new).send().await.unwrap().status() == StatusCode::OK;
+        let locked = c.put(&new).body("y").send().await.unwrap().status() == StatusCode::LOCKED;
+        assert_eq!(
+            exists, locked,
+            "{fail_at}: the resource and its lock go together"
+        );
+        assert_eq!(davd.stop(), Some(0));
+        if completed {
+            assert!(exists, "an acknowledged LOCK kept its resource");
+            return;
+        }
+    }
+    panic!("the LOCK never completed");
+}
+
+/// A PUT or MKCOL into a sled namespace that was acknowledged survives a `kill -9` right
+/// after the acknowledgment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_into_sled_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+    let c = client();
+    let davd = Davd::start(dir.path(), &ARGS);
+    let r = c
+        .request(method("MKCOL"), format!("{}db/folder", davd.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = c
+        .put(format!("{}db/folder/kept.txt", davd.url))
+        .body("acknowledged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    davd.signal("KILL");
+    assert_eq!(davd.wait(Duration::from_secs(20)), None);
+
+    let davd = Davd::start(dir.path(), &ARGS);
+    let r = c
+        .get(format!("{}db/folder/kept.txt", davd.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "acknowledged");
+    assert_eq!(davd.stop(), Some(0));
+}

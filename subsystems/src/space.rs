@@ -1,0 +1,85 @@
+//! Keeping a disk from filling up to the last byte.
+//!
+//! A store that finds its disk full mid-write fails that write (507), and cleans up after it.
+//! sled does worse: once one of its writes fails for lack of space, every later operation
+//! fails too, until the database is opened again. So every durable store here refuses a write
+//! with 507 *before* it starts when the free space on its disk has fallen below a reserve,
+//! and a large upload checks again as it grows. The reserve keeps room for the state
+//! database's own small writes (a PROPPATCH, a LOCK) even when uploads share its disk, and
+//! once space is freed the next write simply succeeds: nothing needs a restart.
+
+use std::path::{Path, PathBuf};
+
+use davd_registry::{SubsystemError, SubsystemResult};
+
+/// The default reserve: writes stop while less than this is free on a store's disk.
+pub const DEFAULT_RESERVE: u64 = 32 * 1024 * 1024;
+
+/// How often (in bytes written) a growing upload looks at the free space again.
+pub const RECHECK_EVERY: u64 = 8 * 1024 * 1024;
+
+/// Refuses writes while the free space on the file system holding `path` is below `reserve`.
+#[derive(Debug, Clone)]
+pub struct SpaceGuard {
+    path: PathBuf,
+    reserve: u64,
+}
+
+impl SpaceGuard {
+    pub fn new(path: &Path, reserve: u64) -> Self {
+        SpaceGuard {
+            path: path.to_path_buf(),
+            reserve,
+        }
+    }
+
+    /// A guard that never refuses (a reserve of 0).
+    pub fn none(path: &Path) -> Self {
+        Self::new(path, 0)
+    }
+
+    pub fn reserve(&self) -> u64 {
+        self.reserve
+    }
+
+    /// Bytes available to davd on the file system, if the system can tell.
+    pub fn available(&self) -> Option<u64> {
+        fs4::available_space(&self.path).ok()
+    }
+
+    /// 507 if fewer than `reserve + more` bytes are free. One `statvfs`: cheap next to the
+    /// write it guards. A system that cannot tell the free space is never refused here.
+    pub fn check(&self, more: u64) -> SubsystemResult<()> {
+        if self.reserve == 0 {
+            return Ok(());
+        }
+        match self.available() {
+            Some(free) if free < self.reserve.saturating_add(more) => Err(full(&self.path, free)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The 507 for a disk below its reserve.
+pub fn full(path: &Path, free: u64) -> SubsystemError {
+    SubsystemError::insufficient_storage(format!(
+        "not enough free space to store this: {} holds {} KiB free, below the reserve davd keeps",
+        path.display(),
+        free / 1024
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reserve_larger_than_any_disk_refuses_with_507() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = SpaceGuard::new(dir.path(), u64::MAX / 2);
+        let e = guard.check(0).unwrap_err();
+        assert_eq!(e.status.as_u16(), 507);
+        assert!(SpaceGuard::none(dir.path()).check(u64::MAX / 4).is_ok());
+        assert!(SpaceGuard::new(dir.path(), 1).check(0).is_ok());
+    }
+}
