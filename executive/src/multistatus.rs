@@ -1,20 +1,57 @@
-//! What the 207 Multi-Status bodies of several methods share: the namespace prefixes declared
-//! on their root, and the single-resource allprop answer that Microsoft's prefix-encoded
-//! GET carries.
+//! What the 207 Multi-Status bodies of several methods share: which namespace prefixes their
+//! root declares, and the single-resource allprop answer that Microsoft's prefix-encoded GET
+//! carries.
+//!
+//! The root declares `D` and, of Microsoft's three prefixes (MS-WDVME 2.2.10: `Z:` for the Win32
+//! properties, `Repl:` and `Office:`, the aliases Windows and Office expect), only those whose
+//! namespace the answer can name. Which names an answer can hold is known before its first byte
+//! is written: those the request names (PROPFIND `prop`, PROPPATCH), or for `allprop` and
+//! `propname` those of the live handlers in force. A name in any other namespace declares its
+//! own prefix where it appears (`MultistatusWriter`), so the document is right either way; the
+//! root only decides which prefixes clients see.
 
 use bytes::Bytes;
 
-use davd_protocol::DavPath;
 use davd_protocol::xml::{MultistatusWriter, PropfindBody};
-use davd_registry::ResourceMeta;
+use davd_protocol::{DavPath, PropName};
+use davd_registry::{ResourceMeta, Subsystems};
 
 use crate::context::Ctx;
 use crate::props::propstats;
 
-/// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
-/// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
-/// come out with the prefixes Windows and Office expect.
-pub const RESPONSE_PREFIXES: &[(&str, &str)] = crate::ms::PREFIXES;
+/// The prefixes to declare on the root of a multistatus that holds properties named among
+/// `names`: Microsoft's, for the namespaces that occur.
+pub fn prefixes_for<'a>(
+    names: impl IntoIterator<Item = &'a PropName>,
+) -> Vec<(&'static str, &'static str)> {
+    let mut used = [false; crate::ms::PREFIXES.len()];
+    for name in names {
+        if let Some(i) = crate::ms::PREFIXES
+            .iter()
+            .position(|(_, ns)| *ns == name.namespace)
+        {
+            used[i] = true;
+        }
+    }
+    crate::ms::PREFIXES
+        .iter()
+        .zip(used)
+        .filter_map(|(prefix, used)| used.then_some(*prefix))
+        .collect()
+}
+
+/// The prefixes for a PROPFIND answer of `request` over resources served by `subsystems`.
+pub fn propfind_prefixes(
+    request: &PropfindBody,
+    subsystems: &Subsystems,
+) -> Vec<(&'static str, &'static str)> {
+    let handlers = subsystems.live.iter().flat_map(|h| h.names());
+    match request {
+        PropfindBody::Prop(names) => prefixes_for(names),
+        PropfindBody::AllProp { include } => prefixes_for(include.iter().chain(handlers)),
+        PropfindBody::PropName => prefixes_for(handlers),
+    }
+}
 
 /// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
 /// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
@@ -22,7 +59,27 @@ pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) ->
     let subsystems = ctx.resolve(path);
     let allprop = PropfindBody::AllProp { include: vec![] };
     let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    let mut writer = MultistatusWriter::new(&propfind_prefixes(&allprop, &subsystems));
     writer.prop_response(&path.to_href(meta.collection), &stats);
     writer.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_namespaces_named_are_declared() {
+        let custom = PropName::new("urn:example", "colour");
+        assert!(prefixes_for([&custom, &PropName::dav("getetag")]).is_empty());
+        let win32 = PropName::new("urn:schemas-microsoft-com:", "Win32FileAttributes");
+        let author = PropName::new("urn:schemas-microsoft-com:office:office", "modifiedby");
+        assert_eq!(
+            prefixes_for([&win32, &custom, &author, &win32]),
+            [
+                ("Office", "urn:schemas-microsoft-com:office:office"),
+                ("Z", "urn:schemas-microsoft-com:")
+            ]
+        );
+    }
 }

@@ -483,3 +483,48 @@ async fn get_propfind_and_the_browser_page_agree_on_content_types() {
         );
     }
 }
+
+/// A multistatus declares only the namespaces its answer can name: none of Microsoft's for a
+/// PROPFIND of a custom property, and the property keeps the prefix it declares itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multistatus_declares_only_the_namespaces_it_uses() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    let (status, _) = s
+        .proppatch(
+            "/f",
+            r#"<D:propertyupdate xmlns:D="DAV:" xmlns:c="urn:custom"><D:set><D:prop><c:colour>blue</c:colour></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let (status, body) = s
+        .propfind(
+            "/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:" xmlns:c="urn:custom"><D:prop><c:colour/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert!(
+        body.contains(r#"<D:multistatus xmlns:D="DAV:"><D:response>"#),
+        "{body}"
+    );
+    let ms = Multistatus::parse(&body);
+    assert_eq!(
+        ms.responses[0].prop("urn:custom", "colour").unwrap().text,
+        "blue"
+    );
+    // The same for a listing, whose root is written before its members are known.
+    s.mkcol("/dir").await;
+    let (_, body) = s
+        .propfind(
+            "/dir/",
+            "1",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert!(
+        body.contains(r#"<D:multistatus xmlns:D="DAV:"><D:response>"#),
+        "{body}"
+    );
+}

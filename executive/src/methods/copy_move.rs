@@ -48,7 +48,6 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::ms::docid::{self, RecordDocument};
-use crate::multistatus::RESPONSE_PREFIXES;
 use crate::policy::locks::{Protected, locks_rooted_in, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
@@ -185,7 +184,8 @@ async fn copy_items(ctx: &Ctx, checked: &Checked, deep: bool) -> DavResult<Vec<C
 
 fn created_or_replaced(ctx: &Ctx, checked: &Checked, effects: &Effects) -> Response {
     if !effects.member_failures.is_empty() {
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+        // Statuses only: no property, so no prefix besides `D`.
+        let mut writer = MultistatusWriter::new(&[]);
         for (path, error) in &effects.member_failures {
             writer.status_response(
                 &path.to_href(false),

@@ -24,7 +24,7 @@ use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
-use crate::multistatus::RESPONSE_PREFIXES;
+use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
 use crate::props::propstats;
 use crate::walk::members;
@@ -52,7 +52,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     if depth == Depth::Zero || !meta.collection {
         let subsystems = ctx.resolve(&path);
         let stats = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+        let mut writer = MultistatusWriter::new(&propfind_prefixes(&request, &subsystems));
         writer.prop_response(&path.to_href(meta.collection), &stats);
         return Ok(Response::xml(
             StatusCode::MULTI_STATUS,
@@ -89,7 +89,8 @@ struct Walk {
 
 impl Walk {
     async fn run(self, root: DavPath, meta: ResourceMeta, depth: Depth) {
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+        let prefixes = propfind_prefixes(&self.request, &self.ctx.resolve(&root));
+        let mut writer = MultistatusWriter::new(&prefixes);
         self.write(&mut writer, &root, &meta, None, None).await;
         if !self.send(&mut writer).await {
             return;

@@ -22,7 +22,7 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::instructions::{patch_report, push_instructions};
 use crate::latch::Claim;
-use crate::multistatus::RESPONSE_PREFIXES;
+use crate::multistatus::prefixes_for;
 use crate::policy::locks::require_tokens_for_properties;
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
@@ -48,7 +48,7 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     queue.push(CommitState::durable());
     let outcome = queue.run().await.map(|_| ());
     let propstats = patch_report(&names, outcome, 0)?;
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    let mut writer = MultistatusWriter::new(&prefixes_for(&names));
     writer.prop_response(&path.to_href(meta.collection), &propstats);
     Ok(Response::xml(
         StatusCode::MULTI_STATUS,

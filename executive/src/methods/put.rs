@@ -41,7 +41,7 @@ use crate::latch::Claim;
 use crate::ms::bundled::{self, Form, Planned};
 use crate::ms::docid::{self, RecordDocument};
 use crate::ms::multipart;
-use crate::multistatus::RESPONSE_PREFIXES;
+use crate::multistatus::prefixes_for;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{Command, CommandQueue, QueueFailure};
@@ -250,7 +250,7 @@ fn property_failure(ctx: &Ctx, names: &[PropName], failure: QueueFailure) -> Dav
         .map(|p| p.status)
         .find(|s| *s != StatusCode::FAILED_DEPENDENCY)
         .ok_or_else(|| DavError::internal("a property failed without a status"))?;
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    let mut writer = MultistatusWriter::new(&prefixes_for(names));
     writer.prop_response(&ctx.path().to_href(false), &propstats);
     Ok(Response::xml(status, Body::Full(writer.finish())))
 }
