@@ -22,6 +22,7 @@ pub mod methods;
 pub mod ms;
 pub mod multistatus;
 pub mod policy;
+pub mod propfind_cache;
 pub mod props;
 pub mod queue;
 pub mod recovery;

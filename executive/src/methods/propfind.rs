@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use davd_protocol::headers::Depth;
-use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody, parse_propfind_recent};
+use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody};
 use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
@@ -26,6 +26,7 @@ use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
+use crate::propfind_cache::parse_propfind_recent;
 use crate::props::propstats;
 use crate::walk::members;
 
