@@ -77,7 +77,11 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
             outcome,
         });
     }
-    clear_leftovers(&exec.registry).await?;
+    // Leftovers are garbage no record refers to any more: if they cannot go now (a full
+    // disk), they stay until the next start, harmlessly.
+    if let Err(e) = clear_leftovers(&exec.registry).await {
+        warn!(error = %e, "could not clear what interrupted requests left behind");
+    }
     Ok(recovered)
 }
 

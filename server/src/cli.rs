@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{FileConfig, NamespaceKind};
+use davd_subsystems::catalog::Catalog;
+
+use crate::config::FileConfig;
 use crate::settings::{Settings, TlsFiles};
 
 /// davd: a WebDAV server for Office, Windows, macOS, Linux clients and browsers.
@@ -97,11 +98,18 @@ pub enum UserAction {
 impl Cli {
     /// The settings: defaults, then the configuration file, then the flags.
     pub fn settings(&self) -> Result<Settings, String> {
+        self.settings_with(Catalog::builtin())
+    }
+
+    /// Like [`Cli::settings`], for a server whose configuration may name the kinds and live
+    /// handlers of `catalog`.
+    pub fn settings_with(&self, catalog: Catalog) -> Result<Settings, String> {
         let mut settings = Settings::default();
         if let Some(path) = &self.config {
-            let file = FileConfig::load(path).map_err(|e| e.to_string())?;
-            apply_file(&mut settings, file);
+            let file = FileConfig::load_with(path, &catalog).map_err(|e| e.to_string())?;
+            file.apply(&mut settings);
         }
+        settings.catalog = catalog;
         if let Some(listen) = self.listen {
             settings.listen = listen;
         }
@@ -128,83 +136,52 @@ impl Cli {
         }
         if let Some(root) = &self.root {
             settings.root = root.clone();
-            if let Some(mount) = settings.mounts.iter_mut().find(|m| m.scope.is_root()) {
-                match &mut mount.namespace {
-                    Some(NamespaceKind::Fs { root: configured }) => *configured = root.clone(),
-                    None => {}
-                    Some(_) => {
-                        return Err(format!(
-                            "{}: --root applies only when \"/\" is served by kind = \"fs\"",
-                            mount.origin
-                        ));
-                    }
-                }
+            if let Some(mount) = settings.mounts.iter_mut().find(|m| m.scope.is_root())
+                && let Some(namespace) = &mut mount.namespace
+            {
+                *namespace = namespace.serving_directory(root).ok_or_else(|| {
+                    format!(
+                        "{}: --root applies only when \"/\" is served by a directory, and kind = \"{}\" serves none",
+                        mount.origin,
+                        namespace.kind()
+                    )
+                })?;
             }
         }
         Ok(settings)
     }
 }
 
-fn apply_file(settings: &mut Settings, file: FileConfig) {
-    if let Some(listen) = file.listen {
-        settings.listen = listen;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &std::path::Path, config: &str, flags: &[&str]) -> Result<Settings, String> {
+        let file = dir.join("davd.toml");
+        std::fs::write(&file, config).unwrap();
+        let mut args = vec!["davd", "--config", file.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        Cli::parse_from(args).settings()
     }
-    if let Some(state) = file.state {
-        settings.state = state;
+
+    #[tokio::test]
+    async fn root_replaces_the_directory_of_the_root_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"from-file\" }\nproperties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n";
+        let flag = dir.path().join("from-flag");
+        let settings = settings(dir.path(), config, &["--root", flag.to_str().unwrap()]).unwrap();
+        crate::App::build(settings).await.unwrap();
+        assert!(flag.is_dir());
+        assert!(!dir.path().join("from-file").exists());
     }
-    if let Some(fsync) = file.fsync {
-        settings.fsync = fsync;
+
+    #[test]
+    fn root_is_refused_when_the_root_mount_serves_no_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = "\n[[mount]]\nscope = \"/\"\nnamespace = { kind = \"memory\" }\n";
+        let e = settings(dir.path(), config, &["--root", "elsewhere"]).unwrap_err();
+        assert!(e.ends_with("davd.toml line 3: --root applies only when \"/\" is served by a directory, and kind = \"memory\" serves none"), "{e}");
+        // Without --root the same file is fine.
+        assert!(settings(dir.path(), config, &[]).is_ok());
     }
-    if let Some(inline) = file.fs_inline_io {
-        settings.fs_inline_io = inline;
-    }
-    if let Some(threads) = file.threads {
-        settings.connection_threads = threads;
-    }
-    if let Some(users) = file.users {
-        settings.users = Some(users);
-    }
-    if let Some(realm) = file.realm {
-        settings.realm = realm;
-    }
-    if let Some(agents) = file.omit_lockroot_for {
-        settings.executive.omit_lockroot_for = agents;
-    }
-    let l = file.limits;
-    let exec = &mut settings.executive;
-    if let Some(v) = l.xml_max_bytes {
-        exec.xml_limits.max_bytes = v;
-    }
-    if let Some(v) = l.propfind_infinity {
-        exec.propfind_infinity = v;
-    }
-    if let Some(v) = l.lock_timeout_default {
-        exec.default_lock_timeout = v;
-    }
-    if let Some(v) = l.lock_timeout_max {
-        exec.max_lock_timeout = v;
-    }
-    if let Some(v) = l.max_locks_per_user {
-        exec.max_locks_per_principal = v;
-    }
-    let conn = &mut settings.limits;
-    if let Some(v) = l.header_read_timeout_secs {
-        conn.header_read_timeout = Duration::from_secs(v);
-    }
-    if let Some(v) = l.body_idle_timeout_secs {
-        conn.body_idle_timeout = Duration::from_secs(v);
-    }
-    if let Some(v) = l.max_headers {
-        conn.max_headers = v;
-    }
-    if let Some(v) = l.max_header_bytes {
-        conn.max_header_bytes = v;
-    }
-    if let Some(v) = l.max_connections {
-        conn.max_connections = v;
-    }
-    if let Some(v) = l.min_free_mib {
-        settings.min_free_bytes = v.saturating_mul(1024 * 1024);
-    }
-    settings.mounts = file.mounts;
 }

@@ -2,32 +2,42 @@
 //!
 //! Every mistake stops startup with a message that names the line: unknown keys, unknown
 //! subsystem kinds, duplicate scopes, scopes that are not absolute paths, mounts without `/`.
+//! Storage kinds and live handlers are looked up by name in the [`Catalog`]; each kind reads
+//! its own table, so this file knows none of them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
+use toml::de::{DeTable, ValueDeserializer};
 
 use davd_protocol::DavPath;
-use davd_registry::{ANONYMOUS, AccessRule, Grantee};
+use davd_registry::{
+    ANONYMOUS, AccessRule, Grantee, LockManager, NamespaceManager, PropertyManager,
+};
+use davd_subsystems::catalog::{
+    Catalog, ConfigProblem, ConfigSource, Configured, LiveKind, Role, TableConfig,
+};
 
-/// A subsystem choice: `{ kind = "fs", root = "./dav-root" }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSubsystem {
-    kind: Spanned<String>,
-    root: Option<Spanned<String>>,
-}
+use crate::settings::Settings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMount {
     scope: Spanned<String>,
-    namespace: Option<Spanned<RawSubsystem>>,
-    properties: Option<Spanned<RawSubsystem>>,
-    locks: Option<Spanned<RawSubsystem>>,
+    // Read by the kinds themselves (`Catalog::namespace` and the others), from the document;
+    // named here so that `deny_unknown_fields` knows them.
+    #[serde(rename = "namespace")]
+    _namespace: Option<IgnoredAny>,
+    #[serde(rename = "properties")]
+    _properties: Option<IgnoredAny>,
+    #[serde(rename = "locks")]
+    _locks: Option<IgnoredAny>,
     #[serde(default)]
     live: Vec<Spanned<String>>,
     read: Option<Vec<Spanned<String>>>,
@@ -66,41 +76,36 @@ struct RawConfig {
     mount: Vec<RawMount>,
 }
 
-/// Namespace manager kinds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NamespaceKind {
-    Fs { root: PathBuf },
-    Sled,
-    Memory,
-}
-
-/// Property and lock manager kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    Sled,
-    Memory,
-}
-
-/// Opt-in live-property handlers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExtraHandler {
-    ReadOnly,
-    HitCounter,
-}
-
-/// One `[[mount]]`, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `[[mount]]`, checked: each role's kind has read its table and opens when the server
+/// starts.
+#[derive(Debug, Clone)]
 pub struct MountConfig {
     /// Where it was written (`davd.toml line 12`), for errors found later such as an unreadable
     /// root.
     pub origin: String,
     pub scope: DavPath,
-    pub namespace: Option<NamespaceKind>,
-    pub properties: Option<StoreKind>,
-    pub locks: Option<StoreKind>,
-    pub live: Vec<ExtraHandler>,
+    pub namespace: Option<Configured<dyn NamespaceManager>>,
+    pub properties: Option<Configured<dyn PropertyManager>>,
+    pub locks: Option<Configured<dyn LockManager>>,
+    /// Opt-in live-property handlers (`live = [...]`).
+    pub live: Vec<LiveKind>,
     /// `read` / `write` lists; `None` when the mount names neither.
     pub access: Option<AccessRule>,
+}
+
+impl MountConfig {
+    /// A mount of `scope` that names nothing (everything inherited).
+    pub fn new(scope: DavPath) -> MountConfig {
+        MountConfig {
+            origin: String::new(),
+            scope,
+            namespace: None,
+            properties: None,
+            locks: None,
+            live: Vec::new(),
+            access: None,
+        }
+    }
 }
 
 /// Limits from `[limits]`, each optional.
@@ -121,7 +126,7 @@ pub struct LimitsConfig {
 }
 
 /// The whole file, checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// The users file; turns authentication on.
@@ -136,6 +141,8 @@ pub struct FileConfig {
     pub omit_lockroot_for: Option<Vec<String>>,
     pub limits: LimitsConfig,
     pub mounts: Vec<MountConfig>,
+    /// Top-level tables that kinds of the catalog read (`[cluster]`), for their open context.
+    pub tables: BTreeMap<String, toml::Table>,
 }
 
 /// A configuration error, with the file and line it points at.
@@ -148,28 +155,64 @@ pub struct ConfigError {
 }
 
 impl FileConfig {
-    /// Reads and checks `path`. Relative paths inside it are relative to the file's directory.
+    /// Reads and checks `path` with davd's own kinds. Relative paths inside it are relative to
+    /// the file's directory.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        Self::load_with(path, &Catalog::builtin())
+    }
+
+    /// Like [`FileConfig::load`], with the kinds and live handlers of `catalog`.
+    pub fn load_with(path: &Path, catalog: &Catalog) -> Result<FileConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             line: 0,
             message: format!("cannot read the configuration: {e}"),
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse(&text, &path.display().to_string(), &base)
+        Self::parse_with(&text, &path.display().to_string(), &base, catalog)
     }
 
-    /// Parses configuration text; `name` is used in messages, `base` for relative paths.
+    /// Parses configuration text with davd's own kinds; `name` is used in messages, `base` for
+    /// relative paths.
     pub fn parse(text: &str, name: &str, base: &Path) -> Result<FileConfig, ConfigError> {
+        Self::parse_with(text, name, base, &Catalog::builtin())
+    }
+
+    /// Like [`FileConfig::parse`], with the kinds and live handlers of `catalog`.
+    pub fn parse_with(
+        text: &str,
+        name: &str,
+        base: &Path,
+        catalog: &Catalog,
+    ) -> Result<FileConfig, ConfigError> {
         let error = |span: Option<Range<usize>>, message: String| ConfigError {
             file: name.to_owned(),
             line: span.map_or(0, |s| line_of(text, s.start)),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let message = e.message().to_owned();
-            error(e.span(), message)
-        })?;
+        let toml_error = |e: toml::de::Error| error(e.span(), e.message().to_owned());
+        let document = DeTable::parse(text).map_err(toml_error)?;
+        // Top-level tables that a kind reads (`[cluster]`) are the kind's to check; the rest
+        // of the file is checked here.
+        let mut known = document.clone();
+        let mut tables = BTreeMap::new();
+        let claimed: Vec<String> = document
+            .get_ref()
+            .keys()
+            .map(|k| k.get_ref().to_string())
+            .filter(|k| catalog.reads_table(k))
+            .collect();
+        for key in claimed {
+            if let Some(value) = known.get_mut().remove(key.as_str()) {
+                let table =
+                    toml::Table::deserialize(ValueDeserializer::from(value)).map_err(toml_error)?;
+                tables.insert(key, table);
+            }
+        }
+        let raw =
+            RawConfig::deserialize(toml::de::Deserializer::from(known)).map_err(toml_error)?;
+        let source = ConfigSource::new(base, document.get_ref());
+        let mount_tables = document.get_ref().get("mount");
         let resolve = |p: &str| {
             let p = PathBuf::from(p);
             if p.is_absolute() { p } else { base.join(p) }
@@ -185,7 +228,7 @@ impl FileConfig {
         };
         let mut mounts: Vec<MountConfig> = Vec::new();
         let first_scope = raw.mount.first().map(|m| m.scope.span());
-        for m in raw.mount {
+        for (index, m) in raw.mount.into_iter().enumerate() {
             let scope_text = m.scope.get_ref();
             if !scope_text.starts_with('/') {
                 return Err(error(
@@ -201,78 +244,42 @@ impl FileConfig {
                     format!("scope \"{scope_text}\" is mounted twice"),
                 ));
             }
-            let namespace = match m.namespace {
-                None => None,
-                Some(ns) => {
-                    let span = ns.span();
-                    let ns = ns.into_inner();
-                    let kind = ns.kind.get_ref().as_str();
-                    let root_allowed = kind == "fs";
-                    if let (Some(root), false) = (&ns.root, root_allowed) {
-                        return Err(error(
-                            Some(root.span()),
-                            format!("root applies only to kind = \"fs\", not \"{kind}\""),
-                        ));
-                    }
-                    Some(match kind {
-                        "fs" => {
-                            let root = ns.root.ok_or_else(|| {
-                                error(
-                                    Some(span.clone()),
-                                    "kind = \"fs\" needs root = \"DIR\"".into(),
-                                )
-                            })?;
-                            NamespaceKind::Fs {
-                                root: resolve(root.get_ref()),
-                            }
-                        }
-                        "sled" => NamespaceKind::Sled,
-                        "memory" => NamespaceKind::Memory,
-                        other => {
-                            return Err(error(
-                                Some(ns.kind.span()),
-                                format!(
-                                    "unknown namespace kind \"{other}\" (expected fs, sled or memory)"
-                                ),
-                            ));
-                        }
-                    })
-                }
+            // The kinds read their own tables, from the document (which keeps every key's
+            // place in the file).
+            let problem = |p: ConfigProblem| error(p.span, p.message);
+            let table = |role: Role| -> Option<TableConfig<'_>> {
+                let value = mount_tables?
+                    .get_ref()
+                    .get(index)?
+                    .get_ref()
+                    .get(role.key())?;
+                Some(TableConfig::new(&source, value, role.key().to_owned()))
             };
-            let store = |which: &str,
-                         s: Option<Spanned<RawSubsystem>>|
-             -> Result<Option<StoreKind>, ConfigError> {
-                let Some(s) = s else { return Ok(None) };
-                let s = s.into_inner();
-                if let Some(root) = &s.root {
-                    return Err(error(
-                        Some(root.span()),
-                        format!("{which} take no root; they live in the state directory"),
-                    ));
-                }
-                match s.kind.get_ref().as_str() {
-                    "sled" => Ok(Some(StoreKind::Sled)),
-                    "memory" => Ok(Some(StoreKind::Memory)),
-                    other => Err(error(
-                        Some(s.kind.span()),
-                        format!("unknown {which} kind \"{other}\" (expected sled or memory)"),
-                    )),
-                }
-            };
-            let properties = store("properties", m.properties)?;
-            let locks = store("locks", m.locks)?;
+            let namespace = table(Role::Namespace)
+                .map(|t| catalog.namespace(t))
+                .transpose()
+                .map_err(problem)?;
+            let properties = table(Role::Properties)
+                .map(|t| catalog.properties(t))
+                .transpose()
+                .map_err(problem)?;
+            let locks = table(Role::Locks)
+                .map(|t| catalog.locks(t))
+                .transpose()
+                .map_err(problem)?;
             let mut live = Vec::new();
             for handler in m.live {
-                live.push(match handler.get_ref().as_str() {
-                    "read-only" => ExtraHandler::ReadOnly,
-                    "hit-counter" => ExtraHandler::HitCounter,
-                    other => {
-                        return Err(error(
-                            Some(handler.span()),
-                            format!("unknown live-property handler \"{other}\" (expected read-only or hit-counter)"),
-                        ));
-                    }
-                });
+                let Some(found) = catalog.live(handler.get_ref()) else {
+                    return Err(error(
+                        Some(handler.span()),
+                        format!(
+                            "unknown live-property handler \"{}\" (expected {})",
+                            handler.get_ref(),
+                            catalog.live_names()
+                        ),
+                    ));
+                };
+                live.push(*found);
             }
             let grantees =
                 |list: Option<Vec<Spanned<String>>>| -> Result<Option<Vec<Grantee>>, ConfigError> {
@@ -400,7 +407,77 @@ impl FileConfig {
             omit_lockroot_for,
             limits: limits.unwrap_or_default(),
             mounts,
+            tables,
         })
+    }
+}
+
+impl FileConfig {
+    /// Applies the file to `settings`: what it names replaces what is there.
+    pub fn apply(self, settings: &mut Settings) {
+        let file = self;
+        if let Some(listen) = file.listen {
+            settings.listen = listen;
+        }
+        if let Some(state) = file.state {
+            settings.state = state;
+        }
+        if let Some(fsync) = file.fsync {
+            settings.fsync = fsync;
+        }
+        if let Some(inline) = file.fs_inline_io {
+            settings.fs_inline_io = inline;
+        }
+        if let Some(threads) = file.threads {
+            settings.connection_threads = threads;
+        }
+        if let Some(users) = file.users {
+            settings.users = Some(users);
+        }
+        if let Some(realm) = file.realm {
+            settings.realm = realm;
+        }
+        if let Some(agents) = file.omit_lockroot_for {
+            settings.executive.omit_lockroot_for = agents;
+        }
+        let l = file.limits;
+        let exec = &mut settings.executive;
+        if let Some(v) = l.xml_max_bytes {
+            exec.xml_limits.max_bytes = v;
+        }
+        if let Some(v) = l.propfind_infinity {
+            exec.propfind_infinity = v;
+        }
+        if let Some(v) = l.lock_timeout_default {
+            exec.default_lock_timeout = v;
+        }
+        if let Some(v) = l.lock_timeout_max {
+            exec.max_lock_timeout = v;
+        }
+        if let Some(v) = l.max_locks_per_user {
+            exec.max_locks_per_principal = v;
+        }
+        let conn = &mut settings.limits;
+        if let Some(v) = l.header_read_timeout_secs {
+            conn.header_read_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = l.body_idle_timeout_secs {
+            conn.body_idle_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = l.max_headers {
+            conn.max_headers = v;
+        }
+        if let Some(v) = l.max_header_bytes {
+            conn.max_header_bytes = v;
+        }
+        if let Some(v) = l.max_connections {
+            conn.max_connections = v;
+        }
+        if let Some(v) = l.min_free_mib {
+            settings.min_free_bytes = v.saturating_mul(1024 * 1024);
+        }
+        settings.mounts = file.mounts;
+        settings.tables = file.tables;
     }
 }
 
@@ -414,177 +491,5 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<FileConfig, ConfigError> {
-        FileConfig::parse(text, "davd.toml", Path::new("/etc/davd"))
-    }
-
-    #[test]
-    fn the_documented_example() {
-        let c = parse(
-            r#"
-listen = "127.0.0.1:8080"
-state = "./dav-state"
-
-[[mount]]
-scope = "/"
-namespace  = { kind = "fs", root = "./dav-root" }
-properties = { kind = "sled" }
-locks      = { kind = "sled" }
-
-[[mount]]
-scope = "/db"
-namespace  = { kind = "sled" }
-"#,
-        )
-        .unwrap();
-        assert_eq!(c.listen, Some("127.0.0.1:8080".parse().unwrap()));
-        assert_eq!(c.state, Some(PathBuf::from("/etc/davd/./dav-state")));
-        assert_eq!(c.mounts.len(), 2);
-        assert_eq!(
-            c.mounts[0].namespace,
-            Some(NamespaceKind::Fs {
-                root: PathBuf::from("/etc/davd/./dav-root")
-            })
-        );
-        assert_eq!(c.mounts[1].namespace, Some(NamespaceKind::Sled));
-        assert_eq!(c.mounts[1].properties, None, "inherited from /");
-        assert_eq!(c.omit_lockroot_for, None, "the default list applies");
-        let c = parse("omit_lockroot_for = [\"Old Office\"]\n").unwrap();
-        assert_eq!(c.omit_lockroot_for, Some(vec!["Old Office".to_owned()]));
-    }
-
-    #[test]
-    fn the_example_file_parses() {
-        let c = parse(include_str!("../../davd.example.toml")).unwrap();
-        assert_eq!(
-            c.omit_lockroot_for,
-            Some(
-                davd_executive::client::DEFAULT_OMIT_LOCKROOT_FOR
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-            ),
-            "the example shows the default"
-        );
-        assert_eq!(c.mounts.len(), 3);
-        assert_eq!(
-            c.limits.max_connections,
-            Some(1024),
-            "the example shows the default"
-        );
-    }
-
-    #[test]
-    fn threads_are_read() {
-        assert_eq!(parse("threads = 6\n").unwrap().threads, Some(6));
-        assert_eq!(parse("threads = 0\n").unwrap().threads, Some(0));
-        assert_eq!(parse("fsync = true\n").unwrap().threads, None);
-    }
-
-    #[test]
-    fn limits_are_read() {
-        let c = parse("[limits]\nmax_connections = 8\nmax_headers = 20\n").unwrap();
-        assert_eq!(c.limits.max_connections, Some(8));
-        assert_eq!(c.limits.max_headers, Some(20));
-        let c = parse("[limits]\nxml_max_bytes = 10\n").unwrap();
-        assert_eq!(
-            c.limits.max_connections, None,
-            "the built-in default applies"
-        );
-        // Only limits, no mounts: the embedded default serves "/".
-        assert!(
-            parse("[limits]\nmax_connections = 2\n")
-                .unwrap()
-                .mounts
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn errors_name_the_line() {
-        let cases = [
-            (
-                "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"ftp\" }\n",
-                3,
-                "unknown namespace kind",
-            ),
-            ("listen = \"x\"\n", 1, "not an ADDR:PORT"),
-            ("\n\nbogus = 1\n", 3, "unknown field"),
-            (
-                "[[mount]]\nscope = \"/\"\n[[mount]]\nscope = \"/\"\n",
-                4,
-                "mounted twice",
-            ),
-            ("[[mount]]\nscope = \"db\"\n", 2, "must start with '/'"),
-            (
-                "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\" }\n",
-                3,
-                "needs root",
-            ),
-            (
-                "[[mount]]\nscope = \"/\"\nlocks = { kind = \"fs\" }\n",
-                3,
-                "unknown locks kind",
-            ),
-            (
-                "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"sled\", root = \"x\" }\n",
-                3,
-                "root applies only",
-            ),
-            (
-                "[[mount]]\nscope = \"/\"\nlive = [\"nope\"]\n",
-                3,
-                "unknown live-property handler",
-            ),
-            ("[[mount]]\nscope = \"/a/../b\"\n", 2, ".."),
-            (
-                "\nomit_lockroot_for = [\"x\",\n  \"\"]\n",
-                3,
-                "would match every client",
-            ),
-            (
-                "listen = \"127.0.0.1:1\"\n\n[[mount]]\nscope = \"/db\"\n[[mount]]\nscope = \"/x\"\n",
-                4,
-                "no [[mount]] has scope = \"/\"",
-            ),
-            ("[limits]\nmax_connections = 0\n", 2, "at least 1"),
-            (
-                "fsync = true\nthreads = 5000\n",
-                2,
-                "threads must be at most 1024",
-            ),
-            (
-                "[limits]\nmax_headers = 20\n\nbody_idle_timeout_secs = 0\n",
-                4,
-                "body_idle_timeout_secs must be at least 1",
-            ),
-            (
-                "[limits]\nheader_read_timeout_secs = 0\n",
-                2,
-                "header_read_timeout_secs must be at least 1",
-            ),
-            (
-                "[limits]\nxml_max_bytes = 0\n",
-                2,
-                "xml_max_bytes must be at least 1",
-            ),
-            (
-                "[limits]\nlock_timeout_max = 0\n",
-                2,
-                "lock_timeout_max must be at least 1",
-            ),
-        ];
-        for (text, line, fragment) in cases {
-            let e = parse(text).unwrap_err();
-            assert_eq!(e.line, line, "{text:?}: {e}");
-            assert!(e.to_string().contains(fragment), "{text:?}: {e}");
-            assert!(
-                e.to_string()
-                    .starts_with(&format!("davd.toml line {line}: "))
-            );
-        }
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

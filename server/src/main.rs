@@ -91,7 +91,7 @@ async fn run(settings: davd::Settings) -> Result<(), StartError> {
     let listen = settings.listen;
     let (root, state) = (settings.root.clone(), settings.state.clone());
     let settings_tls = settings.tls.is_some();
-    let app = Arc::new(App::build(settings)?);
+    let app = Arc::new(App::build(settings).await?);
     // Before the address is announced: whoever waits for it finds the stores recovered.
     app.recover().await?;
     let listener = tokio::net::TcpListener::bind(listen)

@@ -1,10 +1,12 @@
 //! Everything the server is configured with, from flags (and, later, a configuration file).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use davd_executive::ExecutiveConfig;
+use davd_subsystems::catalog::Catalog;
 
 use crate::config::MountConfig;
 
@@ -54,8 +56,13 @@ pub struct Settings {
     /// network file systems.
     pub fs_inline_io: bool,
     /// Mounts from a configuration file; empty means the embedded default (the file system at
-    /// `root`, sled properties and locks in `state`).
+    /// `root`, sled properties and locks in `state`: the catalog's root defaults).
     pub mounts: Vec<MountConfig>,
+    /// The storage kinds and live handlers the mounts were read with; its root defaults fill
+    /// in what the `/` mount leaves out.
+    pub catalog: Catalog,
+    /// Top-level tables of the configuration file that kinds read (`[cluster]`).
+    pub tables: BTreeMap<String, toml::Table>,
     /// The users file; `Some` turns HTTP Basic authentication on.
     pub users: Option<PathBuf>,
     /// The realm named in `WWW-Authenticate`.
@@ -91,6 +98,8 @@ impl Default for Settings {
             fsync: false,
             fs_inline_io: true,
             mounts: Vec::new(),
+            catalog: Catalog::builtin(),
+            tables: BTreeMap::new(),
             users: None,
             realm: "davd".to_owned(),
             allow_anonymous: false,

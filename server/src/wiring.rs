@@ -1,4 +1,8 @@
 //! Builds the registry from the settings: which subsystem serves which scope.
+//!
+//! Every storage kind comes from the catalog (`davd_subsystems::catalog`): the configuration
+//! named it, the kind read its table, and here it opens with the server's [`OpenContext`].
+//! Nothing in this file knows a kind by name.
 
 use std::io;
 use std::path::PathBuf;
@@ -8,35 +12,24 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use davd_executive::Executive;
-use davd_protocol::DavPath;
 use davd_registry::{
     Journal, LivePropertyHandler, LockManager, Mount, PropertyManager, Registry, RegistryError,
 };
-use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_subsystems::catalog::{Close, OpenContext, OpenError};
 use davd_subsystems::journal::{DirJournal, MemoryJournal};
-use davd_subsystems::live::{HitCounter, ReadOnly, standard_handlers};
-use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
-use davd_subsystems::sled_store::{
-    SledLocks, SledNamespace, SledProperties, StateDb, StateError, StateOptions, open_state,
-};
+use davd_subsystems::live::standard_handlers;
 
 use crate::auth::{Authenticator, Users};
-use crate::config::{ExtraHandler, MountConfig, NamespaceKind, StoreKind};
+use crate::config::MountConfig;
 use crate::settings::Settings;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{origin}cannot use the served directory {path}: {source}")]
-    Root {
-        origin: String,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("cannot open the state database in {path}: {source}")]
-    State { path: PathBuf, source: sled::Error },
-    #[error("{0}")]
-    StateDb(#[from] StateError),
+    /// A store did not open: `origin` is where its mount was written (`davd.toml line 12: `),
+    /// empty for the embedded default.
+    #[error("{origin}{source}")]
+    Open { origin: String, source: OpenError },
     #[error("cannot open the journal in {path}: {source}")]
     Journal { path: PathBuf, source: io::Error },
     #[error("recovering the requests a crash interrupted failed: {0}")]
@@ -55,139 +48,73 @@ pub struct App {
     pub settings: Settings,
     /// `Some` when authentication is on.
     pub auth: Option<Authenticator>,
-    state: StateDb,
+    /// What the kinds asked to finish when the server stops (flush the state database...).
+    closers: Vec<Arc<dyn Close>>,
     /// Set once [`App::recover`] has run: it runs once per process, before serving.
     recovered: tokio::sync::OnceCell<()>,
 }
 
-/// Opens subsystems, sharing one instance per sled store so that scopes using "sled"
-/// properties or locks use the same manager (MOVE between them is then a native move).
-struct Factory<'a> {
-    settings: &'a Settings,
-    db: &'a StateDb,
-    db_path: PathBuf,
-    sled_properties: Option<Arc<dyn PropertyManager>>,
-    sled_locks: Option<Arc<dyn LockManager>>,
-}
-
-impl Factory<'_> {
-    fn state_error(&self, source: sled::Error) -> StartError {
-        StartError::State {
-            path: self.db_path.clone(),
-            source,
-        }
-    }
-
-    fn properties(&mut self, kind: StoreKind) -> Result<Arc<dyn PropertyManager>, StartError> {
-        Ok(match kind {
-            StoreKind::Memory => Arc::new(MemoryProperties::new()),
-            StoreKind::Sled => match &self.sled_properties {
-                Some(p) => p.clone(),
-                None => {
-                    let p: Arc<dyn PropertyManager> =
-                        Arc::new(SledProperties::open(self.db).map_err(|e| self.state_error(e))?);
-                    self.sled_properties = Some(p.clone());
-                    p
-                }
-            },
-        })
-    }
-
-    fn locks(&mut self, kind: StoreKind) -> Result<Arc<dyn LockManager>, StartError> {
-        Ok(match kind {
-            StoreKind::Memory => Arc::new(MemoryLocks::new()),
-            StoreKind::Sled => match &self.sled_locks {
-                Some(l) => l.clone(),
-                None => {
-                    let l: Arc<dyn LockManager> =
-                        Arc::new(SledLocks::open(self.db).map_err(|e| self.state_error(e))?);
-                    self.sled_locks = Some(l.clone());
-                    l
-                }
-            },
-        })
-    }
-
-    fn mount(&mut self, config: &MountConfig) -> Result<Mount, StartError> {
-        let origin = if config.origin.is_empty() {
+/// Opens the managers one mount names, with the kinds it chose.
+async fn open_mount(cx: &OpenContext, config: &MountConfig) -> Result<Mount, StartError> {
+    let failed = |source: OpenError| StartError::Open {
+        origin: if config.origin.is_empty() {
             String::new()
         } else {
             format!("{}: ", config.origin)
-        };
-        let namespace: Option<Arc<dyn davd_registry::NamespaceManager>> = match &config.namespace {
-            None => None,
-            Some(NamespaceKind::Fs { root }) => Some(Arc::new(
-                FsNamespace::open(
-                    root,
-                    FsOptions {
-                        fsync: self.settings.fsync,
-                        inline_io: self.settings.fs_inline_io,
-                        reserve: self.settings.min_free_bytes,
-                    },
-                )
-                .map_err(|source| StartError::Root {
-                    origin,
-                    path: root.clone(),
-                    source,
-                })?,
-            )),
-            Some(NamespaceKind::Sled) => Some(Arc::new(
-                SledNamespace::open(self.db, config.scope.as_str())
-                    .map_err(|e| self.state_error(e))?,
-            )),
-            Some(NamespaceKind::Memory) => Some(Arc::new(MemoryNamespace::new())),
-        };
-        let mut live: Vec<Arc<dyn LivePropertyHandler>> = if config.scope.is_root() {
-            standard_handlers()
-        } else {
-            Vec::new()
-        };
-        for extra in &config.live {
-            live.push(match extra {
-                ExtraHandler::ReadOnly => Arc::new(ReadOnly::new()),
-                ExtraHandler::HitCounter => Arc::new(HitCounter::new()),
-            });
-        }
-        Ok(Mount {
-            namespace,
-            properties: config.properties.map(|k| self.properties(k)).transpose()?,
-            locks: config.locks.map(|k| self.locks(k)).transpose()?,
-            live,
-            access: config.access.clone(),
-        })
-    }
+        },
+        source,
+    };
+    let scope = &config.scope;
+    let namespace = match &config.namespace {
+        Some(kind) => Some(kind.open(cx, scope).await.map_err(failed)?),
+        None => None,
+    };
+    let properties = match &config.properties {
+        Some(kind) => Some(kind.open(cx, scope).await.map_err(failed)?),
+        None => None,
+    };
+    let locks = match &config.locks {
+        Some(kind) => Some(kind.open(cx, scope).await.map_err(failed)?),
+        None => None,
+    };
+    let mut live: Vec<Arc<dyn LivePropertyHandler>> = if config.scope.is_root() {
+        standard_handlers()
+    } else {
+        Vec::new()
+    };
+    live.extend(config.live.iter().map(|handler| (handler.new)()));
+    Ok(Mount {
+        namespace,
+        properties,
+        locks,
+        live,
+        access: config.access.clone(),
+    })
 }
 
-/// The mounts to build: the configured ones with the root completed, or the embedded default.
+/// The mounts to build: the configured ones with the root completed, or the embedded default
+/// (the catalog's root defaults: the directory `root` with properties and locks in `state`).
 fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, StartError> {
     let mut mounts = settings.mounts.clone();
     if mounts.is_empty() {
-        mounts.push(MountConfig {
-            origin: String::new(),
-            scope: DavPath::root(),
-            namespace: None,
-            properties: None,
-            locks: None,
-            live: Vec::new(),
-            access: None,
-        });
+        mounts.push(MountConfig::new(davd_protocol::DavPath::root()));
     }
     let root = mounts
         .iter_mut()
         .find(|m| m.scope.is_root())
         .ok_or_else(|| StartError::Config("the configuration must mount the scope \"/\"".into()))?;
-    root.namespace.get_or_insert_with(|| NamespaceKind::Fs {
-        root: settings.root.clone(),
-    });
-    root.properties.get_or_insert(StoreKind::Sled);
-    root.locks.get_or_insert(StoreKind::Sled);
+    let defaults = settings.catalog.defaults();
+    root.namespace
+        .get_or_insert_with(|| (defaults.namespace)(&settings.root));
+    root.properties.get_or_insert_with(defaults.properties);
+    root.locks.get_or_insert_with(defaults.locks);
     Ok(mounts)
 }
 
 impl App {
     /// Opens the stores and builds the registry: the configured mounts, or the embedded
     /// default (the file system at `root`, properties and locks in sled under `state`).
-    pub fn build(settings: Settings) -> Result<App, StartError> {
+    pub async fn build(settings: Settings) -> Result<App, StartError> {
         if let Some(path) = &settings.users {
             let users = Users::load(path).map_err(|e| StartError::Config(e.to_string()))?;
             if users.is_empty() {
@@ -207,21 +134,8 @@ impl App {
         }
         let mounts = effective_mounts(&settings)?;
         refuse_state_inside_a_root(&settings, &mounts)?;
-        std::fs::create_dir_all(&settings.state).map_err(|source| StartError::Root {
-            origin: String::new(),
-            path: settings.state.clone(),
-            source,
-        })?;
-        let db_path = settings.state.join("db");
-        let db = open_state(
-            &settings.state,
-            &StateOptions {
-                reserve: settings.min_free_bytes,
-                // Enough for sled to open on a full disk; never more than a quarter of the
-                // reserve, so a small test disk is not filled by it.
-                ballast: (settings.min_free_bytes / 4).min(8 * 1024 * 1024),
-            },
-        )?;
+        // What the server keeps in its state directory for itself, rather than for one store,
+        // opens here, before any store does: the journal of requests in flight.
         let journal_dir = settings.state.join("journal");
         let journal: Arc<dyn Journal> = Arc::new(
             DirJournal::open(&journal_dir, settings.fsync, settings.min_free_bytes).map_err(
@@ -231,16 +145,16 @@ impl App {
                 },
             )?,
         );
-        let mut factory = Factory {
-            settings: &settings,
-            db: &db,
-            db_path,
-            sled_properties: None,
-            sled_locks: None,
-        };
+        let mut cx = OpenContext::new(&settings.state)
+            .with_fsync(settings.fsync)
+            .with_fs_inline_io(settings.fs_inline_io)
+            .with_reserve(settings.min_free_bytes);
+        for (name, table) in &settings.tables {
+            cx = cx.with_table(name.clone(), table.clone());
+        }
         let mut built = Vec::new();
         for config in mounts {
-            let mount = factory.mount(&config)?;
+            let mount = open_mount(&cx, &config).await?;
             info!(
                 scope = %config.scope,
                 namespace = mount.namespace.as_ref().map_or("inherited", |n| n.kind()),
@@ -251,23 +165,20 @@ impl App {
             built.push((config.scope, mount));
         }
         let registry = Registry::new(built)?;
-        Ok(Self::assemble(registry, settings, db, journal))
+        let mut app = Self::assemble(registry, settings, journal);
+        app.closers = cx.closers();
+        Ok(app)
     }
 
     /// Assembles an app around a registry built elsewhere (library users, tests that inject
-    /// their own subsystems). `state` is the state database to flush on shutdown. Its journal
-    /// is kept in memory: nothing such an app keeps survives a crash, unless its stores do, and
-    /// then [`App::build`] is the way.
-    pub fn with_registry(registry: Registry, settings: Settings, state: StateDb) -> App {
-        Self::assemble(registry, settings, state, Arc::new(MemoryJournal::new()))
+    /// their own subsystems). On shutdown its property and lock managers are flushed. Its
+    /// journal is kept in memory: nothing such an app keeps survives a crash, unless its stores
+    /// do, and then [`App::build`] is the way.
+    pub fn with_registry(registry: Registry, settings: Settings) -> App {
+        Self::assemble(registry, settings, Arc::new(MemoryJournal::new()))
     }
 
-    fn assemble(
-        registry: Registry,
-        mut settings: Settings,
-        state: StateDb,
-        journal: Arc<dyn Journal>,
-    ) -> App {
+    fn assemble(registry: Registry, mut settings: Settings, journal: Arc<dyn Journal>) -> App {
         let auth = match &settings.users {
             Some(path) => match Users::load(path) {
                 Ok(users) => Some(Authenticator::new(users, settings.realm.clone())),
@@ -285,7 +196,7 @@ impl App {
             executive,
             settings,
             auth,
-            state,
+            closers: Vec::new(),
             recovered: tokio::sync::OnceCell::new(),
         }
     }
@@ -312,31 +223,71 @@ impl App {
         Ok(())
     }
 
+    /// Every distinct property manager of the registry, each once.
+    fn property_stores(&self) -> Vec<Arc<dyn PropertyManager>> {
+        let registry = &self.executive.registry;
+        let mut stores: Vec<Arc<dyn PropertyManager>> = Vec::new();
+        for scope in registry.scopes() {
+            let store = registry.properties(scope);
+            if !stores.iter().any(|p| Arc::ptr_eq(p, store)) {
+                stores.push(store.clone());
+            }
+        }
+        stores
+    }
+
+    /// Every distinct lock manager of the registry, each once.
+    fn lock_tables(&self) -> Vec<Arc<dyn LockManager>> {
+        let registry = &self.executive.registry;
+        let mut tables: Vec<Arc<dyn LockManager>> = Vec::new();
+        for scope in registry.scopes() {
+            for manager in registry.lock_managers(scope) {
+                if !tables.iter().any(|l| Arc::ptr_eq(l, &manager)) {
+                    tables.push(manager);
+                }
+            }
+        }
+        tables
+    }
+
     /// Removes expired locks from every lock manager.
     pub async fn sweep_locks(&self) {
-        let mut seen: Vec<Arc<dyn LockManager>> = Vec::new();
-        for scope in self.executive.registry.scopes() {
-            for manager in self.executive.registry.lock_managers(scope) {
-                if seen.iter().any(|m| Arc::ptr_eq(m, &manager)) {
-                    continue;
-                }
-                match manager.sweep().await {
-                    Ok(0) => {}
-                    Ok(n) => info!(expired = n, "removed expired locks"),
-                    Err(e) => warn!(error = %e, "lock sweep failed"),
-                }
-                seen.push(manager);
+        for manager in self.lock_tables() {
+            match manager.sweep().await {
+                Ok(0) => {}
+                Ok(n) => info!(expired = n, "removed expired locks"),
+                Err(e) => warn!(error = %e, "lock sweep failed"),
             }
         }
     }
 
-    /// Flushes the state database (on shutdown). Bounded in time: a disk that no longer
-    /// answers must not keep the process from exiting.
+    /// On shutdown: flushes every property and lock manager, then finishes what the kinds
+    /// registered (the state database, which also holds sled namespaces). Bounded in time: a
+    /// disk that no longer answers must not keep the process from exiting.
     pub async fn close(&self) {
-        match tokio::time::timeout(CLOSE_TIMEOUT, self.state.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "flushing the state database failed"),
-            Err(_) => warn!("flushing the state database did not finish in time"),
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.flush_and_close())
+            .await
+            .is_err()
+        {
+            warn!("flushing the stores did not finish in time");
+        }
+    }
+
+    async fn flush_and_close(&self) {
+        for store in self.property_stores() {
+            if let Err(e) = store.flush().await {
+                warn!(error = %e, kind = store.kind(), "flushing a property store failed");
+            }
+        }
+        for store in self.lock_tables() {
+            if let Err(e) = store.flush().await {
+                warn!(error = %e, kind = store.kind(), "flushing a lock table failed");
+            }
+        }
+        for closer in &self.closers {
+            if let Err(e) = closer.close().await {
+                warn!(error = %e, "closing {} failed", closer.what());
+            }
         }
     }
 }
@@ -344,7 +295,7 @@ impl App {
 /// How often expired locks are swept.
 pub const LOCK_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How long shutdown waits for the state database's last flush.
+/// How long shutdown waits for the stores' last flush.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A state directory inside a served root would be served to clients, who could read and
@@ -355,8 +306,9 @@ fn refuse_state_inside_a_root(
 ) -> Result<(), StartError> {
     let state = absolute(&settings.state);
     for mount in mounts {
-        if let Some(NamespaceKind::Fs { root }) = &mount.namespace {
-            let root = absolute(root);
+        let served = mount.namespace.as_ref().and_then(|n| n.served_directory());
+        if let Some(root) = served {
+            let root = absolute(&root);
             if state.starts_with(&root) {
                 let origin = if mount.origin.is_empty() {
                     String::new()
@@ -395,5 +347,94 @@ fn absolute(path: &std::path::Path) -> PathBuf {
                     .unwrap_or_else(|_| path.to_path_buf());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FileConfig;
+    use davd_protocol::DavPath;
+
+    fn settings(dir: &std::path::Path, config: &str) -> Settings {
+        let file = FileConfig::parse(config, "davd.toml", dir).unwrap();
+        let mut settings = Settings {
+            root: dir.join("root"),
+            state: dir.join("state"),
+            ..Settings::default()
+        };
+        file.apply(&mut settings);
+        settings
+    }
+
+    fn path(s: &str) -> DavPath {
+        DavPath::parse_url_path(s).unwrap().0
+    }
+
+    #[tokio::test]
+    async fn a_memory_only_server_opens_no_state_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::build(settings(
+            dir.path(),
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"memory\" }\nproperties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n",
+        ))
+        .await
+        .unwrap();
+        assert!(app.closers.is_empty());
+        app.close().await;
+        assert!(
+            !dir.path().join("state/db").exists(),
+            "no state database (the journal of requests in flight is there all the same)"
+        );
+    }
+
+    /// Scopes naming `sled` properties or locks share one store each, whether they name it or
+    /// inherit it, so a MOVE between them moves properties natively; memory stores are not.
+    #[tokio::test]
+    async fn sled_stores_are_shared_between_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::build(settings(
+            dir.path(),
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+             [[mount]]\nscope = \"/a\"\nnamespace = { kind = \"sled\" }\nproperties = { kind = \"sled\" }\nlocks = { kind = \"sled\" }\n\
+             [[mount]]\nscope = \"/m\"\nproperties = { kind = \"memory\" }\n",
+        ))
+        .await
+        .unwrap();
+        let registry = &app.executive.registry;
+        assert!(Arc::ptr_eq(
+            registry.properties(&path("/x")),
+            registry.properties(&path("/a/x"))
+        ));
+        assert!(Arc::ptr_eq(
+            registry.lock_manager(&path("/x")),
+            registry.lock_manager(&path("/a/x"))
+        ));
+        assert_eq!(registry.lock_managers(&path("/a/x")).len(), 1);
+        assert!(!Arc::ptr_eq(
+            registry.properties(&path("/x")),
+            registry.properties(&path("/m/x"))
+        ));
+        assert_eq!(app.closers.len(), 1, "one state database, flushed once");
+        app.close().await;
+        assert!(dir.path().join("state/db").is_dir());
+    }
+
+    #[tokio::test]
+    async fn a_directory_that_cannot_be_served_names_its_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        let e = App::build(settings(
+            dir.path(),
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"file\" }\n",
+        ))
+        .await
+        .err()
+        .expect("a file is no directory");
+        assert!(
+            e.to_string()
+                .starts_with("davd.toml line 2: cannot use the served directory"),
+            "{e}"
+        );
     }
 }

@@ -4,16 +4,21 @@
 //!
 //! | kind        | implementations |
 //! |-------------|-----------------|
-//! | namespace   | [`fs::FsNamespace`], [`memory::MemoryNamespace`] |
+//! | namespace   | [`fs::FsNamespace`], [`sled_store::SledNamespace`], [`memory::MemoryNamespace`] |
 //! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
 //! | journal     | [`journal::DirJournal`], [`journal::MemoryJournal`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
 //!
+//! [`catalog`] names them for the configuration file: `kind = "fs"`, `"sled"`, `"memory"`.
+//!
 //! Nothing here knows RFC 4918 policy: no lock conflicts, no status rules beyond "this did not
 //! exist" or "the parent is missing".
 
 mod blocking;
+pub mod catalog;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 pub mod fs;
 pub mod journal;
 pub mod live;

@@ -16,7 +16,7 @@ use davd_registry::{SubsystemError, SubsystemResult};
 pub const DEFAULT_RESERVE: u64 = 32 * 1024 * 1024;
 
 /// How often (in bytes written) a growing upload looks at the free space again.
-pub const RECHECK_EVERY: u64 = 8 * 1024 * 1024;
+pub const RECHECK_EVERY: u64 = 1024 * 1024;
 
 /// Refuses writes while the free space on the file system holding `path` is below `reserve`.
 #[derive(Debug, Clone)]

@@ -56,7 +56,7 @@ pub async fn with_users(config: &str) -> TestServer {
         mounts: file.mounts,
         ..Settings::default()
     };
-    TestServer::start_app(App::build(settings).unwrap(), dirs).await
+    TestServer::start_app(App::build(settings).await.unwrap(), dirs).await
 }
 
 /// Settings as the `davd` binary would build them from `--config FILE` (the file is written

@@ -116,7 +116,7 @@ impl TestServer {
     }
 
     async fn launch(dirs: Arc<Dirs>, settings: Settings) -> TestServer {
-        let app = App::build(settings.clone()).unwrap();
+        let app = App::build(settings.clone()).await.unwrap();
         Self::serve(dirs, settings, app).await
     }
 
@@ -162,7 +162,7 @@ impl TestServer {
         let settings = self.settings.clone();
         // sled releases its file lock when the last handle drops; give it a moment.
         for _ in 0..50 {
-            if let Ok(app) = App::build(settings.clone()) {
+            if let Ok(app) = App::build(settings.clone()).await {
                 return Self::serve(dirs, settings, app).await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

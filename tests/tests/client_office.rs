@@ -496,7 +496,7 @@ const MSDAIPP: &str = "Microsoft Data Access Internet Publishing Provider DAV 1.
 async fn configured(config: &str) -> TestServer {
     let dirs = Dirs::new();
     let settings = settings_from_config(&dirs, config);
-    let s = TestServer::start_app(App::build(settings).unwrap(), dirs).await;
+    let s = TestServer::start_app(App::build(settings).await.unwrap(), dirs).await;
     assert_eq!(s.mkcol("/docs").await.status(), StatusCode::CREATED);
     assert_eq!(s.put(DOC, "x").await.status(), StatusCode::CREATED);
     s

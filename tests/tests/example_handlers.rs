@@ -36,7 +36,7 @@ async fn server() -> TestServer {
         state: dirs.state.clone(),
         ..Settings::default()
     };
-    TestServer::start_app(App::with_registry(registry, settings, db), dirs).await
+    TestServer::start_app(App::with_registry(registry, settings), dirs).await
 }
 
 const READ_ONLY: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><readonly xmlns="urn:davd:">true</readonly></D:prop></D:set></D:propertyupdate>"#;

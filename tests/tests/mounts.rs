@@ -189,7 +189,7 @@ async fn sled_scope_content_survives_a_restart() {
     };
     let mut app = None;
     for _ in 0..50 {
-        match App::build(settings.clone()) {
+        match App::build(settings.clone()).await {
             Ok(a) => {
                 app = Some(a);
                 break;
@@ -374,8 +374,7 @@ async fn faulty_server(fail_detach: Arc<AtomicBool>) -> TestServer {
         state: dirs.state.clone(),
         ..Settings::default()
     };
-    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
-    TestServer::start_app(App::with_registry(registry, settings, db), dirs).await
+    TestServer::start_app(App::with_registry(registry, settings), dirs).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,8 +471,7 @@ async fn a_nearer_scope_handler_overrides_a_property_once_in_allprop() {
         state: dirs.state.clone(),
         ..Settings::default()
     };
-    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
-    let s = TestServer::start_app(App::with_registry(registry, settings, db), dirs).await;
+    let s = TestServer::start_app(App::with_registry(registry, settings), dirs).await;
     assert_eq!(s.mkcol("/typed/").await.status(), StatusCode::CREATED);
     s.put("/typed/a.txt", "a").await;
     s.put("/plain.txt", "p").await;

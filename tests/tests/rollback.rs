@@ -102,9 +102,8 @@ async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
         },
     )])
     .unwrap();
-    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     (
-        TestServer::start_app(App::with_registry(registry, settings, db), dirs.clone()).await,
+        TestServer::start_app(App::with_registry(registry, settings), dirs.clone()).await,
         dirs,
     )
 }

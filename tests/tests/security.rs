@@ -288,10 +288,13 @@ async fn refuses_to_expose_itself_without_users() {
         listen: "0.0.0.0:0".parse().unwrap(),
         ..Settings::default()
     };
-    let e = App::build(settings.clone()).err().expect("must refuse");
+    let e = App::build(settings.clone())
+        .await
+        .err()
+        .expect("must refuse");
     assert!(e.to_string().contains("--allow-anonymous"), "{e}");
     settings.allow_anonymous = true;
-    assert!(App::build(settings).is_ok());
+    assert!(App::build(settings).await.is_ok());
 }
 
 fn self_signed(dir: &std::path::Path) -> TlsFiles {
@@ -316,7 +319,7 @@ async fn https_with_http2_and_http1() {
         tls: Some(self_signed(&dirs.state)),
         ..Settings::default()
     };
-    let s = TestServer::start_app(App::build(settings).unwrap(), dirs).await;
+    let s = TestServer::start_app(App::build(settings).await.unwrap(), dirs).await;
     let base = format!("https://{}", s.host());
     for http2 in [true, false] {
         let mut builder = davd_tests::client_builder().danger_accept_invalid_certs(true);

@@ -71,14 +71,23 @@ pub(super) fn holds(dir: &Dir, handle: &str) -> SubsystemResult<bool> {
 }
 
 /// Removes everything staged: what interrupted requests left, once recovery has restored or
-/// purged what it needed.
+/// purged what it needed. The directory itself stays: on a full disk, making it again could
+/// fail.
 pub(super) fn empty(dir: &Dir) -> io::Result<()> {
-    match dir.remove_dir_all(STAGING) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    ensure(dir)?;
+    for entry in dir.read_dir(STAGING)? {
+        let entry = entry?;
+        let path = PathBuf::from(STAGING).join(entry.file_name());
+        let removed = match entry.file_type()?.is_dir() {
+            true => dir.remove_dir_all(&path),
+            false => dir.remove_file(&path),
+        };
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
-    ensure(dir)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -78,16 +78,21 @@ impl MemoryNamespace {
     }
 }
 
-/// Keys of `path` and everything below it.
+/// Keys of `path` and everything below it. The keys below `/a` are one range (`/a/...`), but
+/// not contiguous with `/a` itself: `/a b` and `/a.txt` sort between them.
 fn subtree_keys(tree: &Tree, path: &DavPath) -> Vec<String> {
     let key = path.as_str();
     if path.is_root() {
         return tree.keys().cloned().collect();
     }
     let below = format!("{key}/");
-    tree.range(key.to_owned()..)
-        .take_while(|(k, _)| k.as_str() == key || k.starts_with(&below))
-        .map(|(k, _)| k.clone())
+    let own = tree.get_key_value(key).map(|(k, _)| k.clone());
+    own.into_iter()
+        .chain(
+            tree.range(below.clone()..)
+                .take_while(|(k, _)| k.starts_with(&below))
+                .map(|(k, _)| k.clone()),
+        )
         .collect()
 }
 
@@ -174,19 +179,20 @@ impl NamespaceManager for MemoryNamespace {
             buf.extend_from_slice(&chunk?);
         }
         let mut tree = self.tree.write().await;
-        if !parent_is_collection(&tree, path) {
-            return Err(SubsystemError::conflict(
-                "the parent collection does not exist",
-            ));
-        }
-        let now = SystemTime::now();
         let existing = tree.get(path.as_str()).cloned();
+        // A collection first: the root is one, and has no parent.
         if existing.as_ref().is_some_and(|n| n.content.is_none()) {
             return Err(SubsystemError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "cannot PUT onto a collection",
             ));
         }
+        if !parent_is_collection(&tree, path) {
+            return Err(SubsystemError::conflict(
+                "the parent collection does not exist",
+            ));
+        }
+        let now = SystemTime::now();
         let content = match mode {
             WriteMode::Replace => buf.freeze(),
             WriteMode::Segment { offset, total } => {
@@ -217,6 +223,7 @@ impl NamespaceManager for MemoryNamespace {
         };
         let meta = node.meta();
         tree.insert(path.as_str().to_owned(), node);
+        let created = existing.is_none();
         let previous = match (mode, existing) {
             (WriteMode::Replace, Some(old)) => {
                 let handle = format!("prev-{}", self.next_version());
@@ -232,7 +239,7 @@ impl NamespaceManager for MemoryNamespace {
             _ => None,
         };
         Ok(WriteReceipt {
-            created: previous.is_none() && matches!(mode, WriteMode::Replace),
+            created,
             previous,
             meta,
         })
@@ -306,6 +313,13 @@ impl NamespaceManager for MemoryNamespace {
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
         self.trash.write().await.remove(&detached.handle);
+        Ok(())
+    }
+
+    /// Nothing survives a restart here, but a request that never committed or undid (its task
+    /// gone) left its detached trees and replaced contents in the trash: they go now.
+    async fn discard_leftovers(&self) -> SubsystemResult<()> {
+        self.trash.write().await.clear();
         Ok(())
     }
 

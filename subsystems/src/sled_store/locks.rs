@@ -158,6 +158,7 @@ impl LockManager for SledLocks {
     }
 
     async fn remove(&self, token: &str) -> SubsystemResult<Option<LockRecord>> {
+        self.state.room_for(0)?;
         // A corrupt record is removed all the same.
         let lock = self.load(token.as_bytes()).ok().flatten();
         if let Some(lock) = &lock {
@@ -309,6 +310,7 @@ impl LockManager for SledLocks {
     }
 
     async fn forget_markers(&self, forget: &[String]) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         markers::forget(&self.by_path, forget)
     }
 

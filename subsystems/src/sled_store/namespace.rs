@@ -446,6 +446,7 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
+        self.state.room_for(0)?;
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
@@ -474,6 +475,7 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         self.off_thread(move |ns| {
             let mut batch = sled::Batch::default();
             // Whatever is at the path now (a PUT being undone) goes first; its content is
@@ -514,6 +516,9 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
+        // Even a removal writes to the log: not below the reserve (the leftover is collected
+        // at the next start).
+        self.state.room_for(0)?;
         self.off_thread(move |ns| {
             let prefix = format!("t{}\0", detached.handle);
             let mut batch = sled::Batch::default();
@@ -574,6 +579,7 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         let (from, to) = (from.clone(), to.clone());
         self.off_thread(move |ns| {
             if ns.node(&to)?.is_some() {
@@ -611,6 +617,7 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn discard_leftovers(&self) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         self.off_thread(|ns| ns.recover().map_err(db_error)).await?;
         self.state.flush().await
     }

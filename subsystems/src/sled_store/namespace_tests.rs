@@ -1,68 +1,17 @@
-//! Unit tests of the sled namespace: content in chunks, undo, listings, renames, segments.
-use bytes::Bytes;
-
-use davd_registry::{Body, ByteRange};
+//! What only the sled namespace does: content in chunks (of sizes older versions chose too),
+//! chunks freed when content goes, recovery on reopening, tree-wide work off the connection's
+//! thread. The contract every namespace keeps is checked by the conformance suite
+//! (`crate::conformance`).
+use davd_registry::ByteRange;
 
 use super::super::{StateOptions, open_state};
 use super::chunks::chunk_key;
 use super::*;
-
-fn p(s: &str) -> DavPath {
-    DavPath::parse_url_path(s).unwrap().0
-}
-
-fn body(data: Vec<u8>) -> ByteStream {
-    // Deliver in uneven pieces to exercise chunk boundaries.
-    let pieces: Vec<std::io::Result<Bytes>> = data
-        .chunks(10_007)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    stream::iter(pieces).boxed()
-}
-
-async fn read(ns: &SledNamespace, path: &str, range: Option<ByteRange>) -> Vec<u8> {
-    match ns
-        .open(&p(path))
-        .await
-        .unwrap()
-        .content
-        .read(range)
-        .await
-        .unwrap()
-    {
-        Body::Empty => vec![],
-        Body::Full(b) => b.to_vec(),
-        Body::Stream(mut s) => {
-            let mut out = vec![];
-            while let Some(c) = s.next().await {
-                out.extend_from_slice(&c.unwrap());
-            }
-            out
-        }
-    }
-}
+use crate::conformance::support::{body, mkcol, path as p, put, read, read_range};
 
 fn open() -> (SledNamespace, StateDb) {
     let db = StateDb::temporary().unwrap();
     (SledNamespace::open(&db, "/t").unwrap(), db)
-}
-
-#[tokio::test]
-async fn content_round_trips_across_chunks_and_ranges() {
-    let (ns, _db) = open();
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-    let receipt = ns
-        .write(&p("/f"), body(data.clone()), WriteMode::Replace)
-        .await
-        .unwrap();
-    assert!(receipt.created);
-    assert_eq!(receipt.meta.len, 300_000);
-    assert_eq!(read(&ns, "/f", None).await, data);
-    let r = ByteRange {
-        start: 65_530,
-        end: 131_080,
-    };
-    assert_eq!(read(&ns, "/f", Some(r)).await, &data[65_530..=131_080]);
 }
 
 /// Content written before the chunk size was recorded (64 KiB chunks, a node without
@@ -84,12 +33,15 @@ async fn content_in_legacy_64k_chunks_still_reads_and_takes_segments() {
     ns.nodes
         .insert(node_key(&p("/old")), legacy.as_bytes())
         .unwrap();
-    assert_eq!(read(&ns, "/old", None).await, data);
+    assert_eq!(read(&ns, "/old").await, data);
     let r = ByteRange {
         start: 65_530,
         end: 131_080,
     };
-    assert_eq!(read(&ns, "/old", Some(r)).await, &data[65_530..=131_080]);
+    assert_eq!(
+        read_range(&ns, "/old", Some(r)).await,
+        &data[65_530..=131_080]
+    );
 
     ns.write(
         &p("/old"),
@@ -103,99 +55,36 @@ async fn content_in_legacy_64k_chunks_still_reads_and_takes_segments() {
     .unwrap();
     let mut expected = data.clone();
     expected[65_530..65_540].fill(b'x');
-    assert_eq!(read(&ns, "/old", None).await, expected);
+    assert_eq!(read(&ns, "/old").await, expected);
 }
 
+/// Content no resource points to any more (replaced and committed, purged with its tree) gives
+/// its chunks back; undone content keeps them.
 #[tokio::test]
-async fn replace_undo_and_commit() {
+async fn chunks_go_with_the_content_that_used_them() {
     let (ns, _db) = open();
-    ns.write(&p("/f"), body(b"old".to_vec()), WriteMode::Replace)
-        .await
-        .unwrap();
+    put(&ns, "/f", "old").await;
     let receipt = ns
-        .write(&p("/f"), body(b"new".to_vec()), WriteMode::Replace)
+        .write(&p("/f"), body("new"), WriteMode::Replace)
         .await
         .unwrap();
-    assert_eq!(read(&ns, "/f", None).await, b"new");
     ns.restore(receipt.previous.unwrap()).await.unwrap();
-    assert_eq!(read(&ns, "/f", None).await, b"old");
+    assert_eq!(read(&ns, "/f").await, b"old");
+    assert_eq!(ns.data.len(), 1, "the undone content's chunks are gone");
     let receipt = ns
-        .write(&p("/f"), body(b"newer".to_vec()), WriteMode::Replace)
+        .write(&p("/f"), body("newer"), WriteMode::Replace)
         .await
         .unwrap();
     ns.purge(receipt.previous.unwrap()).await.unwrap();
-    assert_eq!(read(&ns, "/f", None).await, b"newer");
-    assert_eq!(ns.data.len(), 1, "old chunks are gone");
-}
+    assert_eq!(ns.data.len(), 1, "the replaced content's chunks are gone");
 
-#[tokio::test]
-async fn collections_listing_detach_rename() {
-    let (ns, _db) = open();
-    ns.create_collection(&p("/c")).await.unwrap();
-    assert!(ns.create_collection(&p("/c")).await.is_err());
-    assert!(ns.create_collection(&p("/x/y")).await.is_err());
-    ns.create_collection(&p("/c/d")).await.unwrap();
-    ns.write(&p("/c/d/f"), body(b"x".to_vec()), WriteMode::Replace)
-        .await
-        .unwrap();
-    ns.write(&p("/c/g"), body(b"y".to_vec()), WriteMode::Replace)
-        .await
-        .unwrap();
-    let mut listed = ns.list(&p("/c")).await.unwrap();
-    let names: Vec<String> = listed
-        .next()
-        .await
-        .unwrap()
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-    assert_eq!(names, vec!["d", "g"]);
-    ns.rename(&p("/c"), &p("/e")).await.unwrap();
-    assert_eq!(read(&ns, "/e/d/f", None).await, b"x");
-    assert!(ns.stat(&p("/c")).await.unwrap().is_none());
-    let detached = ns.detach(&p("/e"), "e-1").await.unwrap();
-    assert!(ns.stat(&p("/e/g")).await.unwrap().is_none());
-    ns.restore(detached.clone()).await.unwrap();
-    assert_eq!(read(&ns, "/e/g", None).await, b"y");
-    let detached = ns.detach(&p("/e"), "e-2").await.unwrap();
+    mkcol(&ns, "/c").await;
+    put(&ns, "/c/g", vec![7; 100_000]).await;
+    let detached = ns.detach(&p("/c"), "c").await.unwrap();
     ns.purge(detached).await.unwrap();
-    assert_eq!(ns.data.len(), 0);
-}
-
-#[tokio::test]
-async fn segments_and_copies() {
-    let (ns, _db) = open();
-    ns.write(
-        &p("/s"),
-        body(b"world".to_vec()),
-        WriteMode::Segment {
-            offset: 5,
-            total: Some(10),
-        },
-    )
-    .await
-    .unwrap();
-    ns.write(
-        &p("/s"),
-        body(b"hello".to_vec()),
-        WriteMode::Segment {
-            offset: 0,
-            total: Some(10),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(read(&ns, "/s", None).await, b"helloworld");
-    ns.copy_file(&p("/s"), &p("/t")).await.unwrap();
-    ns.write(&p("/s"), body(b"changed".to_vec()), WriteMode::Replace)
-        .await
-        .unwrap();
-    assert_eq!(
-        read(&ns, "/t", None).await,
-        b"helloworld",
-        "a copy has its own content"
-    );
+    let detached = ns.detach(&p("/f"), "f").await.unwrap();
+    ns.purge(detached).await.unwrap();
+    assert_eq!(ns.data.len(), 0, "a purged tree's chunks are gone");
 }
 
 #[tokio::test]
@@ -209,7 +98,7 @@ async fn survives_reopening() {
         let db = open_state(dir.path(), &options).unwrap();
         let ns = SledNamespace::open(&db, "/").unwrap();
         ns.create_collection(&p("/c")).await.unwrap();
-        ns.write(&p("/c/f"), body(b"kept".to_vec()), WriteMode::Replace)
+        ns.write(&p("/c/f"), body("kept"), WriteMode::Replace)
             .await
             .unwrap();
         // A request in flight when the process died leaves a detached node behind.
@@ -229,7 +118,7 @@ async fn survives_reopening() {
     })
     .await
     .expect("opening keeps what a crashed request detached, for recovery");
-    assert_eq!(read(&ns, "/c/f", None).await, b"kept");
+    assert_eq!(read(&ns, "/c/f").await, b"kept");
     ns.detach(&p("/c/f"), "crashed-again").await.unwrap();
     ns.discard_leftovers().await.unwrap();
     assert_eq!(ns.data.len(), 0, "leftovers and their chunks are collected");
@@ -280,7 +169,7 @@ async fn listings_and_tree_changes_leave_the_thread_to_other_tasks() {
     let (copied, others) = others_ran_during(ns.copy_file(&p("/a/f"), &p("/g"))).await;
     copied.unwrap();
     assert!(others > 0, "copy_file ran inline");
-    assert_eq!(read(&ns, "/g", None).await, content);
+    assert_eq!(read(&ns, "/g").await, content);
 
     let (renamed, others) = others_ran_during(ns.rename(&p("/a"), &p("/b"))).await;
     renamed.unwrap();

@@ -132,6 +132,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        self.state.room_for(0)?;
         let old = self.tree.remove(prop_key(path, name)).map_err(db_error)?;
         old.map(|v| stored(name.clone(), &v)).transpose()
     }
@@ -141,6 +142,7 @@ impl PropertyManager for SledProperties {
     }
 
     async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.state.room_for(0)?;
         let removed = self.scan_tree(path)?;
         let mut batch = sled::Batch::default();
         for (p, prop) in &removed {
@@ -200,43 +202,11 @@ impl PropertyManager for SledProperties {
     }
 
     async fn forget_markers(&self, forget: &[String]) -> SubsystemResult<()> {
+        self.state.room_for(0)?;
         markers::forget(&self.tree, forget)
     }
 
     async fn markers(&self) -> SubsystemResult<Vec<String>> {
         markers::all(&self.tree)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> DavPath {
-        DavPath::parse_url_path(s).unwrap().0
-    }
-
-    /// Names that are prefixes of one another, a neighbour outside the range and a member's
-    /// own members: `get_members` returns exactly the members asked for.
-    #[tokio::test]
-    async fn get_members_reads_exactly_the_named_members() {
-        let store = SledProperties::open(&StateDb::temporary().unwrap()).unwrap();
-        for path in ["/c/a", "/c/a b", "/c/ab", "/c/b", "/c/a/x", "/ca", "/c"] {
-            let prop = StoredProp {
-                name: PropName::new("urn:t", "p"),
-                xml: format!("<p xmlns=\"urn:t\">{path}</p>"),
-            };
-            store.set(&p(path), prop).await.unwrap();
-        }
-        let got = store.get_members(&p("/c"), &["a", "ab"]).await.unwrap();
-        let mut names: Vec<&str> = got.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        assert_eq!(names, ["a", "ab"]);
-        assert!(got["a"][0].xml.contains(">/c/a<"));
-        assert_eq!(got["a"].len(), 1, "not the member's own members");
-
-        let all = store.get_children(&p("/c"), usize::MAX).await.unwrap();
-        assert_eq!(all.map(|m| m.len()), Some(4));
-        assert!(store.get_children(&p("/c"), 100).await.unwrap().is_none());
     }
 }

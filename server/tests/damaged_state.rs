@@ -1,0 +1,169 @@
+//! A damaged or surprising environment gets a clear answer (docs/durability.md): a state
+//! database that was truncated or holds garbage stops startup with a message saying what to
+//! do (never a silent empty start, never a panic a supervisor would restart forever); a
+//! state directory inside the served root is refused; a staging directory removed while davd
+//! runs is made again; an unreadable journal record stops startup instead of being guessed.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use reqwest::StatusCode;
+use support::Davd;
+
+const ARGS: [&str; 4] = ["--root", "root", "--state", "state"];
+
+/// Runs davd in `dir`, expects it to stop with a failure, and returns what it printed.
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir)
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "davd must exit 1:\n{log}");
+    assert!(!log.contains("panicked"), "no panic:\n{log}");
+    log
+}
+
+/// Starts davd once, stores a property and stops it cleanly, so the state database has data.
+async fn a_used_state_directory(dir: &Path) {
+    let davd = Davd::start(dir, &ARGS);
+    let client = support::client_builder().build().unwrap();
+    let doc = format!("{}doc.txt", davd.url);
+    assert_eq!(
+        client.put(&doc).body("x").send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let r = client
+        .request(reqwest::Method::from_bytes(b"PROPPATCH").unwrap(), &doc)
+        .body(r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:a xmlns:t="urn:t">1</t:a></D:prop></D:set></D:propertyupdate>"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    assert_eq!(davd.stop(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_state_database_stops_startup_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    a_used_state_directory(dir.path()).await;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("state/db/db"))
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let log = refused(dir.path(), &ARGS);
+    assert!(log.contains("damaged"), "{log}");
+    assert!(log.contains("state/db"), "names the database: {log}");
+    assert!(log.contains("backup"), "says what to do: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_database_full_of_garbage_stops_startup_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    a_used_state_directory(dir.path()).await;
+    let file = dir.path().join("state/db/db");
+    let len = std::fs::metadata(&file).unwrap().len() as usize;
+    let garbage: Vec<u8> = (0..len).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&file, garbage).unwrap();
+    let log = refused(dir.path(), &ARGS);
+    assert!(
+        log.contains("damaged") || log.contains("cannot open the state database"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_state_directory_inside_the_served_root_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = refused(dir.path(), &["--root", "root", "--state", "root/.state"]);
+    assert!(log.contains("inside the served directory"), "{log}");
+    assert!(
+        !dir.path().join("root/.state").exists(),
+        "nothing was created there"
+    );
+    // The same directory spelt another way is caught too.
+    let log = refused(dir.path(), &["--root", "./root/../root", "--state", "root"]);
+    assert!(log.contains("inside the served directory"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_directory_removed_while_davd_runs_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start(dir.path(), &ARGS);
+    let client = support::client_builder().build().unwrap();
+    std::fs::remove_dir_all(dir.path().join("root/.davd-staging")).unwrap();
+    let r = client
+        .put(format!("{}a.txt", davd.url))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    std::fs::remove_dir_all(dir.path().join("root/.davd-staging")).unwrap();
+    let r = client
+        .put(format!("{}b.bin", davd.url))
+        .body(vec![3u8; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "a large upload too");
+    let r = client
+        .request(
+            reqwest::Method::from_bytes(b"MKCOL").unwrap(),
+            format!("{}d", davd.url),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    std::fs::remove_dir_all(dir.path().join("root/.davd-staging")).unwrap();
+    let r = client
+        .delete(format!("{}d", davd.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "a DELETE detaches into it"
+    );
+    assert_eq!(
+        client
+            .get(format!("{}b.bin", davd.url))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len(),
+        1024 * 1024
+    );
+    assert_eq!(davd.stop(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_journal_record_stops_startup_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    a_used_state_directory(dir.path()).await;
+    std::fs::write(
+        dir.path().join("state/journal/0123-abcd.intent"),
+        b"{ not json",
+    )
+    .unwrap();
+    let log = refused(dir.path(), &ARGS);
+    assert!(log.contains("0123-abcd"), "{log}");
+    assert!(log.contains("cannot be read"), "{log}");
+    // Moving the record away, as the message says, lets davd start.
+    std::fs::remove_file(dir.path().join("state/journal/0123-abcd.intent")).unwrap();
+    let davd = Davd::start(dir.path(), &ARGS);
+    assert_eq!(davd.stop(), Some(0));
+}

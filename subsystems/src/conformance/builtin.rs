@@ -1,0 +1,101 @@
+//! The conformance suite on every kind of the catalog, each opened by its name as a
+//! configuration file would open it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use toml::de::DeTable;
+
+use davd_registry::{DavPath, LockManager, NamespaceManager, PropertyManager};
+
+use super::Subject;
+use crate::catalog::{
+    BUILTIN_KINDS, Catalog, ConfigProblem, ConfigSource, Configured, OpenContext, Role, TableConfig,
+};
+
+/// What a kind gets from a table, opened for the scope `/t` with a fresh state directory
+/// (and served directory) that lives as long as the subject.
+async fn open<M: ?Sized>(
+    table: &str,
+    configure: impl Fn(&Catalog, TableConfig<'_>) -> Result<Configured<M>, ConfigProblem>,
+) -> Subject<M> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = table.replace("DIR", &dir.path().join("served").display().to_string());
+    let document = DeTable::parse(&text).expect("a table");
+    let source = ConfigSource::new(Path::new("/"), document.get_ref());
+    let value = document.get_ref().get("t").expect("the table `t`");
+    let configured = configure(
+        &Catalog::builtin(),
+        TableConfig::new(&source, value, "t".into()),
+    )
+    .expect("the kind reads its table");
+    let cx = OpenContext::new(dir.path().join("state"));
+    let scope = DavPath::parse_url_path("/t").expect("a scope").0;
+    let manager: Arc<M> = configured.open(&cx, &scope).await.expect("the kind opens");
+    Subject::new(manager).keeping(dir)
+}
+
+async fn fs_namespace() -> Subject<dyn NamespaceManager> {
+    open("t = { kind = \"fs\", root = \"DIR\" }", |c, t| {
+        c.namespace(t)
+    })
+    .await
+}
+
+async fn sled_namespace() -> Subject<dyn NamespaceManager> {
+    open("t = { kind = \"sled\" }", |c, t| c.namespace(t)).await
+}
+
+async fn memory_namespace() -> Subject<dyn NamespaceManager> {
+    open("t = { kind = \"memory\" }", |c, t| c.namespace(t)).await
+}
+
+async fn sled_properties() -> Subject<dyn PropertyManager> {
+    open("t = { kind = \"sled\" }", |c, t| c.properties(t)).await
+}
+
+async fn memory_properties() -> Subject<dyn PropertyManager> {
+    open("t = { kind = \"memory\" }", |c, t| c.properties(t)).await
+}
+
+async fn sled_locks() -> Subject<dyn LockManager> {
+    open("t = { kind = \"sled\" }", |c, t| c.locks(t)).await
+}
+
+async fn memory_locks() -> Subject<dyn LockManager> {
+    open("t = { kind = \"memory\" }", |c, t| c.locks(t)).await
+}
+
+crate::namespace_conformance!(fs_namespace_conforms, fs_namespace);
+crate::namespace_conformance!(sled_namespace_conforms, sled_namespace);
+crate::namespace_conformance!(memory_namespace_conforms, memory_namespace);
+crate::properties_conformance!(sled_properties_conform, sled_properties);
+crate::properties_conformance!(memory_properties_conform, memory_properties);
+crate::locks_conformance!(sled_locks_conform, sled_locks);
+crate::locks_conformance!(memory_locks_conform, memory_locks);
+
+/// Every role of every built-in kind is instantiated above: a new kind in the catalog fails
+/// here until the suite runs on it.
+#[test]
+fn every_builtin_kind_runs_the_suite() {
+    const COVERED: &[(&str, Role)] = &[
+        ("fs", Role::Namespace),
+        ("sled", Role::Namespace),
+        ("memory", Role::Namespace),
+        ("sled", Role::Properties),
+        ("memory", Role::Properties),
+        ("sled", Role::Locks),
+        ("memory", Role::Locks),
+    ];
+    for kind in BUILTIN_KINDS {
+        for role in Role::ALL {
+            if kind.fills(role) {
+                assert!(
+                    COVERED.contains(&(kind.name, role)),
+                    "kind {:?} as {role} has no conformance instantiation",
+                    kind.name
+                );
+            }
+        }
+    }
+}
