@@ -25,7 +25,7 @@ pub mod resource;
 
 pub use access::{ANONYMOUS, AccessRule, Grantee};
 pub use document::{
-    DocumentIdentity, DocumentRecord, INTERNAL_NS, document_prop_name, is_internal,
+    DocumentIdentity, DocumentRecord, INTERNAL_NS, IdentityRule, document_prop_name, is_internal,
 };
 pub use error::{SubsystemError, SubsystemResult};
 pub use journal::Journal;

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use davd_protocol::xml::PropValue;
 use davd_protocol::{DavPath, PropName};
 
-use crate::document::{DocumentIdentity, DocumentRecord, document_prop_name};
+use crate::document::{DocumentIdentity, DocumentRecord, IdentityRule, document_prop_name};
 use crate::error::{SubsystemError, SubsystemResult};
 use crate::lock::{LockManager, LockRecord};
 use crate::namespace::NamespaceManager;
@@ -107,6 +107,8 @@ pub struct PropContext<'a> {
     pub dead: Option<&'a [StoredProp]>,
     /// Filled by [`PropContext::document_identity`] the first time a handler asks.
     pub document: OnceLock<DocumentIdentity>,
+    /// How that identity is worked out: the executive's rule.
+    pub identify: IdentityRule,
 }
 
 impl PropContext<'_> {
@@ -145,7 +147,7 @@ impl PropContext<'_> {
             .and_then(|p| DocumentRecord::from_prop(&p.xml));
         Ok(self
             .document
-            .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)))
+            .get_or_init(|| (self.identify)(record.as_ref(), self.path, self.meta)))
     }
 
     /// The document identity if it is known or can be worked out from the prefetched dead
@@ -159,7 +161,7 @@ impl PropContext<'_> {
             .and_then(|p| DocumentRecord::from_prop(&p.xml));
         Some(
             self.document
-                .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)),
+                .get_or_init(|| (self.identify)(record.as_ref(), self.path, self.meta)),
         )
     }
 

@@ -259,7 +259,7 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
             true => String::new(),
             false => checked.source_meta.etag.clone(),
         };
-        identity.pinned(etag)
+        docid::pinned(&identity, etag)
     });
     let one_namespace = Arc::ptr_eq(&source.namespace, &target.namespace);
     let one_property_store = Arc::ptr_eq(&source.properties, &target.properties);
