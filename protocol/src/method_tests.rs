@@ -251,6 +251,10 @@ mod proptests {
                 default_port: if tls { 443 } else { 80 },
                 body_may_exist,
             }) {
+                // A PROPFIND carrying `MS-Doclib` is a GETLIB (MS-WDVME 3.2.5.3.2).
+                Ok(request) if method == "PROPFIND" && map.contains_key("ms-doclib") => {
+                    prop_assert_eq!(request.method.name(), "GETLIB")
+                }
                 Ok(request) => prop_assert_eq!(request.method.name(), method),
                 Err(e) => prop_assert!(matches!(
                     e.status(),
