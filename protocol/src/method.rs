@@ -55,9 +55,11 @@ pub enum Method {
         depth: Depth,
         timeout: Option<Timeout>,
     },
+    // ANCHOR: unlock-variant
     Unlock {
         token: String,
     },
+    // ANCHOR_END: unlock-variant
     /// MS-WDVME's GETLIB ("which document library holds this URL?"), also what a PROPFIND
     /// carrying an `MS-Doclib` header is, since MS-WDVME 3.2.5.3.2 makes it behave identically
     /// and ignore its body, Depth and everything else.
@@ -80,7 +82,9 @@ impl Method {
             Method::Propfind { .. } => MethodKind::Propfind,
             Method::Proppatch => MethodKind::Proppatch,
             Method::Lock { .. } => MethodKind::Lock,
+            // ANCHOR: unlock-kind
             Method::Unlock { .. } => MethodKind::Unlock,
+            // ANCHOR_END: unlock-kind
             Method::Getlib => MethodKind::Getlib,
         }
     }
@@ -286,12 +290,14 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
                     .transpose()?,
             }
         }
+        // ANCHOR: unlock-parse
         MethodKind::Unlock => Method::Unlock {
             token: parse_lock_token(
                 text(headers, &names::LOCK_TOKEN)?
                     .ok_or_else(|| HeaderError::new("Lock-Token", "UNLOCK needs a Lock-Token"))?,
             )?,
         },
+        // ANCHOR_END: unlock-parse
     })
 }
 
@@ -368,7 +374,9 @@ mod names {
     pub const OVERWRITE: HeaderName = HeaderName::from_static("overwrite");
     pub const DESTINATION: HeaderName = HeaderName::from_static("destination");
     pub const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
+    // ANCHOR: header-name
     pub const LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
+    // ANCHOR_END: header-name
     pub const CONTENT_RANGE: HeaderName = HeaderName::from_static("content-range");
     pub const IF: HeaderName = HeaderName::from_static("if");
 }

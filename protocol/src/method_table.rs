@@ -33,6 +33,7 @@ macro_rules! method_table {
     };
 }
 
+// ANCHOR: method-table
 // Every method, in the order `Allow` lists them. GETLIB comes last on every line: MS-WDVME 2.2.5
 // makes it a MUST in `Allow`, and Office detects the Microsoft extensions by it.
 #[rustfmt::skip]
@@ -53,6 +54,7 @@ method_table! {
     Unlock    "UNLOCK"       yes      no        yes         yes;
     Getlib    "GETLIB"       no       yes       yes         yes;
 }
+// ANCHOR_END: method-table
 
 /// What is mapped at a request's URL, as far as the methods that make sense there go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,7 +53,9 @@ pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
         Method::Propfind { depth } => propfind::propfind(&ctx, body, depth).await,
         Method::Proppatch => proppatch::proppatch(&ctx, body).await,
         Method::Lock { depth, timeout } => lock::lock(&ctx, body, depth, timeout).await,
+        // ANCHOR: unlock-dispatch
         Method::Unlock { token } => unlock::unlock(&ctx, &token).await,
+        // ANCHOR_END: unlock-dispatch
         Method::Getlib => getlib::getlib(&ctx).await,
     };
     let mut response = match result {

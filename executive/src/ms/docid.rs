@@ -175,6 +175,7 @@ pub async fn after_write(
     })
 }
 
+// ANCHOR: response-header
 /// Adds `ResourceTag` (and, for a PUT, `Repl-uid`) to a response.
 pub fn add_headers(response: &mut Response, identity: &DocumentIdentity, repl_uid: bool) {
     response.set_header(RESOURCE_TAG, identity.resource_tag().to_string());
@@ -182,6 +183,7 @@ pub fn add_headers(response: &mut Response, identity: &DocumentIdentity, repl_ui
         response.set_header(REPL_UID, identity.repl_uid());
     }
 }
+// ANCHOR_END: response-header
 
 /// The identity a record written by this request gives its resource.
 pub fn recorded(record: &DocumentRecord) -> DocumentIdentity {
