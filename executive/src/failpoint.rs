@@ -1,13 +1,16 @@
 //! Fail points: places where a test can make the server die as if killed, to check that
 //! recovery leaves every resource whole (docs/adr/0017-crash-safety.md).
 //!
-//! A journaled queue passes a numbered *boundary* before each of its steps, between the
-//! batches of its commit and before it removes its journal record, and names each one
-//! `METHOD:N` (`DELETE:0`, `DELETE:1`, ...). A few steps inside long commands have names of
-//! their own (`MOVE:copied-1`, `MOVE:copied-half`). In a debug build (what `cargo test`
-//! runs), setting `DAVD_FAIL_AT` to a comma-separated list of names makes the process abort at
-//! the first boundary named, without unwinding, flushing or running any destructor, as a
-//! `kill -9` would. Release builds compile all of this away.
+//! A journaled queue passes a numbered *boundary* after writing its plan, after each of its
+//! steps and before it removes its journal record, and names each one `METHOD:N`
+//! (`DELETE:0`, `DELETE:1`, ...); a queue without a journal that is named for tests
+//! (`CommandQueue::named`, PROPPATCH) passes `METHOD:N` before each command and `METHOD:end`
+//! after the last. Points inside commands have names of their own: `METHOD:copied-1` and
+//! `METHOD:copied-half` in a tree copy, `METHOD:batch-N` before the Nth batch of a commit and
+//! `METHOD:applied` once every batch is in, before the stores are flushed. In a debug build
+//! (what `cargo test` runs), setting `DAVD_FAIL_AT` to a comma-separated list of names makes
+//! the process abort at the first point named, without unwinding, flushing or running any
+//! destructor, as a `kill -9` would. Release builds compile all of this away.
 
 /// The environment variable naming where to abort.
 pub const VARIABLE: &str = "DAVD_FAIL_AT";

@@ -330,7 +330,24 @@ fn refuse_state_inside_a_root(
 /// `path` made absolute and, as far as it exists, with symbolic links resolved, so that two
 /// spellings of one directory compare equal.
 fn absolute(path: &std::path::Path) -> PathBuf {
-    let mut existing = path.to_path_buf();
+    use std::path::Component;
+    // Lexically first (`root/../root` is `root`, even before it exists), then with the
+    // symbolic links of the part that exists resolved.
+    let joined = match std::env::current_dir() {
+        Ok(cwd) => cwd.join(path),
+        Err(_) => path.to_path_buf(),
+    };
+    let mut lexical = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.clone();
     let mut rest = Vec::new();
     loop {
         if let Ok(found) = existing.canonicalize() {
@@ -341,11 +358,7 @@ fn absolute(path: &std::path::Path) -> PathBuf {
                 rest.push(name.to_os_string());
                 existing = parent.to_path_buf();
             }
-            _ => {
-                return std::env::current_dir()
-                    .map(|cwd| cwd.join(path))
-                    .unwrap_or_else(|_| path.to_path_buf());
-            }
+            _ => return lexical,
         }
     }
 }

@@ -641,3 +641,60 @@ async fn acknowledged_writes_into_sled_survive_sigkill() {
     assert_eq!(r.text().await.unwrap(), "acknowledged");
     assert_eq!(davd.stop(), Some(0));
 }
+
+/// The report that started this: a MOVE of a large tree from an fs scope to a sled scope,
+/// killed half way through the copy or after its commit, lost hundreds of files. Every file
+/// is now exactly once, at the source or at the destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_move_from_fs_to_sled_killed_half_way_loses_nothing() {
+    const FILES: usize = 400;
+    for point in ["copied-half", "applied", "4"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        for i in 0..FILES {
+            let sub = dir.path().join(format!("root/big/d{}", i % 10));
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join(format!("f{i}.txt")), format!("file {i}")).unwrap();
+        }
+        let c = client();
+        let fail_at = format!("MOVE:{point}");
+        let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let answer = c
+            .request(method("MOVE"), format!("{}big/", davd.url))
+            .header("Destination", format!("{}db/big/", davd.url))
+            .send()
+            .await;
+        assert!(answer.is_err(), "{fail_at}: the process aborted");
+        assert_eq!(davd.wait(Duration::from_secs(60)), None);
+
+        let davd = Davd::start(dir.path(), &ARGS);
+        let mut at_source = 0;
+        let mut at_destination = 0;
+        for i in 0..FILES {
+            let name = format!("big/d{}/f{i}.txt", i % 10);
+            let source = c.get(format!("{}{name}", davd.url)).send().await.unwrap();
+            let moved = c
+                .get(format!("{}db/{name}", davd.url))
+                .send()
+                .await
+                .unwrap();
+            match (source.status(), moved.status()) {
+                (StatusCode::OK, StatusCode::NOT_FOUND) => {
+                    assert_eq!(source.text().await.unwrap(), format!("file {i}"));
+                    at_source += 1;
+                }
+                (StatusCode::NOT_FOUND, StatusCode::OK) => {
+                    assert_eq!(moved.text().await.unwrap(), format!("file {i}"));
+                    at_destination += 1;
+                }
+                (a, b) => panic!("{fail_at}: {name} is {a} at the source and {b} moved"),
+            }
+        }
+        assert!(
+            at_source == FILES || at_destination == FILES,
+            "{fail_at}: the tree is whole on one side ({at_source} / {at_destination})"
+        );
+        assert_clean(dir.path());
+        assert_eq!(davd.stop(), Some(0));
+    }
+}

@@ -15,14 +15,30 @@ use support::Davd;
 
 const ARGS: [&str; 4] = ["--root", "root", "--state", "state"];
 
-/// Runs davd in `dir`, expects it to stop with a failure, and returns what it printed.
+/// Runs davd in `dir`, expects it to stop with a failure (within 30 s: a davd that starts
+/// serving instead is killed and the test fails), and returns what it printed.
 fn refused(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_davd"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_davd"))
         .current_dir(dir)
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "davd started instead of refusing:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "davd must exit 1:\n{log}");
@@ -53,11 +69,13 @@ async fn a_used_state_directory(dir: &Path) {
 async fn a_truncated_state_database_stops_startup_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     a_used_state_directory(dir.path()).await;
+    // Cut to nothing, as a disk or a careless copy can leave it: sled would open it as a new,
+    // empty database.
     std::fs::OpenOptions::new()
         .write(true)
         .open(dir.path().join("state/db/db"))
         .unwrap()
-        .set_len(4096)
+        .set_len(0)
         .unwrap();
     let log = refused(dir.path(), &ARGS);
     assert!(log.contains("damaged"), "{log}");

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use davd::{App, Settings};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    Mount, PropertyManager, PropsByPath, Registry, StatusCode as SubStatus, StoredProp,
-    SubsystemError, SubsystemResult,
+    ByteStream, Detached, MemberStream, Mount, NamespaceManager, Opened, PropertyManager,
+    PropsByPath, Registry, ResourceMeta, StatusCode as SubStatus, StoredProp, SubsystemError,
+    SubsystemResult, WriteMode, WriteReceipt,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::standard_handlers;
@@ -79,7 +80,68 @@ impl PropertyManager for FailingFlush {
     }
 }
 
+/// The file system, except that putting a detached resource back fails while told to: an
+/// undo that cannot be done, as on a disk that has just filled up.
+struct FailingRestore {
+    inner: FsNamespace,
+    fail: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl NamespaceManager for FailingRestore {
+    fn kind(&self) -> &'static str {
+        "failing-restore"
+    }
+    async fn stat(&self, p: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
+        self.inner.stat(p).await
+    }
+    async fn list(&self, p: &DavPath) -> SubsystemResult<MemberStream> {
+        self.inner.list(p).await
+    }
+    async fn open(&self, p: &DavPath) -> SubsystemResult<Opened> {
+        self.inner.open(p).await
+    }
+    async fn write(
+        &self,
+        p: &DavPath,
+        b: ByteStream,
+        m: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        self.inner.write(p, b, m).await
+    }
+    async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
+        self.inner.create_collection(p).await
+    }
+    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
+        self.inner.detach(p, tag).await
+    }
+    async fn restore(&self, d: Detached) -> SubsystemResult<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SubsystemError::new(
+                SubStatus::INSUFFICIENT_STORAGE,
+                "injected: cannot put it back",
+            ));
+        }
+        self.inner.restore(d).await
+    }
+    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
+        self.inner.is_detached(handle).await
+    }
+    async fn purge(&self, d: Detached) -> SubsystemResult<()> {
+        self.inner.purge(d).await
+    }
+}
+
 async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
+    server_with(fail, None).await
+}
+
+/// A server whose property store fails its flush on `fail`, and whose namespace, with
+/// `fail_restore`, cannot put detached resources back while that is set.
+async fn server_with(
+    fail: Arc<AtomicBool>,
+    fail_restore: Option<Arc<AtomicBool>>,
+) -> (TestServer, Arc<Dirs>) {
     let dirs = Dirs::new();
     let settings = Settings {
         root: dirs.root.clone(),
@@ -89,9 +151,13 @@ async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
     let registry = Registry::new(vec![(
         DavPath::root(),
         Mount {
-            namespace: Some(Arc::new(
-                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
-            )),
+            namespace: Some({
+                let fs = FsNamespace::open(&dirs.root, FsOptions::default()).unwrap();
+                match fail_restore {
+                    Some(fail) => Arc::new(FailingRestore { inner: fs, fail }),
+                    None => Arc::new(fs) as Arc<dyn NamespaceManager>,
+                }
+            }),
             properties: Some(Arc::new(FailingFlush {
                 inner: MemoryProperties::new(),
                 fail,
@@ -243,4 +309,36 @@ async fn failed_proppatch_keeps_old_values() {
     assert!(body.contains("injected: disk full"), "{body}");
     fail.store(false, Ordering::SeqCst);
     assert_eq!(color(&s, "/f").await.as_deref(), Some("red"));
+}
+
+/// A DELETE whose commit fails and whose undo fails too (the tree cannot be put back) is
+/// recovered in the background, the way startup would, once the store works again: the
+/// tree comes back whole, with its properties, and meanwhile nothing else writes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_that_fails_is_finished_in_the_background() {
+    let fail_flush = Arc::new(AtomicBool::new(false));
+    let fail_restore = Arc::new(AtomicBool::new(false));
+    let (s, _dirs) = server_with(fail_flush.clone(), Some(fail_restore.clone())).await;
+    s.mkcol("/d").await;
+    s.put("/d/f", "kept").await;
+    s.proppatch("/d/f", COLOR).await;
+
+    fail_flush.store(true, Ordering::SeqCst);
+    fail_restore.store(true, Ordering::SeqCst);
+    let r = s.request("DELETE", "/d").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    fail_flush.store(false, Ordering::SeqCst);
+    // The tree is detached and cannot be put back yet. A PUT of a file at its path must not
+    // take its place: it waits for the recovery, which holds the DELETE's latch, and then
+    // finds the collection back.
+    let put = tokio::spawn(s.request("PUT", "/d").body("usurper").send());
+    fail_restore.store(false, Ordering::SeqCst);
+    let r = put.await.unwrap().unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "the PUT ran once the tree was back"
+    );
+    assert_eq!(s.get("/d/f").await.text().await.unwrap(), "kept");
+    assert_eq!(color(&s, "/d/f").await.as_deref(), Some("red"));
 }

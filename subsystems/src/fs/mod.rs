@@ -10,6 +10,8 @@
 mod chunk_pool;
 mod content;
 mod meta;
+mod publish;
+mod segment;
 mod special;
 mod spelling;
 mod staging;
@@ -21,9 +23,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::Dir;
 use futures_util::StreamExt;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use davd_registry::{
     ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
@@ -408,92 +410,13 @@ impl NamespaceManager for FsNamespace {
     }
 
     /// Publishing is two operations: a hard link keeps the old content for undo (and tells
-    /// whether there was any), a rename puts the new one in place. What the kernel refuses
-    /// says what is wrong: no parent (409), a collection at the path (405).
+    /// whether there was any), a rename puts the new one in place (`publish.rs`).
     async fn publish(&self, staged: Staged) -> SubsystemResult<WriteReceipt> {
         let rel = relative_or_reserved(&staged.path)?;
-        let meta = staged
-            .meta
-            .clone()
-            .ok_or_else(|| SubsystemError::internal("staged without metadata"))?;
         let dir = self.dir.clone();
-        let temp = staging::path_of(&staged.handle)?;
+        let fsync = self.options.fsync;
         quick(self.options.inline_io, move || {
-            let temp = temp.as_path();
-            let published = (|| {
-                if !staged.keep_previous {
-                    // Nothing will undo this: no backup, just learn whether it is new.
-                    let existed = match not_found_is_none(dir.metadata(&rel)) {
-                        Ok(Some(m)) if m.is_dir() => return Err(onto_collection()),
-                        Ok(found) => found.is_some(),
-                        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
-                            return Err(SubsystemError::conflict(
-                                "the parent collection does not exist",
-                            ));
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
-                    dir.rename(temp, &dir, &rel).map_err(|e| match e.kind() {
-                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
-                            SubsystemError::conflict("the parent collection does not exist")
-                        }
-                        _ => e.into(),
-                    })?;
-                    return Ok(WriteReceipt {
-                        created: !existed,
-                        previous: None,
-                        meta,
-                    });
-                }
-                let backup = match &staged.backup_tag {
-                    Some(tag) => tag.clone(),
-                    None => staging::fresh("prev"),
-                };
-                let backup_path = staging::path_of(&backup)?;
-                let linked =
-                    staging::with_staging(&dir, || dir.hard_link(&rel, &dir, &backup_path));
-                let previous = match linked {
-                    Ok(()) => Some(Detached {
-                        path: staged.path.clone(),
-                        handle: backup,
-                    }),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                    // A directory cannot be hard-linked.
-                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied && is_dir(&dir, &rel) => {
-                        return Err(onto_collection());
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
-                        return Err(SubsystemError::conflict(
-                            "the parent collection does not exist",
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                if let Err(e) = dir.rename(temp, &dir, &rel) {
-                    if previous.is_some() {
-                        let _ = dir.remove_file(&backup_path);
-                    }
-                    return Err(match e.kind() {
-                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
-                            SubsystemError::conflict("the parent collection does not exist")
-                        }
-                        io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => {
-                            onto_collection()
-                        }
-                        _ if is_dir(&dir, &rel) => onto_collection(),
-                        _ => e.into(),
-                    });
-                }
-                Ok(WriteReceipt {
-                    created: previous.is_none(),
-                    previous,
-                    meta,
-                })
-            })();
-            if published.is_err() {
-                let _ = dir.remove_file(temp);
-            }
-            published
+            publish::publish(&dir, &rel, staged, fsync)
         })
         .await
     }
@@ -514,7 +437,7 @@ impl NamespaceManager for FsNamespace {
     async fn write(
         &self,
         path: &DavPath,
-        mut body: ByteStream,
+        body: ByteStream,
         mode: WriteMode,
     ) -> SubsystemResult<WriteReceipt> {
         let rel = relative_or_reserved(path)?;
@@ -532,59 +455,7 @@ impl NamespaceManager for FsNamespace {
             }
             WriteMode::Segment { offset, total } => {
                 self.guard.check(0)?;
-                let (file, existed) = {
-                    let (dir, rel) = (dir.clone(), rel.clone());
-                    blocking(move || {
-                        require_parent_collection(&dir, &rel)?;
-                        let existed = match not_found_is_none(dir.metadata(&rel))? {
-                            Some(m) if m.is_dir() => {
-                                return Err(SubsystemError::new(
-                                    StatusCode::METHOD_NOT_ALLOWED,
-                                    "cannot PUT onto a collection",
-                                ));
-                            }
-                            Some(m) if !is_resource(&m) => {
-                                return Err(SubsystemError::conflict(
-                                    "the path names something that is not a file",
-                                ));
-                            }
-                            Some(_) => true,
-                            None => false,
-                        };
-                        let mut options = OpenOptions::new();
-                        options.write(true).create(true);
-                        Ok((dir.open_with(&rel, &options)?.into_std(), existed))
-                    })
-                    .await?
-                };
-                let mut file = tokio::fs::File::from_std(file);
-                file.seek(io::SeekFrom::Start(offset)).await?;
-                let mut writer = BufWriter::with_capacity(256 * 1024, file);
-                while let Some(chunk) = body.next().await {
-                    writer.write_all(&chunk?).await?;
-                }
-                writer.flush().await?;
-                let file = writer.into_inner();
-                if let Some(total) = total
-                    && file.metadata().await?.len() > total
-                {
-                    file.set_len(total).await?;
-                }
-                if self.options.fsync {
-                    file.sync_data().await?;
-                }
-                let file = file.into_std().await;
-                let meta = blocking(move || {
-                    Ok(resource_meta(
-                        &cap_std::fs::File::from_std(file).metadata()?,
-                    ))
-                })
-                .await?;
-                Ok(WriteReceipt {
-                    created: !existed,
-                    previous: None,
-                    meta,
-                })
+                segment::write(dir, rel, body, offset, total, self.options.fsync).await
             }
         }
     }
@@ -593,9 +464,11 @@ impl NamespaceManager for FsNamespace {
         relative_or_reserved(path)?;
         self.guard.check(0)?;
         let dir = self.dir.clone();
+        let fsync = self.options.fsync;
         let path = path.clone();
         blocking(
             move || match dir.create_dir(locate_or_reserved(&dir, &path)?) {
+                Ok(()) if fsync => Ok(sync::entries(&dir, &[&locate_or_reserved(&dir, &path)?])?),
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SubsystemError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -624,9 +497,13 @@ impl NamespaceManager for FsNamespace {
         let path = path.clone();
         let handle = tag.to_owned();
         let aside = staging::path_of(&handle)?;
+        let fsync = self.options.fsync;
         blocking(move || {
             let rel = locate_or_reserved(&dir, &path)?;
             staging::with_staging(&dir, || dir.rename(&rel, &dir, &aside))?;
+            if fsync {
+                sync::entries(&dir, &[&rel, &aside])?;
+            }
             // Remember the spelling it had on disk, so that a restore puts it back as it was.
             Ok(Detached {
                 path: spelling::dav_path(&rel)?,
@@ -640,13 +517,18 @@ impl NamespaceManager for FsNamespace {
         relative_or_reserved(&detached.path)?;
         let aside = staging::path_of(&detached.handle)?;
         let dir = self.dir.clone();
+        let fsync = self.options.fsync;
         blocking(move || {
             if !staging::holds(&dir, &detached.handle)? {
                 return Err(SubsystemError::not_found());
             }
             let rel = locate_or_reserved(&dir, &detached.path)?;
             remove_any(&dir, &rel)?;
-            Ok(dir.rename(&aside, &dir, &rel)?)
+            dir.rename(&aside, &dir, &rel)?;
+            if fsync {
+                sync::entries(&dir, &[&rel, &aside])?;
+            }
+            Ok(())
         })
         .await
     }
@@ -699,6 +581,7 @@ impl NamespaceManager for FsNamespace {
         let (from, to) = (from.clone(), to.clone());
         let dir = self.dir.clone();
         let guard = self.guard.clone();
+        let fsync = self.options.fsync;
         blocking(move || {
             let from = locate_or_reserved(&dir, &from)?;
             let to = locate_or_reserved(&dir, &to)?;
@@ -707,7 +590,21 @@ impl NamespaceManager for FsNamespace {
             let temp = staging::path_of(&staging::fresh("copy"))?;
             // A copy that fails part way (a full disk) leaves nothing behind in staging.
             let copied = staging::with_staging(&dir, || dir.copy(&from, &dir, &temp))
-                .and_then(|_| dir.rename(&temp, &dir, &to));
+                .and_then(|_| {
+                    if fsync {
+                        sync::subtree(&dir, &temp)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .and_then(|_| dir.rename(&temp, &dir, &to))
+                .and_then(|_| {
+                    if fsync {
+                        sync::entries(&dir, &[&to])
+                    } else {
+                        Ok(())
+                    }
+                });
             if let Err(e) = copied {
                 let _ = dir.remove_file(&temp);
                 return Err(e.into());
@@ -722,11 +619,16 @@ impl NamespaceManager for FsNamespace {
         relative_or_reserved(to)?;
         let (from, to) = (from.clone(), to.clone());
         let dir = self.dir.clone();
+        let fsync = self.options.fsync;
         blocking(move || {
             let from = locate_or_reserved(&dir, &from)?;
             let to = locate_or_reserved(&dir, &to)?;
             require_parent_collection(&dir, &to)?;
-            Ok(dir.rename(&from, &dir, &to)?)
+            dir.rename(&from, &dir, &to)?;
+            if fsync {
+                sync::entries(&dir, &[&from, &to])?;
+            }
+            Ok(())
         })
         .await
     }

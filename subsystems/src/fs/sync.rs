@@ -33,6 +33,20 @@ fn sync_tree(dir: &Dir, rel: &Path) -> io::Result<()> {
     sync_one(dir, rel)
 }
 
+/// Syncs the directories holding `paths`, so that a rename or a new entry in them survives a
+/// power cut (what `--fsync` asks for). Blocking.
+pub(super) fn entries(dir: &Dir, paths: &[&Path]) -> io::Result<()> {
+    let mut done: Vec<&Path> = Vec::new();
+    for path in paths {
+        let parent = path.parent().unwrap_or(Path::new("."));
+        if !done.contains(&parent) {
+            sync_one(dir, parent)?;
+            done.push(parent);
+        }
+    }
+    Ok(())
+}
+
 fn sync_one(dir: &Dir, rel: &Path) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.read(true);

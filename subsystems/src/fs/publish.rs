@@ -1,0 +1,93 @@
+//! Publishing staged content: the new file takes the path's place with one `rename`, so a
+//! reader sees the old bytes or the new, never a mix.
+
+use std::io;
+use std::path::Path;
+
+use cap_std::fs::Dir;
+
+use davd_registry::{Detached, Staged, SubsystemError, SubsystemResult, WriteReceipt};
+
+use super::{is_dir, not_found_is_none, onto_collection, staging, sync};
+
+fn no_parent() -> SubsystemError {
+    SubsystemError::conflict("the parent collection does not exist")
+}
+
+/// Puts the staged file at `rel`. Unless the caller said nothing will undo it
+/// (`keep_previous` false), the old content is first hard-linked into the staging directory
+/// (under the executive's backup tag when it gave one), which also tells whether there was
+/// any. What the kernel refuses says what is wrong: no parent (409), a collection at the path
+/// (405). With `fsync`, the directory entry is synced too, so the new name survives a power
+/// cut (the file's data was synced when it was staged). Blocking.
+pub(super) fn publish(
+    dir: &Dir,
+    rel: &Path,
+    staged: Staged,
+    fsync: bool,
+) -> SubsystemResult<WriteReceipt> {
+    let temp = staging::path_of(&staged.handle)?;
+    let meta = staged
+        .meta
+        .clone()
+        .ok_or_else(|| SubsystemError::internal("staged without metadata"))?;
+    let published = (|| {
+        let previous = match staged.keep_previous {
+            false => {
+                // Nothing will undo this: no backup, just learn whether it is new.
+                match not_found_is_none(dir.metadata(rel)) {
+                    Ok(Some(m)) if m.is_dir() => return Err(onto_collection()),
+                    Ok(found) => found.map(|_| None),
+                    Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Err(no_parent()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            true => keep_previous(dir, rel, &staged)?.map(Some),
+        };
+        if let Err(e) = dir.rename(&temp, dir, rel) {
+            if let Some(Some(prev)) = &previous {
+                let _ = dir.remove_file(staging::path_of(&prev.handle)?);
+            }
+            return Err(match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => no_parent(),
+                io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => onto_collection(),
+                _ if is_dir(dir, rel) => onto_collection(),
+                _ => e.into(),
+            });
+        }
+        if fsync {
+            sync::entries(dir, &[rel])?;
+        }
+        Ok(WriteReceipt {
+            created: previous.is_none(),
+            previous: previous.flatten(),
+            meta,
+        })
+    })();
+    if published.is_err() {
+        let _ = dir.remove_file(&temp);
+    }
+    published
+}
+
+/// Hard-links the content at `rel` into the staging directory; `None` if there is none.
+fn keep_previous(dir: &Dir, rel: &Path, staged: &Staged) -> SubsystemResult<Option<Detached>> {
+    let backup = match &staged.backup_tag {
+        Some(tag) => tag.clone(),
+        None => staging::fresh("prev"),
+    };
+    let backup_path = staging::path_of(&backup)?;
+    match staging::with_staging(dir, || dir.hard_link(rel, dir, &backup_path)) {
+        Ok(()) => Ok(Some(Detached {
+            path: staged.path.clone(),
+            handle: backup,
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        // A directory cannot be hard-linked.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && is_dir(dir, rel) => {
+            Err(onto_collection())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(no_parent()),
+        Err(e) => Err(e.into()),
+    }
+}
