@@ -8,18 +8,22 @@
 //! Policy lives here and only here: a change of the specification should touch this crate
 //! alone, a new storage backend only `davd-subsystems`.
 
+pub mod client;
 pub mod commands;
 pub mod context;
 mod dead_pages;
 pub mod error;
 pub mod failpoint;
 pub mod html;
+pub mod instructions;
 pub mod intent;
 pub mod latch;
 mod member_props;
 pub mod methods;
 pub mod ms;
+pub mod multistatus;
 pub mod policy;
+pub mod propfind_cache;
 pub mod props;
 pub mod queue;
 pub mod recovery;
@@ -34,9 +38,9 @@ use tracing::error;
 
 use davd_protocol::xml::XmlLimits;
 use davd_protocol::{
-    ByteStream, IMPLEMENTED_METHODS, Method, ProtocolError, Request, RequestHead, Response,
+    ByteStream, IMPLEMENTED_METHODS, ProtocolError, Request, RequestHead, Response,
 };
-use davd_registry::{ClientInfo, Journal, Registry};
+use davd_registry::{Journal, Registry};
 
 pub use context::Ctx;
 pub use error::{DavError, DavResult};
@@ -76,7 +80,7 @@ impl Default for ExecutiveConfig {
             max_lock_timeout: 7 * 24 * 3600,
             max_locks_per_principal: 1000,
             authentication: false,
-            omit_lockroot_for: davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+            omit_lockroot_for: client::DEFAULT_OMIT_LOCKROOT_FOR
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -136,14 +140,12 @@ impl Executive {
         };
         let ctx = Ctx {
             exec: self.clone(),
-            client: ClientInfo::new(request.user_agent.clone(), identity.principal),
+            client: client::client_info(&request, identity.principal, &self.config),
             request,
         };
         // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.
-        let read_only = matches!(
-            ctx.request.method,
-            Method::Get { .. } | Method::Propfind { .. } | Method::Options | Method::Getlib
-        ) && !ctx.request.ms.has_lock_headers();
+        let read_only =
+            !ctx.request.method.kind().changes_state() && !ctx.request.ms.has_lock_headers();
         if read_only {
             return methods::dispatch(ctx, body).await;
         }

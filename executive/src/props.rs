@@ -87,6 +87,7 @@ pub async fn propstats(
         known_locks,
         dead: dead.as_deref(),
         document: Default::default(),
+        identify: crate::ms::docid::identity_of,
     };
     let mut found: Vec<(PropName, Option<PropValue>)> = Vec::with_capacity(16 + dead_props.len());
     let mut missing: Vec<(PropName, Option<PropValue>)> = Vec::new();

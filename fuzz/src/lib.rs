@@ -65,7 +65,12 @@ pub fn check_request(
             return;
         }
     };
-    assert_eq!(request.method.name(), method);
+    // A PROPFIND carrying `MS-Doclib` is a GETLIB (MS-WDVME 3.2.5.3.2).
+    let expected = match method {
+        "PROPFIND" if headers.contains_key("ms-doclib") => "GETLIB",
+        other => other,
+    };
+    assert_eq!(request.method.name(), expected);
     assert_eq!(
         DavPath::parse_url_path(path).map(|(p, _)| p).as_ref(),
         Ok(&request.path)

@@ -10,6 +10,7 @@ pub mod date;
 pub mod error;
 pub mod headers;
 pub mod method;
+pub mod method_table;
 pub mod msdavext;
 pub mod name;
 pub mod path;
@@ -19,7 +20,8 @@ pub mod testing;
 pub mod xml;
 
 pub use error::ProtocolError;
-pub use method::{BodyInfo, Conditions, IMPLEMENTED_METHODS, Method, Request, RequestHead};
+pub use method::{BodyInfo, Conditions, Method, Request, RequestHead};
+pub use method_table::{IMPLEMENTED_METHODS, MethodKind, Target};
 pub use name::{DAV_NS, PropName};
 pub use path::{DavPath, PathError};
 pub use response::{Body, ByteStream, Response};

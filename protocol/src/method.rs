@@ -20,6 +20,7 @@ use crate::headers::{
     Timeout, parse_destination, parse_etag_list, parse_http_date, parse_if, parse_lock_token,
     parse_overwrite, parse_range, parse_timeout,
 };
+use crate::method_table::MethodKind;
 use crate::path::DavPath;
 
 /// The methods davd implements, with what each one needs from the headers.
@@ -54,9 +55,11 @@ pub enum Method {
         depth: Depth,
         timeout: Option<Timeout>,
     },
+    // ANCHOR: unlock-variant
     Unlock {
         token: String,
     },
+    // ANCHOR_END: unlock-variant
     /// MS-WDVME's GETLIB ("which document library holds this URL?"), also what a PROPFIND
     /// carrying an `MS-Doclib` header is, since MS-WDVME 3.2.5.3.2 makes it behave identically
     /// and ignore its body, Depth and everything else.
@@ -64,23 +67,30 @@ pub enum Method {
 }
 
 impl Method {
-    pub fn name(&self) -> &'static str {
+    /// Which method this is, for what the method table says about it.
+    pub fn kind(&self) -> MethodKind {
         match self {
-            Method::Options => "OPTIONS",
-            Method::Get { head: false, .. } => "GET",
-            Method::Get { head: true, .. } => "HEAD",
-            Method::Post => "POST",
-            Method::Put { .. } => "PUT",
-            Method::Delete => "DELETE",
-            Method::Mkcol => "MKCOL",
-            Method::Copy { .. } => "COPY",
-            Method::Move { .. } => "MOVE",
-            Method::Propfind { .. } => "PROPFIND",
-            Method::Proppatch => "PROPPATCH",
-            Method::Lock { .. } => "LOCK",
-            Method::Unlock { .. } => "UNLOCK",
-            Method::Getlib => "GETLIB",
+            Method::Options => MethodKind::Options,
+            Method::Get { head: false, .. } => MethodKind::Get,
+            Method::Get { head: true, .. } => MethodKind::Head,
+            Method::Post => MethodKind::Post,
+            Method::Put { .. } => MethodKind::Put,
+            Method::Delete => MethodKind::Delete,
+            Method::Mkcol => MethodKind::Mkcol,
+            Method::Copy { .. } => MethodKind::Copy,
+            Method::Move { .. } => MethodKind::Move,
+            Method::Propfind { .. } => MethodKind::Propfind,
+            Method::Proppatch => MethodKind::Proppatch,
+            Method::Lock { .. } => MethodKind::Lock,
+            // ANCHOR: unlock-kind
+            Method::Unlock { .. } => MethodKind::Unlock,
+            // ANCHOR_END: unlock-kind
+            Method::Getlib => MethodKind::Getlib,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().token()
     }
 
     /// True for methods that expect an XML request body.
@@ -91,9 +101,6 @@ impl Method {
         )
     }
 }
-
-/// Every method name davd implements, for `Allow` on a 501.
-pub const IMPLEMENTED_METHODS: &str = "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, GETLIB";
 
 /// The conditional headers of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,25 +226,28 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
             .into()),
         }
     };
-    Ok(match head.method {
-        "OPTIONS" => Method::Options,
-        "GET" | "HEAD" => Method::Get {
-            head: head.method == "HEAD",
+    let Some(kind) = MethodKind::from_token(head.method) else {
+        return Err(ProtocolError::NotImplemented(head.method.to_owned()));
+    };
+    Ok(match kind {
+        MethodKind::Options => Method::Options,
+        MethodKind::Get | MethodKind::Head => Method::Get {
+            head: kind == MethodKind::Head,
             // RFC 7233 §3.1: an invalid Range header is ignored.
             range: text(headers, &RANGE)?.and_then(|v| parse_range(v).ok().flatten()),
         },
-        "POST" => Method::Post,
-        "PUT" => Method::Put {
+        MethodKind::Post => Method::Post,
+        MethodKind::Put => Method::Put {
             content_range: text(headers, &names::CONTENT_RANGE)?
                 .map(ContentRange::parse)
                 .transpose()?,
         },
-        "DELETE" => {
+        MethodKind::Delete => {
             only_infinity("DELETE")?;
             Method::Delete
         }
-        "MKCOL" => Method::Mkcol,
-        "COPY" => {
+        MethodKind::Mkcol => Method::Mkcol,
+        MethodKind::Copy => {
             let depth = match depth()? {
                 None | Some(Depth::Infinity) => Depth::Infinity,
                 Some(Depth::Zero) => Depth::Zero,
@@ -251,7 +261,7 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
                 overwrite: overwrite()?,
             }
         }
-        "MOVE" => {
+        MethodKind::Move => {
             only_infinity("MOVE")?;
             Method::Move {
                 destination: destination()?,
@@ -259,13 +269,13 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
             }
         }
         // Presence decides, even with an empty value (hyper keeps empty headers).
-        "PROPFIND" if headers.contains_key(MS_DOCLIB) => Method::Getlib,
-        "PROPFIND" => Method::Propfind {
+        MethodKind::Propfind if headers.contains_key(MS_DOCLIB) => Method::Getlib,
+        MethodKind::Propfind => Method::Propfind {
             depth: depth()?.unwrap_or(Depth::Infinity),
         },
-        "GETLIB" => Method::Getlib,
-        "PROPPATCH" => Method::Proppatch,
-        "LOCK" => {
+        MethodKind::Getlib => Method::Getlib,
+        MethodKind::Proppatch => Method::Proppatch,
+        MethodKind::Lock => {
             let depth = match depth()? {
                 None | Some(Depth::Infinity) => Depth::Infinity,
                 Some(Depth::Zero) => Depth::Zero,
@@ -280,13 +290,14 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
                     .transpose()?,
             }
         }
-        "UNLOCK" => Method::Unlock {
+        // ANCHOR: unlock-parse
+        MethodKind::Unlock => Method::Unlock {
             token: parse_lock_token(
                 text(headers, &names::LOCK_TOKEN)?
                     .ok_or_else(|| HeaderError::new("Lock-Token", "UNLOCK needs a Lock-Token"))?,
             )?,
         },
-        other => return Err(ProtocolError::NotImplemented(other.to_owned())),
+        // ANCHOR_END: unlock-parse
     })
 }
 
@@ -363,7 +374,9 @@ mod names {
     pub const OVERWRITE: HeaderName = HeaderName::from_static("overwrite");
     pub const DESTINATION: HeaderName = HeaderName::from_static("destination");
     pub const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
+    // ANCHOR: header-name
     pub const LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
+    // ANCHOR_END: header-name
     pub const CONTENT_RANGE: HeaderName = HeaderName::from_static("content-range");
     pub const IF: HeaderName = HeaderName::from_static("if");
 }

@@ -1,5 +1,6 @@
 //! Unit and property tests of `Request::parse`.
 use super::*;
+use crate::method_table::IMPLEMENTED_METHODS;
 use http::HeaderValue;
 
 fn parse(
@@ -112,6 +113,21 @@ fn content_length_is_digits_only() {
     }
     let r = parse("PUT", "/a", &[("content-length", " 3 ")]).unwrap();
     assert_eq!(r.body.length, Some(3));
+}
+
+/// Every method in the table parses, with the headers it needs, to a method of its own kind:
+/// a method cannot be listed in `Allow` and answered 501.
+#[test]
+fn every_method_in_the_table_parses_to_its_kind() {
+    let needs = [
+        ("destination", "http://localhost:8080/b"),
+        ("lock-token", "<urn:uuid:1>"),
+    ];
+    for kind in MethodKind::ALL {
+        let method = parse(kind.token(), "/a", &needs).unwrap().method;
+        assert_eq!(method.kind(), kind);
+        assert_eq!(method.name(), kind.token());
+    }
 }
 
 #[test]
@@ -235,6 +251,10 @@ mod proptests {
                 default_port: if tls { 443 } else { 80 },
                 body_may_exist,
             }) {
+                // A PROPFIND carrying `MS-Doclib` is a GETLIB (MS-WDVME 3.2.5.3.2).
+                Ok(request) if method == "PROPFIND" && map.contains_key("ms-doclib") => {
+                    prop_assert_eq!(request.method.name(), "GETLIB")
+                }
                 Ok(request) => prop_assert_eq!(request.method.name(), method),
                 Err(e) => prop_assert!(matches!(
                     e.status(),

@@ -1,4 +1,5 @@
-//! Document identity: the id and version behind MS-WDVME's `Repl-uid` and `ResourceTag`.
+//! Document identity, as stored and as shown: the id and version behind MS-WDVME's `Repl-uid`
+//! and `ResourceTag`.
 //!
 //! Every resource has a document id (a GUID) that stays with it across content changes, MOVE
 //! and restarts, and a version that grows with every content change. The executive records
@@ -6,18 +7,15 @@
 //! them back. They live in the resource's property manager as one reserved dead property in
 //! [`INTERNAL_NS`], so MOVE and DELETE carry and drop them like any property, and no store
 //! needs a new method. The executive hides that namespace from clients (PROPFIND never shows
-//! it, PROPPATCH refuses it) and gives a COPY fresh ids.
+//! it, PROPPATCH refuses it).
 //!
-//! A resource davd never wrote (a file dropped into the served directory, a generated
-//! namespace) has no record. Reading must not write, so its identity is derived instead: the
-//! id from its path, the version from its modification time in seconds. A recorded file whose
-//! entity tag no longer matches the recorded one was changed behind davd's back and shows its
-//! recorded version plus one.
-
-use std::time::UNIX_EPOCH;
+//! This module holds only the shapes the layers share: the record and its stored form, and the
+//! identity a resource shows. The rules (which id and version a new, written, copied or
+//! unrecorded resource gets) are policy, in the executive (`executive/src/ms/docid.rs`), which
+//! hands them to handlers through [`PropContext`](crate::PropContext).
 
 use davd_protocol::headers::ResourceTag;
-use davd_protocol::headers::ms::{MAX_VERSION, repl_uid};
+use davd_protocol::headers::ms::repl_uid;
 use davd_protocol::xml::{escape_text, fragment_text};
 use davd_protocol::{DavPath, PropName};
 
@@ -71,16 +69,6 @@ fn unescape_field(s: &str) -> String {
 }
 
 impl DocumentRecord {
-    /// A new document: version 1.
-    pub fn new(guid: u128, etag: String, modified_by: Option<String>) -> Self {
-        DocumentRecord {
-            guid,
-            version: 1,
-            etag,
-            modified_by,
-        }
-    }
-
     /// The record as the reserved dead property (a self-contained element, like every stored
     /// property, so stores and tools that dump properties see well-formed XML).
     pub fn to_prop(&self) -> StoredProp {
@@ -130,6 +118,11 @@ impl DocumentRecord {
     }
 }
 
+/// How the identity a resource shows is worked out from its record (if any), its path and its
+/// metadata: the executive's rule (`executive/src/ms/docid.rs`), handed to handlers in
+/// [`PropContext::identify`](crate::PropContext::identify).
+pub type IdentityRule = fn(Option<&DocumentRecord>, &DavPath, &ResourceMeta) -> DocumentIdentity;
+
 /// The identity a resource shows right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentIdentity {
@@ -141,39 +134,6 @@ pub struct DocumentIdentity {
 }
 
 impl DocumentIdentity {
-    /// From the stored record (if any) and the resource's current metadata.
-    pub fn of(record: Option<&DocumentRecord>, path: &DavPath, meta: &ResourceMeta) -> Self {
-        match record {
-            Some(r) if meta.collection || r.etag.is_empty() || r.etag == meta.etag => {
-                DocumentIdentity {
-                    guid: r.guid,
-                    version: r.version,
-                    modified_by: r.modified_by.clone(),
-                    recorded: true,
-                }
-            }
-            Some(r) => DocumentIdentity {
-                guid: r.guid,
-                version: (r.version + 1).min(MAX_VERSION),
-                modified_by: None,
-                recorded: false,
-            },
-            None => DocumentIdentity {
-                guid: derived_guid(path),
-                version: if meta.collection {
-                    1
-                } else {
-                    meta.modified
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(1, |d| d.as_secs())
-                        .clamp(1, MAX_VERSION)
-                },
-                modified_by: None,
-                recorded: false,
-            },
-        }
-    }
-
     /// `rt:GUID@00000000002`
     pub fn resource_tag(&self) -> ResourceTag {
         ResourceTag {
@@ -186,64 +146,11 @@ impl DocumentIdentity {
     pub fn repl_uid(&self) -> String {
         repl_uid(self.guid)
     }
-
-    /// The record of the next content change: same id, version + 1 (at most 11 digits).
-    pub fn next(&self, etag: String, modified_by: Option<String>) -> DocumentRecord {
-        DocumentRecord {
-            guid: self.guid,
-            version: (self.version + 1).min(MAX_VERSION),
-            etag,
-            modified_by,
-        }
-    }
-
-    /// The record that keeps this identity as it is (to pin a derived identity before a MOVE).
-    pub fn pinned(&self, etag: String) -> DocumentRecord {
-        DocumentRecord {
-            guid: self.guid,
-            version: self.version,
-            etag,
-            modified_by: self.modified_by.clone(),
-        }
-    }
-}
-
-/// A stable id for a resource without a record: FNV-1a (128 bit) of its path, shaped as a
-/// version-8 ("custom") UUID so it never collides with the random version-4 ids davd records.
-pub fn derived_guid(path: &DavPath) -> u128 {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013B;
-    let mut hash = OFFSET;
-    for b in b"davd-document:"
-        .iter()
-        .chain(path.as_str().as_bytes().iter())
-    {
-        hash ^= u128::from(*b);
-        hash = hash.wrapping_mul(PRIME);
-    }
-    // Version nibble 8, variant bits 10 (RFC 9562).
-    (hash & !(0xF << 76) & !(0x3 << 62)) | (0x8 << 76) | (0x2 << 62)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    fn meta(collection: bool, etag: &str, secs: u64) -> ResourceMeta {
-        ResourceMeta {
-            collection,
-            len: 0,
-            modified: UNIX_EPOCH + Duration::from_secs(secs),
-            created: None,
-            etag: etag.into(),
-            content_type: None,
-        }
-    }
-
-    fn p(s: &str) -> DavPath {
-        DavPath::parse_url_path(s).unwrap().0
-    }
 
     #[test]
     fn records_round_trip() {
@@ -265,36 +172,15 @@ mod tests {
             DocumentRecord::from_prop(&anonymous.to_prop().xml),
             Some(anonymous)
         );
-        let plain = DocumentRecord::new(7, "ab-12".into(), Some("alice".into()));
+        let plain = DocumentRecord {
+            guid: 7,
+            version: 1,
+            etag: "ab-12".into(),
+            modified_by: Some("alice".into()),
+        };
         assert_eq!(DocumentRecord::from_prop(&plain.to_prop().xml), Some(plain));
         assert!(RECORD_START.contains(INTERNAL_NS));
         assert_eq!(DocumentRecord::from_prop("<x>2;1;1;;</x>"), None);
         assert_eq!(DocumentRecord::from_prop("not xml"), None);
-    }
-
-    #[test]
-    fn identities() {
-        let record = DocumentRecord::new(7, "e1".into(), Some("alice".into()));
-        let same = DocumentIdentity::of(Some(&record), &p("/a"), &meta(false, "e1", 5));
-        assert_eq!((same.guid, same.version, same.recorded), (7, 1, true));
-        assert_eq!(same.modified_by.as_deref(), Some("alice"));
-        let changed = DocumentIdentity::of(Some(&record), &p("/a"), &meta(false, "e2", 5));
-        assert_eq!((changed.guid, changed.version), (7, 2));
-        let collection = DocumentIdentity::of(Some(&record), &p("/a"), &meta(true, "e2", 5));
-        assert_eq!(collection.version, 1);
-        let derived = DocumentIdentity::of(None, &p("/a"), &meta(false, "e", 1_700_000_000));
-        assert_eq!(derived.guid, derived_guid(&p("/a")));
-        assert_eq!(derived.version, 1_700_000_000);
-        assert_eq!(
-            DocumentIdentity::of(None, &p("/a"), &meta(false, "e", 0)).version,
-            1
-        );
-        assert_ne!(derived_guid(&p("/a")), derived_guid(&p("/b")));
-        assert_eq!((derived_guid(&p("/a")) >> 76) & 0xF, 8);
-        assert_eq!(same.next("e3".into(), None).version, 2);
-        assert_eq!(
-            same.resource_tag().to_string(),
-            "rt:00000000-0000-0000-0000-000000000007@00000000001"
-        );
     }
 }

@@ -25,14 +25,15 @@ pub mod resource;
 
 pub use access::{ANONYMOUS, AccessRule, Grantee};
 pub use document::{
-    DocumentIdentity, DocumentRecord, INTERNAL_NS, document_prop_name, is_internal,
+    DocumentIdentity, DocumentRecord, INTERNAL_NS, IdentityRule, document_prop_name, is_internal,
 };
 pub use error::{SubsystemError, SubsystemResult};
 pub use journal::Journal;
 pub use live::{
-    ClientInfo, HookContext, LivePropertyHandler, PropContext, SetVerdict, Subsystems, WriteKind,
+    ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, SetVerdict, Subsystems,
+    WriteKind,
 };
-pub use lock::{DEFAULT_OMIT_LOCKROOT_FOR, LockChange, LockManager, LockRecord, omits_lockroot};
+pub use lock::{LockChange, LockManager, LockRecord};
 pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,
     WriteReceipt,
@@ -46,10 +47,10 @@ pub use resource::{Member, ResourceMeta};
 /// The shared vocabulary, re-exported so subsystems depend on this crate alone.
 pub use davd_protocol::headers::{ByteRange, Depth, Timeout};
 pub use davd_protocol::xml::{LockScope, PropValue};
-/// Microsoft's wire vocabulary that handlers need (user agents, ResourceTags).
+/// Microsoft's wire vocabulary that handlers need (ResourceTags).
 pub mod ms {
     pub use davd_protocol::headers::ResourceTag;
-    pub use davd_protocol::headers::ms::{miniredir_version, repl_uid};
+    pub use davd_protocol::headers::ms::repl_uid;
 }
 /// Dates as properties write them.
 pub use davd_protocol::date;

@@ -14,35 +14,35 @@ use async_trait::async_trait;
 use davd_protocol::xml::PropValue;
 use davd_protocol::{DavPath, PropName};
 
-use crate::document::{DocumentIdentity, DocumentRecord, document_prop_name};
+use crate::document::{DocumentIdentity, DocumentRecord, IdentityRule, document_prop_name};
 use crate::error::{SubsystemError, SubsystemResult};
 use crate::lock::{LockManager, LockRecord};
 use crate::namespace::NamespaceManager;
 use crate::property::{PropertyManager, StoredProp};
 use crate::resource::ResourceMeta;
 
-/// Who is asking, as far as handlers need to know.
+/// Who is asking, and what their client needs answered differently: worked out once per
+/// request by the executive (`executive/src/client.rs`), read by handlers and methods.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    pub user_agent: Option<String>,
-    /// The version of the Windows mini-redirector, when that is the client: read from the
-    /// User-Agent once per request rather than by each handler for each listed member.
-    pub miniredir_version: Option<[u64; 4]>,
     /// The authenticated user, if authentication is on.
     pub principal: Option<String>,
+    pub quirks: Quirks,
 }
 
-impl ClientInfo {
-    pub fn new(user_agent: Option<String>, principal: Option<String>) -> Self {
-        let miniredir_version = user_agent
-            .as_deref()
-            .and_then(davd_protocol::headers::ms::miniredir_version);
-        ClientInfo {
-            user_agent,
-            miniredir_version,
-            principal,
-        }
-    }
+/// The ways particular clients are answered differently from RFC 4918. Each flag is set in
+/// one place (the executive's `client` module, from the request's headers and the
+/// configuration) and applied in one place, named on the flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// Lock discovery without `lockroot`, in LOCK answers and PROPFIND alike: Office's old
+    /// Internet Publishing Provider predates RFC 4918 and rejects the element. Applied in
+    /// [`LockRecord::view`](crate::LockRecord::view).
+    pub omit_lockroot: bool,
+    /// `lockdiscovery` in PROPFIND answers without its `activelock`s: Windows mini-redirectors
+    /// before 5.2.3718.0 append the lock token to the resource name (MS-WDVME 3.2.5.3.3). A
+    /// LOCK answer keeps them (RFC 4918 requires it). Applied by the `lockdiscovery` handler.
+    pub hide_activelocks: bool,
 }
 
 /// The subsystems that serve one path, as the registry resolved them.
@@ -107,6 +107,8 @@ pub struct PropContext<'a> {
     pub dead: Option<&'a [StoredProp]>,
     /// Filled by [`PropContext::document_identity`] the first time a handler asks.
     pub document: OnceLock<DocumentIdentity>,
+    /// How that identity is worked out: the executive's rule.
+    pub identify: IdentityRule,
 }
 
 impl PropContext<'_> {
@@ -145,7 +147,7 @@ impl PropContext<'_> {
             .and_then(|p| DocumentRecord::from_prop(&p.xml));
         Ok(self
             .document
-            .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)))
+            .get_or_init(|| (self.identify)(record.as_ref(), self.path, self.meta)))
     }
 
     /// The document identity if it is known or can be worked out from the prefetched dead
@@ -159,7 +161,7 @@ impl PropContext<'_> {
             .and_then(|p| DocumentRecord::from_prop(&p.xml));
         Some(
             self.document
-                .get_or_init(|| DocumentIdentity::of(record.as_ref(), self.path, self.meta)),
+                .get_or_init(|| (self.identify)(record.as_ref(), self.path, self.meta)),
         )
     }
 

@@ -10,26 +10,12 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use davd_protocol::DavPath;
-use davd_protocol::headers::Timeout;
-use davd_protocol::xml::LockScope;
+use davd_protocol::headers::{Depth, Timeout};
+use davd_protocol::xml::{ActiveLockView, LockScope};
 
 use crate::error::SubsystemResult;
+use crate::live::ClientInfo;
 use crate::property::Marker;
-
-/// User agents that get lock discovery without `lockroot` unless configured otherwise
-/// (`omit_lockroot_for`): Office's old Internet Publishing Provider (MSDAIPP, Office 2000 to
-/// 2003 and Windows XP's web folders) predates RFC 4918 and rejects the element.
-pub const DEFAULT_OMIT_LOCKROOT_FOR: &[&str] =
-    &["Microsoft Data Access Internet Publishing Provider"];
-
-/// True if lock discovery for `user_agent` leaves out `lockroot`: the agent contains one of
-/// the substrings in `omit_for`.
-pub fn omits_lockroot(omit_for: &[String], user_agent: Option<&str>) -> bool {
-    let agent = user_agent.unwrap_or("");
-    omit_for
-        .iter()
-        .any(|s| !s.is_empty() && agent.contains(s.as_str()))
-}
 
 /// One active write lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +45,24 @@ impl LockRecord {
 
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires.is_some_and(|e| e <= now)
+    }
+
+    /// The lock as an `activelock` element shows it to `client`, with `timeout` as its
+    /// `timeout` (the time left, or just granted). The one place a lock record becomes what
+    /// clients see, and so where the `omit_lockroot` quirk is applied.
+    pub fn view(&self, client: &ClientInfo, timeout: Timeout) -> ActiveLockView<'_> {
+        ActiveLockView {
+            scope: self.scope,
+            depth: if self.deep {
+                Depth::Infinity
+            } else {
+                Depth::Zero
+            },
+            owner: self.owner.as_deref(),
+            timeout,
+            token: &self.token,
+            root: (!client.quirks.omit_lockroot).then_some(&self.root),
+        }
     }
 
     /// The timeout left, for lock discovery.
@@ -169,5 +173,46 @@ pub trait LockManager: Send + Sync {
     /// Every marker the store holds.
     async fn markers(&self) -> SubsystemResult<Vec<String>> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::Quirks;
+
+    #[test]
+    fn the_view_leaves_lockroot_out_only_for_the_quirk() {
+        let lock = LockRecord {
+            token: "urn:uuid:1".into(),
+            root: DavPath::parse_url_path("/a/b").unwrap().0,
+            scope: LockScope::Shared,
+            deep: true,
+            owner: Some("<D:owner xmlns:D=\"DAV:\">me</D:owner>".into()),
+            principal: None,
+            timeout: Timeout::Seconds(60),
+            expires: None,
+        };
+        let plain = ClientInfo::default();
+        let view = lock.view(&plain, Timeout::Seconds(7));
+        assert_eq!(view.root, Some(&lock.root));
+        assert_eq!(
+            (view.scope, view.depth, view.owner, view.timeout, view.token),
+            (
+                LockScope::Shared,
+                Depth::Infinity,
+                lock.owner.as_deref(),
+                Timeout::Seconds(7),
+                "urn:uuid:1"
+            )
+        );
+        let old_office = ClientInfo {
+            quirks: Quirks {
+                omit_lockroot: true,
+                ..Quirks::default()
+            },
+            ..ClientInfo::default()
+        };
+        assert_eq!(lock.view(&old_office, Timeout::Infinite).root, None);
     }
 }

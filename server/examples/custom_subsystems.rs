@@ -123,7 +123,7 @@ impl LivePropertyHandler for Parity {
         &self.0
     }
     async fn get(&self, cx: &PropContext<'_>, _: &PropName) -> SubsystemResult<Option<PropValue>> {
-        let parity = |n: u64| if n.is_multiple_of(2) { "even" } else { "odd" };
+        let parity = |n: u64| if n % 2 == 0 { "even" } else { "odd" };
         Ok(number(cx.path).map(|n| PropValue::Text(parity(n).into())))
     }
 }

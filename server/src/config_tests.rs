@@ -43,7 +43,7 @@ fn the_example_file_parses() {
     assert_eq!(
         c.omit_lockroot_for,
         Some(
-            davd_registry::DEFAULT_OMIT_LOCKROOT_FOR
+            davd_executive::client::DEFAULT_OMIT_LOCKROOT_FOR
                 .iter()
                 .map(|s| s.to_string())
                 .collect()

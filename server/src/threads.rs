@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
-use tracing::debug;
+use tracing::{debug, info};
 
 /// The default number of connection threads: two per core. Measured on two cores with the
 /// benchmark's 16 connections, one per core left a thread's connections stalled whenever
@@ -34,19 +34,24 @@ pub struct ConnectionThreads {
 }
 
 impl ConnectionThreads {
-    /// Starts `count` threads (at least one).
+    /// Starts `count` threads (at least one) and returns once each is running under its name.
     pub fn start(count: usize) -> io::Result<ConnectionThreads> {
         let mut runtimes = Vec::new();
         let mut threads = Vec::new();
+        let (running, all_running) = std::sync::mpsc::channel::<()>();
         for number in 0..count.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             runtimes.push(runtime.handle().clone());
             let (stop, stopped) = oneshot::channel::<()>();
+            let running = running.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("davd-conn-{number}"))
                 .spawn(move || {
+                    // The thread names itself as it starts; saying so only now means that
+                    // whoever looks at the process after `start` finds every thread named.
+                    let _ = running.send(());
                     // Runs the connections spawned onto this runtime until told to stop
                     // (or until the sender is dropped with the threads).
                     runtime.block_on(async {
@@ -58,6 +63,10 @@ impl ConnectionThreads {
                 })?;
             threads.push((stop, thread));
         }
+        drop(running);
+        // Ends early only if a thread died before reporting, which the join at stop reveals.
+        for _ in all_running.iter().take(threads.len()) {}
+        info!("{} connection threads running", threads.len());
         Ok(ConnectionThreads {
             runtimes,
             threads,
@@ -84,7 +93,14 @@ impl ConnectionThreads {
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.runtimes.len();
         self.runtimes[turn].spawn(async move {
             match TcpStream::from_std(stream) {
-                Ok(stream) => serve(stream).await,
+                Ok(stream) => {
+                    // Which thread serves whom: what an operator (and the test that connections
+                    // are dealt out in turn) can follow without reading scheduler statistics.
+                    if let Ok(peer) = stream.peer_addr() {
+                        debug!("connection thread {turn} serves {peer}");
+                    }
+                    serve(stream).await
+                }
                 Err(e) => debug!(error = %e, "could not register a connection with its thread"),
             }
         });

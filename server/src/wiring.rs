@@ -17,7 +17,7 @@ use davd_registry::{
 };
 use davd_subsystems::catalog::{Close, OpenContext, OpenError};
 use davd_subsystems::journal::{DirJournal, MemoryJournal};
-use davd_subsystems::live::{LockDiscoveryOptions, standard_handlers_with};
+use davd_subsystems::live::standard_handlers;
 
 use crate::auth::{Authenticator, Users};
 use crate::config::MountConfig;
@@ -55,11 +55,7 @@ pub struct App {
 }
 
 /// Opens the managers one mount names, with the kinds it chose.
-async fn open_mount(
-    cx: &OpenContext,
-    config: &MountConfig,
-    settings: &Settings,
-) -> Result<Mount, StartError> {
+async fn open_mount(cx: &OpenContext, config: &MountConfig) -> Result<Mount, StartError> {
     let failed = |source: OpenError| StartError::Open {
         origin: if config.origin.is_empty() {
             String::new()
@@ -82,9 +78,7 @@ async fn open_mount(
         None => None,
     };
     let mut live: Vec<Arc<dyn LivePropertyHandler>> = if config.scope.is_root() {
-        standard_handlers_with(LockDiscoveryOptions {
-            omit_lockroot_for: settings.executive.omit_lockroot_for.clone(),
-        })
+        standard_handlers()
     } else {
         Vec::new()
     };
@@ -160,7 +154,7 @@ impl App {
         }
         let mut built = Vec::new();
         for config in mounts {
-            let mount = open_mount(&cx, &config, &settings).await?;
+            let mount = open_mount(&cx, &config).await?;
             info!(
                 scope = %config.scope,
                 namespace = mount.namespace.as_ref().map_or("inherited", |n| n.kind()),

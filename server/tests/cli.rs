@@ -429,40 +429,27 @@ fn an_unusable_root_in_the_config_file_names_the_file_and_line() {
     );
 }
 
-/// The connection threads of a running davd: (thread id, voluntary context switches so far).
-fn connection_threads(davd: &Davd) -> Vec<(String, u64)> {
+/// The names of a running davd's connection threads, as the kernel lists them.
+fn connection_threads(davd: &Davd) -> Vec<String> {
     let tasks = format!("/proc/{}/task", davd.pid());
     let mut threads = Vec::new();
     for task in std::fs::read_dir(tasks).unwrap() {
-        let task = task.unwrap().path();
-        let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
+        let Ok(name) = std::fs::read_to_string(task.unwrap().path().join("comm")) else {
             continue; // the thread ended meanwhile
         };
-        if !name.starts_with("davd-conn-") {
-            continue;
+        if name.starts_with("davd-conn-") {
+            threads.push(name.trim_end().to_owned());
         }
-        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
-        let switches = status
-            .lines()
-            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .map_or(0, |n| n.trim().parse().unwrap());
-        threads.push((task.display().to_string(), switches));
     }
     threads.sort();
     threads
 }
 
-/// The connection threads once there are `count` of them: they start as serving begins, just
-/// after the address is printed.
-fn wait_for_connection_threads(davd: &Davd, count: usize) -> Vec<(String, u64)> {
-    let mut threads = connection_threads(davd);
-    for _ in 0..100 {
-        if threads.len() == count {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        threads = connection_threads(davd);
-    }
+/// The connection threads once davd says they run: `ConnectionThreads::start` returns, and
+/// this is logged, only when every thread has started and named itself.
+fn wait_for_connection_threads(davd: &Davd, count: usize) -> Vec<String> {
+    davd.log_line(&format!("{count} connection threads running"));
+    let threads = connection_threads(davd);
     assert_eq!(threads.len(), count, "{threads:?}");
     threads
 }
@@ -479,18 +466,20 @@ fn threads_in_the_config_file_are_started() {
 #[test]
 fn connections_are_dealt_out_to_every_connection_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let davd = Davd::start(
+    let davd = Davd::start_logging(
         dir.path(),
         &["--root", "r", "--state", "s", "--threads", "3"],
+        "info,davd::threads=debug",
     );
-    let before = wait_for_connection_threads(&davd, 3);
-    // Three keep-alive connections, each busy in turn: each thread must have served one (an
-    // idle thread sleeps and its count of wake-ups does not move).
-    let mut connections: Vec<_> = (0..3)
+    wait_for_connection_threads(&davd, 3);
+    // Six keep-alive connections, each used in turn. Which thread serves a connection is
+    // decided when it is accepted, and logged with the client's address: dealt out in turn,
+    // every thread serves two, however busy the machine is.
+    let mut connections: Vec<_> = (0..6)
         .map(|_| {
             let stream = TcpStream::connect(addr(&davd)).unwrap();
             stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
+                .set_read_timeout(Some(Duration::from_secs(60)))
                 .unwrap();
             (stream.try_clone().unwrap(), BufReader::new(stream))
         })
@@ -500,7 +489,7 @@ fn connections_are_dealt_out_to_every_connection_thread() {
         .write_all(b"PUT /shared.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
         .unwrap();
     assert!(read_response(reader).0.starts_with("http/1.1 201"));
-    for _ in 0..20 {
+    for _ in 0..3 {
         for (writer, reader) in &mut connections {
             writer
                 .write_all(b"GET /shared.txt HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -508,10 +497,26 @@ fn connections_are_dealt_out_to_every_connection_thread() {
             assert_eq!(read_response(reader).1, b"ok");
         }
     }
-    let after = connection_threads(&davd);
-    for ((thread, was), (_, now)) in before.iter().zip(&after) {
-        assert!(now - was >= 10, "{thread} served nothing: {was} -> {now}");
+    // The threads log in whatever order they run: read the six lines, then match them up.
+    let lines: Vec<String> = (0..6).map(|_| davd.log_line(" serves ")).collect();
+    let mut served = std::collections::BTreeMap::<&str, usize>::new();
+    for (writer, _) in &connections {
+        let peer = writer.local_addr().unwrap().to_string();
+        let line = lines
+            .iter()
+            .find(|l| l.ends_with(&format!(" serves {peer}")))
+            .unwrap_or_else(|| panic!("no thread took {peer}: {lines:#?}"));
+        let thread = line
+            .split("connection thread ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no thread in {line:?}"));
+        *served.entry(thread).or_default() += 1;
     }
+    assert_eq!(
+        served.into_iter().collect::<Vec<_>>(),
+        [("0", 2), ("1", 2), ("2", 2)]
+    );
     drop(connections);
     assert_eq!(davd.stop(), Some(0));
 }

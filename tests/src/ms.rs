@@ -6,8 +6,19 @@ pub const OFFICE: &str = "urn:schemas-microsoft-com:office:office";
 pub const REPL: &str = "http://schemas.microsoft.com/repl/";
 pub const Z: &str = "urn:schemas-microsoft-com:";
 
-/// The multistatus root every response must start with (MS-WDVME 2.2.10 prefixes).
-pub const MS_ROOT: &str = r#"<D:multistatus xmlns:D="DAV:" xmlns:Office="urn:schemas-microsoft-com:office:office" xmlns:Repl="http://schemas.microsoft.com/repl/" xmlns:Z="urn:schemas-microsoft-com:">"#;
+/// The multistatus root of an answer that names properties of the Microsoft namespaces with
+/// these `prefixes` (of `Office`, `Repl` and `Z`, the MS-WDVME 2.2.10 aliases): those, in that
+/// order, and no other.
+pub fn ms_root(prefixes: &[&str]) -> String {
+    let mut root = String::from(r#"<D:multistatus xmlns:D="DAV:""#);
+    for (prefix, namespace) in [("Office", OFFICE), ("Repl", REPL), ("Z", Z)] {
+        if prefixes.contains(&prefix) {
+            root.push_str(&format!(r#" xmlns:{prefix}="{namespace}""#));
+        }
+    }
+    root.push('>');
+    root
+}
 
 /// MS-WDV 4.6, byte for byte (the scrubbed namespace restored): 494 bytes.
 pub const SPEC_VECTOR: &str = concat!(

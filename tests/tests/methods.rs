@@ -1,6 +1,7 @@
 //! Class 1 methods: OPTIONS, GET/HEAD, PUT, DELETE, MKCOL, unknown methods.
 #![allow(clippy::unwrap_used)]
 
+use davd_protocol::MethodKind;
 use davd_tests::TestServer;
 use reqwest::StatusCode;
 
@@ -224,4 +225,33 @@ async fn every_405_says_what_is_allowed() {
             .unwrap();
         assert!(allow.contains("PROPFIND"), "{allow}");
     }
+}
+
+/// Every method of the table in `davd-protocol` reaches a module of the executive that answers
+/// it: none is listed in `Allow` and then answered 501 (or fails inside the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_in_the_table_is_answered_by_the_executive() {
+    let s = TestServer::start().await;
+    for kind in MethodKind::ALL {
+        s.put("/doc.txt", "text").await;
+        let r = s
+            .request(kind.token(), "/doc.txt")
+            .header("destination", s.url("/other.txt"))
+            .header(
+                "lock-token",
+                "<urn:uuid:00000000-0000-0000-0000-000000000000>",
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(
+            status != StatusCode::NOT_IMPLEMENTED && !status.is_server_error(),
+            "{}: {status}",
+            kind.token()
+        );
+    }
+    let r = s.request("BREW", "/doc.txt").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(r.headers()["allow"], davd_protocol::IMPLEMENTED_METHODS);
 }

@@ -414,3 +414,117 @@ async fn a_file_modified_before_1970_is_dated_not_dropped() {
     );
     assert!(ms.hrefs().contains(&"/new.txt"), "{text}");
 }
+
+/// GET's `Content-Type`, PROPFIND's `getcontenttype` (listed and alone) and the type the
+/// browser page shows all come from one guess, so they agree for every kind of name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_propfind_and_the_browser_page_agree_on_content_types() {
+    let s = TestServer::start().await;
+    s.mkcol("/t").await;
+    let names = [
+        "a.txt",
+        "b.DOCX",
+        "c.tar.gz",
+        "noextension",
+        ".profile",
+        "d.",
+        "e.unknownext",
+        "f.html",
+        "g.JPG",
+        "h.svg",
+    ];
+    for name in names {
+        let r = s
+            .request("PUT", &format!("/t/{name}"))
+            .header("content-type", "application/x-sent-by-client")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{name}");
+    }
+    let prop = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getcontenttype/></D:prop></D:propfind>"#;
+    let (_, listing) = s.propfind("/t/", "1", prop).await;
+    let listing = Multistatus::parse(&listing);
+    let page = s
+        .request("GET", "/t/")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in names {
+        let path = format!("/t/{name}");
+        let r = s.get(&path).await;
+        let served = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let listed = &listing
+            .response(&path)
+            .prop(DAV, "getcontenttype")
+            .unwrap()
+            .text;
+        assert_eq!(*listed, served, "{name}: PROPFIND Depth 1 against GET");
+        let (_, alone) = s.propfind(&path, "0", prop).await;
+        let alone = Multistatus::parse(&alone);
+        let alone = &alone
+            .response(&path)
+            .prop(DAV, "getcontenttype")
+            .unwrap()
+            .text;
+        assert_eq!(*alone, served, "{name}: PROPFIND Depth 0 against GET");
+        let row = page
+            .split("<tr ")
+            .find(|row| row.contains(&format!("data-href=\"{path}\"")))
+            .unwrap_or_else(|| panic!("{name} is not on the page"));
+        assert!(
+            row.contains(&format!("class=\"c-type\" title=\"{served}\"")),
+            "{name}: the page does not show {served}: {row}"
+        );
+    }
+}
+
+/// A multistatus declares only the namespaces its answer can name: none of Microsoft's for a
+/// PROPFIND of a custom property, and the property keeps the prefix it declares itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multistatus_declares_only_the_namespaces_it_uses() {
+    let s = TestServer::start().await;
+    s.put("/f", "x").await;
+    let (status, _) = s
+        .proppatch(
+            "/f",
+            r#"<D:propertyupdate xmlns:D="DAV:" xmlns:c="urn:custom"><D:set><D:prop><c:colour>blue</c:colour></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let (status, body) = s
+        .propfind(
+            "/f",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:" xmlns:c="urn:custom"><D:prop><c:colour/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert!(
+        body.contains(r#"<D:multistatus xmlns:D="DAV:"><D:response>"#),
+        "{body}"
+    );
+    let ms = Multistatus::parse(&body);
+    assert_eq!(
+        ms.responses[0].prop("urn:custom", "colour").unwrap().text,
+        "blue"
+    );
+    // The same for a listing, whose root is written before its members are known.
+    s.mkcol("/dir").await;
+    let (_, body) = s
+        .propfind(
+            "/dir/",
+            "1",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert!(
+        body.contains(r#"<D:multistatus xmlns:D="DAV:"><D:response>"#),
+        "{body}"
+    );
+}

@@ -7,8 +7,7 @@ use futures_util::{StreamExt, stream};
 
 use davd_protocol::{Body, ByteStream, DavPath};
 use davd_registry::{
-    DocumentRecord, NamespaceManager, PropChange, PropertyManager, PropsByPath, WriteMode,
-    document_prop_name,
+    NamespaceManager, PropChange, PropertyManager, PropsByPath, WriteMode, document_prop_name,
 };
 
 use crate::error::{DavError, DavResult};
@@ -68,7 +67,7 @@ impl CopyItem {
                 _ => String::new(),
             },
         };
-        DocumentRecord::new(uuid::Uuid::new_v4().as_u128(), etag, principal.clone()).to_prop()
+        crate::ms::docid::new_document(etag, principal.clone()).to_prop()
     }
 }
 

@@ -48,18 +48,6 @@ pub fn iso_time(time: SystemTime) -> String {
     date::rfc3339(time)
 }
 
-/// The media type a file is served with, guessed from its name when the store recorded none
-/// (the same guess GET makes).
-pub fn media_type(name: &str, recorded: Option<&str>) -> String {
-    match recorded {
-        Some(t) => t.to_owned(),
-        None => mime_guess::from_path(name)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned(),
-    }
-}
-
 /// What a person calls a file of this type ("PDF document", "JPEG image"); the media type
 /// itself is too long for a column and means little to most people.
 pub fn kind_label(name: &str, media: &str) -> String {
@@ -155,10 +143,15 @@ mod tests {
 
     #[test]
     fn types() {
-        assert_eq!(media_type("a.txt", None), "text/plain");
-        assert_eq!(media_type("a", None), "application/octet-stream");
-        assert_eq!(media_type("a.txt", Some("text/x-custom")), "text/x-custom");
-        let label = |name: &str| kind_label(name, &media_type(name, None));
+        let file = davd_registry::ResourceMeta {
+            collection: false,
+            len: 0,
+            modified: UNIX_EPOCH,
+            created: None,
+            etag: String::new(),
+            content_type: None,
+        };
+        let label = |name: &str| kind_label(name, &file.media_type(name));
         assert_eq!(label("a.pdf"), "PDF document");
         assert_eq!(label("a.docx"), "Document");
         assert_eq!(label("a.ods"), "Spreadsheet");

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use davd_protocol::DavPath;
 
-use super::format::{display_time, epoch_seconds, human_size, iso_time, kind_label, media_type};
+use super::format::{display_time, epoch_seconds, human_size, iso_time, kind_label};
 use super::layout::{close, crumbs, open};
 use super::{attr, escape, sort_members};
 use crate::walk::Listed;
@@ -107,7 +107,7 @@ fn row(html: &mut String, member: &Listed) {
             "folder".into(),
         )
     } else {
-        let media = media_type(name, member.meta.content_type.as_deref());
+        let media = member.meta.media_type(name).into_owned();
         let label = kind_label(name, &media);
         ("file", "i-file", human_size(member.meta.len), label, media)
     };

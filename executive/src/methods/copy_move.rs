@@ -48,11 +48,9 @@ use crate::commands::properties::{MoveTreeProperties, PutProperties, RemoveTreeP
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
-use crate::methods::delete::locks_rooted_in;
-use crate::methods::propfind::RESPONSE_PREFIXES;
 use crate::ms::docid::{self, RecordDocument};
 use crate::policy::access;
-use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::locks::{Protected, locks_rooted_in, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
 use crate::walk::descendants;
@@ -189,7 +187,8 @@ async fn copy_items(ctx: &Ctx, checked: &Checked, deep: bool) -> DavResult<Vec<C
 
 fn created_or_replaced(ctx: &Ctx, checked: &Checked, effects: &Effects) -> Response {
     if !effects.member_failures.is_empty() {
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+        // Statuses only: no property, so no prefix besides `D`.
+        let mut writer = MultistatusWriter::new(&[]);
         for (path, error) in &effects.member_failures {
             writer.status_response(
                 &path.to_href(false),
@@ -263,7 +262,7 @@ pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavR
             true => String::new(),
             false => checked.source_meta.etag.clone(),
         };
-        identity.pinned(etag)
+        docid::pinned(&identity, etag)
     });
     let one_namespace = Arc::ptr_eq(&source.namespace, &target.namespace);
     let one_property_store = Arc::ptr_eq(&source.properties, &target.properties);

@@ -24,7 +24,7 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::latch::Claim;
 use crate::policy::access;
-use crate::policy::locks::{Protected, require_tokens};
+use crate::policy::locks::{Protected, locks_rooted_in, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
@@ -62,32 +62,4 @@ pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
     queue.push(CommitState::durable());
     queue.run().await.map_err(|f| f.into_error())?;
     Ok(Response::new(StatusCode::NO_CONTENT))
-}
-
-/// Locks whose root is `path` or below it, with the manager holding each: they go when their
-/// resource goes.
-pub async fn locks_rooted_in(
-    ctx: &Ctx,
-    path: &davd_protocol::DavPath,
-) -> DavResult<
-    Vec<(
-        std::sync::Arc<dyn davd_registry::LockManager>,
-        davd_registry::LockRecord,
-    )>,
-> {
-    let mut out = Vec::new();
-    for manager in ctx.registry().lock_managers_below(path) {
-        let mut locks = manager.below(path).await?;
-        locks.extend(
-            manager
-                .covering(path)
-                .await?
-                .into_iter()
-                .filter(|l| l.root == *path),
-        );
-        for lock in locks {
-            out.push((manager.clone(), lock));
-        }
-    }
-    Ok(out)
 }

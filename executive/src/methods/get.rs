@@ -29,9 +29,9 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::html::{browser_page, index_page, nonce, page_response, render_page};
 use crate::latch::{Claim, LatchGuard};
-use crate::methods::propfind::allprop_document;
 use crate::ms::bundled::{self, Answer, Form};
 use crate::ms::{docid, multipart};
+use crate::multistatus::allprop_document;
 use crate::policy::{Verdict, check_conditions, hooks};
 use crate::queue::CommandQueue;
 use crate::walk::members;
@@ -40,15 +40,6 @@ use crate::walk::members;
 pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
     response.set_header(ETAG, format!("\"{}\"", meta.etag));
     response.set_header(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
-}
-
-pub fn content_type(ctx: &Ctx, meta: &ResourceMeta) -> String {
-    meta.content_type.clone().unwrap_or_else(|| {
-        mime_guess::from_path(ctx.path().name().unwrap_or(""))
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned()
-    })
 }
 
 /// What a GET does besides reading.
@@ -158,7 +149,10 @@ async fn file(
         return Ok(response);
     }
     response.set_header(ACCEPT_RANGES, "bytes");
-    response.set_header(CONTENT_TYPE, content_type(ctx, &meta));
+    response.set_header(
+        CONTENT_TYPE,
+        meta.media_type(ctx.path().name().unwrap_or("")).as_ref(),
+    );
     let range = match range {
         None => None,
         Some(requested) => match requested.resolve(meta.len) {

@@ -15,7 +15,7 @@
 //! principal (412 otherwise). Queue: [RefreshLock, CommitState]. The token stays the same.
 //!
 //! The response body is the new `lockdiscovery`; user agents listed in `omit_lockroot_for`
-//! (old Office) get it without `lockroot`, as in PROPFIND.
+//! (old Office) get it without `lockroot`, as in PROPFIND (`Quirks::omit_lockroot`).
 //!
 //! The latch is held while conflicts are checked and the lock inserted, so of fifty clients
 //! asking for one exclusive lock at once exactly one gets it.
@@ -25,9 +25,9 @@ use http::StatusCode;
 use http::header::HeaderName;
 
 use davd_protocol::headers::{Depth, Timeout};
-use davd_protocol::xml::{ActiveLockView, Condition, lock_response_body, parse_lockinfo};
+use davd_protocol::xml::{Condition, lock_response_body, parse_lockinfo};
 use davd_protocol::{Body, ByteStream, Response};
-use davd_registry::{LockRecord, WriteMode, omits_lockroot};
+use davd_registry::{LockRecord, WriteMode};
 
 use crate::commands::commit::CommitState;
 use crate::commands::locks::{InsertLock, RefreshLock};
@@ -48,23 +48,7 @@ fn lock_response(
     lock: &LockRecord,
     with_token_header: bool,
 ) -> Response {
-    let root_href = lock.root.to_href(false);
-    let with_lockroot = !omits_lockroot(
-        &ctx.exec.config.omit_lockroot_for,
-        ctx.client.user_agent.as_deref(),
-    );
-    let body = lock_response_body(&ActiveLockView {
-        scope: lock.scope,
-        depth: if lock.deep {
-            Depth::Infinity
-        } else {
-            Depth::Zero
-        },
-        owner: lock.owner.as_deref(),
-        timeout: lock.timeout,
-        token: &lock.token,
-        root_href: with_lockroot.then_some(root_href.as_str()),
-    });
+    let body = lock_response_body(&lock.view(&ctx.client, lock.timeout));
     let mut response = Response::xml(status, Body::Full(body));
     if with_token_header {
         response.set_header(

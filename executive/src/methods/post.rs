@@ -32,7 +32,6 @@ use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::html::{Uploaded, nonce, page_response, upload_page};
 use crate::latch::Claim;
-use crate::methods::get;
 use crate::ms::bundled::{self, Answer, Form};
 use crate::ms::docid::{self, RecordDocument};
 use crate::policy::access::{self, Need};
@@ -41,12 +40,19 @@ use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
-pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
+/// What became of a POST.
+pub enum Posted {
+    Answered(Response),
+    /// Microsoft's POST to a file: the dispatcher answers it as the GET it means.
+    ReadAsGet,
+}
+
+pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Posted> {
     let path = ctx.path().clone();
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
     let ms = &ctx.request.ms;
     if !meta.collection && (ms.extension == Some(MsDavExt::Propfind) || ms.lock_timeout.is_some()) {
-        return get::get(ctx, false, None).await;
+        return Ok(Posted::ReadAsGet);
     }
     if !meta.collection {
         let mut refused = DavError::new(
@@ -55,7 +61,7 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
         )
         .into_response();
         refused.set_header(ALLOW, allowed_methods(Some(&meta)));
-        return Ok(refused);
+        return Ok(Posted::Answered(refused));
     }
     // A form on another web site can make a visitor's browser post here, credentials included;
     // WebDAV clients send no Origin, so refusing cross-site posts costs them nothing.
@@ -158,7 +164,7 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     }
     let answer = answer.with_owner_token(ctx, &path).await;
     answer.add_headers(&mut response);
-    Ok(response)
+    Ok(Posted::Answered(response))
 }
 
 /// The last component of a browser-supplied file name (some send a whole Windows path).

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use davd_protocol::headers::Depth;
-use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody, parse_propfind_recent};
+use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody};
 use davd_protocol::{Body, ByteStream, DavPath, Response};
 use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
@@ -27,14 +27,11 @@ use crate::context::Ctx;
 use crate::dead_pages;
 use crate::error::{DavError, DavResult};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
+use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
+use crate::propfind_cache::parse_propfind_recent;
 use crate::props::propstats;
 use crate::walk::{loop_detected, members, revisits_ancestor};
-
-/// Namespace prefixes declared on every multistatus root besides `D`: Microsoft's three
-/// (MS-WDVME 2.2.10), so that `Z:Win32FileAttributes` and the `Repl:`/`Office:` properties
-/// come out with the prefixes Windows and Office expect.
-pub const RESPONSE_PREFIXES: &[(&str, &str)] = crate::ms::PREFIXES;
 
 pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Response> {
     if depth == Depth::Infinity && !ctx.exec.config.propfind_infinity {
@@ -62,7 +59,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         let subsystems = ctx.resolve(&path);
         let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
         if props.large.is_none() {
-            let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+            let mut writer = MultistatusWriter::new(&propfind_prefixes(&request, &subsystems));
             writer.prop_response(&path.to_href(meta.collection), &props.stats);
             return Ok(Response::xml(
                 StatusCode::MULTI_STATUS,
@@ -91,22 +88,6 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     ))
 }
 
-/// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
-/// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
-/// `None` when the resource's dead properties are too large to hold at once
-/// ([`crate::props::PAGE_BYTES`]): the part's length must be known before it is sent.
-pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Option<Bytes> {
-    let subsystems = ctx.resolve(path);
-    let allprop = PropfindBody::AllProp { include: vec![] };
-    let props = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
-    if props.large.is_some() {
-        return None;
-    }
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-    writer.prop_response(&path.to_href(meta.collection), &props.stats);
-    Some(writer.finish())
-}
-
 /// The producer side of a streamed PROPFIND.
 struct Walk {
     ctx: Ctx,
@@ -125,7 +106,8 @@ impl Walk {
     }
 
     async fn walk(&self, root: DavPath, meta: ResourceMeta, depth: Depth) {
-        let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+        let prefixes = propfind_prefixes(&self.request, &self.ctx.resolve(&root));
+        let mut writer = MultistatusWriter::new(&prefixes);
         if !self.write(&mut writer, &root, &meta, None, None).await || !self.send(&mut writer).await
         {
             return;

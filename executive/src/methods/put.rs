@@ -36,12 +36,12 @@ use crate::commands::commit::CommitState;
 use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::instructions::{patch_report, push_instructions};
 use crate::latch::Claim;
-use crate::methods::propfind::RESPONSE_PREFIXES;
-use crate::methods::proppatch::{patch_report, push_instructions};
 use crate::ms::bundled::{self, Form, Planned};
 use crate::ms::docid::{self, RecordDocument};
 use crate::ms::multipart;
+use crate::multistatus::prefixes_for;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{Command, CommandQueue, QueueFailure};
@@ -250,7 +250,7 @@ fn property_failure(ctx: &Ctx, names: &[PropName], failure: QueueFailure) -> Dav
         .map(|p| p.status)
         .find(|s| *s != StatusCode::FAILED_DEPENDENCY)
         .ok_or_else(|| DavError::internal("a property failed without a status"))?;
-    let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
+    let mut writer = MultistatusWriter::new(&prefixes_for(names));
     writer.prop_response(&ctx.path().to_href(false), &propstats);
     Ok(Response::xml(status, Body::Full(writer.finish())))
 }

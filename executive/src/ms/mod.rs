@@ -14,8 +14,9 @@ use davd_protocol::Response;
 use davd_protocol::headers::ms::PUBLIC_EXTENSION_SCHEMA;
 use davd_protocol::headers::ms::names::{MS_AUTHOR_VIA, PUBLIC_EXTENSION, X_MSDAVEXT};
 
-/// The namespace prefixes Microsoft clients expect on every multistatus root (MS-WDVME
-/// 2.2.10; SharePoint even requires these exact aliases from clients).
+/// The namespace prefixes Microsoft clients expect for these namespaces (MS-WDVME 2.2.10;
+/// SharePoint even requires these exact aliases from clients): a multistatus root declares
+/// those its answer can name (`crate::multistatus`).
 pub const PREFIXES: &[(&str, &str)] = &[
     ("Office", "urn:schemas-microsoft-com:office:office"),
     ("Repl", "http://schemas.microsoft.com/repl/"),

@@ -1,6 +1,7 @@
 //! Lock policy (RFC 4918 §6-7): who may change a locked resource, and which locks conflict.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
@@ -8,7 +9,7 @@ use http::StatusCode;
 use davd_protocol::headers::Timeout;
 use davd_protocol::xml::{Condition, LockScope};
 use davd_protocol::{DavPath, PropName};
-use davd_registry::LockRecord;
+use davd_registry::{LockManager, LockRecord};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -45,6 +46,29 @@ pub async fn locks_on(ctx: &Ctx, protected: &Protected) -> DavResult<Vec<LockRec
             locks
         }
     })
+}
+
+/// Locks whose root is `path` or below it, with the manager holding each: they go when their
+/// resource goes.
+pub async fn locks_rooted_in(
+    ctx: &Ctx,
+    path: &DavPath,
+) -> DavResult<Vec<(Arc<dyn LockManager>, LockRecord)>> {
+    let mut out = Vec::new();
+    for manager in ctx.registry().lock_managers_below(path) {
+        let mut locks = manager.below(path).await?;
+        locks.extend(
+            manager
+                .covering(path)
+                .await?
+                .into_iter()
+                .filter(|l| l.root == *path),
+        );
+        for lock in locks {
+            out.push((manager.clone(), lock));
+        }
+    }
+    Ok(out)
 }
 
 /// True if the request may act under `lock`: it submitted the token and, when authentication

@@ -1,5 +1,6 @@
 use super::HeaderError;
 
+// ANCHOR: lock-token-parser
 /// The `Lock-Token` header of UNLOCK (RFC 4918 §10.5): `<Coded-URL>`.
 ///
 /// Some Windows builds send the token without angle brackets; we accept that too (the
@@ -21,6 +22,7 @@ pub fn parse_lock_token(value: &str) -> Result<String, HeaderError> {
     }
     Ok(inner.to_owned())
 }
+// ANCHOR_END: lock-token-parser
 
 /// `scheme ":" rest` with a scheme of letters, digits, `+`, `-`, `.` starting with a letter, and
 /// no blanks or angle brackets anywhere.

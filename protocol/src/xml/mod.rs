@@ -1,10 +1,9 @@
-//! XML request bodies (read with roxmltree under explicit limits) and response bodies (written
-//! with the `xml` crate's event writer).
+//! XML request bodies (read with roxmltree under explicit limits) and response bodies (appended
+//! to a buffer by purpose-made writers, docs/adr/0010-multistatus-writer.md).
 
 mod fragment;
 mod lockinfo;
 mod propfind;
-mod propfind_recent;
 mod proppatch;
 #[cfg(test)]
 pub(crate) mod testgen;
@@ -13,7 +12,6 @@ mod write;
 pub use fragment::{escape_attr, escape_text, fragment_text, serialize_element};
 pub use lockinfo::{LockInfo, LockScope, parse_lockinfo};
 pub use propfind::{PropfindBody, parse_propfind};
-pub use propfind_recent::parse_propfind_recent;
 pub use proppatch::{PatchInstruction, parse_propertyupdate};
 pub use write::{
     ActiveLockView, Condition, MultistatusWriter, PropStat, PropValue, error_body,

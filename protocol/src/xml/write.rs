@@ -13,6 +13,7 @@ use http::StatusCode;
 
 use crate::headers::{Depth, Timeout};
 use crate::name::{DAV_NS, PropName};
+use crate::path::DavPath;
 
 use super::LockScope;
 use super::fragment::{escape_attr, escape_text};
@@ -319,8 +320,8 @@ pub struct ActiveLockView<'a> {
     /// Time left, as sent in `timeout`.
     pub timeout: Timeout,
     pub token: &'a str,
-    /// Href of the lock root; `None` leaves `lockroot` out (for clients that choke on it).
-    pub root_href: Option<&'a str>,
+    /// The lock root; `None` leaves `lockroot` out (for clients that choke on it).
+    pub root: Option<&'a DavPath>,
 }
 
 /// One `D:activelock` element as trusted inner XML.
@@ -344,9 +345,9 @@ pub fn render_activelock(lock: &ActiveLockView<'_>) -> String {
     out.push_str("</D:timeout><D:locktoken><D:href>");
     escape_text(lock.token, &mut out);
     out.push_str("</D:href></D:locktoken>");
-    if let Some(root) = lock.root_href {
+    if let Some(root) = lock.root {
         out.push_str("<D:lockroot><D:href>");
-        escape_text(root, &mut out);
+        escape_text(&root.to_href(false), &mut out);
         out.push_str("</D:href></D:lockroot>");
     }
     out.push_str("</D:activelock>");
@@ -555,7 +556,7 @@ mod tests {
             owner: Some(r#"<D:owner xmlns:D="DAV:">me &amp; you</D:owner>"#),
             timeout: Timeout::Seconds(3600),
             token: "urn:uuid:x",
-            root_href: Some("/a"),
+            root: Some(&DavPath::parse_url_path("/a").unwrap().0),
         });
         let text = parse(&body);
         assert!(text.contains("<D:timeout>Second-3600</D:timeout>"));

@@ -4,18 +4,31 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 pub struct Davd {
     pub child: Child,
     pub url: String,
+    /// The lines davd logged after the one that says where it serves, as they come.
+    log: Mutex<Receiver<String>>,
 }
+
+/// How long a test waits for davd to start or to log a line it expects: long enough for a
+/// two-core machine busy with other builds, and only ever reached when something is broken.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 impl Davd {
     /// Starts davd in `cwd` with `args` (plus `--listen 127.0.0.1:0` unless given) and waits
     /// for the line that says where it serves.
     pub fn start(cwd: &Path, args: &[&str]) -> Davd {
         Self::start_with_env(cwd, args, &[])
+    }
+
+    /// [`Davd::start`] with `filter` as `RUST_LOG`, for a test that reads the log.
+    pub fn start_logging(cwd: &Path, args: &[&str], filter: &str) -> Davd {
+        Self::start_with_env(cwd, args, &[("RUST_LOG", filter)])
     }
 
     /// [`Davd::start`] with extra environment variables (a fail point, say).
@@ -35,7 +48,7 @@ impl Davd {
     }
 
     fn launch(mut command: Command, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Davd {
-        command.current_dir(cwd).args(args);
+        command.current_dir(cwd).args(args).env("RUST_LOG", "info");
         for (name, value) in env {
             command.env(name, value);
         }
@@ -43,7 +56,6 @@ impl Davd {
             command.args(["--listen", "127.0.0.1:0"]);
         }
         let mut child = command
-            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -55,16 +67,34 @@ impl Davd {
                 let _ = tx.send(line);
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + PATIENCE;
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("davd did not say where it serves");
             if let Some(start) = line.find("http://").or_else(|| line.find("https://")) {
                 let url = line[start..].split_whitespace().next().unwrap().to_owned();
-                // Keep draining the log so the child never blocks on a full pipe.
-                std::thread::spawn(move || for _ in rx {});
-                return Davd { child, url };
+                // The reading thread keeps draining the pipe into the channel, so the child
+                // never blocks on a full pipe whether or not the test reads the log.
+                return Davd {
+                    child,
+                    url,
+                    log: Mutex::new(rx),
+                };
+            }
+        }
+    }
+
+    /// The next log line that contains `text` (earlier lines are passed over).
+    pub fn log_line(&self, text: &str) -> String {
+        let log = self.log.lock().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let line = log
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("davd did not log {text:?}"));
+            if line.contains(text) {
+                return line;
             }
         }
     }

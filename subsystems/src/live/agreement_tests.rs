@@ -4,13 +4,28 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use davd_registry::{
-    ClientInfo, DavPath, DocumentRecord, LockManager, LockRecord, LockScope, PropContext, PropName,
-    PropValue, PropertyManager, ResourceMeta, StoredProp, Subsystems, Timeout,
+    ClientInfo, DavPath, DocumentIdentity, DocumentRecord, LockManager, LockRecord, LockScope,
+    PropContext, PropName, PropValue, PropertyManager, ResourceMeta, StoredProp, Subsystems,
+    Timeout,
 };
 
 use super::microsoft::{OFFICE_NS, WIN32_NS};
 use super::standard_handlers;
 use crate::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+
+/// The identity rule is the executive's; any rule serves to compare `get` with `get_now`.
+fn recorded_as_is(
+    record: Option<&DocumentRecord>,
+    _: &DavPath,
+    _: &ResourceMeta,
+) -> DocumentIdentity {
+    DocumentIdentity {
+        guid: record.map_or(1, |r| r.guid),
+        version: record.map_or(1, |r| r.version),
+        modified_by: record.and_then(|r| r.modified_by.clone()),
+        recorded: record.is_some(),
+    }
+}
 
 fn text(value: &Option<PropValue>) -> String {
     format!("{value:?}")
@@ -27,7 +42,13 @@ async fn resource() -> (
     let path = DavPath::root().join("doc.txt").expect("a valid segment");
     let properties: Arc<dyn PropertyManager> = Arc::new(MemoryProperties::new());
     let stored = [
-        DocumentRecord::new(7, "e1".into(), Some("alice".into())).to_prop(),
+        DocumentRecord {
+            guid: 7,
+            version: 1,
+            etag: "e1".into(),
+            modified_by: Some("alice".into()),
+        }
+        .to_prop(),
         StoredProp {
             name: PropName::new(WIN32_NS, "Win32FileAttributes"),
             xml: format!(
@@ -89,6 +110,7 @@ async fn get_now_agrees_with_get() {
         known_locks: prefetched.then_some(locks.as_slice()),
         dead: prefetched.then_some(dead.as_slice()),
         document: Default::default(),
+        identify: recorded_as_is,
     };
     let mut answered = 0;
     for handler in &subsystems.live {

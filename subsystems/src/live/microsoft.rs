@@ -13,7 +13,8 @@
 //!
 //! The `Z:Win32*` properties are ordinary dead properties, stored verbatim on files and
 //! collections alike; no handler is needed for them. The document id and version come from
-//! the record the executive keeps for each resource (`davd_registry::document`).
+//! the record the executive keeps for each resource (`davd_registry::document`), by the
+//! executive's rules (`PropContext::document_identity`).
 
 use async_trait::async_trait;
 

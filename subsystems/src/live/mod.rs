@@ -14,7 +14,7 @@ mod agreement_tests;
 
 pub use self::core::CoreProperties;
 pub use self::hit_counter::HitCounter;
-pub use self::locking::{LockDiscoveryOptions, LockProperties};
+pub use self::locking::LockProperties;
 pub use self::microsoft::{MicrosoftProperties, OFFICE_NS, REPL_NS, WIN32_NS};
 pub use self::quota::QuotaProperties;
 pub use self::read_only::ReadOnly;
@@ -28,14 +28,9 @@ pub const DAVD_NS: &str = "urn:davd:";
 
 /// The handlers every scope gets unless configured otherwise.
 pub fn standard_handlers() -> Vec<Arc<dyn LivePropertyHandler>> {
-    standard_handlers_with(LockDiscoveryOptions::default())
-}
-
-/// The standard handlers, with lock discovery rendered as `locks` says.
-pub fn standard_handlers_with(locks: LockDiscoveryOptions) -> Vec<Arc<dyn LivePropertyHandler>> {
     vec![
         Arc::new(CoreProperties::new()),
-        Arc::new(LockProperties::new(locks)),
+        Arc::new(LockProperties::new()),
         Arc::new(QuotaProperties::new()),
         Arc::new(MicrosoftProperties::new()),
     ]
