@@ -14,7 +14,10 @@ use davd_registry::{
 ///
 /// `dead` holds the resource's dead properties if the caller fetched them already (one range
 /// scan for all members of a collection); otherwise they are read here, and only when needed.
-/// A live property is computed only if the request needs it.
+/// A live property is computed only if the request needs it. A dead-property store that
+/// cannot be read (a cluster's database that is down) fails the whole resource: answering
+/// without its dead properties would show a client a resource that has none, and a document
+/// id derived from its path instead of its own.
 pub async fn propstats(
     path: &DavPath,
     meta: &ResourceMeta,
@@ -23,7 +26,7 @@ pub async fn propstats(
     request: &PropfindBody,
     dead: Option<Vec<StoredProp>>,
     known_locks: Option<&[LockRecord]>,
-) -> Vec<PropStat> {
+) -> SubsystemResult<Vec<PropStat>> {
     // Read the dead properties first when they will be needed anyway, so that handlers reading
     // one of them (the document record, Win32 attributes) find it without another lookup.
     let needs_dead = match request {
@@ -34,13 +37,7 @@ pub async fn propstats(
     };
     let dead = match dead {
         Some(dead) => Some(dead),
-        None if needs_dead => Some(
-            subsystems
-                .properties
-                .get_all(path)
-                .await
-                .unwrap_or_default(),
-        ),
+        None if needs_dead => Some(subsystems.properties.get_all(path).await?),
         None => None,
     };
     let dead_props: &[StoredProp] = dead.as_deref().unwrap_or(&[]);
@@ -169,7 +166,7 @@ pub async fn propstats(
             Some(_) => {}
         }
     }
-    stats
+    Ok(stats)
 }
 
 /// A handler's value for `name`, without a boxed future when the handler can answer at once.
@@ -250,6 +247,7 @@ mod tests {
         let client = ClientInfo::default();
         propstats(&path, &meta, &subsystems, &client, &request, None, None)
             .await
+            .expect("the test's stores answer")
             .into_iter()
             .map(|s| {
                 let names = s.props.into_iter().map(|(n, _)| n.local.into()).collect();

@@ -64,7 +64,7 @@ pub async fn get(ctx: &Ctx, head: bool, range: Option<RangeRequest>) -> DavResul
     let latch = if lock.is_none() {
         None
     } else {
-        Some(ctx.exec.latches.acquire(vec![Claim::shallow(path)]).await)
+        Some(ctx.exec.latch(vec![Claim::shallow(path)]).await?)
     };
     let extras = Extras {
         lock,
@@ -102,8 +102,16 @@ async fn prepare(
     let answer = answer.with_owner_token(ctx, ctx.path()).await;
     answer.add_headers(&mut response);
     if verdict == Verdict::Proceed {
-        let identity = docid::identity(ctx, ctx.path(), meta).await?;
-        docid::add_headers(&mut response, &identity, false);
+        match docid::identity(ctx, ctx.path(), meta).await {
+            Ok(identity) => docid::add_headers(&mut response, &identity, false),
+            // The content needs no shared state: while the property store cannot be reached
+            // (a cluster's database is down), a plain download goes on without its
+            // `ResourceTag`, which Office reads only to compare with one it already holds.
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && extras.lock.is_none() => {
+                tracing::warn!(error = %e, "GET without ResourceTag: the property store is unavailable");
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         response.status = StatusCode::NOT_MODIFIED;
     }
@@ -118,14 +126,15 @@ async fn multipart_answer(
     content: Body,
     len: u64,
     head: bool,
-) {
-    let properties = allprop_document(ctx, ctx.path(), meta).await;
+) -> DavResult<()> {
+    let properties = allprop_document(ctx, ctx.path(), meta).await?;
     let (body, total) = multipart::response_body(properties, content, len);
     response.set_header(CONTENT_TYPE, PREFIX_ENCODED);
     response.set_header(CONTENT_LENGTH, total.to_string());
     if !head {
         response.body = body;
     }
+    Ok(())
 }
 
 async fn file(
@@ -146,7 +155,7 @@ async fn file(
         } else {
             opened.content.read(None).await?
         };
-        multipart_answer(ctx, &mut response, &meta, content, meta.len, head).await;
+        multipart_answer(ctx, &mut response, &meta, content, meta.len, head).await?;
         if !head {
             hooks::after_read(ctx, ctx.path()).await;
         }
@@ -235,7 +244,7 @@ async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response
             len,
             head,
         )
-        .await;
+        .await?;
         return Ok(response);
     }
     response.set_header(CONTENT_TYPE, "text/html; charset=utf-8");

@@ -130,7 +130,7 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     let answer = if lock.is_none() {
         Answer::default()
     } else {
-        let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+        let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
         let planned = bundled::plan(ctx, &path, &lock).await?;
         let mut queue = CommandQueue::new();
         let answer = planned.push_into(&mut queue);
@@ -177,11 +177,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
     let target = collection
         .join_name(name)
         .map_err(|e| DavError::bad_request(format!("bad file name: {e}")))?;
-    let _latch = ctx
-        .exec
-        .latches
-        .acquire(vec![Claim::shallow(&target)])
-        .await;
+    let _latch = ctx.exec.latch(vec![Claim::shallow(&target)]).await?;
     let meta = ctx.stat(&target).await?;
     if meta.as_ref().is_some_and(|m| m.collection) {
         return Err(DavError::conflict("a collection of that name exists"));

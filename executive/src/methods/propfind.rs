@@ -55,7 +55,8 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     // One resource: answer in one piece (headers and body leave in one write).
     if depth == Depth::Zero || !meta.collection {
         let subsystems = ctx.resolve(&path);
-        let stats = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
+        let stats = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await?;
+        unavailable(&stats)?;
         let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
         writer.prop_response(&path.to_href(meta.collection), &stats);
         return Ok(Response::xml(
@@ -64,8 +65,16 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         ));
     }
 
+    // The collection's own dead properties are read before the answer starts, so that a store
+    // that cannot be read (a cluster's database that is down) is a 503, not a 207 that shows
+    // a collection without them.
+    let subsystems = ctx.resolve(&path);
+    let root_dead = match wants_dead(&request, &subsystems) {
+        true => Some(subsystems.properties.get_all(&path).await?),
+        false => None,
+    };
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-    let walk = Walk {
+    let mut walk = Walk {
         ctx: Ctx {
             exec: ctx.exec.clone(),
             request: ctx.request.clone(),
@@ -73,8 +82,11 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         },
         request,
         tx,
+        root_locks: None,
     };
-    tokio::spawn(walk.run(path, meta, depth));
+    // So are the locks around it: the lock table the listing needs answers, or this is a 503.
+    walk.root_locks = Some(walk.locks_around(&path).await?);
+    tokio::spawn(walk.run(path, meta, depth, root_dead));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
@@ -86,13 +98,13 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
 
 /// The body a `Depth: 0` allprop PROPFIND of `path` would get, rendered whole: the properties
 /// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
-pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Bytes {
+pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> DavResult<Bytes> {
     let subsystems = ctx.resolve(path);
     let allprop = PropfindBody::AllProp { include: vec![] };
-    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    let stats = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await?;
     let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
     writer.prop_response(&path.to_href(meta.collection), &stats);
-    writer.finish()
+    Ok(writer.finish())
 }
 
 /// The producer side of a streamed PROPFIND.
@@ -100,12 +112,20 @@ struct Walk {
     ctx: Ctx,
     request: Arc<PropfindBody>,
     tx: mpsc::Sender<std::io::Result<Bytes>>,
+    /// The locks around the listed collection, read before the answer started.
+    root_locks: Option<Vec<LockRecord>>,
 }
 
 impl Walk {
-    async fn run(self, root: DavPath, meta: ResourceMeta, depth: Depth) {
+    async fn run(
+        mut self,
+        root: DavPath,
+        meta: ResourceMeta,
+        depth: Depth,
+        root_dead: Option<Vec<StoredProp>>,
+    ) {
         let mut writer = MultistatusWriter::new(RESPONSE_PREFIXES);
-        self.write(&mut writer, &root, &meta, None, None).await;
+        self.write(&mut writer, &root, &meta, root_dead, None).await;
         if !self.send(&mut writer).await {
             return;
         }
@@ -135,14 +155,17 @@ impl Walk {
 
     /// Writes the members of `collection`; returns false if the client is gone.
     async fn collection(
-        &self,
+        &mut self,
         writer: &mut MultistatusWriter,
         collection: &DavPath,
         depth: Depth,
         pending: &mut Vec<DavPath>,
     ) -> DavResult<bool> {
         let subsystems = self.ctx.resolve(collection);
-        let known_locks = self.locks_around(collection).await?;
+        let known_locks = match self.root_locks.take() {
+            Some(locks) => locks,
+            None => self.locks_around(collection).await?,
+        };
         let mut dead = if wants_dead(&self.request, &subsystems) {
             let budget = self.ctx.exec.config.listing_dead_budget;
             let reader =
@@ -262,7 +285,15 @@ impl Walk {
             known_locks,
         )
         .await;
-        writer.prop_response(&path.to_href(meta.collection), &stats);
+        match stats {
+            Ok(stats) => writer.prop_response(&path.to_href(meta.collection), &stats),
+            Err(e) => writer.status_response(
+                &path.to_href(meta.collection),
+                e.status,
+                None,
+                Some(&e.message),
+            ),
+        }
     }
 
     /// Sends what is written so far, then yields: the walk and the connection it writes to
@@ -273,6 +304,23 @@ impl Walk {
         let sent = chunk.is_empty() || self.tx.send(Ok(chunk)).await.is_ok();
         tokio::task::yield_now().await;
         sent
+    }
+}
+
+/// A property that failed because a store it needs is unavailable (503, a cluster's database
+/// that is down) fails a one-resource PROPFIND as a whole, with `Retry-After`: the client is
+/// to try again, not to take the property for missing.
+fn unavailable(stats: &[davd_protocol::xml::PropStat]) -> DavResult<()> {
+    match stats
+        .iter()
+        .find(|s| s.status == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        Some(stat) => Err(DavError::unavailable(
+            stat.description
+                .clone()
+                .unwrap_or_else(|| "a store this request needs is unavailable".into()),
+        )),
+        None => Ok(()),
     }
 }
 
