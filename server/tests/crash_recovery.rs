@@ -16,30 +16,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
-use support::Davd;
-
-const CONFIG: &str = r#"
-[[mount]]
-scope = "/"
-namespace = { kind = "fs", root = "root" }
-
-[[mount]]
-scope = "/db"
-namespace = { kind = "sled" }
-
-[limits]
-min_free_mib = 0
-"#;
-
-const ARGS: [&str; 6] = [
-    "--config",
-    "davd.toml",
-    "--state",
-    "state",
-    "--root",
-    "root",
-];
+use reqwest::{Client, StatusCode};
+use support::{Davd, LOCKINFO, ROOT_AND_DB_ARGS, method, root_and_db_config};
 
 /// The tree every test builds: collections and files below a base, relative names.
 const DIRS: [&str; 3] = ["d1", "d1/d2", "d3"];
@@ -58,10 +36,6 @@ const FILES: [&str; 10] = [
 /// The file that carries a lock.
 const LOCKED: &str = "d1/a.txt";
 
-fn method(name: &str) -> Method {
-    Method::from_bytes(name.as_bytes()).unwrap()
-}
-
 fn client() -> Client {
     support::client_builder()
         .timeout(Duration::from_secs(60))
@@ -75,9 +49,6 @@ fn origin_patch(value: &str) -> String {
 <D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:origin xmlns:t="urn:crash">{value}</t:origin></D:prop></D:set></D:propertyupdate>"#
     )
 }
-
-const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>crash test</D:owner></D:lockinfo>"#;
 
 const PROPFIND_ORIGIN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:"><D:prop><t:origin xmlns:t="urn:crash"/><D:resourcetype/></D:prop></D:propfind>"#;
@@ -323,10 +294,11 @@ impl Case {
     /// request completed (the point lies beyond it).
     async fn run_to(&self, point: &str) -> bool {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
         let c = client();
         let fail_at = format!("{}:{point}", self.method());
-        let mut davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let mut davd =
+            Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
         let url = davd.url.clone();
         let token = build(&c, &url, self.source, true).await.unwrap();
         if let Op::Move { overwrite: true } = self.op {
@@ -355,7 +327,7 @@ impl Case {
             );
         }
 
-        let davd = Davd::start(dir.path(), &ARGS);
+        let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
         let url = davd.url.clone();
         assert_clean(dir.path());
         let source = snapshot(&c, &url, self.source).await;
@@ -533,10 +505,11 @@ async fn a_large_proppatch_is_all_or_nothing() {
         ("end", ""),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
         let c = client();
         let fail_at = format!("PROPPATCH:{point}");
-        let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let davd =
+            Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
         let file = format!("{}{base}file.txt", davd.url);
         let r = c.put(&file).body("x").send().await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
@@ -548,7 +521,7 @@ async fn a_large_proppatch_is_all_or_nothing() {
         assert!(answer.is_err(), "{fail_at}: the process aborted");
         assert_eq!(davd.wait(Duration::from_secs(20)), None);
 
-        let davd = Davd::start(dir.path(), &ARGS);
+        let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
         let file = format!("{}{base}file.txt", davd.url);
         let r = c
             .request(method("PROPFIND"), &file)
@@ -575,10 +548,11 @@ async fn a_large_proppatch_is_all_or_nothing() {
 async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
     for boundary in 0..10 {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
         let c = client();
         let fail_at = format!("LOCK:{boundary}");
-        let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let davd =
+            Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
         let answer = c
             .request(method("LOCK"), format!("{}db/new.txt", davd.url))
             .body(LOCKINFO)
@@ -590,7 +564,7 @@ async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
         } else {
             assert_eq!(davd.wait(Duration::from_secs(20)), None);
         }
-        let davd = Davd::start(dir.path(), &ARGS);
+        let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
         let new = format!("{}db/new.txt", davd.url);
         let exists = c.get(&new).send().await.unwrap().status() == StatusCode::OK;
         let locked = c.put(&new).body("y").send().await.unwrap().status() == StatusCode::LOCKED;
@@ -612,9 +586,9 @@ async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_into_sled_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
     let c = client();
-    let davd = Davd::start(dir.path(), &ARGS);
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
     let r = c
         .request(method("MKCOL"), format!("{}db/folder", davd.url))
         .send()
@@ -631,7 +605,7 @@ async fn acknowledged_writes_into_sled_survive_sigkill() {
     davd.signal("KILL");
     assert_eq!(davd.wait(Duration::from_secs(20)), None);
 
-    let davd = Davd::start(dir.path(), &ARGS);
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
     let r = c
         .get(format!("{}db/folder/kept.txt", davd.url))
         .send()
@@ -650,7 +624,7 @@ async fn a_large_move_from_fs_to_sled_killed_half_way_loses_nothing() {
     const FILES: usize = 400;
     for point in ["copied-half", "applied", "4"] {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
         for i in 0..FILES {
             let sub = dir.path().join(format!("root/big/d{}", i % 10));
             std::fs::create_dir_all(&sub).unwrap();
@@ -658,7 +632,8 @@ async fn a_large_move_from_fs_to_sled_killed_half_way_loses_nothing() {
         }
         let c = client();
         let fail_at = format!("MOVE:{point}");
-        let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let davd =
+            Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
         let answer = c
             .request(method("MOVE"), format!("{}big/", davd.url))
             .header("Destination", format!("{}db/big/", davd.url))
@@ -667,7 +642,7 @@ async fn a_large_move_from_fs_to_sled_killed_half_way_loses_nothing() {
         assert!(answer.is_err(), "{fail_at}: the process aborted");
         assert_eq!(davd.wait(Duration::from_secs(60)), None);
 
-        let davd = Davd::start(dir.path(), &ARGS);
+        let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
         let mut at_source = 0;
         let mut at_destination = 0;
         for i in 0..FILES {

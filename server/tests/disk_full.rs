@@ -13,36 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
-use support::Davd;
-
-const CONFIG: &str = r#"
-[[mount]]
-scope = "/"
-namespace = { kind = "fs", root = "root" }
-
-[[mount]]
-scope = "/db"
-namespace = { kind = "sled" }
-
-[limits]
-min_free_mib = 4
-"#;
-
-const ARGS: [&str; 6] = [
-    "--config",
-    "davd.toml",
-    "--state",
-    "state",
-    "--root",
-    "root",
-];
+use reqwest::{Client, StatusCode};
+use support::{Davd, LOCKINFO, ROOT_AND_DB_ARGS, method, root_and_db_config};
 
 const PROPPATCH: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:colour xmlns:t="urn:t">ochre</t:colour></D:prop></D:set></D:propertyupdate>"#;
-
-const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
 
 /// A tmpfs mounted for the test's life.
 struct Tmpfs(PathBuf);
@@ -76,10 +51,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn method(name: &str) -> Method {
-    Method::from_bytes(name.as_bytes()).unwrap()
 }
 
 fn staged(dir: &Path) -> Vec<std::ffi::OsString> {
@@ -120,13 +91,13 @@ async fn a_full_disk_gives_507_and_heals_by_itself() {
         );
         return;
     };
-    std::fs::write(dir.path().join("davd.toml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("davd.toml"), root_and_db_config(4)).unwrap();
     let c = support::client_builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
 
-    let davd = Davd::start(dir.path(), &ARGS);
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
     let url = davd.url.clone();
     assert_eq!(
         status(&c, "MKCOL", &format!("{url}tree"), "", &[]).await,
@@ -239,7 +210,7 @@ async fn a_full_disk_gives_507_and_heals_by_itself() {
     assert_eq!(davd.stop(), Some(0), "SIGTERM stops davd on a full disk");
 
     // A restart on the full disks comes up and serves reads.
-    let davd = Davd::start(dir.path(), &ARGS);
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
     let url = davd.url.clone();
     let r = c.get(format!("{url}tree/f0.bin")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

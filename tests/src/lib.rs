@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 pub use davd::{App, Settings};
 
 pub mod clients;
+pub mod faulty;
 pub mod ms;
 
 /// A running server and the directories it serves from.

@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use davd::config::FileConfig;
 use davd::{App, Settings};
-use davd_protocol::{ByteStream, DavPath};
+use davd_protocol::DavPath;
 use davd_registry::{
-    Detached, LivePropertyHandler, MemberStream, Mount, NamespaceManager, Opened, PropContext,
-    PropName, PropValue, Registry, ResourceMeta, StatusCode as SubStatus, SubsystemError,
-    SubsystemResult, WriteMode, WriteReceipt,
+    LivePropertyHandler, Mount, PropContext, PropName, PropValue, Registry, SubsystemResult,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::standard_handlers;
 use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+use davd_tests::faulty::{Faults, Faulty};
 use davd_tests::{Dirs, MsProp, Multistatus, TestServer};
 use reqwest::StatusCode;
 
@@ -261,70 +260,6 @@ locks = { kind = "memory" }
     assert_eq!(r.status(), StatusCode::LOCKED);
 }
 
-/// A namespace that works like the memory one but fails on command.
-struct Faulty {
-    inner: MemoryNamespace,
-    /// Fail writes of any path containing "poison".
-    poison: bool,
-    /// Fail every detach (the step after the copy in a cross-scope MOVE happens at the source,
-    /// so this is used on the source side).
-    fail_detach: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl NamespaceManager for Faulty {
-    fn kind(&self) -> &'static str {
-        "faulty"
-    }
-    async fn stat(&self, p: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
-        self.inner.stat(p).await
-    }
-    async fn list(&self, p: &DavPath) -> SubsystemResult<MemberStream> {
-        self.inner.list(p).await
-    }
-    async fn open(&self, p: &DavPath) -> SubsystemResult<Opened> {
-        self.inner.open(p).await
-    }
-    async fn write(
-        &self,
-        p: &DavPath,
-        b: ByteStream,
-        m: WriteMode,
-    ) -> SubsystemResult<WriteReceipt> {
-        if self.poison && p.as_str().contains("poison") {
-            return Err(SubsystemError::new(
-                SubStatus::INSUFFICIENT_STORAGE,
-                "injected",
-            ));
-        }
-        self.inner.write(p, b, m).await
-    }
-    async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
-        self.inner.create_collection(p).await
-    }
-    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
-        if self.fail_detach.load(Ordering::SeqCst) {
-            return Err(SubsystemError::new(
-                SubStatus::INSUFFICIENT_STORAGE,
-                "injected",
-            ));
-        }
-        self.inner.detach(p, tag).await
-    }
-    async fn restore(&self, d: Detached) -> SubsystemResult<()> {
-        self.inner.restore(d).await
-    }
-    async fn purge(&self, d: Detached) -> SubsystemResult<()> {
-        self.inner.purge(d).await
-    }
-    async fn copy_file(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
-        self.inner.copy_file(a, b).await
-    }
-    async fn rename(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
-        self.inner.rename(a, b).await
-    }
-}
-
 /// `/` on the file system, with in-memory properties and locks and the standard handlers.
 fn fs_root(dirs: &Dirs) -> (DavPath, Mount) {
     (
@@ -348,22 +283,26 @@ async fn faulty_server(fail_detach: Arc<AtomicBool>) -> TestServer {
         (
             DavPath::parse_url_path("/poisoned").unwrap().0,
             Mount {
-                namespace: Some(Arc::new(Faulty {
-                    inner: MemoryNamespace::new(),
-                    poison: true,
-                    fail_detach: Arc::new(AtomicBool::new(false)),
-                })),
+                namespace: Some(Arc::new(Faulty::new(
+                    MemoryNamespace::new(),
+                    Faults {
+                        poison: true,
+                        ..Faults::default()
+                    },
+                ))),
                 ..Mount::default()
             },
         ),
         (
             DavPath::parse_url_path("/sticky").unwrap().0,
             Mount {
-                namespace: Some(Arc::new(Faulty {
-                    inner: MemoryNamespace::new(),
-                    poison: false,
-                    fail_detach,
-                })),
+                namespace: Some(Arc::new(Faulty::new(
+                    MemoryNamespace::new(),
+                    Faults {
+                        detach: fail_detach,
+                        ..Faults::default()
+                    },
+                ))),
                 ..Mount::default()
             },
         ),

@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use davd::{App, Settings};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    ByteStream, Detached, MemberStream, Mount, NamespaceManager, Opened, PropertyManager,
-    PropsByPath, Registry, ResourceMeta, StatusCode as SubStatus, StoredProp, SubsystemError,
-    SubsystemResult, WriteMode, WriteReceipt,
+    Mount, NamespaceManager, PropertyManager, PropsByPath, Registry, StatusCode as SubStatus,
+    StoredProp, SubsystemError, SubsystemResult,
 };
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::standard_handlers;
 use davd_subsystems::memory::{MemoryLocks, MemoryProperties};
+use davd_tests::faulty::{Faults, Faulty};
 use davd_tests::{Dirs, Multistatus, TestServer};
 use reqwest::StatusCode;
 
@@ -80,58 +80,6 @@ impl PropertyManager for FailingFlush {
     }
 }
 
-/// The file system, except that putting a detached resource back fails while told to: an
-/// undo that cannot be done, as on a disk that has just filled up.
-struct FailingRestore {
-    inner: FsNamespace,
-    fail: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl NamespaceManager for FailingRestore {
-    fn kind(&self) -> &'static str {
-        "failing-restore"
-    }
-    async fn stat(&self, p: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
-        self.inner.stat(p).await
-    }
-    async fn list(&self, p: &DavPath) -> SubsystemResult<MemberStream> {
-        self.inner.list(p).await
-    }
-    async fn open(&self, p: &DavPath) -> SubsystemResult<Opened> {
-        self.inner.open(p).await
-    }
-    async fn write(
-        &self,
-        p: &DavPath,
-        b: ByteStream,
-        m: WriteMode,
-    ) -> SubsystemResult<WriteReceipt> {
-        self.inner.write(p, b, m).await
-    }
-    async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
-        self.inner.create_collection(p).await
-    }
-    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
-        self.inner.detach(p, tag).await
-    }
-    async fn restore(&self, d: Detached) -> SubsystemResult<()> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(SubsystemError::new(
-                SubStatus::INSUFFICIENT_STORAGE,
-                "injected: cannot put it back",
-            ));
-        }
-        self.inner.restore(d).await
-    }
-    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
-        self.inner.is_detached(handle).await
-    }
-    async fn purge(&self, d: Detached) -> SubsystemResult<()> {
-        self.inner.purge(d).await
-    }
-}
-
 async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
     server_with(fail, None).await
 }
@@ -154,7 +102,13 @@ async fn server_with(
             namespace: Some({
                 let fs = FsNamespace::open(&dirs.root, FsOptions::default()).unwrap();
                 match fail_restore {
-                    Some(fail) => Arc::new(FailingRestore { inner: fs, fail }),
+                    Some(restore) => Arc::new(Faulty::new(
+                        fs,
+                        Faults {
+                            restore,
+                            ..Faults::default()
+                        },
+                    )),
                     None => Arc::new(fs) as Arc<dyn NamespaceManager>,
                 }
             }),

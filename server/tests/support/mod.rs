@@ -107,6 +107,44 @@ impl Davd {
     }
 }
 
+/// An HTTP method by name (WebDAV's are not among reqwest's constants).
+pub fn method(name: &str) -> reqwest::Method {
+    reqwest::Method::from_bytes(name.as_bytes()).unwrap()
+}
+
+/// A LOCK body asking for an exclusive write lock.
+pub const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>a test</D:owner></D:lockinfo>"#;
+
+/// A configuration with the file system at `/` (`root`) and a sled namespace at `/db`,
+/// keeping a reserve of `min_free_mib`; davd runs it with [`ROOT_AND_DB_ARGS`].
+pub fn root_and_db_config(min_free_mib: u32) -> String {
+    format!(
+        r#"
+[[mount]]
+scope = "/"
+namespace = {{ kind = "fs", root = "root" }}
+
+[[mount]]
+scope = "/db"
+namespace = {{ kind = "sled" }}
+
+[limits]
+min_free_mib = {min_free_mib}
+"#
+    )
+}
+
+/// The flags for [`root_and_db_config`] written to `davd.toml`.
+pub const ROOT_AND_DB_ARGS: [&str; 6] = [
+    "--config",
+    "davd.toml",
+    "--state",
+    "state",
+    "--root",
+    "root",
+];
+
 /// A reqwest client (with rustls's ring provider installed, as reqwest is built without one).
 pub fn client_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,0 +1,100 @@
+//! A namespace that works like the one it wraps but fails on command, as a full disk would:
+//! for tests of what the executive does when a store fails part way.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+
+use davd_protocol::{ByteStream, DavPath};
+use davd_registry::{
+    Detached, MemberStream, NamespaceManager, Opened, ResourceMeta, StatusCode, SubsystemError,
+    SubsystemResult, WriteMode, WriteReceipt,
+};
+
+/// What [`Faulty`] is told to fail. The switches can be flipped while the server runs.
+#[derive(Default, Clone)]
+pub struct Faults {
+    /// Fail writes of any path containing "poison".
+    pub poison: bool,
+    /// Fail every detach.
+    pub detach: Arc<AtomicBool>,
+    /// Fail every restore of a detached resource (an undo that cannot be done).
+    pub restore: Arc<AtomicBool>,
+}
+
+/// The wrapped namespace, failing as [`Faults`] says.
+pub struct Faulty {
+    pub inner: Arc<dyn NamespaceManager>,
+    pub faults: Faults,
+}
+
+impl Faulty {
+    pub fn new(inner: impl NamespaceManager + 'static, faults: Faults) -> Self {
+        Faulty {
+            inner: Arc::new(inner),
+            faults,
+        }
+    }
+}
+
+fn injected() -> SubsystemError {
+    SubsystemError::new(StatusCode::INSUFFICIENT_STORAGE, "injected")
+}
+
+#[async_trait]
+impl NamespaceManager for Faulty {
+    fn kind(&self) -> &'static str {
+        "faulty"
+    }
+    async fn stat(&self, p: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
+        self.inner.stat(p).await
+    }
+    async fn list(&self, p: &DavPath) -> SubsystemResult<MemberStream> {
+        self.inner.list(p).await
+    }
+    async fn open(&self, p: &DavPath) -> SubsystemResult<Opened> {
+        self.inner.open(p).await
+    }
+    async fn write(
+        &self,
+        p: &DavPath,
+        b: ByteStream,
+        m: WriteMode,
+    ) -> SubsystemResult<WriteReceipt> {
+        if self.faults.poison && p.as_str().contains("poison") {
+            return Err(injected());
+        }
+        self.inner.write(p, b, m).await
+    }
+    async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
+        self.inner.create_collection(p).await
+    }
+    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
+        if self.faults.detach.load(Ordering::SeqCst) {
+            return Err(injected());
+        }
+        self.inner.detach(p, tag).await
+    }
+    async fn restore(&self, d: Detached) -> SubsystemResult<()> {
+        if self.faults.restore.load(Ordering::SeqCst) {
+            return Err(injected());
+        }
+        self.inner.restore(d).await
+    }
+    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
+        self.inner.is_detached(handle).await
+    }
+    async fn purge(&self, d: Detached) -> SubsystemResult<()> {
+        self.inner.purge(d).await
+    }
+    async fn copy_file(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
+        self.inner.copy_file(a, b).await
+    }
+    async fn rename(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
+        self.inner.rename(a, b).await
+    }
+    async fn flush(&self) -> SubsystemResult<()> {
+        self.inner.flush().await
+    }
+}
