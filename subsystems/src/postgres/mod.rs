@@ -44,3 +44,6 @@ impl Cluster {
         Ok(cluster)
     }
 }
+
+#[cfg(test)]
+mod tests;
