@@ -12,3 +12,151 @@ davd_url() {
     done
     printf '%s' "$url"
 }
+
+# A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
+free_port() {
+    local p=$((20000 + RANDOM % 20000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+    echo "$p"
+}
+
+# --- a throw-away PostgreSQL (issue 18) ------------------------------------------------------
+# pg_start DIR: makes a PostgreSQL cluster in DIR (which must exist and be empty) and starts
+# it on a free loopback port, as the postgres user when run as root (PostgreSQL refuses
+# root), with fsync off: it is thrown away. Creates the database "davd" and sets PG_URL to it.
+# Installs Debian's postgresql package when it is missing and we may (root with apt-get).
+# pg_stop DIR [MODE]: stops it (MODE fast by default; immediate is a crash).
+pg_bin() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+pg_as_owner() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+    local dir=$1 bin port
+    bin=$(pg_bin)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "installing postgresql" >&2
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            apt-get install -y -qq postgresql >/dev/null
+            bin=$(pg_bin)
+        else
+            echo "PostgreSQL is not installed (apt-get install postgresql)" >&2
+            return 1
+        fi
+    fi
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    port=$(free_port)
+    pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+        --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+    pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
+        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c client_connection_check_interval=1s" \
+        start >/dev/null || { cat "$dir/log" >&2; return 1; }
+    "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc 'CREATE DATABASE davd' >/dev/null
+    PG_URL="postgres://postgres@127.0.0.1:$port/davd"
+    echo "$port" >"$dir/port"
+}
+
+pg_stop() {
+    local dir=$1 mode=${2:-fast} bin
+    bin=$(pg_bin)
+    [ -n "$bin" ] && [ -d "$dir/data" ] || return 0
+    pg_as_owner "$bin/pg_ctl" -D "$dir/data" -m "$mode" -w stop >/dev/null 2>&1 || true
+}
+
+# --- three instances behind nginx (issue 18) -------------------------------------------------
+# cluster_start WORK BINARY LB_PORT [INSTANCE_PORT...]: in WORK, a shared root (WORK/root), a
+# configuration every instance reads (WORK/davd.toml: the database PG_URL or
+# DAVD_DATABASE_URL, properties and locks of kind postgres), one davd per instance port (each
+# with its own --state, default instance names: host name and port), and nginx on LB_PORT
+# sending requests to them in turn. Sets CLUSTER_URL. cluster_stop WORK: stops them all.
+cluster_start() {
+    local work=$1 binary=$2 lb_port=$3
+    shift 3
+    local ports=("$@")
+    [ ${#ports[@]} -gt 0 ] || ports=($(free_port) $(free_port) $(free_port))
+    mkdir -p "$work/root" "$work/nginx/tmp"
+    local database=${DAVD_DATABASE_URL:-${PG_URL:-}}
+    [ -n "$database" ] || { echo "cluster_start: no database (PG_URL or DAVD_DATABASE_URL)" >&2; return 1; }
+    cat >"$work/davd.toml" <<TOML
+# One configuration for every instance: each is started with its own --listen and --state.
+[cluster]
+database = "$database"
+
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "$work/root" }
+properties = { kind = "postgres" }
+locks = { kind = "postgres" }
+TOML
+    local upstreams="" port
+    : >"$work/pids"
+    for port in "${ports[@]}"; do
+        "$binary" --config "$work/davd.toml" --state "$work/state-$port" \
+            --listen "127.0.0.1:$port" >"$work/davd-$port.log" 2>&1 &
+        echo $! >>"$work/pids"
+        [ -n "$(davd_url "$work/davd-$port.log")" ] || {
+            echo "the instance on port $port did not start:" >&2
+            cat "$work/davd-$port.log" >&2
+            return 1
+        }
+        upstreams+="        server 127.0.0.1:$port;"$'\n'
+    done
+    # Workers started by root run as nobody: they must be able to use the temporary paths.
+    chmod -R 777 "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/tmp/body;
+    proxy_temp_path $work/nginx/tmp/proxy;
+    fastcgi_temp_path $work/nginx/tmp/fastcgi;
+    uwsgi_temp_path $work/nginx/tmp/uwsgi;
+    scgi_temp_path $work/nginx/tmp/scgi;
+    upstream davd {
+$upstreams        keepalive 32;
+    }
+    server {
+        listen 127.0.0.1:$lb_port;
+        location / {
+            proxy_pass http://davd;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # davd checks Destination against the Host the client used.
+            proxy_set_header Host \$http_host;
+            proxy_request_buffering off;
+            proxy_buffering off;
+            client_max_body_size 0;
+        }
+    }
+}
+NGINX
+    nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" \
+        >"$work/nginx/stdout.log" 2>&1 &
+    echo $! >>"$work/pids"
+    CLUSTER_URL="http://127.0.0.1:$lb_port/"
+    local _
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null --max-time 1 "$CLUSTER_URL" && return 0
+        sleep 0.1
+    done
+    echo "nginx did not start:" >&2
+    cat "$work/nginx/error.log" "$work/nginx/stdout.log" >&2
+    return 1
+}
+
+cluster_stop() {
+    local work=$1 pid
+    [ -f "$work/pids" ] || return 0
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/pids"
+    while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$work/pids"
+    rm -f "$work/pids"
+}

@@ -2,6 +2,7 @@
 # Runs the litmus WebDAV conformance suite against a fresh davd.
 #
 #   scripts/litmus.sh [fs|sled|memory] [--auth] [--tls] [extra davd flags...]
+#   scripts/litmus.sh cluster
 #
 # --auth turns on HTTP Basic authentication (a users file with the user "litmus") and runs
 # litmus with those credentials; --tls serves HTTPS with a throw-away self-signed certificate.
@@ -12,6 +13,11 @@
 # lines, and exits non-zero on any failure or warning, or when the number of tests run is not
 # the expected 104 (103 with --tls: litmus skips expect100 over TLS), so a suite that shrank
 # fails too. Setting TESTS to a subset of the suites skips the count check.
+#
+# `cluster` runs litmus through nginx sending each request to the next of three davd instances
+# that share one root and keep properties and locks in a throw-away PostgreSQL (or the one in
+# DAVD_DATABASE_URL): every request of a litmus test may reach another instance
+# (docs/scaling.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -20,7 +26,7 @@ command -v litmus >/dev/null || { echo "litmus is not installed (apt-get install
 
 kind=fs
 case "${1:-}" in
-    fs|sled|memory) kind=$1; shift ;;
+    fs|sled|memory|cluster) kind=$1; shift ;;
 esac
 auth=""
 tls=""
@@ -34,6 +40,7 @@ done
 
 cargo build --release -q -p davd
 work=$(mktemp -d)
+chmod 755 "$work"
 mkdir -p "$work/root" "$work/dav"
 extra=""
 [ "$kind" = fs ] && extra=", root = \"$work/dav\""
@@ -49,6 +56,10 @@ TOML
 log="$work/davd.log"
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    if [ "$kind" = cluster ]; then
+        cluster_stop "$work/cluster"
+        pg_stop "$work/postgres"
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -66,10 +77,23 @@ if [ -n "$tls" ]; then
         -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
     flags+=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
 fi
-./target/release/davd "${flags[@]}" --config "$work/davd.toml" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
-pid=$!
-url=$(davd_url "$log")
-[ -n "$url" ] || { echo "davd did not start:" >&2; cat "$log" >&2; exit 1; }
+if [ "$kind" = cluster ]; then
+    [ -z "$auth$tls" ] && [ $# = 0 ] || { echo "cluster mode takes no other options" >&2; exit 2; }
+    command -v nginx >/dev/null || { echo "cluster mode needs nginx (apt-get install nginx)" >&2; exit 2; }
+    mkdir -p "$work/postgres" "$work/cluster"
+    if [ -z "${DAVD_DATABASE_URL:-}" ]; then
+        pg_start "$work/postgres"
+    fi
+    cluster_start "$work/cluster" "$(pwd)/target/release/davd" "$(free_port)"
+    mkdir -p "$work/cluster/root/dav"
+    url=$CLUSTER_URL
+    log="$work/cluster/davd-*.log"
+else
+    ./target/release/davd "${flags[@]}" --config "$work/davd.toml" --state "$work/state" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+    pid=$!
+    url=$(davd_url "$log")
+    [ -n "$url" ] || { echo "davd did not start:" >&2; cat "$log" >&2; exit 1; }
+fi
 
 out="$work/litmus.out"
 expected=""
@@ -78,7 +102,11 @@ if [ -z "${TESTS:-}" ]; then
     if [ -n "$tls" ]; then expected=103; fi
 fi
 export TESTS="${TESTS:-basic copymove props locks http}"
-echo "litmus against a $kind namespace at ${url}dav/${auth:+ (authenticated)}"
+if [ "$kind" = cluster ]; then
+    echo "litmus through nginx in front of three instances at ${url}dav/"
+else
+    echo "litmus against a $kind namespace at ${url}dav/${auth:+ (authenticated)}"
+fi
 (cd "$work" && litmus "${url}dav/" "${credentials[@]}" >"$out" 2>&1) || true
 
 grep -E '^<- summary|warning|WARNING|FAIL|SKIP' "$out" || true

@@ -1,6 +1,7 @@
 use std::borrow::Cow;
 
 use http::StatusCode;
+use http::header::RETRY_AFTER;
 
 use davd_protocol::xml::Condition;
 use davd_protocol::{ProtocolError, Response};
@@ -14,6 +15,9 @@ pub struct DavError {
     pub status: StatusCode,
     pub condition: Option<Condition>,
     pub message: Cow<'static, str>,
+    /// A store could not say whether a change it was committing went in
+    /// (`SubsystemError::outcome_unknown`): recovery decides, not an undo.
+    pub outcome_unknown: bool,
 }
 
 pub type DavResult<T> = Result<T, DavError>;
@@ -24,6 +28,7 @@ impl DavError {
             status,
             condition: None,
             message: message.into(),
+            outcome_unknown: false,
         }
     }
 
@@ -36,6 +41,7 @@ impl DavError {
             status,
             condition: Some(condition),
             message: message.into(),
+            outcome_unknown: false,
         }
     }
 
@@ -63,19 +69,35 @@ impl DavError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
+    /// 503: a store this request needs cannot be reached now.
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
     /// The response a client sees: an RFC 4918 `<D:error>` body when there is a condition,
-    /// otherwise the reason as text.
+    /// otherwise the reason as text. A 503 says when to try again (RFC 9110 §10.2.3): what
+    /// was unreachable (the cluster's database) is usually back within seconds.
     pub fn into_response(self) -> Response {
-        match &self.condition {
+        let mut response = match &self.condition {
             Some(condition) => Response::condition(self.status, condition),
             None => Response::text(self.status, self.message.as_ref()),
+        };
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.set_header(RETRY_AFTER, RETRY_AFTER_SECONDS.to_string());
         }
+        response
     }
 }
 
+/// What a 503 answers in `Retry-After`, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
 impl From<SubsystemError> for DavError {
     fn from(e: SubsystemError) -> Self {
-        DavError::new(e.status, e.message)
+        DavError {
+            outcome_unknown: e.outcome_unknown,
+            ..DavError::new(e.status, e.message)
+        }
     }
 }
 

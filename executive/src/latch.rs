@@ -12,6 +12,12 @@
 //! release wakes only the waiters it lets through, not every waiter to look again: with
 //! connections spread over several threads, each needless wake-up is a trip through the
 //! kernel.
+//!
+//! This table is the process's own. When several processes serve one namespace (a cluster),
+//! [`crate::Executive::latch`] also takes the same claims from the registry's shared latch
+//! service once they are granted here, and the guard holds both: the local latch first, so
+//! that of the requests of one process only one at a time waits for another process, and the
+//! shared one in one fixed order, so that no two requests ever wait for each other.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 use davd_protocol::DavPath;
+use davd_registry::{HeldLatches, LatchClaim};
 
 #[derive(Debug, Clone)]
 pub struct Claim {
@@ -27,6 +34,14 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The claim as the shared latch service takes it.
+    pub fn shared(&self) -> LatchClaim {
+        LatchClaim {
+            path: self.path.clone(),
+            deep: self.deep,
+        }
+    }
+
     pub fn shallow(path: &DavPath) -> Self {
         Claim {
             path: path.clone(),
@@ -111,10 +126,23 @@ pub struct LatchTable {
 pub struct LatchGuard {
     id: u64,
     table: Arc<Mutex<Table>>,
+    /// The same claims held across the cluster, if this process is one of several.
+    shared: Option<Box<dyn HeldLatches>>,
+}
+
+impl LatchGuard {
+    /// Holds `shared` with the local latches, released with them (first).
+    pub fn with_shared(mut self, shared: Box<dyn HeldLatches>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
 }
 
 impl Drop for LatchGuard {
     fn drop(&mut self) {
+        // The cluster's latches go first: a local waiter granted below then finds them free,
+        // or held only by another process.
+        drop(self.shared.take());
         let mut table = lock(&self.table);
         table.held.retain(|(id, _)| *id != self.id);
         table.waiting.retain(|w| w.id != self.id);
@@ -143,6 +171,7 @@ impl LatchTable {
             let guard = LatchGuard {
                 id,
                 table: self.table.clone(),
+                shared: None,
             };
             let blocked = table.conflicts_with_held(&claims)
                 || table

@@ -118,6 +118,21 @@ impl Executive {
         })
     }
 
+    /// Latches `claims` for a request that changes state: in this process's table, then, when
+    /// the registry has latches shared with other processes (a cluster), there too. A shared
+    /// latch that cannot be had (its database is down) is a 503; the local one is released.
+    pub async fn latch(&self, claims: Vec<latch::Claim>) -> DavResult<latch::LatchGuard> {
+        let shared_claims: Vec<_> = match self.registry.shared_latches() {
+            Some(_) => claims.iter().map(latch::Claim::shared).collect(),
+            None => Vec::new(),
+        };
+        let guard = self.latches.acquire(claims).await;
+        match self.registry.shared_latches() {
+            Some(shared) => Ok(guard.with_shared(shared.acquire(&shared_claims).await?)),
+            None => Ok(guard),
+        }
+    }
+
     /// Handles one request from head to response.
     ///
     /// Methods that change state run in a task of their own: if the client goes away, the

@@ -17,6 +17,7 @@ use davd_protocol::{DavPath, PropName};
 use davd_registry::{ResourceMeta, Subsystems};
 
 use crate::context::Ctx;
+use crate::error::DavResult;
 use crate::props::propstats;
 
 /// The prefixes to declare on the root of a multistatus that holds properties named among
@@ -57,16 +58,20 @@ pub fn propfind_prefixes(
 /// part of a `multipart/MSDAVEXTPrefixEncoded` answer (MS-WDV 2.2.5 wants exactly that).
 /// `None` when the resource's dead properties are too large to hold at once
 /// ([`crate::props::PAGE_BYTES`]): the part's length must be known before it is sent.
-pub async fn allprop_document(ctx: &Ctx, path: &DavPath, meta: &ResourceMeta) -> Option<Bytes> {
+pub async fn allprop_document(
+    ctx: &Ctx,
+    path: &DavPath,
+    meta: &ResourceMeta,
+) -> DavResult<Option<Bytes>> {
     let subsystems = ctx.resolve(path);
     let allprop = PropfindBody::AllProp { include: vec![] };
-    let props = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await;
+    let props = propstats(path, meta, &subsystems, &ctx.client, &allprop, None, None).await?;
     if props.large.is_some() {
-        return None;
+        return Ok(None);
     }
     let mut writer = MultistatusWriter::new(&propfind_prefixes(&allprop, &subsystems));
     writer.prop_response(&path.to_href(meta.collection), &props.stats);
-    Some(writer.finish())
+    Ok(Some(writer.finish()))
 }
 
 #[cfg(test)]

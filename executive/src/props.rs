@@ -8,7 +8,7 @@ use http::StatusCode;
 use davd_protocol::xml::{PropStat, PropValue, PropfindBody};
 use davd_protocol::{DavPath, PropName};
 use davd_registry::{
-    ClientInfo, LivePropertyHandler, LockRecord, PropContext, PropPage, ResourceMeta, StoredProp,
+    ClientInfo, LivePropertyHandler, LockRecord, PropContext, ResourceMeta, StoredProp,
     SubsystemError, SubsystemResult, Subsystems, is_internal,
 };
 
@@ -44,7 +44,10 @@ pub enum LargeDead {
 /// `dead` holds the resource's dead properties if the caller fetched them already (one range
 /// scan for all members of a collection); otherwise they are read here, and only when needed,
 /// up to [`PAGE_BYTES`]: past that they are left to be written page by page
-/// ([`ResourceProps::large`]). A live property is computed only if the request needs it.
+/// ([`ResourceProps::large`]). A live property is computed only if the request needs it. A
+/// dead-property store that cannot be read (a cluster's database that is down) fails the
+/// whole resource: answering without its dead properties would show a client a resource that
+/// has none, and a document id derived from its path instead of its own.
 pub async fn propstats(
     path: &DavPath,
     meta: &ResourceMeta,
@@ -53,7 +56,7 @@ pub async fn propstats(
     request: &PropfindBody,
     dead: Option<Vec<StoredProp>>,
     known_locks: Option<&[LockRecord]>,
-) -> ResourceProps {
+) -> SubsystemResult<ResourceProps> {
     // Read the dead properties first when they will be needed anyway, so that handlers reading
     // one of them (the document record, Win32 attributes) find it without another lookup.
     let needs_dead = match request {
@@ -69,8 +72,7 @@ pub async fn propstats(
             let page = subsystems
                 .properties
                 .get_page(path, None, PAGE_BYTES)
-                .await
-                .unwrap_or_else(|_| PropPage::default());
+                .await?;
             too_large = page.more;
             // Handlers find nothing prefetched then, and ask for the one they need.
             (!too_large).then_some(page.props)
@@ -225,7 +227,7 @@ pub async fn propstats(
             Some(_) => {}
         }
     }
-    ResourceProps { stats, large }
+    Ok(ResourceProps { stats, large })
 }
 
 /// A handler's value for `name`, without a boxed future when the handler can answer at once.
@@ -306,6 +308,7 @@ mod tests {
         let client = ClientInfo::default();
         propstats(&path, &meta, &subsystems, &client, &request, None, None)
             .await
+            .expect("the test's stores answer")
             .stats
             .into_iter()
             .map(|s| {

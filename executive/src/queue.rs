@@ -260,6 +260,11 @@ impl CommandQueue {
                 return Err(self.fail(index, index, error, writer, journaled).await);
             }
             if let Err(error) = self.commands[index].execute(&mut effects).await {
+                if commit_point && error.outcome_unknown {
+                    return Err(self
+                        .leave_to_recovery(index, error, writer, journaled)
+                        .await);
+                }
                 return Err(self.fail(index, index, error, writer, journaled).await);
             }
             if let Some(w) = &mut writer {
@@ -304,6 +309,33 @@ impl CommandQueue {
     async fn abandon_from(&mut self, first: usize) {
         for never_run in &mut self.commands[first..] {
             never_run.abandon().await;
+        }
+    }
+
+    /// The commit point at `index` could not tell whether its batches went in (the store lost
+    /// its connection while committing). Whether they did is for the stores' markers to say
+    /// once they answer again, so a journaled queue is handed, with its latches, to the
+    /// background recovery instead of being undone: undoing its namespace steps now could
+    /// leave them without the properties and locks that did go in. A queue without a journal
+    /// has no markers to ask, and is undone as usual.
+    async fn leave_to_recovery(
+        &mut self,
+        index: usize,
+        error: DavError,
+        writer: Option<IntentWriter>,
+        journaled: Option<Journaled>,
+    ) -> QueueFailure {
+        match (writer, journaled) {
+            (Some(writer), Some(journaled)) => {
+                self.abandon_from(index + 1).await;
+                crate::recovery::in_background(
+                    journaled.exec,
+                    writer.into_record(),
+                    journaled.latch,
+                );
+                QueueFailure::Execute { index, error }
+            }
+            (writer, journaled) => self.fail(index, index, error, writer, journaled).await,
         }
     }
 

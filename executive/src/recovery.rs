@@ -25,7 +25,7 @@ use davd_registry::{Detached, LockManager, NamespaceManager, PropertyManager, Re
 use crate::Executive;
 use crate::error::{DavError, DavResult};
 use crate::intent::{IntentRecord, Step, StoreKind, StoreRecord};
-use crate::latch::LatchGuard;
+use crate::latch::{Claim, LatchGuard};
 use crate::state::{Batch, Store};
 
 /// What recovery did with one interrupted request.
@@ -59,6 +59,9 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
                  directory to start without recovering it"
             ))
         })?;
+        // Other processes of a cluster serve meanwhile: none touches these paths while the
+        // request is put right (the latches the crashed process held went with it).
+        let _latch = exec.latch(claims_of(&record)).await?;
         let outcome = recover_one(&exec.registry, &record).await?;
         exec.journal.remove(&id).await?;
         info!(
@@ -83,6 +86,21 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
         warn!(error = %e, "could not clear what interrupted requests left behind");
     }
     Ok(recovered)
+}
+
+/// Every path the record's request changed, with everything below it.
+fn claims_of(record: &IntentRecord) -> Vec<Claim> {
+    let mut claims = vec![Claim::deep(&record.path)];
+    for step in &record.steps {
+        match step {
+            Step::Detach { path, .. } | Step::Create { path } => claims.push(Claim::deep(path)),
+            Step::Rename { from, to } => {
+                claims.push(Claim::deep(from));
+                claims.push(Claim::deep(to));
+            }
+        }
+    }
+    claims
 }
 
 /// Finishes or undoes one request.

@@ -13,6 +13,9 @@ use http::StatusCode;
 pub struct SubsystemError {
     pub status: StatusCode,
     pub message: Cow<'static, str>,
+    /// The change may or may not have been made: the store lost touch with what keeps its
+    /// data while the change was being committed (see [`SubsystemError::outcome_unknown`]).
+    pub outcome_unknown: bool,
 }
 
 pub type SubsystemResult<T> = Result<T, SubsystemError>;
@@ -22,6 +25,24 @@ impl SubsystemError {
         SubsystemError {
             status,
             message: message.into(),
+            outcome_unknown: false,
+        }
+    }
+
+    /// 503: what the store relies on (a database server) cannot be reached now; the client
+    /// may try again shortly (the response carries `Retry-After`).
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// 503 for a change whose outcome is unknown: the connection to the store broke after the
+    /// change was sent to be committed and before the store said whether it was. A batch that
+    /// carried a marker can be told apart later ([`crate::PropertyManager::has_marker`]): the
+    /// executive leaves such a request to recovery instead of undoing the rest of it.
+    pub fn outcome_unknown(message: impl Into<Cow<'static, str>>) -> Self {
+        SubsystemError {
+            outcome_unknown: true,
+            ..Self::unavailable(message)
         }
     }
 

@@ -8,7 +8,8 @@
 //! - [`PropertyManager`]: dead properties;
 //! - [`LockManager`]: the lock table;
 //! - [`LivePropertyHandler`]: computed and enforced properties;
-//! - [`Journal`]: where the executive keeps the plans of requests in flight, for recovery.
+//! - [`Journal`]: where the executive keeps the plans of requests in flight, for recovery;
+//! - [`SharedLatches`]: per-path write latches that hold across the processes of a cluster.
 //!
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
@@ -16,6 +17,7 @@ pub mod access;
 pub mod document;
 pub mod error;
 pub mod journal;
+pub mod latch;
 pub mod live;
 pub mod lock;
 pub mod namespace;
@@ -29,6 +31,7 @@ pub use document::{
 };
 pub use error::{SubsystemError, SubsystemResult};
 pub use journal::Journal;
+pub use latch::{HeldLatches, LatchClaim, SharedLatches};
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, SetVerdict, Subsystems,
     WriteKind,

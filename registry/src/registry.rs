@@ -6,6 +6,7 @@ use std::sync::Arc;
 use davd_protocol::DavPath;
 
 use crate::access::AccessRule;
+use crate::latch::SharedLatches;
 use crate::live::{LivePropertyHandler, Subsystems};
 use crate::lock::LockManager;
 use crate::namespace::NamespaceManager;
@@ -41,6 +42,8 @@ pub struct Registry {
     /// Per scope (same order): whether two live handlers in force there claim one name.
     /// Worked out once here rather than on every request.
     names_overlap: Vec<bool>,
+    /// Latches shared with the other processes serving the same storage, if there are any.
+    shared_latches: Option<Arc<dyn SharedLatches>>,
 }
 
 impl Registry {
@@ -63,6 +66,7 @@ impl Registry {
         let mut registry = Registry {
             scopes,
             names_overlap: Vec::new(),
+            shared_latches: None,
         };
         registry.names_overlap = registry
             .scopes
@@ -70,6 +74,18 @@ impl Registry {
             .map(|(scope, _)| Subsystems::names_overlap(&registry.live_handlers(scope)))
             .collect();
         Ok(registry)
+    }
+
+    /// The registry with write latches shared by several processes (a cluster): the executive
+    /// takes them after its own, for every request that changes state.
+    pub fn with_shared_latches(mut self, latches: Option<Arc<dyn SharedLatches>>) -> Registry {
+        self.shared_latches = latches;
+        self
+    }
+
+    /// The latches shared with other processes, if this server is one of several.
+    pub fn shared_latches(&self) -> Option<&Arc<dyn SharedLatches>> {
+        self.shared_latches.as_ref()
     }
 
     /// Scopes containing `path`, nearest (longest) first.

@@ -212,6 +212,14 @@ impl FileConfig {
         let raw =
             RawConfig::deserialize(toml::de::Deserializer::from(known)).map_err(toml_error)?;
         let source = ConfigSource::new(base, document.get_ref());
+        for name in tables.keys() {
+            if let Some(value) = document.get_ref().get(name.as_str()) {
+                let table = TableConfig::new(&source, value, format!("[{name}]"));
+                catalog
+                    .check_table(name, &table)
+                    .map_err(|p| error(p.span, p.message))?;
+            }
+        }
         let mount_tables = document.get_ref().get("mount");
         let resolve = |p: &str| {
             let p = PathBuf::from(p);

@@ -58,15 +58,15 @@ fn the_example_file_parses() {
     );
 }
 
-/// A kind that reads a top-level table (as `postgres` will read `[cluster]`) makes the
-/// table welcome in the file; it reaches the settings for the kind's open context.
+/// A kind that reads a top-level table (as `postgres` reads `[warehouse]`) makes the table
+/// welcome in the file; it reaches the settings for the kind's open context.
 #[test]
 fn top_level_tables_belong_to_the_kinds_that_read_them() {
     use davd_subsystems::catalog::{Kind, KindConfig, Opener};
     fn locks(config: &KindConfig<'_>) -> Result<Opener<dyn LockManager>, ConfigProblem> {
         config
-            .top_level("cluster")
-            .ok_or_else(|| config.problem("needs a [cluster] table"))?;
+            .top_level("warehouse")
+            .ok_or_else(|| config.problem("needs a [warehouse] table"))?;
         Ok(davd_subsystems::catalog::opener(|_, _| {
             Ok(davd_subsystems::memory::MemoryLocks::new())
         }))
@@ -74,26 +74,28 @@ fn top_level_tables_belong_to_the_kinds_that_read_them() {
     let catalog = Catalog::builtin().with_kind(
         Kind::new("clustered")
             .locks(locks)
-            .reads_tables(&["cluster"]),
+            .reads_tables(&["warehouse"]),
     );
-    let text = "[[mount]]\nscope = \"/\"\nlocks = { kind = \"clustered\" }\n\n[cluster]\ndatabase = \"postgres://db\"\n";
+    let text = "[[mount]]\nscope = \"/\"\nlocks = { kind = \"clustered\" }\n\n[warehouse]\ndatabase = \"postgres://db\"\n";
     let c = FileConfig::parse_with(text, "davd.toml", Path::new("/"), &catalog).unwrap();
     assert_eq!(
-        c.tables["cluster"].get("database").and_then(|v| v.as_str()),
+        c.tables["warehouse"]
+            .get("database")
+            .and_then(|v| v.as_str()),
         Some("postgres://db")
     );
     let mut settings = Settings::default();
     c.apply(&mut settings);
-    assert!(settings.tables.contains_key("cluster"));
+    assert!(settings.tables.contains_key("warehouse"));
 
     let without = "[[mount]]\nscope = \"/\"\n\nlocks = { kind = \"clustered\" }\n";
     let e = FileConfig::parse_with(without, "davd.toml", Path::new("/"), &catalog).unwrap_err();
     assert_eq!(e.line, 4, "{e}");
-    assert!(e.message.contains("needs a [cluster] table"), "{e}");
+    assert!(e.message.contains("needs a [warehouse] table"), "{e}");
     // Without a kind that reads it, the table is an unknown key, as before.
     let e = parse(text).unwrap_err();
     assert_eq!(e.line, 5, "{e}");
-    assert!(e.message.contains("unknown field `cluster`"), "{e}");
+    assert!(e.message.contains("unknown field `warehouse`"), "{e}");
 }
 
 #[test]
@@ -146,12 +148,12 @@ fn errors_name_the_line() {
         (
             "[[mount]]\nscope = \"/\"\nlocks = { kind = \"fs\" }\n",
             3,
-            "kind \"fs\" cannot serve as locks (expected sled or memory)",
+            "kind \"fs\" cannot serve as locks (expected sled, memory or postgres)",
         ),
         (
             "[[mount]]\nscope = \"/\"\nlocks = { kind = \"nfs\" }\n",
             3,
-            "unknown locks kind \"nfs\" (expected sled or memory)",
+            "unknown locks kind \"nfs\" (expected sled, memory or postgres)",
         ),
         (
             "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"sled\", root = \"x\" }\n",
@@ -179,9 +181,34 @@ fn errors_name_the_line() {
             "unknown namespace kind \"ftp\" (expected fs, sled or memory)",
         ),
         (
-            "\n[cluster]\ndatabase = \"x\"\n",
+            "\n[warehouse]\ndatabase = \"x\"\n",
             2,
-            "unknown field `cluster`",
+            "unknown field `warehouse`",
+        ),
+        (
+            "\n[cluster]\ndatabse = \"postgres://db/davd\"\n",
+            3,
+            "[cluster]: unknown field `databse`",
+        ),
+        (
+            "[cluster]\ndatabase = \"mysql://db\"\n",
+            1,
+            "[cluster]: database is not a PostgreSQL connection string",
+        ),
+        (
+            "[cluster]\ndatabase = \"postgres://db/davd\"\ninstance = \"a/b\"\n",
+            1,
+            "[cluster]: instance = \"a/b\"",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\n\nproperties = { kind = \"postgres\" }\n",
+            4,
+            "properties kind \"postgres\": needs a [cluster] table",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"postgres\" }\n",
+            3,
+            "kind \"postgres\" cannot serve as namespace",
         ),
         (
             "[[mount]]\nscope = \"/\"\nlive = [\"nope\"]\n",

@@ -148,10 +148,21 @@ impl App {
         let mut cx = OpenContext::new(&settings.state)
             .with_fsync(settings.fsync)
             .with_fs_inline_io(settings.fs_inline_io)
-            .with_reserve(settings.min_free_bytes);
+            .with_reserve(settings.min_free_bytes)
+            .with_listen(settings.listen);
         for (name, table) in &settings.tables {
             cx = cx.with_table(name.clone(), table.clone());
         }
+        // Kinds that the file's top-level tables bring in start first (a cluster's database:
+        // it names this instance before the stores that share a directory with others open).
+        settings
+            .catalog
+            .start(&cx)
+            .await
+            .map_err(|source| StartError::Open {
+                origin: String::new(),
+                source,
+            })?;
         let mut built = Vec::new();
         for config in mounts {
             let mount = open_mount(&cx, &config).await?;
@@ -164,7 +175,7 @@ impl App {
             );
             built.push((config.scope, mount));
         }
-        let registry = Registry::new(built)?;
+        let registry = Registry::new(built)?.with_shared_latches(cx.shared_latches());
         let mut app = Self::assemble(registry, settings, journal);
         app.closers = cx.closers();
         Ok(app)

@@ -23,6 +23,7 @@ pub mod fs;
 pub mod journal;
 pub mod live;
 pub mod memory;
+pub mod postgres;
 pub mod sled_store;
 pub mod space;
 mod stream;

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 pub use davd::{App, Settings};
 
 pub mod clients;
+pub mod cluster;
 pub mod faulty;
 pub mod ms;
 

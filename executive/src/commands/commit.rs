@@ -76,6 +76,10 @@ impl Command for CommitState {
                     stores.push(applied.store().clone());
                     self.applied.push(applied);
                 }
+                // Perhaps in, perhaps not: the marker will tell recovery, which finishes the
+                // request if the first batch went in; reverting the others would undo part of
+                // a request that may be committed.
+                Err(e) if e.outcome_unknown && marker.is_some() => return Err(e),
                 Err(e) => {
                     self.revert().await?;
                     return Err(e);

@@ -217,7 +217,7 @@ pub async fn copy(
     overwrite: bool,
 ) -> DavResult<Response> {
     let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
-    let latch = ctx.exec.latches.acquire(claims).await;
+    let latch = ctx.exec.latch(claims).await?;
     let checked = check(ctx, &destination, overwrite, false).await?;
     let deep = depth == Depth::Infinity;
 
@@ -244,7 +244,7 @@ pub async fn copy(
 
 pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {
     let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
-    let latch = ctx.exec.latches.acquire(claims).await;
+    let latch = ctx.exec.latch(claims).await?;
     let checked = check(ctx, &destination, overwrite, true).await?;
 
     let mut queue = CommandQueue::journaled(ctx.exec.clone(), "MOVE", &checked.source, latch);

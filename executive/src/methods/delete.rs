@@ -38,7 +38,7 @@ pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
             "a mount point (or a collection containing one) cannot be deleted",
         ));
     }
-    let latch = ctx.exec.latches.acquire(vec![Claim::deep(&path)]).await;
+    let latch = ctx.exec.latch(vec![Claim::deep(&path)]).await?;
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
     access::require_members(ctx).await?;
     check_conditions(ctx, &path, Some(&meta), false).await?;

@@ -55,7 +55,7 @@ pub async fn get(ctx: &Ctx, head: bool, range: Option<RangeRequest>) -> DavResul
     let latch = if lock.is_none() {
         None
     } else {
-        Some(ctx.exec.latches.acquire(vec![Claim::shallow(path)]).await)
+        Some(ctx.exec.latch(vec![Claim::shallow(path)]).await?)
     };
     let extras = Extras {
         lock,
@@ -93,8 +93,16 @@ async fn prepare(
     let answer = answer.with_owner_token(ctx, ctx.path()).await;
     answer.add_headers(&mut response);
     if verdict == Verdict::Proceed {
-        let identity = docid::identity(ctx, ctx.path(), meta).await?;
-        docid::add_headers(&mut response, &identity, false);
+        match docid::identity(ctx, ctx.path(), meta).await {
+            Ok(identity) => docid::add_headers(&mut response, &identity, false),
+            // The content needs no shared state: while the property store cannot be reached
+            // (a cluster's database is down), a plain download goes on without its
+            // `ResourceTag`, which Office reads only to compare with one it already holds.
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE && extras.lock.is_none() => {
+                tracing::warn!(error = %e, "GET without ResourceTag: the property store is unavailable");
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         response.status = StatusCode::NOT_MODIFIED;
     }
@@ -133,7 +141,7 @@ async fn file(
     // The properties part must be whole before it is sent; a resource whose dead properties
     // are too large to hold at once gets the plain answer (clients read it by its type).
     let properties = match extras.multipart {
-        true => allprop_document(ctx, ctx.path(), &meta).await,
+        true => allprop_document(ctx, ctx.path(), &meta).await?,
         false => None,
     };
     if let Some(properties) = properties {
@@ -225,7 +233,7 @@ async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response
     })
     .await?;
     let properties = match extras.multipart {
-        true => allprop_document(ctx, path, &meta).await,
+        true => allprop_document(ctx, path, &meta).await?,
         false => None,
     };
     if let Some(properties) = properties {

@@ -80,7 +80,7 @@ pub async fn lock(
     } else {
         Claim::shallow(&path)
     };
-    let latch = ctx.exec.latches.acquire(vec![claim]).await;
+    let latch = ctx.exec.latch(vec![claim]).await?;
 
     let meta = ctx.stat(&path).await?;
     // A deep lock locks every member: the user must be allowed to change each of them.
@@ -160,7 +160,7 @@ async fn refresh(ctx: &Ctx, timeout: Option<Timeout>) -> DavResult<Response> {
             "a LOCK without a body refreshes a lock and needs its token in an If header",
         ));
     }
-    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
     let subsystems = ctx.resolve(&path);
     for manager in &subsystems.locks {
         for lock in manager.covering(&path).await? {

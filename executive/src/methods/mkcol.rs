@@ -29,7 +29,7 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
             "MKCOL with a request body is not supported",
         ));
     }
-    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
     let meta = ctx.stat(&path).await?;
     if meta.is_some() {
         return Err(DavError::new(

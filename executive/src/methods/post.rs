@@ -137,7 +137,7 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Posted> {
     let answer = if lock.is_none() {
         Answer::default()
     } else {
-        let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+        let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
         let planned = bundled::plan(ctx, &path, &lock).await?;
         let mut queue = CommandQueue::new();
         let answer = planned.push_into(&mut queue);
@@ -186,11 +186,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
         .map_err(|e| DavError::bad_request(format!("bad file name: {e}")))?;
     // The file may have a rule of its own: writing into the collection is not enough.
     access::require(ctx, &target, Need::Write)?;
-    let _latch = ctx
-        .exec
-        .latches
-        .acquire(vec![Claim::shallow(&target)])
-        .await;
+    let _latch = ctx.exec.latch(vec![Claim::shallow(&target)]).await?;
     let meta = ctx.stat(&target).await?;
     if meta.as_ref().is_some_and(|m| m.collection) {
         return Err(DavError::conflict("a collection of that name exists"));

@@ -57,7 +57,8 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     let depth = if meta.collection { depth } else { Depth::Zero };
     if depth == Depth::Zero {
         let subsystems = ctx.resolve(&path);
-        let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await;
+        let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await?;
+        unavailable(&props.stats)?;
         if props.large.is_none() {
             let mut writer = MultistatusWriter::new(&propfind_prefixes(&request, &subsystems));
             writer.prop_response(&path.to_href(meta.collection), &props.stats);
@@ -68,8 +69,23 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         }
     }
 
+    // The collection's own dead properties are read before the answer starts, so that a store
+    // that cannot be read (a cluster's database that is down) is a 503, not a 207 that shows
+    // a collection without them.
+    let subsystems = ctx.resolve(&path);
+    // Only a page of them: a collection with more is written page by page, as a file is.
+    let root_dead = match wants_dead(&request, &subsystems) {
+        true => {
+            let page = subsystems
+                .properties
+                .get_page(&path, None, crate::props::PAGE_BYTES)
+                .await?;
+            (!page.more).then_some(page.props)
+        }
+        false => None,
+    };
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-    let walk = Walk {
+    let mut walk = Walk {
         ctx: Ctx {
             exec: ctx.exec.clone(),
             request: ctx.request.clone(),
@@ -77,8 +93,11 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         },
         request,
         tx,
+        root_locks: None,
     };
-    tokio::spawn(walk.run(path, meta, depth));
+    // So are the locks around it: the lock table the listing needs answers, or this is a 503.
+    walk.root_locks = Some(walk.locks_around(&path).await?);
+    tokio::spawn(walk.run(path, meta, depth, root_dead));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
@@ -93,22 +112,38 @@ struct Walk {
     ctx: Ctx,
     request: Arc<PropfindBody>,
     tx: mpsc::Sender<std::io::Result<Bytes>>,
+    /// The locks around the listed collection, read before the answer started.
+    root_locks: Option<Vec<LockRecord>>,
 }
 
 impl Walk {
     /// Walks and sends until done, or until the client has gone: the body's receiver is then
     /// dropped, and the walk stops at once, even inside a slow listing.
-    async fn run(self, root: DavPath, meta: ResourceMeta, depth: Depth) {
+    async fn run(
+        mut self,
+        root: DavPath,
+        meta: ResourceMeta,
+        depth: Depth,
+        root_dead: Option<Vec<StoredProp>>,
+    ) {
+        let tx = self.tx.clone();
         tokio::select! {
-            () = self.walk(root, meta, depth) => {}
-            () = self.tx.closed() => {}
+            () = self.walk(root, meta, depth, root_dead) => {}
+            () = tx.closed() => {}
         }
     }
 
-    async fn walk(&self, root: DavPath, meta: ResourceMeta, depth: Depth) {
+    async fn walk(
+        &mut self,
+        root: DavPath,
+        meta: ResourceMeta,
+        depth: Depth,
+        root_dead: Option<Vec<StoredProp>>,
+    ) {
         let prefixes = propfind_prefixes(&self.request, &self.ctx.resolve(&root));
         let mut writer = MultistatusWriter::new(&prefixes);
-        if !self.write(&mut writer, &root, &meta, None, None).await || !self.send(&mut writer).await
+        if !self.write(&mut writer, &root, &meta, root_dead, None).await
+            || !self.send(&mut writer).await
         {
             return;
         }
@@ -138,14 +173,17 @@ impl Walk {
 
     /// Writes the members of `collection`; returns false if the client is gone.
     async fn collection(
-        &self,
+        &mut self,
         writer: &mut MultistatusWriter,
         collection: &DavPath,
         depth: Depth,
         pending: &mut Vec<DavPath>,
     ) -> DavResult<bool> {
         let subsystems = self.ctx.resolve(collection);
-        let known_locks = self.locks_around(collection).await?;
+        let known_locks = match self.root_locks.take() {
+            Some(locks) => locks,
+            None => self.locks_around(collection).await?,
+        };
         let mut dead = if wants_dead(&self.request, &subsystems) {
             let budget = self.ctx.exec.config.listing_dead_budget;
             let reader =
@@ -278,7 +316,15 @@ impl Walk {
         )
         .await;
         let href = path.to_href(meta.collection);
-        dead_pages::write_response(writer, self, path, &href, props, subsystems).await
+        match props {
+            Ok(props) => {
+                dead_pages::write_response(writer, self, path, &href, props, subsystems).await
+            }
+            Err(e) => {
+                writer.status_response(&href, e.status, None, Some(&e.message));
+                true
+            }
+        }
     }
 
     /// Sends what is written so far, then yields: the walk and the connection it writes to
@@ -295,6 +341,23 @@ impl Walk {
 impl dead_pages::Sink for Walk {
     async fn send(&self, writer: &mut MultistatusWriter) -> bool {
         Walk::send(self, writer).await
+    }
+}
+
+/// A property that failed because a store it needs is unavailable (503, a cluster's database
+/// that is down) fails a one-resource PROPFIND as a whole, with `Retry-After`: the client is
+/// to try again, not to take the property for missing.
+fn unavailable(stats: &[davd_protocol::xml::PropStat]) -> DavResult<()> {
+    match stats
+        .iter()
+        .find(|s| s.status == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        Some(stat) => Err(DavError::unavailable(
+            stat.description
+                .clone()
+                .unwrap_or_else(|| "a store this request needs is unavailable".into()),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -35,7 +35,7 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     let instructions = parse_propertyupdate(text, &ctx.exec.config.xml_limits)
         .map_err(|e| DavError::bad_request(e.to_string()))?;
 
-    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
     let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
     check_conditions(ctx, &path, Some(&meta), false).await?;
     let names: Vec<PropName> = instructions.iter().map(|i| i.name().clone()).collect();

@@ -120,7 +120,14 @@ pub async fn put(
             None,
         ),
     };
-    let latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let latch = match ctx.exec.latch(vec![Claim::shallow(&path)]).await {
+        Ok(latch) => latch,
+        Err(e) => {
+            let mut content = content;
+            content.abandon().await;
+            return Err(e);
+        }
+    };
     let admitted = match admit(ctx, &path, &lock, &names).await {
         Ok((meta, planned)) => docid::after_write(ctx, &path, meta.as_ref())
             .await

@@ -20,7 +20,7 @@ use crate::queue::CommandQueue;
 
 pub async fn unlock(ctx: &Ctx, token: &str) -> DavResult<Response> {
     let path = ctx.path().clone();
-    let _latch = ctx.exec.latches.acquire(vec![Claim::shallow(&path)]).await;
+    let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
     let subsystems = ctx.resolve(&path);
     for manager in &subsystems.locks {
         if let Some(lock) = manager.get(token).await? {

@@ -4,12 +4,13 @@
 use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 
-use davd_registry::SubsystemResult;
+use davd_registry::{SharedLatches, SubsystemResult};
 
 /// Why a store could not be opened (a directory that cannot be used, a database that does
 /// not open). The server prefixes the mount's place in the configuration file.
@@ -53,9 +54,12 @@ pub struct OpenContext {
     fsync: bool,
     fs_inline_io: bool,
     reserve: u64,
+    listen: Option<SocketAddr>,
     tables: BTreeMap<String, toml::Table>,
     shared: Mutex<Vec<(String, TypeId, Instance)>>,
     closers: Mutex<Vec<Arc<dyn Close>>>,
+    instance: OnceLock<String>,
+    shared_latches: OnceLock<Arc<dyn SharedLatches>>,
 }
 
 impl OpenContext {
@@ -67,9 +71,12 @@ impl OpenContext {
             fsync: false,
             fs_inline_io: true,
             reserve: crate::space::DEFAULT_RESERVE,
+            listen: None,
             tables: BTreeMap::new(),
             shared: Mutex::new(Vec::new()),
             closers: Mutex::new(Vec::new()),
+            instance: OnceLock::new(),
+            shared_latches: OnceLock::new(),
         }
     }
 
@@ -86,6 +93,12 @@ impl OpenContext {
     /// Bytes to keep free on a store's disk (`limits.min_free_mib`).
     pub fn with_reserve(mut self, bytes: u64) -> Self {
         self.reserve = bytes;
+        self
+    }
+
+    /// The address the server listens on (`listen`, `--listen`).
+    pub fn with_listen(mut self, listen: SocketAddr) -> Self {
+        self.listen = Some(listen);
         self
     }
 
@@ -115,6 +128,45 @@ impl OpenContext {
     /// (`limits.min_free_mib`, `crate::space`), so that a full disk never breaks a store.
     pub fn reserve(&self) -> u64 {
         self.reserve
+    }
+
+    /// The address the server listens on, if the server said (a kind that names this process
+    /// among others uses its port).
+    pub fn listen(&self) -> Option<SocketAddr> {
+        self.listen
+    }
+
+    /// Names this process among several serving the same storage (a cluster). Set once, by
+    /// the kind that knows the cluster, before the stores open; a second, different name is
+    /// refused.
+    pub fn set_instance(&self, name: &str) -> Result<(), OpenError> {
+        let set = self.instance.get_or_init(|| name.to_owned());
+        if set != name {
+            return Err(OpenError::new(format!(
+                "this server is already the instance \"{set}\", not \"{name}\""
+            )));
+        }
+        Ok(())
+    }
+
+    /// The name of this process among several serving the same storage, if it is one of
+    /// several: stores that share a directory with the others keep their working files
+    /// (uploads in flight, backups for undo) apart under it.
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.get().map(String::as_str)
+    }
+
+    /// Offers the write latches shared by the processes of a cluster; the server hands them
+    /// to the executive, which takes them after its own. Only one service may be offered.
+    pub fn offer_shared_latches(&self, latches: Arc<dyn SharedLatches>) -> Result<(), OpenError> {
+        self.shared_latches
+            .set(latches)
+            .map_err(|_| OpenError::new("two kinds offer shared write latches"))
+    }
+
+    /// The shared write latches a kind offered, if any.
+    pub fn shared_latches(&self) -> Option<Arc<dyn SharedLatches>> {
+        self.shared_latches.get().cloned()
     }
 
     /// A top-level table of the configuration file, already checked by the kinds that read
@@ -192,6 +244,8 @@ impl fmt::Debug for OpenContext {
             .field("fsync", &self.fsync)
             .field("fs_inline_io", &self.fs_inline_io)
             .field("reserve", &self.reserve)
+            .field("listen", &self.listen)
+            .field("instance", &self.instance.get())
             .field("tables", &self.tables.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }

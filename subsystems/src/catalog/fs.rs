@@ -54,6 +54,7 @@ impl Open<dyn NamespaceManager> for ServeDirectory {
             fsync: cx.fsync(),
             inline_io: cx.fs_inline_io(),
             reserve: cx.reserve(),
+            instance: cx.instance().map(str::to_owned),
         };
         let namespace = FsNamespace::open(&self.root, options).map_err(|e| {
             OpenError::new(format!(

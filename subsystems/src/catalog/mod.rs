@@ -15,6 +15,7 @@ mod context;
 mod fs;
 mod live;
 mod memory;
+mod postgres;
 mod sled;
 
 use std::fmt;
@@ -31,7 +32,7 @@ pub use context::{Close, OpenContext, OpenError};
 
 // ANCHOR: builtin-kinds
 /// The storage kinds davd knows, one line each.
-pub const BUILTIN_KINDS: &[Kind] = &[fs::KIND, sled::KIND, memory::KIND];
+pub const BUILTIN_KINDS: &[Kind] = &[fs::KIND, sled::KIND, memory::KIND, postgres::KIND];
 // ANCHOR_END: builtin-kinds
 
 /// The opt-in live-property handlers a mount can name in `live = [...]`.
@@ -144,6 +145,19 @@ impl<T: LockManager + 'static> FromManager<T> for dyn LockManager {
 /// (at its line), and returns what opens the manager.
 pub type Configure<M> = fn(&KindConfig<'_>) -> Result<Opener<M>, ConfigProblem>;
 
+/// Checks a top-level table a kind reads (`[cluster]`) when the file is loaded, whether or
+/// not a mount names the kind, so that a mistake in it is reported at its line.
+pub type CheckTable = fn(&TableConfig<'_>) -> Result<(), ConfigProblem>;
+
+/// What a future returned by a kind's [`Start`] is.
+pub type StartFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), OpenError>> + Send + 'a>>;
+
+/// Runs when the server starts, before any store opens, for a kind whose top-level table is
+/// in the file (whether or not a mount names it): a cluster kind connects to its database
+/// there, names the instance ([`OpenContext::set_instance`]) and offers its shared latches.
+pub type Start = for<'a> fn(&'a OpenContext) -> StartFuture<'a>;
+
 /// One storage kind: its name and a constructor for each role it can fill.
 #[derive(Clone, Copy)]
 pub struct Kind {
@@ -156,6 +170,10 @@ pub struct Kind {
     /// contain them only when a kind of the catalog reads them. Not one of the server's own
     /// keys (`listen`, `limits`, `mount`...), which the server reads.
     pub tables: &'static [&'static str],
+    /// Checks those tables when the file is loaded.
+    pub check_table: Option<CheckTable>,
+    /// Runs at startup when one of those tables is in the file.
+    pub start: Option<Start>,
 }
 
 impl Kind {
@@ -167,6 +185,8 @@ impl Kind {
             properties: None,
             locks: None,
             tables: &[],
+            check_table: None,
+            start: None,
         }
     }
 
@@ -187,6 +207,18 @@ impl Kind {
 
     pub const fn reads_tables(mut self, tables: &'static [&'static str]) -> Kind {
         self.tables = tables;
+        self
+    }
+
+    /// Checks each of its top-level tables present in the file, when the file is loaded.
+    pub const fn checks_tables(mut self, check: CheckTable) -> Kind {
+        self.check_table = Some(check);
+        self
+    }
+
+    /// Runs `start` when the server starts, if one of its top-level tables is in the file.
+    pub const fn starts(mut self, start: Start) -> Kind {
+        self.start = Some(start);
         self
     }
 
@@ -350,6 +382,31 @@ impl Catalog {
     /// True if some kind reads the top-level table `name`.
     pub fn reads_table(&self, name: &str) -> bool {
         self.kinds.iter().any(|k| k.tables.contains(&name))
+    }
+
+    /// Checks the top-level table `table` (`[cluster]`) with every kind that reads it.
+    pub fn check_table(&self, name: &str, table: &TableConfig<'_>) -> Result<(), ConfigProblem> {
+        for kind in &self.kinds {
+            if let Some(check) = kind.check_table
+                && kind.tables.contains(&name)
+            {
+                check(table)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs, once each, the start of every kind whose top-level table is in `cx`
+    /// ([`Kind::starts`]). The server calls it before it opens any store.
+    pub async fn start(&self, cx: &OpenContext) -> Result<(), OpenError> {
+        for kind in &self.kinds {
+            if let Some(start) = kind.start
+                && kind.tables.iter().any(|t| cx.table(t).is_some())
+            {
+                start(cx).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads a `namespace = { kind = ... }` table.

@@ -65,7 +65,7 @@ fn mistakes_are_reported_at_their_line() {
             "n = { kind = \"fs\" }",
             Role::Locks,
             1,
-            "kind \"fs\" cannot serve as locks (expected sled or memory)",
+            "kind \"fs\" cannot serve as locks (expected sled, memory or postgres)",
         ),
         (
             "\n\nn = { kind = \"fs\" }",
@@ -118,14 +118,14 @@ fn mistakes_are_reported_at_their_line() {
     }
 }
 
-/// A kind in the shape of the coming `postgres` one: it needs a top-level `[cluster]` table
-/// and shares one pool between its properties and its locks.
+/// A kind in the shape of `postgres`: it needs a top-level table of its own (`[warehouse]`)
+/// and shares one pool between its mounts.
 mod cluster_kind {
     use super::*;
 
     pub const KIND: Kind = Kind::new("cluster-db")
         .properties(properties)
-        .reads_tables(&["cluster"]);
+        .reads_tables(&["warehouse"]);
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -138,14 +138,14 @@ mod cluster_kind {
     fn properties(config: &KindConfig<'_>) -> Result<Opener<dyn PropertyManager>, ConfigProblem> {
         config.no_keys()?;
         let cluster = config
-            .top_level("cluster")
-            .ok_or_else(|| config.problem("needs a [cluster] table with database = \"...\""))?;
+            .top_level("warehouse")
+            .ok_or_else(|| config.problem("needs a [warehouse] table with database = \"...\""))?;
         let Cluster { database } = cluster.parse()?;
         Ok(Arc::new(
             move |cx: &OpenContext, _: &DavPath| -> Result<Arc<dyn PropertyManager>, OpenError> {
                 let pool = cx.shared("cluster: pool", || Ok(Pool(database.clone())))?;
                 assert_eq!(
-                    cx.table("cluster").and_then(|t| t.get("database")),
+                    cx.table("warehouse").and_then(|t| t.get("database")),
                     Some(&toml::Value::String(pool.0.clone())),
                     "the open context has the top-level table too"
                 );
@@ -158,22 +158,26 @@ mod cluster_kind {
 #[test]
 fn a_kind_can_require_a_top_level_table_and_report_its_mistakes() {
     let catalog = Catalog::builtin().with_kind(cluster_kind::KIND);
-    assert!(catalog.reads_table("cluster"));
-    assert!(!Catalog::builtin().reads_table("cluster"));
+    assert!(catalog.reads_table("warehouse"));
+    assert!(!Catalog::builtin().reads_table("warehouse"));
+    assert!(
+        Catalog::builtin().reads_table("cluster"),
+        "the postgres kind reads it"
+    );
     let missing = "\n\np = { kind = \"cluster-db\" }\n";
     let (at, message) = read(&catalog, missing, "p", Role::Properties).unwrap_err();
     assert_eq!(at, 3);
-    assert!(message.contains("needs a [cluster] table"), "{message}");
+    assert!(message.contains("needs a [warehouse] table"), "{message}");
 
-    let misspelt = "p = { kind = \"cluster-db\" }\n[cluster]\ndatabse = \"postgres://x\"\n";
+    let misspelt = "p = { kind = \"cluster-db\" }\n[warehouse]\ndatabse = \"postgres://x\"\n";
     let (at, message) = read(&catalog, misspelt, "p", Role::Properties).unwrap_err();
     assert_eq!(at, 3);
     assert!(
-        message.starts_with("[cluster]: unknown field `databse`"),
+        message.starts_with("[warehouse]: unknown field `databse`"),
         "{message}"
     );
 
-    let good = "p = { kind = \"cluster-db\" }\n[cluster]\ndatabase = \"postgres://x\"\n";
+    let good = "p = { kind = \"cluster-db\" }\n[warehouse]\ndatabase = \"postgres://x\"\n";
     assert_eq!(
         read(&catalog, good, "p", Role::Properties),
         Ok("cluster-db".into())

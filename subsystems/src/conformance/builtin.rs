@@ -29,7 +29,14 @@ async fn open<M: ?Sized>(
         TableConfig::new(&source, value, "t".into()),
     )
     .expect("the kind reads its table");
-    let cx = OpenContext::new(dir.path().join("state"));
+    // The file's other top-level tables (`[cluster]`), as the server hands them over.
+    let mut cx = OpenContext::new(dir.path().join("state"));
+    let whole: toml::Table = toml::from_str(&text).expect("a table");
+    for (name, value) in whole {
+        if let (true, toml::Value::Table(table)) = (name != "t", value) {
+            cx = cx.with_table(name, table);
+        }
+    }
     let scope = DavPath::parse_url_path("/t").expect("a scope").0;
     let manager: Arc<M> = configured.open(&cx, &scope).await.expect("the kind opens");
     Subject::new(manager).keeping(dir)
@@ -66,6 +73,30 @@ async fn memory_locks() -> Subject<dyn LockManager> {
     open("t = { kind = \"memory\" }", |c, t| c.locks(t)).await
 }
 
+/// The `postgres` kind on a schema of its own in the test database (`cluster.rs`), dropped
+/// when the case ends.
+async fn postgres<M: ?Sized>(
+    configure: impl Fn(&Catalog, TableConfig<'_>) -> Result<Configured<M>, ConfigProblem>,
+) -> Subject<M> {
+    let url = super::cluster::test_database().expect("checked by `when`");
+    let schema = super::cluster::fresh_schema();
+    let table = format!(
+        "t = {{ kind = \"postgres\" }}\n[cluster]\ndatabase = \"{url}\"\n\
+         schema = \"{schema}\"\ninstance = \"conformance\"\n"
+    );
+    open(&table, configure)
+        .await
+        .keeping(super::cluster::SchemaGuard { url, schema })
+}
+
+async fn postgres_properties() -> Subject<dyn PropertyManager> {
+    postgres(|c, t| c.properties(t)).await
+}
+
+async fn postgres_locks() -> Subject<dyn LockManager> {
+    postgres(|c, t| c.locks(t)).await
+}
+
 crate::namespace_conformance!(fs_namespace_conforms, fs_namespace);
 crate::namespace_conformance!(sled_namespace_conforms, sled_namespace);
 crate::namespace_conformance!(memory_namespace_conforms, memory_namespace);
@@ -73,6 +104,16 @@ crate::properties_conformance!(sled_properties_conform, sled_properties);
 crate::properties_conformance!(memory_properties_conform, memory_properties);
 crate::locks_conformance!(sled_locks_conform, sled_locks);
 crate::locks_conformance!(memory_locks_conform, memory_locks);
+crate::properties_conformance!(
+    postgres_properties_conform,
+    postgres_properties,
+    when crate::conformance::cluster::database_available
+);
+crate::locks_conformance!(
+    postgres_locks_conform,
+    postgres_locks,
+    when crate::conformance::cluster::database_available
+);
 
 /// Every role of every built-in kind is instantiated above: a new kind in the catalog fails
 /// here until the suite runs on it.
@@ -86,6 +127,8 @@ fn every_builtin_kind_runs_the_suite() {
         ("memory", Role::Properties),
         ("sled", Role::Locks),
         ("memory", Role::Locks),
+        ("postgres", Role::Properties),
+        ("postgres", Role::Locks),
     ];
     for kind in BUILTIN_KINDS {
         for role in Role::ALL {

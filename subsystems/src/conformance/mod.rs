@@ -17,6 +17,11 @@
 //!
 //! `docs/extending.md` shows it in a compiled test (`tests/tests/conformance.rs`).
 //!
+//! A backend that needs something the machine may lack (a database server) adds
+//! `when FUNCTION`: each case first calls the function and, when it returns false, passes
+//! without running (the function says why, loudly): `locks_conformance!(my_locks, open,
+//! when database_available)`.
+//!
 //! Outside this crate, turn on the `testing` feature of `davd-subsystems`. Cases make no
 //! assumption about timing, and each runs on a runtime of its own.
 
@@ -24,6 +29,7 @@
 // where the contract says it succeeds is a failed case, and unwrap's panic says which call.
 #![allow(clippy::unwrap_used)]
 
+pub mod cluster;
 pub mod locks;
 pub mod namespace;
 pub mod properties;
@@ -92,12 +98,18 @@ pub fn block_on<F: Future>(case: F) -> F::Output {
 #[macro_export]
 macro_rules! __conformance_cases {
     ($suite:ident, $module:ident, $open:expr; $($case:ident),* $(,)?) => {
+        $crate::__conformance_cases!($suite, $module, $open, when || true; $($case),*);
+    };
+    ($suite:ident, $module:ident, $open:expr, when $run:expr; $($case:ident),* $(,)?) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[test]
                 fn $case() {
+                    if !($run)() {
+                        return;
+                    }
                     $crate::conformance::block_on(async {
                         let subject = $crate::conformance::Fixture::subject(($open)()).await;
                         $crate::conformance::$suite::$case(&*subject.manager).await;
@@ -115,7 +127,10 @@ macro_rules! __conformance_cases {
 #[macro_export]
 macro_rules! namespace_conformance {
     ($module:ident, $open:expr) => {
-        $crate::__conformance_cases!(namespace, $module, $open;
+        $crate::namespace_conformance!($module, $open, when || true);
+    };
+    ($module:ident, $open:expr, when $run:expr) => {
+        $crate::__conformance_cases!(namespace, $module, $open, when $run;
             the_root_is_an_empty_collection,
             collections_are_created_once_under_a_collection,
             a_replace_keeps_the_old_content_for_undo,
@@ -146,7 +161,10 @@ macro_rules! namespace_conformance {
 #[macro_export]
 macro_rules! properties_conformance {
     ($module:ident, $open:expr) => {
-        $crate::__conformance_cases!(properties, $module, $open;
+        $crate::properties_conformance!($module, $open, when || true);
+    };
+    ($module:ident, $open:expr, when $run:expr) => {
+        $crate::__conformance_cases!(properties, $module, $open, when $run;
             set_get_and_remove_report_the_previous_value,
             names_differ_by_namespace_and_values_are_kept_verbatim,
             get_all_is_one_resource_only,
@@ -171,7 +189,10 @@ macro_rules! properties_conformance {
 #[macro_export]
 macro_rules! locks_conformance {
     ($module:ident, $open:expr) => {
-        $crate::__conformance_cases!(locks, $module, $open;
+        $crate::locks_conformance!($module, $open, when || true);
+    };
+    ($module:ident, $open:expr, when $run:expr) => {
+        $crate::__conformance_cases!(locks, $module, $open, when $run;
             a_lock_is_stored_as_given,
             a_refresh_replaces_the_record,
             covering_finds_the_path_s_own_locks_and_deep_ones_above,

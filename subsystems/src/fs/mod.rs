@@ -58,6 +58,10 @@ pub struct FsOptions {
     /// Writes are refused with 507 while less than this many bytes are free on the root's
     /// file system (`crate::space`).
     pub reserve: u64,
+    /// The name of this process among several serving the same root (a cluster): it stages
+    /// in `.davd-staging/<instance>`, and discards only what is there. `None` for the only
+    /// process serving the root.
+    pub instance: Option<String>,
 }
 
 impl Default for FsOptions {
@@ -66,6 +70,7 @@ impl Default for FsOptions {
             fsync: false,
             inline_io: true,
             reserve: crate::space::DEFAULT_RESERVE,
+            instance: None,
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct FsNamespace {
     root: PathBuf,
     options: FsOptions,
     guard: SpaceGuard,
+    staging: staging::Staging,
 }
 
 impl FsNamespace {
@@ -85,12 +91,14 @@ impl FsNamespace {
     pub fn open(root: &Path, options: FsOptions) -> io::Result<Self> {
         std::fs::create_dir_all(root)?;
         let dir = Dir::open_ambient_dir(root, ambient_authority())?;
-        staging::ensure(&dir)?;
+        let staging = staging::Staging::new(options.instance.as_deref())?;
+        staging.ensure(&dir)?;
         Ok(FsNamespace {
             dir: Arc::new(dir),
             root: root.to_path_buf(),
             guard: SpaceGuard::new(root, options.reserve),
             options,
+            staging,
         })
     }
 
@@ -331,7 +339,7 @@ impl NamespaceManager for FsNamespace {
         }
         self.guard.check(0)?;
         let handle = staging::fresh("put");
-        let temp = staging::path_of(&handle)?;
+        let temp = self.staging.path_of(&handle)?;
         let staged = |meta: ResourceMeta| Staged {
             path: path.clone(),
             handle: handle.clone(),
@@ -353,9 +361,10 @@ impl NamespaceManager for FsNamespace {
             }
         }
         let (dir, name, fsync) = (self.dir.clone(), temp.clone(), self.options.fsync);
+        let staging = self.staging.clone();
         if !rest_follows {
             let meta = quick(self.options.inline_io, move || {
-                let mut file = staging::with_staging(&dir, || dir.create(&name))?;
+                let mut file = staging.with_staging(&dir, || dir.create(&name))?;
                 let written = std::io::Write::write_all(&mut file, &head)
                     .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
                     .and_then(|()| file.metadata());
@@ -371,7 +380,7 @@ impl NamespaceManager for FsNamespace {
             return Ok(staged(meta));
         }
         let file = quick(self.options.inline_io, move || {
-            Ok(staging::with_staging(&dir, || dir.create(&name))?.into_std())
+            Ok(staging.with_staging(&dir, || dir.create(&name))?.into_std())
         })
         .await?;
         let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
@@ -416,15 +425,16 @@ impl NamespaceManager for FsNamespace {
         let rel = relative_or_reserved(&staged.path)?;
         let dir = self.dir.clone();
         let fsync = self.options.fsync;
+        let staging = self.staging.clone();
         quick(self.options.inline_io, move || {
-            publish::publish(&dir, &rel, staged, fsync)
+            publish::publish(&dir, &staging, &rel, staged, fsync)
         })
         .await
     }
 
     async fn discard(&self, staged: Staged) -> SubsystemResult<()> {
         let dir = self.dir.clone();
-        let temp = staging::path_of(&staged.handle)?;
+        let temp = self.staging.path_of(&staged.handle)?;
         quick(self.options.inline_io, move || {
             match dir.remove_file(&temp) {
                 Ok(()) => Ok(()),
@@ -497,11 +507,12 @@ impl NamespaceManager for FsNamespace {
         let dir = self.dir.clone();
         let path = path.clone();
         let handle = tag.to_owned();
-        let aside = staging::path_of(&handle)?;
+        let aside = self.staging.path_of(&handle)?;
         let fsync = self.options.fsync;
+        let staging = self.staging.clone();
         blocking(move || {
             let rel = locate_or_reserved(&dir, &path)?;
-            staging::with_staging(&dir, || dir.rename(&rel, &dir, &aside))?;
+            staging.with_staging(&dir, || dir.rename(&rel, &dir, &aside))?;
             if fsync {
                 sync::entries(&dir, &[&rel, &aside])?;
             }
@@ -516,11 +527,12 @@ impl NamespaceManager for FsNamespace {
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
         relative_or_reserved(&detached.path)?;
-        let aside = staging::path_of(&detached.handle)?;
+        let aside = self.staging.path_of(&detached.handle)?;
         let dir = self.dir.clone();
         let fsync = self.options.fsync;
+        let staging = self.staging.clone();
         blocking(move || {
-            if !staging::holds(&dir, &detached.handle)? {
+            if !staging.holds(&dir, &detached.handle)? {
                 return Err(SubsystemError::not_found());
             }
             let rel = locate_or_reserved(&dir, &detached.path)?;
@@ -537,17 +549,15 @@ impl NamespaceManager for FsNamespace {
     async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
         let dir = self.dir.clone();
         let handle = handle.to_owned();
-        quick(self.options.inline_io, move || {
-            staging::holds(&dir, &handle)
-        })
-        .await
+        let staging = self.staging.clone();
+        quick(self.options.inline_io, move || staging.holds(&dir, &handle)).await
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
         // Usually a file (the old content of a PUT): one unlink, inline. A whole tree (a
         // DELETE) goes to the blocking pool.
         let dir = self.dir.clone();
-        let aside = staging::path_of(&detached.handle)?;
+        let aside = self.staging.path_of(&detached.handle)?;
         let file = aside.clone();
         let unlinked = quick(self.options.inline_io, move || {
             match dir.remove_file(&file) {
@@ -573,7 +583,8 @@ impl NamespaceManager for FsNamespace {
 
     async fn discard_leftovers(&self) -> SubsystemResult<()> {
         let dir = self.dir.clone();
-        blocking(move || Ok(staging::empty(&dir)?)).await
+        let staging = self.staging.clone();
+        blocking(move || Ok(staging.empty(&dir)?)).await
     }
 
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
@@ -583,14 +594,16 @@ impl NamespaceManager for FsNamespace {
         let dir = self.dir.clone();
         let guard = self.guard.clone();
         let fsync = self.options.fsync;
+        let staging = self.staging.clone();
         blocking(move || {
             let from = locate_or_reserved(&dir, &from)?;
             let to = locate_or_reserved(&dir, &to)?;
             require_parent_collection(&dir, &to)?;
             guard.check(0)?;
-            let temp = staging::path_of(&staging::fresh("copy"))?;
+            let temp = staging.path_of(&staging::fresh("copy"))?;
             // A copy that fails part way (a full disk) leaves nothing behind in staging.
-            let copied = staging::with_staging(&dir, || dir.copy(&from, &dir, &temp))
+            let copied = staging
+                .with_staging(&dir, || dir.copy(&from, &dir, &temp))
                 .and_then(|_| {
                     if fsync {
                         sync::subtree(&dir, &temp)

@@ -8,7 +8,8 @@ use cap_std::fs::Dir;
 
 use davd_registry::{Detached, Staged, SubsystemError, SubsystemResult, WriteReceipt};
 
-use super::{is_dir, not_found_is_none, onto_collection, staging, sync};
+use super::staging::{self, Staging};
+use super::{is_dir, not_found_is_none, onto_collection, sync};
 
 fn no_parent() -> SubsystemError {
     SubsystemError::conflict("the parent collection does not exist")
@@ -22,11 +23,12 @@ fn no_parent() -> SubsystemError {
 /// cut (the file's data was synced when it was staged). Blocking.
 pub(super) fn publish(
     dir: &Dir,
+    staging: &Staging,
     rel: &Path,
     staged: Staged,
     fsync: bool,
 ) -> SubsystemResult<WriteReceipt> {
-    let temp = staging::path_of(&staged.handle)?;
+    let temp = staging.path_of(&staged.handle)?;
     let meta = staged
         .meta
         .clone()
@@ -42,11 +44,11 @@ pub(super) fn publish(
                     Err(e) => return Err(e.into()),
                 }
             }
-            true => keep_previous(dir, rel, &staged)?.map(Some),
+            true => keep_previous(dir, staging, rel, &staged)?.map(Some),
         };
         if let Err(e) = dir.rename(&temp, dir, rel) {
             if let Some(Some(prev)) = &previous {
-                let _ = dir.remove_file(staging::path_of(&prev.handle)?);
+                let _ = dir.remove_file(staging.path_of(&prev.handle)?);
             }
             return Err(match e.kind() {
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => no_parent(),
@@ -71,13 +73,18 @@ pub(super) fn publish(
 }
 
 /// Hard-links the content at `rel` into the staging directory; `None` if there is none.
-fn keep_previous(dir: &Dir, rel: &Path, staged: &Staged) -> SubsystemResult<Option<Detached>> {
+fn keep_previous(
+    dir: &Dir,
+    staging: &Staging,
+    rel: &Path,
+    staged: &Staged,
+) -> SubsystemResult<Option<Detached>> {
     let backup = match &staged.backup_tag {
         Some(tag) => tag.clone(),
         None => staging::fresh("prev"),
     };
-    let backup_path = staging::path_of(&backup)?;
-    match staging::with_staging(dir, || dir.hard_link(rel, dir, &backup_path)) {
+    let backup_path = staging.path_of(&backup)?;
+    match staging.with_staging(dir, || dir.hard_link(rel, dir, &backup_path)) {
         Ok(()) => Ok(Some(Detached {
             path: staged.path.clone(),
             handle: backup,

@@ -24,96 +24,210 @@ pub(super) fn fresh(kind: &str) -> String {
     format!("{kind}-{}", Uuid::new_v4().simple())
 }
 
-/// Where `handle` lives, relative to the root. Handles also come back from the journal, so
-/// anything but one plain name is refused rather than joined onto a path.
-pub(super) fn path_of(handle: &str) -> SubsystemResult<PathBuf> {
-    let plain = !handle.is_empty()
-        && handle != "."
-        && handle != ".."
-        && !handle.contains(['/', '\\', '\0']);
-    if !plain {
-        return Err(SubsystemError::internal(format!(
-            "not a staging handle: {handle:?}"
-        )));
-    }
-    Ok(PathBuf::from(STAGING).join(handle))
+/// Where this process keeps what it stages, relative to the root: [`STAGING`] itself, or,
+/// when several processes serve the same root (a cluster), a directory of its own below it,
+/// named after the instance. Each process adds, restores and discards only its own: a process
+/// that starts must not remove what another has in flight.
+#[derive(Debug, Clone)]
+pub(super) struct Staging {
+    dir: PathBuf,
+    /// The instance's directory below [`STAGING`], if any.
+    instance: Option<String>,
 }
 
-/// Creates the staging directory if it is missing.
-pub(super) fn ensure(dir: &Dir) -> io::Result<()> {
-    match dir.create_dir(STAGING) {
+impl Staging {
+    /// The staging directory of the process `instance` (`None`: the only one serving the root).
+    pub(super) fn new(instance: Option<&str>) -> io::Result<Self> {
+        let mut dir = PathBuf::from(STAGING);
+        if let Some(name) = instance {
+            if !is_plain(name) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("not a usable instance name for a staging directory: {name:?}"),
+                ));
+            }
+            dir.push(name);
+        }
+        Ok(Staging {
+            dir,
+            instance: instance.map(str::to_owned),
+        })
+    }
+
+    /// Where `handle` lives, relative to the root. Handles also come back from the journal,
+    /// so anything but one plain name is refused rather than joined onto a path.
+    pub(super) fn path_of(&self, handle: &str) -> SubsystemResult<PathBuf> {
+        if !is_plain(handle) {
+            return Err(SubsystemError::internal(format!(
+                "not a staging handle: {handle:?}"
+            )));
+        }
+        Ok(self.dir.join(handle))
+    }
+
+    /// Creates the staging directory if it is missing; an instance's says whose it is.
+    pub(super) fn ensure(&self, dir: &Dir) -> io::Result<()> {
+        create_missing(dir, std::path::Path::new(STAGING))?;
+        if let Some(instance) = &self.instance {
+            create_missing(dir, &self.dir)?;
+            let mark = self.dir.join(INSTANCE_MARK);
+            if dir.metadata(&mark).is_err() {
+                dir.write(&mark, format!("{instance}\n"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `op`, which creates something in the staging directory. If it fails because the
+    /// directory is gone (someone removed it while davd ran), the directory is made again and
+    /// `op` runs once more: a missing staging directory must not turn every write into a 404.
+    pub(super) fn with_staging<T>(
+        &self,
+        dir: &Dir,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.metadata(&self.dir).is_err() => {
+                self.ensure(dir)?;
+                op()
+            }
+            other => other,
+        }
+    }
+
+    /// True if something is kept under `handle`.
+    pub(super) fn holds(&self, dir: &Dir, handle: &str) -> SubsystemResult<bool> {
+        match dir.symlink_metadata(self.path_of(handle)?) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes everything this process staged: what its interrupted requests left, once
+    /// recovery has restored or purged what it needed. The directory itself stays (on a full
+    /// disk, making it again could fail), and so do other instances' directories and what
+    /// they hold.
+    pub(super) fn empty(&self, dir: &Dir) -> io::Result<()> {
+        self.ensure(dir)?;
+        for entry in dir.read_dir(&self.dir)? {
+            let entry = entry?;
+            if self.instance.is_some() && entry.file_name() == INSTANCE_MARK {
+                continue;
+            }
+            let path = self.dir.join(entry.file_name());
+            let file_type = entry.file_type()?;
+            // Below the shared directory, a directory is another instance's, not a leftover.
+            if self.instance.is_none() && file_type.is_dir() && is_instance_dir(dir, &path) {
+                continue;
+            }
+            let removed = match file_type.is_dir() {
+                true => dir.remove_dir_all(&path),
+                false => dir.remove_file(&path),
+            };
+            match removed {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One plain file name: no separator, not `.` or `..`, no NUL.
+fn is_plain(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// An instance's staging directory is recognised by the marker file it keeps, so that the
+/// staging directory of a single process (which holds detached trees as directories too)
+/// never mistakes a leftover for one.
+fn is_instance_dir(dir: &Dir, path: &std::path::Path) -> bool {
+    dir.metadata(path.join(INSTANCE_MARK)).is_ok()
+}
+
+/// The file an instance's staging directory holds to say what it is.
+const INSTANCE_MARK: &str = ".instance";
+
+fn create_missing(dir: &Dir, path: &std::path::Path) -> io::Result<()> {
+    match dir.create_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// Runs `op`, which creates something in the staging directory. If it fails because the
-/// directory is gone (someone removed it while davd ran), the directory is made again and
-/// `op` runs once more: a missing staging directory must not turn every write into a 404.
-pub(super) fn with_staging<T>(dir: &Dir, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    match op() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound && dir.metadata(STAGING).is_err() => {
-            ensure(dir)?;
-            op()
-        }
-        other => other,
-    }
-}
-
-/// True if something is kept under `handle`.
-pub(super) fn holds(dir: &Dir, handle: &str) -> SubsystemResult<bool> {
-    match dir.symlink_metadata(path_of(handle)?) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Removes everything staged: what interrupted requests left, once recovery has restored or
-/// purged what it needed. The directory itself stays: on a full disk, making it again could
-/// fail.
-pub(super) fn empty(dir: &Dir) -> io::Result<()> {
-    ensure(dir)?;
-    for entry in dir.read_dir(STAGING)? {
-        let entry = entry?;
-        let path = PathBuf::from(STAGING).join(entry.file_name());
-        let removed = match entry.file_type()?.is_dir() {
-            true => dir.remove_dir_all(&path),
-            false => dir.remove_file(&path),
-        };
-        match removed {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn root() -> (tempfile::TempDir, Dir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        (tmp, dir)
+    }
+
     #[test]
     fn handles_are_plain_names() {
+        let single = Staging::new(None).unwrap();
         assert_eq!(
-            path_of("put-1").unwrap(),
+            single.path_of("put-1").unwrap(),
             PathBuf::from(".davd-staging/put-1")
         );
+        let instance = Staging::new(Some("b-8080")).unwrap();
+        assert_eq!(
+            instance.path_of("put-1").unwrap(),
+            PathBuf::from(".davd-staging/b-8080/put-1")
+        );
         for bad in ["", ".", "..", "../x", "a/b", "a\\b", "a\0"] {
-            assert!(path_of(bad).is_err(), "{bad:?}");
+            assert!(single.path_of(bad).is_err(), "{bad:?}");
+            assert!(Staging::new(Some(bad)).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn a_removed_staging_directory_is_made_again() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
-        ensure(&dir).unwrap();
-        dir.remove_dir(STAGING).unwrap();
-        let path = path_of("put-x").unwrap();
-        with_staging(&dir, || dir.create(&path)).unwrap();
-        assert!(holds(&dir, "put-x").unwrap());
-        assert!(!holds(&dir, "put-y").unwrap());
+        let (_tmp, dir) = root();
+        for staging in [
+            Staging::new(None).unwrap(),
+            Staging::new(Some("a")).unwrap(),
+        ] {
+            staging.ensure(&dir).unwrap();
+            dir.remove_dir_all(STAGING).unwrap();
+            let path = staging.path_of("put-x").unwrap();
+            staging.with_staging(&dir, || dir.create(&path)).unwrap();
+            assert!(staging.holds(&dir, "put-x").unwrap());
+            assert!(!staging.holds(&dir, "put-y").unwrap());
+        }
+    }
+
+    /// Instances on one root empty their own staging directories only: what another has in
+    /// flight (an upload, the backup its undo needs) stays.
+    #[test]
+    fn each_instance_empties_only_its_own() {
+        let (_tmp, dir) = root();
+        let (a, b) = (
+            Staging::new(Some("a")).unwrap(),
+            Staging::new(Some("b")).unwrap(),
+        );
+        for staging in [&a, &b] {
+            staging.ensure(&dir).unwrap();
+            dir.write(staging.path_of("put-1").unwrap(), "x").unwrap();
+            dir.create_dir(staging.path_of("tag-1").unwrap()).unwrap();
+        }
+        a.empty(&dir).unwrap();
+        assert!(!a.holds(&dir, "put-1").unwrap() && !a.holds(&dir, "tag-1").unwrap());
+        assert!(b.holds(&dir, "put-1").unwrap() && b.holds(&dir, "tag-1").unwrap());
+        // A single process on the root leaves the instances' directories alone too, and its
+        // own detached trees (directories without the mark) go.
+        let single = Staging::new(None).unwrap();
+        dir.create_dir(single.path_of("tag-2").unwrap()).unwrap();
+        single.empty(&dir).unwrap();
+        assert!(!single.holds(&dir, "tag-2").unwrap());
+        assert!(b.holds(&dir, "put-1").unwrap());
+        // The instance's own directory stays usable after emptying.
+        a.ensure(&dir).unwrap();
+        dir.write(a.path_of("put-2").unwrap(), "y").unwrap();
+        assert!(a.holds(&dir, "put-2").unwrap());
     }
 }

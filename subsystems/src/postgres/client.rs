@@ -1,0 +1,354 @@
+//! Connections to the cluster's database: two pools, the timeouts that turn an unreachable
+//! database into a 503 within about two seconds, and what each failure means for a client.
+//!
+//! Queries and latches have pools of their own. A request that holds a latch (an open
+//! transaction with advisory locks) still needs connections for its queries; were they drawn
+//! from one pool, as many requests as the pool holds could each keep a latch and wait for a
+//! query connection that never comes.
+//!
+//! Timeouts, so that no request hangs on a database that stopped answering: a connection
+//! attempt gives up after [`CONNECT_TIMEOUT`]; the server cancels a statement after
+//! [`STATEMENT_TIMEOUT`]; TCP keepalives and `TCP_USER_TIMEOUT` notice a peer that vanished
+//! without closing the connection; and every operation runs within [`OPERATION_TIMEOUT`] on
+//! the client side as well. A connection whose operation did not finish cleanly is never
+//! handed out again: it may be in the middle of a transaction.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{
+    ClientWrapper, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio::runtime::Handle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row, Socket};
+use tracing::warn;
+
+use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
+
+use super::settings::{ClusterSettings, describe};
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the server lets one statement run (bulk changes of a tree get
+/// [`TREE_TIMEOUT`]).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an operation (a few statements) may take, seen from davd.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
+/// How long a request waits for a free query connection.
+pub const POOL_WAIT: Duration = Duration::from_millis(1500);
+/// Statements that change or read a whole tree (a MOVE of ten thousand resources) may run
+/// this long.
+pub const TREE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The cluster's database, shared by the property store, the lock table and the latches of
+/// one server.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queries: Pool,
+    latches: Pool,
+    instance: String,
+    schema: Option<String>,
+    /// `host:port/database`, for messages.
+    describe: String,
+    /// The runtime the connections are driven on (the one that opened the cluster): not a
+    /// connection thread's, whose runtime ends with it, and whose requests would otherwise
+    /// wait for that thread to look at the socket.
+    runtime: Handle,
+}
+
+/// The statement that runs on every new connection: the per-statement timeout, and
+/// `search_path` when the tables live in a schema of their own.
+fn session_options(settings: &ClusterSettings) -> String {
+    let mut options = format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis());
+    if let Some(schema) = &settings.schema {
+        options.push_str(&format!(" -c search_path={schema}"));
+    }
+    match settings.database.get_options() {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs} {options}"),
+        _ => options,
+    }
+}
+
+/// Spawns each connection's task on `runtime` (deadpool's own spawns on whichever runtime
+/// asks for the connection).
+struct ConnectOn(Handle);
+
+impl deadpool_postgres::Connect for ConnectOn {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<
+                    Output = Result<
+                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
+                > + Send
+                + '_,
+        >,
+    > {
+        let config = config.clone();
+        let runtime = self.0.clone();
+        Box::pin(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            let task = runtime.spawn(drive(connection));
+            Ok((client, task))
+        })
+    }
+}
+
+async fn drive(connection: tokio_postgres::Connection<Socket, tokio_postgres::tls::NoTlsStream>) {
+    if let Err(e) = connection.await {
+        warn!(error = %e, "a connection to the cluster database ended");
+    }
+}
+
+impl Cluster {
+    /// Opens the pools (connecting lazily) for `instance`. Must be called within a tokio
+    /// runtime that lives as long as the server: the connections are driven there.
+    pub fn new(settings: &ClusterSettings, instance: &str) -> SubsystemResult<Cluster> {
+        let runtime = Handle::try_current().map_err(|_| {
+            SubsystemError::internal("the cluster database must be opened inside a runtime")
+        })?;
+        let mut config = settings.database.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config
+            .application_name(format!("davd {instance}"))
+            .options(session_options(settings))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(1))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(1)
+            .tcp_user_timeout(Duration::from_secs(2));
+        let pool = |size: usize, wait: Duration| {
+            let manager = Manager::from_connect(
+                config.clone(),
+                ConnectOn(runtime.clone()),
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(wait))
+                .create_timeout(Some(CONNECT_TIMEOUT * 2))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| SubsystemError::internal(format!("cannot build a pool: {e}")))
+        };
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                queries: pool(settings.connections, POOL_WAIT)?,
+                // A latch may be waited for while other instances finish long requests.
+                latches: pool(settings.latch_connections, Duration::from_secs(60))?,
+                instance: instance.to_owned(),
+                schema: settings.schema.clone(),
+                describe: describe(&settings.database),
+                runtime,
+            }),
+        })
+    }
+
+    /// This process's name among the instances.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// The schema davd's tables are in, if not the default one.
+    pub fn schema(&self) -> Option<&str> {
+        self.inner.schema.as_deref()
+    }
+
+    /// `host:port/database`, without the password.
+    pub fn describe(&self) -> &str {
+        &self.inner.describe
+    }
+
+    pub(super) fn runtime(&self) -> &Handle {
+        &self.inner.runtime
+    }
+
+    /// A connection for queries, as a [`Session`].
+    pub(super) async fn session(&self) -> SubsystemResult<Session> {
+        Ok(Session {
+            client: Some(self.inner.queries.get().await.map_err(pool_error)?),
+        })
+    }
+
+    /// A connection to hold latches on.
+    pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
+        self.inner.latches.get().await.map_err(pool_error)
+    }
+
+    /// Runs `operation` within `limit`: past it, 503 (and the connection it used, dropped
+    /// with the operation's future unfinished, is never reused).
+    pub(super) async fn within<T>(
+        &self,
+        limit: Duration,
+        operation: impl Future<Output = SubsystemResult<T>>,
+    ) -> SubsystemResult<T> {
+        match tokio::time::timeout(limit, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(SubsystemError::unavailable(format!(
+                "the cluster database ({}) did not answer within {} ms",
+                self.inner.describe,
+                limit.as_millis()
+            ))),
+        }
+    }
+
+    /// Runs one statement (atomic on its own) within [`OPERATION_TIMEOUT`], prepared once per
+    /// connection; its rows.
+    pub(super) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> SubsystemResult<Vec<Row>> {
+        self.within(OPERATION_TIMEOUT, async {
+            let mut session = self.session().await?;
+            let client = session.client();
+            let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
+            let rows = client
+                .query(&statement, params)
+                .await
+                .map_err(|e| db_error(&e))?;
+            session.done();
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Like [`Cluster::query`], for a statement over a whole tree, which may take up to
+    /// [`TREE_TIMEOUT`].
+    pub(super) async fn query_tree(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> SubsystemResult<Vec<Row>> {
+        self.within(TREE_TIMEOUT + OPERATION_TIMEOUT, async {
+            let mut session = self.session().await?;
+            let client = session.client();
+            let tx = client.transaction().await.map_err(|e| db_error(&e))?;
+            tx.batch_execute(&tree_timeout())
+                .await
+                .map_err(|e| db_error(&e))?;
+            let statement = tx.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
+            let rows = tx
+                .query(&statement, params)
+                .await
+                .map_err(|e| db_error(&e))?;
+            tx.commit().await.map_err(|e| db_error(&e))?;
+            session.done();
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Stops handing out connections; those in use close as they come back.
+    pub fn close(&self) {
+        self.inner.queries.close();
+        self.inner.latches.close();
+    }
+}
+
+/// A query connection for one operation. Unless the operation marks it [`Session::done`],
+/// the connection is closed instead of going back to the pool: an operation that failed or
+/// was abandoned part way may have left a transaction open on it.
+pub(super) struct Session {
+    client: Option<Object>,
+}
+
+impl Session {
+    pub(super) fn client(&mut self) -> &mut ClientWrapper {
+        match &mut self.client {
+            Some(client) => client,
+            // `done` consumes the session: a session in use always has its client.
+            None => unreachable!("a finished session is not used"),
+        }
+    }
+
+    /// The operation finished cleanly: the connection may serve the next one.
+    pub(super) fn done(mut self) {
+        drop(self.client.take());
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+/// The statement that lets the rest of a transaction run up to [`TREE_TIMEOUT`].
+pub(super) fn tree_timeout() -> String {
+    format!("SET LOCAL statement_timeout = {}", TREE_TIMEOUT.as_millis())
+}
+
+fn pool_error(e: PoolError) -> SubsystemError {
+    match e {
+        PoolError::Backend(e) => db_error(&e),
+        PoolError::Timeout(_) => SubsystemError::unavailable(
+            "no connection to the cluster database came free in time; try again",
+        ),
+        other => {
+            SubsystemError::unavailable(format!("the cluster database is unavailable: {other}"))
+        }
+    }
+}
+
+/// What a database failure means for the client: 503 for anything that may pass (the server
+/// is down, restarting, overloaded, cancelled the statement), 507 for a full disk, 500 for
+/// the rest (a bug).
+pub(super) fn db_error(e: &tokio_postgres::Error) -> SubsystemError {
+    let Some(db) = e.as_db_error() else {
+        // No answer from the server: the connection could not be made, or broke.
+        return SubsystemError::unavailable(format!("the cluster database cannot be reached: {e}"));
+    };
+    let code = db.code();
+    if *code == SqlState::DISK_FULL {
+        return SubsystemError::insufficient_storage("the cluster database's disk is full");
+    }
+    if *code == SqlState::LOCK_NOT_AVAILABLE {
+        return SubsystemError::unavailable(
+            "another instance has held this resource too long; try again",
+        );
+    }
+    let transient = code.code().starts_with("08") // connection exception
+        || code.code().starts_with("53") // insufficient resources
+        || code.code().starts_with("57") // operator intervention: shutdown, cancel, timeout
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION;
+    if transient {
+        SubsystemError::unavailable(format!("the cluster database: {}", db.message()))
+    } else {
+        SubsystemError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the cluster database refused a statement: {}", db.message()),
+        )
+    }
+}
+
+/// Like [`db_error`], for a failure while committing a batch that carries a marker: when
+/// the connection broke, the commit may or may not have happened, and recovery must ask.
+pub(super) fn commit_error(e: &tokio_postgres::Error) -> SubsystemError {
+    let error = db_error(e);
+    if e.as_db_error().is_none() {
+        SubsystemError::outcome_unknown(error.message)
+    } else {
+        error
+    }
+}

@@ -1,0 +1,154 @@
+//! The schema, created and brought up to date at startup by numbered migrations.
+//!
+//! Every instance runs [`migrate`] when it starts, perhaps at the same moment as the others:
+//! the whole of it is one transaction that first takes a transaction-scoped advisory lock, so
+//! one instance migrates while the others wait and then find nothing left to do. DDL is
+//! transactional in PostgreSQL: a migration that fails leaves the schema as it was.
+//!
+//! Migrations are never edited once released; a change of the schema is a new one at the end
+//! of [`MIGRATIONS`]. A database migrated by a newer davd (a higher version than this one
+//! knows) is refused, rather than used with a schema this davd does not understand.
+
+use tracing::info;
+
+use davd_registry::{SubsystemError, SubsystemResult};
+
+use super::client::{Cluster, db_error};
+use super::latches::advisory_key;
+
+/// One step of the schema: its number (from 1, without gaps), what it does, its SQL.
+pub struct Migration {
+    pub version: i32,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Paths and names are `COLLATE "C"`: byte order, which the range
+/// scans of subtrees rely on (`paths.rs`), whatever the database's default collation.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "dead properties, locks and batch markers",
+    sql: r#"
+CREATE TABLE davd_props (
+    dir   text COLLATE "C" NOT NULL,
+    name  text COLLATE "C" NOT NULL,
+    ns    text COLLATE "C" NOT NULL,
+    local text COLLATE "C" NOT NULL,
+    xml   text NOT NULL,
+    PRIMARY KEY (dir, name, ns, local)
+);
+CREATE TABLE davd_locks (
+    token      text COLLATE "C" PRIMARY KEY,
+    root       text COLLATE "C" NOT NULL,
+    exclusive  boolean NOT NULL,
+    deep       boolean NOT NULL,
+    owner_xml  text,
+    principal  text,
+    timeout_s  bigint,
+    expires_at timestamptz
+);
+CREATE INDEX davd_locks_root ON davd_locks (root);
+CREATE INDEX davd_locks_principal ON davd_locks (principal);
+CREATE TABLE davd_markers (
+    store    text COLLATE "C" NOT NULL,
+    marker   text COLLATE "C" NOT NULL,
+    instance text COLLATE "C" NOT NULL,
+    made_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (store, marker)
+);
+CREATE INDEX davd_markers_instance ON davd_markers (store, instance);
+"#,
+}];
+
+/// The version this davd brings the schema to.
+pub fn latest() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Creates or migrates the schema, as one transaction serialised between instances.
+pub async fn migrate(cluster: &Cluster) -> SubsystemResult<()> {
+    let key = advisory_key(cluster.schema(), "migrations", "");
+    let mut session = cluster.session().await?;
+    let client = session.client();
+    let encoding = client
+        .query_one("SHOW server_encoding", &[])
+        .await
+        .map_err(|e| db_error(&e))?
+        .try_get::<_, String>(0)
+        .map_err(|e| db_error(&e))?;
+    if encoding != "UTF8" {
+        return Err(SubsystemError::internal(format!(
+            "the cluster database {} has the encoding {encoding}; davd needs UTF8 \
+             (CREATE DATABASE ... ENCODING 'UTF8')",
+            cluster.describe()
+        )));
+    }
+    let tx = client.transaction().await.map_err(|e| db_error(&e))?;
+    // Migrations of a big table may take a while: not the per-statement limit of requests.
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = 0; SET LOCAL client_min_messages = warning; \
+         SELECT pg_advisory_xact_lock({key})"
+    ))
+    .await
+    .map_err(|e| db_error(&e))?;
+    if let Some(schema) = cluster.schema() {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .map_err(|e| db_error(&e))?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS davd_schema (
+            version     integer PRIMARY KEY,
+            description text NOT NULL,
+            applied_at  timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await
+    .map_err(|e| db_error(&e))?;
+    let current: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM davd_schema", &[])
+        .await
+        .map_err(|e| db_error(&e))?
+        .try_get(0)
+        .map_err(|e| db_error(&e))?;
+    if current > latest() {
+        return Err(SubsystemError::internal(format!(
+            "the cluster database {} has schema version {current}, made by a newer davd; \
+             this one knows up to version {}. Upgrade this instance",
+            cluster.describe(),
+            latest()
+        )));
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(|e| db_error(&e))?;
+        tx.execute(
+            "INSERT INTO davd_schema (version, description) VALUES ($1, $2)",
+            &[&migration.version, &migration.description],
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+        info!(
+            version = migration.version,
+            description = migration.description,
+            "migrated the cluster database"
+        );
+    }
+    tx.commit().await.map_err(|e| db_error(&e))?;
+    session.done();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_count_from_one_without_gaps() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+        }
+        assert_eq!(latest() as usize, MIGRATIONS.len());
+    }
+}

@@ -1,0 +1,260 @@
+//! The cluster's database beyond the conformance suite: what holds between instances (two
+//! `Cluster`s on one database play two instances), migrations started together, latches,
+//! markers kept per instance, and what a client sees when the database is gone.
+//!
+//! Cases that need a database run when `DAVD_TEST_DATABASE_URL` is set, each in a schema of
+//! its own (`conformance::cluster`); the others need none.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use davd_registry::{
+    DavPath, LatchClaim, LockManager, Marker, PropChange, PropName, PropertyManager, SharedLatches,
+    StatusCode, StoredProp,
+};
+
+use super::*;
+use crate::conformance::cluster::{SchemaGuard, fresh_schema, test_database};
+
+fn p(s: &str) -> DavPath {
+    DavPath::from_segments(s.split('/').filter(|s| !s.is_empty())).unwrap()
+}
+
+fn settings(url: &str, schema: Option<&str>) -> ClusterSettings {
+    let mut text = format!("database = \"{url}\"\n");
+    if let Some(schema) = schema {
+        text.push_str(&format!("schema = \"{schema}\"\n"));
+    }
+    let table: ClusterTable = toml::from_str(&text).unwrap();
+    table.check(None).unwrap()
+}
+
+/// Two instances on a fresh schema, dropped with the guard.
+async fn two_instances(url: String) -> (Cluster, Cluster, SchemaGuard) {
+    let schema = fresh_schema();
+    let settings = settings(&url, Some(&schema));
+    let a = Cluster::open(&settings, "a").await.unwrap();
+    let b = Cluster::open(&settings, "b").await.unwrap();
+    (a, b, SchemaGuard { url, schema })
+}
+
+fn prop(text: &str) -> StoredProp {
+    StoredProp {
+        name: PropName::new("urn:t", "p"),
+        xml: format!("<p xmlns=\"urn:t\">{text}</p>"),
+    }
+}
+
+/// A port nothing listens on: connections are refused at once.
+fn nowhere() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("postgres://davd@127.0.0.1:{port}/davd")
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_a_503_at_once() {
+    let cluster = Cluster::new(&settings(&nowhere(), None), "a").unwrap();
+    let properties = PgProperties::new(cluster.clone());
+    let locks = PgLocks::new(cluster.clone());
+    let started = Instant::now();
+    let e = properties.get(&p("/x"), &prop("").name).await.unwrap_err();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(!e.outcome_unknown);
+    let e = locks.covering(&p("/x")).await.unwrap_err();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    let e = PgLatches::new(cluster.clone())
+        .acquire(&[LatchClaim {
+            path: p("/x"),
+            deep: false,
+        }])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    // A batch with a marker may have gone in for all the store knows: recovery decides.
+    let set = [PropChange::Set {
+        path: p("/x"),
+        prop: prop("v"),
+    }];
+    let e = properties
+        .apply(&set, Marker::Record("m"))
+        .await
+        .unwrap_err();
+    assert!(e.outcome_unknown && e.status == StatusCode::SERVICE_UNAVAILABLE);
+    let e = properties.apply(&set, Marker::None).await.unwrap_err();
+    assert!(!e.outcome_unknown);
+    // Refused connections fail fast; the bound is the one the issue sets for a 503.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Opening (which migrates) fails with a clear message too.
+    let e = Cluster::open(&settings(&nowhere(), None), "a")
+        .await
+        .err()
+        .unwrap();
+    assert!(e.message.contains("cannot be reached"), "{e}");
+}
+
+/// Instances that start at the same moment migrate once, and all start.
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    let Some(url) = test_database() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let settings = settings(&url, Some(&schema));
+    let starts: Vec<_> = (0..6)
+        .map(|i| {
+            let settings = settings.clone();
+            tokio::spawn(async move { Cluster::open(&settings, &format!("i{i}")).await })
+        })
+        .collect();
+    let mut clusters = Vec::new();
+    for start in starts {
+        clusters.push(start.await.unwrap().unwrap());
+    }
+    let rows = clusters[0]
+        .query("SELECT version FROM davd_schema ORDER BY version", &[])
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, (1..=latest()).collect::<Vec<_>>());
+    // Opening again finds nothing to do.
+    Cluster::open(&settings, "again").await.unwrap();
+}
+
+/// One instance's request keeps another's conflicting one waiting until it lets go, and
+/// no longer.
+#[tokio::test]
+async fn latches_hold_across_instances() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (latches_a, latches_b) = (PgLatches::new(a.clone()), Arc::new(PgLatches::new(b)));
+    let deep_a = [LatchClaim {
+        path: p("/docs"),
+        deep: true,
+    }];
+    let held = latches_a.acquire(&deep_a).await.unwrap();
+    // Elsewhere: no wait.
+    drop(
+        latches_b
+            .acquire(&[LatchClaim {
+                path: p("/other"),
+                deep: false,
+            }])
+            .await
+            .unwrap(),
+    );
+    // Below the deep claim: waits, seen by the database as an advisory lock not granted.
+    let waiting = {
+        let latches_b = latches_b.clone();
+        tokio::spawn(async move {
+            latches_b
+                .acquire(&[LatchClaim {
+                    path: p("/docs/report.txt"),
+                    deep: false,
+                }])
+                .await
+                .map(|_| ())
+        })
+    };
+    let waits = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND NOT l.granted AND s.application_name = 'davd b'";
+    let mut seen = false;
+    for _ in 0..200 {
+        let rows = a.query(waits, &[]).await.unwrap();
+        if rows[0].get::<_, i64>(0) > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(seen, "instance b never waited for the latch a holds");
+    assert!(!waiting.is_finished());
+    drop(held);
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("released latches let the waiter through")
+        .unwrap()
+        .unwrap();
+}
+
+/// Recovery at one instance's start forgets that instance's markers only: another's request
+/// in flight keeps its own, and either can ask whether a batch went in.
+#[tokio::test]
+async fn markers_belong_to_the_instance_that_wrote_them() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (props_a, props_b) = (PgProperties::new(a.clone()), PgProperties::new(b.clone()));
+    let set = |text: &str| {
+        [PropChange::Set {
+            path: p("/m"),
+            prop: prop(text),
+        }]
+    };
+    props_a
+        .apply(&set("a"), Marker::Record("from-a"))
+        .await
+        .unwrap();
+    props_b
+        .apply(&set("b"), Marker::Record("from-b"))
+        .await
+        .unwrap();
+    assert_eq!(props_b.markers().await.unwrap(), ["from-b"]);
+    assert!(props_b.has_marker("from-a").await.unwrap());
+    // What startup recovery does at b: forget all of b's.
+    let mine = props_b.markers().await.unwrap();
+    props_b.forget_markers(&mine).await.unwrap();
+    props_b
+        .forget_markers(&["from-a".to_owned()])
+        .await
+        .unwrap();
+    assert!(props_a.has_marker("from-a").await.unwrap(), "a's stays");
+    assert!(!props_a.has_marker("from-b").await.unwrap());
+    assert_eq!(props_a.markers().await.unwrap(), ["from-a"]);
+
+    // Locks keep theirs apart from properties'.
+    let locks_a = PgLocks::new(a);
+    assert!(!locks_a.has_marker("from-a").await.unwrap());
+}
+
+/// A lock taken through one instance is the other's to see, with the time it has left.
+#[tokio::test]
+async fn locks_are_shared_with_their_time_left() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (locks_a, locks_b) = (PgLocks::new(a), PgLocks::new(b));
+    let expires = std::time::SystemTime::now() + Duration::from_secs(600);
+    let lock = davd_registry::LockRecord {
+        token: "urn:uuid:shared".into(),
+        root: p("/doc"),
+        scope: davd_registry::LockScope::Exclusive,
+        deep: false,
+        owner: Some("<D:href xmlns:D=\"DAV:\">me</D:href>".into()),
+        principal: Some("alice".into()),
+        timeout: davd_registry::Timeout::Seconds(600),
+        expires: Some(expires),
+    };
+    locks_a
+        .apply(
+            &[davd_registry::LockChange::Put(lock.clone())],
+            Marker::None,
+        )
+        .await
+        .unwrap();
+    let seen = locks_b.covering(&p("/doc")).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    let left = seen[0]
+        .expires
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(601));
+    assert_eq!(locks_b.held_by(Some("alice")).await.unwrap(), 1);
+}

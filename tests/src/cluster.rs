@@ -1,0 +1,362 @@
+//! Several davd processes serving one namespace through one PostgreSQL: the harness of
+//! `tests/tests/cluster.rs`.
+//!
+//! A [`Cluster`] is a temporary shared root, one configuration file for every instance (the
+//! database, a schema of its own, properties and locks of kind `postgres`), and one davd
+//! process per instance, each with its own `--state` and port. The database is the one in
+//! `DAVD_TEST_DATABASE_URL`, or a [`Postgres`] of the test's own when the test stops it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method, RequestBuilder};
+use tempfile::TempDir;
+
+use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, skip, test_database};
+
+/// A throw-away PostgreSQL cluster of the test's own, on a free loopback port, for tests that
+/// stop the database under davd's feet. Made with `initdb` and run with `pg_ctl` (as the
+/// `postgres` user when the tests run as root, which PostgreSQL refuses to run as).
+pub struct Postgres {
+    dir: TempDir,
+    bin: PathBuf,
+    port: u16,
+    pub url: String,
+}
+
+/// The directory of the newest PostgreSQL's programs on this machine (Debian's layout).
+fn postgres_bin() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
+        .collect();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    found.pop()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A free loopback port (nothing listens on it when this returns).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Postgres {
+    /// Makes and starts a cluster; `None` (after the loud skip line) when the machine has no
+    /// PostgreSQL.
+    pub fn start() -> Option<Postgres> {
+        let Some(bin) = postgres_bin() else {
+            skip("no PostgreSQL programs in /usr/lib/postgresql (apt-get install postgresql)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(owned.success(), "chown the cluster's directory to postgres");
+        }
+        let port = free_port();
+        let postgres = Postgres {
+            port,
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            bin,
+            dir,
+        };
+        let initdb = postgres
+            .command("initdb")
+            .arg("-D")
+            .arg(postgres.data())
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(initdb.success(), "initdb");
+        postgres.start_again();
+        Some(postgres)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A PostgreSQL program, as the user that may run it.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// Starts the server (again), on the same port and data.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 \
+             -c client_connection_check_interval=1s",
+            self.port,
+            self.dir.path().display()
+        );
+        let started = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-o", &options, "start"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(started.success(), "pg_ctl start");
+    }
+
+    /// Stops the server the way a crash would: every backend killed, nothing flushed.
+    pub fn stop_abruptly(&self) {
+        self.stop("immediate");
+    }
+
+    fn stop(&self, mode: &str) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", mode, "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop("immediate");
+    }
+}
+
+/// One davd process of a cluster.
+pub struct Node {
+    pub name: String,
+    pub port: u16,
+    state: PathBuf,
+    child: Option<Child>,
+}
+
+/// Instances serving one shared root through one database.
+pub struct Cluster {
+    binary: PathBuf,
+    dir: TempDir,
+    pub root: PathBuf,
+    config: PathBuf,
+    pub nodes: Vec<Node>,
+    pub client: Client,
+    /// The schema (on the test database) and what drops it, if the cluster made one.
+    pub schema: String,
+    pub database: String,
+    _schema: Option<SchemaGuard>,
+}
+
+/// The mounts every instance serves: the shared root, properties and locks in the database.
+const MOUNTS: &str = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"ROOT\" }\n\
+                      properties = { kind = \"postgres\" }\nlocks = { kind = \"postgres\" }\n";
+
+impl Cluster {
+    /// Instances `names` on the test database (a schema of their own); `None` after the loud
+    /// skip line when there is no test database.
+    pub async fn start(binary: &str, names: &[&str]) -> Option<Cluster> {
+        let url = test_database()?;
+        let schema = fresh_schema();
+        let guard = SchemaGuard {
+            url: url.clone(),
+            schema: schema.clone(),
+        };
+        let mut cluster = Cluster::on(binary, &url, &schema, names);
+        cluster._schema = Some(guard);
+        cluster.start_all(&[]).await;
+        Some(cluster)
+    }
+
+    /// Instances `names` on the database at `url`, in `schema`; not started yet.
+    pub fn on(binary: &str, url: &str, schema: &str, names: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let config = dir.path().join("davd.toml");
+        let text = format!(
+            "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\n\n{}",
+            MOUNTS.replace("ROOT", &root.display().to_string())
+        );
+        std::fs::write(&config, text).unwrap();
+        let nodes = names
+            .iter()
+            .map(|name| Node {
+                name: (*name).to_owned(),
+                port: free_port(),
+                state: dir.path().join(format!("state-{name}")),
+                child: None,
+            })
+            .collect();
+        Cluster {
+            binary: PathBuf::from(binary),
+            dir,
+            root,
+            config,
+            nodes,
+            client: crate::client_builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            schema: schema.to_owned(),
+            database: url.to_owned(),
+            _schema: None,
+        }
+    }
+
+    /// Starts every instance (`wrapper`: a program and arguments to start them under).
+    pub async fn start_all(&mut self, wrapper: &[&str]) {
+        for index in 0..self.nodes.len() {
+            self.start_node(index, wrapper).await;
+        }
+    }
+
+    /// Starts the instance `index` on its port, under `wrapper` (`["faketime", "-f",
+    /// "+5m"]`) if given, and waits until it serves.
+    pub async fn start_node(&mut self, index: usize, wrapper: &[&str]) {
+        let node = &self.nodes[index];
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--state")
+            .arg(&node.state)
+            .args(["--listen", &format!("127.0.0.1:{}", node.port)])
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            // faketime: shift the wall clock only; timers keep the real pace.
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut log = Vec::new();
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains("davd serving http://") => break,
+                Ok(line) => log.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("instance {} did not start:\n{}", node.name, log.join("\n"));
+                }
+            }
+        }
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in rx {});
+        self.nodes[index].child = Some(child);
+        // The executive runs blocking work elsewhere; a first request makes sure it answers.
+        let _ = self.request(index, "OPTIONS", "/").send().await;
+    }
+
+    /// Kills the instance `index` with SIGKILL, as a crash would, and waits for it to end.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self, index: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.nodes[index].port)
+    }
+
+    pub fn request(&self, index: usize, method: &str, path: &str) -> RequestBuilder {
+        self.client.request(
+            Method::from_bytes(method.as_bytes()).unwrap(),
+            self.url(index, path),
+        )
+    }
+
+    /// The state directory of the instance `index`.
+    pub fn state(&self, index: usize) -> &Path {
+        &self.nodes[index].state
+    }
+
+    /// A connection to the cluster's database (in its schema), for looking at what davd
+    /// keeps there.
+    pub async fn database(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.database, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("SET search_path = {}", self.schema))
+            .await
+            .unwrap();
+        client
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill(index);
+        }
+    }
+}
+
+/// True if `program` can be run (it is on the `PATH`).
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
