@@ -202,6 +202,61 @@ impl LatchTable {
     }
 }
 
+/// Latches by name, for a decision no path covers: how many locks one user holds over every
+/// path (`policy::locks::check_lock_limit`). A fixed set of mutexes picked by the name's hash:
+/// two names that share one only wait for each other needlessly, and the table never grows
+/// with the number of users.
+#[derive(Clone)]
+pub struct NamedLatches {
+    stripes: Arc<[Arc<tokio::sync::Mutex<()>>]>,
+}
+
+const NAMED_STRIPES: usize = 64;
+
+impl Default for NamedLatches {
+    fn default() -> Self {
+        NamedLatches {
+            stripes: (0..NAMED_STRIPES)
+                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+                .collect(),
+        }
+    }
+}
+
+/// A named latch held; dropping it releases it (the cluster's first, as for [`LatchGuard`]).
+pub struct NamedGuard {
+    shared: Option<Box<dyn HeldLatches>>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl NamedGuard {
+    /// Holds `shared` with the local latch, released before it.
+    pub fn with_shared(mut self, shared: Box<dyn HeldLatches>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+}
+
+impl Drop for NamedGuard {
+    fn drop(&mut self) {
+        drop(self.shared.take());
+    }
+}
+
+impl NamedLatches {
+    /// Waits until no other request of this process holds `name`, then holds it.
+    pub async fn acquire(&self, name: &str) -> NamedGuard {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut hasher);
+        let stripe = (hasher.finish() % NAMED_STRIPES as u64) as usize;
+        NamedGuard {
+            shared: None,
+            _local: self.stripes[stripe].clone().lock_owned().await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +386,17 @@ mod tests {
         assert_eq!((table.held(), table.waiting()), (1, 0));
         drop(next);
         assert_eq!(table.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_named_latch_is_held_by_one_request_at_a_time() {
+        let named = NamedLatches::default();
+        let first = named.acquire("alice").await;
+        let mut second = Box::pin(named.acquire("alice"));
+        assert!(!ready_now(&mut second).await, "granted while held");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("released, so granted");
     }
 }

@@ -94,6 +94,8 @@ pub struct Executive {
     pub registry: Arc<Registry>,
     pub config: ExecutiveConfig,
     pub latches: LatchTable,
+    /// Latches for decisions no path covers (`max_locks_per_user`).
+    pub named_latches: latch::NamedLatches,
     /// Where journaled queues write their plans (docs/adr/0017-crash-safety.md).
     pub journal: Arc<dyn Journal>,
 }
@@ -114,6 +116,7 @@ impl Executive {
             registry,
             config,
             latches: LatchTable::new(),
+            named_latches: latch::NamedLatches::default(),
             journal,
         })
     }
@@ -129,6 +132,17 @@ impl Executive {
         let guard = self.latches.acquire(claims).await;
         match self.registry.shared_latches() {
             Some(shared) => Ok(guard.with_shared(shared.acquire(&shared_claims).await?)),
+            None => Ok(guard),
+        }
+    }
+
+    /// Latches `name` for a decision no path covers (how many locks one user holds), in this
+    /// process and, in a cluster, across every process. Take it only while holding the path
+    /// latches of the request, and no path latch after it.
+    pub async fn latch_named(&self, name: &str) -> DavResult<latch::NamedGuard> {
+        let guard = self.named_latches.acquire(name).await;
+        match self.registry.shared_latches() {
+            Some(shared) => Ok(guard.with_shared(shared.acquire_named(name).await?)),
             None => Ok(guard),
         }
     }

@@ -35,7 +35,7 @@ use davd_registry::{DocumentRecord, LockRecord, ResourceMeta};
 use crate::Executive;
 use crate::error::{DavError, DavResult};
 use crate::intent::{IntentWriter, Step};
-use crate::latch::LatchGuard;
+use crate::latch::{LatchGuard, NamedGuard};
 use crate::state::{StateChanges, Store};
 
 /// What executed commands leave behind for the response.
@@ -152,6 +152,9 @@ pub struct CommandQueue {
     journaled: Option<Journaled>,
     /// The method, for the fail points of a queue without a journal (`crate::failpoint`).
     label: Option<&'static str>,
+    /// Named latches a decision behind the commands relies on (a user's lock count), held
+    /// until the queue is done.
+    held: Vec<NamedGuard>,
 }
 
 impl CommandQueue {
@@ -177,6 +180,7 @@ impl CommandQueue {
                 latch,
             }),
             label: None,
+            held: Vec::new(),
         }
     }
 
@@ -184,6 +188,12 @@ impl CommandQueue {
     /// steps (`crate::failpoint`; a journaled queue is named already).
     pub fn named(mut self, method: &'static str) -> Self {
         self.label = Some(method);
+        self
+    }
+
+    /// Keeps `guard` until the queue has run: its commands carry out a decision made under it.
+    pub fn hold(&mut self, guard: NamedGuard) -> &mut Self {
+        self.held.push(guard);
         self
     }
 

@@ -42,4 +42,11 @@ pub trait SharedLatches: Send + Sync {
     /// once until the returned value is dropped. The caller already holds the same claims in
     /// its own process, so what it waits for is always another process's request.
     async fn acquire(&self, claims: &[LatchClaim]) -> SubsystemResult<Box<dyn HeldLatches>>;
+
+    /// Waits until no other process holds the latch named `name`, then holds it until the
+    /// returned value is dropped: for a decision that no path covers, such as how many locks
+    /// one user holds over every path (`max_locks_per_user`). Callers take it only while
+    /// they hold their path latches and take no path latch while they hold it, so it cannot
+    /// close a cycle of waits with them.
+    async fn acquire_named(&self, name: &str) -> SubsystemResult<Box<dyn HeldLatches>>;
 }

@@ -105,7 +105,8 @@ pub async fn lock(
             "a conflicting lock is held",
         ));
     }
-    check_lock_limit(ctx).await?;
+    // Kept until the lock is committed: the count and the insert are one decision.
+    let _limit = check_lock_limit(ctx).await?;
     let manager = ctx.registry().lock_manager(&path).clone();
     let granted = granted_timeout(ctx, timeout);
     let record = LockRecord {

@@ -33,6 +33,7 @@ use davd_registry::{LockManager, LockRecord};
 use crate::commands::locks::{InsertLock, RefreshLock, RemoveLocks};
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::latch::NamedGuard;
 use crate::policy::access;
 use crate::policy::locks::{check_lock_limit, expiry, granted_timeout, holds};
 use crate::queue::CommandQueue;
@@ -94,6 +95,9 @@ pub struct Planned {
     token: Option<String>,
     /// The `X-MSDAVEXTLockTimeout` to answer with.
     granted: Option<Timeout>,
+    /// The requester's lock-count latch, for a lock created: kept by the queue until the
+    /// lock is committed (`check_lock_limit`).
+    limit: Option<NamedGuard>,
 }
 
 impl Planned {
@@ -104,6 +108,9 @@ impl Planned {
 
     /// Appends the lock command (if any) to `queue`.
     pub fn push_into(self, queue: &mut CommandQueue) -> Answer {
+        if let Some(limit) = self.limit {
+            queue.hold(limit);
+        }
         if let Some((manager, lock)) = self.create {
             queue.push(InsertLock::new(manager, lock));
         }
@@ -196,7 +203,7 @@ pub async fn plan(ctx: &Ctx, path: &DavPath, form: &Form) -> DavResult<Planned> 
             if !covering.is_empty() {
                 return Err(locked(ctx, "the resource is already locked", &covering));
             }
-            check_lock_limit(ctx).await?;
+            let limit = check_lock_limit(ctx).await?;
             let timeout = granted(ctx, *requested);
             let lock = LockRecord {
                 token: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
@@ -218,6 +225,7 @@ pub async fn plan(ctx: &Ctx, path: &DavPath, form: &Form) -> DavResult<Planned> 
                 token: Some(lock.token.clone()),
                 granted: Some(timeout),
                 create: Some((manager, lock)),
+                limit: Some(limit),
                 ..Planned::default()
             });
         }

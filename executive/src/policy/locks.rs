@@ -13,6 +13,7 @@ use davd_registry::{LockManager, LockRecord};
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
+use crate::latch::NamedGuard;
 use crate::policy::access;
 
 /// Something a request is about to change, as far as locks care.
@@ -207,8 +208,19 @@ pub fn expiry(timeout: Timeout) -> Option<SystemTime> {
 
 /// How many locks the requester holds across every lock manager; 429 at the configured limit,
 /// so that one client cannot fill the lock table.
-pub async fn check_lock_limit(ctx: &Ctx) -> DavResult<()> {
+///
+/// Counting and then inserting is one decision: the returned guard, a latch named after the
+/// requester (in a cluster held across every instance), must be kept until the new lock is
+/// committed. Without it two LOCKs of one user on different paths, here or on two instances,
+/// could both count one below the limit and both be granted.
+#[must_use = "the limit holds only while the guard is kept until the lock is committed"]
+pub async fn check_lock_limit(ctx: &Ctx) -> DavResult<NamedGuard> {
     let limit = ctx.exec.config.max_locks_per_principal;
+    let name = match ctx.client.principal.as_deref() {
+        Some(principal) => format!("locks held by {principal}"),
+        None => "locks held anonymously".to_owned(),
+    };
+    let guard = ctx.exec.latch_named(&name).await?;
     let mut held = 0;
     for manager in ctx.registry().lock_managers_below(&DavPath::root()) {
         held += manager.held_by(ctx.client.principal.as_deref()).await?;
@@ -219,5 +231,5 @@ pub async fn check_lock_limit(ctx: &Ctx) -> DavResult<()> {
             format!("this user already holds {held} locks, the most allowed ({limit})"),
         ));
     }
-    Ok(())
+    Ok(guard)
 }

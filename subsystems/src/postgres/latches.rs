@@ -11,7 +11,9 @@
 //!
 //! The locks end with the transaction: when the request drops its latches (a `ROLLBACK`), or
 //! when the connection closes because the instance died (PostgreSQL notices at once for a
-//! backend idle in its transaction). Keys are eight bytes of a SHA-256 of the path, the kind
+//! backend idle in its transaction). A *named* latch (`acquire_named`, for a decision no path
+//! covers: how many locks one user holds) is one more key of its own kind, taken the same way.
+//! Keys are eight bytes of a SHA-256 of the path, the kind
 //! of key and the schema, the same in every process (never Rust's seeded hasher); two paths
 //! that happen to share a key only wait for each other needlessly.
 
@@ -95,20 +97,16 @@ impl PgLatches {
     }
 }
 
-#[async_trait]
-impl SharedLatches for PgLatches {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn acquire(&self, claims: &[LatchClaim]) -> SubsystemResult<Box<dyn HeldLatches>> {
-        let keys = keys(self.cluster.schema(), claims);
+impl PgLatches {
+    /// Takes `keys` in one transaction on a connection of the latch pool, held until the
+    /// value returned is dropped.
+    async fn hold(&self, keys: &[(i64, bool)]) -> SubsystemResult<Box<dyn HeldLatches>> {
         let connection = self.cluster.latch_connection().await?;
         let mut held = Held {
             connection: Some(connection),
             cluster: self.cluster.clone(),
         };
-        let sql = acquire_sql(&keys);
+        let sql = acquire_sql(keys);
         let taken = match &held.connection {
             Some(connection) => connection.batch_execute(&sql).await,
             None => unreachable!("just set"),
@@ -119,6 +117,22 @@ impl SharedLatches for PgLatches {
             return Err(db_error(&e));
         }
         Ok(Box::new(held))
+    }
+}
+
+#[async_trait]
+impl SharedLatches for PgLatches {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn acquire(&self, claims: &[LatchClaim]) -> SubsystemResult<Box<dyn HeldLatches>> {
+        self.hold(&keys(self.cluster.schema(), claims)).await
+    }
+
+    async fn acquire_named(&self, name: &str) -> SubsystemResult<Box<dyn HeldLatches>> {
+        let key = advisory_key(self.cluster.schema(), "named", name);
+        self.hold(&[(key, true)]).await
     }
 }
 
