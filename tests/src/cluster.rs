@@ -167,6 +167,12 @@ impl Drop for Postgres {
     }
 }
 
+/// An instance's process that has not said yet that it serves, and its log.
+struct Starting {
+    child: Child,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
 /// One davd process of a cluster.
 pub struct Node {
     pub name: String,
@@ -197,6 +203,12 @@ impl Cluster {
     /// Instances `names` on the test database (a schema of their own); `None` after the loud
     /// skip line when there is no test database.
     pub async fn start(binary: &str, names: &[&str]) -> Option<Cluster> {
+        Cluster::start_with(binary, names, "").await
+    }
+
+    /// Like [`Cluster::start`], with `extra` appended to the configuration every instance
+    /// reads (`"[limits]\nmax_locks_per_user = 5\n"`).
+    pub async fn start_with(binary: &str, names: &[&str], extra: &str) -> Option<Cluster> {
         let url = test_database()?;
         let schema = fresh_schema();
         let guard = SchemaGuard {
@@ -205,18 +217,29 @@ impl Cluster {
         };
         let mut cluster = Cluster::on(binary, &url, &schema, names);
         cluster._schema = Some(guard);
+        if !extra.is_empty() {
+            let mut text = std::fs::read_to_string(&cluster.config).unwrap();
+            text.push_str(extra);
+            std::fs::write(&cluster.config, text).unwrap();
+        }
         cluster.start_all(&[]).await;
         Some(cluster)
     }
 
-    /// Instances `names` on the database at `url`, in `schema`; not started yet.
+    /// Instances `names` on the database at `url`, in `schema` (empty: the database's
+    /// default, `public`); not started yet.
     pub fn on(binary: &str, url: &str, schema: &str, names: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
         let config = dir.path().join("davd.toml");
+        let schema_line = if schema.is_empty() {
+            String::new()
+        } else {
+            format!("schema = \"{schema}\"\n")
+        };
         let text = format!(
-            "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\n\n{}",
+            "[cluster]\ndatabase = \"{url}\"\n{schema_line}\n{}",
             MOUNTS.replace("ROOT", &root.display().to_string())
         );
         std::fs::write(&config, text).unwrap();
@@ -256,6 +279,23 @@ impl Cluster {
     /// Starts the instance `index` on its port, under `wrapper` (`["faketime", "-f",
     /// "+5m"]`) if given, and waits until it serves.
     pub async fn start_node(&mut self, index: usize, wrapper: &[&str]) {
+        let starting = self.spawn_node(index, wrapper);
+        self.wait_serving(index, starting).await;
+    }
+
+    /// Starts every instance at the same moment, then waits until each serves: what a
+    /// deployment does when it starts them all at once.
+    pub async fn start_together(&mut self) {
+        let starting: Vec<_> = (0..self.nodes.len())
+            .map(|index| self.spawn_node(index, &[]))
+            .collect();
+        for (index, starting) in starting.into_iter().enumerate() {
+            self.wait_serving(index, starting).await;
+        }
+    }
+
+    /// Starts the process of the instance `index`, and the thread that reads its log.
+    fn spawn_node(&self, index: usize, wrapper: &[&str]) -> Starting {
         let node = &self.nodes[index];
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -287,6 +327,13 @@ impl Cluster {
                 }
             }
         });
+        Starting { child, log: rx }
+    }
+
+    /// Waits until the instance `index` says it serves (panics with its log if it does not
+    /// within a minute), and keeps it.
+    async fn wait_serving(&mut self, index: usize, starting: Starting) {
+        let Starting { mut child, log: rx } = starting;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut log = Vec::new();
         loop {
@@ -295,7 +342,11 @@ impl Cluster {
                 Ok(line) => log.push(line),
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("instance {} did not start:\n{}", node.name, log.join("\n"));
+                    panic!(
+                        "instance {} did not start:\n{}",
+                        self.nodes[index].name,
+                        log.join("\n")
+                    );
                 }
             }
         }
@@ -337,10 +388,12 @@ impl Cluster {
             .await
             .unwrap();
         tokio::spawn(connection);
-        client
-            .batch_execute(&format!("SET search_path = {}", self.schema))
-            .await
-            .unwrap();
+        if !self.schema.is_empty() {
+            client
+                .batch_execute(&format!("SET search_path = {}", self.schema))
+                .await
+                .unwrap();
+        }
         client
     }
 }
@@ -351,6 +404,72 @@ impl Drop for Cluster {
             self.kill(index);
         }
     }
+}
+
+/// A database of the test's own on the test server, empty, dropped with the value: for what
+/// only a fresh database shows (the first migration, raced by instances starting together).
+pub struct FreshDatabase {
+    server: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+impl FreshDatabase {
+    /// `None` after the loud skip line when there is no test database.
+    pub async fn create() -> Option<FreshDatabase> {
+        let server = test_database()?;
+        let name = fresh_schema();
+        let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name} ENCODING 'UTF8'"))
+            .await
+            .unwrap();
+        let url = with_database(&server, &name);
+        Some(FreshDatabase { server, name, url })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // A runtime of its own on a thread of its own: a Drop may run inside a runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let (client, connection) =
+                    tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                        .await
+                        .ok()?;
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// `url` (`postgres://user@host:port/db?options`) naming the database `name` instead.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    format!("{server}/{name}{query}")
 }
 
 /// True if `program` can be run (it is on the `PATH`).

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 
 use davd_subsystems::conformance::cluster::skip;
-use davd_tests::cluster::{Cluster, Postgres, have};
+use davd_tests::cluster::{Cluster, FreshDatabase, Postgres, have};
 use davd_tests::{ALLPROP, LOCKINFO_EXCLUSIVE, Multistatus, lock_token};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_davd-node");
@@ -194,6 +194,123 @@ async fn sixty_concurrent_exclusive_locks_over_three_instances_yield_one() {
         .await
         .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 1, "one lock in the table");
+}
+
+/// `max_locks_per_user` counts the locks taken through every instance, and holds when one
+/// user's LOCKs of thirty different files arrive at the three instances at once: exactly the
+/// limit is granted, and a lock released through another instance makes room for one more.
+#[tokio::test]
+async fn the_lock_limit_per_user_holds_across_instances() {
+    let Some(cluster) = Cluster::start_with(
+        BINARY,
+        &["a", "b", "c"],
+        "\n[limits]\nmax_locks_per_user = 5\n",
+    )
+    .await
+    else {
+        return;
+    };
+    for i in 0..30 {
+        let put = cluster
+            .request(i % 3, "PUT", &format!("/limit-{i}.txt"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::CREATED);
+    }
+    let attempts = (0..30).map(|i| {
+        let request = cluster
+            .request(i % 3, "LOCK", &format!("/limit-{i}.txt"))
+            .header("Timeout", "Second-600")
+            .header("Content-Type", "application/xml")
+            .body(LOCKINFO_EXCLUSIVE);
+        async move {
+            let response = request.send().await.unwrap();
+            let token = (response.status() == StatusCode::OK).then(|| lock_token(&response));
+            (i, response.status(), token)
+        }
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let granted: Vec<_> = outcomes
+        .iter()
+        .filter_map(|(i, _, token)| token.clone().map(|t| (*i, t)))
+        .collect();
+    let refused = outcomes
+        .iter()
+        .filter(|(_, status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let statuses: Vec<_> = outcomes.iter().map(|(_, s, _)| *s).collect();
+    assert_eq!(granted.len(), 5, "{statuses:?}");
+    assert_eq!(refused, 25, "{statuses:?}");
+    let rows = cluster
+        .database()
+        .await
+        .query("SELECT count(*) FROM davd_locks", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 5, "five locks in the table");
+
+    // Full through every instance; one released through another makes room for one more.
+    let free: Vec<usize> = (0..30)
+        .filter(|i| granted.iter().all(|(g, _)| g != i))
+        .collect();
+    for node in [A, B, C] {
+        let more = lock(&cluster, node, &format!("/limit-{}.txt", free[node]), "Second-60").await;
+        assert_eq!(more.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let (held, token) = &granted[0];
+    let unlocked = cluster
+        .request((held + 1) % 3, "UNLOCK", &format!("/limit-{held}.txt"))
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlocked.status(), StatusCode::NO_CONTENT);
+    let again = lock(&cluster, C, &format!("/limit-{}.txt", free[0]), "Second-60").await;
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+/// Three instances started at the same moment on a fresh database all start, the schema is
+/// migrated once, to the latest version, and they serve one namespace at once.
+#[tokio::test]
+async fn instances_starting_together_on_a_fresh_database_migrate_once() {
+    let Some(database) = FreshDatabase::create().await else {
+        return;
+    };
+    let mut cluster = Cluster::on(BINARY, &database.url, "", &["a", "b", "c"]);
+    cluster.start_together().await;
+    let rows = cluster
+        .database()
+        .await
+        .query("SELECT version FROM davd_schema ORDER BY version", &[])
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    let latest = davd_subsystems::postgres::latest();
+    assert_eq!(versions, (1..=latest).collect::<Vec<_>>());
+    let put = cluster
+        .request(A, "PUT", "/first.txt")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let patched = cluster
+        .request(B, "PROPPATCH", "/first.txt")
+        .header("Content-Type", "application/xml")
+        .body(SET_AUTHOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::MULTI_STATUS);
+    assert_eq!(
+        author(&cluster, C, "/first.txt").await.as_deref(),
+        Some("Ada")
+    );
+    for node in [A, B, C] {
+        cluster.kill(node);
+    }
 }
 
 /// The ResourceTag and Repl-uid of `path` through `node`.
