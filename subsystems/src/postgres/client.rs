@@ -1,10 +1,13 @@
 //! Connections to the cluster's database: two pools, the timeouts that turn an unreachable
 //! database into a 503 within about two seconds, and what each failure means for a client.
 //!
-//! Queries and latches have pools of their own. A request that holds a latch (an open
-//! transaction with advisory locks) still needs connections for its queries; were they drawn
-//! from one pool, as many requests as the pool holds could each keep a latch and wait for a
-//! query connection that never comes.
+//! Queries, path latches and named latches have pools of their own. A request that holds a
+//! latch (an open transaction with advisory locks) still needs connections for its queries;
+//! were they drawn from one pool, as many requests as the pool holds could each keep a latch
+//! and wait for a query connection that never comes. For the same reason a request takes a
+//! named latch (`max_locks_per_user`) while it holds its path latches from a third pool: its
+//! holders need query connections only, so whoever waits for one of its connections waits
+//! for a request that can finish.
 //!
 //! Timeouts, so that no request hangs on a database that stopped answering: a connection
 //! attempt gives up after [`CONNECT_TIMEOUT`]; the server cancels a statement after
@@ -39,6 +42,9 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// How long a request waits for a free query connection.
 pub const POOL_WAIT: Duration = Duration::from_millis(1500);
+/// Connections each instance holds named latches on (a user's lock count while a LOCK is
+/// decided and committed): such decisions are short and few.
+pub const NAMED_CONNECTIONS: usize = 4;
 /// Statements that change or read a whole tree (a MOVE of ten thousand resources) may run
 /// this long.
 pub const TREE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -53,6 +59,7 @@ pub struct Cluster {
 struct Inner {
     queries: Pool,
     latches: Pool,
+    named: Pool,
     instance: String,
     schema: Option<String>,
     /// `host:port/database`, for messages.
@@ -152,6 +159,7 @@ impl Cluster {
                 queries: pool(settings.connections, POOL_WAIT)?,
                 // A latch may be waited for while other instances finish long requests.
                 latches: pool(settings.latch_connections, Duration::from_secs(60))?,
+                named: pool(NAMED_CONNECTIONS, Duration::from_secs(60))?,
                 instance: instance.to_owned(),
                 schema: settings.schema.clone(),
                 describe: describe(&settings.database),
@@ -186,9 +194,14 @@ impl Cluster {
         })
     }
 
-    /// A connection to hold latches on.
+    /// A connection to hold path latches on.
     pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
         self.inner.latches.get().await.map_err(pool_error)
+    }
+
+    /// A connection to hold a named latch on.
+    pub(super) async fn named_connection(&self) -> SubsystemResult<Object> {
+        self.inner.named.get().await.map_err(pool_error)
     }
 
     /// Runs `operation` within `limit`: past it, 503 (and the connection it used, dropped
@@ -259,6 +272,7 @@ impl Cluster {
     pub fn close(&self) {
         self.inner.queries.close();
         self.inner.latches.close();
+        self.inner.named.close();
     }
 }
 

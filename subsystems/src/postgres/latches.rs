@@ -98,10 +98,13 @@ impl PgLatches {
 }
 
 impl PgLatches {
-    /// Takes `keys` in one transaction on a connection of the latch pool, held until the
-    /// value returned is dropped.
-    async fn hold(&self, keys: &[(i64, bool)]) -> SubsystemResult<Box<dyn HeldLatches>> {
-        let connection = self.cluster.latch_connection().await?;
+    /// Takes `keys` in one transaction on `connection`, held until the value returned is
+    /// dropped.
+    async fn hold(
+        &self,
+        connection: Object,
+        keys: &[(i64, bool)],
+    ) -> SubsystemResult<Box<dyn HeldLatches>> {
         let mut held = Held {
             connection: Some(connection),
             cluster: self.cluster.clone(),
@@ -127,12 +130,16 @@ impl SharedLatches for PgLatches {
     }
 
     async fn acquire(&self, claims: &[LatchClaim]) -> SubsystemResult<Box<dyn HeldLatches>> {
-        self.hold(&keys(self.cluster.schema(), claims)).await
+        let connection = self.cluster.latch_connection().await?;
+        self.hold(connection, &keys(self.cluster.schema(), claims))
+            .await
     }
 
     async fn acquire_named(&self, name: &str) -> SubsystemResult<Box<dyn HeldLatches>> {
+        // A pool of its own: see client.rs.
+        let connection = self.cluster.named_connection().await?;
         let key = advisory_key(self.cluster.schema(), "named", name);
-        self.hold(&[(key, true)]).await
+        self.hold(connection, &[(key, true)]).await
     }
 }
 
