@@ -196,6 +196,11 @@ pub async fn owner_token(ctx: &Ctx, path: &DavPath) -> Option<String> {
 /// Decides the lock part of a request on `path`, which must be latched by the caller. Checks
 /// only; nothing changes until the queue runs.
 pub async fn plan(ctx: &Ctx, path: &DavPath, form: &Form) -> DavResult<Planned> {
+    // Most requests carry no lock headers: they need no look at the lock table (a database
+    // round trip in a cluster, on every PUT).
+    if form.is_none() {
+        return Ok(Planned::default());
+    }
     let covering = ctx.resolve(path).locks_covering(path).await?;
     let token = match form {
         Form::None => return Ok(Planned::default()),
