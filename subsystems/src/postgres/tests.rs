@@ -258,3 +258,91 @@ async fn locks_are_shared_with_their_time_left() {
     assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(601));
     assert_eq!(locks_b.held_by(Some("alice")).await.unwrap(), 1);
 }
+
+/// A database that accepts connections and then never answers (a host that went silent
+/// after the handshake began) is a 503 within about two seconds, never a hang: the pool gives
+/// up creating a connection, and every operation has a limit of its own.
+#[tokio::test]
+async fn a_database_that_never_answers_is_a_503_within_two_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts, keeps the sockets open, says nothing.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("postgres://davd@127.0.0.1:{port}/davd");
+    let cluster = Cluster::new(&settings(&url, None), "a").unwrap();
+    let properties = PgProperties::new(cluster.clone());
+    let locks = PgLocks::new(cluster.clone());
+    let latches = PgLatches::new(cluster.clone());
+    // The bound the issue sets is "about 2 s"; the slack is for a busy machine's timers.
+    let bound = Duration::from_secs(3);
+
+    let started = Instant::now();
+    let e = properties.get_all(&p("/x")).await.unwrap_err();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+
+    let started = Instant::now();
+    let e = locks.covering(&p("/x")).await.unwrap_err();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+
+    let started = Instant::now();
+    let claim = [LatchClaim {
+        path: p("/x"),
+        deep: false,
+    }];
+    let e = latches.acquire(&claim).await.err().unwrap();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    let e = latches.acquire_named("locks of alice").await.err().unwrap();
+    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    silent.abort();
+}
+
+/// Every column that holds a path or a name sorts in byte order (`COLLATE "C"`), whatever the
+/// database's default: the range scans of subtrees rely on it.
+#[tokio::test]
+async fn paths_and_names_are_stored_in_byte_order() {
+    let Some(url) = test_database() else { return };
+    let (a, _b, guard) = two_instances(url).await;
+    let rows = a
+        .query(
+            "SELECT table_name::text, column_name::text, coalesce(collation_name::text, '') \
+             FROM information_schema.columns \
+             WHERE table_schema = $1 AND data_type = 'text' \
+             AND column_name IN ('dir', 'name', 'ns', 'local', 'token', 'root', 'store', \
+                                 'marker', 'instance')",
+            &[&guard.schema],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() >= 9, "{} columns", rows.len());
+    for row in &rows {
+        let (table, column, collation): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        assert_eq!(collation, "C", "{table}.{column}");
+    }
+    // A subtree read by range holds its members whatever sorts near them.
+    let props = PgProperties::new(a);
+    for path in ["/a/x", "/a/b c/y", "/a b/z", "/a-b", "/a.b/w", "/A/v", "/a0/u", "/ab"] {
+        props
+            .apply(
+                &[PropChange::Set {
+                    path: p(path),
+                    prop: prop(path),
+                }],
+                Marker::None,
+            )
+            .await
+            .unwrap();
+    }
+    let tree = props.get_tree(&p("/a")).await.unwrap();
+    let mut found: Vec<String> = tree.iter().map(|(path, _)| path.as_str().to_owned()).collect();
+    found.sort();
+    assert_eq!(found, ["/a/b c/y", "/a/x"]);
+}
