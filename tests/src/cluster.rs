@@ -443,10 +443,9 @@ impl Drop for FreshDatabase {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let (client, connection) =
-                    tokio_postgres::connect(&server, tokio_postgres::NoTls)
-                        .await
-                        .ok()?;
+                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
                 tokio::spawn(connection);
                 client
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

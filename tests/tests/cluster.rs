@@ -256,7 +256,13 @@ async fn the_lock_limit_per_user_holds_across_instances() {
         .filter(|i| granted.iter().all(|(g, _)| g != i))
         .collect();
     for node in [A, B, C] {
-        let more = lock(&cluster, node, &format!("/limit-{}.txt", free[node]), "Second-60").await;
+        let more = lock(
+            &cluster,
+            node,
+            &format!("/limit-{}.txt", free[node]),
+            "Second-60",
+        )
+        .await;
         assert_eq!(more.status(), StatusCode::TOO_MANY_REQUESTS);
     }
     let (held, token) = &granted[0];
@@ -606,7 +612,11 @@ async fn a_database_outage_is_a_503_and_heals_by_itself() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(response.headers().contains_key("retry-after"));
-        assert!(started.elapsed() < bound, "PROPFIND took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < bound,
+            "PROPFIND took {:?}",
+            started.elapsed()
+        );
         let started = Instant::now();
         let put = cluster
             .request(node, "PUT", "/during.txt")
@@ -616,12 +626,20 @@ async fn a_database_outage_is_a_503_and_heals_by_itself() {
             .unwrap();
         assert_eq!(put.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(put.headers().contains_key("retry-after"));
-        assert!(started.elapsed() < bound, "PUT took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < bound,
+            "PUT took {:?}",
+            started.elapsed()
+        );
         let started = Instant::now();
         let lock = lock(&cluster, node, "/acked-0.txt", "Second-60").await;
         assert_eq!(lock.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(lock.headers().contains_key("retry-after"));
-        assert!(started.elapsed() < bound, "LOCK took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < bound,
+            "LOCK took {:?}",
+            started.elapsed()
+        );
         // A download needs no shared state.
         let get = cluster
             .request(node, "GET", "/acked-1.txt")

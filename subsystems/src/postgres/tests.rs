@@ -329,7 +329,9 @@ async fn paths_and_names_are_stored_in_byte_order() {
     }
     // A subtree read by range holds its members whatever sorts near them.
     let props = PgProperties::new(a);
-    for path in ["/a/x", "/a/b c/y", "/a b/z", "/a-b", "/a.b/w", "/A/v", "/a0/u", "/ab"] {
+    for path in [
+        "/a/x", "/a/b c/y", "/a b/z", "/a-b", "/a.b/w", "/A/v", "/a0/u", "/ab",
+    ] {
         props
             .apply(
                 &[PropChange::Set {
@@ -342,7 +344,10 @@ async fn paths_and_names_are_stored_in_byte_order() {
             .unwrap();
     }
     let tree = props.get_tree(&p("/a")).await.unwrap();
-    let mut found: Vec<String> = tree.iter().map(|(path, _)| path.as_str().to_owned()).collect();
+    let mut found: Vec<String> = tree
+        .iter()
+        .map(|(path, _)| path.as_str().to_owned())
+        .collect();
     found.sort();
     assert_eq!(found, ["/a/b c/y", "/a/x"]);
 }
