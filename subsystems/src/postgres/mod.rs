@@ -1,6 +1,6 @@
 //! The cluster's database: dead properties, locks, document ids and write latches shared by
 //! every davd instance serving one namespace, in PostgreSQL (docs/scaling.md,
-//! docs/adr/0018-cluster-database.md).
+//! docs/adr/0018-postgres-client.md).
 //!
 //! | piece | file | what it keeps |
 //! |-------|------|---------------|
