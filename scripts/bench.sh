@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks davd against other WebDAV servers on this machine, all in one run (issue 8).
+# Benchmarks davd against other WebDAV servers on this machine, all in one run (issue 8), or
+# davd with properties and locks in PostgreSQL against the same davd on sled (issue 18).
 #
-#   bash scripts/bench.sh
+#   bash scripts/bench.sh            # davd against nginx, Apache (and dufs)
+#   bash scripts/bench.sh cluster    # davd on PostgreSQL against davd on sled
 #
 # Installs what is missing (wrk, curl, nginx with the dav-ext module, Apache; as root with
 # apt-get), builds davd in release, and starts davd and every installed peer (nginx, Apache
@@ -13,6 +15,14 @@
 # size, or a socket error) and the ratio davd/peer, followed
 # by the targets of issue 8 marked met or not met. Every server is stopped on exit.
 #
+# The cluster mode starts two davd, both serving a copy of the same files from the file system:
+# "sled" keeps dead properties and locks in its sled store (the default), "postgres" in a
+# throw-away PostgreSQL (started with scripts/lib.sh's pg_start, or DAVD_DATABASE_URL), as one
+# instance of a cluster. Every member of the 1,000-file collection gets one dead property on
+# both, so that the listing reads real rows. Its cases are the listing, the Depth 0 PROPFIND,
+# the PUT and LOCK+UNLOCK pairs (pairs/s), and the ratio is postgres/sled, checked against the
+# targets of issue 18.
+#
 # Environment (all optional):
 #   BENCH_DURATION=10     seconds measured per case and server
 #   BENCH_WARMUP=2        seconds of unmeasured load before each measurement (0: none)
@@ -20,8 +30,11 @@
 #   BENCH_CONNECTIONS=16  wrk connections
 #   BENCH_ROUNDS=1        measure every case this many times, servers interleaved, and report
 #                         the median (with the range); use 3 or more on a shared machine
-#   BENCH_SERVERS="davd nginx apache dufs"  the servers to run (those not installed are skipped)
-#   BENCH_CASES="get4k propfind1 propfind0 put4k get64m"  the cases to run
+#   BENCH_SERVERS="davd nginx apache dufs"  the servers to run (those not installed are skipped;
+#                         cluster mode: "sled postgres")
+#   BENCH_CASES="get4k propfind1 propfind0 put4k get64m"  the cases to run (cluster mode:
+#                         "propfind1 propfind0 propfind0all put4k put4kmany lockpair")
+#   BENCH_LOCK_FILES=64   files each wrk thread locks in turn (lockpair)
 #   BENCH_NO_INSTALL=1    never call apt-get
 #   BENCH_KEEP=1          keep the temporary directory (configs, logs, raw wrk output)
 #   BENCH_MARKDOWN=FILE   also write the results and targets tables to FILE
@@ -37,8 +50,25 @@ warmup=${BENCH_WARMUP:-2}
 threads=${BENCH_THREADS:-2}
 connections=${BENCH_CONNECTIONS:-16}
 rounds=${BENCH_ROUNDS:-1}
-servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs}
-cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k get64m}
+mode=${1:-peers}
+case $mode in
+peers)
+    servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs}
+    cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k get64m}
+    subject=davd # the server whose ratios to the others are reported
+    ;;
+cluster)
+    servers_wanted=${BENCH_SERVERS:-sled postgres}
+    cases=${BENCH_CASES:-propfind1 propfind0 propfind0all put4k put4kmany lockpair}
+    subject=postgres
+    ;;
+*)
+    echo "usage: bash scripts/bench.sh [cluster]" >&2
+    exit 2
+    ;;
+esac
+lock_files=${BENCH_LOCK_FILES:-64}
+export BENCH_LOCK_FILES=$lock_files
 
 nginx_dav_ext=/usr/lib/nginx/modules/ngx_http_dav_ext_module.so
 apache_modules=/usr/lib/apache2/modules
@@ -50,9 +80,11 @@ say() { printf '%s\n' "$*" >&2; }
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
-command -v nginx >/dev/null || missing+=(nginx)
-[ -f "$nginx_dav_ext" ] || missing+=(libnginx-mod-http-dav-ext)
-command -v apache2 >/dev/null || missing+=(apache2)
+if [ "$mode" = peers ]; then
+    command -v nginx >/dev/null || missing+=(nginx)
+    [ -f "$nginx_dav_ext" ] || missing+=(libnginx-mod-http-dav-ext)
+    command -v apache2 >/dev/null || missing+=(apache2)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ -z "${BENCH_NO_INSTALL:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing: ${missing[*]}"
@@ -60,7 +92,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
         # Debian's packages try to start their services; in a container policy-rc.d refuses,
         # and where it does not, the system nginx/apache2 listen on :80 and do not disturb us.
-        apt-get install -y -qq wrk curl nginx libnginx-mod-http-dav-ext apache2 >/dev/null
+        apt-get install -y -qq "${missing[@]}" >/dev/null
     else
         say "missing: ${missing[*]} (install them, or run as root with apt-get); skipping those"
     fi
@@ -86,6 +118,7 @@ cleanup() {
     local pid
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    pg_stop "$work/pg"
     if [ -n "${BENCH_KEEP:-}" ]; then
         say "kept $work"
     else
@@ -107,10 +140,22 @@ say "generating the files"
 data="$work/data"
 mkdir -p "$data/dir1000"
 head -c 4096 /dev/urandom >"$data/file-4k.bin"
-head -c "$big_bytes" /dev/urandom >"$data/file-64m.bin"
+[[ " $cases " == *" get64m "* ]] && head -c "$big_bytes" /dev/urandom >"$data/file-64m.bin"
 for i in $(seq -w 1 1000); do
     printf 'file %s of the PROPFIND Depth 1 collection\n' "$i" >"$data/dir1000/member-$i.txt"
 done
+[[ " $cases " == *" put4kmany "* ]] && mkdir -p "$data/put-many"
+if [[ " $cases " == *" lockpair "* ]]; then
+    # Files of their own for each wrk run (warm-up and measurement, every round, every server).
+    for run in $(seq 0 $((2 * rounds))); do
+        mkdir -p "$data/locks/run-$run"
+        for t in $(seq 0 $((threads - 1))); do
+            for i in $(seq 0 $((lock_files - 1))); do
+                printf 'locked and unlocked\n' >"$data/locks/run-$run/$(printf 'lock-%d-%03d.txt' "$t" "$i")"
+            done
+        done
+    done
+fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
@@ -136,7 +181,7 @@ servers=()
 prepare_root() {
     mkdir -p "$work/$1"
     cp -a "$data" "$work/$1/root"
-    if [ -n "$peer_user" ] && [ "$1" != davd ] && [ "$1" != dufs ]; then
+    if [ -n "$peer_user" ] && [ "$mode" = peers ] && [ "$1" != davd ] && [ "$1" != dufs ]; then
         chown -R "$peer_user:$(peer_group)" "$work/$1"
     fi
 }
@@ -152,6 +197,52 @@ start_davd() {
     u=$(davd_url "$log")
     [ -n "$u" ] || { say "davd did not start:"; cat "$log" >&2; return 1; }
     url[davd]=${u%/}
+}
+
+# davd with dead properties and locks of kind $2 (sled or postgres), as the server $1.
+start_davd_kind() {
+    local name=$1 kind=$2
+    prepare_root "$name"
+    local dir="$work/$name" log="$work/$name/davd.log"
+    {
+        if [ "$kind" = postgres ]; then
+            # One instance of a cluster: a name of its own, since it listens on port 0.
+            printf '[cluster]\ndatabase = "%s"\ninstance = "bench"\n\n' "$database"
+        fi
+        printf '[[mount]]\nscope = "/"\nnamespace = { kind = "fs", root = "%s" }\n' "$dir/root"
+        printf 'properties = { kind = "%s" }\nlocks = { kind = "%s" }\n' "$kind" "$kind"
+    } >"$dir/davd.toml"
+    "$davd_bin" --config "$dir/davd.toml" --state "$dir/state" --listen 127.0.0.1:0 >"$log" 2>&1 &
+    pids+=($!)
+    server_pid[$name]=$!
+    local u
+    u=$(davd_url "$log")
+    [ -n "$u" ] || { say "davd ($name) did not start:"; cat "$log" >&2; return 1; }
+    url[$name]=${u%/}
+    # One dead property on every member of the listed collection.
+    local list="$work/$name/proppatch-urls" i
+    : >"$list"
+    for i in $(seq -w 1 1000); do
+        printf 'url = "%s/dir1000/member-%s.txt"\noutput = "/dev/null"\n' "${url[$name]}" "$i" >>"$list"
+    done
+    local set
+    set=$(curl -s --parallel --parallel-max 8 -X PROPPATCH \
+        -H 'Content-Type: application/xml; charset="utf-8"' \
+        --data-binary "@$scripts/proppatch-tag.xml" -w '%{http_code}\n' -K "$list" 2>/dev/null |
+        grep -c '^207$' || true)
+    [ "$set" = 1000 ] || say "  warning: $name: only $set of 1000 PROPPATCHes answered 207"
+}
+
+start_sled() { start_davd_kind sled sled; }
+
+start_postgres() {
+    database=${DAVD_DATABASE_URL:-}
+    if [ -z "$database" ]; then
+        mkdir -p "$work/pg"
+        pg_start "$work/pg" || return 1
+        database=$PG_URL
+    fi
+    start_davd_kind postgres postgres
 }
 
 start_nginx() {
@@ -266,7 +357,7 @@ for s in $servers_wanted; do
     if "start_$s"; then
         servers+=("$s")
         say "started $s at ${url[$s]}/"
-    elif [ "$s" = davd ]; then
+    elif [ "$s" = davd ] || [ "$mode" = cluster ]; then
         exit 1
     else
         say "skipping $s (not installed or did not start)"
@@ -281,14 +372,19 @@ declare -A title=(
     [propfind0]="PROPFIND Depth 0, 4 props, file"
     [put4k]="PUT 4 KiB, one path"
     [get64m]="GET 64 MiB"
+    [lockpair]="LOCK+UNLOCK pairs, one file each"
+    [propfind0all]="PROPFIND Depth 0 allprop, file with a dead property"
+    [put4kmany]="PUT 4 KiB, 64 paths per thread"
 )
 declare -A path=(
     [get4k]=/file-4k.bin [propfind1]=/dir1000/ [propfind0]=/file-4k.bin
-    [put4k]=/put-4k.bin [get64m]=/file-64m.bin
+    [put4k]=/put-4k.bin [get64m]=/file-64m.bin [lockpair]=/locks/
+    [propfind0all]=/dir1000/member-0001.txt [put4kmany]=/put-many/
 )
 declare -A script=(
     [get4k]=get.lua [propfind1]=propfind-depth1.lua [propfind0]=propfind-depth0.lua
-    [put4k]=put.lua [get64m]=get-large.lua
+    [put4k]=put.lua [get64m]=get-large.lua [lockpair]=lock-unlock.lua
+    [propfind0all]=propfind-depth0-allprop.lua [put4kmany]=put-many.lua
 )
 declare -A expect_bytes=([get4k]=4096 [get64m]=$big_bytes)
 
@@ -308,9 +404,30 @@ preflight() {
             -H 'Content-Type: application/xml; charset="utf-8"' \
             --data-binary "@$scripts/propfind-four.xml" "$u")
         ;;
+    propfind0all)
+        status=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' -X PROPFIND -H 'Depth: 0' \
+            -H 'Content-Type: application/xml; charset="utf-8"' \
+            --data-binary "@$scripts/propfind-allprop.xml" "$u")
+        ;;
+    put4kmany)
+        status=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' -X PUT \
+            -H 'Content-Type: application/octet-stream' --data-binary "@$work/data/file-4k.bin" \
+            "${url[$s]}/put-many/put-0-00.bin")
+        ;;
     put4k)
         status=$(curl -s --max-time 30 -o "$body" -w '%{http_code}' -X PUT \
             -H 'Content-Type: application/octet-stream' --data-binary "@$work/data/file-4k.bin" "$u")
+        ;;
+    lockpair)
+        local file="${url[$s]}/locks/run-0/lock-0-000.txt" token
+        status=$(curl -s --max-time 30 -o "$body" -D "$body.headers" -w '%{http_code}' -X LOCK \
+            -H 'Content-Type: application/xml; charset="utf-8"' -H 'Timeout: Second-60' \
+            --data-binary "@$scripts/lockinfo.xml" "$file")
+        token=$(sed -n 's/^[Ll]ock-[Tt]oken: *\(<[^>]*>\).*/\1/p' "$body.headers" | tr -d '\r')
+        if [ "$status" = 200 ]; then
+            status=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' -X UNLOCK \
+                -H "Lock-Token: $token" "$file")
+        fi
         ;;
     esac
     local problem=""
@@ -330,6 +447,9 @@ preflight() {
             for p in getcontentlength getlastmodified getetag resourcetype; do
                 grep -q "$p" "$body" || problem="$problem no $p;"
             done
+            ;;
+        propfind0all)
+            grep -q "listed with its members" "$body" || problem="no dead property"
             ;;
         esac
     fi
@@ -362,9 +482,12 @@ run_case() {
     local -a wrk_args=(-t"$threads" -c"$connections" --timeout "$timeout" -s "$scripts/${script[$c]}" "$u")
     export BENCH_EXPECT_BYTES="${expect_bytes[$c]:-}"
     [ "$c" = get64m ] && export BENCH_EXPECT_BYTES="" # get-large.lua checks nothing per response
+    # lockpair: files of its own for the warm-up and for the measurement (lock-unlock.lua).
+    export BENCH_LOCK_RUN=$((2 * round - 1))
     if [ "$warmup" != 0 ]; then
         wrk -d"${warmup}s" "${wrk_args[@]}" >/dev/null 2>&1 || true
     fi
+    export BENCH_LOCK_RUN=$((2 * round))
     local user0 kernel0 user1 kernel1
     read -r user0 kernel0 < <(cpu_ticks "${server_pid[$s]}")
     wrk -d"${duration}s" --latency "${wrk_args[@]}" >"$out" 2>&1 || true
@@ -397,6 +520,8 @@ run_case() {
     local v p
     if [ "$c" = get64m ]; then
         v=$(awk -v b="$bytes" -v d="$dur" 'BEGIN { printf "%.1f", b / (d / 1e6) / 1e6 }')
+    elif [ "$c" = lockpair ]; then
+        v=$(awk -v r="$requests" -v d="$dur" 'BEGIN { printf "%.0f", r / 2 / (d / 1e6) }')
     else
         v=$(awk -v r="$requests" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
     fi
@@ -406,7 +531,11 @@ run_case() {
     rounds_cpu[$s.$c]+="$(awk -v u=$((user1 - user0)) -v k=$((kernel1 - kernel0)) -v r="$requests" -v t="$ticks_per_second" \
         'BEGIN { if (r > 0) printf "%.1f+%.1f", u / t * 1e6 / r, k / t * 1e6 / r; else printf "0+0" }') "
     local cpu_now=${rounds_cpu[$s.$c]% }
-    say "  $s: $v $( [ "$c" = get64m ] && echo MB/s || echo req/s ), p99 $p ms, CPU/request ${cpu_now##* } µs, failures $((bad + sock))"
+    say "  $s: $v $(unit_of "$c"), p99 $p ms, CPU/request ${cpu_now##* } µs, failures $((bad + sock))"
+}
+
+unit_of() {
+    case $1 in get64m) echo MB/s ;; lockpair) echo pairs/s ;; *) echo req/s ;; esac
 }
 
 # The median of the numbers in $1 (the lower one of the middle two for an even count, so that
@@ -440,35 +569,43 @@ done
 
 # --- the report ----------------------------------------------------------------------------
 
-ratio() { # davd value / peer value
+ratio() { # subject's value / peer's value
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
 report() {
     if [ "$rounds" -gt 1 ]; then
-        echo "| case | server | result (median of $rounds, range) | p99 latency (median) | server CPU per request, user+kernel (µs) | failures (sum) | davd/peer |"
+        echo "| case | server | result (median of $rounds, range) | p99 latency (median) | server CPU per request, user+kernel (µs) | failures (sum) | $subject/peer |"
     else
-        echo "| case | server | result | p99 latency | server CPU per request, user+kernel (µs) | failures | davd/peer |"
+        echo "| case | server | result | p99 latency | server CPU per request, user+kernel (µs) | failures | $subject/peer |"
     fi
     echo "|------|--------|-------:|------------:|----------:|---------:|----------:|"
     local c s unit
     for c in $cases; do
-        unit="req/s"
-        [ "$c" = get64m ] && unit="MB/s"
+        unit=$(unit_of "$c")
         for s in "${servers[@]}"; do
             local r=""
-            [ "$s" != davd ] && r="$(ratio "${value[davd.$c]}" "${value[$s.$c]}")x"
+            [ "$s" != "$subject" ] && r="$(ratio "${value[$subject.$c]}" "${value[$s.$c]}")x"
             local range=""
             [ "$rounds" -gt 1 ] && range=" ($(spread "${rounds_value[$s.$c]}"))"
             echo "| ${title[$c]} | $s | ${value[$s.$c]} $unit$range | ${p99[$s.$c]} ms | ${cpu[$s.$c]} | ${failures[$s.$c]} | $r |"
         done
     done
     echo
-    echo "| target (issue 8) | measured | verdict |"
-    echo "|------------------|---------:|---------|"
+    local targets issue
+    if [ "$mode" = cluster ]; then
+        issue=18
+        targets=("propfind1 sled 0.8" "propfind0 sled 0.7" "propfind0all sled 0.7"
+            "put4k sled 0.7" "put4kmany sled 0.7")
+    else
+        issue=8
+        targets=("propfind1 nginx 1.5" "propfind1 apache 10" "propfind0 nginx 1.0"
+            "get4k nginx 1.0" "put4k nginx 1.5" "get64m nginx 0.9")
+    fi
+    echo "| target (issue $issue) | measured | verdict |"
+    echo "|-------------------|---------:|---------|"
     local t
-    for t in "propfind1 nginx 1.5" "propfind1 apache 10" "propfind0 nginx 1.0" \
-        "get4k nginx 1.0" "put4k nginx 1.5" "get64m nginx 0.9"; do
+    for t in "${targets[@]}"; do
         set -- $t
         local case=$1 peer=$2 want=$3
         [[ " $cases " == *" $case "* ]] || continue
@@ -477,9 +614,9 @@ report() {
             continue
         fi
         local got verdict
-        got=$(ratio "${value[davd.$case]}" "${value[$peer.$case]}")
-        if [ "${failures[davd.$case]}" != 0 ]; then
-            verdict="not met (davd had failures)"
+        got=$(ratio "${value[$subject.$case]}" "${value[$peer.$case]}")
+        if [ "${failures[$subject.$case]}" != 0 ]; then
+            verdict="not met ($subject had failures)"
         elif awk -v g="$got" -v w="$want" 'BEGIN { exit !(g != "n/a" && g + 0 >= w + 0) }'; then
             verdict="met"
         else
