@@ -544,3 +544,41 @@ pub async fn a_backslash_is_an_ordinary_character(ns: &dyn NamespaceManager) {
     assert_eq!(names(ns, "/d").await, ["copy\\of"]);
     assert_eq!(names(ns, "/").await, ["d", "moved\\dir"]);
 }
+
+/// A client's own modification time (`X-OC-Mtime`, `Win32LastModifiedTime`) is kept on files
+/// and collections, to the second at least; the entity tag changes with it, the content does
+/// not; the previous time comes back for undo.
+pub async fn a_modification_time_can_be_set(ns: &dyn NamespaceManager) {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = UNIX_EPOCH + Duration::new(1_234_567_890, 500_000_000);
+    let seconds = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    put(ns, "/f", "content").await;
+    mkcol(ns, "/c").await;
+    for target in ["/f", "/c"] {
+        let before = ns.stat(&path(target)).await.unwrap().unwrap();
+        let previous = ns.set_modified(&path(target), at).await.unwrap();
+        assert_eq!(seconds(previous), seconds(before.modified), "{target}");
+        let after = ns.stat(&path(target)).await.unwrap().unwrap();
+        assert_eq!(seconds(after.modified), 1_234_567_890, "{target}");
+        assert_ne!(after.etag, before.etag, "{target}: the entity tag follows");
+        ns.set_modified(&path(target), previous).await.unwrap();
+        let undone = ns.stat(&path(target)).await.unwrap().unwrap();
+        assert_eq!(
+            seconds(undone.modified),
+            seconds(before.modified),
+            "{target}"
+        );
+    }
+    ns.set_modified(&path("/f"), at).await.unwrap();
+    assert_eq!(read(ns, "/f").await, b"content");
+    let listed = members(ns, "/").await;
+    let f = listed.iter().find(|m| m.name == "f").unwrap();
+    assert_eq!(seconds(f.meta.modified), 1_234_567_890, "listings agree");
+    assert_eq!(
+        status(
+            "a missing resource",
+            ns.set_modified(&path("/missing"), at).await
+        ),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -17,6 +17,7 @@ mod special;
 mod spelling;
 mod staging;
 mod sync;
+mod times;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -517,6 +518,18 @@ impl NamespaceManager for FsNamespace {
             },
         )
         .await
+    }
+
+    async fn set_modified(
+        &self,
+        path: &DavPath,
+        modified: std::time::SystemTime,
+    ) -> SubsystemResult<std::time::SystemTime> {
+        relative_or_reserved(path)?;
+        let dir = self.dir.clone();
+        let path = path.clone();
+        blocking(move || times::set_modified(&dir, &locate_or_reserved(&dir, &path)?, modified))
+            .await
     }
 
     async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
