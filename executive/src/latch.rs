@@ -187,7 +187,9 @@ impl LatchTable {
             (guard, granted)
         };
         let (guard, granted) = granted;
+        let waiting_since = std::time::Instant::now();
         let _ = granted.await;
+        crate::metrics::latch_waited(waiting_since.elapsed());
         guard
     }
 

@@ -20,6 +20,7 @@ pub mod intent;
 pub mod latch;
 mod member_props;
 pub mod methods;
+pub mod metrics;
 pub mod ms;
 pub mod multistatus;
 pub mod policy;

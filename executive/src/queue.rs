@@ -354,6 +354,9 @@ impl CommandQueue {
         writer: Option<IntentWriter>,
         journaled: Option<Journaled>,
     ) -> QueueFailure {
+        if executed > 0 {
+            crate::metrics::rolled_back();
+        }
         let mut undone = true;
         for done in self.commands[..executed].iter_mut().rev() {
             if let Err(e) = done.undo().await {

@@ -35,10 +35,18 @@ impl Store {
 
     /// Makes what was applied durable.
     pub async fn flush(&self) -> DavResult<()> {
-        match self {
-            Store::Props(p) => p.flush().await?,
-            Store::Locks(l) => l.flush().await?,
-        }
+        let started = std::time::Instant::now();
+        let (store, kind) = match self {
+            Store::Props(p) => {
+                p.flush().await?;
+                ("properties", p.kind())
+            }
+            Store::Locks(l) => {
+                l.flush().await?;
+                ("locks", l.kind())
+            }
+        };
+        crate::metrics::store_flushed(store, kind, started.elapsed());
         Ok(())
     }
 

@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 use davd_subsystems::catalog::Catalog;
 
+use crate::access_log::AccessLogTarget;
 use crate::config::FileConfig;
+use crate::logging::LogFormat;
 use crate::settings::{Settings, TlsFiles};
 
 /// davd: a WebDAV server for Office, Windows, macOS, Linux clients and browsers.
@@ -45,6 +47,22 @@ pub struct Cli {
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
 
+    /// Diagnostic log format: text (coloured only on a terminal without NO_COLOR) or json (one
+    /// object per line, for log shippers).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Access log (Combined Log Format plus the duration in microseconds): a file to append
+    /// to, "-" for standard output, or "off" [default: -]. Independent of --log-level;
+    /// SIGHUP reopens the file.
+    #[arg(long, value_name = "FILE|-|off")]
+    pub access_log: Option<String>,
+
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, on a listener of its own
+    /// [default: off]. Not authenticated: keep it on a loopback or private address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// fdatasync every upload before acknowledging it (slower, survives power loss).
     #[arg(long)]
     pub fsync: bool,
@@ -75,6 +93,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a configuration file and exit (like `nginx -t`): reports every problem with its
+    /// line, opens nothing for writing, exits 1 if there is any problem.
+    CheckConfig {
+        /// The configuration file to check.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Manage the users file.
     User {
         #[command(subcommand)]
@@ -104,7 +129,11 @@ impl Cli {
     /// Like [`Cli::settings`], for a server whose configuration may name the kinds and live
     /// handlers of `catalog`.
     pub fn settings_with(&self, catalog: Catalog) -> Result<Settings, String> {
-        let mut settings = Settings::default();
+        let mut settings = Settings {
+            // On for the binary unless the file or a flag says otherwise.
+            access_log: AccessLogTarget::Stdout,
+            ..Settings::default()
+        };
         if let Some(path) = &self.config {
             let file = FileConfig::load_with(path, &catalog).map_err(|e| e.to_string())?;
             file.apply(&mut settings);
@@ -124,6 +153,12 @@ impl Cli {
         }
         if self.allow_anonymous {
             settings.allow_anonymous = true;
+        }
+        if let Some(target) = &self.access_log {
+            settings.access_log = AccessLogTarget::parse(target)?;
+        }
+        if let Some(addr) = self.metrics_listen {
+            settings.metrics_listen = Some(addr);
         }
         if let Some(threads) = self.threads {
             settings.connection_threads = usize::from(threads);

@@ -24,6 +24,7 @@ use davd_subsystems::catalog::{
     Catalog, ConfigProblem, ConfigSource, Configured, LiveKind, Role, TableConfig,
 };
 
+use crate::access_log::AccessLogTarget;
 use crate::settings::Settings;
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +73,8 @@ struct RawConfig {
     threads: Option<Spanned<usize>>,
     omit_lockroot_for: Option<Vec<Spanned<String>>>,
     limits: Option<RawLimits>,
+    access_log: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
     #[serde(default)]
     mount: Vec<RawMount>,
 }
@@ -140,6 +143,10 @@ pub struct FileConfig {
     /// User-Agent substrings that get lock discovery without `lockroot`.
     pub omit_lockroot_for: Option<Vec<String>>,
     pub limits: LimitsConfig,
+    /// `access_log = "FILE" | "-" | "off"`.
+    pub access_log: Option<AccessLogTarget>,
+    /// `metrics_listen = "ADDR:PORT"`.
+    pub metrics_listen: Option<SocketAddr>,
     pub mounts: Vec<MountConfig>,
     /// Top-level tables that kinds of the catalog read (`[cluster]`), for their open context.
     pub tables: BTreeMap<String, toml::Table>,
@@ -178,20 +185,34 @@ impl FileConfig {
         Self::parse_with(text, name, base, &Catalog::builtin())
     }
 
-    /// Like [`FileConfig::parse`], with the kinds and live handlers of `catalog`.
+    /// Like [`FileConfig::parse`], with the kinds and live handlers of `catalog`: the first
+    /// problem, if there are any.
     pub fn parse_with(
         text: &str,
         name: &str,
         base: &Path,
         catalog: &Catalog,
     ) -> Result<FileConfig, ConfigError> {
+        Self::check_with(text, name, base, catalog).map_err(|mut problems| problems.remove(0))
+    }
+
+    /// Parses configuration text and reports **every** problem, in the order of the file
+    /// (`davd check-config`). Only a TOML syntax error stops the check where it is; a key
+    /// that is unknown or of the wrong type is reported and the rest checked without it.
+    pub fn check_with(
+        text: &str,
+        name: &str,
+        base: &Path,
+        catalog: &Catalog,
+    ) -> Result<FileConfig, Vec<ConfigError>> {
         let error = |span: Option<Range<usize>>, message: String| ConfigError {
             file: name.to_owned(),
             line: span.map_or(0, |s| line_of(text, s.start)),
             message,
         };
         let toml_error = |e: toml::de::Error| error(e.span(), e.message().to_owned());
-        let document = DeTable::parse(text).map_err(toml_error)?;
+        let mut problems: Vec<ConfigError> = Vec::new();
+        let document = DeTable::parse(text).map_err(|e| vec![toml_error(e)])?;
         // Top-level tables that a kind reads (`[cluster]`) are the kind's to check; the rest
         // of the file is checked here.
         let mut known = document.clone();
@@ -204,57 +225,109 @@ impl FileConfig {
             .collect();
         for key in claimed {
             if let Some(value) = known.get_mut().remove(key.as_str()) {
-                let table =
-                    toml::Table::deserialize(ValueDeserializer::from(value)).map_err(toml_error)?;
-                tables.insert(key, table);
+                match toml::Table::deserialize(ValueDeserializer::from(value)) {
+                    Ok(table) => {
+                        tables.insert(key, table);
+                    }
+                    Err(e) => problems.push(toml_error(e)),
+                }
             }
         }
-        let raw =
-            RawConfig::deserialize(toml::de::Deserializer::from(known)).map_err(toml_error)?;
+        // A key serde refuses is reported and taken out, and the rest deserialized again, so
+        // that every such key is reported (each round removes one: the loop ends).
+        let raw = loop {
+            match RawConfig::deserialize(toml::de::Deserializer::from(known.clone())) {
+                Ok(raw) => break Some(raw),
+                Err(e) => {
+                    let span = e.span();
+                    problems.push(toml_error(e));
+                    if !span.is_some_and(|span| remove_entry_at(known.get_mut(), &span)) {
+                        break None;
+                    }
+                }
+            }
+        };
         let source = ConfigSource::new(base, document.get_ref());
         for name in tables.keys() {
             if let Some(value) = document.get_ref().get(name.as_str()) {
                 let table = TableConfig::new(&source, value, format!("[{name}]"));
-                catalog
-                    .check_table(name, &table)
-                    .map_err(|p| error(p.span, p.message))?;
+                if let Err(p) = catalog.check_table(name, &table) {
+                    problems.push(error(p.span, p.message));
+                }
             }
         }
+        let Some(raw) = raw else {
+            return Err(sorted(problems));
+        };
         let mount_tables = document.get_ref().get("mount");
         let resolve = |p: &str| {
             let p = PathBuf::from(p);
             if p.is_absolute() { p } else { base.join(p) }
         };
-        let listen = match &raw.listen {
-            Some(l) => Some(l.get_ref().parse::<SocketAddr>().map_err(|_| {
-                error(
-                    Some(l.span()),
-                    format!("listen = \"{}\" is not an ADDR:PORT", l.get_ref()),
-                )
-            })?),
+        let address =
+            |key: &str, value: &Option<Spanned<String>>, problems: &mut Vec<ConfigError>| {
+                let value = value.as_ref()?;
+                match value.get_ref().parse::<SocketAddr>() {
+                    Ok(addr) => Some(addr),
+                    Err(_) => {
+                        problems.push(error(
+                            Some(value.span()),
+                            format!("{key} = \"{}\" is not an ADDR:PORT", value.get_ref()),
+                        ));
+                        None
+                    }
+                }
+            };
+        let listen = address("listen", &raw.listen, &mut problems);
+        let metrics_listen = address("metrics_listen", &raw.metrics_listen, &mut problems);
+        let access_log = match &raw.access_log {
             None => None,
+            Some(value) => match AccessLogTarget::parse(value.get_ref()) {
+                Ok(AccessLogTarget::File(path)) => {
+                    Some(AccessLogTarget::File(resolve(&path.to_string_lossy())))
+                }
+                Ok(target) => Some(target),
+                Err(message) => {
+                    problems.push(error(Some(value.span()), message));
+                    None
+                }
+            },
         };
         let mut mounts: Vec<MountConfig> = Vec::new();
+        let mut scopes: Vec<DavPath> = Vec::new();
         let first_scope = raw.mount.first().map(|m| m.scope.span());
         for (index, m) in raw.mount.into_iter().enumerate() {
+            let before = problems.len();
             let scope_text = m.scope.get_ref();
-            if !scope_text.starts_with('/') {
-                return Err(error(
+            let scope = if !scope_text.starts_with('/') {
+                problems.push(error(
                     Some(m.scope.span()),
                     format!("scope \"{scope_text}\" must start with '/'"),
                 ));
-            }
-            let (scope, _) = DavPath::parse_url_path(scope_text)
-                .map_err(|e| error(Some(m.scope.span()), format!("scope \"{scope_text}\": {e}")))?;
-            if mounts.iter().any(|other| other.scope == scope) {
-                return Err(error(
-                    Some(m.scope.span()),
-                    format!("scope \"{scope_text}\" is mounted twice"),
-                ));
+                None
+            } else {
+                match DavPath::parse_url_path(scope_text) {
+                    Ok((scope, _)) => Some(scope),
+                    Err(e) => {
+                        problems.push(error(
+                            Some(m.scope.span()),
+                            format!("scope \"{scope_text}\": {e}"),
+                        ));
+                        None
+                    }
+                }
+            };
+            if let Some(scope) = &scope {
+                if scopes.contains(scope) {
+                    problems.push(error(
+                        Some(m.scope.span()),
+                        format!("scope \"{scope_text}\" is mounted twice"),
+                    ));
+                }
+                scopes.push(scope.clone());
             }
             // The kinds read their own tables, from the document (which keeps every key's
             // place in the file).
-            let problem = |p: ConfigProblem| error(p.span, p.message);
             let table = |role: Role| -> Option<TableConfig<'_>> {
                 let value = mount_tables?
                     .get_ref()
@@ -263,56 +336,53 @@ impl FileConfig {
                     .get(role.key())?;
                 Some(TableConfig::new(&source, value, role.key().to_owned()))
             };
+            let mut problem = |p: ConfigProblem| problems.push(error(p.span, p.message));
             let namespace = table(Role::Namespace)
-                .map(|t| catalog.namespace(t))
-                .transpose()
-                .map_err(problem)?;
+                .and_then(|t| catalog.namespace(t).map_err(&mut problem).ok());
             let properties = table(Role::Properties)
-                .map(|t| catalog.properties(t))
-                .transpose()
-                .map_err(problem)?;
-            let locks = table(Role::Locks)
-                .map(|t| catalog.locks(t))
-                .transpose()
-                .map_err(problem)?;
+                .and_then(|t| catalog.properties(t).map_err(&mut problem).ok());
+            let locks =
+                table(Role::Locks).and_then(|t| catalog.locks(t).map_err(&mut problem).ok());
             let mut live = Vec::new();
             for handler in m.live {
-                let Some(found) = catalog.live(handler.get_ref()) else {
-                    return Err(error(
+                match catalog.live(handler.get_ref()) {
+                    Some(found) => live.push(*found),
+                    None => problems.push(error(
                         Some(handler.span()),
                         format!(
                             "unknown live-property handler \"{}\" (expected {})",
                             handler.get_ref(),
                             catalog.live_names()
                         ),
-                    ));
-                };
-                live.push(*found);
+                    )),
+                }
             }
-            let grantees =
-                |list: Option<Vec<Spanned<String>>>| -> Result<Option<Vec<Grantee>>, ConfigError> {
-                    let Some(list) = list else { return Ok(None) };
-                    let mut out = Vec::new();
-                    for word in list {
-                        let w = word.get_ref();
-                        let special = w == "*" || w == ANONYMOUS;
-                        if !special && !crate::auth::users::valid_name(w) {
-                            return Err(error(
-                                Some(word.span()),
-                                format!("\"{w}\" is not a user name, \"*\" or \"anonymous\""),
-                            ));
-                        }
-                        out.push(Grantee::parse(w));
+            let mut grantees = |list: Option<Vec<Spanned<String>>>| -> Option<Vec<Grantee>> {
+                let list = list?;
+                let mut out = Vec::new();
+                for word in list {
+                    let w = word.get_ref();
+                    let special = w == "*" || w == ANONYMOUS;
+                    if !special && !crate::auth::users::valid_name(w) {
+                        problems.push(error(
+                            Some(word.span()),
+                            format!("\"{w}\" is not a user name, \"*\" or \"anonymous\""),
+                        ));
                     }
-                    Ok(Some(out))
-                };
-            let (read, write) = (grantees(m.read)?, grantees(m.write)?);
+                    out.push(Grantee::parse(w));
+                }
+                Some(out)
+            };
+            let (read, write) = (grantees(m.read), grantees(m.write));
             let access = match (read, write) {
                 (None, None) => None,
                 (read, write) => Some(AccessRule {
                     read: read.unwrap_or_default(),
                     write: write.unwrap_or_default(),
                 }),
+            };
+            let (Some(scope), true) = (scope, problems.len() == before) else {
+                continue;
             };
             let origin = format!("{name} line {}", line_of(text, m.scope.span().start));
             mounts.push(MountConfig {
@@ -326,84 +396,76 @@ impl FileConfig {
             });
         }
         // Mounts replace the embedded default entirely, so one of them must serve "/".
-        if !mounts.is_empty() && !mounts.iter().any(|m| m.scope.is_root()) {
-            return Err(error(
+        if !scopes.is_empty() && !scopes.iter().any(DavPath::is_root) {
+            problems.push(error(
                 first_scope,
                 "no [[mount]] has scope = \"/\"; one must serve the root".into(),
             ));
         }
-        let omit_lockroot_for = match raw.omit_lockroot_for {
-            None => None,
-            Some(list) => {
-                let mut out = Vec::with_capacity(list.len());
-                for agent in list {
-                    if agent.get_ref().trim().is_empty() {
-                        return Err(error(
-                            Some(agent.span()),
-                            "omit_lockroot_for: an empty string would match every client".into(),
-                        ));
-                    }
-                    out.push(agent.into_inner());
+        let omit_lockroot_for = raw.omit_lockroot_for.map(|list| {
+            let mut out = Vec::with_capacity(list.len());
+            for agent in list {
+                if agent.get_ref().trim().is_empty() {
+                    problems.push(error(
+                        Some(agent.span()),
+                        "omit_lockroot_for: an empty string would match every client".into(),
+                    ));
                 }
-                Some(out)
+                out.push(agent.into_inner());
             }
-        };
+            out
+        });
         if let Some(threads) = &raw.threads
             && *threads.get_ref() > MAX_THREADS
         {
-            return Err(error(
+            problems.push(error(
                 Some(threads.span()),
                 format!("threads must be at most {MAX_THREADS}"),
             ));
         }
-        let limits = match raw.limits {
-            None => None,
-            Some(l) => {
-                // A zero in any of these would refuse every request (or every body, header,
-                // lock); it is a mistake, so it stops startup naming its line.
-                let at_least_one = |name: &str, value: Option<Spanned<u64>>| match value {
-                    Some(v) if *v.get_ref() == 0 => {
-                        Err(error(Some(v.span()), format!("{name} must be at least 1")))
-                    }
-                    other => Ok(other.map(Spanned::into_inner)),
-                };
-                let widen = |v: Option<Spanned<usize>>| {
-                    v.map(|v| {
-                        let span = v.span();
-                        Spanned::new(span, v.into_inner() as u64)
-                    })
-                };
-                let narrow = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-                Some(LimitsConfig {
-                    xml_max_bytes: narrow(at_least_one("xml_max_bytes", widen(l.xml_max_bytes))?),
-                    propfind_infinity: l.propfind_infinity,
-                    lock_timeout_default: at_least_one(
-                        "lock_timeout_default",
-                        l.lock_timeout_default,
-                    )?,
-                    lock_timeout_max: at_least_one("lock_timeout_max", l.lock_timeout_max)?,
-                    max_locks_per_user: l.max_locks_per_user,
-                    header_read_timeout_secs: at_least_one(
-                        "header_read_timeout_secs",
-                        l.header_read_timeout_secs,
-                    )?,
-                    body_idle_timeout_secs: at_least_one(
-                        "body_idle_timeout_secs",
-                        l.body_idle_timeout_secs,
-                    )?,
-                    max_headers: narrow(at_least_one("max_headers", widen(l.max_headers))?),
-                    max_header_bytes: narrow(at_least_one(
-                        "max_header_bytes",
-                        widen(l.max_header_bytes),
-                    )?),
-                    max_connections: narrow(at_least_one(
-                        "max_connections",
-                        widen(l.max_connections),
-                    )?),
-                    min_free_mib: l.min_free_mib,
+        let limits = raw.limits.map(|l| {
+            // A zero in any of these would refuse every request (or every body, header,
+            // lock); it is a mistake, so it stops startup naming its line.
+            let mut at_least_one = |name: &str, value: Option<Spanned<u64>>| match value {
+                Some(v) if *v.get_ref() == 0 => {
+                    problems.push(error(Some(v.span()), format!("{name} must be at least 1")));
+                    None
+                }
+                other => other.map(Spanned::into_inner),
+            };
+            let widen = |v: Option<Spanned<usize>>| {
+                v.map(|v| {
+                    let span = v.span();
+                    Spanned::new(span, v.into_inner() as u64)
                 })
+            };
+            let narrow = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+            LimitsConfig {
+                xml_max_bytes: narrow(at_least_one("xml_max_bytes", widen(l.xml_max_bytes))),
+                propfind_infinity: l.propfind_infinity,
+                lock_timeout_default: at_least_one("lock_timeout_default", l.lock_timeout_default),
+                lock_timeout_max: at_least_one("lock_timeout_max", l.lock_timeout_max),
+                max_locks_per_user: l.max_locks_per_user,
+                header_read_timeout_secs: at_least_one(
+                    "header_read_timeout_secs",
+                    l.header_read_timeout_secs,
+                ),
+                body_idle_timeout_secs: at_least_one(
+                    "body_idle_timeout_secs",
+                    l.body_idle_timeout_secs,
+                ),
+                max_headers: narrow(at_least_one("max_headers", widen(l.max_headers))),
+                max_header_bytes: narrow(at_least_one(
+                    "max_header_bytes",
+                    widen(l.max_header_bytes),
+                )),
+                max_connections: narrow(at_least_one("max_connections", widen(l.max_connections))),
+                min_free_mib: l.min_free_mib,
             }
-        };
+        });
+        if !problems.is_empty() {
+            return Err(sorted(problems));
+        }
         Ok(FileConfig {
             listen,
             users: raw.users.map(|u| resolve(u.get_ref())),
@@ -414,9 +476,55 @@ impl FileConfig {
             threads: raw.threads.map(Spanned::into_inner),
             omit_lockroot_for,
             limits: limits.unwrap_or_default(),
+            access_log,
+            metrics_listen,
             mounts,
             tables,
         })
+    }
+}
+
+/// Problems in the order of the file (a stable sort: those of one line keep their order).
+fn sorted(mut problems: Vec<ConfigError>) -> Vec<ConfigError> {
+    problems.sort_by_key(|p| p.line);
+    problems
+}
+
+/// Removes the innermost key whose name or scalar value lies at `span`; false if none does.
+fn remove_entry_at(table: &mut DeTable<'_>, span: &Range<usize>) -> bool {
+    let inside = |outer: Range<usize>| outer.start <= span.start && span.end <= outer.end;
+    let mut found = None;
+    for (key, value) in table.iter_mut() {
+        let nested = match value.get_mut() {
+            toml::de::DeValue::Table(inner) => Some(remove_entry_at(inner, span)),
+            // An array of tables (`[[mount]]`); other arrays are values like any other.
+            toml::de::DeValue::Array(items)
+                if items
+                    .iter()
+                    .any(|i| matches!(i.get_ref(), toml::de::DeValue::Table(_))) =>
+            {
+                Some(items.iter_mut().any(|item| match item.get_mut() {
+                    toml::de::DeValue::Table(inner) => remove_entry_at(inner, span),
+                    _ => false,
+                }))
+            }
+            _ => None,
+        };
+        match nested {
+            Some(true) => return true,
+            // A table or array that holds the span but no entry of its own at it (a required
+            // key missing): nothing to take out.
+            Some(false) => {}
+            None if inside(key.span()) || inside(value.span()) => {
+                found = Some(key.get_ref().to_string());
+                break;
+            }
+            None => {}
+        }
+    }
+    match found {
+        Some(key) => table.remove(key.as_str()).is_some(),
+        None => false,
     }
 }
 
@@ -438,6 +546,12 @@ impl FileConfig {
         }
         if let Some(threads) = file.threads {
             settings.connection_threads = threads;
+        }
+        if let Some(target) = file.access_log {
+            settings.access_log = target;
+        }
+        if let Some(addr) = file.metrics_listen {
+            settings.metrics_listen = Some(addr);
         }
         if let Some(users) = file.users {
             settings.users = Some(users);

@@ -23,7 +23,9 @@ use davd_executive::Identity;
 use davd_protocol::{Body, ByteStream, RequestHead, Response};
 
 use crate::auth::Check;
+use crate::exchange::Exchange;
 use crate::fragment::FragmentLog;
+use crate::metrics::names;
 use crate::wiring::App;
 
 /// The address of the client, attached to each request by the listener.
@@ -36,8 +38,20 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
-    let started = Instant::now();
+    let remote = request.extensions().get::<Peer>().map(|p| p.0.ip());
     let (parts, body) = request.into_parts();
+    let exchange = Exchange::begin(&parts, remote, app.access_log.as_ref());
+    let (response, user) = respond(&app, parts, body).await;
+    exchange.finish(response, user)
+}
+
+/// The response, and the user it was given to (for the access log).
+async fn respond(
+    app: &App,
+    parts: http::request::Parts,
+    body: AxumBody,
+) -> (AxumResponse, Option<String>) {
+    let started = Instant::now();
     // `OPTIONS *` asks about the server as a whole: answer as for the root.
     let path = match parts.uri.path() {
         "*" => "/",
@@ -46,24 +60,31 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
     if let Some(fragments) = parts.extensions.get::<FragmentLog>()
         && fragments.had_fragment(parts.method.as_str(), path)
     {
-        return into_http(Response::text(
-            StatusCode::BAD_REQUEST,
-            "the request target contains a #fragment, which HTTP does not allow",
-        ));
+        return (
+            into_http(Response::text(
+                StatusCode::BAD_REQUEST,
+                "the request target contains a #fragment, which HTTP does not allow",
+            )),
+            None,
+        );
     }
     // hyper bounds its read buffer, not the head: a head larger than the limit that arrives in
     // one read can still be parsed. Measure it here so the limit always holds.
     let limit = app.settings.limits.max_header_bytes;
     if head_bytes(&parts) > limit {
-        return into_http(Response::text(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!("the request head is larger than {limit} bytes"),
-        ));
+        return (
+            into_http(Response::text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("the request head is larger than {limit} bytes"),
+            )),
+            None,
+        );
     }
-    let identity = match authenticate(&app, &parts).await {
+    let identity = match authenticate(app, &parts).await {
         Ok(identity) => identity,
-        Err(refused) => return refused,
+        Err(refused) => return (refused, None),
     };
+    let user = identity.principal.clone();
     let body_may_exist = !body.is_end_stream();
     let idle = app.settings.limits.body_idle_timeout;
     let body = with_idle_timeout(body.into_data_stream(), idle);
@@ -90,7 +111,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
             "request"
         );
     }
-    into_http(response)
+    (into_http(response), user)
 }
 
 /// Ends the body with an error if no data arrives for `idle`, so a client that stalls mid-upload
@@ -106,7 +127,10 @@ where
             return None;
         }
         match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), (body, false))),
+            Ok(Some(Ok(chunk))) => {
+                metrics::counter!(names::BYTES_IN).increment(chunk.len() as u64);
+                Some((Ok(chunk), (body, false)))
+            }
             Ok(Some(Err(e))) => Some((Err(io::Error::other(e.to_string())), (body, true))),
             Ok(None) => None,
             Err(_) => Some((

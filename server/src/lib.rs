@@ -4,13 +4,18 @@
 //! wires the subsystems into a registry ([`wiring`]), and serves connections ([`listener`]),
 //! handing every request to the executive through one handler ([`http`]).
 
+pub mod access_log;
 pub mod auth;
+pub mod check_config;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod exchange;
 pub mod fragment;
 pub mod http;
 pub mod listener;
+pub mod logging;
+pub mod metrics;
 pub mod settings;
 pub mod threads;
 pub mod tls;

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 use crate::connections::{self, BusyBody, Connections, Tracked};
 use crate::fragment::{FragmentLog, FragmentWatch};
 use crate::http::{Peer, router};
+use crate::metrics::OpenConnection;
 use crate::threads::ConnectionThreads;
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
 
@@ -115,7 +116,9 @@ pub async fn serve(
         });
         let builder = builder.clone();
         let tls = tls.clone();
+        let open = OpenConnection::accepted();
         let serve_connection = move |stream: TcpStream| async move {
+            let _open = open;
             let connection = Connection {
                 peer,
                 builder,

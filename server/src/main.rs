@@ -3,22 +3,20 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tracing::{error, info};
-use tracing_subscriber::EnvFilter;
 
 use davd::cli::{Cli, Command, UserAction};
 use davd::{App, StartError, serve};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::User {
-        action: UserAction::Add { name, users },
-    }) = &cli.command
-    {
-        return add_user(name, users);
+    match &cli.command {
+        Some(Command::User {
+            action: UserAction::Add { name, users },
+        }) => return add_user(name, users),
+        Some(Command::CheckConfig { config }) => return check_config(config),
+        None => {}
     }
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},sled=warn", cli.log_level)));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    davd::logging::init(&cli.log_level, cli.log_format);
 
     let settings = match cli.settings() {
         Ok(settings) => settings,
@@ -47,6 +45,30 @@ fn main() -> ExitCode {
             error!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `davd check-config --config FILE`: every problem on standard error, exit 1 if any.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let report = davd::check_config::check(path);
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if report.problems.is_empty() {
+        let served = report.served.unwrap_or_default();
+        eprintln!(
+            "{}: the configuration is valid (serving {served})",
+            path.display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        let n = report.problems.len();
+        let plural = if n == 1 { "" } else { "s" };
+        eprintln!("{}: {n} problem{plural}", path.display());
+        ExitCode::FAILURE
     }
 }
 
@@ -89,8 +111,14 @@ fn add_user(name: &str, users: &std::path::Path) -> ExitCode {
 
 async fn run(settings: davd::Settings) -> Result<(), StartError> {
     let listen = settings.listen;
-    let (root, state) = (settings.root.clone(), settings.state.clone());
+    let state = settings.state.clone();
     let settings_tls = settings.tls.is_some();
+    let metrics_listen = settings.metrics_listen;
+    // The recorder goes in before the stores open, so that nothing they count is lost.
+    let metrics = match metrics_listen {
+        Some(_) => Some(davd::metrics::install().map_err(StartError::Config)?),
+        None => None,
+    };
     let app = Arc::new(App::build(settings).await?);
     // Before the address is announced: whoever waits for it finds the stores recovered.
     app.recover().await?;
@@ -105,12 +133,38 @@ async fn run(settings: davd::Settings) -> Result<(), StartError> {
         addr: addr.to_string(),
         source,
     })?;
+    // Bound before the server says it serves, so that a port in use stops startup.
+    let metrics = match (metrics_listen, metrics) {
+        (Some(addr), Some(handle)) => {
+            let listener =
+                davd::metrics::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen {
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+            Some((listener, handle))
+        }
+        _ => None,
+    };
+    reopen_logs_on_hangup(app.clone()).map_err(|source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
     let scheme = if settings_tls { "https" } else { "http" };
     info!(
         "davd serving {scheme}://{addr}/ from {} (state in {})",
-        root.display(),
+        app.served,
         state.display()
     );
+    // Said after the line above, which is the first that names a URL: whoever reads the log
+    // for where davd serves finds that one first.
+    if let Some((metrics_listener, handle)) = metrics {
+        if let Ok(bound) = metrics_listener.local_addr() {
+            info!("metrics served at {bound}/metrics");
+        }
+        tokio::spawn(davd::metrics::serve(metrics_listener, handle, app.clone()));
+    }
     serve(listener, app, shutdown)
         .await
         .map_err(|source| StartError::Listen {
@@ -118,6 +172,19 @@ async fn run(settings: davd::Settings) -> Result<(), StartError> {
             source,
         })?;
     info!("davd stopped");
+    Ok(())
+}
+
+/// SIGHUP reopens the access log (logrotate's `postrotate`), and no longer ends the process.
+fn reopen_logs_on_hangup(app: Arc<App>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            info!("SIGHUP: reopening the access log");
+            app.reopen_logs();
+        }
+    });
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use davd_executive::ExecutiveConfig;
 use davd_subsystems::catalog::Catalog;
 
+use crate::access_log::AccessLogTarget;
 use crate::config::MountConfig;
 
 /// Limits on connections, enforced by the HTTP layer.
@@ -78,6 +79,11 @@ pub struct Settings {
     /// served root or of the state directory, so that a full disk never breaks the state
     /// database (`davd_subsystems::space`).
     pub min_free_bytes: u64,
+    /// Where the access log goes. Off in a library's default; the `davd` binary writes it to
+    /// standard output unless told otherwise.
+    pub access_log: AccessLogTarget,
+    /// Serve Prometheus metrics on this address (`--metrics-listen`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// PEM files for TLS.
@@ -106,6 +112,8 @@ impl Default for Settings {
             tls: None,
             connection_threads: crate::threads::default_count(),
             min_free_bytes: davd_subsystems::space::DEFAULT_RESERVE,
+            access_log: AccessLogTarget::Off,
+            metrics_listen: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use davd_subsystems::catalog::{Close, OpenContext, OpenError};
 use davd_subsystems::journal::{DirJournal, MemoryJournal};
 use davd_subsystems::live::standard_handlers;
 
+use crate::access_log::AccessLog;
 use crate::auth::{Authenticator, Users};
 use crate::config::MountConfig;
 use crate::settings::Settings;
@@ -40,6 +41,8 @@ pub enum StartError {
     Listen { addr: String, source: io::Error },
     #[error("{0}")]
     Config(String),
+    #[error("cannot open the {0}")]
+    AccessLog(io::Error),
 }
 
 /// The assembled server: the executive and what must be closed on shutdown.
@@ -48,6 +51,10 @@ pub struct App {
     pub settings: Settings,
     /// `Some` when authentication is on.
     pub auth: Option<Authenticator>,
+    /// `Some` when the access log is on.
+    pub access_log: Option<AccessLog>,
+    /// What is served where, for the startup line: `/ = ./dav-root, /db = sled`.
+    pub served: String,
     /// What the kinds asked to finish when the server stops (flush the state database...).
     closers: Vec<Arc<dyn Close>>,
     /// Set once [`App::recover`] has run: it runs once per process, before serving.
@@ -94,7 +101,7 @@ async fn open_mount(cx: &OpenContext, config: &MountConfig) -> Result<Mount, Sta
 
 /// The mounts to build: the configured ones with the root completed, or the embedded default
 /// (the catalog's root defaults: the directory `root` with properties and locks in `state`).
-fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, StartError> {
+pub(crate) fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, StartError> {
     let mut mounts = settings.mounts.clone();
     if mounts.is_empty() {
         mounts.push(MountConfig::new(davd_protocol::DavPath::root()));
@@ -134,6 +141,8 @@ impl App {
         }
         let mounts = effective_mounts(&settings)?;
         refuse_state_inside_a_root(&settings, &mounts)?;
+        let served = describe_served(&mounts);
+        let access_log = AccessLog::open(&settings.access_log).map_err(StartError::AccessLog)?;
         // What the server keeps in its state directory for itself, rather than for one store,
         // opens here, before any store does: the journal of requests in flight.
         let journal_dir = settings.state.join("journal");
@@ -178,6 +187,8 @@ impl App {
         let registry = Registry::new(built)?.with_shared_latches(cx.shared_latches());
         let mut app = Self::assemble(registry, settings, journal);
         app.closers = cx.closers();
+        app.access_log = access_log;
+        app.served = served;
         Ok(app)
     }
 
@@ -186,7 +197,13 @@ impl App {
     /// journal is kept in memory: nothing such an app keeps survives a crash, unless its stores
     /// do, and then [`App::build`] is the way.
     pub fn with_registry(registry: Registry, settings: Settings) -> App {
-        Self::assemble(registry, settings, Arc::new(MemoryJournal::new()))
+        let access_log = AccessLog::open(&settings.access_log).unwrap_or_else(|e| {
+            warn!(error = %e, "the access log is off: it cannot be opened");
+            None
+        });
+        let mut app = Self::assemble(registry, settings, Arc::new(MemoryJournal::new()));
+        app.access_log = access_log;
+        app
     }
 
     fn assemble(registry: Registry, mut settings: Settings, journal: Arc<dyn Journal>) -> App {
@@ -205,8 +222,10 @@ impl App {
         let executive = Executive::new(Arc::new(registry), settings.executive.clone(), journal);
         App {
             executive,
+            served: settings.root.display().to_string(),
             settings,
             auth,
+            access_log: None,
             closers: Vec::new(),
             recovered: tokio::sync::OnceCell::new(),
         }
@@ -261,6 +280,32 @@ impl App {
         tables
     }
 
+    /// How many unexpired locks each distinct lock table holds, summed by kind (for the
+    /// metrics; a table that cannot be asked is left out).
+    pub async fn locks_held(&self) -> Vec<(&'static str, usize)> {
+        let root = davd_protocol::DavPath::root();
+        let mut held: Vec<(&'static str, usize)> = Vec::new();
+        for table in self.lock_tables() {
+            let (Ok(at), Ok(below)) = (table.covering(&root).await, table.below(&root).await)
+            else {
+                continue;
+            };
+            let count = at.len() + below.len();
+            match held.iter_mut().find(|(kind, _)| *kind == table.kind()) {
+                Some((_, n)) => *n += count,
+                None => held.push((table.kind(), count)),
+            }
+        }
+        held
+    }
+
+    /// Reopens the log files (SIGHUP, after logrotate moved them).
+    pub fn reopen_logs(&self) {
+        if let Some(log) = &self.access_log {
+            log.reopen();
+        }
+    }
+
     /// Removes expired locks from every lock manager.
     pub async fn sweep_locks(&self) {
         for manager in self.lock_tables() {
@@ -300,6 +345,33 @@ impl App {
                 warn!(error = %e, "closing {} failed", closer.what());
             }
         }
+        if let Some(log) = self.access_log.clone() {
+            let _ = tokio::task::spawn_blocking(move || log.close()).await;
+        }
+    }
+}
+
+/// `/ = /srv/dav, /db = sled`: each mount that names a namespace, with the directory it
+/// serves or, for a store that serves none, its kind. One mount at `/` is just its directory.
+pub(crate) fn describe_served(mounts: &[MountConfig]) -> String {
+    let each: Vec<(String, String)> = mounts
+        .iter()
+        .filter_map(|m| {
+            let namespace = m.namespace.as_ref()?;
+            let what = match namespace.served_directory() {
+                Some(dir) => dir.display().to_string(),
+                None => format!("{} namespace", namespace.kind()),
+            };
+            Some((m.scope.to_string(), what))
+        })
+        .collect();
+    match each.as_slice() {
+        [(scope, what)] if scope == "/" => what.clone(),
+        _ => each
+            .iter()
+            .map(|(scope, what)| format!("{scope} = {what}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -311,7 +383,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A state directory inside a served root would be served to clients, who could read and
 /// delete davd's own database: refused, with a message naming both.
-fn refuse_state_inside_a_root(
+pub(crate) fn refuse_state_inside_a_root(
     settings: &Settings,
     mounts: &[MountConfig],
 ) -> Result<(), StartError> {

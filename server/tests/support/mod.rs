@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct Davd {
     pub child: Child,
     pub url: String,
+    /// The line that says where it serves.
+    pub serving_line: String,
     /// The lines davd logged after the one that says where it serves, as they come.
     log: Mutex<Receiver<String>>,
 }
@@ -79,6 +81,7 @@ impl Davd {
                 return Davd {
                     child,
                     url,
+                    serving_line: line,
                     log: Mutex::new(rx),
                 };
             }
@@ -95,6 +98,23 @@ impl Davd {
                 .unwrap_or_else(|_| panic!("davd did not log {text:?}"));
             if line.contains(text) {
                 return line;
+            }
+        }
+    }
+
+    /// Every log line up to and including the next that contains `text`.
+    pub fn lines_until(&self, text: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let mut lines = Vec::new();
+        loop {
+            let line = log
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("davd did not log {text:?}"));
+            let found = line.contains(text);
+            lines.push(line);
+            if found {
+                return lines;
             }
         }
     }

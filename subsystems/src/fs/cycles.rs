@@ -14,6 +14,10 @@ use cap_std::fs::{Dir, MetadataExt};
 /// True if the directory at `rel` (relative to the root, symlinks followed) has the device
 /// and inode of one of the directories above it. Blocking: one `stat` per segment of `rel`.
 pub(super) fn revisits_ancestor(dir: &Dir, rel: &Path) -> io::Result<bool> {
+    // The root has no ancestors (`.` would otherwise be compared with itself).
+    if rel.components().all(|c| c == std::path::Component::CurDir) {
+        return Ok(false);
+    }
     let meta = match dir.metadata(rel) {
         Ok(meta) if meta.is_dir() => meta,
         Ok(_) => return Ok(false),
