@@ -229,3 +229,33 @@ async fn win32_last_modified_time_and_x_oc_mtime_end_in_the_same_stored_time() {
         assert_eq!(times(&s, "/c/").await.0, AT, "{kind}");
     }
 }
+
+/// Windows' PUT with its properties prefixed (`X-MSDAVEXT: PROPPATCH`, MS-WDV 3.2.5.5): the
+/// `Z:Win32LastModifiedTime` among them gives the new content its time, in the same request;
+/// the answer does not claim an `X-OC-Mtime` the client never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefixed_put_with_win32_last_modified_time_sets_the_stored_time() {
+    for kind in KINDS {
+        let s = serving(kind).await;
+        let body = davd_tests::ms::prefixed(&win32_patch(AT), b"from windows");
+        let r = s
+            .request("PUT", "/prefixed.txt")
+            .header("X-MSDAVEXT", "PROPPATCH")
+            .header("Content-Type", "multipart/MSDAVEXTPrefixEncoded")
+            .header("translate", "f")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{kind}");
+        assert!(r.headers().get("x-oc-mtime").is_none(), "{kind}");
+        let put_etag = r.headers()[ETAG].to_str().unwrap().to_owned();
+        let (modified, etag) = times(&s, "/prefixed.txt").await;
+        assert_eq!(modified, AT, "{kind}");
+        assert_eq!(etag, put_etag, "{kind}");
+        assert_eq!(
+            s.get("/prefixed.txt").await.text().await.unwrap(),
+            "from windows"
+        );
+    }
+}
