@@ -7,8 +7,10 @@
 # starts a fresh release davd on a free loopback port with temporary root and state, and runs:
 #
 #   rclone   a webdav remote from environment variables (vendor other): copy a tree of awkward
-#            names (%, +, #, ?, spaces, non-Latin scripts, an NFD name), check it byte for byte,
-#            compare it with the served directory, moveto, purge; then `rclone mount` through
+#            names (%, +, #, ?, spaces, non-Latin scripts, an NFD name, a backslash), check it
+#            byte for byte, compare it with the served directory, moveto, purge; with vendor
+#            owncloud, copy a tree of old modification times (X-OC-Mtime), check it and compare
+#            `rclone lsl` and the disk with the source; then `rclone mount` through
 #            FUSE (write, read, rename, mkdir, delete, unmount) when /dev/fuse and fusermount
 #            work, skipped with the reason otherwise;
 #   cadaver  mkcol, lock, put, propset, propget, move, get, unlock; the result checked with curl;
@@ -117,6 +119,9 @@ for n in "${names[@]}"; do
     printf 'deep %s\n' "$n" >"$src/sub dir + ü #1/deeper/$n"
 done
 printf 'decomposed\n' >"$src/$nfd"
+# A backslash is an ordinary character in a Linux name (docs/clients.md, "Backslashes").
+printf 'back slash\n' >"$src/back\\slash.txt"
+printf 'deep back slash\n' >"$src/sub dir + ü #1/deeper/..\\..\\up.txt"
 printf 'in a CJK folder\n' >"$src/中文 目录/文件.txt"
 head -c 3000017 /dev/urandom >"$src/big.bin"
 
@@ -130,6 +135,8 @@ same_content "$root/tree/$nfc" decomposed || fail "the NFD name is not stored in
 [ "$(curl -fsS "${url}tree/C%23%20notes.txt")" = "content of C# notes.txt" ] ||
     fail "curl GET of a name with #"
 [ "$(curl -fsS "${url}tree/Cafe%CC%81%20NFD.txt")" = decomposed ] || fail "curl GET in NFD"
+same_content "$root/tree/back\\slash.txt" "back slash" || fail "the backslash name is not one file"
+[ "$(curl -fsS "${url}tree/back%5Cslash.txt")" = "back slash" ] || fail "curl GET of %5C"
 
 say "rclone moveto, purge"
 rc moveto "davd:tree/why?.txt" "davd:tree/sub dir + ü #1/renamed 100%+?#.txt" || fail "rclone moveto"
@@ -140,6 +147,34 @@ listing=$(rc lsf -R davd:tree) || fail "rclone lsf"
 grep -qxF "sub dir + ü #1/renamed 100%+?#.txt" <<<"$listing" || fail "rclone lsf: $listing"
 rc purge davd:tree || fail "rclone purge"
 gone "$root/tree" || fail "purge left the tree"
+
+# ownCloud's X-OC-Mtime: rclone as an ownCloud client sends each file's modification time
+# with its PUT, and the served files must carry it (docs/clients.md, "Modification times").
+say "rclone --webdav-vendor owncloud: X-OC-Mtime keeps modification times"
+export RCLONE_CONFIG_OC_TYPE=webdav RCLONE_CONFIG_OC_URL="$url" RCLONE_CONFIG_OC_VENDOR=owncloud
+times="$work/times"
+mkdir -p "$times/older dir"
+printf 'one\n' >"$times/2001.txt"
+printf 'two\n' >"$times/older dir/1999.txt"
+printf 'three\n' >"$times/back\\slash 2010.txt"
+touch -d '2001-02-03 04:05:06 UTC' "$times/2001.txt"
+touch -d '1999-12-31 23:59:59 UTC' "$times/older dir/1999.txt"
+touch -d '2010-06-07 08:09:10 UTC' "$times/back\\slash 2010.txt"
+rc copy "$times" oc:times || fail "rclone copy (owncloud)"
+rc check "$times" oc:times || fail "rclone check (owncloud)"
+# The listing shows the original times (rclone lsl: size, time, path), and so does the disk.
+lsl() { rc lsl "$1" | sort -k4; }
+diff <(lsl "$times") <(lsl oc:times) || fail "rclone lsl: the times differ"
+for f in "2001.txt" "older dir/1999.txt" "back\\slash 2010.txt"; do
+    [ "$(stat -c %Y "$times/$f")" = "$(stat -c %Y "$root/times/$f")" ] ||
+        fail "$f: served mtime $(stat -c %Y "$root/times/$f") is not $(stat -c %Y "$times/$f")"
+done
+# Nothing left to send: a second copy finds every file up to date.
+again=$(timeout 120 rclone --retries 1 -v copy "$times" oc:times 2>&1) || fail "rclone copy again"
+if grep -q "Copied (" <<<"$again"; then fail "rclone copied again: $again"; fi
+[ "$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'X-OC-Mtime: soon' --data x \
+    "${url}times/bad.txt")" = 400 ] || fail "an invalid X-OC-Mtime was not a 400"
+rc purge oc:times || fail "rclone purge (owncloud)"
 
 # rclone mount: only where FUSE works.
 fusermount_cmd=""

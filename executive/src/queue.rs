@@ -45,6 +45,9 @@ pub struct Effects {
     pub created: bool,
     /// Metadata of content just written (for the ETag of a PUT response).
     pub meta: Option<ResourceMeta>,
+    /// The client's modification time was applied (`commands::modified`): a PUT or MKCOL
+    /// answers `X-OC-Mtime: accepted`.
+    pub modified_set: bool,
     /// Members that failed inside a composite command (reported in a 207).
     pub member_failures: Vec<(DavPath, DavError)>,
     /// A lock granted or refreshed.

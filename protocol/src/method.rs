@@ -18,7 +18,7 @@ use crate::headers::ms::names::MS_DOCLIB;
 use crate::headers::{
     ContentRange, Depth, Destination, EtagMatch, HeaderError, IfHeader, MsHeaders, RangeRequest,
     Timeout, parse_destination, parse_etag_list, parse_http_date, parse_if, parse_lock_token,
-    parse_overwrite, parse_range, parse_timeout,
+    parse_oc_mtime, parse_overwrite, parse_range, parse_timeout,
 };
 use crate::method_table::MethodKind;
 use crate::path::DavPath;
@@ -159,6 +159,9 @@ pub struct Request {
     pub cross_site: bool,
     /// Microsoft's extension headers (Translate, X-MSDAVEXT, bundled locks).
     pub ms: MsHeaders,
+    /// The modification time a PUT or MKCOL asks the new content to carry (`X-OC-Mtime`,
+    /// ownCloud's header); other methods ignore the header.
+    pub client_mtime: Option<SystemTime>,
 }
 
 impl Request {
@@ -178,6 +181,12 @@ impl Request {
                 MsHeaders::parse(headers, head.method)?,
             ),
         };
+        let client_mtime = match method {
+            Method::Put { .. } | Method::Mkcol => text(headers, &names::OC_MTIME)?
+                .map(parse_oc_mtime)
+                .transpose()?,
+            _ => None,
+        };
         Ok(Request {
             method,
             path,
@@ -190,6 +199,7 @@ impl Request {
                 .is_some_and(|accept| accept.contains("text/html")),
             accept: text(headers, &ACCEPT)?.map(str::to_owned),
             cross_site: cross_site(headers),
+            client_mtime,
         })
     }
 }
@@ -379,6 +389,7 @@ mod names {
     // ANCHOR_END: header-name
     pub const CONTENT_RANGE: HeaderName = HeaderName::from_static("content-range");
     pub const IF: HeaderName = HeaderName::from_static("if");
+    pub use crate::headers::OC_MTIME;
 }
 
 /// A header as text; a value that is not visible ASCII is a 400 rather than silently ignored.
@@ -406,6 +417,7 @@ fn static_name(name: &str) -> &'static str {
         "if-none-match" => "If-None-Match",
         "content-length" => "Content-Length",
         "content-type" => "Content-Type",
+        "x-oc-mtime" => "X-OC-Mtime",
         _ => "a request header",
     }
 }

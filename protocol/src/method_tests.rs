@@ -43,6 +43,22 @@ fn depth_rules_per_method() {
 }
 
 #[test]
+fn oc_mtime_is_read_for_put_and_mkcol_only() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for method in ["PUT", "MKCOL"] {
+        let r = parse(method, "/a", &[("x-oc-mtime", "1600000000")]).unwrap();
+        assert_eq!(r.client_mtime, Some(at), "{method}");
+        let e = parse(method, "/a", &[("x-oc-mtime", "yesterday")]).unwrap_err();
+        assert_eq!(e.status(), http::StatusCode::BAD_REQUEST, "{method}");
+        assert!(e.to_string().contains("X-OC-Mtime"), "{e}");
+    }
+    let r = parse("GET", "/a", &[("x-oc-mtime", "yesterday")]).unwrap();
+    assert_eq!(r.client_mtime, None);
+    assert_eq!(parse("PUT", "/a", &[]).unwrap().client_mtime, None);
+}
+
+#[test]
 fn statuses_for_bad_input() {
     assert_eq!(
         parse("BREW", "/", &[]).unwrap_err().status(),

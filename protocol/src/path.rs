@@ -18,8 +18,6 @@ pub enum PathError {
     DotDot,
     #[error("the path contains an encoded '/' (%2F) inside a segment")]
     EncodedSlash,
-    #[error("the path contains a backslash")]
-    Backslash,
     #[error("the path contains a NUL byte")]
     Nul,
     #[error("the path is not valid UTF-8 once percent-decoded")]
@@ -36,8 +34,10 @@ pub const MAX_PATH_BYTES: usize = 8192;
 /// A decoded absolute path such as `/docs/report.docx`.
 ///
 /// Stored as one string, segments separated by `/`, without a trailing slash (the root is `/`).
-/// Segments never contain `/`, NUL or `\`, and are never `.` or `..`, so joining and splitting
-/// are unambiguous.
+/// Segments never contain `/` or NUL, and are never `.` or `..`, so joining and splitting are
+/// unambiguous. A backslash is an ordinary character of a name (`back\slash.txt`), as on Linux
+/// and for Apache: a storage whose host reads it as a separator refuses such names itself
+/// (the fs namespace off Unix, `subsystems/src/fs/mod.rs`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DavPath {
     decoded: String,
@@ -55,7 +55,7 @@ impl DavPath {
     ///
     /// Returns the path and whether the URL ended in `/` (which some methods care about, for
     /// example MKCOL and the href of a collection). Empty segments (`//`) and `.` are dropped;
-    /// `..`, an encoded `/`, a backslash, NUL and invalid UTF-8 are refused.
+    /// `..`, an encoded `/`, NUL and invalid UTF-8 are refused; `%5C` is a backslash in a name.
     ///
     /// Every segment is normalised to Unicode NFC: macOS sends names decomposed (NFD, `e` +
     /// U+0301), Windows and Linux composed (NFC, U+00E9), and both spellings must name one
@@ -331,9 +331,6 @@ fn validate_segment(segment: &str) -> Result<(), PathError> {
     if segment.contains('\0') {
         return Err(PathError::Nul);
     }
-    if segment.contains('\\') {
-        return Err(PathError::Backslash);
-    }
     Ok(())
 }
 
@@ -380,12 +377,28 @@ mod tests {
         assert_eq!(bad("/a/../b"), PathError::DotDot);
         assert_eq!(bad("/a/%2e%2e/b"), PathError::DotDot);
         assert_eq!(bad("/a%2fb"), PathError::EncodedSlash);
-        assert_eq!(bad("/a%5c..%5cb"), PathError::Backslash);
         assert_eq!(bad("/a%00"), PathError::Nul);
         assert_eq!(bad("/%c0%ae%c0%ae/etc"), PathError::InvalidUtf8);
         assert_eq!(bad("/%zz"), PathError::BadEscape);
         assert_eq!(bad("/a%2"), PathError::BadEscape);
         assert_eq!(bad("a/b"), PathError::NotAbsolute);
+    }
+
+    #[test]
+    fn a_backslash_is_part_of_a_name() {
+        // rclone, Apache and Linux store `back\slash.txt`; nothing about it is a separator.
+        let path = p("/dir/back%5Cslash.txt");
+        assert_eq!(path.as_str(), "/dir/back\\slash.txt");
+        assert_eq!(path.depth(), 2);
+        assert_eq!(path.name(), Some("back\\slash.txt"));
+        assert_eq!(path.to_href(false), "/dir/back%5Cslash.txt");
+        // Not a way up either: `..\..` is one odd name, not two steps.
+        assert_eq!(
+            p("/a%5c..%5cb").segments().collect::<Vec<_>>(),
+            ["a\\..\\b"]
+        );
+        assert_eq!(p("/..%5c").name(), Some("..\\"));
+        assert_eq!(DavPath::root().join("x\\y").unwrap().depth(), 1);
     }
 
     #[test]
@@ -453,11 +466,12 @@ mod proptests {
         proptest::collection::vec(piece, 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
     }
 
-    /// A decoded segment: any characters but `/`, NUL and `\`, and not `.` or `..`.
+    /// A decoded segment: any characters but `/` and NUL (a backslash included), and not `.`
+    /// or `..`.
     /// Generated in NFC, the form every parsed segment takes (ADR 0014), so that a round trip
     /// can be compared as it is.
     fn segment() -> impl Strategy<Value = String> {
-        "[^/\\x00\\\\]{1,8}"
+        "[^/\\x00]{1,8}"
             .prop_map(|s| s.nfc().collect::<String>())
             .prop_filter("dot segments", |s| s != "." && s != "..")
     }
@@ -490,7 +504,7 @@ mod proptests {
             if let Ok((path, slash)) = DavPath::parse_url_path(&raw) {
                 for segment in path.segments() {
                     prop_assert!(segment != "." && segment != "..");
-                    prop_assert!(!segment.contains(['/', '\\', '\0']));
+                    prop_assert!(!segment.contains(['/', '\0']));
                 }
                 check_round_trip(&path, slash)?;
             }

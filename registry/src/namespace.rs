@@ -1,6 +1,7 @@
 //! The namespace manager contract: where resources live and how their bytes move.
 
 use std::pin::Pin;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -246,6 +247,22 @@ pub trait NamespaceManager: Send + Sync {
     /// allows (a rename on a file system).
     async fn rename(&self, _from: &DavPath, _to: &DavPath) -> SubsystemResult<()> {
         Err(read_only())
+    }
+
+    /// Gives the resource at `path` (a file or a collection) the modification time a client
+    /// asked for (ownCloud's `X-OC-Mtime`, Windows' `Win32LastModifiedTime`) and returns the
+    /// time it had before, which an undo sets back. The entity tag changes with it, as after
+    /// any change a client must see. 404 if nothing is there; a store that keeps no times of
+    /// its own answers 501 (the default), and the executive then leaves the time alone.
+    async fn set_modified(
+        &self,
+        _path: &DavPath,
+        _modified: SystemTime,
+    ) -> SubsystemResult<SystemTime> {
+        Err(SubsystemError::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            "this store cannot set modification times",
+        ))
     }
 
     /// Bytes used and available below `path`, if the store can tell (RFC 4331).

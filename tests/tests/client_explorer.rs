@@ -182,21 +182,36 @@ async fn explorer_sees_dav_with_a_prefix_in_every_body() {
     }
 }
 
-/// Item 9: davd does not invent a `displayname`; Explorer (and Finder) take a resource's name
-/// from its href. A client may still set one, which is kept as any dead property.
+/// Item 9, revised by issue 19: Explorer (and Finder) take a resource's name from its href;
+/// the live `displayname` is that same name, decoded, so it can never disagree with it, not
+/// even after a rename. (It used to be left out, and client libraries that list it got 404.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explorer_new_resources_have_no_invented_displayname() {
+async fn explorer_displayname_is_the_name_in_the_href() {
     let s = TestServer::start().await;
     s.mkcol("/folder").await;
     s.put("/folder/Report 2026.docx", "x").await;
     s.mkcol("/folder/sub").await;
+    let expect = |href: &str| match href {
+        "/folder/" => "folder",
+        "/folder/Report%202026.docx" => "Report 2026.docx",
+        "/folder/sub/" => "sub",
+        "/folder/Renamed%20%231.docx" => "Renamed #1.docx",
+        other => panic!("unexpected {other}"),
+    };
     let (status, body) = text(redir(&s, "PROPFIND", "/folder/").header("Depth", "1")).await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
     let ms = Multistatus::parse(&body);
     assert_eq!(ms.responses.len(), 3);
     for r in &ms.responses {
-        assert!(r.prop(DAV, "displayname").is_none(), "{}: {body}", r.href);
+        let name = &r.prop(DAV, "displayname").unwrap().text;
+        assert_eq!(name, expect(&r.href), "{body}");
     }
+    let r = redir(&s, "MOVE", "/folder/Report 2026.docx")
+        .header("Destination", s.url("/folder/Renamed%20%231.docx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let (_, body) = text(
         redir(&s, "PROPFIND", "/folder/")
             .header("Depth", "1")
@@ -204,7 +219,9 @@ async fn explorer_new_resources_have_no_invented_displayname() {
     )
     .await;
     for r in &Multistatus::parse(&body).responses {
-        assert_eq!(r.status_of(DAV, "displayname"), Some(404), "{}", r.href);
+        assert_eq!(r.status_of(DAV, "displayname"), Some(200), "{}", r.href);
+        let name = &r.prop(DAV, "displayname").unwrap().text;
+        assert_eq!(name, expect(&r.href), "{body}");
     }
 }
 

@@ -231,6 +231,37 @@ async fn unlock_rules() {
     assert_eq!(s.put("/c/f", "y").await.status(), StatusCode::NO_CONTENT);
 }
 
+/// UNLOCK of a URL that names nothing is 404 (it was 409, as if a lock might be there), with
+/// a made-up token, and with the token of a deep lock whose scope the URL lies in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlock_of_a_missing_resource_is_not_found() {
+    let s = TestServer::start().await;
+    s.mkcol("/c").await;
+    let token = s.lock("/c", "infinity").await;
+    for (path, token) in [
+        ("/missing", "urn:uuid:bogus".to_owned()),
+        ("/c/missing", token.clone()),
+        ("/nowhere/deep", token.clone()),
+    ] {
+        let r = s
+            .request("UNLOCK", path)
+            .header("Lock-Token", format!("<{token}>"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // The lock is still there and still released where it is.
+    assert_eq!(s.mkcol("/c/sub").await.status(), StatusCode::LOCKED);
+    let r = s
+        .request("UNLOCK", "/c")
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_and_shared_locks() {
     let s = TestServer::start().await;

@@ -25,7 +25,6 @@ async fn traversal_in_every_spelling_is_refused() {
         "/%2e%2e/etc/passwd",
         "/%2E%2E/%2e%2e/etc/passwd",
         "/a%2f..%2f..%2fetc",
-        "/..%5c..%5cetc",
         "/a%00b",
         "/%c0%ae%c0%ae/etc/passwd",
         "/%zz",
@@ -35,7 +34,7 @@ async fn traversal_in_every_spelling_is_refused() {
     }
     // And in Destination.
     s.put("/src", "x").await;
-    for destination in ["/../x", "/%2e%2e/x", "/a%2fb", "/a%00", "/..%5cx"] {
+    for destination in ["/../x", "/%2e%2e/x", "/a%2fb", "/a%00"] {
         let r = s
             .request("COPY", "/src")
             .header("Destination", s.url(destination))
@@ -44,6 +43,18 @@ async fn traversal_in_every_spelling_is_refused() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{destination}");
     }
+    // A backslash is part of a name, not a separator (backslash_names.rs): `..\..\etc` is
+    // one name that does not exist, and a copy to `..\x` stays inside the root.
+    let line = raw_status(&s, "GET /..%5c..%5cetc/passwd HTTP/1.1").await;
+    assert!(line.contains(" 404 "), "{line}");
+    let r = s
+        .request("COPY", "/src")
+        .header("Destination", s.url("/..%5cx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(s.root().join("..\\x").is_file());
     // The server is still fine.
     assert_eq!(s.get("/src").await.status(), StatusCode::OK);
 }

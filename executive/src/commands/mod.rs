@@ -4,5 +4,6 @@
 pub mod commit;
 pub mod copy;
 pub mod locks;
+pub mod modified;
 pub mod namespace;
 pub mod properties;

@@ -114,7 +114,7 @@
   function badName(name) {
     if (!name) return 'Type a name first.';
     if (name === '.' || name === '..') return 'The names . and .. are reserved.';
-    if (/[\/\\\u0000]/.test(name)) return 'A name cannot contain / or \\.';
+    if (/[\/\u0000]/.test(name)) return 'A name cannot contain /.';
     return '';
   }
 

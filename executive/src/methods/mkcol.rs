@@ -2,7 +2,8 @@
 //!
 //! Checks: no body (415), nothing at the URL (405), parent exists (409), conditional headers,
 //! lock tokens for the parent's membership (423), write hooks.
-//! Queue: [CreateCollection, RecordDocument (a new document id), CommitState]. Creating the
+//! Queue: [CreateCollection, (SetModified: the client's `X-OC-Mtime`, answered
+//! `X-OC-Mtime: accepted`), RecordDocument (a new document id), CommitState]. Creating the
 //! collection is the one storage step; its document record is best effort, like a PUT's
 //! (docs/adr/0007-document-ids.md), so the queue needs no journal. Answer: 201 Created. A URL
 //! without a trailing slash works too.
@@ -10,8 +11,10 @@
 use http::StatusCode;
 
 use davd_protocol::Response;
+use davd_protocol::headers::OC_MTIME;
 
 use crate::commands::commit::CommitState;
+use crate::commands::modified::SetModified;
 use crate::commands::namespace::CreateCollection;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -52,6 +55,13 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
         subsystems.namespace.clone(),
         subsystems.relative(&path),
     ));
+    if let Some(modified) = ctx.request.client_mtime {
+        queue.push(SetModified::new(
+            subsystems.namespace.clone(),
+            subsystems.relative(&path),
+            modified,
+        ));
+    }
     queue.push(RecordDocument::new(
         subsystems.properties.clone(),
         path.clone(),
@@ -59,6 +69,10 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
         false,
     ));
     queue.push(CommitState::without_flush());
-    queue.run().await.map_err(|f| f.into_error())?;
-    Ok(Response::new(StatusCode::CREATED))
+    let effects = queue.run().await.map_err(|f| f.into_error())?;
+    let mut response = Response::new(StatusCode::CREATED);
+    if effects.modified_set {
+        response.set_header(OC_MTIME, "accepted");
+    }
+    Ok(response)
 }

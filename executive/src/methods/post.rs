@@ -167,13 +167,26 @@ pub async fn post(ctx: &Ctx, body: ByteStream) -> DavResult<Posted> {
     Ok(Posted::Answered(response))
 }
 
-/// The last component of a browser-supplied file name (some send a whole Windows path).
+/// The file name a browser supplied, without the folder some send with it. Old Internet
+/// Explorer sent the whole Windows path (`C:\\Users\\me\\a.txt`, or `\\\\server\\share\\a.txt`):
+/// from such a path only the last component is kept. Otherwise a backslash belongs to the name
+/// (`back\\slash.txt` uploaded from Linux or macOS), as in a URL.
 fn file_name(raw: &str) -> String {
-    raw.rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(raw)
-        .trim()
-        .to_owned()
+    let raw = raw.rsplit('/').next().unwrap_or(raw);
+    let name = if is_windows_path(raw) {
+        raw.rsplit('\\').next().unwrap_or(raw)
+    } else {
+        raw
+    };
+    name.trim().to_owned()
+}
+
+/// `C:\\…` or `\\\\server\\…`: a Windows absolute path, not a name.
+fn is_windows_path(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let drive =
+        bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\';
+    drive || raw.starts_with("\\\\")
 }
 
 /// Stores one file; true if it was created.
@@ -249,4 +262,19 @@ fn json(results: &[Uploaded]) -> String {
     }
     out.push_str("]}");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn a_backslash_belongs_to_the_name_unless_it_is_a_windows_path() {
+        assert_eq!(file_name("back\\slash.txt"), "back\\slash.txt");
+        assert_eq!(file_name("..\\..\\x"), "..\\..\\x");
+        assert_eq!(file_name("C:\\Users\\me\\a.txt"), "a.txt");
+        assert_eq!(file_name("\\\\server\\share\\b.txt"), "b.txt");
+        assert_eq!(file_name("dir/c.txt"), "c.txt");
+        assert_eq!(file_name("  spaced.txt "), "spaced.txt");
+    }
 }

@@ -10,6 +10,9 @@
 //! 403 `cannot-modify-protected-property`; invalid value: 409). If any instruction fails,
 //! none takes effect: the failing ones carry their own status, all others 424 Failed
 //! Dependency (RFC 4918 §9.2). This is the 1997 paper's Figure 2.
+//! A valid `Z:Win32LastModifiedTime` also sets the resource's modification time: after the
+//! instructions, [SetModified, RecordDocument (the record keeps its version, takes the new
+//! ETag)] (`crate::ms::times`); their failure fails the whole request.
 
 use http::StatusCode;
 
@@ -18,10 +21,13 @@ use davd_protocol::{Body, ByteStream, PropName, Response};
 use davd_registry::WriteKind;
 
 use crate::commands::commit::CommitState;
+use crate::commands::modified::SetModified;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::instructions::{patch_report, push_instructions};
 use crate::latch::Claim;
+use crate::ms::docid::{self, RecordDocument};
+use crate::ms::times;
 use crate::multistatus::prefixes_for;
 use crate::policy::locks::require_tokens_for_properties;
 use crate::policy::{check_conditions, hooks};
@@ -44,7 +50,24 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
 
     let subsystems = ctx.resolve(&path);
     let mut queue = CommandQueue::new().named("PROPPATCH");
+    let modified = times::requested_modified(&instructions);
     push_instructions(&mut queue, &subsystems, &path, instructions);
+    if let Some(modified) = modified {
+        // The new time changes the entity tag: the document record takes the new one and
+        // keeps its version, so that Office does not read the change as someone else's edit.
+        let identity = docid::identity(ctx, &path, &meta).await?;
+        queue.push(SetModified::new(
+            subsystems.namespace.clone(),
+            subsystems.relative(&path),
+            modified,
+        ));
+        queue.push(RecordDocument::new(
+            subsystems.properties.clone(),
+            path.clone(),
+            docid::pinned(&identity, meta.etag.clone()),
+            true,
+        ));
+    }
     queue.push(CommitState::durable());
     let outcome = queue.run().await.map(|_| ());
     let propstats = patch_report(&names, outcome, 0)?;

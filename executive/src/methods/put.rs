@@ -19,6 +19,10 @@
 //! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
 //! and the bundled-lock headers.
 //!
+//! `X-OC-Mtime` (ownCloud's header, sent by sync clients and rclone): a `SetModified` after
+//! the content gives the file the client's modification time, before the document version is
+//! recorded (the entity tag changes with the time); the answer says `X-OC-Mtime: accepted`.
+//!
 //! `X-MSDAVEXT: PROPPATCH` (MS-WDV 3.2.5.5): the body is a PROPPATCH document followed by the
 //! content. Both go into the one queue, so "the command SHOULD be successfully completed only
 //! if both operations succeed" holds: a refused property fails the PUT with that property's
@@ -27,12 +31,13 @@
 use http::StatusCode;
 use http::header::ETAG;
 
-use davd_protocol::headers::{ContentRange, MsDavExt};
+use davd_protocol::headers::{ContentRange, MsDavExt, OC_MTIME};
 use davd_protocol::xml::MultistatusWriter;
 use davd_protocol::{Body, ByteStream, DavPath, PropName, Response};
 use davd_registry::{ResourceMeta, WriteKind, WriteMode};
 
 use crate::commands::commit::CommitState;
+use crate::commands::modified::SetModified;
 use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -41,12 +46,14 @@ use crate::latch::Claim;
 use crate::ms::bundled::{self, Form, Planned};
 use crate::ms::docid::{self, RecordDocument};
 use crate::ms::multipart;
+use crate::ms::times;
 use crate::multistatus::prefixes_for;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{Command, CommandQueue, QueueFailure};
 
-/// Queue position of the first PROPPATCH instruction: after WriteContent and RecordDocument.
+/// Queue position of the first PROPPATCH instruction: after WriteContent and RecordDocument
+/// (and a SetModified between them, when the client sends its time).
 const FIRST_INSTRUCTION: usize = 2;
 
 pub async fn put(
@@ -151,10 +158,17 @@ pub async fn put(
         ),
         false => (CommandQueue::new(), Some(latch)),
     };
+    // ownCloud's header, or Windows' time among the prefixed properties: one stored time.
+    let client_mtime = ctx
+        .request
+        .client_mtime
+        .or_else(|| times::requested_modified(&instructions));
+    let first_instruction = FIRST_INSTRUCTION + usize::from(client_mtime.is_some());
     let answer = match known_etag {
         // The entity tag of the staged content is known: record the version first, so that
         // publishing can be the queue's last step and need no backup of the old content.
-        Some(etag) if !journaled => {
+        // (Not when the client's time is set after it: that changes the entity tag.)
+        Some(etag) if !journaled && client_mtime.is_none() => {
             record.etag = etag;
             queue.push(RecordDocument::new(
                 subsystems.properties.clone(),
@@ -172,6 +186,13 @@ pub async fn put(
             } else {
                 content
             });
+            if let Some(modified) = client_mtime {
+                queue.push(SetModified::new(
+                    subsystems.namespace.clone(),
+                    subsystems.relative(&path),
+                    modified,
+                ));
+            }
             queue.push(RecordDocument::new(
                 subsystems.properties.clone(),
                 path.clone(),
@@ -189,7 +210,9 @@ pub async fn put(
     };
     let effects = match queue.run().await {
         Ok(effects) => effects,
-        Err(failure) if !names.is_empty() => return property_failure(ctx, &names, failure),
+        Err(failure) if !names.is_empty() => {
+            return property_failure(ctx, &names, failure, first_instruction);
+        }
         Err(failure) => return Err(failure.into_error()),
     };
 
@@ -200,6 +223,9 @@ pub async fn put(
     });
     if let Some(meta) = &effects.meta {
         response.set_header(ETAG, format!("\"{}\"", meta.etag));
+    }
+    if effects.modified_set && ctx.request.client_mtime.is_some() {
+        response.set_header(OC_MTIME, "accepted");
     }
     if let Some(record) = &effects.document {
         docid::add_headers(&mut response, &docid::recorded(record), true);
@@ -250,8 +276,13 @@ async fn admit(
 
 /// The answer to a prefix-encoded PUT whose queue failed. A failed instruction fails the whole
 /// request with its own status, and the PROPPATCH multistatus says which property it was.
-fn property_failure(ctx: &Ctx, names: &[PropName], failure: QueueFailure) -> DavResult<Response> {
-    let propstats = patch_report(names, Err(failure), FIRST_INSTRUCTION)?;
+fn property_failure(
+    ctx: &Ctx,
+    names: &[PropName],
+    failure: QueueFailure,
+    first: usize,
+) -> DavResult<Response> {
+    let propstats = patch_report(names, Err(failure), first)?;
     let status = propstats
         .iter()
         .map(|p| p.status)

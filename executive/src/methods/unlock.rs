@@ -1,6 +1,8 @@
 //! UNLOCK: release a lock.
 //!
-//! Checks: a lock with this token covers the request URI (which may be any resource in the
+//! Checks: the request URI names a resource, else 404 (a lock is only ever on a resource: a
+//! LOCK of an unmapped URL creates one, a DELETE removes its locks; a deep lock's scope takes
+//! in no URL that names nothing); a lock with this token covers the request URI (which may be any resource in the
 //! lock's scope), else 409 `lock-token-matches-request-uri`; with authentication, only the
 //! principal who took the lock may release it (403).
 //! Queue: [RemoveLocks]. Answer: 204. The resource itself is not touched, so its ETag and
@@ -21,6 +23,9 @@ use crate::queue::CommandQueue;
 pub async fn unlock(ctx: &Ctx, token: &str) -> DavResult<Response> {
     let path = ctx.path().clone();
     let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
+    if ctx.stat(&path).await?.is_none() {
+        return Err(DavError::not_found());
+    }
     let subsystems = ctx.resolve(&path);
     for manager in &subsystems.locks {
         if let Some(lock) = manager.get(token).await? {

@@ -9,6 +9,7 @@ pub mod bundled;
 pub mod docid;
 pub mod errors;
 pub mod multipart;
+pub mod times;
 
 use davd_protocol::Response;
 use davd_protocol::headers::ms::PUBLIC_EXTENSION_SCHEMA;

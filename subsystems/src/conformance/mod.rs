@@ -152,6 +152,8 @@ macro_rules! namespace_conformance {
             segments_are_written_in_place,
             entity_tags_follow_the_content,
             names_keep_their_spelling,
+            a_backslash_is_an_ordinary_character,
+            a_modification_time_can_be_set,
         );
     };
 }

@@ -505,3 +505,80 @@ pub async fn names_keep_their_spelling(ns: &dyn NamespaceManager) {
         ["%41", "a+b", "emoji \u{1f600}", "é t.txt", "日本語"]
     );
 }
+
+/// A backslash is an ordinary character of a name (rclone and Linux users store
+/// `back\slash.txt`): one resource in the collection it is put in, listed under its name, and
+/// renamed, copied and removed like any other. A store whose host reads `\` as a separator
+/// (the fs kind off Unix) may instead refuse such names with 400, creating nothing.
+pub async fn a_backslash_is_an_ordinary_character(ns: &dyn NamespaceManager) {
+    mkcol(ns, "/d").await;
+    let first = ns
+        .write(&path("/d/back\\slash.txt"), body("b"), WriteMode::Replace)
+        .await;
+    if let Err(e) = first {
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "refused, with a reason");
+        assert!(names(ns, "/d").await.is_empty(), "and nothing created");
+        return;
+    }
+    assert_eq!(read(ns, "/d/back\\slash.txt").await, b"b");
+    assert!(!exists(ns, "/d/back").await, "not a member of a `back`");
+    mkcol(ns, "/d/..\\..").await;
+    put(ns, "/d/..\\../x\\y", "inner").await;
+    assert_eq!(names(ns, "/d").await, ["..\\..", "back\\slash.txt"]);
+    assert_eq!(names(ns, "/d/..\\..").await, ["x\\y"]);
+    assert_eq!(names(ns, "/").await, ["d"], "nothing climbed out");
+
+    ns.copy_file(&path("/d/back\\slash.txt"), &path("/d/copy\\of"))
+        .await
+        .unwrap();
+    ns.rename(&path("/d/..\\.."), &path("/moved\\dir"))
+        .await
+        .unwrap();
+    assert_eq!(read(ns, "/moved\\dir/x\\y").await, b"inner");
+    assert_eq!(read(ns, "/d/copy\\of").await, b"b");
+    let detached = ns
+        .detach(&path("/d/back\\slash.txt"), "tag-b")
+        .await
+        .unwrap();
+    ns.purge(detached).await.unwrap();
+    assert_eq!(names(ns, "/d").await, ["copy\\of"]);
+    assert_eq!(names(ns, "/").await, ["d", "moved\\dir"]);
+}
+
+/// A client's own modification time (`X-OC-Mtime`, `Win32LastModifiedTime`) is kept on files
+/// and collections, to the second at least; the entity tag changes with it, the content does
+/// not; the previous time comes back for undo.
+pub async fn a_modification_time_can_be_set(ns: &dyn NamespaceManager) {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = UNIX_EPOCH + Duration::new(1_234_567_890, 500_000_000);
+    let seconds = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    put(ns, "/f", "content").await;
+    mkcol(ns, "/c").await;
+    for target in ["/f", "/c"] {
+        let before = ns.stat(&path(target)).await.unwrap().unwrap();
+        let previous = ns.set_modified(&path(target), at).await.unwrap();
+        assert_eq!(seconds(previous), seconds(before.modified), "{target}");
+        let after = ns.stat(&path(target)).await.unwrap().unwrap();
+        assert_eq!(seconds(after.modified), 1_234_567_890, "{target}");
+        assert_ne!(after.etag, before.etag, "{target}: the entity tag follows");
+        ns.set_modified(&path(target), previous).await.unwrap();
+        let undone = ns.stat(&path(target)).await.unwrap().unwrap();
+        assert_eq!(
+            seconds(undone.modified),
+            seconds(before.modified),
+            "{target}"
+        );
+    }
+    ns.set_modified(&path("/f"), at).await.unwrap();
+    assert_eq!(read(ns, "/f").await, b"content");
+    let listed = members(ns, "/").await;
+    let f = listed.iter().find(|m| m.name == "f").unwrap();
+    assert_eq!(seconds(f.meta.modified), 1_234_567_890, "listings agree");
+    assert_eq!(
+        status(
+            "a missing resource",
+            ns.set_modified(&path("/missing"), at).await
+        ),
+        StatusCode::NOT_FOUND
+    );
+}

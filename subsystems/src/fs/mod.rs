@@ -17,6 +17,7 @@ mod special;
 mod spelling;
 mod staging;
 mod sync;
+mod times;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -107,10 +108,11 @@ impl FsNamespace {
     }
 }
 
-/// The path inside the root, or `None` for the reserved staging directory.
+/// The path inside the root, or `None` for a path this tree cannot hold: the reserved staging
+/// directory, or a name with a backslash where the host reads one as a separator.
 fn relative(path: &DavPath) -> Option<PathBuf> {
     let mut segments = path.segments().peekable();
-    if segments.peek() == Some(&STAGING) {
+    if segments.peek() == Some(&STAGING) || backslash_is_separator(path) {
         return None;
     }
     let mut rel = PathBuf::from(".");
@@ -120,9 +122,9 @@ fn relative(path: &DavPath) -> Option<PathBuf> {
     Some(rel)
 }
 
-/// [`spelling::locate`], or 403 for the reserved staging directory. Blocking.
+/// [`spelling::locate`], or why the path cannot be held here ([`unaddressable`]). Blocking.
 fn locate_or_reserved(dir: &Dir, path: &DavPath) -> SubsystemResult<PathBuf> {
-    spelling::locate(dir, path).ok_or_else(reserved)
+    spelling::locate(dir, path).ok_or_else(|| unaddressable(path))
 }
 
 /// `path` when it could be stored under another spelling (it is not ASCII), for a fallback
@@ -147,12 +149,31 @@ fn metadata_any_spelling(
     }
 }
 
-fn reserved() -> SubsystemError {
-    SubsystemError::forbidden(format!("'{STAGING}' is reserved by the server"))
+/// True where the host's paths read `\\` as a separator (Windows): there `a\\b` would name
+/// `b` inside `a`, one resource under two URLs that the access rules and locks see as two, so
+/// such names are refused ([`unaddressable`]). On Unix hosts a backslash is an ordinary
+/// character of a file name and is stored as it is (docs/clients.md, "Backslashes in names").
+fn backslash_is_separator(path: &DavPath) -> bool {
+    HOST_SPLITS_ON_BACKSLASH && path.as_str().contains('\\')
+}
+
+const HOST_SPLITS_ON_BACKSLASH: bool = !cfg!(unix);
+
+/// Why [`relative`] refused `path`.
+fn unaddressable(path: &DavPath) -> SubsystemError {
+    if backslash_is_separator(path) {
+        SubsystemError::new(
+            StatusCode::BAD_REQUEST,
+            "this server's file system reads a backslash as a separator; \
+             a name containing one cannot be stored here",
+        )
+    } else {
+        SubsystemError::forbidden(format!("'{STAGING}' is reserved by the server"))
+    }
 }
 
 fn relative_or_reserved(path: &DavPath) -> SubsystemResult<PathBuf> {
-    relative(path).ok_or_else(reserved)
+    relative(path).ok_or_else(|| unaddressable(path))
 }
 
 fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
@@ -256,7 +277,7 @@ impl NamespaceManager for FsNamespace {
                 let Ok(name) = entry.file_name().into_string() else {
                     continue; // not UTF-8: cannot be named by a URL
                 };
-                if (at_root && name == STAGING) || name.contains('\\') {
+                if at_root && name == STAGING {
                     continue;
                 }
                 let meta = match entry.file_type() {
@@ -497,6 +518,18 @@ impl NamespaceManager for FsNamespace {
             },
         )
         .await
+    }
+
+    async fn set_modified(
+        &self,
+        path: &DavPath,
+        modified: std::time::SystemTime,
+    ) -> SubsystemResult<std::time::SystemTime> {
+        relative_or_reserved(path)?;
+        let dir = self.dir.clone();
+        let path = path.clone();
+        blocking(move || times::set_modified(&dir, &locate_or_reserved(&dir, &path)?, modified))
+            .await
     }
 
     async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {

@@ -134,3 +134,25 @@ async fn nfd_names_on_disk_are_found_under_their_nfc_spelling() {
     ns.restore(detached).await.unwrap();
     assert!(root.path().join("Pho\u{302}tos/sub").is_dir());
 }
+
+/// On a Unix host a backslash is an ordinary character of a file name: `back\slash.txt` is one
+/// file in the directory it is put in, and a name with one that another program left on disk
+/// is listed and served (it used to be hidden).
+#[tokio::test]
+async fn backslash_names_are_single_files_on_unix() {
+    let root = tempfile::tempdir().unwrap();
+    let ns = FsNamespace::open(root.path(), FsOptions::default()).unwrap();
+    mkcol(&ns, "/d").await;
+    put(&ns, "/d/back\\slash.txt", "one file").await;
+    assert_eq!(
+        std::fs::read(root.path().join("d").join("back\\slash.txt")).unwrap(),
+        b"one file"
+    );
+    assert!(!root.path().join("d").join("back").exists());
+    mkcol(&ns, "/d/..\\..").await;
+    assert!(root.path().join("d").join("..\\..").is_dir());
+    std::fs::write(root.path().join("left\\by\\rsync"), "found").unwrap();
+    assert_eq!(names(&ns, "/d").await, ["..\\..", "back\\slash.txt"]);
+    assert_eq!(names(&ns, "/").await, ["d", "left\\by\\rsync"]);
+    assert_eq!(read(&ns, "/left\\by\\rsync").await, b"found");
+}

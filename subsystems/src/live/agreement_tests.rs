@@ -59,6 +59,11 @@ async fn resource() -> (
             name: PropName::new(OFFICE_NS, "specialFolderType"),
             xml: format!("<O:specialFolderType xmlns:O=\"{OFFICE_NS}\">5</O:specialFolderType>"),
         },
+        // A name a client stored overrides the computed one, prefetched or not.
+        StoredProp {
+            name: PropName::dav("displayname"),
+            xml: "<D:displayname xmlns:D=\"DAV:\">Shown</D:displayname>".into(),
+        },
     ];
     for prop in stored {
         properties.set(&path, prop).await.expect("stored");
@@ -126,5 +131,5 @@ async fn get_now_agrees_with_get() {
             }
         }
     }
-    assert_eq!(answered, 16);
+    assert_eq!(answered, 17);
 }

@@ -3,6 +3,7 @@
 //! be read as a tutorial on writing a handler.
 
 mod core;
+mod display_name;
 mod hit_counter;
 mod locking;
 mod microsoft;
@@ -13,6 +14,7 @@ mod read_only;
 mod agreement_tests;
 
 pub use self::core::CoreProperties;
+pub use self::display_name::DisplayName;
 pub use self::hit_counter::HitCounter;
 pub use self::locking::LockProperties;
 pub use self::microsoft::{MicrosoftProperties, OFFICE_NS, REPL_NS, WIN32_NS};
@@ -30,6 +32,7 @@ pub const DAVD_NS: &str = "urn:davd:";
 pub fn standard_handlers() -> Vec<Arc<dyn LivePropertyHandler>> {
     vec![
         Arc::new(CoreProperties::new()),
+        Arc::new(DisplayName::new()),
         Arc::new(LockProperties::new()),
         Arc::new(QuotaProperties::new()),
         Arc::new(MicrosoftProperties::new()),

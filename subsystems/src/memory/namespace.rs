@@ -271,6 +271,19 @@ impl NamespaceManager for MemoryNamespace {
         Ok(())
     }
 
+    async fn set_modified(
+        &self,
+        path: &DavPath,
+        modified: SystemTime,
+    ) -> SubsystemResult<SystemTime> {
+        let mut tree = self.tree.write().await;
+        let node = tree
+            .get_mut(path.as_str())
+            .ok_or_else(SubsystemError::not_found)?;
+        node.version = self.next_version();
+        Ok(std::mem::replace(&mut node.modified, modified))
+    }
+
     async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));

@@ -445,6 +445,22 @@ impl NamespaceManager for SledNamespace {
         Ok(())
     }
 
+    async fn set_modified(
+        &self,
+        path: &DavPath,
+        modified: SystemTime,
+    ) -> SubsystemResult<SystemTime> {
+        self.state.room_for(0)?;
+        let mut node = self.node(path)?.ok_or_else(SubsystemError::not_found)?;
+        let previous = time(node.modified);
+        node.modified = stamp(modified);
+        node.version = self.next_version()?;
+        self.nodes
+            .insert(node_key(path), encode(&node)?)
+            .map_err(db_error)?;
+        Ok(previous)
+    }
+
     async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
         self.state.room_for(0)?;
         if path.is_root() {
