@@ -57,6 +57,60 @@ pub async fn propstats(
     dead: Option<Vec<StoredProp>>,
     known_locks: Option<&[LockRecord]>,
 ) -> SubsystemResult<ResourceProps> {
+    let reach = AllpropReach::WithExtensions;
+    propstats_reaching(
+        path,
+        meta,
+        subsystems,
+        client,
+        request,
+        reach,
+        dead,
+        known_locks,
+    )
+    .await
+}
+
+/// Which live properties an `allprop` returns besides the dead ones.
+///
+/// RFC 4918 §9.1 asks allprop for the dead properties and the live ones the RFC defines;
+/// handlers also own extensions (`LivePropertyHandler::is_extension`: Microsoft's
+/// `D:iscollection`, `Repl:*`, `Office:*`). The one client known to read them without naming
+/// them is Office, in the Depth 0 allprop of the document it opens (and in the allprop
+/// document of the prefix-encoded GET); Explorer names what it wants in its listings. So a
+/// single resource's allprop has them, and a listing's (Depth 1 or infinity) returns them
+/// only when named (`prop`, or allprop's `include`): they are a quarter of a listing's bytes
+/// and need each member's document record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllpropReach {
+    /// The RFC 4918 live properties and the extensions (a single resource).
+    WithExtensions,
+    /// The RFC 4918 live properties only (the members of a listing).
+    Rfc4918,
+}
+
+impl AllpropReach {
+    /// The reach of an allprop PROPFIND at `depth`.
+    pub fn at(depth: davd_protocol::headers::Depth) -> AllpropReach {
+        match depth {
+            davd_protocol::headers::Depth::Zero => AllpropReach::WithExtensions,
+            _ => AllpropReach::Rfc4918,
+        }
+    }
+}
+
+/// [`propstats`], with allprop's live properties as far as `reach`.
+#[allow(clippy::too_many_arguments)] // one more than `propstats`, which most callers use
+pub async fn propstats_reaching(
+    path: &DavPath,
+    meta: &ResourceMeta,
+    subsystems: &Subsystems,
+    client: &ClientInfo,
+    request: &PropfindBody,
+    reach: AllpropReach,
+    dead: Option<Vec<StoredProp>>,
+    known_locks: Option<&[LockRecord]>,
+) -> SubsystemResult<ResourceProps> {
     // Read the dead properties first when they will be needed anyway, so that handlers reading
     // one of them (the document record, Win32 attributes) find it without another lookup.
     let needs_dead = match request {
@@ -65,14 +119,29 @@ pub async fn propstats(
             .any(|n| !is_internal(n) && subsystems.handler_for(n).is_none()),
         _ => true,
     };
+    // `lockdiscovery` will ask the lock managers; on a cluster's database that is a round
+    // trip of its own, so it is read alongside the dead properties, not after them.
+    let wants_locks = known_locks.is_none()
+        && !client.quirks.hide_activelocks
+        && match request {
+            PropfindBody::Prop(names) => names.iter().any(|n| *n == PropName::dav("lockdiscovery")),
+            PropfindBody::AllProp { .. } => true,
+            _ => false,
+        };
     let mut too_large = false;
+    let mut prefetched_locks: Option<Vec<LockRecord>> = None;
     let dead = match dead {
         Some(dead) => Some(dead),
         None if needs_dead => {
-            let page = subsystems
-                .properties
-                .get_page(path, None, PAGE_BYTES)
-                .await?;
+            let read_page = subsystems.properties.get_page(path, None, PAGE_BYTES);
+            let page = if wants_locks {
+                let (page, locks) = tokio::join!(read_page, subsystems.locks_covering(path));
+                // A lock table that cannot be read is the handler's to report, as before.
+                prefetched_locks = locks.ok();
+                page?
+            } else {
+                read_page.await?
+            };
             too_large = page.more;
             // Handlers find nothing prefetched then, and ask for the one they need.
             (!too_large).then_some(page.props)
@@ -86,7 +155,7 @@ pub async fn propstats(
         meta,
         subsystems,
         client,
-        known_locks,
+        known_locks: known_locks.or(prefetched_locks.as_deref()),
         dead: dead.as_deref(),
         document: Default::default(),
         identify: crate::ms::docid::identity_of,
@@ -136,7 +205,9 @@ pub async fn propstats(
                         }
                         seen.push(name);
                     }
-                    if !(names_only || handler.in_allprop(name) || include.contains(name)) {
+                    let in_allprop = handler.in_allprop(name)
+                        && (reach == AllpropReach::WithExtensions || !handler.is_extension(name));
+                    if !(names_only || in_allprop || include.contains(name)) {
                         continue;
                     }
                     match value_of(handler.as_ref(), &cx, name).await {

@@ -227,6 +227,13 @@ pub trait LivePropertyHandler: Send + Sync {
         true
     }
 
+    /// Whether `name` is an extension of some vendor's rather than a property RFC 4918
+    /// defines. allprop returns extensions for a single resource but leaves them out of
+    /// listings, where they are returned only when named (the executive's `AllpropReach`).
+    fn is_extension(&self, _name: &PropName) -> bool {
+        false
+    }
+
     /// The value for this resource, or `None` if the property is not defined on it (404).
     async fn get(
         &self,

@@ -30,6 +30,8 @@ struct Begun {
     target: String,
     version: Version,
     remote: Option<IpAddr>,
+    /// Counted in the metrics (a recorder was installed when the request arrived).
+    metered: bool,
     referer: Option<Vec<u8>>,
     user_agent: Option<Vec<u8>>,
     log: Option<AccessLog>,
@@ -42,7 +44,10 @@ impl Exchange {
         remote: Option<IpAddr>,
         log: Option<&AccessLog>,
     ) -> Exchange {
-        metrics::gauge!(names::IN_FLIGHT).increment(1.0);
+        let metered = crate::metrics::recording();
+        if metered {
+            metrics::gauge!(names::IN_FLIGHT).increment(1.0);
+        }
         let header = |name| {
             parts
                 .headers
@@ -60,6 +65,7 @@ impl Exchange {
                     .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
                 version: parts.version,
                 remote,
+                metered,
                 // Only kept when a log wants them.
                 referer: log.and_then(|_| header(REFERER)),
                 user_agent: log.and_then(|_| header(USER_AGENT)),
@@ -116,12 +122,14 @@ impl Done {
     fn record(self, sent: u64) {
         let e = self.exchange;
         let duration = e.started.elapsed();
-        let method = names::method_label(&e.method);
-        metrics::gauge!(names::IN_FLIGHT).decrement(1.0);
-        metrics::counter!(names::REQUESTS, "method" => method, "status" => self.status.to_string())
-            .increment(1);
-        metrics::histogram!(names::DURATION, "method" => method).record(duration.as_secs_f64());
-        metrics::counter!(names::BYTES_OUT).increment(sent);
+        if e.metered {
+            let method = names::method_label(&e.method);
+            metrics::gauge!(names::IN_FLIGHT).decrement(1.0);
+            metrics::counter!(names::REQUESTS, "method" => method, "status" => self.status.to_string())
+                .increment(1);
+            metrics::histogram!(names::DURATION, "method" => method).record(duration.as_secs_f64());
+            metrics::counter!(names::BYTES_OUT).increment(sent);
+        }
         if let Some(log) = &e.log {
             log.record(&AccessRecord {
                 remote: e.remote,

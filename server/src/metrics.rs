@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -74,6 +75,16 @@ const SECONDS_BUCKETS: [f64; 14] = [
 /// the memory they take when nobody scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
+/// Whether a recorder is installed. Without one every count is a no-op, but the labels are
+/// still built (the status as a `String`, a `Key` per metric); the per-request counts look
+/// here first, so a server without `--metrics-listen` pays one load per request for them.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the per-request metrics are recorded (`--metrics-listen` was given).
+pub fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
 /// Installs the process's recorder. Call once, before the server starts.
 pub fn install() -> Result<PrometheusHandle, String> {
     let recorder = PrometheusBuilder::new()
@@ -82,6 +93,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    RECORDING.store(true, Ordering::Relaxed);
     describe();
     Ok(handle)
 }

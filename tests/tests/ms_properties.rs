@@ -93,6 +93,87 @@ async fn allprop_of_a_collection_and_named_properties() {
     );
 }
 
+/// Issue 20: RFC 4918 §9.1's allprop is the dead properties and the RFC's live ones. Office
+/// reads the Microsoft live properties from the Depth 0 allprop of the document it opens, so a
+/// single resource's allprop keeps them; in a listing (Depth 1 or infinity) they are returned
+/// only when named, and the dead `Z:Win32*` ones as every dead property.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_allprop_has_the_microsoft_properties_only_when_named() {
+    let s = TestServer::start().await;
+    s.mkcol("/dir").await;
+    s.put("/dir/a.txt", "hello").await;
+    let (status, _) = s
+        .proppatch("/dir/a.txt", &explorer_proppatch("00000020"))
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let extensions = [
+        (DAV, "iscollection"),
+        (DAV, "isFolder"),
+        (DAV, "ishidden"),
+        (REPL, "repl-uid"),
+        (REPL, "resourcetag"),
+        (REPL, "authoritative-directory"),
+        (OFFICE, "modifiedby"),
+    ];
+    for depth in ["1", "infinity"] {
+        for body in ["", r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#] {
+            let (status, text) = s.propfind("/dir/", depth, body).await;
+            assert_eq!(status, StatusCode::MULTI_STATUS, "{text}");
+            let ms = Multistatus::parse(&text);
+            for href in ["/dir/", "/dir/a.txt"] {
+                let r = ms.response(href);
+                for (ns, name) in extensions {
+                    assert!(r.prop(ns, name).is_none(), "{name} of {href}: {text}");
+                }
+                for name in ["getetag", "getlastmodified", "resourcetype", "supportedlock"] {
+                    assert_eq!(r.status_of(DAV, name), Some(200), "{name} of {href}");
+                }
+            }
+            let a = ms.response("/dir/a.txt");
+            assert_eq!(a.prop(Z, "Win32FileAttributes").unwrap().text, "00000020");
+            assert_eq!(a.prop(DAV, "getcontentlength").unwrap().text, "5");
+        }
+    }
+    // Named in allprop's include or in prop, they are there, with the values Depth 0 shows.
+    let tag = resource_tag(&s.get("/dir/a.txt").await);
+    let (_, text) = s
+        .propfind(
+            "/dir/",
+            "1",
+            r#"<D:propfind xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/"><D:allprop/><D:include><R:resourcetag/><D:isFolder/></D:include></D:propfind>"#,
+        )
+        .await;
+    let ms = Multistatus::parse(&text);
+    let a = ms.response("/dir/a.txt");
+    assert_eq!(a.prop(REPL, "resourcetag").unwrap().text, tag.to_string());
+    assert_eq!(a.prop(DAV, "isFolder").unwrap().text, "f");
+    assert!(a.prop(REPL, "repl-uid").is_none(), "{text}");
+    assert_eq!(ms.response("/dir/").prop(DAV, "isFolder").unwrap().text, "t");
+    let (_, text) = s
+        .propfind(
+            "/dir/",
+            "1",
+            r#"<D:propfind xmlns:D="DAV:" xmlns:O="urn:schemas-microsoft-com:office:office"><D:prop><O:modifiedby/><D:ishidden/></D:prop></D:propfind>"#,
+        )
+        .await;
+    let ms = Multistatus::parse(&text);
+    let a = ms.response("/dir/a.txt");
+    assert_eq!(a.prop(OFFICE, "modifiedby").unwrap().text, "anonymous");
+    assert_eq!(a.prop(DAV, "ishidden").unwrap().text, "0");
+    // Depth 0 of the same resources: all of them (Office's handshake, `allprop_of_a_file`).
+    for href in ["/dir/", "/dir/a.txt"] {
+        let body = allprop(&s, href).await;
+        let ms = Multistatus::parse(&body);
+        let r = ms.response(href);
+        for (ns, name) in extensions {
+            if name == "authoritative-directory" && href == "/dir/a.txt" {
+                continue; // collections only
+            }
+            assert_eq!(r.status_of(ns, name), Some(200), "{name} of {href}: {body}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_properties_are_protected() {
     let s = TestServer::start().await;

@@ -30,7 +30,7 @@ use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
 use crate::propfind_cache::parse_propfind_recent;
-use crate::props::propstats;
+use crate::props::{AllpropReach, propstats, propstats_reaching};
 use crate::walk::{loop_detected, members, revisits_ancestor};
 
 pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Response> {
@@ -92,6 +92,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
             client: ctx.client.clone(),
         },
         request,
+        reach: AllpropReach::at(depth),
         tx,
         root_locks: None,
     };
@@ -111,6 +112,8 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
 struct Walk {
     ctx: Ctx,
     request: Arc<PropfindBody>,
+    /// The live properties an allprop returns: fewer in a listing than for one resource.
+    reach: AllpropReach,
     tx: mpsc::Sender<std::io::Result<Bytes>>,
     /// The locks around the listed collection, read before the answer started.
     root_locks: Option<Vec<LockRecord>>,
@@ -305,12 +308,13 @@ impl Walk {
                 (&own, None)
             }
         };
-        let props = propstats(
+        let props = propstats_reaching(
             path,
             meta,
             subsystems,
             &self.ctx.client,
             &self.request,
+            self.reach,
             dead,
             known_locks,
         )

@@ -104,7 +104,8 @@ pub async fn put(
     // (with `Expect: 100-continue` it has not yet). A whole-content body is then received into
     // staging without holding the latch, so concurrent uploads to one path only queue for the
     // publish; everything is checked again under the latch, as the world may have changed.
-    admit(ctx, &path, &lock, &names).await?;
+    let (existed_before, _) = admit(ctx, &path, &lock, &names).await?;
+    let existed_before = existed_before.is_some();
     let (content, known_etag) = match mode {
         WriteMode::Replace => {
             let staged = subsystems
@@ -135,11 +136,23 @@ pub async fn put(
             return Err(e);
         }
     };
-    let admitted = match admit(ctx, &path, &lock, &names).await {
-        Ok((meta, planned)) => docid::after_write(ctx, &path, meta.as_ref())
+    // The checks and the document record are independent reads: on a cluster's database
+    // they go out together (one round trip under the latch, not two). The record is read
+    // ahead only when the resource existed a moment ago; a new one needs none.
+    let (admitted, prefetched) = tokio::join!(admit(ctx, &path, &lock, &names), async {
+        match existed_before {
+            true => Some(docid::record(ctx, &path).await),
+            false => None,
+        }
+    });
+    let admitted = match (admitted, prefetched) {
+        (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => {
+            Ok((docid::after_write_of(ctx, &path, record.as_ref(), meta.as_ref()), planned, true))
+        }
+        (Ok((meta, planned)), _) => docid::after_write(ctx, &path, meta.as_ref())
             .await
             .map(|record| (record, planned, meta.is_some())),
-        Err(e) => Err(e),
+        (Err(e), _) => Err(e),
     };
     let (mut record, planned, existed) = match admitted {
         Ok(admitted) => admitted,

@@ -166,13 +166,26 @@ pub async fn after_write(
     before: Option<&ResourceMeta>,
 ) -> DavResult<DocumentRecord> {
     Ok(match before {
+        Some(_) => after_write_of(ctx, path, record(ctx, path).await?.as_ref(), before),
+        None => fresh(ctx),
+    })
+}
+
+/// Like [`after_write`], with the stored record of `path` already read.
+pub fn after_write_of(
+    ctx: &Ctx,
+    path: &DavPath,
+    stored: Option<&DocumentRecord>,
+    before: Option<&ResourceMeta>,
+) -> DocumentRecord {
+    match before {
         Some(meta) => next_version(
-            &identity(ctx, path, meta).await?,
+            &identity_of(stored, path, meta),
             String::new(),
             ctx.client.principal.clone(),
         ),
         None => fresh(ctx),
-    })
+    }
 }
 
 // ANCHOR: response-header

@@ -107,6 +107,11 @@ impl LivePropertyHandler for MicrosoftProperties {
         &self.names
     }
 
+    /// All of them: MS-WDVME's, not RFC 4918's.
+    fn is_extension(&self, _name: &PropName) -> bool {
+        true
+    }
+
     async fn get(
         &self,
         cx: &PropContext<'_>,
