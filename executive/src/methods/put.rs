@@ -146,9 +146,11 @@ pub async fn put(
         }
     });
     let admitted = match (admitted, prefetched) {
-        (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => {
-            Ok((docid::after_write_of(ctx, &path, record.as_ref(), meta.as_ref()), planned, true))
-        }
+        (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => Ok((
+            docid::after_write_of(ctx, &path, record.as_ref(), meta.as_ref()),
+            planned,
+            true,
+        )),
         (Ok((meta, planned)), _) => docid::after_write(ctx, &path, meta.as_ref())
             .await
             .map(|record| (record, planned, meta.is_some())),
