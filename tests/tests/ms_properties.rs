@@ -116,7 +116,10 @@ async fn a_listing_allprop_has_the_microsoft_properties_only_when_named() {
         (OFFICE, "modifiedby"),
     ];
     for depth in ["1", "infinity"] {
-        for body in ["", r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#] {
+        for body in [
+            "",
+            r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+        ] {
             let (status, text) = s.propfind("/dir/", depth, body).await;
             assert_eq!(status, StatusCode::MULTI_STATUS, "{text}");
             let ms = Multistatus::parse(&text);
@@ -125,7 +128,12 @@ async fn a_listing_allprop_has_the_microsoft_properties_only_when_named() {
                 for (ns, name) in extensions {
                     assert!(r.prop(ns, name).is_none(), "{name} of {href}: {text}");
                 }
-                for name in ["getetag", "getlastmodified", "resourcetype", "supportedlock"] {
+                for name in [
+                    "getetag",
+                    "getlastmodified",
+                    "resourcetype",
+                    "supportedlock",
+                ] {
                     assert_eq!(r.status_of(DAV, name), Some(200), "{name} of {href}");
                 }
             }
@@ -148,7 +156,10 @@ async fn a_listing_allprop_has_the_microsoft_properties_only_when_named() {
     assert_eq!(a.prop(REPL, "resourcetag").unwrap().text, tag.to_string());
     assert_eq!(a.prop(DAV, "isFolder").unwrap().text, "f");
     assert!(a.prop(REPL, "repl-uid").is_none(), "{text}");
-    assert_eq!(ms.response("/dir/").prop(DAV, "isFolder").unwrap().text, "t");
+    assert_eq!(
+        ms.response("/dir/").prop(DAV, "isFolder").unwrap().text,
+        "t"
+    );
     let (_, text) = s
         .propfind(
             "/dir/",
