@@ -9,6 +9,15 @@
 //! holders need query connections only, so whoever waits for one of its connections waits
 //! for a request that can finish.
 //!
+//! Query connections are driven on the thread whose requests use them: each thread with a
+//! runtime of its own (the server's connection threads) has a pool of its own, whose
+//! connections' tasks run on that runtime. A statement then costs its thread a write and a
+//! read on the socket; with the connections driven elsewhere it also woke that other thread
+//! and was woken back, twice a context switch and a trip through the kernel, which cost more
+//! than the statement (docs/performance.md). Threads of a work-stealing runtime, whose
+//! tasks move between threads, share one pool driven on the runtime that opened the cluster,
+//! as do the latches, whose transactions are ended by a task of that runtime.
+//!
 //! Timeouts, so that no request hangs on a database that stopped answering: a connection
 //! attempt gives up after [`CONNECT_TIMEOUT`]; the server cancels a statement after
 //! [`STATEMENT_TIMEOUT`]; TCP keepalives and `TCP_USER_TIMEOUT` notice a peer that vanished
@@ -16,14 +25,16 @@
 //! the client side as well. A connection whose operation did not finish cleanly is never
 //! handed out again: it may be in the middle of a transaction.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use deadpool_postgres::{
     ClientWrapper, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, Socket};
@@ -57,16 +68,27 @@ pub struct Cluster {
 }
 
 struct Inner {
+    /// Query connections for the thread that opened the cluster (they are driven on its
+    /// runtime) and for threads without a runtime of their own.
     queries: Pool,
+    /// The thread that opened the cluster.
+    opener: ThreadId,
+    /// Query connections per thread with a runtime of its own, made when it first asks.
+    local: Mutex<HashMap<ThreadId, Pool>>,
+    /// How many query connections each of those threads' pools opens at most.
+    local_size: usize,
+    /// Builds a pool whose connections are driven on the runtime given.
+    pools: PoolFactory,
     latches: Pool,
     named: Pool,
     instance: String,
     schema: Option<String>,
     /// `host:port/database`, for messages.
     describe: String,
-    /// The runtime the connections are driven on (the one that opened the cluster): not a
-    /// connection thread's, whose runtime ends with it, and whose requests would otherwise
-    /// wait for that thread to look at the socket.
+    /// The runtime the shared pools' connections are driven on (the one that opened the
+    /// cluster): not a connection thread's, whose runtime ends with it, and whose requests
+    /// would otherwise wait for that thread to look at the socket. A latch is held across
+    /// awaits on other threads' pools, so its connection must not depend on any one of them.
     runtime: Handle,
 }
 
@@ -112,6 +134,40 @@ impl deadpool_postgres::Connect for ConnectOn {
     }
 }
 
+/// Makes the pools, each driving its connections on a runtime of its choice.
+struct PoolFactory {
+    config: tokio_postgres::Config,
+}
+
+impl PoolFactory {
+    fn build(&self, runtime: &Handle, size: usize, wait: Duration) -> SubsystemResult<Pool> {
+        let manager = Manager::from_connect(
+            self.config.clone(),
+            ConnectOn(runtime.clone()),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(wait))
+            .create_timeout(Some(CONNECT_TIMEOUT * 2))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| SubsystemError::internal(format!("cannot build a pool: {e}")))
+    }
+}
+
+/// The size of one thread's query pool: `connections` shared by as many threads as the server
+/// starts by default (two per core), and at least two, so that a thread's requests seldom
+/// wait for one another. With more connection threads than the default, the instance may
+/// open more than `connections` in all (docs/scaling.md).
+fn local_size(connections: usize) -> usize {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    connections.div_ceil(threads).max(2)
+}
+
 async fn drive(connection: tokio_postgres::Connection<Socket, tokio_postgres::tls::NoTlsStream>) {
     if let Err(e) = connection.await {
         warn!(error = %e, "a connection to the cluster database ended");
@@ -137,29 +193,21 @@ impl Cluster {
             .keepalives_interval(Duration::from_secs(1))
             .keepalives_retries(1)
             .tcp_user_timeout(Duration::from_secs(2));
-        let pool = |size: usize, wait: Duration| {
-            let manager = Manager::from_connect(
-                config.clone(),
-                ConnectOn(runtime.clone()),
-                ManagerConfig {
-                    recycling_method: RecyclingMethod::Fast,
-                },
-            );
-            Pool::builder(manager)
-                .max_size(size)
-                .runtime(Runtime::Tokio1)
-                .wait_timeout(Some(wait))
-                .create_timeout(Some(CONNECT_TIMEOUT * 2))
-                .recycle_timeout(Some(CONNECT_TIMEOUT))
-                .build()
-                .map_err(|e| SubsystemError::internal(format!("cannot build a pool: {e}")))
-        };
+        let pools = PoolFactory { config };
         Ok(Cluster {
             inner: Arc::new(Inner {
-                queries: pool(settings.connections, POOL_WAIT)?,
+                queries: pools.build(&runtime, settings.connections, POOL_WAIT)?,
+                opener: std::thread::current().id(),
+                local: Mutex::new(HashMap::new()),
+                local_size: local_size(settings.connections),
                 // A latch may be waited for while other instances finish long requests.
-                latches: pool(settings.latch_connections, Duration::from_secs(60))?,
-                named: pool(NAMED_CONNECTIONS, Duration::from_secs(60))?,
+                latches: pools.build(
+                    &runtime,
+                    settings.latch_connections,
+                    Duration::from_secs(60),
+                )?,
+                named: pools.build(&runtime, NAMED_CONNECTIONS, Duration::from_secs(60))?,
+                pools,
                 instance: instance.to_owned(),
                 schema: settings.schema.clone(),
                 describe: describe(&settings.database),
@@ -187,11 +235,40 @@ impl Cluster {
         &self.inner.runtime
     }
 
-    /// A connection for queries, as a [`Session`].
+    /// A connection for queries, as a [`Session`]: from the pool of the asking thread when it
+    /// has a runtime of its own, so that the connection is driven where it is used.
     pub(super) async fn session(&self) -> SubsystemResult<Session> {
+        let pool = self.query_pool()?;
         Ok(Session {
-            client: Some(self.inner.queries.get().await.map_err(pool_error)?),
+            client: Some(pool.get().await.map_err(pool_error)?),
         })
+    }
+
+    fn query_pool(&self) -> SubsystemResult<Pool> {
+        let thread = std::thread::current().id();
+        let runtime = match Handle::try_current() {
+            Ok(runtime)
+                if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread
+                    && thread != self.inner.opener =>
+            {
+                runtime
+            }
+            _ => return Ok(self.inner.queries.clone()),
+        };
+        let mut local = self
+            .inner
+            .local
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(pool) = local.get(&thread) {
+            return Ok(pool.clone());
+        }
+        let pool = self
+            .inner
+            .pools
+            .build(&runtime, self.inner.local_size, POOL_WAIT)?;
+        local.insert(thread, pool.clone());
+        Ok(pool)
     }
 
     /// A connection to hold path latches on.
@@ -271,6 +348,15 @@ impl Cluster {
     /// Stops handing out connections; those in use close as they come back.
     pub fn close(&self) {
         self.inner.queries.close();
+        for pool in self
+            .inner
+            .local
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+        {
+            pool.close();
+        }
         self.inner.latches.close();
         self.inner.named.close();
     }
