@@ -7,7 +7,7 @@
 use std::time::SystemTime;
 
 use http::header::{
-    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     IF_UNMODIFIED_SINCE, RANGE, TRANSFER_ENCODING, USER_AGENT,
 };
 use http::{HeaderMap, HeaderName};
@@ -125,6 +125,9 @@ pub struct BodyInfo {
     pub present: bool,
     pub length: Option<u64>,
     pub content_type: Option<String>,
+    /// True if the client waits for `100 Continue` before it sends the body
+    /// (`Expect: 100-continue`, RFC 9110 §10.1.1).
+    pub awaits_continue: bool,
 }
 
 /// The parts of the request line and headers the parser needs.
@@ -373,6 +376,10 @@ fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, Prot
         },
         length,
         content_type: text(headers, &CONTENT_TYPE)?.map(str::to_owned),
+        awaits_continue: headers
+            .get_all(EXPECT)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
     })
 }
 

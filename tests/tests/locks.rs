@@ -742,3 +742,47 @@ async fn a_token_that_is_not_a_uri() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+/// A PUT without the lock's token is refused (423) however its body comes: a client that
+/// waits for `100 Continue` gets the 423 instead and never sends the body; a small body sent
+/// at once is received before the checks (they run once, under the latch) and changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_without_the_token_is_refused_however_the_body_comes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    s.put("/doc", "original").await;
+    let token = s.lock("/doc", "0").await;
+    assert!(!token.is_empty());
+    // Waits for 100 Continue: the answer comes before a byte of the body.
+    let mut waiting = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    waiting
+        .write_all(
+            b"PUT /doc HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        waiting.read(&mut answer),
+    )
+    .await
+    .expect("answered without the body")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 423"), "{answer}");
+    let r = s.request("PUT", "/doc").body("small").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    assert_eq!(s.get("/doc").await.text().await.unwrap(), "original");
+    // With the token, the small body goes in.
+    let r = s
+        .request("PUT", "/doc")
+        .header("If", if_token(&token))
+        .body("changed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/doc").await.text().await.unwrap(), "changed");
+}

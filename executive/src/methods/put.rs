@@ -104,14 +104,29 @@ pub async fn put(
     // (with `Expect: 100-continue` it has not yet). A whole-content body is then received into
     // staging without holding the latch, so concurrent uploads to one path only queue for the
     // publish; everything is checked again under the latch, as the world may have changed.
-    let (existed_before, _) = admit(ctx, &path, &lock, &names).await?;
-    let existed_before = existed_before.is_some();
+    // A small body sent without waiting is already on its way: checking it early would save
+    // nothing and cost what the check costs (a round trip to a cluster's database), so it is
+    // received first and checked once, under the latch, with the same answers (a body the
+    // store refuses is answered as the checks would have answered first).
+    let existed_before = if checks_early(ctx, &mode) {
+        Some(admit(ctx, &path, &lock, &names).await?.0.is_some())
+    } else {
+        None
+    };
     let (content, known_etag) = match mode {
         WriteMode::Replace => {
-            let staged = subsystems
+            let staged = match subsystems
                 .namespace
                 .stage(&subsystems.relative(&path), body)
-                .await?;
+                .await
+            {
+                Ok(staged) => staged,
+                Err(e) if existed_before.is_none() => {
+                    admit(ctx, &path, &lock, &names).await?;
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            };
             let etag = staged.meta.as_ref().map(|m| m.etag.clone());
             (
                 WriteContent::staged(subsystems.namespace.clone(), staged),
@@ -138,11 +153,11 @@ pub async fn put(
     };
     // The checks and the document record are independent reads: on a cluster's database
     // they go out together (one round trip under the latch, not two). The record is read
-    // ahead only when the resource existed a moment ago; a new one needs none.
+    // ahead unless the resource was missing a moment ago; a new one needs none.
     let (admitted, prefetched) = tokio::join!(admit(ctx, &path, &lock, &names), async {
         match existed_before {
-            true => Some(docid::record(ctx, &path).await),
-            false => None,
+            Some(false) => None,
+            _ => Some(docid::record(ctx, &path).await),
         }
     });
     let admitted = match (admitted, prefetched) {
@@ -248,6 +263,18 @@ pub async fn put(
     let answer = answer.with_owner_token(ctx, &path).await;
     answer.add_headers(&mut response);
     Ok(response)
+}
+
+/// Bodies up to this size, sent without `Expect: 100-continue`, are received before anything
+/// is checked: a client that does not wait has sent most of such a body before the check could
+/// answer, so refusing it early saves the client nothing.
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// Whether [`admit`] runs before the body is received as well as under the latch.
+fn checks_early(ctx: &Ctx, mode: &WriteMode) -> bool {
+    let body = &ctx.request.body;
+    let small = body.length.is_some_and(|n| n <= SMALL_BODY);
+    !(matches!(mode, WriteMode::Replace) && small && !body.awaits_continue)
 }
 
 /// Everything that decides whether this PUT may happen: the target is not a collection (405),
