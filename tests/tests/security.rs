@@ -115,6 +115,7 @@ async fn parallel_guesses_are_throttled_per_address_and_per_user() {
         }))
     };
     // Thirty from one address and five from each of three others, all at once.
+    let started = std::time::Instant::now();
     let (burst, elsewhere) = futures_util::future::join(
         guesses(from(1), 30, "burst"),
         futures_util::future::join_all((2..=4).map(|last| guesses(from(last), 5, "elsewhere"))),
@@ -139,10 +140,14 @@ async fn parallel_guesses_are_throttled_per_address_and_per_user() {
         }
     }
     // alice's key admits three at once, then one after 250 ms, 500 ms, 1 s, 2 s and 4 s: eight
-    // within the eight seconds an attempt may wait (one more if the burst arrived slowly).
+    // within the eight seconds an attempt may wait, then one every 8 s, each checked only if
+    // it arrived no more than 8 s before its turn. All arriving at once, that is eight; on a
+    // busy machine the burst may arrive spread over seconds, which lets in one more per 8 s
+    // the exchange took (never a count that the time does not explain).
+    let most = 10 + usize::try_from(started.elapsed().as_secs() / 8).unwrap_or(usize::MAX);
     assert!(
-        (3..=10).contains(&checked) && throttled == 45 - checked,
-        "{checked} checked, {throttled} throttled"
+        (3..=most).contains(&checked) && throttled == 45 - checked,
+        "{checked} checked (at most {most}), {throttled} throttled"
     );
     let r = from(5)
         .get(s.url("/"))
