@@ -189,8 +189,9 @@ prepare_root() {
 start_davd() {
     prepare_root davd
     local log="$work/davd/davd.log"
+    # No access log, as for the peers (their `access_log off`).
     "$davd_bin" --root "$work/davd/root" --state "$work/davd/state" --listen 127.0.0.1:0 \
-        >"$log" 2>&1 &
+        --access-log off >"$log" 2>&1 &
     pids+=($!)
     server_pid[davd]=$!
     local u
@@ -212,7 +213,8 @@ start_davd_kind() {
         printf '[[mount]]\nscope = "/"\nnamespace = { kind = "fs", root = "%s" }\n' "$dir/root"
         printf 'properties = { kind = "%s" }\nlocks = { kind = "%s" }\n' "$kind" "$kind"
     } >"$dir/davd.toml"
-    "$davd_bin" --config "$dir/davd.toml" --state "$dir/state" --listen 127.0.0.1:0 >"$log" 2>&1 &
+    "$davd_bin" --config "$dir/davd.toml" --state "$dir/state" --listen 127.0.0.1:0 \
+        --access-log off >"$log" 2>&1 &
     pids+=($!)
     server_pid[$name]=$!
     local u
