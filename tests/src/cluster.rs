@@ -179,6 +179,8 @@ pub struct Node {
     pub port: u16,
     state: PathBuf,
     child: Option<Child>,
+    /// Whether it has served once: until then its port may still change.
+    served: bool,
 }
 
 /// Instances serving one shared root through one database.
@@ -250,6 +252,7 @@ impl Cluster {
                 port: free_port(),
                 state: dir.path().join(format!("state-{name}")),
                 child: None,
+                served: false,
             })
             .collect();
         Cluster {
@@ -279,8 +282,26 @@ impl Cluster {
     /// Starts the instance `index` on its port, under `wrapper` (`["faketime", "-f",
     /// "+5m"]`) if given, and waits until it serves.
     pub async fn start_node(&mut self, index: usize, wrapper: &[&str]) {
-        let starting = self.spawn_node(index, wrapper);
-        self.wait_serving(index, starting).await;
+        loop {
+            let starting = self.spawn_node(index, wrapper);
+            match self.wait_serving(index, starting).await {
+                Ok(()) => return,
+                Err(log) => self.port_taken_or_panic(index, log),
+            }
+        }
+    }
+
+    /// After a start that failed with `log`: the port was chosen free when the cluster was
+    /// made, but a server of another test may have been given it since. An instance that
+    /// never served takes another port (its name, if derived from the port, is not yet in
+    /// use); anything else fails the test with the instance's log.
+    fn port_taken_or_panic(&mut self, index: usize, log: String) {
+        let node = &mut self.nodes[index];
+        if log.contains("Address already in use") && !node.served {
+            node.port = free_port();
+            return;
+        }
+        panic!("instance {} did not start:\n{log}", node.name);
     }
 
     /// Starts every instance at the same moment, then waits until each serves: what a
@@ -290,7 +311,10 @@ impl Cluster {
             .map(|index| self.spawn_node(index, &[]))
             .collect();
         for (index, starting) in starting.into_iter().enumerate() {
-            self.wait_serving(index, starting).await;
+            if let Err(log) = self.wait_serving(index, starting).await {
+                self.port_taken_or_panic(index, log);
+                self.start_node(index, &[]).await;
+            }
         }
     }
 
@@ -330,9 +354,9 @@ impl Cluster {
         Starting { child, log: rx }
     }
 
-    /// Waits until the instance `index` says it serves (panics with its log if it does not
-    /// within a minute), and keeps it.
-    async fn wait_serving(&mut self, index: usize, starting: Starting) {
+    /// Waits until the instance `index` says it serves, and keeps it; its log if it ended or
+    /// did not serve within a minute.
+    async fn wait_serving(&mut self, index: usize, starting: Starting) -> Result<(), String> {
         let Starting { mut child, log: rx } = starting;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut log = Vec::new();
@@ -342,19 +366,18 @@ impl Cluster {
                 Ok(line) => log.push(line),
                 Err(_) => {
                     let _ = child.kill();
-                    panic!(
-                        "instance {} did not start:\n{}",
-                        self.nodes[index].name,
-                        log.join("\n")
-                    );
+                    let _ = child.wait();
+                    return Err(log.join("\n"));
                 }
             }
         }
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in rx {});
         self.nodes[index].child = Some(child);
+        self.nodes[index].served = true;
         // The executive runs blocking work elsewhere; a first request makes sure it answers.
         let _ = self.request(index, "OPTIONS", "/").send().await;
+        Ok(())
     }
 
     /// Kills the instance `index` with SIGKILL, as a crash would, and waits for it to end.

@@ -801,3 +801,32 @@ async fn instances_stage_apart_and_starting_one_leaves_the_others_uploads() {
     assert!(in_flight.exists(), "A's start removed B's upload");
     assert!(!leftover.exists(), "A discards its own leftovers");
 }
+
+/// The harness itself: a port chosen free when the cluster was made may be given to another
+/// test's server before an instance starts on it (CI saw "Address already in use"). An
+/// instance that never served then starts on another port, and serves.
+#[tokio::test]
+async fn an_instance_whose_port_was_taken_before_it_started_takes_another() {
+    let Some(database) = FreshDatabase::create().await else {
+        return;
+    };
+    let mut cluster = Cluster::on(BINARY, &database.url, "", &["a", "b"]);
+    let taken = cluster.nodes[B].port;
+    let holder = std::net::TcpListener::bind(("127.0.0.1", taken)).unwrap();
+    cluster.start_all(&[]).await;
+    assert_ne!(cluster.nodes[B].port, taken);
+    let put = cluster
+        .request(A, "PUT", "/through-a.txt")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let get = cluster
+        .request(B, "GET", "/through-a.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    drop(holder);
+}
