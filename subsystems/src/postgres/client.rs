@@ -13,8 +13,8 @@
 //! runtime of its own (the server's connection threads) has a pool of its own, whose
 //! connections' tasks run on that runtime. A statement then costs its thread a write and a
 //! read on the socket; with the connections driven elsewhere it also woke that other thread
-//! and was woken back, twice a context switch and a trip through the kernel, which cost more
-//! than the statement (docs/performance.md). Threads of a work-stealing runtime, whose
+//! and was woken back, twice a context switch and a trip through the kernel (measured: 23 %
+//! more Depth 0 allprops of a file with dead properties, docs/performance.md). Threads of a work-stealing runtime, whose
 //! tasks move between threads, share one pool driven on the runtime that opened the cluster,
 //! as do the latches, whose transactions are ended by a task of that runtime.
 //!
@@ -255,6 +255,10 @@ impl Cluster {
             }
             _ => return Ok(self.inner.queries.clone()),
         };
+        if self.inner.queries.is_closed() {
+            // Closed with the server: no new pool for a thread that asks only now.
+            return Ok(self.inner.queries.clone());
+        }
         let mut local = self
             .inner
             .local
