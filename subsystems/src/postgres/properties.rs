@@ -71,6 +71,36 @@ impl PgProperties {
     pub fn new(cluster: Cluster) -> Self {
         PgProperties { cluster }
     }
+
+    /// Runs `sql` (`GET` or `REMOVE`: parameters `dir, name, ns, local`, one `xml` column)
+    /// for the property `name` of `path`; the value it returns, if any.
+    async fn one_value(
+        &self,
+        sql: &str,
+        path: &DavPath,
+        name: &PropName,
+    ) -> SubsystemResult<Option<StoredProp>> {
+        let (dir, resource) = paths::split(path);
+        let rows = self
+            .cluster
+            .query(
+                sql,
+                &[
+                    &dir,
+                    &resource,
+                    &name.namespace.as_ref(),
+                    &name.local.as_ref(),
+                ],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(Some(StoredProp {
+                name: name.clone(),
+                xml: text(row, 0)?,
+            })),
+            None => Ok(None),
+        }
+    }
 }
 
 fn text(row: &Row, index: usize) -> SubsystemResult<String> {
@@ -268,26 +298,7 @@ impl PropertyManager for PgProperties {
     }
 
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        let (dir, resource) = paths::split(path);
-        let rows = self
-            .cluster
-            .query(
-                GET,
-                &[
-                    &dir,
-                    &resource,
-                    &name.namespace.as_ref(),
-                    &name.local.as_ref(),
-                ],
-            )
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(Some(StoredProp {
-                name: name.clone(),
-                xml: text(row, 0)?,
-            })),
-            None => Ok(None),
-        }
+        self.one_value(GET, path, name).await
     }
 
     async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
@@ -377,26 +388,7 @@ impl PropertyManager for PgProperties {
     }
 
     async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        let (dir, resource) = paths::split(path);
-        let rows = self
-            .cluster
-            .query(
-                REMOVE,
-                &[
-                    &dir,
-                    &resource,
-                    &name.namespace.as_ref(),
-                    &name.local.as_ref(),
-                ],
-            )
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(Some(StoredProp {
-                name: name.clone(),
-                xml: text(row, 0)?,
-            })),
-            None => Ok(None),
-        }
+        self.one_value(REMOVE, path, name).await
     }
 
     async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
