@@ -68,11 +68,15 @@ pub fn keys(schema: Option<&str>, claims: &[LatchClaim]) -> Vec<(i64, bool)> {
     keys.into_iter().collect()
 }
 
-/// The statements that open the latch transaction and take `keys` in order. The keys are
-/// numbers this process computed, written as literals: one round trip for all of it.
+/// The statements that open the latch transaction and take `keys` in order: `BEGIN`, the
+/// statement timeout lifted (a separate statement: a statement's own timeout is armed
+/// before it runs), and one `SELECT` whose columns set the lock wait and then take the keys,
+/// left to right (PostgreSQL evaluates a target list in order). The keys are numbers this
+/// process computed, written as literals: one round trip, and three statements for the
+/// server to parse and plan instead of three plus one per key.
 fn acquire_sql(keys: &[(i64, bool)]) -> String {
     let mut sql = format!(
-        "BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {};",
+        "BEGIN; SET LOCAL statement_timeout = 0; SELECT set_config('lock_timeout', '{}', true)",
         LATCH_WAIT.as_millis()
     );
     for (key, exclusive) in keys {
@@ -81,7 +85,7 @@ fn acquire_sql(keys: &[(i64, bool)]) -> String {
         } else {
             "pg_advisory_xact_lock_shared"
         };
-        let _ = write!(sql, " SELECT {function}({key});");
+        let _ = write!(sql, ", {function}({key})");
     }
     sql
 }

@@ -185,6 +185,30 @@ async fn latches_hold_across_instances() {
         .unwrap();
 }
 
+/// A latch is waited for up to `LATCH_WAIT`, not the two seconds every other statement
+/// gets: the statement that takes the keys runs without the statement timeout.
+#[tokio::test]
+async fn a_latch_is_waited_for_longer_than_a_statement_may_run() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (latches_a, latches_b) = (PgLatches::new(a), PgLatches::new(b));
+    let claim = [LatchClaim {
+        path: p("/slow.txt"),
+        deep: false,
+    }];
+    let held = latches_a.acquire(&claim).await.unwrap();
+    let release = async {
+        tokio::time::sleep(STATEMENT_TIMEOUT + Duration::from_millis(500)).await;
+        drop(held);
+    };
+    let (_, waited) = tokio::join!(release, latches_b.acquire(&claim));
+    assert!(
+        waited.is_ok(),
+        "the waiter gave up: {:?}",
+        waited.err().map(|e| e.message)
+    );
+}
+
 /// Recovery at one instance's start forgets that instance's markers only: another's request
 /// in flight keeps its own, and either can ask whether a batch went in.
 #[tokio::test]
