@@ -13,6 +13,10 @@
 //!
 //! [`SubsystemError::unavailable`]: crate::SubsystemError::unavailable
 
+use std::any::Any;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 
 use davd_protocol::DavPath;
@@ -30,7 +34,69 @@ pub struct LatchClaim {
 /// Latches held by a [`SharedLatches`] service for one request; dropping it releases them.
 /// If the process dies, the service must release them by itself, at once (a database does
 /// when the connection that holds them closes).
-pub trait HeldLatches: Send + Sync {}
+#[async_trait]
+pub trait HeldLatches: Send + Sync {
+    /// Releases the latches after making durable what statements of the request wrote in
+    /// their transaction while [`carrying`] (nothing else does: dropping discards it). The
+    /// caller awaits it before it answers; an error means those writes are not there.
+    async fn commit(self: Box<Self>) -> SubsystemResult<()> {
+        Ok(())
+    }
+}
+
+/// A transaction a [`SharedLatches`] service holds latches in, offered to the stores that
+/// share its database (see [`carrying`]). What it is, only that service and those stores know.
+pub type CarriedTransaction = Arc<dyn Any + Send + Sync>;
+
+/// The place a request keeps the transaction its latches were taken in, while [`carrying`].
+#[derive(Clone, Default)]
+struct Carrier(Arc<Mutex<Option<CarriedTransaction>>>);
+
+tokio::task_local! {
+    static CARRIER: Carrier;
+}
+
+/// Runs `request` so that, once it holds shared latches, the statements its stores send to
+/// the latch service's database ride the latches' own transaction instead of connections of
+/// their own: one connection and fewer round trips for a short write (a PUT: the lock check,
+/// the document record read and written, then one commit). Their writes then count only
+/// once the caller awaits [`HeldLatches::commit`]; a request whose writes must stand on
+/// their own (a journaled batch with its markers) calls [`stop_carrying`] first.
+pub async fn carrying<F: Future>(request: F) -> F::Output {
+    CARRIER.scope(Carrier::default(), request).await
+}
+
+/// Called by a [`SharedLatches`] service that has just taken latches: if the request is
+/// [`carrying`], its stores' statements use `transaction` from now on. Whether it was taken.
+pub fn offer_transaction(transaction: CarriedTransaction) -> bool {
+    CARRIER
+        .try_with(|carrier| {
+            let mut slot = carrier.0.lock().unwrap_or_else(|p| p.into_inner());
+            match *slot {
+                Some(_) => false,
+                None => {
+                    *slot = Some(transaction);
+                    true
+                }
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// The transaction the request's statements ride, if it is [`carrying`] one.
+pub fn carried_transaction() -> Option<CarriedTransaction> {
+    CARRIER
+        .try_with(|carrier| carrier.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        .ok()
+        .flatten()
+}
+
+/// From now on the request's statements use connections of their own again.
+pub fn stop_carrying() {
+    let _ = CARRIER.try_with(|carrier| {
+        carrier.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    });
+}
 
 /// Per-path write latches shared by every process serving one namespace.
 #[async_trait]

@@ -31,7 +31,10 @@ pub use document::{
 };
 pub use error::{SubsystemError, SubsystemResult};
 pub use journal::Journal;
-pub use latch::{HeldLatches, LatchClaim, SharedLatches};
+pub use latch::{
+    CarriedTransaction, HeldLatches, LatchClaim, SharedLatches, carried_transaction, carrying,
+    offer_transaction, stop_carrying,
+};
 pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, SetVerdict, Subsystems,
     WriteKind,

@@ -14,9 +14,9 @@
 //! connections' tasks run on that runtime. A statement then costs its thread a write and a
 //! read on the socket; with the connections driven elsewhere it also woke that other thread
 //! and was woken back, twice a context switch and a trip through the kernel (measured: 23 %
-//! more Depth 0 allprops of a file with dead properties, docs/performance.md). Threads of a work-stealing runtime, whose
-//! tasks move between threads, share one pool driven on the runtime that opened the cluster,
-//! as do the latches, whose transactions are ended by a task of that runtime.
+//! more Depth 0 allprops of a file with dead properties, docs/performance.md). Threads of a
+//! work-stealing runtime, whose tasks move between threads, share one pool driven on the
+//! runtime that opened the cluster, as do the latches (see [`Cluster::latch_connection`]).
 //!
 //! Timeouts, so that no request hangs on a database that stopped answering: a connection
 //! attempt gives up after [`CONNECT_TIMEOUT`]; the server cancels a statement after
@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -42,6 +43,7 @@ use tracing::warn;
 
 use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
 
+use super::latches::{Carried, LatchConnection};
 use super::settings::{ClusterSettings, describe};
 
 /// How long a connection attempt may take.
@@ -87,8 +89,7 @@ struct Inner {
     describe: String,
     /// The runtime the shared pools' connections are driven on (the one that opened the
     /// cluster): not a connection thread's, whose runtime ends with it, and whose requests
-    /// would otherwise wait for that thread to look at the socket. A latch is held across
-    /// awaits on other threads' pools, so its connection must not depend on any one of them.
+    /// would otherwise wait for that thread to look at the socket.
     runtime: Handle,
 }
 
@@ -235,6 +236,25 @@ impl Cluster {
         &self.inner.runtime
     }
 
+    /// Tells this cluster apart from another one in the same process (their latches'
+    /// transactions are not interchangeable).
+    pub(super) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// The latches' transaction of this cluster that the current request is carrying, with
+    /// its connection, if it carries one that is still open.
+    fn carried(&self) -> Option<(Arc<Carried>, Arc<LatchConnection>)> {
+        let carried = davd_registry::carried_transaction()?
+            .downcast::<Carried>()
+            .ok()?;
+        if carried.cluster != self.id() {
+            return None;
+        }
+        let connection = carried.connection.upgrade()?;
+        Some((carried, connection))
+    }
+
     /// A connection for queries, as a [`Session`]: from the pool of the asking thread when it
     /// has a runtime of its own, so that the connection is driven where it is used.
     pub(super) async fn session(&self) -> SubsystemResult<Session> {
@@ -275,7 +295,11 @@ impl Cluster {
         Ok(pool)
     }
 
-    /// A connection to hold path latches on.
+    /// A connection to hold path latches on. Its connection is driven on the runtime that
+    /// opened the cluster, not on the asking thread, even though a PUT's statements ride it:
+    /// the latch is a critical section, and a connection thread busy with other requests
+    /// would answer its statements late (tried: per-thread latch pools gave fewer PUTs to
+    /// one path in two alternating runs of four rounds, docs/performance.md).
     pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
         self.inner.latches.get().await.map_err(pool_error)
     }
@@ -309,6 +333,24 @@ impl Cluster {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> SubsystemResult<Vec<Row>> {
+        if let Some((carried, connection)) = self.carried() {
+            let rows = self
+                .within(OPERATION_TIMEOUT, async {
+                    let client = connection.client();
+                    let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
+                    client
+                        .query(&statement, params)
+                        .await
+                        .map_err(|e| db_error(&e))
+                })
+                .await;
+            if rows.is_err() {
+                // PostgreSQL has aborted the transaction (or, after a timeout, its state is
+                // unknown): the latches' commit must fail rather than quietly roll back.
+                carried.broken.store(true, Ordering::Release);
+            }
+            return rows;
+        }
         self.within(OPERATION_TIMEOUT, async {
             let mut session = self.session().await?;
             let client = session.client();

@@ -19,6 +19,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,9 +28,12 @@ use deadpool_postgres::Object;
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
-use davd_registry::{DavPath, HeldLatches, LatchClaim, SharedLatches, SubsystemResult};
+use davd_registry::{
+    DavPath, HeldLatches, LatchClaim, SharedLatches, SubsystemError, SubsystemResult,
+    offer_transaction, stop_carrying,
+};
 
-use super::client::{Cluster, db_error};
+use super::client::{Cluster, OPERATION_TIMEOUT, STATEMENT_TIMEOUT, commit_error, db_error};
 
 /// How long a request waits for a latch another instance holds before it gets a 503.
 pub const LATCH_WAIT: Duration = Duration::from_secs(60);
@@ -71,7 +76,8 @@ pub fn keys(schema: Option<&str>, claims: &[LatchClaim]) -> Vec<(i64, bool)> {
 /// The statements that open the latch transaction and take `keys` in order: `BEGIN`, the
 /// statement timeout lifted (a separate statement: a statement's own timeout is armed
 /// before it runs), and one `SELECT` whose columns set the lock wait and then take the keys,
-/// left to right (PostgreSQL evaluates a target list in order). The keys are numbers this
+/// left to right (PostgreSQL evaluates a target list in order), and last gives the
+/// transaction's later statements the usual timeout again. The keys are numbers this
 /// process computed, written as literals: one round trip, and three statements for the
 /// server to parse and plan instead of three plus one per key.
 fn acquire_sql(keys: &[(i64, bool)]) -> String {
@@ -87,6 +93,13 @@ fn acquire_sql(keys: &[(i64, bool)]) -> String {
         };
         let _ = write!(sql, ", {function}({key})");
     }
+    // Statements that ride the transaction afterwards (a carrying request's) get the usual
+    // limit back; this statement's own timer, armed at zero, is not affected.
+    let _ = write!(
+        sql,
+        ", set_config('statement_timeout', '{}', true)",
+        STATEMENT_TIMEOUT.as_millis()
+    );
     sql
 }
 
@@ -103,27 +116,40 @@ impl PgLatches {
 
 impl PgLatches {
     /// Takes `keys` in one transaction on `connection`, held until the value returned is
-    /// dropped.
+    /// dropped or committed. Path latches (`offer`) offer their transaction to a request that
+    /// is carrying one (`davd_registry::carrying`).
     async fn hold(
         &self,
         connection: Object,
         keys: &[(i64, bool)],
+        offer: bool,
     ) -> SubsystemResult<Box<dyn HeldLatches>> {
-        let mut held = Held {
-            connection: Some(connection),
-            cluster: self.cluster.clone(),
-        };
+        let connection = Arc::new(LatchConnection(Some(connection)));
         let sql = acquire_sql(keys);
-        let taken = match &held.connection {
-            Some(connection) => connection.batch_execute(&sql).await,
-            None => unreachable!("just set"),
+        // Were this future dropped while it waits, the connection (open transaction, keys
+        // perhaps taken) closes with the last reference: `LatchConnection` is not reused
+        // unless its transaction ended cleanly.
+        connection
+            .client()
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| db_error(&e))?;
+        let carried = match offer {
+            true => {
+                let carried = Arc::new(Carried {
+                    cluster: self.cluster.id(),
+                    connection: Arc::downgrade(&connection),
+                    broken: AtomicBool::new(false),
+                });
+                offer_transaction(carried.clone()).then_some(carried)
+            }
+            false => None,
         };
-        if let Err(e) = taken {
-            // The transaction may be open on it: the connection is closed, not reused.
-            held.abandon();
-            return Err(db_error(&e));
-        }
-        Ok(Box::new(held))
+        Ok(Box::new(Held {
+            connection: Some(connection),
+            carried,
+            cluster: self.cluster.clone(),
+        }))
     }
 }
 
@@ -135,7 +161,7 @@ impl SharedLatches for PgLatches {
 
     async fn acquire(&self, claims: &[LatchClaim]) -> SubsystemResult<Box<dyn HeldLatches>> {
         let connection = self.cluster.latch_connection().await?;
-        self.hold(connection, &keys(self.cluster.schema(), claims))
+        self.hold(connection, &keys(self.cluster.schema(), claims), true)
             .await
     }
 
@@ -143,38 +169,110 @@ impl SharedLatches for PgLatches {
         // A pool of its own: see client.rs.
         let connection = self.cluster.named_connection().await?;
         let key = advisory_key(self.cluster.schema(), "named", name);
-        self.hold(connection, &[(key, true)]).await
+        self.hold(connection, &[(key, true)], false).await
     }
 }
 
-/// Latches held: an open transaction on a connection of the latch pool.
-struct Held {
-    connection: Option<Object>,
-    cluster: Cluster,
+/// A latch connection while its transaction is open. Unless it is handed back with
+/// [`LatchConnection::into_pool`] after the transaction ended, dropping it closes the
+/// connection (which ends the transaction and frees its keys): a connection is never reused
+/// with a transaction open on it.
+pub(super) struct LatchConnection(Option<Object>);
+
+impl LatchConnection {
+    pub(super) fn client(&self) -> &Object {
+        match &self.0 {
+            Some(object) => object,
+            None => unreachable!("emptied only when consumed or dropped"),
+        }
+    }
+
+    fn into_pool(mut self) {
+        drop(self.0.take());
+    }
 }
 
-impl Held {
-    fn abandon(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            drop(Object::take(connection));
+impl Drop for LatchConnection {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
         }
     }
 }
 
-impl HeldLatches for Held {}
+/// The latches' transaction as a carrying request's statements find it (`Cluster::query`).
+pub(super) struct Carried {
+    /// Which cluster's connection it is: only that cluster's stores may use it.
+    pub(super) cluster: usize,
+    /// Gone once the latches are released.
+    pub(super) connection: Weak<LatchConnection>,
+    /// A statement failed or was abandoned in the transaction, so PostgreSQL has aborted it
+    /// (or its state is unknown): committing it must fail, not quietly roll back.
+    pub(super) broken: AtomicBool,
+}
+
+/// Latches held: an open transaction on a connection of the latch pool.
+struct Held {
+    connection: Option<Arc<LatchConnection>>,
+    carried: Option<Arc<Carried>>,
+    cluster: Cluster,
+}
+
+impl Held {
+    /// The connection, once no statement of the request is using it.
+    fn take_connection(&mut self) -> Option<LatchConnection> {
+        if self.carried.take().is_some() {
+            stop_carrying();
+        }
+        // Only a statement still running holds another reference: none does once the
+        // request stops awaiting, unless one was abandoned, and then its connection closes
+        // when it lets go.
+        Arc::try_unwrap(self.connection.take()?).ok()
+    }
+}
+
+#[async_trait]
+impl HeldLatches for Held {
+    async fn commit(mut self: Box<Self>) -> SubsystemResult<()> {
+        let broken = self
+            .carried
+            .as_ref()
+            .is_some_and(|carried| carried.broken.load(Ordering::Acquire));
+        let connection = match self.take_connection() {
+            Some(connection) if !broken => connection,
+            _ => {
+                return Err(SubsystemError::unavailable(
+                    "a statement of this change failed in the cluster database; \
+                     nothing of it was kept there",
+                ));
+            }
+        };
+        self.cluster
+            .within(OPERATION_TIMEOUT, async {
+                connection
+                    .client()
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(|e| commit_error(&e))
+            })
+            .await?;
+        connection.into_pool();
+        Ok(())
+    }
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let Some(connection) = self.connection.take() else {
+        let Some(connection) = self.take_connection() else {
             return;
         };
         // Ending the transaction releases every key. The connection goes back to the pool
-        // only once that is done; if it cannot be done, the connection closes, which releases
-        // them too.
+        // only once that is done; if it cannot be done (or the runtime asked to do it is
+        // shutting down and drops the task), the connection closes, which releases them too.
         self.cluster.runtime().spawn(async move {
-            if let Err(e) = connection.batch_execute("ROLLBACK").await {
-                warn!(error = %e, "could not release latches; closing their connection");
-                drop(Object::take(connection));
+            match connection.client().batch_execute("ROLLBACK").await {
+                Ok(()) => connection.into_pool(),
+                Err(e) => warn!(error = %e, "could not release latches; closing their connection"),
             }
         });
     }

@@ -209,6 +209,81 @@ async fn a_latch_is_waited_for_longer_than_a_statement_may_run() {
     );
 }
 
+/// A carrying request's statements ride its latches' transaction: what it writes no other
+/// instance sees before the commit, and nobody ever sees if the latches are dropped instead.
+#[tokio::test]
+async fn a_carrying_request_writes_in_its_latches_transaction() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (latches_a, latches_b) = (PgLatches::new(a.clone()), PgLatches::new(b.clone()));
+    let (mine, theirs) = (PgProperties::new(a), PgProperties::new(b));
+    let name = prop("").name;
+    let value = |props: Option<StoredProp>| props.map(|p| p.xml);
+    let kept = [LatchClaim {
+        path: p("/kept.txt"),
+        deep: false,
+    }];
+    davd_registry::carrying(async {
+        let held = latches_a.acquire(&kept).await.unwrap();
+        mine.set(&p("/kept.txt"), prop("1")).await.unwrap();
+        let read = mine.get(&p("/kept.txt"), &name).await.unwrap();
+        assert_eq!(
+            value(read),
+            Some(prop("1").xml),
+            "its own transaction sees it"
+        );
+        let elsewhere = theirs.get(&p("/kept.txt"), &name).await.unwrap();
+        assert_eq!(
+            value(elsewhere),
+            None,
+            "uncommitted, another instance does not"
+        );
+        held.commit().await.unwrap();
+    })
+    .await;
+    let read = theirs.get(&p("/kept.txt"), &name).await.unwrap();
+    assert_eq!(value(read), Some(prop("1").xml));
+
+    let dropped = [LatchClaim {
+        path: p("/dropped.txt"),
+        deep: false,
+    }];
+    davd_registry::carrying(async {
+        let held = latches_a.acquire(&dropped).await.unwrap();
+        mine.set(&p("/dropped.txt"), prop("2")).await.unwrap();
+        drop(held);
+    })
+    .await;
+    // Once b gets the latch, a's transaction has ended.
+    drop(latches_b.acquire(&dropped).await.unwrap());
+    let read = theirs.get(&p("/dropped.txt"), &name).await.unwrap();
+    assert_eq!(value(read), None);
+}
+
+/// A statement that fails in a carried transaction makes the commit fail: PostgreSQL threw
+/// the transaction's earlier writes away, and the request must not answer as if it kept them.
+#[tokio::test]
+async fn a_failed_statement_makes_the_carried_commit_fail() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let latches = PgLatches::new(a.clone());
+    let (mine, theirs) = (PgProperties::new(a.clone()), PgProperties::new(b));
+    let claim = [LatchClaim {
+        path: p("/f.txt"),
+        deep: false,
+    }];
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim).await.unwrap();
+        mine.set(&p("/f.txt"), prop("1")).await.unwrap();
+        a.query("SELECT 1 / 0", &[]).await.unwrap_err();
+        let e = held.commit().await.err().unwrap();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    })
+    .await;
+    let read = theirs.get(&p("/f.txt"), &prop("").name).await.unwrap();
+    assert!(read.is_none());
+}
+
 /// Recovery at one instance's start forgets that instance's markers only: another's request
 /// in flight keeps its own, and either can ask whether a batch went in.
 #[tokio::test]
