@@ -155,6 +155,25 @@ impl LatchGuard {
     }
 }
 
+/// Latches held in this process whose cluster-wide part may not be granted yet
+/// ([`crate::Executive::latch_pending`]): nothing but reads may happen before
+/// [`PendingLatch::granted`].
+pub struct PendingLatch(LatchGuard);
+
+impl PendingLatch {
+    pub fn new(guard: LatchGuard) -> Self {
+        PendingLatch(guard)
+    }
+
+    /// The latches, once the cluster's are granted too.
+    pub async fn granted(self) -> Result<LatchGuard, SubsystemError> {
+        if let Some(shared) = &self.0.shared {
+            shared.granted().await?;
+        }
+        Ok(self.0)
+    }
+}
+
 impl Drop for LatchGuard {
     fn drop(&mut self) {
         // The cluster's latches go first: a local waiter granted below then finds them free,

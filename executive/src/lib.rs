@@ -132,8 +132,30 @@ impl Executive {
         };
         let guard = self.latches.acquire(claims).await;
         match self.registry.shared_latches() {
-            Some(shared) => Ok(guard.with_shared(shared.acquire(&shared_claims).await?)),
+            Some(shared) => {
+                let held = shared.acquire(&shared_claims).await?;
+                held.granted().await?;
+                Ok(guard.with_shared(held))
+            }
             None => Ok(guard),
+        }
+    }
+
+    /// Like [`Executive::latch`], for a request that is carrying the cluster latches'
+    /// transaction (`davd_registry::carrying`): the request for the cluster's latches may
+    /// still be on its way, with the request's reads sent behind it, so that they cost no
+    /// round trip of their own. Only [`latch::PendingLatch::granted`] gives the latches.
+    pub async fn latch_pending(&self, claims: Vec<latch::Claim>) -> DavResult<latch::PendingLatch> {
+        let shared_claims: Vec<_> = match self.registry.shared_latches() {
+            Some(_) => claims.iter().map(latch::Claim::shared).collect(),
+            None => Vec::new(),
+        };
+        let guard = self.latches.acquire(claims).await;
+        match self.registry.shared_latches() {
+            Some(shared) => Ok(latch::PendingLatch::new(
+                guard.with_shared(shared.acquire(&shared_claims).await?),
+            )),
+            None => Ok(latch::PendingLatch::new(guard)),
         }
     }
 

@@ -36,6 +36,14 @@ pub struct LatchClaim {
 /// when the connection that holds them closes).
 #[async_trait]
 pub trait HeldLatches: Send + Sync {
+    /// Waits until the latches are granted. [`SharedLatches::acquire`] returns only once they
+    /// are, except to a request that is [`carrying`]: there the request for them may go out
+    /// ahead of the request's first statements (which the database runs after it), and the
+    /// caller must await this before it changes anything outside the transaction.
+    async fn granted(&self) -> SubsystemResult<()> {
+        Ok(())
+    }
+
     /// Releases the latches after making durable what statements of the request wrote in
     /// their transaction while [`carrying`] (nothing else does: dropping discards it). The
     /// caller awaits it before it answers; an error means those writes are not there.
@@ -106,7 +114,9 @@ pub trait SharedLatches: Send + Sync {
 
     /// Waits until no other process holds a conflicting claim, then holds all of `claims` at
     /// once until the returned value is dropped. The caller already holds the same claims in
-    /// its own process, so what it waits for is always another process's request.
+    /// its own process, so what it waits for is always another process's request. A request
+    /// that is [`carrying`] may get the value before the claims are granted: see
+    /// [`HeldLatches::granted`].
     async fn acquire(&self, claims: &[LatchClaim]) -> SubsystemResult<Box<dyn HeldLatches>>;
 
     /// Waits until no other process holds the latch named `name`, then holds it until the

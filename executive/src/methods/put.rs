@@ -154,8 +154,8 @@ async fn carried_put(
             None,
         ),
     };
-    let latch = match ctx.exec.latch(vec![Claim::shallow(&path)]).await {
-        Ok(latch) => latch,
+    let pending = match ctx.exec.latch_pending(vec![Claim::shallow(&path)]).await {
+        Ok(pending) => pending,
         Err(e) => {
             let mut content = content;
             content.abandon().await;
@@ -163,14 +163,24 @@ async fn carried_put(
         }
     };
     // The checks and the document record are independent reads: on a cluster's database
-    // they go out together (one round trip under the latch, not two). The record is read
-    // ahead unless the resource was missing a moment ago; a new one needs none.
-    let (admitted, prefetched) = tokio::join!(admit(ctx, &path, &lock, &names), async {
-        match existed_before {
-            Some(false) => None,
-            _ => Some(docid::record(ctx, &path).await),
+    // they go out together, right behind the request for the latch (one round trip for the
+    // three). The record is read ahead unless the resource was missing a moment ago; a new
+    // one needs none.
+    let (granted, admitted, prefetched) =
+        tokio::join!(pending.granted(), admit(ctx, &path, &lock, &names), async {
+            match existed_before {
+                Some(false) => None,
+                _ => Some(docid::record(ctx, &path).await),
+            }
+        });
+    let latch = match granted {
+        Ok(latch) => latch,
+        Err(e) => {
+            let mut content = content;
+            content.abandon().await;
+            return Err(e.into());
         }
-    });
+    };
     let admitted = match (admitted, prefetched) {
         (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => Ok((
             docid::after_write_of(ctx, &path, record.as_ref(), meta.as_ref()),

@@ -348,6 +348,9 @@ impl Cluster {
                 // PostgreSQL has aborted the transaction (or, after a timeout, its state is
                 // unknown): the latches' commit must fail rather than quietly roll back.
                 carried.broken.store(true, Ordering::Release);
+                // A statement sent behind a request for keys that failed fails too; the
+                // client is told why the keys were not taken.
+                carried.granted().await?;
             }
             return rows;
         }

@@ -19,8 +19,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -117,7 +120,9 @@ impl PgLatches {
 impl PgLatches {
     /// Takes `keys` in one transaction on `connection`, held until the value returned is
     /// dropped or committed. Path latches (`offer`) offer their transaction to a request that
-    /// is carrying one (`davd_registry::carrying`).
+    /// is carrying one (`davd_registry::carrying`); then this returns as soon as the request
+    /// for the keys is sent, so that the request's first statements go out behind it without
+    /// waiting a round trip, and [`HeldLatches::granted`] says when the keys are taken.
     async fn hold(
         &self,
         connection: Object,
@@ -126,31 +131,60 @@ impl PgLatches {
     ) -> SubsystemResult<Box<dyn HeldLatches>> {
         let connection = Arc::new(LatchConnection(Some(connection)));
         let sql = acquire_sql(keys);
-        // Were this future dropped while it waits, the connection (open transaction, keys
-        // perhaps taken) closes with the last reference: `LatchConnection` is not reused
-        // unless its transaction ended cleanly.
-        connection
-            .client()
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| db_error(&e))?;
+        // Were this future (or the grant below) dropped while it waits, the connection (open
+        // transaction, keys perhaps taken) closes with the last reference: `LatchConnection`
+        // is not reused unless its transaction ended cleanly.
+        let mut grant: Grant = Box::pin({
+            let connection = connection.clone();
+            async move {
+                connection
+                    .client()
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| db_error(&e))
+            }
+        });
         let carried = match offer {
             true => {
                 let carried = Arc::new(Carried {
                     cluster: self.cluster.id(),
                     connection: Arc::downgrade(&connection),
                     broken: AtomicBool::new(false),
+                    grant: tokio::sync::Mutex::new(GrantState::Waiting(None)),
                 });
                 offer_transaction(carried.clone()).then_some(carried)
             }
             false => None,
         };
+        match &carried {
+            Some(carried) => {
+                // Polled once, the request for the keys is sent (tokio-postgres sends a
+                // request when its future is first polled, and runs requests in that order).
+                let first = std::future::poll_fn(|cx| Poll::Ready(grant.as_mut().poll(cx))).await;
+                let state = match first {
+                    Poll::Ready(result) => GrantState::Done(result),
+                    Poll::Pending => GrantState::Waiting(Some(grant)),
+                };
+                *carried.grant.lock().await = state;
+            }
+            None => grant.await?,
+        }
         Ok(Box::new(Held {
             connection: Some(connection),
             carried,
             cluster: self.cluster.clone(),
         }))
     }
+}
+
+/// The answer to the request that takes a carrying request's keys.
+type Grant = Pin<Box<dyn Future<Output = SubsystemResult<()>> + Send>>;
+
+/// Whether a carrying request's keys are taken.
+pub(super) enum GrantState {
+    /// Sent, answer not yet read (`None` once abandoned).
+    Waiting(Option<Grant>),
+    Done(SubsystemResult<()>),
 }
 
 #[async_trait]
@@ -209,6 +243,35 @@ pub(super) struct Carried {
     /// A statement failed or was abandoned in the transaction, so PostgreSQL has aborted it
     /// (or its state is unknown): committing it must fail, not quietly roll back.
     pub(super) broken: AtomicBool,
+    /// Whether the keys are taken.
+    pub(super) grant: tokio::sync::Mutex<GrantState>,
+}
+
+impl Carried {
+    /// Waits until the keys are taken; the error that kept them from being taken, if one did.
+    pub(super) async fn granted(&self) -> SubsystemResult<()> {
+        let mut state = self.grant.lock().await;
+        if let GrantState::Waiting(waiting) = &mut *state {
+            let result = match waiting.take() {
+                Some(grant) => grant.await,
+                None => Err(SubsystemError::unavailable("the latches were given up")),
+            };
+            *state = GrantState::Done(result);
+        }
+        match &*state {
+            GrantState::Done(result) => result.clone(),
+            GrantState::Waiting(_) => unreachable!("settled above"),
+        }
+    }
+
+    /// Drops the pending answer, and with it its hold on the connection.
+    fn abandon_grant(&self) {
+        if let Ok(mut state) = self.grant.try_lock()
+            && let GrantState::Waiting(waiting) = &mut *state
+        {
+            waiting.take();
+        }
+    }
 }
 
 /// Latches held: an open transaction on a connection of the latch pool.
@@ -221,7 +284,8 @@ struct Held {
 impl Held {
     /// The connection, once no statement of the request is using it.
     fn take_connection(&mut self) -> Option<LatchConnection> {
-        if self.carried.take().is_some() {
+        if let Some(carried) = self.carried.take() {
+            carried.abandon_grant();
             stop_carrying();
         }
         // Only a statement still running holds another reference: none does once the
@@ -233,7 +297,15 @@ impl Held {
 
 #[async_trait]
 impl HeldLatches for Held {
+    async fn granted(&self) -> SubsystemResult<()> {
+        match &self.carried {
+            Some(carried) => carried.granted().await,
+            None => Ok(()),
+        }
+    }
+
     async fn commit(mut self: Box<Self>) -> SubsystemResult<()> {
+        self.granted().await?;
         let broken = self
             .carried
             .as_ref()

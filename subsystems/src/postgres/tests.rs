@@ -260,6 +260,58 @@ async fn a_carrying_request_writes_in_its_latches_transaction() {
     assert_eq!(value(read), None);
 }
 
+/// A carrying request's latch request goes out at once, with the request's reads behind it
+/// on the same connection: `acquire` returns before the latch is granted, and the reads run
+/// only once it is, so they see what the previous holder committed after they were sent.
+#[tokio::test]
+async fn a_carrying_request_s_reads_run_behind_its_latch() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (latches_a, latches_b) = (PgLatches::new(a.clone()), PgLatches::new(b.clone()));
+    let (props_a, props_b) = (PgProperties::new(a.clone()), PgProperties::new(b));
+    let claim = [LatchClaim {
+        path: p("/w.txt"),
+        deep: false,
+    }];
+    davd_registry::carrying(async {
+        let held_b = latches_b.acquire(&claim).await.unwrap();
+        held_b.granted().await.unwrap();
+        props_b.set(&p("/w.txt"), prop("b")).await.unwrap();
+        let (sent, asked) = tokio::sync::oneshot::channel();
+        let reader = tokio::spawn(davd_registry::carrying(async move {
+            let held_a = latches_a.acquire(&claim).await.unwrap();
+            let _ = sent.send(());
+            let read = props_a.get(&p("/w.txt"), &prop("").name).await.unwrap();
+            held_a.granted().await.unwrap();
+            held_a.commit().await.unwrap();
+            read.map(|p| p.xml)
+        }));
+        tokio::time::timeout(Duration::from_secs(10), asked)
+            .await
+            .expect("acquire returned while b still held the latch")
+            .unwrap();
+        let waits = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND NOT l.granted AND s.application_name = 'davd a'";
+        let mut seen = false;
+        for _ in 0..200 {
+            if a.query(waits, &[]).await.unwrap()[0].get::<_, i64>(0) > 0 {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(seen, "instance a never asked for the latch b holds");
+        assert!(!reader.is_finished(), "a's read ran before its latch was granted");
+        held_b.commit().await.unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the reader got the latch once b let go")
+            .unwrap();
+        assert_eq!(read, Some(prop("b").xml));
+    })
+    .await;
+}
+
 /// A statement that fails in a carried transaction makes the commit fail: PostgreSQL threw
 /// the transaction's earlier writes away, and the request must not answer as if it kept them.
 #[tokio::test]
