@@ -66,7 +66,11 @@ pub async fn get(ctx: &Ctx, head: bool, range: Option<RangeRequest>) -> DavResul
     let relative = subsystems.relative(path);
     match subsystems.namespace.open(&relative).await {
         Ok(opened) => file(ctx, opened, head, range, extras).await,
-        Err(e) if e.status == StatusCode::METHOD_NOT_ALLOWED => collection(ctx, head, extras).await,
+        // Boxed, like the other rare branches below: their state would otherwise be part of
+        // every GET's future, which the dispatcher boxes (and so copies) per request.
+        Err(e) if e.status == StatusCode::METHOD_NOT_ALLOWED => {
+            Box::pin(collection(ctx, head, extras)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -83,12 +87,15 @@ async fn prepare(
     let answer = if extras.lock.is_none() {
         Answer::default()
     } else {
-        let planned = bundled::plan(ctx, ctx.path(), &extras.lock).await?;
-        let mut queue = CommandQueue::new();
-        let answer = planned.push_into(&mut queue);
-        queue.push(CommitState::durable());
-        queue.run().await.map_err(|f| f.into_error())?;
-        answer
+        Box::pin(async {
+            let planned = bundled::plan(ctx, ctx.path(), &extras.lock).await?;
+            let mut queue = CommandQueue::new();
+            let answer = planned.push_into(&mut queue);
+            queue.push(CommitState::durable());
+            queue.run().await.map_err(|f| f.into_error())?;
+            DavResult::Ok(answer)
+        })
+        .await?
     };
     let answer = answer.with_owner_token(ctx, ctx.path()).await;
     answer.add_headers(&mut response);
@@ -141,7 +148,7 @@ async fn file(
     // The properties part must be whole before it is sent; a resource whose dead properties
     // are too large to hold at once gets the plain answer (clients read it by its type).
     let properties = match extras.multipart {
-        true => allprop_document(ctx, ctx.path(), &meta).await?,
+        true => Box::pin(allprop_document(ctx, ctx.path(), &meta)).await?,
         false => None,
     };
     if let Some(properties) = properties {
