@@ -21,7 +21,7 @@ use http::header::{
 
 use davd_protocol::headers::{MsDavExt, RangeRequest};
 use davd_protocol::msdavext::PREFIX_ENCODED;
-use davd_protocol::{Body, Response};
+use davd_protocol::{Body, DavPath, Response};
 use davd_registry::{Opened, ResourceMeta};
 
 use crate::commands::commit::CommitState;
@@ -62,9 +62,10 @@ pub async fn get(ctx: &Ctx, head: bool, range: Option<RangeRequest>) -> DavResul
         multipart: ctx.request.ms.extension == Some(MsDavExt::Propfind),
         _latch: latch,
     };
-    let subsystems = ctx.resolve(path);
-    let relative = subsystems.relative(path);
-    match subsystems.namespace.open(&relative).await {
+    // Only the namespace: the other subsystems are resolved where they are needed.
+    let (scope, namespace) = ctx.exec.registry.namespace(path);
+    let relative = path.relative_to(scope).unwrap_or_else(DavPath::root);
+    match namespace.open(&relative).await {
         Ok(opened) => file(ctx, opened, head, range, extras).await,
         // Boxed, like the other rare branches below: their state would otherwise be part of
         // every GET's future, which the dispatcher boxes (and so copies) per request.

@@ -45,7 +45,9 @@ use crate::queue::{Command, Effects};
 
 /// The stored record of `path`, if any.
 pub async fn record(ctx: &Ctx, path: &DavPath) -> DavResult<Option<DocumentRecord>> {
-    let properties = ctx.resolve(path).properties;
+    // Only the property manager: resolving every subsystem of the path would cost a GET more
+    // than the lookup itself.
+    let properties = ctx.exec.registry.properties(path);
     Ok(properties
         .get(path, &document_prop_name())
         .await?
