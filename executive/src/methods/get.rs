@@ -16,7 +16,8 @@
 use futures_util::StreamExt;
 use http::StatusCode;
 use http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, VARY,
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue, LAST_MODIFIED,
+    VARY,
 };
 
 use davd_protocol::headers::{MsDavExt, RangeRequest};
@@ -43,8 +44,8 @@ pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
     etag.push('"');
     etag.push_str(&meta.etag);
     etag.push('"');
-    response.set_header(ETAG, etag);
-    response.set_header(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
+    response.set_header_owned(ETAG, etag);
+    response.set_header_owned(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
 }
 
 /// What a GET does besides reading.
@@ -169,7 +170,9 @@ async fn file(
         }
         return Ok(response);
     }
-    response.set_header(ACCEPT_RANGES, "bytes");
+    // A constant: checked when davd is compiled, never copied.
+    const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+    response.headers.insert(ACCEPT_RANGES, BYTES);
     response.set_header(
         CONTENT_TYPE,
         meta.media_type(ctx.path().name().unwrap_or("")).as_ref(),
@@ -199,7 +202,9 @@ async fn file(
         }
         None => meta.len,
     };
-    response.set_header(CONTENT_LENGTH, length.to_string());
+    response
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(length));
     if !head {
         response.body = opened.content.read(range).await?;
         hooks::after_read(ctx, ctx.path()).await;

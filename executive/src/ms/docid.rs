@@ -193,7 +193,7 @@ pub fn after_write_of(
 // ANCHOR: response-header
 /// Adds `ResourceTag` (and, for a PUT, `Repl-uid`) to a response.
 pub fn add_headers(response: &mut Response, identity: &DocumentIdentity, repl_uid: bool) {
-    response.set_header(RESOURCE_TAG, identity.resource_tag().encode());
+    response.set_header_owned(RESOURCE_TAG, identity.resource_tag().encode());
     if repl_uid {
         response.set_header(REPL_UID, identity.repl_uid());
     }
