@@ -28,10 +28,12 @@ pub fn client_info(
     ClientInfo {
         principal,
         quirks: Quirks {
-            omit_lockroot: config
-                .omit_lockroot_for
-                .iter()
-                .any(|listed| !listed.is_empty() && agent.contains(listed.as_str())),
+            // The length first: `contains` prepares a search for its needle even in a
+            // haystack too short to hold it, and most agents are shorter than the listed ones
+            // (or absent).
+            omit_lockroot: config.omit_lockroot_for.iter().any(|listed| {
+                !listed.is_empty() && agent.len() >= listed.len() && agent.contains(listed.as_str())
+            }),
             hide_activelocks: miniredir_version(agent).is_some_and(|v| v < MINIREDIR_FIXED),
         },
     }

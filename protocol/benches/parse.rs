@@ -13,6 +13,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use davd_protocol::headers::ms::miniredir_version;
 use davd_protocol::headers::parse_if;
 use davd_protocol::xml::{
     MultistatusWriter, PropStat, PropValue, XmlLimits, parse_propertyupdate, parse_propfind,
@@ -85,6 +86,32 @@ fn request_head(c: &mut Criterion) {
             }))
             .expect("a valid PROPFIND head")
         })
+    });
+    // The smallest head there is, as `scripts/bench.sh`'s wrk sends it (no User-Agent): what
+    // every small GET pays before the executive runs.
+    let mut bare = HeaderMap::new();
+    bare.insert("host", HeaderValue::from_static("127.0.0.1:8080"));
+    c.bench_function("Request::parse GET head (wrk)", |b| {
+        b.iter(|| {
+            Request::parse(black_box(RequestHead {
+                method: "GET",
+                path: "/file-4k.bin",
+                headers: &bare,
+                default_port: 80,
+                body_may_exist: false,
+            }))
+            .expect("a valid GET head")
+        })
+    });
+}
+
+/// Worked out for every request from its User-Agent (the client's quirks).
+fn user_agents(c: &mut Criterion) {
+    c.bench_function("miniredir_version (Windows)", |b| {
+        b.iter(|| miniredir_version(black_box("Microsoft-WebDAV-MiniRedir/10.0.19045")))
+    });
+    c.bench_function("miniredir_version (no agent)", |b| {
+        b.iter(|| miniredir_version(black_box("")))
     });
 }
 
@@ -186,5 +213,12 @@ fn multistatus(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, request_head, if_header, xml_bodies, multistatus);
+criterion_group!(
+    benches,
+    request_head,
+    user_agents,
+    if_header,
+    xml_bodies,
+    multistatus
+);
 criterion_main!(benches);

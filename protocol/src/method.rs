@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use http::header::{
     ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_UNMODIFIED_SINCE, RANGE, TRANSFER_ENCODING, USER_AGENT,
+    IF_UNMODIFIED_SINCE, ORIGIN, RANGE, TRANSFER_ENCODING, USER_AGENT,
 };
 use http::{HeaderMap, HeaderName};
 
@@ -316,11 +316,13 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
 
 /// Browsers mark where a request comes from; other clients send neither header.
 fn cross_site(headers: &HeaderMap) -> bool {
-    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if value("sec-fetch-site") == Some("cross-site") {
+    // Looked up by `HeaderName`: a `&str` name is parsed and checked again on every lookup.
+    const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+    let value = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if value(&SEC_FETCH_SITE) == Some("cross-site") {
         return true;
     }
-    match (value("origin"), value(HOST.as_str())) {
+    match (value(&ORIGIN), value(&HOST)) {
         (Some(origin), Some(host)) if origin != "null" => {
             let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
             !origin_host.eq_ignore_ascii_case(host)

@@ -45,6 +45,12 @@ impl Exchange {
         log: Option<&AccessLog>,
     ) -> Exchange {
         let metered = crate::metrics::recording();
+        if !metered && log.is_none() {
+            // Nothing would be recorded (no access log, no metrics recorder): the exchange
+            // stays empty and the response goes out unwrapped, which saves a small request
+            // its clocks, copies and an allocation or two.
+            return Exchange { begun: None };
+        }
         if metered {
             metrics::gauge!(names::IN_FLIGHT).increment(1.0);
         }
@@ -80,8 +86,11 @@ impl Exchange {
         response: axum::response::Response,
         user: Option<String>,
     ) -> axum::response::Response {
+        let Some(exchange) = self.begun.take() else {
+            return response;
+        };
         let status = response.status().as_u16();
-        let done = self.begun.take().map(|exchange| Done {
+        let done = Some(Done {
             exchange,
             status,
             user,

@@ -16,12 +16,13 @@
 use futures_util::StreamExt;
 use http::StatusCode;
 use http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, VARY,
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue, LAST_MODIFIED,
+    VARY,
 };
 
 use davd_protocol::headers::{MsDavExt, RangeRequest};
 use davd_protocol::msdavext::PREFIX_ENCODED;
-use davd_protocol::{Body, Response};
+use davd_protocol::{Body, DavPath, Response};
 use davd_registry::{Opened, ResourceMeta};
 
 use crate::commands::commit::CommitState;
@@ -38,8 +39,13 @@ use crate::walk::members;
 
 /// Headers every GET/HEAD/304 of a resource carries.
 pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
-    response.set_header(ETAG, format!("\"{}\"", meta.etag));
-    response.set_header(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
+    // Quoted by hand: through `format!` this was as costly as the lookup of the header.
+    let mut etag = String::with_capacity(meta.etag.len() + 2);
+    etag.push('"');
+    etag.push_str(&meta.etag);
+    etag.push('"');
+    response.set_header_owned(ETAG, etag);
+    response.set_header_owned(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
 }
 
 /// What a GET does besides reading.
@@ -62,11 +68,16 @@ pub async fn get(ctx: &Ctx, head: bool, range: Option<RangeRequest>) -> DavResul
         multipart: ctx.request.ms.extension == Some(MsDavExt::Propfind),
         _latch: latch,
     };
-    let subsystems = ctx.resolve(path);
-    let relative = subsystems.relative(path);
-    match subsystems.namespace.open(&relative).await {
+    // Only the namespace: the other subsystems are resolved where they are needed.
+    let (scope, namespace) = ctx.exec.registry.namespace(path);
+    let relative = path.relative_to(scope).unwrap_or_else(DavPath::root);
+    match namespace.open(&relative).await {
         Ok(opened) => file(ctx, opened, head, range, extras).await,
-        Err(e) if e.status == StatusCode::METHOD_NOT_ALLOWED => collection(ctx, head, extras).await,
+        // Boxed, like the other rare branches below: their state would otherwise be part of
+        // every GET's future, which the dispatcher boxes (and so copies) per request.
+        Err(e) if e.status == StatusCode::METHOD_NOT_ALLOWED => {
+            Box::pin(collection(ctx, head, extras)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -83,12 +94,15 @@ async fn prepare(
     let answer = if extras.lock.is_none() {
         Answer::default()
     } else {
-        let planned = bundled::plan(ctx, ctx.path(), &extras.lock).await?;
-        let mut queue = CommandQueue::new();
-        let answer = planned.push_into(&mut queue);
-        queue.push(CommitState::durable());
-        queue.run().await.map_err(|f| f.into_error())?;
-        answer
+        Box::pin(async {
+            let planned = bundled::plan(ctx, ctx.path(), &extras.lock).await?;
+            let mut queue = CommandQueue::new();
+            let answer = planned.push_into(&mut queue);
+            queue.push(CommitState::durable());
+            queue.run().await.map_err(|f| f.into_error())?;
+            DavResult::Ok(answer)
+        })
+        .await?
     };
     let answer = answer.with_owner_token(ctx, ctx.path()).await;
     answer.add_headers(&mut response);
@@ -141,7 +155,7 @@ async fn file(
     // The properties part must be whole before it is sent; a resource whose dead properties
     // are too large to hold at once gets the plain answer (clients read it by its type).
     let properties = match extras.multipart {
-        true => allprop_document(ctx, ctx.path(), &meta).await?,
+        true => Box::pin(allprop_document(ctx, ctx.path(), &meta)).await?,
         false => None,
     };
     if let Some(properties) = properties {
@@ -156,7 +170,9 @@ async fn file(
         }
         return Ok(response);
     }
-    response.set_header(ACCEPT_RANGES, "bytes");
+    // A constant: checked when davd is compiled, never copied.
+    const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+    response.headers.insert(ACCEPT_RANGES, BYTES);
     response.set_header(
         CONTENT_TYPE,
         meta.media_type(ctx.path().name().unwrap_or("")).as_ref(),
@@ -186,7 +202,9 @@ async fn file(
         }
         None => meta.len,
     };
-    response.set_header(CONTENT_LENGTH, length.to_string());
+    response
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(length));
     if !head {
         response.body = opened.content.read(range).await?;
         hooks::after_read(ctx, ctx.path()).await;

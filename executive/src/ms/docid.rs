@@ -45,7 +45,9 @@ use crate::queue::{Command, Effects};
 
 /// The stored record of `path`, if any.
 pub async fn record(ctx: &Ctx, path: &DavPath) -> DavResult<Option<DocumentRecord>> {
-    let properties = ctx.resolve(path).properties;
+    // Only the property manager: resolving every subsystem of the path would cost a GET more
+    // than the lookup itself.
+    let properties = ctx.exec.registry.properties(path);
     Ok(properties
         .get(path, &document_prop_name())
         .await?
@@ -191,7 +193,7 @@ pub fn after_write_of(
 // ANCHOR: response-header
 /// Adds `ResourceTag` (and, for a PUT, `Repl-uid`) to a response.
 pub fn add_headers(response: &mut Response, identity: &DocumentIdentity, repl_uid: bool) {
-    response.set_header(RESOURCE_TAG, identity.resource_tag().to_string());
+    response.set_header_owned(RESOURCE_TAG, identity.resource_tag().encode());
     if repl_uid {
         response.set_header(REPL_UID, identity.repl_uid());
     }

@@ -24,7 +24,7 @@ use http::StatusCode;
 
 use davd_protocol::headers::Depth;
 use davd_protocol::{DavPath, Method, Request};
-use davd_registry::{AccessRule, Grantee};
+use davd_registry::AccessRule;
 
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -127,15 +127,12 @@ pub fn requirements(request: &Request) -> Vec<Requirement> {
     }
 }
 
-fn default_rule(ctx: &Ctx) -> AccessRule {
-    if ctx.exec.config.authentication {
-        AccessRule {
-            read: vec![Grantee::Authenticated],
-            write: vec![Grantee::Authenticated],
-        }
-    } else {
-        AccessRule::open()
-    }
+/// The rule where no scope has one, decided without building it (every request of a server
+/// without rules asks): when authentication is on, `*` may read and write; when it is off,
+/// `anonymous` may, that is everyone. The same for reading and writing, so `need` does not
+/// matter (the test below holds this to the rules those grantees make).
+fn default_admits(authentication: bool, principal: Option<&str>) -> bool {
+    !authentication || principal.is_some()
 }
 
 fn admits(rule: &AccessRule, principal: Option<&str>, need: Need) -> bool {
@@ -150,7 +147,7 @@ pub fn allows(ctx: &Ctx, path: &DavPath, need: Need) -> bool {
     let principal = ctx.client.principal.as_deref();
     match ctx.registry().access(path) {
         Some(rule) => admits(rule, principal, need),
-        None => admits(&default_rule(ctx), principal, need),
+        None => default_admits(ctx.exec.config.authentication, principal),
     }
 }
 
@@ -256,4 +253,35 @@ pub fn disclosed_href(ctx: &Ctx, path: &DavPath) -> String {
         at = candidate.parent();
     }
     ctx.path().to_href(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use davd_registry::Grantee;
+
+    use super::*;
+
+    #[test]
+    fn the_default_decision_is_the_rule_of_its_grantees() {
+        for authentication in [false, true] {
+            let grantee = if authentication {
+                Grantee::Authenticated
+            } else {
+                Grantee::Anonymous
+            };
+            let rule = AccessRule {
+                read: vec![grantee.clone()],
+                write: vec![grantee],
+            };
+            for principal in [None, Some("alice")] {
+                for need in [Need::Read, Need::Write] {
+                    assert_eq!(
+                        default_admits(authentication, principal),
+                        admits(&rule, principal, need),
+                        "{authentication} {principal:?} {need:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -297,6 +297,11 @@ impl MsHeaders {
 /// (missing components count as 0); `None` for other agents or an unreadable version.
 pub fn miniredir_version(user_agent: &str) -> Option<[u64; 4]> {
     const PRODUCT: &str = "Microsoft-WebDAV-MiniRedir/";
+    // A search prepares itself for its needle first, even in a haystack too short to hold
+    // it; most requests come with no agent or a short one.
+    if user_agent.len() < PRODUCT.len() {
+        return None;
+    }
     let start = user_agent.find(PRODUCT)? + PRODUCT.len();
     let version = user_agent[start..]
         .split(|c: char| c.is_whitespace() || c == ';' || c == '(')

@@ -115,6 +115,15 @@ fn relative(path: &DavPath) -> Option<PathBuf> {
     if segments.peek() == Some(&STAGING) || backslash_is_separator(path) {
         return None;
     }
+    if cfg!(unix) && !path.is_root() {
+        // The path's own text after `.`: what pushing each segment onto `.` gives on Unix
+        // (segments hold no `/`), in one allocation instead of one push per segment, which
+        // was a sixth of opening a file for a GET.
+        let mut rel = String::with_capacity(1 + path.as_str().len());
+        rel.push('.');
+        rel.push_str(path.as_str());
+        return Some(PathBuf::from(rel));
+    }
     let mut rel = PathBuf::from(".");
     for segment in segments {
         rel.push(segment);

@@ -156,3 +156,18 @@ async fn backslash_names_are_single_files_on_unix() {
     assert_eq!(names(&ns, "/").await, ["d", "left\\by\\rsync"]);
     assert_eq!(read(&ns, "/left\\by\\rsync").await, b"found");
 }
+
+#[test]
+fn relative_paths_are_the_segments_pushed_onto_dot() {
+    // `relative` copies the path's text on Unix; it must stay what pushing each segment onto
+    // `.` gives, which is what every other place in this module assumes.
+    for path in ["/", "/a", "/a/b.txt", "/a%20b/c%5Cd/%C3%A9", "/.hidden/x"] {
+        let path = p(path);
+        let mut pushed = std::path::PathBuf::from(".");
+        for segment in path.segments() {
+            pushed.push(segment);
+        }
+        assert_eq!(super::relative(&path), Some(pushed), "{path:?}");
+    }
+    assert_eq!(super::relative(&p(&format!("/{STAGING}/x"))), None);
+}
