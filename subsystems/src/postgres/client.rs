@@ -298,8 +298,8 @@ impl Cluster {
     /// A connection to hold path latches on. Its connection is driven on the runtime that
     /// opened the cluster, not on the asking thread, even though a PUT's statements ride it:
     /// the latch is a critical section, and a connection thread busy with other requests
-    /// would answer its statements late (tried: per-thread latch pools gave fewer PUTs to
-    /// one path in two alternating runs of four rounds, docs/performance.md).
+    /// may answer its statements late (tried: per-thread latch pools were no faster for PUTs
+    /// to one path, docs/performance.md).
     pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
         self.inner.latches.get().await.map_err(pool_error)
     }
