@@ -261,8 +261,8 @@ impl PropertyManager for SledProperties {
         for change in changes {
             overlay.change(change)?;
         }
-        let (batch, undo) = overlay.finish(marker)?;
-        self.tree.apply_batch(batch).map_err(db_error)?;
+        let (write, undo) = overlay.finish(marker)?;
+        write.apply_to(&self.tree).map_err(db_error)?;
         Ok(undo)
     }
 
