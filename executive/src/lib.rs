@@ -126,19 +126,7 @@ impl Executive {
     /// the registry has latches shared with other processes (a cluster), there too. A shared
     /// latch that cannot be had (its database is down) is a 503; the local one is released.
     pub async fn latch(&self, claims: Vec<latch::Claim>) -> DavResult<latch::LatchGuard> {
-        let shared_claims: Vec<_> = match self.registry.shared_latches() {
-            Some(_) => claims.iter().map(latch::Claim::shared).collect(),
-            None => Vec::new(),
-        };
-        let guard = self.latches.acquire(claims).await;
-        match self.registry.shared_latches() {
-            Some(shared) => {
-                let held = shared.acquire(&shared_claims).await?;
-                held.granted().await?;
-                Ok(guard.with_shared(held))
-            }
-            None => Ok(guard),
-        }
+        Ok(self.latch_pending(claims).await?.granted().await?)
     }
 
     /// Like [`Executive::latch`], for a request that is carrying the cluster latches'
