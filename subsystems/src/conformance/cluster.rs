@@ -59,7 +59,9 @@ pub fn fresh_schema() -> String {
 }
 
 /// Drops `schema` and everything in it. Runs on a thread and runtime of its own, so that it
-/// can be called from a `Drop` anywhere; best effort.
+/// can be called from a `Drop` anywhere; best effort. It gives up after a few seconds and
+/// leaves the schema behind: a test that failed may still hold a transaction open on a
+/// connection that only its own runtime, blocked in this very drop, would close.
 pub fn drop_schema(url: &str, schema: &str) {
     let (url, schema) = (url.to_owned(), schema.to_owned());
     let dropped = std::thread::spawn(move || {
@@ -73,7 +75,9 @@ pub fn drop_schema(url: &str, schema: &str) {
                 .ok()?;
             let driver = tokio::spawn(connection);
             let result = client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .batch_execute(&format!(
+                    "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                ))
                 .await;
             drop(client);
             let _ = driver.await;

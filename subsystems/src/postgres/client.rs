@@ -28,6 +28,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -334,16 +335,26 @@ impl Cluster {
         params: &[&(dyn ToSql + Sync)],
     ) -> SubsystemResult<Vec<Row>> {
         if let Some((carried, connection)) = self.carried() {
-            let rows = self
-                .within(OPERATION_TIMEOUT, async {
-                    let client = connection.client();
-                    let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
-                    client
-                        .query(&statement, params)
-                        .await
-                        .map_err(|e| db_error(&e))
-                })
-                .await;
+            let statement = async {
+                let client = connection.client();
+                let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
+                client
+                    .query(&statement, params)
+                    .await
+                    .map_err(|e| db_error(&e))
+            };
+            let mut statement = std::pin::pin!(statement);
+            // Polled once, the statement is sent behind the request for the latches' keys,
+            // which may wait up to LATCH_WAIT for another instance to let go: the
+            // statement's own time starts only once the keys are taken.
+            let first = std::future::poll_fn(|cx| Poll::Ready(statement.as_mut().poll(cx))).await;
+            let rows = match first {
+                Poll::Ready(rows) => rows,
+                Poll::Pending => match carried.granted().await {
+                    Ok(()) => self.within(OPERATION_TIMEOUT, statement).await,
+                    Err(e) => Err(e),
+                },
+            };
             if rows.is_err() {
                 // PostgreSQL has aborted the transaction (or, after a timeout, its state is
                 // unknown): the latches' commit must fail rather than quietly roll back.

@@ -134,14 +134,20 @@ impl PgLatches {
         // Were this future (or the grant below) dropped while it waits, the connection (open
         // transaction, keys perhaps taken) closes with the last reference: `LatchConnection`
         // is not reused unless its transaction ended cleanly.
+        // PostgreSQL gives up on the keys after LATCH_WAIT (its lock_timeout); a database
+        // that stops answering altogether is given up on a little later.
         let mut grant: Grant = Box::pin({
-            let connection = connection.clone();
+            let (connection, cluster) = (connection.clone(), self.cluster.clone());
             async move {
-                connection
-                    .client()
-                    .batch_execute(&sql)
+                cluster
+                    .within(LATCH_WAIT + OPERATION_TIMEOUT, async {
+                        connection
+                            .client()
+                            .batch_execute(&sql)
+                            .await
+                            .map_err(|e| db_error(&e))
+                    })
                     .await
-                    .map_err(|e| db_error(&e))
             }
         });
         let carried = match offer {

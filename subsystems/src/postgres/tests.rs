@@ -20,6 +20,13 @@ fn p(s: &str) -> DavPath {
     DavPath::from_segments(s.split('/').filter(|s| !s.is_empty())).unwrap()
 }
 
+fn claim(path: &str) -> [LatchClaim; 1] {
+    [LatchClaim {
+        path: p(path),
+        deep: false,
+    }]
+}
+
 fn settings(url: &str, schema: Option<&str>) -> ClusterSettings {
     let mut text = format!("database = \"{url}\"\n");
     if let Some(schema) = schema {
@@ -310,6 +317,39 @@ async fn a_carrying_request_s_reads_run_behind_its_latch() {
         assert_eq!(read, Some(prop("b").xml));
     })
     .await;
+}
+
+/// A carrying request's read waits behind its latch as long as the latch is waited for: the
+/// read's own time limit starts once the keys are taken, not when it is sent (a cluster PUT
+/// behind another instance's long MOVE was a 503 after 2.5 s).
+#[tokio::test]
+async fn a_carried_read_waits_behind_its_latch_longer_than_a_statement_may_take() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let (latches_a, latches_b) = (PgLatches::new(a.clone()), PgLatches::new(b));
+    let props_a = PgProperties::new(a);
+    let claim = claim("/long.txt");
+    let held_b = latches_b.acquire(&claim).await.unwrap();
+    let release = async {
+        tokio::time::sleep(OPERATION_TIMEOUT + Duration::from_millis(500)).await;
+        drop(held_b);
+    };
+    let carried = davd_registry::carrying(async {
+        let held_a = latches_a.acquire(&claim).await?;
+        let read = props_a.get(&p("/long.txt"), &prop("").name).await;
+        held_a.commit().await?;
+        read
+    });
+    let (_, read) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(release, carried)
+    })
+    .await
+    .expect("the carried read finished once the latch was let go");
+    assert!(
+        read.is_ok(),
+        "the read gave up: {:?}",
+        read.err().map(|e| e.message)
+    );
 }
 
 /// A statement that fails in a carried transaction makes the commit fail: PostgreSQL threw
