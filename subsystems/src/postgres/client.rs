@@ -28,8 +28,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ use tracing::warn;
 
 use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
 
-use super::latches::{Carried, LatchConnection};
+use super::latches::{Carried, LatchConnection, SentWrite};
 use super::settings::{ClusterSettings, describe};
 
 /// How long a connection attempt may take.
@@ -335,6 +335,14 @@ impl Cluster {
         params: &[&(dyn ToSql + Sync)],
     ) -> SubsystemResult<Vec<Row>> {
         if let Some((carried, connection)) = self.carried() {
+            // Writes sent earlier are answered first; reading their answers keeps the
+            // connection from waiting for a reader before it can deliver this one's.
+            for write in carried.take_sent() {
+                if let Err(e) = write.await {
+                    carried.broken.store(true, Ordering::Release);
+                    return Err(e);
+                }
+            }
             let statement = async {
                 let client = connection.client();
                 let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
@@ -377,6 +385,48 @@ impl Cluster {
             Ok(rows)
         })
         .await
+    }
+
+    /// Sends a write of text values in the latches' transaction the request carries, without
+    /// waiting for its answer: the commit reads it, in the same round trip as its own
+    /// (`HeldLatches::commit`). `false`, and nothing sent, when the request carries no
+    /// transaction of this cluster; the caller then runs the write as usual.
+    ///
+    /// Only for a write whose result nothing reads before the commit: its failure surfaces
+    /// there, as a failed commit (503), and the transaction's rollback is its undo.
+    pub(super) async fn send_carried(
+        &self,
+        sql: &'static str,
+        params: Vec<String>,
+    ) -> SubsystemResult<bool> {
+        let Some((carried, connection)) = self.carried() else {
+            return Ok(false);
+        };
+        let mut write: SentWrite = Box::pin(async move {
+            let client = connection.client();
+            let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
+            let params: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            client
+                .execute(&statement, &params)
+                .await
+                .map(drop)
+                .map_err(|e| db_error(&e))
+        });
+        // Polled once, it is sent (behind the request's earlier statements, in order).
+        match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                carried.broken.store(true, Ordering::Release);
+                return Err(e);
+            }
+            Poll::Pending => carried
+                .sent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(write),
+        }
+        Ok(true)
     }
 
     /// Like [`Cluster::query`], for a statement over a whole tree, which may take up to

@@ -157,6 +157,7 @@ impl PgLatches {
                     connection: Arc::downgrade(&connection),
                     broken: AtomicBool::new(false),
                     grant: tokio::sync::Mutex::new(GrantState::Waiting(None)),
+                    sent: std::sync::Mutex::new(Vec::new()),
                 });
                 offer_transaction(carried.clone()).then_some(carried)
             }
@@ -251,7 +252,12 @@ pub(super) struct Carried {
     pub(super) broken: AtomicBool,
     /// Whether the keys are taken.
     pub(super) grant: tokio::sync::Mutex<GrantState>,
+    /// Writes sent on the connection whose answers the commit reads (`Cluster::send_carried`).
+    pub(super) sent: std::sync::Mutex<Vec<SentWrite>>,
 }
+
+/// The answer to a write sent in a carried transaction, not yet read.
+pub(super) type SentWrite = Pin<Box<dyn Future<Output = SubsystemResult<()>> + Send>>;
 
 impl Carried {
     /// Waits until the keys are taken; the error that kept them from being taken, if one did.
@@ -270,13 +276,18 @@ impl Carried {
         }
     }
 
-    /// Drops the pending answer, and with it its hold on the connection.
+    /// Drops the pending answers, and with them their hold on the connection.
     fn abandon_grant(&self) {
         if let Ok(mut state) = self.grant.try_lock()
             && let GrantState::Waiting(waiting) = &mut *state
         {
             waiting.take();
         }
+        drop(self.take_sent());
+    }
+
+    pub(super) fn take_sent(&self) -> Vec<SentWrite> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -312,29 +323,67 @@ impl HeldLatches for Held {
 
     async fn commit(mut self: Box<Self>) -> SubsystemResult<()> {
         self.granted().await?;
-        let broken = self
+        let broken = || {
+            self.carried
+                .as_ref()
+                .is_some_and(|carried| carried.broken.load(Ordering::Acquire))
+        };
+        let failed = || {
+            SubsystemError::unavailable(
+                "a statement of this change failed in the cluster database; \
+                 nothing of it was kept there",
+            )
+        };
+        if broken() {
+            drop(self.take_connection());
+            return Err(failed());
+        }
+        // Writes sent without waiting are answered before the COMMIT sent behind them: the
+        // commit costs one round trip for all of them.
+        let sent = self
             .carried
             .as_ref()
-            .is_some_and(|carried| carried.broken.load(Ordering::Acquire));
-        let connection = match self.take_connection() {
-            Some(connection) if !broken => connection,
-            _ => {
-                return Err(SubsystemError::unavailable(
-                    "a statement of this change failed in the cluster database; \
-                     nothing of it was kept there",
-                ));
-            }
-        };
-        self.cluster
-            .within(OPERATION_TIMEOUT, async {
-                connection
-                    .client()
-                    .batch_execute("COMMIT")
+            .map(|carried| carried.take_sent())
+            .unwrap_or_default();
+        let committed = match &self.connection {
+            Some(connection) => {
+                let connection = connection.clone();
+                self.cluster
+                    .within(OPERATION_TIMEOUT, async move {
+                        let mut commit =
+                            std::pin::pin!(connection.client().batch_execute("COMMIT"));
+                        let first =
+                            std::future::poll_fn(|cx| Poll::Ready(commit.as_mut().poll(cx))).await;
+                        let mut writes = Ok(());
+                        for write in sent {
+                            if let Err(e) = write.await {
+                                writes = Err(e);
+                            }
+                        }
+                        let commit = match first {
+                            Poll::Ready(result) => result,
+                            Poll::Pending => commit.await,
+                        };
+                        // A failed write aborted the transaction, whose COMMIT then answers
+                        // as a rollback does, without an error.
+                        if let Err(e) = writes {
+                            return Err(SubsystemError::unavailable(format!(
+                                "a statement of this change failed in the cluster database \
+                                 ({}); nothing of it was kept there",
+                                e.message
+                            )));
+                        }
+                        commit.map_err(|e| commit_error(&e))
+                    })
                     .await
-                    .map_err(|e| commit_error(&e))
-            })
-            .await?;
-        connection.into_pool();
+            }
+            None => Err(failed()),
+        };
+        let connection = self.take_connection();
+        committed?;
+        if let Some(connection) = connection {
+            connection.into_pool();
+        }
         Ok(())
     }
 }

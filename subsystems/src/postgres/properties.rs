@@ -40,6 +40,10 @@ const SET: &str = "WITH old AS (SELECT xml FROM davd_props \
                    VALUES ($1, $2, $3, $4, $5) \
                    ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml) \
                    SELECT xml FROM old";
+/// Sets a value, for a write whose answer nobody waits for (`Cluster::send_carried`).
+const UPSERT: &str = "INSERT INTO davd_props (dir, name, ns, local, xml) \
+                      VALUES ($1, $2, $3, $4, $5) \
+                      ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml";
 const REMOVE: &str = "DELETE FROM davd_props \
                       WHERE dir = $1 AND name = $2 AND ns = $3 AND local = $4 RETURNING xml";
 /// A resource's rows and everything below it: `$1`/`$2` its own place, `$3`..`$4` the
@@ -462,6 +466,20 @@ impl PropertyManager for PgProperties {
         marker: Marker<'_>,
     ) -> SubsystemResult<Vec<PropChange>> {
         if let ([PropChange::Set { path, prop }], Marker::None) = (changes, marker) {
+            // In the latches' transaction a PUT carries, the write goes out without waiting
+            // and is answered with the commit. Its undo is that transaction's rollback, which
+            // is what a failed request gets, so it needs no inverse here.
+            let (dir, resource) = paths::split(path);
+            let params = vec![
+                dir,
+                resource,
+                prop.name.namespace.to_string(),
+                prop.name.local.to_string(),
+                prop.xml.clone(),
+            ];
+            if self.cluster.send_carried(UPSERT, params).await? {
+                return Ok(Vec::new());
+            }
             let old = self.set(path, prop.clone()).await?;
             return Ok(vec![match old {
                 Some(old) => PropChange::Set {

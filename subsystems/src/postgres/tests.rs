@@ -352,6 +352,64 @@ async fn a_carried_read_waits_behind_its_latch_longer_than_a_statement_may_take(
     );
 }
 
+/// A single property write in a carried transaction is sent without waiting and answered
+/// with the commit: invisible to another instance until then, and a write that fails makes
+/// the commit fail (503) and keeps nothing.
+#[tokio::test]
+async fn a_sent_write_is_answered_with_the_commit() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let latches = PgLatches::new(a.clone());
+    let (mine, theirs) = (PgProperties::new(a), PgProperties::new(b));
+    let name = prop("").name;
+    let set = |path: &str, prop: StoredProp| {
+        vec![PropChange::Set {
+            path: p(path),
+            prop,
+        }]
+    };
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim("/sent.txt")).await.unwrap();
+        let inverse = mine
+            .apply(&set("/sent.txt", prop("1")), Marker::None)
+            .await
+            .unwrap();
+        assert!(inverse.is_empty(), "the transaction's rollback is the undo");
+        let elsewhere = theirs.get(&p("/sent.txt"), &name).await.unwrap();
+        assert!(
+            elsewhere.is_none(),
+            "uncommitted, another instance does not see it"
+        );
+        let own = mine.get(&p("/sent.txt"), &name).await.unwrap();
+        assert_eq!(own.map(|p| p.xml), Some(prop("1").xml), "a later read does");
+        mine.apply(&set("/sent2.txt", prop("2")), Marker::None)
+            .await
+            .unwrap();
+        held.commit().await.unwrap();
+    })
+    .await;
+    for (path, value) in [("/sent.txt", "1"), ("/sent2.txt", "2")] {
+        let read = theirs.get(&p(path), &name).await.unwrap();
+        assert_eq!(read.map(|p| p.xml), Some(prop(value).xml), "{path}");
+    }
+
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim("/bad.txt")).await.unwrap();
+        mine.apply(&set("/ok.txt", prop("3")), Marker::None)
+            .await
+            .unwrap();
+        // PostgreSQL's text cannot hold a NUL: the write fails in the database.
+        mine.apply(&set("/bad.txt", prop("\0")), Marker::None)
+            .await
+            .unwrap();
+        let e = held.commit().await.err().unwrap();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    })
+    .await;
+    let read = theirs.get(&p("/ok.txt"), &name).await.unwrap();
+    assert!(read.is_none(), "nothing of a failed commit is kept");
+}
+
 /// A statement that fails in a carried transaction makes the commit fail: PostgreSQL threw
 /// the transaction's earlier writes away, and the request must not answer as if it kept them.
 #[tokio::test]
