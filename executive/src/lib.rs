@@ -10,26 +10,26 @@
 
 pub mod client;
 pub mod commands;
-pub mod context;
+mod context;
 mod dead_pages;
-pub mod error;
-pub mod failpoint;
-pub mod html;
-pub mod instructions;
+mod error;
+mod failpoint;
+mod html;
+mod instructions;
 pub mod intent;
-pub mod latch;
+mod latch;
 mod member_props;
-pub mod methods;
+mod methods;
 pub mod metrics;
-pub mod ms;
-pub mod multistatus;
-pub mod policy;
-pub mod propfind_cache;
-pub mod props;
+mod ms;
+mod multistatus;
+mod policy;
+mod propfind_cache;
+mod props;
 pub mod queue;
 pub mod recovery;
-pub mod state;
-pub mod walk;
+mod state;
+mod walk;
 
 use std::sync::Arc;
 
