@@ -4,12 +4,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::prometheus::parse_prometheus;
 use support::{Davd, client_builder, method};
 
 /// `davd user add NAME --users users` in `dir`.
@@ -210,45 +210,8 @@ async fn by_default_the_access_log_goes_to_standard_output_beside_the_log() {
     );
 }
 
-/// Samples of a Prometheus text exposition: `name{a="x",b="y"}` to value.
-fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
-    let mut samples = BTreeMap::new();
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let kind = rest.split(' ').nth(1).unwrap();
-                assert!(
-                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                    "{line}"
-                );
-            }
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let name_end = series.find('{').unwrap_or(series.len());
-        let name = &series[..name_end];
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "{line}"
-        );
-        // Labels sorted, so that a test need not know the order they are written in.
-        let key = if name_end < series.len() {
-            let labels = series[name_end + 1..].strip_suffix('}').unwrap();
-            let mut labels: Vec<&str> = labels.split(',').collect();
-            labels.sort();
-            format!("{name}{{{}}}", labels.join(","))
-        } else {
-            name.to_owned()
-        };
-        let value = match value {
-            "+Inf" => f64::INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("{line}")),
-        };
-        samples.insert(key, value);
-    }
-    samples
-}
+/// A PROPPATCH setting one dead property.
+const PROPPATCH: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c:colour xmlns:c="urn:c">red</c:colour></D:prop></D:set></D:propertyupdate>"#;
 
 #[tokio::test]
 async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
@@ -278,6 +241,14 @@ async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
         client.get(url("missing")).send().await.unwrap().status(),
         404
     );
+    let proppatch = client
+        .request(method("PROPPATCH"), url("a.txt"))
+        .body(PROPPATCH)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proppatch.status(), 207);
+    let _ = proppatch.bytes().await.unwrap();
     let lock = client
         .request(method("LOCK"), url("a.txt"))
         .body(support::LOCKINFO)
@@ -344,8 +315,21 @@ async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
         4.0
     );
     assert_eq!(
+        get(r#"davd_http_requests_total{method="PROPPATCH",status="207"}"#),
+        1.0
+    );
+    assert_eq!(
         get("davd_http_request_bytes_total"),
-        (5 + support::LOCKINFO.len()) as f64
+        (5 + PROPPATCH.len() + support::LOCKINFO.len()) as f64
+    );
+    // The executive's flushes: the state of a PROPPATCH and of a LOCK made durable in sled.
+    assert!(
+        get(r#"davd_store_flush_seconds_count{kind="sled",store="properties"}"#) >= 1.0,
+        "{samples:#?}"
+    );
+    assert!(
+        get(r#"davd_store_flush_seconds_count{kind="sled",store="locks"}"#) >= 1.0,
+        "{samples:#?}"
     );
     assert!(get("davd_http_response_bytes_total") >= 10.0);
     assert_eq!(get(r#"davd_locks_held{kind="sled"}"#), 1.0);

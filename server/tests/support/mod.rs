@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/src/prometheus.rs"]
+pub mod prometheus;
+
 pub struct Davd {
     pub child: Child,
     pub url: String,
