@@ -210,6 +210,43 @@ async fn by_default_the_access_log_goes_to_standard_output_beside_the_log() {
     );
 }
 
+/// The access log is not a level of the diagnostic log: with `--log-level error` (and no
+/// `RUST_LOG`) davd logs nothing, and the file still gets a line for every request.
+#[tokio::test]
+async fn the_access_log_does_not_depend_on_the_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start_silent(
+        dir.path(),
+        &["--log-level", "error", "--access-log", "access.log"],
+    );
+    let client = client_builder().build().unwrap();
+    let put = client
+        .put(format!("{}quiet.txt", davd.url))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let _ = put.bytes().await.unwrap();
+    let get = client
+        .get(format!("{}quiet.txt", davd.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.bytes().await.unwrap(), "hello");
+
+    let (code, output) = davd.stop_with_output();
+    assert_eq!(code, Some(0));
+    assert!(output.is_empty(), "--log-level error logged: {output:#?}");
+    let text = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    let lines: Vec<Line> = text.lines().map(parse_line).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0].request, "PUT /quiet.txt HTTP/1.1");
+    assert_eq!(lines[0].status, 201);
+    assert_eq!(lines[1].request, "GET /quiet.txt HTTP/1.1");
+    assert_eq!((lines[1].status, lines[1].bytes), (200, 5));
+}
+
 /// A PROPPATCH setting one dead property.
 const PROPPATCH: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c:colour xmlns:c="urn:c">red</c:colour></D:prop></D:set></D:propertyupdate>"#;
 
