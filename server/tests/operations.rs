@@ -613,3 +613,50 @@ fn the_startup_line_names_what_the_configuration_serves() {
         davd.serving_line
     );
 }
+
+/// The arguments of every `KEY=` line of the unit in `contrib/`, continuation lines joined.
+fn unit_commands(key: &str) -> Vec<Vec<String>> {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../contrib/davd.service"
+    ))
+    .unwrap();
+    let joined = unit.replace("\\\n", " ");
+    joined
+        .lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .map(|command| {
+            // systemd would unquote; the unit quotes nothing, so words are split at spaces.
+            assert!(!command.contains(['"', '\'']), "{command}");
+            command.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect()
+}
+
+/// The service unit passes davd arguments it accepts, and its pre-start check checks the
+/// file it then starts with: the unit cannot drift from the command line unnoticed.
+#[test]
+fn the_systemd_unit_runs_davd_with_arguments_it_accepts() {
+    use clap::Parser;
+    use davd::cli::{Cli, Command};
+
+    let parse = |args: &[String]| {
+        assert!(args[0].ends_with("/davd"), "{args:?}");
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let pre = unit_commands("ExecStartPre");
+    let start = unit_commands("ExecStart");
+    assert_eq!((pre.len(), start.len()), (1, 1), "{pre:?} {start:?}");
+    let Some(Command::CheckConfig { config: checked }) = parse(&pre[0]).command else {
+        panic!("ExecStartPre is not check-config: {:?}", pre[0]);
+    };
+    let cli = parse(&start[0]);
+    assert!(cli.command.is_none(), "{:?}", start[0]);
+    assert_eq!(cli.config.as_ref(), Some(&checked));
+    // The directories systemd creates for the unit (StateDirectory=, LogsDirectory=).
+    assert_eq!(
+        cli.state.as_deref(),
+        Some(std::path::Path::new("/var/lib/davd"))
+    );
+    assert_eq!(cli.access_log.as_deref(), Some("/var/log/davd/access.log"));
+}
