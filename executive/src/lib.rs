@@ -10,26 +10,26 @@
 
 pub mod client;
 pub mod commands;
-pub mod context;
+mod context;
 mod dead_pages;
-pub mod error;
-pub mod failpoint;
-pub mod html;
-pub mod instructions;
+mod error;
+mod failpoint;
+mod html;
+mod instructions;
 pub mod intent;
-pub mod latch;
+mod latch;
 mod member_props;
-pub mod methods;
+mod methods;
 pub mod metrics;
-pub mod ms;
-pub mod multistatus;
-pub mod policy;
-pub mod propfind_cache;
-pub mod props;
+mod ms;
+mod multistatus;
+mod policy;
+mod propfind_cache;
+mod props;
 pub mod queue;
 pub mod recovery;
-pub mod state;
-pub mod walk;
+mod state;
+mod walk;
 
 use std::sync::Arc;
 
@@ -96,7 +96,7 @@ pub struct Executive {
     pub config: ExecutiveConfig,
     pub latches: LatchTable,
     /// Latches for decisions no path covers (`max_locks_per_user`).
-    pub named_latches: latch::NamedLatches,
+    pub(crate) named_latches: latch::NamedLatches,
     /// Where journaled queues write their plans (docs/adr/0017-crash-safety.md).
     pub journal: Arc<dyn Journal>,
 }
@@ -125,7 +125,7 @@ impl Executive {
     /// Latches `claims` for a request that changes state: in this process's table, then, when
     /// the registry has latches shared with other processes (a cluster), there too. A shared
     /// latch that cannot be had (its database is down) is a 503; the local one is released.
-    pub async fn latch(&self, claims: Vec<latch::Claim>) -> DavResult<latch::LatchGuard> {
+    pub(crate) async fn latch(&self, claims: Vec<latch::Claim>) -> DavResult<latch::LatchGuard> {
         Ok(self.latch_pending(claims).await?.granted().await?)
     }
 
@@ -133,7 +133,10 @@ impl Executive {
     /// transaction (`davd_registry::carrying`): the request for the cluster's latches may
     /// still be on its way, with the request's reads sent behind it, so that they cost no
     /// round trip of their own. Only [`latch::PendingLatch::granted`] gives the latches.
-    pub async fn latch_pending(&self, claims: Vec<latch::Claim>) -> DavResult<latch::PendingLatch> {
+    pub(crate) async fn latch_pending(
+        &self,
+        claims: Vec<latch::Claim>,
+    ) -> DavResult<latch::PendingLatch> {
         let shared_claims: Vec<_> = match self.registry.shared_latches() {
             Some(_) => claims.iter().map(latch::Claim::shared).collect(),
             None => Vec::new(),
@@ -150,7 +153,7 @@ impl Executive {
     /// Latches `name` for a decision no path covers (how many locks one user holds), in this
     /// process and, in a cluster, across every process. Take it only while holding the path
     /// latches of the request, and no path latch after it.
-    pub async fn latch_named(&self, name: &str) -> DavResult<latch::NamedGuard> {
+    pub(crate) async fn latch_named(&self, name: &str) -> DavResult<latch::NamedGuard> {
         let guard = self.named_latches.acquire(name).await;
         match self.registry.shared_latches() {
             Some(shared) => Ok(guard.with_shared(shared.acquire_named(name).await?)),

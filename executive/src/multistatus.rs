@@ -5,7 +5,8 @@
 //! The root declares `D` and, of Microsoft's three prefixes (MS-WDVME 2.2.10: `Z:` for the Win32
 //! properties, `Repl:` and `Office:`, the aliases Windows and Office expect), only those whose
 //! namespace the answer can name. Which names an answer can hold is known before its first byte
-//! is written: those the request names (PROPFIND `prop`, PROPPATCH), or for `allprop` and
+//! is written: those the request names (PROPFIND `prop`, PROPPATCH), for `allprop` those of the
+//! live properties it returns (fewer in a listing: `AllpropReach`) and those it `include`s, for
 //! `propname` those of the live handlers in force. A name in any other namespace declares its
 //! own prefix where it appears (`MultistatusWriter`), so the document is right either way; the
 //! root only decides which prefixes clients see.
@@ -18,7 +19,7 @@ use davd_registry::{ResourceMeta, Subsystems};
 
 use crate::context::Ctx;
 use crate::error::DavResult;
-use crate::props::propstats;
+use crate::props::{AllpropReach, propstats};
 
 /// The prefixes to declare on the root of a multistatus that holds properties named among
 /// `names`: Microsoft's, for the namespaces that occur.
@@ -41,16 +42,26 @@ pub fn prefixes_for<'a>(
         .collect()
 }
 
-/// The prefixes for a PROPFIND answer of `request` over resources served by `subsystems`.
+/// The prefixes for a PROPFIND answer of `request` over resources served by `subsystems`,
+/// where an allprop returns the live properties within `reach`: a listing's allprop, which
+/// leaves Microsoft's out, declares none of their prefixes unless `include` names them.
 pub fn propfind_prefixes(
     request: &PropfindBody,
+    reach: AllpropReach,
     subsystems: &Subsystems,
 ) -> Vec<(&'static str, &'static str)> {
-    let handlers = subsystems.live.iter().flat_map(|h| h.names());
     match request {
         PropfindBody::Prop(names) => prefixes_for(names),
-        PropfindBody::AllProp { include } => prefixes_for(include.iter().chain(handlers)),
-        PropfindBody::PropName => prefixes_for(handlers),
+        PropfindBody::AllProp { include } => {
+            let reached = subsystems.live.iter().flat_map(|handler| {
+                handler
+                    .names()
+                    .iter()
+                    .filter(|name| reach.returns(handler.as_ref(), name))
+            });
+            prefixes_for(include.iter().chain(reached))
+        }
+        PropfindBody::PropName => prefixes_for(subsystems.live.iter().flat_map(|h| h.names())),
     }
 }
 
@@ -69,7 +80,11 @@ pub async fn allprop_document(
     if props.large.is_some() {
         return Ok(None);
     }
-    let mut writer = MultistatusWriter::new(&propfind_prefixes(&allprop, &subsystems));
+    let mut writer = MultistatusWriter::new(&propfind_prefixes(
+        &allprop,
+        AllpropReach::WithExtensions,
+        &subsystems,
+    ));
     writer.prop_response(&path.to_href(meta.collection), &props.stats);
     Ok(Some(writer.finish()))
 }

@@ -90,6 +90,12 @@ pub enum AllpropReach {
 }
 
 impl AllpropReach {
+    /// True if an allprop returns `name` of `handler` without being asked by name.
+    pub fn returns(self, handler: &dyn LivePropertyHandler, name: &PropName) -> bool {
+        handler.in_allprop(name)
+            && (self == AllpropReach::WithExtensions || !handler.is_extension(name))
+    }
+
     /// The reach of an allprop PROPFIND at `depth`.
     pub fn at(depth: davd_protocol::headers::Depth) -> AllpropReach {
         match depth {
@@ -205,9 +211,10 @@ pub async fn propstats_reaching(
                         }
                         seen.push(name);
                     }
-                    let in_allprop = handler.in_allprop(name)
-                        && (reach == AllpropReach::WithExtensions || !handler.is_extension(name));
-                    if !(names_only || in_allprop || include.contains(name)) {
+                    if !(names_only
+                        || reach.returns(handler.as_ref(), name)
+                        || include.contains(name))
+                    {
                         continue;
                     }
                     match value_of(handler.as_ref(), &cx, name).await {

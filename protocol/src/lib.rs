@@ -7,14 +7,14 @@
 //! be unit-tested and fuzzed on its own.
 
 pub mod date;
-pub mod error;
+mod error;
 pub mod headers;
-pub mod method;
-pub mod method_table;
+mod method;
+mod method_table;
 pub mod msdavext;
-pub mod name;
-pub mod path;
-pub mod response;
+mod name;
+mod path;
+mod response;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod xml;

@@ -92,14 +92,6 @@ impl Method {
     pub fn name(&self) -> &'static str {
         self.kind().token()
     }
-
-    /// True for methods that expect an XML request body.
-    pub fn takes_xml_body(&self) -> bool {
-        matches!(
-            self,
-            Method::Propfind { .. } | Method::Proppatch | Method::Lock { .. }
-        )
-    }
 }
 
 /// The conditional headers of a request.

@@ -102,12 +102,6 @@ impl Response {
             self.headers.insert(name, value);
         }
     }
-
-    pub fn append_header(&mut self, name: HeaderName, value: impl AsRef<str>) {
-        if let Ok(value) = HeaderValue::from_str(value.as_ref()) {
-            self.headers.append(name, value);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,17 +13,17 @@
 //!
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
-pub mod access;
-pub mod document;
-pub mod error;
-pub mod journal;
-pub mod latch;
-pub mod live;
-pub mod lock;
-pub mod namespace;
-pub mod property;
-pub mod registry;
-pub mod resource;
+mod access;
+mod document;
+mod error;
+mod journal;
+mod latch;
+mod live;
+mod lock;
+mod namespace;
+mod property;
+mod registry;
+mod resource;
 
 pub use access::{ANONYMOUS, AccessRule, Grantee};
 pub use document::{

@@ -22,8 +22,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Directory to serve at / [default: ./dav-root]. With --config, replaces the root of the
-    /// "/" mount (which must then be of kind "fs").
+    /// Directory to serve at / [default: ./dav-root]. With --config, replaces the directory the
+    /// "/" mount serves: its namespace must then be of a kind that serves a directory ("fs").
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 

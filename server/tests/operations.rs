@@ -4,12 +4,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::prometheus::parse_prometheus;
 use support::{Davd, client_builder, method};
 
 /// `davd user add NAME --users users` in `dir`.
@@ -210,45 +210,45 @@ async fn by_default_the_access_log_goes_to_standard_output_beside_the_log() {
     );
 }
 
-/// Samples of a Prometheus text exposition: `name{a="x",b="y"}` to value.
-fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
-    let mut samples = BTreeMap::new();
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let kind = rest.split(' ').nth(1).unwrap();
-                assert!(
-                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                    "{line}"
-                );
-            }
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let name_end = series.find('{').unwrap_or(series.len());
-        let name = &series[..name_end];
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "{line}"
-        );
-        // Labels sorted, so that a test need not know the order they are written in.
-        let key = if name_end < series.len() {
-            let labels = series[name_end + 1..].strip_suffix('}').unwrap();
-            let mut labels: Vec<&str> = labels.split(',').collect();
-            labels.sort();
-            format!("{name}{{{}}}", labels.join(","))
-        } else {
-            name.to_owned()
-        };
-        let value = match value {
-            "+Inf" => f64::INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("{line}")),
-        };
-        samples.insert(key, value);
-    }
-    samples
+/// The access log is not a level of the diagnostic log: with `--log-level error` (and no
+/// `RUST_LOG`) davd logs nothing, and the file still gets a line for every request.
+#[tokio::test]
+async fn the_access_log_does_not_depend_on_the_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let davd = Davd::start_silent(
+        dir.path(),
+        &["--log-level", "error", "--access-log", "access.log"],
+    );
+    let client = client_builder().build().unwrap();
+    let put = client
+        .put(format!("{}quiet.txt", davd.url))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let _ = put.bytes().await.unwrap();
+    let get = client
+        .get(format!("{}quiet.txt", davd.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.bytes().await.unwrap(), "hello");
+
+    let (code, output) = davd.stop_with_output();
+    assert_eq!(code, Some(0));
+    assert!(output.is_empty(), "--log-level error logged: {output:#?}");
+    let text = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    let lines: Vec<Line> = text.lines().map(parse_line).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0].request, "PUT /quiet.txt HTTP/1.1");
+    assert_eq!(lines[0].status, 201);
+    assert_eq!(lines[1].request, "GET /quiet.txt HTTP/1.1");
+    assert_eq!((lines[1].status, lines[1].bytes), (200, 5));
 }
+
+/// A PROPPATCH setting one dead property.
+const PROPPATCH: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c:colour xmlns:c="urn:c">red</c:colour></D:prop></D:set></D:propertyupdate>"#;
 
 #[tokio::test]
 async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
@@ -278,6 +278,14 @@ async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
         client.get(url("missing")).send().await.unwrap().status(),
         404
     );
+    let proppatch = client
+        .request(method("PROPPATCH"), url("a.txt"))
+        .body(PROPPATCH)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proppatch.status(), 207);
+    let _ = proppatch.bytes().await.unwrap();
     let lock = client
         .request(method("LOCK"), url("a.txt"))
         .body(support::LOCKINFO)
@@ -344,8 +352,21 @@ async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
         4.0
     );
     assert_eq!(
+        get(r#"davd_http_requests_total{method="PROPPATCH",status="207"}"#),
+        1.0
+    );
+    assert_eq!(
         get("davd_http_request_bytes_total"),
-        (5 + support::LOCKINFO.len()) as f64
+        (5 + PROPPATCH.len() + support::LOCKINFO.len()) as f64
+    );
+    // The executive's flushes: the state of a PROPPATCH and of a LOCK made durable in sled.
+    assert!(
+        get(r#"davd_store_flush_seconds_count{kind="sled",store="properties"}"#) >= 1.0,
+        "{samples:#?}"
+    );
+    assert!(
+        get(r#"davd_store_flush_seconds_count{kind="sled",store="locks"}"#) >= 1.0,
+        "{samples:#?}"
     );
     assert!(get("davd_http_response_bytes_total") >= 10.0);
     assert_eq!(get(r#"davd_locks_held{kind="sled"}"#), 1.0);
@@ -591,4 +612,51 @@ fn the_startup_line_names_what_the_configuration_serves() {
         "{}",
         davd.serving_line
     );
+}
+
+/// The arguments of every `KEY=` line of the unit in `contrib/`, continuation lines joined.
+fn unit_commands(key: &str) -> Vec<Vec<String>> {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../contrib/davd.service"
+    ))
+    .unwrap();
+    let joined = unit.replace("\\\n", " ");
+    joined
+        .lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .map(|command| {
+            // systemd would unquote; the unit quotes nothing, so words are split at spaces.
+            assert!(!command.contains(['"', '\'']), "{command}");
+            command.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect()
+}
+
+/// The service unit passes davd arguments it accepts, and its pre-start check checks the
+/// file it then starts with: the unit cannot drift from the command line unnoticed.
+#[test]
+fn the_systemd_unit_runs_davd_with_arguments_it_accepts() {
+    use clap::Parser;
+    use davd::cli::{Cli, Command};
+
+    let parse = |args: &[String]| {
+        assert!(args[0].ends_with("/davd"), "{args:?}");
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let pre = unit_commands("ExecStartPre");
+    let start = unit_commands("ExecStart");
+    assert_eq!((pre.len(), start.len()), (1, 1), "{pre:?} {start:?}");
+    let Some(Command::CheckConfig { config: checked }) = parse(&pre[0]).command else {
+        panic!("ExecStartPre is not check-config: {:?}", pre[0]);
+    };
+    let cli = parse(&start[0]);
+    assert!(cli.command.is_none(), "{:?}", start[0]);
+    assert_eq!(cli.config.as_ref(), Some(&checked));
+    // The directories systemd creates for the unit (StateDirectory=, LogsDirectory=).
+    assert_eq!(
+        cli.state.as_deref(),
+        Some(std::path::Path::new("/var/lib/davd"))
+    );
+    assert_eq!(cli.access_log.as_deref(), Some("/var/log/davd/access.log"));
 }

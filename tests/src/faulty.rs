@@ -1,16 +1,18 @@
-//! A namespace that works like the one it wraps but fails on command, as a full disk would:
-//! for tests of what the executive does when a store fails part way.
+//! Stores that work like the ones they wrap but fail on command, as a full disk would: for
+//! tests of what the executive does when a store fails part way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
-use davd_protocol::{ByteStream, DavPath};
+use davd_protocol::{ByteStream, DavPath, PropName};
 use davd_registry::{
-    Detached, MemberStream, NamespaceManager, Opened, ResourceMeta, StatusCode, SubsystemError,
-    SubsystemResult, WriteMode, WriteReceipt,
+    Detached, MemberStream, NamespaceManager, Opened, PropertyManager, PropsByPath, ResourceMeta,
+    StatusCode, StoredProp, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
 };
+use davd_subsystems::memory::MemoryProperties;
 
 /// What [`Faulty`] is told to fail. The switches can be flipped while the server runs.
 #[derive(Default, Clone)]
@@ -96,5 +98,76 @@ impl NamespaceManager for Faulty {
     }
     async fn flush(&self) -> SubsystemResult<()> {
         self.inner.flush().await
+    }
+}
+
+/// A property manager that works until told to fail its durability flush: the last command
+/// of every queue that touches properties.
+pub struct FailingFlush {
+    inner: MemoryProperties,
+    fail: Arc<AtomicBool>,
+}
+
+impl FailingFlush {
+    /// In-memory properties whose flush fails while `fail` is set.
+    pub fn new(fail: Arc<AtomicBool>) -> Self {
+        FailingFlush {
+            inner: MemoryProperties::new(),
+            fail,
+        }
+    }
+}
+
+#[async_trait]
+impl PropertyManager for FailingFlush {
+    fn kind(&self) -> &'static str {
+        "failing"
+    }
+    async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        self.inner.get(path, name).await
+    }
+    async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
+        self.inner.get_all(path).await
+    }
+    async fn get_children(
+        &self,
+        parent: &DavPath,
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        self.inner.get_children(parent, limit).await
+    }
+    async fn get_members(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
+    ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
+        self.inner.get_members(parent, names).await
+    }
+    async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
+        self.inner.set(path, prop).await
+    }
+    async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
+        self.inner.remove(path, name).await
+    }
+    async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.inner.get_tree(path).await
+    }
+    async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
+        self.inner.remove_tree(path).await
+    }
+    async fn put_many(&self, props: PropsByPath) -> SubsystemResult<()> {
+        self.inner.put_many(props).await
+    }
+    async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
+        self.inner.move_tree(from, to).await
+    }
+    async fn flush(&self) -> SubsystemResult<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SubsystemError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "injected: disk full",
+            ));
+        }
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@ pub mod clients;
 pub mod cluster;
 pub mod faulty;
 pub mod ms;
+pub mod prometheus;
 
 /// A running server and the directories it serves from.
 pub struct TestServer {

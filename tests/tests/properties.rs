@@ -528,3 +528,55 @@ async fn a_multistatus_declares_only_the_namespaces_it_uses() {
         "{body}"
     );
 }
+
+/// An allprop listing (Depth 1 or infinity) leaves Microsoft's live properties out unless
+/// named, so its root declares none of their prefixes; a Depth 0 allprop, which has them,
+/// still declares them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allprop_listing_declares_only_the_prefixes_it_reaches() {
+    let s = TestServer::start().await;
+    s.mkcol("/dir").await;
+    s.put("/dir/f", "x").await;
+    let root = |body: &str| body[..body.find("<D:response>").expect("a response")].to_string();
+    for depth in ["1", "infinity"] {
+        let (status, body) = s.propfind("/dir/", depth, ALLPROP).await;
+        assert_eq!(status, StatusCode::MULTI_STATUS);
+        assert!(
+            !root(&body).contains("microsoft"),
+            "Depth {depth}: {}",
+            root(&body)
+        );
+    }
+    // What a listing names through `include` is declared.
+    let (_, body) = s
+        .propfind(
+            "/dir/",
+            "1",
+            r#"<D:propfind xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/"><D:allprop/><D:include><R:repl-uid/></D:include></D:propfind>"#,
+        )
+        .await;
+    assert!(
+        root(&body).contains(r#"xmlns:Repl="http://schemas.microsoft.com/repl/""#),
+        "{}",
+        root(&body)
+    );
+    assert!(!root(&body).contains("office"), "{}", root(&body));
+    let (_, body) = s.propfind("/dir/f", "0", ALLPROP).await;
+    let ms = Multistatus::parse(&body);
+    assert!(
+        ms.responses[0]
+            .prop("http://schemas.microsoft.com/repl/", "repl-uid")
+            .is_some(),
+        "{body}"
+    );
+    assert!(
+        root(&body).contains(r#"xmlns:Office="urn:schemas-microsoft-com:office:office""#),
+        "{}",
+        root(&body)
+    );
+    assert!(
+        root(&body).contains(r#"xmlns:Repl="http://schemas.microsoft.com/repl/""#),
+        "{}",
+        root(&body)
+    );
+}

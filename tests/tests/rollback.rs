@@ -1,84 +1,18 @@
 //! The CommandQueue undoes a request whose last step fails: storage is left exactly as before.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
 use davd::{App, Settings};
-use davd_protocol::{DavPath, PropName};
-use davd_registry::{
-    Mount, NamespaceManager, PropertyManager, PropsByPath, Registry, StatusCode as SubStatus,
-    StoredProp, SubsystemError, SubsystemResult,
-};
+use davd_protocol::DavPath;
+use davd_registry::{Mount, NamespaceManager, Registry};
 use davd_subsystems::fs::{FsNamespace, FsOptions};
 use davd_subsystems::live::standard_handlers;
-use davd_subsystems::memory::{MemoryLocks, MemoryProperties};
-use davd_tests::faulty::{Faults, Faulty};
+use davd_subsystems::memory::MemoryLocks;
+use davd_tests::faulty::{FailingFlush, Faults, Faulty};
 use davd_tests::{Dirs, Multistatus, TestServer};
 use reqwest::StatusCode;
-
-/// A property manager that works until told to fail its durability flush: the last command
-/// of every queue that touches properties.
-struct FailingFlush {
-    inner: MemoryProperties,
-    fail: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl PropertyManager for FailingFlush {
-    fn kind(&self) -> &'static str {
-        "failing"
-    }
-    async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        self.inner.get(path, name).await
-    }
-    async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
-        self.inner.get_all(path).await
-    }
-    async fn get_children(
-        &self,
-        parent: &DavPath,
-        limit: usize,
-    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
-        self.inner.get_children(parent, limit).await
-    }
-    async fn get_members(
-        &self,
-        parent: &DavPath,
-        names: &[&str],
-    ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
-        self.inner.get_members(parent, names).await
-    }
-    async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
-        self.inner.set(path, prop).await
-    }
-    async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        self.inner.remove(path, name).await
-    }
-    async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
-        self.inner.get_tree(path).await
-    }
-    async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
-        self.inner.remove_tree(path).await
-    }
-    async fn put_many(&self, props: PropsByPath) -> SubsystemResult<()> {
-        self.inner.put_many(props).await
-    }
-    async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        self.inner.move_tree(from, to).await
-    }
-    async fn flush(&self) -> SubsystemResult<()> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(SubsystemError::new(
-                SubStatus::INSUFFICIENT_STORAGE,
-                "injected: disk full",
-            ));
-        }
-        Ok(())
-    }
-}
 
 async fn server(fail: Arc<AtomicBool>) -> (TestServer, Arc<Dirs>) {
     server_with(fail, None).await
@@ -112,10 +46,7 @@ async fn server_with(
                     None => Arc::new(fs) as Arc<dyn NamespaceManager>,
                 }
             }),
-            properties: Some(Arc::new(FailingFlush {
-                inner: MemoryProperties::new(),
-                fail,
-            })),
+            properties: Some(Arc::new(FailingFlush::new(fail))),
             locks: Some(Arc::new(MemoryLocks::new())),
             live: standard_handlers(),
             access: None,

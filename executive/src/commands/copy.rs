@@ -124,12 +124,6 @@ impl CopyTree {
         self
     }
 
-    /// Leaves these properties behind (in addition to any excluded already).
-    pub fn excluding(mut self, names: Vec<davd_protocol::PropName>) -> Self {
-        self.excluded.extend(names);
-        self
-    }
-
     fn root(&self) -> DavResult<&CopyItem> {
         self.items
             .first()

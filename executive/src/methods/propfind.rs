@@ -60,7 +60,11 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await?;
         unavailable(&props.stats)?;
         if props.large.is_none() {
-            let mut writer = MultistatusWriter::new(&propfind_prefixes(&request, &subsystems));
+            let mut writer = MultistatusWriter::new(&propfind_prefixes(
+                &request,
+                AllpropReach::WithExtensions,
+                &subsystems,
+            ));
             writer.prop_response(&path.to_href(meta.collection), &props.stats);
             return Ok(Response::xml(
                 StatusCode::MULTI_STATUS,
@@ -143,7 +147,7 @@ impl Walk {
         depth: Depth,
         root_dead: Option<Vec<StoredProp>>,
     ) {
-        let prefixes = propfind_prefixes(&self.request, &self.ctx.resolve(&root));
+        let prefixes = propfind_prefixes(&self.request, self.reach, &self.ctx.resolve(&root));
         let mut writer = MultistatusWriter::new(&prefixes);
         if !self.write(&mut writer, &root, &meta, root_dead, None).await
             || !self.send(&mut writer).await

@@ -234,21 +234,6 @@ impl RecordDocument {
             etag_from_write,
         }
     }
-
-    /// For the resource of a request.
-    pub fn for_request(
-        ctx: &Ctx,
-        path: &DavPath,
-        record: DocumentRecord,
-        etag_from_write: bool,
-    ) -> Self {
-        Self::new(
-            ctx.resolve(path).properties,
-            path.clone(),
-            record,
-            etag_from_write,
-        )
-    }
 }
 
 #[async_trait]

@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/src/prometheus.rs"]
+pub mod prometheus;
+
 pub struct Davd {
     pub child: Child,
     pub url: String,
@@ -47,6 +50,69 @@ impl Davd {
             .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_davd"));
         Self::launch(command, cwd, args, &[])
+    }
+
+    /// Starts davd in `cwd` with `args` and no `RUST_LOG`, so that `--log-level` alone decides
+    /// what it logs (perhaps nothing): it is found by its port instead of its startup line.
+    /// The port is reserved and let go before davd binds it; if another process takes it in
+    /// between, davd exits and the start is tried again on another port.
+    pub fn start_silent(cwd: &Path, args: &[&str]) -> Davd {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let listen = format!("127.0.0.1:{port}");
+            let mut child = Command::new(env!("CARGO_BIN_EXE_davd"))
+                .current_dir(cwd)
+                .args(args)
+                .args(["--listen", &listen])
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            loop {
+                // A connection that sends nothing is no request: it leaves no access line.
+                if std::net::TcpStream::connect(&listen).is_ok() {
+                    return Davd {
+                        child,
+                        url: format!("http://{listen}/"),
+                        serving_line: String::new(),
+                        log: Mutex::new(rx),
+                    };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "davd did not start listening");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Stops davd gracefully, as [`Davd::stop`], and returns its exit code with every line it
+    /// wrote to standard output that no earlier call read.
+    pub fn stop_with_output(self) -> (Option<i32>, Vec<String>) {
+        self.signal("TERM");
+        let mut lines = Vec::new();
+        {
+            let log = self.log.lock().unwrap();
+            // The reading thread ends, and the channel closes, with the process's output.
+            while let Ok(line) = log.recv_timeout(PATIENCE) {
+                lines.push(line);
+            }
+        }
+        (self.wait(Duration::from_secs(20)), lines)
     }
 
     fn launch(mut command: Command, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Davd {

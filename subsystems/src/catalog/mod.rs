@@ -353,11 +353,6 @@ impl Catalog {
         self
     }
 
-    pub fn with_defaults(mut self, defaults: RootDefaults) -> Catalog {
-        self.defaults = defaults;
-        self
-    }
-
     pub fn kinds(&self) -> &[Kind] {
         &self.kinds
     }

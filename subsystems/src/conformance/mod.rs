@@ -1,6 +1,7 @@
 //! A conformance suite for storage backends: the contracts of [`NamespaceManager`],
 //! [`PropertyManager`] and [`LockManager`] written once as test cases, run on every kind davd
-//! has (fs, sled, memory) and on yours.
+//! has (fs, sled, memory; postgres's properties and locks when a test database is configured)
+//! and on yours.
 //!
 //! Each case is an async function taking the manager under test, fresh and empty. The macros
 //! [`namespace_conformance!`](crate::namespace_conformance),
