@@ -179,6 +179,17 @@ async fn tree_operations_on_a_parent_need_every_member() {
         assert_forbidden_without_naming(r, "private").await;
         site.assert_team_intact().await;
     }
+    // A Depth 0 COPY copies the collection alone, but still replaces the whole destination.
+    let r = site
+        .bob("COPY", "/other/")
+        .header("Destination", site.s.url("/team/"))
+        .header("Overwrite", "T")
+        .header("Depth", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_forbidden_without_naming(r, "private").await;
+    site.assert_team_intact().await;
 
     // A depth-infinity lock on /team would lock the private members; depth 0 does not.
     let r = site
@@ -226,6 +237,38 @@ async fn tree_operations_on_a_parent_need_every_member() {
     );
     let r = site.alice("DELETE", "/team/").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// A deep lock covers members created after it is taken: one on /team must not be granted
+/// to bob while /team/private does not exist, or alice could not create her own scope (nor
+/// write in it) until bob's lock ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_lock_cannot_cover_a_protected_scope_yet_to_be_made() {
+    let site = Site::new().await;
+    // Neither protected scope of /team exists now.
+    for path in ["/team/private/", "/team/report.txt"] {
+        let r = site.alice("DELETE", path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{path}");
+    }
+    let r = site
+        .bob("LOCK", "/team/")
+        .header("Depth", "infinity")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_forbidden_without_naming(r, "private").await;
+    let r = site.alice("MKCOL", "/team/private/").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // A scope bob may write does not stand in the way of his deep lock.
+    let r = site
+        .bob("LOCK", "/other/")
+        .header("Depth", "infinity")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 /// A member bob may read but not change is named in the refusal: the rule on a single file.
@@ -512,3 +555,4 @@ async fn if_headers_learn_nothing_about_hidden_resources() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
