@@ -556,3 +556,100 @@ async fn if_headers_learn_nothing_about_hidden_resources() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
+/// `/a` is alice's alone; bob may read and write `/a/b` inside it.
+const NESTED_RULES: &str = "
+[[mount]]
+scope = \"/\"
+namespace = { kind = \"fs\", root = \"ROOT\" }
+read = [\"*\"]
+write = [\"alice\", \"bob\"]
+
+[[mount]]
+scope = \"/a\"
+read = [\"alice\"]
+write = [\"alice\"]
+
+[[mount]]
+scope = \"/a/b\"
+read = [\"alice\", \"bob\"]
+write = [\"alice\", \"bob\"]
+";
+
+/// The hrefs of a response body, in order.
+fn hrefs(body: &str) -> Vec<&str> {
+    body.split("<D:href>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</D:href>").next())
+        .collect()
+}
+
+/// Issue 16 item 4: alice's deep lock on `/a`, which bob may not read, covers `/a/b`, which he
+/// may. The 423s bob gets, and the lock discovery he reads, must not name `/a`: the lock root
+/// is named by the nearest collection he may read (`/`) or left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_lock_root_is_not_named() {
+    let s = TestServer::with_users(NESTED_RULES).await;
+    let alice = |method: &str, path: &str| {
+        s.request(method, path)
+            .basic_auth("alice", Some("wonderland"))
+    };
+    let bob = |method: &str, path: &str| s.request(method, path).basic_auth("bob", Some("builder"));
+    for dir in ["/a", "/a/b"] {
+        let r = alice("MKCOL", dir).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "MKCOL {dir}");
+    }
+    let r = alice("PUT", "/a/b/f.txt").body("f").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = alice("LOCK", "/a/")
+        .header("Depth", "infinity")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let hidden = |href: &&str| href.trim_end_matches('/') == "/a";
+
+    let r = bob("PUT", "/a/b/x").body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("lock-token-submitted"), "{body}");
+    assert_eq!(hrefs(&body), ["/"], "{body}");
+
+    let r = bob("LOCK", "/a/b/")
+        .header("Depth", "0")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("no-conflicting-lock"), "{body}");
+    assert_eq!(hrefs(&body), ["/"], "{body}");
+
+    // A Microsoft bundled lock (MS-WDV) is refused the same way.
+    let r = bob("GET", "/a/b/f.txt")
+        .header("X-MSDAVEXTLockTimeout", "Second-3600")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert_eq!(hrefs(&body), ["/"], "{body}");
+
+    // Lock discovery shows bob the lock (he is kept out by it), but not where it is rooted.
+    let propfind = |who: &dyn Fn(&str, &str) -> RequestBuilder| {
+        who("PROPFIND", "/a/b/")
+            .header("Depth", "0")
+            .body(r#"<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>"#)
+            .send()
+    };
+    let r = propfind(&bob).await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("activelock"), "{body}");
+    assert!(!body.contains("lockroot"), "{body}");
+    assert!(!hrefs(&body).iter().any(hidden), "{body}");
+    // alice, who may read /a, sees the root.
+    let body = propfind(&alice).await.unwrap().text().await.unwrap();
+    assert!(body.contains("<D:lockroot><D:href>/a"), "{body}");
+}

@@ -19,14 +19,18 @@
 //!   naming it when the user may not even read it);
 //! - a form upload checks each file it stores ([`require`]);
 //! - listings, OPTIONS, the If header and 423 bodies ask [`may_read`] so as to reveal nothing
-//!   about resources the user may not read ([`disclosed_href`]).
+//!   about resources the user may not read ([`disclosed_href`]); `lockdiscovery` asks the same
+//!   through the client's [`readable`].
+
+use std::sync::Arc;
 
 use http::StatusCode;
 
 use davd_protocol::headers::Depth;
 use davd_protocol::{DavPath, Method, Request};
-use davd_registry::AccessRule;
+use davd_registry::{AccessRule, Readable, Registry};
 
+use crate::Executive;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 
@@ -152,11 +156,47 @@ fn admits(rule: &AccessRule, principal: Option<&str>, need: Need) -> bool {
 
 /// The decision: true if the request's principal may `need` the resource at `path`.
 pub fn allows(ctx: &Ctx, path: &DavPath, need: Need) -> bool {
-    let principal = ctx.client.principal.as_deref();
-    match ctx.registry().access(path) {
+    decide(
+        ctx.registry(),
+        ctx.exec.config.authentication,
+        ctx.client.principal.as_deref(),
+        path,
+        need,
+    )
+}
+
+fn decide(
+    registry: &Registry,
+    authentication: bool,
+    principal: Option<&str>,
+    path: &DavPath,
+    need: Need,
+) -> bool {
+    match registry.access(path) {
         Some(rule) => admits(rule, principal, need),
-        None => default_admits(ctx.exec.config.authentication, principal),
+        None => default_admits(authentication, principal),
     }
+}
+
+/// What `principal` may read, for the [`ClientInfo`](davd_registry::ClientInfo) that
+/// live-property handlers see (a lock root in `lockdiscovery`). Without rules the decision is
+/// the same everywhere, and a request that got as far as a handler may read: everything.
+pub fn readable(exec: &Arc<Executive>, principal: Option<&str>) -> Readable {
+    if !exec.registry.has_access_rules() {
+        return Readable::default();
+    }
+    let registry = exec.registry.clone();
+    let authentication = exec.config.authentication;
+    let principal = principal.map(str::to_owned);
+    Readable::by(move |path| {
+        decide(
+            &registry,
+            authentication,
+            principal.as_deref(),
+            path,
+            Need::Read,
+        )
+    })
 }
 
 /// True if the request's principal may read `path`.
