@@ -28,8 +28,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::thread::ThreadId;
 use std::time::Duration;
 
