@@ -38,7 +38,10 @@ pub struct ClientInfo {
 /// that name other resources than the one asked about, so that they reveal nothing the client
 /// may not read. The default, for a server without access rules, reads everything.
 #[derive(Clone, Default)]
-pub struct Readable(Option<Arc<dyn Fn(&DavPath) -> bool + Send + Sync>>);
+pub struct Readable(Option<Arc<ReadDecision>>);
+
+/// The executive's "may this client read the resource at this path?".
+type ReadDecision = dyn Fn(&DavPath) -> bool + Send + Sync;
 
 impl Readable {
     /// Reading what `may_read` allows.
