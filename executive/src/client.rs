@@ -5,7 +5,7 @@
 
 use davd_protocol::Request;
 use davd_protocol::headers::ms::miniredir_version;
-use davd_registry::{ClientInfo, Quirks};
+use davd_registry::{ClientInfo, Quirks, Readable};
 
 use crate::ExecutiveConfig;
 
@@ -36,6 +36,8 @@ pub fn client_info(
             }),
             hide_activelocks: miniredir_version(agent).is_some_and(|v| v < MINIREDIR_FIXED),
         },
+        // Set from the access rules by the executive (`policy::access::readable`).
+        readable: Readable::default(),
     }
 }
 

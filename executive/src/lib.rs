@@ -181,9 +181,11 @@ impl Executive {
                 return response;
             }
         };
+        let mut client = client::client_info(&request, identity.principal, &self.config);
+        client.readable = policy::access::readable(self, client.principal.as_deref());
         let ctx = Ctx {
             exec: self.clone(),
-            client: client::client_info(&request, identity.principal, &self.config),
+            client,
             request,
         };
         // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.

@@ -36,8 +36,8 @@ pub use latch::{
     offer_transaction, stop_carrying,
 };
 pub use live::{
-    ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, SetVerdict, Subsystems,
-    WriteKind,
+    ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, Readable, SetVerdict,
+    Subsystems, WriteKind,
 };
 pub use lock::{LockChange, LockManager, LockRecord};
 pub use namespace::{

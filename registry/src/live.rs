@@ -7,6 +7,7 @@
 //! ([`LivePropertyHandler::before_write`], [`LivePropertyHandler::after_read`]): the 1997 paper's
 //! read-only flag and hit counter are both handlers of this kind.
 
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -28,6 +29,38 @@ pub struct ClientInfo {
     /// The authenticated user, if authentication is on.
     pub principal: Option<String>,
     pub quirks: Quirks,
+    /// Which resources the client may read: what an answer shows about resources other than
+    /// the one asked about (a lock's root) is left out where this says no.
+    pub readable: Readable,
+}
+
+/// Which resources a client may read, by the executive's access decision, lent to the places
+/// that name other resources than the one asked about, so that they reveal nothing the client
+/// may not read. The default, for a server without access rules, reads everything.
+#[derive(Clone, Default)]
+pub struct Readable(Option<Arc<ReadDecision>>);
+
+/// The executive's "may this client read the resource at this path?".
+type ReadDecision = dyn Fn(&DavPath) -> bool + Send + Sync;
+
+impl Readable {
+    /// Reading what `may_read` allows.
+    pub fn by(may_read: impl Fn(&DavPath) -> bool + Send + Sync + 'static) -> Readable {
+        Readable(Some(Arc::new(may_read)))
+    }
+
+    pub fn may_read(&self, path: &DavPath) -> bool {
+        self.0.as_ref().is_none_or(|may_read| may_read(path))
+    }
+}
+
+impl fmt::Debug for Readable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            None => "Readable(everything)",
+            Some(_) => "Readable(by rule)",
+        })
+    }
 }
 
 /// The ways particular clients are answered differently from RFC 4918. Each flag is set in

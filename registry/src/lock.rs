@@ -49,8 +49,11 @@ impl LockRecord {
 
     /// The lock as an `activelock` element shows it to `client`, with `timeout` as its
     /// `timeout` (the time left, or just granted). The one place a lock record becomes what
-    /// clients see, and so where the `omit_lockroot` quirk is applied.
+    /// clients see, and so where the `omit_lockroot` quirk is applied, and where a root the
+    /// client may not read is left out: a deep lock on a collection the client may not see
+    /// shows in the `lockdiscovery` of members it may, and must not name the collection.
     pub fn view(&self, client: &ClientInfo, timeout: Timeout) -> ActiveLockView<'_> {
+        let root_shown = !client.quirks.omit_lockroot && client.readable.may_read(&self.root);
         ActiveLockView {
             scope: self.scope,
             depth: if self.deep {
@@ -61,7 +64,7 @@ impl LockRecord {
             owner: self.owner.as_deref(),
             timeout,
             token: &self.token,
-            root: (!client.quirks.omit_lockroot).then_some(&self.root),
+            root: root_shown.then_some(&self.root),
         }
     }
 
@@ -179,7 +182,7 @@ pub trait LockManager: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::Quirks;
+    use crate::live::{Quirks, Readable};
 
     #[test]
     fn the_view_leaves_lockroot_out_only_for_the_quirk() {
@@ -214,5 +217,10 @@ mod tests {
             ..ClientInfo::default()
         };
         assert_eq!(lock.view(&old_office, Timeout::Infinite).root, None);
+        let outside = ClientInfo {
+            readable: Readable::by(|path| !path.to_href(false).starts_with("/a")),
+            ..ClientInfo::default()
+        };
+        assert_eq!(lock.view(&outside, Timeout::Infinite).root, None);
     }
 }

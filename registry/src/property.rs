@@ -120,7 +120,7 @@ pub trait PropertyManager: Send + Sync {
     /// and reads the members of a batch that does not fit one by one, in pages.
     ///
     /// The default reads the batch and then measures it: correct, but a store should stop
-    /// reading at the limit (sled and memory do), or one batch can still be large.
+    /// reading at the limit (sled, memory and postgres do), or one batch can still be large.
     async fn get_members_within(
         &self,
         parent: &DavPath,
@@ -143,7 +143,7 @@ pub trait PropertyManager: Send + Sync {
     /// hold 400 MiB.
     ///
     /// The default reads everything and returns a page of it: correct, but only a store that
-    /// reads each page alone (sled and memory do) keeps memory bounded.
+    /// reads each page alone (sled, memory and postgres do) keeps memory bounded.
     async fn get_page(
         &self,
         path: &DavPath,

@@ -59,6 +59,7 @@ struct RawLimits {
     max_header_bytes: Option<Spanned<usize>>,
     max_connections: Option<Spanned<usize>>,
     min_free_mib: Option<u64>,
+    listing_dead_budget: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +127,8 @@ pub struct LimitsConfig {
     pub max_connections: Option<usize>,
     /// Writes are refused with 507 while less than this many MiB are free on a store's disk.
     pub min_free_mib: Option<u64>,
+    /// Bytes of its members' dead properties a listing reads at once.
+    pub listing_dead_budget: Option<usize>,
 }
 
 /// The whole file, checked.
@@ -461,6 +464,10 @@ impl FileConfig {
                 )),
                 max_connections: narrow(at_least_one("max_connections", widen(l.max_connections))),
                 min_free_mib: l.min_free_mib,
+                listing_dead_budget: narrow(at_least_one(
+                    "listing_dead_budget",
+                    widen(l.listing_dead_budget),
+                )),
             }
         });
         if !problems.is_empty() {
@@ -578,6 +585,9 @@ impl FileConfig {
         }
         if let Some(v) = l.max_locks_per_user {
             exec.max_locks_per_principal = v;
+        }
+        if let Some(v) = l.listing_dead_budget {
+            exec.listing_dead_budget = v;
         }
         let conn = &mut settings.limits;
         if let Some(v) = l.header_read_timeout_secs {

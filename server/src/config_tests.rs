@@ -115,6 +115,12 @@ fn limits_are_read() {
         c.limits.max_connections, None,
         "the built-in default applies"
     );
+    assert_eq!(c.limits.listing_dead_budget, None);
+    let c = parse("[limits]\nlisting_dead_budget = 65536\n").unwrap();
+    assert_eq!(c.limits.listing_dead_budget, Some(65536));
+    let mut settings = Settings::default();
+    c.apply(&mut settings);
+    assert_eq!(settings.executive.listing_dead_budget, 65536);
     // Only limits, no mounts: the embedded default serves "/".
     assert!(
         parse("[limits]\nmax_connections = 2\n")
@@ -251,6 +257,11 @@ fn errors_name_the_line() {
             "[limits]\nlock_timeout_max = 0\n",
             2,
             "lock_timeout_max must be at least 1",
+        ),
+        (
+            "[limits]\nlisting_dead_budget = 0\n",
+            2,
+            "listing_dead_budget must be at least 1",
         ),
     ];
     for (text, line, fragment) in cases {

@@ -80,6 +80,18 @@ async fn respond(
             None,
         );
     }
+    // hyper counts HTTP/1.1 header lines (`max_headers`), but its HTTP/2 has no count, only
+    // the size of the header block: the count is checked here for every version.
+    let count = app.settings.limits.max_headers;
+    if parts.headers.len() > count {
+        return (
+            into_http(Response::text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("the request has more than {count} headers"),
+            )),
+            None,
+        );
+    }
     let identity = match authenticate(app, &parts).await {
         Ok(identity) => identity,
         Err(refused) => return (refused, None),

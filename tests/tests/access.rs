@@ -179,6 +179,17 @@ async fn tree_operations_on_a_parent_need_every_member() {
         assert_forbidden_without_naming(r, "private").await;
         site.assert_team_intact().await;
     }
+    // A Depth 0 COPY copies the collection alone, but still replaces the whole destination.
+    let r = site
+        .bob("COPY", "/other/")
+        .header("Destination", site.s.url("/team/"))
+        .header("Overwrite", "T")
+        .header("Depth", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_forbidden_without_naming(r, "private").await;
+    site.assert_team_intact().await;
 
     // A depth-infinity lock on /team would lock the private members; depth 0 does not.
     let r = site
@@ -226,6 +237,38 @@ async fn tree_operations_on_a_parent_need_every_member() {
     );
     let r = site.alice("DELETE", "/team/").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// A deep lock covers members created after it is taken: one on /team must not be granted
+/// to bob while /team/private does not exist, or alice could not create her own scope (nor
+/// write in it) until bob's lock ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_lock_cannot_cover_a_protected_scope_yet_to_be_made() {
+    let site = Site::new().await;
+    // Neither protected scope of /team exists now.
+    for path in ["/team/private/", "/team/report.txt"] {
+        let r = site.alice("DELETE", path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{path}");
+    }
+    let r = site
+        .bob("LOCK", "/team/")
+        .header("Depth", "infinity")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_forbidden_without_naming(r, "private").await;
+    let r = site.alice("MKCOL", "/team/private/").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // A scope bob may write does not stand in the way of his deep lock.
+    let r = site
+        .bob("LOCK", "/other/")
+        .header("Depth", "infinity")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 /// A member bob may read but not change is named in the refusal: the rule on a single file.
@@ -511,4 +554,102 @@ async fn if_headers_learn_nothing_about_hidden_resources() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// `/a` is alice's alone; bob may read and write `/a/b` inside it.
+const NESTED_RULES: &str = "
+[[mount]]
+scope = \"/\"
+namespace = { kind = \"fs\", root = \"ROOT\" }
+read = [\"*\"]
+write = [\"alice\", \"bob\"]
+
+[[mount]]
+scope = \"/a\"
+read = [\"alice\"]
+write = [\"alice\"]
+
+[[mount]]
+scope = \"/a/b\"
+read = [\"alice\", \"bob\"]
+write = [\"alice\", \"bob\"]
+";
+
+/// The hrefs of a response body, in order.
+fn hrefs(body: &str) -> Vec<&str> {
+    body.split("<D:href>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</D:href>").next())
+        .collect()
+}
+
+/// Issue 16 item 4: alice's deep lock on `/a`, which bob may not read, covers `/a/b`, which he
+/// may. The 423s bob gets, and the lock discovery he reads, must not name `/a`: the lock root
+/// is named by the nearest collection he may read (`/`) or left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_lock_root_is_not_named() {
+    let s = TestServer::with_users(NESTED_RULES).await;
+    let alice = |method: &str, path: &str| {
+        s.request(method, path)
+            .basic_auth("alice", Some("wonderland"))
+    };
+    let bob = |method: &str, path: &str| s.request(method, path).basic_auth("bob", Some("builder"));
+    for dir in ["/a", "/a/b"] {
+        let r = alice("MKCOL", dir).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "MKCOL {dir}");
+    }
+    let r = alice("PUT", "/a/b/f.txt").body("f").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = alice("LOCK", "/a/")
+        .header("Depth", "infinity")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let hidden = |href: &&str| href.trim_end_matches('/') == "/a";
+
+    let r = bob("PUT", "/a/b/x").body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("lock-token-submitted"), "{body}");
+    assert_eq!(hrefs(&body), ["/"], "{body}");
+
+    let r = bob("LOCK", "/a/b/")
+        .header("Depth", "0")
+        .body(LOCKINFO_EXCLUSIVE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("no-conflicting-lock"), "{body}");
+    assert_eq!(hrefs(&body), ["/"], "{body}");
+
+    // A Microsoft bundled lock (MS-WDV) is refused the same way.
+    let r = bob("GET", "/a/b/f.txt")
+        .header("X-MSDAVEXTLockTimeout", "Second-3600")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::LOCKED);
+    let body = r.text().await.unwrap();
+    assert_eq!(hrefs(&body), ["/"], "{body}");
+
+    // Lock discovery shows bob the lock (he is kept out by it), but not where it is rooted.
+    let propfind = |who: &dyn Fn(&str, &str) -> RequestBuilder| {
+        who("PROPFIND", "/a/b/")
+            .header("Depth", "0")
+            .body(r#"<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>"#)
+            .send()
+    };
+    let r = propfind(&bob).await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("activelock"), "{body}");
+    assert!(!body.contains("lockroot"), "{body}");
+    assert!(!hrefs(&body).iter().any(hidden), "{body}");
+    // alice, who may read /a, sees the root.
+    let body = propfind(&alice).await.unwrap().text().await.unwrap();
+    assert!(body.contains("<D:lockroot><D:href>/a"), "{body}");
 }

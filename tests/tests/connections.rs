@@ -224,6 +224,85 @@ async fn idle_and_silent_connections_make_room_for_new_clients() {
     drop(held);
 }
 
+/// The same with TLS: every slot taken by connections that never start their handshake, or
+/// sit idle after it on HTTP/1.1 or HTTP/2, with many more silent ones waiting behind them. A
+/// new TLS client, HTTP/1.1 or HTTP/2, is still served, because the connection idle the
+/// longest makes room (a handshake in progress counts as idle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_silent_tls_connections_make_room_for_new_clients() {
+    const SLOTS: usize = 16;
+    let dirs = Dirs::new();
+    let (files, der) = self_signed(&dirs.state);
+    let mut settings = davd::Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        tls: Some(files),
+        connection_threads: davd_tests::TEST_CONNECTION_THREADS,
+        ..davd::Settings::default()
+    };
+    settings.limits.max_connections = SLOTS;
+    let s = TestServer::start_app(davd::App::build(settings).await.unwrap(), dirs).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    let connector = |alpn: &[u8]| {
+        let mut config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    };
+    let connect = |alpn: &'static [u8]| {
+        let connector = connector(alpn);
+        let addr = s.addr;
+        async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                connector.connect("localhost".try_into().unwrap(), tcp),
+            )
+            .await
+            .expect("a handshake within 30 s")
+            .unwrap()
+        }
+    };
+    let mut silent = Vec::new();
+    let mut idle = Vec::new();
+    for i in 0..SLOTS {
+        match i % 3 {
+            0 => silent.push(TcpStream::connect(s.addr).await.unwrap()),
+            1 => {
+                let mut tls = connect(b"h2").await;
+                fall_idle(&mut tls, 2).await;
+                idle.push(tls);
+            }
+            _ => {
+                let mut tls = connect(b"http/1.1").await;
+                fall_idle(&mut tls, 1).await;
+                idle.push(tls);
+            }
+        }
+    }
+    for _ in 0..(SLOTS * 20) {
+        silent.push(TcpStream::connect(s.addr).await.unwrap());
+    }
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let started = Instant::now();
+        let mut tls = connect(alpn).await;
+        if alpn == b"h2" {
+            h2_after_a_request(&mut tls).await;
+        } else {
+            talk(&mut tls, HTTP1_GET, b"HTTP/1.1 200 OK").await;
+        }
+        eprintln!(
+            "served after {:?} ({})",
+            started.elapsed(),
+            String::from_utf8_lossy(alpn)
+        );
+    }
+    drop((silent, idle));
+}
+
 /// A client whose request is in progress is never the one closed to make room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_progress_is_not_closed_to_make_room() {

@@ -395,3 +395,134 @@ async fn thousands_of_locks_from_one_user_hit_the_limit() {
     assert_eq!(refused, 30);
     still_serving(&s).await;
 }
+
+/// Issue 16 item 6: the header limits hold for HTTP/2 as for HTTP/1.1. A header block over
+/// `max_header_bytes` is refused by hyper's h2 (`max_header_list_size`), one with more than
+/// `max_headers` fields by the server before the request goes further.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_header_blocks_over_the_limits_are_431() {
+    let s = TestServer::start().await;
+    let client = davd_tests::client_builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let r = client
+        .get(s.url("/"))
+        .header("X-Big", "v".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let mut many = client.get(s.url("/"));
+    for i in 0..300 {
+        many = many.header(format!("x-filler-{i}"), "x");
+    }
+    let r = many.send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(r.text().await.unwrap().contains("100 headers"));
+    // Under both limits: served, on the same client.
+    let mut fine = client
+        .get(s.url("/"))
+        .header("X-Big", "v".repeat(50 * 1024));
+    for i in 0..90 {
+        fine = fine.header(format!("x-filler-{i}"), "x");
+    }
+    let r = fine.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // A block far over the limit (more CONTINUATION frames than the limit can need) is not
+    // even read to its end: h2 closes the connection (GOAWAY, ENHANCE_YOUR_CALM).
+    let r = client
+        .get(s.url("/"))
+        .header("X-Big", "v".repeat(130 * 1024))
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        Err(e) => assert!(format!("{e:?}").contains("ENHANCE_YOUR_CALM"), "{e:?}"),
+    }
+    still_serving(&s).await;
+}
+
+/// One HTTP/2 frame.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = length[1..].to_vec();
+    frame.extend([kind, flags]);
+    frame.extend(stream.to_be_bytes());
+    frame.extend(payload);
+    frame
+}
+
+/// Reads one HTTP/2 frame: its type, flags, stream and payload.
+async fn h2_read_frame(stream: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut head))
+        .await
+        .expect("a frame within 30 s")
+        .expect("the connection stays open");
+    let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).await.unwrap();
+    (head[3], head[4], id, payload)
+}
+
+/// Issue 16 item 6: an HTTP/2 connection carries at most 100 concurrent streams. The server
+/// says so in its SETTINGS; a client that opens a 101st while 100 are in progress (uploads
+/// whose bodies have not come) gets that stream refused (RST_STREAM, REFUSED_STREAM), and the
+/// connection itself goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_101st_concurrent_http2_stream_is_refused() {
+    const SETTINGS: u8 = 4;
+    const RST_STREAM: u8 = 3;
+    const GOAWAY: u8 = 7;
+    const MAX_CONCURRENT_STREAMS: u16 = 3;
+    const REFUSED_STREAM: u32 = 7;
+    let s = TestServer::start().await;
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    stream
+        .write_all(&h2_frame(SETTINGS, 0, 0, &[]))
+        .await
+        .unwrap();
+    let advertised = loop {
+        let (kind, flags, _, payload) = h2_read_frame(&mut stream).await;
+        if kind == SETTINGS && flags & 1 == 0 {
+            break payload
+                .chunks_exact(6)
+                .find(|p| u16::from_be_bytes([p[0], p[1]]) == MAX_CONCURRENT_STREAMS)
+                .map(|p| u32::from_be_bytes([p[2], p[3], p[4], p[5]]));
+        }
+    };
+    assert_eq!(advertised, Some(100));
+    // The server applies its limit once its SETTINGS are acknowledged.
+    let mut frames = h2_frame(SETTINGS, 1, 0, &[]);
+    for i in 0..101u32 {
+        // HPACK, without indexing: `:method PUT`, `:scheme http`, `:path /f<i>`,
+        // `:authority x`. END_HEADERS but not END_STREAM: the body is still to come.
+        let path = format!("/f{i}");
+        let mut block = vec![0x02, 3];
+        block.extend(b"PUT");
+        block.push(0x86);
+        block.extend([0x04, u8::try_from(path.len()).unwrap()]);
+        block.extend(path.as_bytes());
+        block.extend([0x01, 1, b'x']);
+        frames.extend(h2_frame(1, 0x4, 2 * i + 1, &block));
+    }
+    stream.write_all(&frames).await.unwrap();
+    let refused = loop {
+        let (kind, _, id, payload) = h2_read_frame(&mut stream).await;
+        assert_ne!(kind, GOAWAY, "the connection was closed: {payload:?}");
+        if kind == RST_STREAM {
+            break (id, u32::from_be_bytes(payload[..4].try_into().unwrap()));
+        }
+    };
+    assert_eq!(refused, (201, REFUSED_STREAM));
+    still_serving(&s).await;
+}

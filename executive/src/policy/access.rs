@@ -12,20 +12,25 @@
 //!   resources themselves before the method runs, so nothing is read, stated or locked for a
 //!   request that may not be made;
 //! - [`require_members`] checks, under the method's latch, every member a tree operation
-//!   touches: a DELETE, MOVE or deep LOCK writes every member of its tree, a deep COPY reads
-//!   every member of its source, and a COPY or MOVE writes every member it creates or
-//!   replaces at its destination. One member refused refuses the whole request (403 naming
-//!   the first such member, or not naming it when the user may not even read it);
+//!   touches: a DELETE or MOVE writes every member of its tree, a deep LOCK every member its
+//!   tree holds or will hold, a deep COPY reads every member of its source, and a COPY (of any
+//!   depth) or MOVE writes every member it creates or replaces at its destination. One
+//!   member refused refuses the whole request (403 naming the first such member, or not
+//!   naming it when the user may not even read it);
 //! - a form upload checks each file it stores ([`require`]);
 //! - listings, OPTIONS, the If header and 423 bodies ask [`may_read`] so as to reveal nothing
-//!   about resources the user may not read ([`disclosed_href`]).
+//!   about resources the user may not read ([`disclosed_href`]); `lockdiscovery` asks the same
+//!   through the client's [`readable`].
+
+use std::sync::Arc;
 
 use http::StatusCode;
 
 use davd_protocol::headers::Depth;
 use davd_protocol::{DavPath, Method, Request};
-use davd_registry::AccessRule;
+use davd_registry::{AccessRule, Readable, Registry};
 
+use crate::Executive;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 
@@ -49,9 +54,14 @@ impl Need {
 pub enum Extent {
     /// The resource alone.
     Resource,
-    /// The resource and every member below it (DELETE, MOVE's source, a deep LOCK, a deep
-    /// COPY's source).
+    /// The resource and every member below it (DELETE, MOVE's source, a deep COPY's source,
+    /// the destination a Depth 0 COPY replaces).
     Tree,
+    /// The resource, every member below it and every member that appears there later: a deep
+    /// LOCK covers members created after it is taken, so every scope below counts, whether or
+    /// not anything exists there yet. Otherwise a deep lock taken on a parent before a
+    /// protected scope was created would cover the scope, and keep its own writers out of it.
+    Reach,
     /// The tree written at the path from the members of `source` (a deep COPY or a MOVE): the
     /// members it replaces and the members it creates.
     TreeFrom(DavPath),
@@ -94,13 +104,15 @@ pub fn requirements(request: &Request) -> Vec<Requirement> {
                     Need::Read,
                     if deep { Extent::Tree } else { Extent::Resource },
                 ),
+                // Whatever the depth, an existing destination is replaced as a whole (its
+                // members removed), so every member it holds is written.
                 on(
                     &destination.path,
                     Need::Write,
                     if deep {
                         Extent::TreeFrom(path.clone())
                     } else {
-                        Extent::Resource
+                        Extent::Tree
                     },
                 ),
             ]
@@ -117,7 +129,7 @@ pub fn requirements(request: &Request) -> Vec<Requirement> {
         Method::Lock {
             depth: Depth::Infinity,
             ..
-        } => vec![on(path, Need::Write, Extent::Tree)],
+        } => vec![on(path, Need::Write, Extent::Reach)],
         Method::Post
         | Method::Put { .. }
         | Method::Mkcol
@@ -144,11 +156,47 @@ fn admits(rule: &AccessRule, principal: Option<&str>, need: Need) -> bool {
 
 /// The decision: true if the request's principal may `need` the resource at `path`.
 pub fn allows(ctx: &Ctx, path: &DavPath, need: Need) -> bool {
-    let principal = ctx.client.principal.as_deref();
-    match ctx.registry().access(path) {
+    decide(
+        ctx.registry(),
+        ctx.exec.config.authentication,
+        ctx.client.principal.as_deref(),
+        path,
+        need,
+    )
+}
+
+fn decide(
+    registry: &Registry,
+    authentication: bool,
+    principal: Option<&str>,
+    path: &DavPath,
+    need: Need,
+) -> bool {
+    match registry.access(path) {
         Some(rule) => admits(rule, principal, need),
-        None => default_admits(ctx.exec.config.authentication, principal),
+        None => default_admits(authentication, principal),
     }
+}
+
+/// What `principal` may read, for the [`ClientInfo`](davd_registry::ClientInfo) that
+/// live-property handlers see (a lock root in `lockdiscovery`). Without rules the decision is
+/// the same everywhere, and a request that got as far as a handler may read: everything.
+pub fn readable(exec: &Arc<Executive>, principal: Option<&str>) -> Readable {
+    if !exec.registry.has_access_rules() {
+        return Readable::default();
+    }
+    let registry = exec.registry.clone();
+    let authentication = exec.config.authentication;
+    let principal = principal.map(str::to_owned);
+    Readable::by(move |path| {
+        decide(
+            &registry,
+            authentication,
+            principal.as_deref(),
+            path,
+            Need::Read,
+        )
+    })
 }
 
 /// True if the request's principal may read `path`.
@@ -188,17 +236,20 @@ pub fn check_request(ctx: &Ctx) -> DavResult<()> {
 ///
 /// Only members in scopes with a rule of their own can be refused where the tree's root is
 /// allowed, so only those are looked at: a scope whose rule refuses is touched when a resource
-/// exists at it (or, for a tree written from a source, at its counterpart in the source).
+/// exists at it (or, for a tree written from a source, at its counterpart in the source), and
+/// always by a deep lock ([`Extent::Reach`]).
 pub async fn require_members(ctx: &Ctx) -> DavResult<()> {
     for requirement in requirements(&ctx.request) {
         let tree = &requirement.path;
-        let source = match &requirement.extent {
+        let (source, always) = match &requirement.extent {
             Extent::Resource => continue,
-            Extent::Tree => None,
-            Extent::TreeFrom(source) => Some(source),
+            Extent::Tree => (None, false),
+            Extent::Reach => (None, true),
+            Extent::TreeFrom(source) => (Some(source), false),
         };
         for scope in refusing_scopes_below(ctx, tree, requirement.need) {
-            let touched = ctx.stat(&scope).await?.is_some()
+            let touched = always
+                || ctx.stat(&scope).await?.is_some()
                 || match source.and_then(|source| scope.rebase(tree, source)) {
                     Some(counterpart) => ctx.stat(&counterpart).await?.is_some(),
                     None => false,

@@ -15,7 +15,7 @@ use futures_util::{StreamExt, pin_mut};
 use tokio_postgres::Row;
 
 use davd_registry::{
-    DavPath, Marker, PropChange, PropName, PropertyManager, PropsByPath, StoredProp,
+    DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath, StoredProp,
     SubsystemError, SubsystemResult, prop_size,
 };
 
@@ -32,6 +32,56 @@ const CHILDREN: &str =
     "SELECT name, ns, local, xml FROM davd_props WHERE dir = $1 ORDER BY name, ns, local";
 const MEMBERS: &str = "SELECT name, ns, local, xml FROM davd_props \
                        WHERE dir = $1 AND name = ANY($2) ORDER BY name, ns, local";
+
+/// What a row counts against a budget, [`prop_size`] without the member's name, measured by
+/// the database from the lengths alone, without reading the values.
+macro_rules! row_cost {
+    () => {
+        "(octet_length(ns) + octet_length(local) + octet_length(xml) + 64)"
+    };
+}
+
+/// One page of a resource's properties after the name (`$3`, `$4`), within the budget `$5`:
+/// the rows that fit (the first always does), each with its value, then the first that does
+/// not, without its value (it says more follow; `n <= 2` keeps it when the first row alone is
+/// over the budget). A row's `ahead` is what the rows before it cost, so the rows after that
+/// first misfit are left out without being sent; the candidates
+/// are at most `$6` rows in name order (what fits in `$5` bytes at least), read by the primary
+/// key's order and no further.
+const PAGE: &str = concat!(
+    "SELECT ns, local, CASE WHEN fits THEN xml END, fits FROM (",
+    "SELECT ns, local, xml, n = 1 OR ahead + cost <= $5 AS fits, ahead, n FROM (",
+    "SELECT ns, local, xml, ",
+    row_cost!(),
+    " AS cost, coalesce(sum(",
+    row_cost!(),
+    ") OVER (ORDER BY ns, local ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS ahead, ",
+    "row_number() OVER (ORDER BY ns, local) AS n FROM (",
+    "SELECT ns, local, xml FROM davd_props WHERE dir = $1 AND name = $2 AND (ns, local) > ($3, $4) ",
+    "ORDER BY ns, local LIMIT $6) candidates) costed) page ",
+    "WHERE ahead <= $5 OR n <= 2 ORDER BY ns, local"
+);
+
+/// The properties of the members named in `$2` (sorted, from `$3` to `$4`) of the collection
+/// whose members' `dir` is `$1`, in order, while their running cost stays within `$5`, then the
+/// first row past it without its value (the batch does not fit); at most `$6` candidates.
+const MEMBERS_WITHIN: &str = concat!(
+    "SELECT name, ns, local, CASE WHEN fits THEN xml END, fits FROM (",
+    "SELECT name, ns, local, xml, ahead + cost <= $5 AS fits, ahead FROM (",
+    "SELECT name, ns, local, xml, ",
+    "octet_length(name) + ",
+    row_cost!(),
+    " AS cost, coalesce(sum(",
+    "octet_length(name) + ",
+    row_cost!(),
+    ") OVER (ORDER BY name, ns, local ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) \
+     AS ahead FROM (",
+    "SELECT name, ns, local, xml FROM davd_props \
+     WHERE dir = $1 AND name >= $3 AND name <= $4 AND name = ANY($2) ",
+    "ORDER BY name, ns, local LIMIT $6) candidates) costed) batch ",
+    "WHERE ahead <= $5 ORDER BY name, ns, local"
+);
+
 /// Sets a value and returns the one it replaces (`old` sees the table as it was before the
 /// statement).
 const SET: &str = "WITH old AS (SELECT xml FROM davd_props \
@@ -109,6 +159,24 @@ impl PgProperties {
 
 fn text(row: &Row, index: usize) -> SubsystemResult<String> {
     row.try_get(index).map_err(|e| db_error(&e))
+}
+
+/// A budget as the database compares it, and how many rows can fit in it at most: each
+/// costs more than the allowance of [`prop_size`] (64 bytes), so a budget of `b` bytes holds
+/// at most `b / 64` rows after the first, and one more row says whether more follow.
+fn bounds(budget: usize) -> (i64, i64) {
+    let budget = i64::try_from(budget).unwrap_or(i64::MAX);
+    (budget, (budget / 64).saturating_add(2))
+}
+
+/// The value of a row of [`PAGE`] or [`MEMBERS_WITHIN`] (column `value`, flag `fits`); `None`
+/// for the row past the budget.
+fn fitting_value(row: &Row, fits: usize, value: usize) -> SubsystemResult<Option<String>> {
+    let fits: bool = row.try_get(fits).map_err(|e| db_error(&e))?;
+    if !fits {
+        return Ok(None);
+    }
+    text(row, value).map(Some)
 }
 
 /// A property from the columns `ns, local, xml` starting at `first`.
@@ -365,6 +433,76 @@ impl PropertyManager for PgProperties {
             out.entry(text(row, 0)?).or_default().push(prop(row, 1)?);
         }
         Ok(out)
+    }
+
+    /// One ordered, limited statement that stops at the limit: the database sends the rows
+    /// that fit and a row without its value past them, never the rest.
+    async fn get_members_within(
+        &self,
+        parent: &DavPath,
+        names: &[&str],
+        limit: usize,
+    ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
+        let mut out: HashMap<String, Vec<StoredProp>> = HashMap::new();
+        let (Some(first), Some(last)) = (names.first(), names.last()) else {
+            return Ok(Some(out));
+        };
+        let dir = paths::children(parent);
+        let (limit, candidates) = bounds(limit);
+        let rows = self
+            .cluster
+            .query(
+                MEMBERS_WITHIN,
+                &[&dir, &names, first, last, &limit, &candidates],
+            )
+            .await?;
+        for row in &rows {
+            let Some(xml) = fitting_value(row, 4, 3)? else {
+                return Ok(None);
+            };
+            out.entry(text(row, 0)?).or_default().push(StoredProp {
+                name: PropName::new(text(row, 1)?, text(row, 2)?),
+                xml,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// One ordered, limited statement per page: the database sends the page's rows and, when
+    /// more follow, one row without its value, never the rest of the resource's properties.
+    async fn get_page(
+        &self,
+        path: &DavPath,
+        after: Option<&PropName>,
+        budget: usize,
+    ) -> SubsystemResult<PropPage> {
+        let (dir, name) = paths::split(path);
+        // Every stored name has a local part (an XML name is never empty), so every
+        // property comes after ("", "").
+        let (after_ns, after_local) = match after {
+            Some(after) => (after.namespace.as_ref(), after.local.as_ref()),
+            None => ("", ""),
+        };
+        let (budget, candidates) = bounds(budget);
+        let rows = self
+            .cluster
+            .query(
+                PAGE,
+                &[&dir, &name, &after_ns, &after_local, &budget, &candidates],
+            )
+            .await?;
+        let mut page = PropPage::default();
+        for row in &rows {
+            let Some(xml) = fitting_value(row, 3, 2)? else {
+                page.more = true;
+                break;
+            };
+            page.props.push(StoredProp {
+                name: PropName::new(text(row, 0)?, text(row, 1)?),
+                xml,
+            });
+        }
+        Ok(page)
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
