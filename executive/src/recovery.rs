@@ -3,12 +3,15 @@
 //!
 //! For each record left in the journal ([`crate::intent`]):
 //!
-//! - **committed** (the record says so, or the store of its first batch holds its marker):
-//!   the request is finished. Later batches whose store lacks the marker are applied, and the
-//!   trees it detached are purged.
-//! - otherwise nothing of its property and lock changes is in any store (batches go in order,
-//!   the first first), and its namespace steps are undone in reverse: detached trees are
-//!   restored, renames renamed back, what it created removed.
+//! - **committed** (the record says so, or the first of its stores that survives a restart
+//!   holds its marker): the request is finished. Later batches whose store lacks the marker
+//!   are applied (at startup, not those of stores that keep nothing across a restart: what
+//!   they held is gone, and a fragment of it would attach properties or locks to paths whose
+//!   resources went with it), and the trees it detached are purged.
+//! - otherwise nothing of its property and lock changes is in any store that survived
+//!   (batches go in order, durable stores first, each flushed before the next is applied),
+//!   and its namespace steps are undone in reverse: detached trees are restored, renames
+//!   renamed back, what it created removed.
 //!
 //! Every step is safe to repeat, so a crash during recovery is recovered from the same way.
 //! Then every namespace discards what crashed requests left behind (staged uploads, backups)
@@ -62,7 +65,7 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
         // Other processes of a cluster serve meanwhile: none touches these paths while the
         // request is put right (the latches the crashed process held went with it).
         let _latch = exec.latch(claims_of(&record)).await?;
-        let outcome = recover_one(&exec.registry, &record).await?;
+        let outcome = recover_one(&exec.registry, &record, Restarted::Yes).await?;
         exec.journal.remove(&id).await?;
         info!(
             method = %record.method,
@@ -103,17 +106,21 @@ fn claims_of(record: &IntentRecord) -> Vec<Claim> {
     claims
 }
 
+/// Whether the process crashed since the request ran (startup), or the request is being
+/// put right by the process that ran it (its stores in memory still hold what it did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restarted {
+    Yes,
+    No,
+}
+
 /// Finishes or undoes one request.
-pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResult<Outcome> {
-    let committed = record.committed
-        || match &record.commit {
-            Some(plan) => {
-                store_of(registry, &plan.first)
-                    .has_marker(&record.id)
-                    .await?
-            }
-            None => false,
-        };
+pub async fn recover_one(
+    registry: &Registry,
+    record: &IntentRecord,
+    restarted: Restarted,
+) -> DavResult<Outcome> {
+    let committed = record.committed || first_durable_has_marker(registry, record).await?;
     let mut touched: Vec<Arc<dyn NamespaceManager>> = Vec::new();
     if committed {
         let mut stores = Vec::new();
@@ -121,6 +128,9 @@ pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResul
             stores.push(store_of(registry, &plan.first));
             for later in &plan.later {
                 let store = store_of(registry, &later.store);
+                if restarted == Restarted::Yes && !store.survives_restart() {
+                    continue;
+                }
                 if !store.has_marker(&record.id).await? {
                     let batch = Batch {
                         store: store.clone(),
@@ -156,6 +166,24 @@ pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResul
         namespace.flush().await?;
     }
     Ok(Outcome::Undone)
+}
+
+/// True if the first of the request's stores that survives a restart holds its marker: the
+/// commit happened. Batches go in that order, each flushed before the next, so no store has
+/// a batch in while that one lacks it. Stores that keep nothing cannot tell; when the request
+/// had only such stores, the record's committed flag alone decides.
+async fn first_durable_has_marker(registry: &Registry, record: &IntentRecord) -> DavResult<bool> {
+    let Some(plan) = &record.commit else {
+        return Ok(false);
+    };
+    let stores = std::iter::once(&plan.first).chain(plan.later.iter().map(|b| &b.store));
+    for store in stores {
+        let store = store_of(registry, store);
+        if store.survives_restart() {
+            return store.has_marker(&record.id).await;
+        }
+    }
+    Ok(false)
 }
 
 /// Undoes one namespace step if it happened; does nothing if it did not. `earlier` are the
@@ -290,7 +318,7 @@ pub fn in_background(exec: Arc<Executive>, record: IntentRecord, latch: LatchGua
     tokio::spawn(async move {
         let _latch = latch;
         loop {
-            match recover_one(&exec.registry, &record).await {
+            match recover_one(&exec.registry, &record, Restarted::No).await {
                 Ok(outcome) => {
                     if let Err(e) = exec.journal.remove(&record.id).await {
                         warn!(error = %e, "could not remove a recovered intent");
