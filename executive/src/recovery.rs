@@ -23,7 +23,10 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use davd_protocol::DavPath;
-use davd_registry::{Detached, LockManager, NamespaceManager, PropertyManager, Registry};
+use davd_registry::{
+    Detached, LockChange, LockManager, Marker, NamespaceManager, PropChange, PropertyManager,
+    Registry,
+};
 
 use crate::Executive;
 use crate::error::{DavError, DavResult};
@@ -88,6 +91,8 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
     if let Err(e) = clear_leftovers(&exec.registry).await {
         warn!(error = %e, "could not clear what interrupted requests left behind");
     }
+    // Unlike leftovers, these would attach to new resources: a failure stops startup.
+    forget_what_volatile_namespaces_lost(&exec.registry).await?;
     Ok(recovered)
 }
 
@@ -296,6 +301,70 @@ async fn clear_leftovers(registry: &Registry) -> DavResult<()> {
         if !markers.is_empty() {
             store.forget_markers(&markers).await?;
             store.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+/// A namespace that keeps nothing across a restart (memory) may share a property or lock
+/// store that does (a mount that names only its namespace inherits its parent's sled stores).
+/// Its resources are gone after a restart, but their properties and locks would still be
+/// there, and a new resource at one of their paths would inherit them: a stranger's dead
+/// properties, a lock refusing the PUT with 423. So they are removed before davd serves.
+async fn forget_what_volatile_namespaces_lost(registry: &Registry) -> DavResult<()> {
+    for scope in registry.scopes() {
+        let (owner, namespace) = registry.namespace(scope);
+        if owner != scope || namespace.survives_restart() {
+            continue;
+        }
+        // Paths below `scope` that this namespace serves (a mount below it may serve others).
+        let lost = |path: &DavPath| {
+            path.is_within(scope) && Arc::ptr_eq(registry.namespace(path).1, namespace)
+        };
+        let mut properties: Vec<Arc<dyn PropertyManager>> = Vec::new();
+        let mut locks: Vec<Arc<dyn LockManager>> = Vec::new();
+        for within in registry.scopes().filter(|s| lost(s)) {
+            let store = registry.properties(within);
+            if store.survives_restart() && !properties.iter().any(|p| Arc::ptr_eq(p, store)) {
+                properties.push(store.clone());
+            }
+            let store = registry.lock_manager(within);
+            if store.survives_restart() && !locks.iter().any(|l| Arc::ptr_eq(l, store)) {
+                locks.push(store.clone());
+            }
+        }
+        for store in properties {
+            let changes: Vec<PropChange> = store
+                .get_tree(scope)
+                .await?
+                .into_iter()
+                .filter(|(path, _)| lost(path) && Arc::ptr_eq(registry.properties(path), &store))
+                .map(|(path, prop)| PropChange::Remove {
+                    path,
+                    name: prop.name,
+                })
+                .collect();
+            if !changes.is_empty() {
+                info!(scope = %scope, properties = changes.len(), "removing the properties of resources a restart emptied");
+                store.apply(&changes, Marker::None).await?;
+                store.flush().await?;
+            }
+        }
+        for store in locks {
+            let mut found = store.covering(scope).await?;
+            found.extend(store.below(scope).await?);
+            let changes: Vec<LockChange> = found
+                .into_iter()
+                .filter(|lock| {
+                    lost(&lock.root) && Arc::ptr_eq(registry.lock_manager(&lock.root), &store)
+                })
+                .map(|lock| LockChange::Remove { token: lock.token })
+                .collect();
+            if !changes.is_empty() {
+                info!(scope = %scope, locks = changes.len(), "removing the locks of resources a restart emptied");
+                store.apply(&changes, Marker::None).await?;
+                store.flush().await?;
+            }
         }
     }
     Ok(())

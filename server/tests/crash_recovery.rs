@@ -674,6 +674,36 @@ async fn copy_from_memory_to_sled() {
     .await;
 }
 
+/// A memory namespace that shares the root's sled properties and locks: after a crash in a
+/// DELETE its tree is gone, and so must be its properties and locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_under_a_memory_namespace_with_sled_properties() {
+    Case {
+        op: Op::Delete,
+        source: "/vol/src",
+        destination: "/vol/unused",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+/// Resources of a memory namespace are gone after a restart, even an orderly one; the
+/// properties and locks it inherited from sled went with them, so new resources at their
+/// paths start with none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_namespace_keeps_no_properties_or_locks_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("davd.toml"), config()).unwrap();
+    let c = client();
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
+    build(&c, &davd.url, "/vol/src", ORIGIN, true).await;
+    assert_eq!(davd.stop(), Some(0));
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
+    assert_eq!(snapshot(&c, &davd.url, "/vol/src").await, None);
+    assert_nothing_lingers(&c, &davd.url, "/vol/src").await;
+    assert_eq!(davd.stop(), Some(0));
+}
+
 /// A PROPPATCH of thousands of properties is one atomic batch: killed before, during or after
 /// its commit, the restarted server has all of them or none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
