@@ -338,17 +338,21 @@ async fn cross_scope_move_failing_in_the_copy_leaves_both_sides_as_they_were() {
         StatusCode::NOT_FOUND,
         "the partial copy was removed"
     );
-    // COPY reports the failed member in a 207 and keeps the rest.
+    // A member that finds the disk full fails the whole COPY too (not a 207 that keeps the
+    // rest): every later member would fail the same way, and a partial tree would only hold
+    // the room left (docs/durability.md, "A full disk").
     let r = s
         .request("COPY", "/tree/")
         .header("Destination", s.url("/poisoned/copy/"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
-    let ms = Multistatus::parse(&r.text().await.unwrap());
-    assert_eq!(ms.response("/poisoned/copy/poison").status, Some(507));
-    assert_eq!(s.get("/poisoned/copy/a").await.text().await.unwrap(), "a");
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(
+        s.get("/poisoned/copy/a").await.status(),
+        StatusCode::NOT_FOUND,
+        "the partial copy was removed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
