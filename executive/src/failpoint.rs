@@ -6,8 +6,10 @@
 //! (`DELETE:0`, `DELETE:1`, ...); a queue without a journal that is named for tests
 //! (`CommandQueue::named`, PROPPATCH) passes `METHOD:N` before each command and `METHOD:end`
 //! after the last. Points inside commands have names of their own: `METHOD:copied-1` and
-//! `METHOD:copied-half` in a tree copy, `METHOD:batch-N` before the Nth batch of a commit and
-//! `METHOD:applied` once every batch is in, before the stores are flushed. In a debug build
+//! `METHOD:copied-half` in a tree copy, `METHOD:batch-N` before the Nth batch of a commit (the
+//! earlier ones applied and flushed), `METHOD:applied` once every batch is in, before the
+//! last is flushed, and `METHOD:flushed` once all are flushed, before the journal records the
+//! commit. In a debug build
 //! (what `cargo test` runs), setting `DAVD_FAIL_AT` to a comma-separated list of names makes
 //! the process abort at the first point named, without unwinding, flushing or running any
 //! destructor, as a `kill -9` would. Release builds compile all of this away.

@@ -3,12 +3,15 @@
 //!
 //! For each record left in the journal ([`crate::intent`]):
 //!
-//! - **committed** (the record says so, or the store of its first batch holds its marker):
-//!   the request is finished. Later batches whose store lacks the marker are applied, and the
-//!   trees it detached are purged.
-//! - otherwise nothing of its property and lock changes is in any store (batches go in order,
-//!   the first first), and its namespace steps are undone in reverse: detached trees are
-//!   restored, renames renamed back, what it created removed.
+//! - **committed** (the record says so, or the first of its stores that survives a restart
+//!   holds its marker): the request is finished. Later batches whose store lacks the marker
+//!   are applied (at startup, not those of stores that keep nothing across a restart: what
+//!   they held is gone, and a fragment of it would attach properties or locks to paths whose
+//!   resources went with it), and the trees it detached are purged.
+//! - otherwise nothing of its property and lock changes is in any store that survived
+//!   (batches go in order, durable stores first, each flushed before the next is applied),
+//!   and its namespace steps are undone in reverse: detached trees are restored, renames
+//!   renamed back, what it created removed.
 //!
 //! Every step is safe to repeat, so a crash during recovery is recovered from the same way.
 //! Then every namespace discards what crashed requests left behind (staged uploads, backups)
@@ -20,7 +23,10 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use davd_protocol::DavPath;
-use davd_registry::{Detached, LockManager, NamespaceManager, PropertyManager, Registry};
+use davd_registry::{
+    Detached, LockChange, LockManager, Marker, NamespaceManager, PropChange, PropertyManager,
+    Registry,
+};
 
 use crate::Executive;
 use crate::error::{DavError, DavResult};
@@ -62,7 +68,7 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
         // Other processes of a cluster serve meanwhile: none touches these paths while the
         // request is put right (the latches the crashed process held went with it).
         let _latch = exec.latch(claims_of(&record)).await?;
-        let outcome = recover_one(&exec.registry, &record).await?;
+        let outcome = recover_one(&exec.registry, &record, Restarted::Yes).await?;
         exec.journal.remove(&id).await?;
         info!(
             method = %record.method,
@@ -85,6 +91,8 @@ pub async fn recover(exec: &Executive) -> DavResult<Vec<Recovered>> {
     if let Err(e) = clear_leftovers(&exec.registry).await {
         warn!(error = %e, "could not clear what interrupted requests left behind");
     }
+    // Unlike leftovers, these would attach to new resources: a failure stops startup.
+    forget_what_volatile_namespaces_lost(&exec.registry).await?;
     Ok(recovered)
 }
 
@@ -103,17 +111,21 @@ fn claims_of(record: &IntentRecord) -> Vec<Claim> {
     claims
 }
 
+/// Whether the process crashed since the request ran (startup), or the request is being
+/// put right by the process that ran it (its stores in memory still hold what it did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restarted {
+    Yes,
+    No,
+}
+
 /// Finishes or undoes one request.
-pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResult<Outcome> {
-    let committed = record.committed
-        || match &record.commit {
-            Some(plan) => {
-                store_of(registry, &plan.first)
-                    .has_marker(&record.id)
-                    .await?
-            }
-            None => false,
-        };
+pub async fn recover_one(
+    registry: &Registry,
+    record: &IntentRecord,
+    restarted: Restarted,
+) -> DavResult<Outcome> {
+    let committed = record.committed || first_durable_has_marker(registry, record).await?;
     let mut touched: Vec<Arc<dyn NamespaceManager>> = Vec::new();
     if committed {
         let mut stores = Vec::new();
@@ -121,6 +133,9 @@ pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResul
             stores.push(store_of(registry, &plan.first));
             for later in &plan.later {
                 let store = store_of(registry, &later.store);
+                if restarted == Restarted::Yes && !store.survives_restart() {
+                    continue;
+                }
                 if !store.has_marker(&record.id).await? {
                     let batch = Batch {
                         store: store.clone(),
@@ -156,6 +171,24 @@ pub async fn recover_one(registry: &Registry, record: &IntentRecord) -> DavResul
         namespace.flush().await?;
     }
     Ok(Outcome::Undone)
+}
+
+/// True if the first of the request's stores that survives a restart holds its marker: the
+/// commit happened. Batches go in that order, each flushed before the next, so no store has
+/// a batch in while that one lacks it. Stores that keep nothing cannot tell; when the request
+/// had only such stores, the record's committed flag alone decides.
+async fn first_durable_has_marker(registry: &Registry, record: &IntentRecord) -> DavResult<bool> {
+    let Some(plan) = &record.commit else {
+        return Ok(false);
+    };
+    let stores = std::iter::once(&plan.first).chain(plan.later.iter().map(|b| &b.store));
+    for store in stores {
+        let store = store_of(registry, store);
+        if store.survives_restart() {
+            return store.has_marker(&record.id).await;
+        }
+    }
+    Ok(false)
 }
 
 /// Undoes one namespace step if it happened; does nothing if it did not. `earlier` are the
@@ -273,6 +306,70 @@ async fn clear_leftovers(registry: &Registry) -> DavResult<()> {
     Ok(())
 }
 
+/// A namespace that keeps nothing across a restart (memory) may share a property or lock
+/// store that does (a mount that names only its namespace inherits its parent's sled stores).
+/// Its resources are gone after a restart, but their properties and locks would still be
+/// there, and a new resource at one of their paths would inherit them: a stranger's dead
+/// properties, a lock refusing the PUT with 423. So they are removed before davd serves.
+async fn forget_what_volatile_namespaces_lost(registry: &Registry) -> DavResult<()> {
+    for scope in registry.scopes() {
+        let (owner, namespace) = registry.namespace(scope);
+        if owner != scope || namespace.survives_restart() {
+            continue;
+        }
+        // Paths below `scope` that this namespace serves (a mount below it may serve others).
+        let lost = |path: &DavPath| {
+            path.is_within(scope) && Arc::ptr_eq(registry.namespace(path).1, namespace)
+        };
+        let mut properties: Vec<Arc<dyn PropertyManager>> = Vec::new();
+        let mut locks: Vec<Arc<dyn LockManager>> = Vec::new();
+        for within in registry.scopes().filter(|s| lost(s)) {
+            let store = registry.properties(within);
+            if store.survives_restart() && !properties.iter().any(|p| Arc::ptr_eq(p, store)) {
+                properties.push(store.clone());
+            }
+            let store = registry.lock_manager(within);
+            if store.survives_restart() && !locks.iter().any(|l| Arc::ptr_eq(l, store)) {
+                locks.push(store.clone());
+            }
+        }
+        for store in properties {
+            let changes: Vec<PropChange> = store
+                .get_tree(scope)
+                .await?
+                .into_iter()
+                .filter(|(path, _)| lost(path) && Arc::ptr_eq(registry.properties(path), &store))
+                .map(|(path, prop)| PropChange::Remove {
+                    path,
+                    name: prop.name,
+                })
+                .collect();
+            if !changes.is_empty() {
+                info!(scope = %scope, properties = changes.len(), "removing the properties of resources a restart emptied");
+                store.apply(&changes, Marker::None).await?;
+                store.flush().await?;
+            }
+        }
+        for store in locks {
+            let mut found = store.covering(scope).await?;
+            found.extend(store.below(scope).await?);
+            let changes: Vec<LockChange> = found
+                .into_iter()
+                .filter(|lock| {
+                    lost(&lock.root) && Arc::ptr_eq(registry.lock_manager(&lock.root), &store)
+                })
+                .map(|lock| LockChange::Remove { token: lock.token })
+                .collect();
+            if !changes.is_empty() {
+                info!(scope = %scope, locks = changes.len(), "removing the locks of resources a restart emptied");
+                store.apply(&changes, Marker::None).await?;
+                store.flush().await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How long the background recovery of a request waits between attempts.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -290,7 +387,7 @@ pub fn in_background(exec: Arc<Executive>, record: IntentRecord, latch: LatchGua
     tokio::spawn(async move {
         let _latch = latch;
         loop {
-            match recover_one(&exec.registry, &record).await {
+            match recover_one(&exec.registry, &record, Restarted::No).await {
                 Ok(outcome) => {
                     if let Err(e) = exec.journal.remove(&record.id).await {
                         warn!(error = %e, "could not remove a recovered intent");

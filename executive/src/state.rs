@@ -50,6 +50,14 @@ impl Store {
         Ok(())
     }
 
+    /// True if the store keeps what it holds across a restart (and so keeps markers).
+    pub fn survives_restart(&self) -> bool {
+        match self {
+            Store::Props(p) => p.survives_restart(),
+            Store::Locks(l) => l.survives_restart(),
+        }
+    }
+
     pub async fn has_marker(&self, marker: &str) -> DavResult<bool> {
         Ok(match self {
             Store::Props(p) => p.has_marker(marker).await?,
@@ -139,10 +147,17 @@ impl Applied {
     }
 }
 
-/// Everything a queue has declared so far, one batch per store in the order the stores were
+/// Everything a queue has declared so far, one batch per store: first the stores that survive
+/// a restart, then those that keep nothing (memory), each group in the order its stores were
 /// first named. A MOVE between two property stores thus writes the destination's batch (the
-/// copies) before the source's (the removal): a crash between them leaves both copies, never
-/// neither (docs/adr/0017-crash-safety.md).
+/// copies) before the source's (the removal).
+///
+/// Recovery decides whether a request committed by the marker of its first batch's store, so
+/// that store must be one that remembers markers: a memory store answers "no marker" after any
+/// restart, and a request whose later, durable batches were in would be undone around them
+/// (a MOVE from the file system into memory came back without its properties and locks).
+/// The commit flushes each batch before it applies the next, so a later batch is never
+/// durable while the first is not (docs/adr/0017-crash-safety.md).
 #[derive(Default, Clone)]
 pub struct StateChanges {
     batches: Vec<Batch>,
@@ -158,12 +173,23 @@ impl StateChanges {
                     Store::Props(_) => Changes::Props(Vec::new()),
                     Store::Locks(_) => Changes::Locks(Vec::new()),
                 };
-                self.batches.push(Batch {
-                    store,
-                    anchor: anchor.clone(),
-                    changes,
-                });
-                self.batches.len() - 1
+                let index = match store.survives_restart() {
+                    true => self
+                        .batches
+                        .iter()
+                        .position(|b| !b.store.survives_restart())
+                        .unwrap_or(self.batches.len()),
+                    false => self.batches.len(),
+                };
+                self.batches.insert(
+                    index,
+                    Batch {
+                        store,
+                        anchor: anchor.clone(),
+                        changes,
+                    },
+                );
+                index
             }
         };
         &mut self.batches[index]

@@ -162,6 +162,12 @@ pub trait LockManager: Send + Sync {
         Ok(undo)
     }
 
+    /// True if what the store holds survives a restart of the process; false for a store
+    /// that starts empty (memory). See `PropertyManager::survives_restart`.
+    fn survives_restart(&self) -> bool {
+        false
+    }
+
     /// True if a batch applied with `marker` is in the store (false for stores that keep
     /// nothing across restarts).
     async fn has_marker(&self, _marker: &str) -> SubsystemResult<bool> {

@@ -100,6 +100,13 @@ pub trait NamespaceManager: Send + Sync {
     /// A short name for logs: `fs`, `memory`, `sled`...
     fn kind(&self) -> &'static str;
 
+    /// False for a namespace that starts empty at every start (memory): recovery then removes
+    /// whatever properties and locks a store that does survive still keeps at its paths, so
+    /// that new resources there do not inherit them (docs/durability.md).
+    fn survives_restart(&self) -> bool {
+        true
+    }
+
     /// Metadata, or `None` if nothing is mapped at `path`.
     async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>>;
 

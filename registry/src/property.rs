@@ -240,6 +240,14 @@ pub trait PropertyManager: Send + Sync {
         Ok(undo)
     }
 
+    /// True if what the store holds survives a restart of the process (sled, a database);
+    /// false for a store that starts empty (memory). Recovery decides whether a request
+    /// committed by the marker of the first store that survives, and such stores' batches go
+    /// first (docs/adr/0017-crash-safety.md). A store that says true must keep markers.
+    fn survives_restart(&self) -> bool {
+        false
+    }
+
     /// True if a batch applied with `marker` is in the store. Stores that keep nothing
     /// across restarts answer false.
     async fn has_marker(&self, _marker: &str) -> SubsystemResult<bool> {

@@ -7,7 +7,10 @@
 //! process there, as `kill -9` would, in the debug build tests run). Every test walks the
 //! boundaries of one request in turn, from the first until the request completes, and after
 //! each abort restarts davd without the fail point and checks the tree on both sides.
-//! (The memory namespace keeps nothing across a restart, so it is not killed here.)
+//!
+//! The memory namespace at `/mem` (with memory properties and locks) keeps nothing across a
+//! restart: there the check is on the other side of a MOVE or COPY, which must be whole with
+//! its own properties and locks whatever the memory side lost.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -18,6 +21,31 @@ use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use support::{Davd, LOCKINFO, ROOT_AND_DB_ARGS, method, root_and_db_config};
+
+/// The file system at `/`, a sled namespace at `/db` (both with sled properties and locks),
+/// a memory namespace with memory properties and locks at `/mem`, and a memory namespace that
+/// inherits the root's sled properties and locks at `/vol`.
+fn config() -> String {
+    format!(
+        r#"{}
+[[mount]]
+scope = "/mem"
+namespace = {{ kind = "memory" }}
+properties = {{ kind = "memory" }}
+locks = {{ kind = "memory" }}
+
+[[mount]]
+scope = "/vol"
+namespace = {{ kind = "memory" }}
+"#,
+        root_and_db_config(0)
+    )
+}
+
+/// True for a path in a namespace that keeps nothing across a restart.
+fn volatile(base: &str) -> bool {
+    base.starts_with("/mem") || base.starts_with("/vol")
+}
 
 /// The tree every test builds: collections and files below a base, relative names.
 const DIRS: [&str; 3] = ["d1", "d1/d2", "d3"];
@@ -43,20 +71,27 @@ fn client() -> Client {
         .unwrap()
 }
 
-fn origin_patch(value: &str) -> String {
+/// The property every member of a source tree carries.
+const ORIGIN: &str = "origin";
+/// The property every member of a tree that a MOVE or COPY overwrites carries: a name of its
+/// own, so that one left behind on the tree that replaced it shows.
+const OLD_ORIGIN: &str = "old-origin";
+
+fn origin_patch(name: &str, value: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
-<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:origin xmlns:t="urn:crash">{value}</t:origin></D:prop></D:set></D:propertyupdate>"#
+<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><t:{name} xmlns:t="urn:crash">{value}</t:{name}></D:prop></D:set></D:propertyupdate>"#
     )
 }
 
-const PROPFIND_ORIGIN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:propfind xmlns:D="DAV:"><D:prop><t:origin xmlns:t="urn:crash"/><D:resourcetype/></D:prop></D:propfind>"#;
+/// Every property, so that one a resource should not have shows too.
+const PROPFIND_ALL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
 
 /// Builds the tree at `base` (a path such as `/src` or `/db/src`): every member carries a
-/// dead property naming the path it was created at, every file holds its own name, and, with
-/// `lock`, [`LOCKED`] is locked. Returns the lock token.
-async fn build(c: &Client, url: &str, base: &str, lock: bool) -> Option<String> {
+/// dead property `property` naming the path it was created at, every file holds its own name,
+/// and, with `lock`, [`LOCKED`] is locked. Returns the lock token.
+async fn build(c: &Client, url: &str, base: &str, property: &str, lock: bool) -> Option<String> {
     let at = |rel: &str| format!("{url}{}/{rel}", base.trim_start_matches('/'));
     let r = c
         .request(
@@ -84,7 +119,7 @@ async fn build(c: &Client, url: &str, base: &str, lock: bool) -> Option<String> 
         let value = format!("{base}/{member}");
         let r = c
             .request(method("PROPPATCH"), target)
-            .body(origin_patch(value.trim_end_matches('/')))
+            .body(origin_patch(property, value.trim_end_matches('/')))
             .send()
             .await
             .unwrap();
@@ -110,8 +145,10 @@ async fn build(c: &Client, url: &str, base: &str, lock: bool) -> Option<String> 
     )
 }
 
-/// What a tree holds: relative member name -> (content for files, origin property).
-type Snapshot = BTreeMap<String, (Option<String>, Option<String>)>;
+/// A member's dead properties of the test's namespace: name -> value.
+type Props = BTreeMap<String, String>;
+/// What a tree holds: relative member name -> (content for files, its `urn:crash` properties).
+type Snapshot = BTreeMap<String, (Option<String>, Props)>;
 
 /// The tree at `base` as davd shows it, or `None` if nothing is there.
 async fn snapshot(c: &Client, url: &str, base: &str) -> Option<Snapshot> {
@@ -119,7 +156,7 @@ async fn snapshot(c: &Client, url: &str, base: &str) -> Option<Snapshot> {
     let r = c
         .request(method("PROPFIND"), &root)
         .header("Depth", "infinity")
-        .body(PROPFIND_ORIGIN)
+        .body(PROPFIND_ALL)
         .send()
         .await
         .unwrap();
@@ -150,11 +187,16 @@ async fn snapshot(c: &Client, url: &str, base: &str) -> Option<Snapshot> {
         let collection = response
             .descendants()
             .any(|n| n.has_tag_name(("DAV:", "collection")));
-        let origin = response
+        let props: Props = response
             .descendants()
-            .find(|n| n.has_tag_name(("urn:crash", "origin")))
-            .and_then(|n| n.text())
-            .map(str::to_owned);
+            .filter(|n| n.tag_name().namespace() == Some("urn:crash"))
+            .map(|n| {
+                (
+                    n.tag_name().name().to_owned(),
+                    n.text().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
         let content = if collection {
             None
         } else {
@@ -162,7 +204,7 @@ async fn snapshot(c: &Client, url: &str, base: &str) -> Option<Snapshot> {
             assert_eq!(r.status(), StatusCode::OK, "GET {base}/{rel}");
             Some(r.text().await.unwrap())
         };
-        out.insert(rel, (content, origin));
+        out.insert(rel, (content, props));
     }
     Some(out)
 }
@@ -178,17 +220,18 @@ fn percent_decode(href: &str) -> String {
         .into_owned()
 }
 
-/// The tree [`build`] makes at `created_at`, as a snapshot.
-fn expected(created_at: &str) -> Snapshot {
+/// The tree [`build`] makes at `created_at` with `property`, as a snapshot.
+fn expected(created_at: &str, property: &str) -> Snapshot {
+    let prop = |value: String| Props::from([(property.to_owned(), value)]);
     let mut out = Snapshot::new();
-    out.insert(String::new(), (None, Some(created_at.to_owned())));
+    out.insert(String::new(), (None, prop(created_at.to_owned())));
     for dir in DIRS {
-        out.insert(dir.to_owned(), (None, Some(format!("{created_at}/{dir}"))));
+        out.insert(dir.to_owned(), (None, prop(format!("{created_at}/{dir}"))));
     }
     for file in FILES {
         out.insert(
             file.to_owned(),
-            (Some(file.to_owned()), Some(format!("{created_at}/{file}"))),
+            (Some(file.to_owned()), prop(format!("{created_at}/{file}"))),
         );
     }
     out
@@ -219,6 +262,22 @@ async fn assert_locked(c: &Client, url: &str, base: &str) {
     assert_eq!(r.status(), StatusCode::LOCKED, "{base}/{LOCKED} is locked");
 }
 
+/// Checks that no lock from elsewhere holds the tree at `base`: an unlocked PUT there
+/// succeeds.
+async fn assert_unlocked(c: &Client, url: &str, base: &str) {
+    let r = c
+        .put(format!("{url}{}/{LOCKED}", base.trim_start_matches('/')))
+        .body("no lock")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{base}/{LOCKED} carries no lock, yet a PUT answered {}",
+        r.status()
+    );
+}
+
 /// Checks that nothing of the tree that was at `base` lingers: a new resource created there
 /// has no property and no lock of the old one.
 async fn assert_nothing_lingers(c: &Client, url: &str, base: &str) {
@@ -243,9 +302,22 @@ async fn assert_nothing_lingers(c: &Client, url: &str, base: &str) {
         "no stale lock refuses a new {base}/{LOCKED}"
     );
     let tree = snapshot(c, url, base).await.unwrap();
-    for (rel, (_, origin)) in tree {
-        assert_eq!(origin, None, "{base}/{rel} inherited a property");
+    for (rel, (_, props)) in tree {
+        assert!(props.is_empty(), "{base}/{rel} inherited {props:?}");
     }
+}
+
+/// What the log line of recovery says it did with an interrupted `method` (`undone` or
+/// `finished`), if davd recovered one as it started.
+fn recovery_outcome(davd: &Davd, method: &str) -> Option<String> {
+    let line = davd
+        .startup_lines
+        .iter()
+        .find(|l| l.contains("recovered a request interrupted by a crash"))?;
+    assert!(line.contains(&format!("method={method}")), "{line}");
+    let outcome = line.split("outcome=").nth(1)?;
+    let outcome = outcome.split_whitespace().next()?;
+    Some(outcome.trim_matches('"').to_owned())
 }
 
 /// What the request under test does.
@@ -294,15 +366,15 @@ impl Case {
     /// request completed (the point lies beyond it).
     async fn run_to(&self, point: &str) -> bool {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
+        std::fs::write(dir.path().join("davd.toml"), config()).unwrap();
         let c = client();
         let fail_at = format!("{}:{point}", self.method());
         let mut davd =
             Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
         let url = davd.url.clone();
-        let token = build(&c, &url, self.source, true).await.unwrap();
+        let token = build(&c, &url, self.source, ORIGIN, true).await.unwrap();
         if let Op::Move { overwrite: true } = self.op {
-            build(&c, &url, self.destination, false).await;
+            build(&c, &url, self.destination, OLD_ORIGIN, false).await;
         }
         let answer = self.send(&c, &url, &token).await;
         let completed = match answer {
@@ -330,14 +402,32 @@ impl Case {
         let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
         let url = davd.url.clone();
         assert_clean(dir.path());
+        let outcome = recovery_outcome(&davd, self.method());
+        assert_eq!(
+            outcome.is_some(),
+            !completed,
+            "{fail_at}: the log says what recovery did, when there was something to recover"
+        );
         let source = snapshot(&c, &url, self.source).await;
         let destination = snapshot(&c, &url, self.destination).await;
-        let whole_source = Some(expected(self.source));
+        // What a restart leaves of each side when nothing went wrong: a tree in memory is gone.
+        let kept = |base: &str, tree: Snapshot| (!volatile(base)).then_some(tree);
+        let whole_source = kept(self.source, expected(self.source, ORIGIN));
         // Properties travel with what they describe: a moved or copied member still names
         // where it was made.
-        let whole_copy = Some(expected(self.source));
+        let whole_copy = kept(self.destination, expected(self.source, ORIGIN));
         match self.op {
             Op::Delete => {
+                if let Some(outcome) = outcome
+                    && !volatile(self.source)
+                {
+                    let expected = if source.is_some() {
+                        "undone"
+                    } else {
+                        "finished"
+                    };
+                    assert_eq!(outcome, expected, "{fail_at}: the log tells the outcome");
+                }
                 if source.is_some() {
                     assert_eq!(source, whole_source, "{fail_at}: the tree is back whole");
                     assert!(!completed, "{fail_at}: an acknowledged DELETE was undone");
@@ -347,30 +437,61 @@ impl Case {
                 }
             }
             Op::Move { overwrite } => {
-                let old_destination = overwrite.then(|| expected(self.destination));
-                if source.is_some() {
+                let old_destination = overwrite
+                    .then(|| expected(self.destination, OLD_ORIGIN))
+                    .and_then(|tree| kept(self.destination, tree));
+                // Which side the tree is on: the source is back (undone), or the
+                // destination has it (finished). With a source in memory, only the
+                // destination tells; with a destination in memory, only the source.
+                let undone = if volatile(self.source) {
+                    destination != whole_copy || whole_copy.is_none()
+                } else {
+                    source.is_some()
+                };
+                if let Some(outcome) = outcome
+                    && !volatile(self.source)
+                    && !volatile(self.destination)
+                {
+                    let expected = if undone { "undone" } else { "finished" };
+                    assert_eq!(outcome, expected, "{fail_at}: the log tells the outcome");
+                }
+                if undone {
                     assert!(!completed, "{fail_at}: an acknowledged MOVE was undone");
                     assert_eq!(source, whole_source, "{fail_at}: the source is back whole");
                     assert_eq!(
                         destination, old_destination,
                         "{fail_at}: the destination is as it was"
                     );
-                    assert_locked(&c, &url, self.source).await;
+                    if whole_source.is_some() {
+                        assert_locked(&c, &url, self.source).await;
+                    }
+                    if old_destination.is_some() {
+                        assert_unlocked(&c, &url, self.destination).await;
+                    }
                 } else {
                     assert_eq!(
                         destination, whole_copy,
                         "{fail_at}: the tree arrived whole, with its own properties"
                     );
+                    if whole_copy.is_some() {
+                        assert_unlocked(&c, &url, self.destination).await;
+                    }
                     assert_nothing_lingers(&c, &url, self.source).await;
                 }
             }
             Op::Copy => {
                 assert_eq!(source, whole_source, "{fail_at}: the source is untouched");
-                assert_locked(&c, &url, self.source).await;
+                if whole_source.is_some() {
+                    assert_locked(&c, &url, self.source).await;
+                }
                 if destination.is_some() {
                     assert_eq!(destination, whole_copy, "{fail_at}: the copy is whole");
+                    assert_unlocked(&c, &url, self.destination).await;
                 } else {
-                    assert!(!completed, "{fail_at}: an acknowledged COPY vanished");
+                    assert!(
+                        !completed || whole_copy.is_none(),
+                        "{fail_at}: an acknowledged COPY vanished"
+                    );
                 }
             }
         }
@@ -380,7 +501,7 @@ impl Case {
 
     /// Kills the request at every numbered boundary in turn, then at its named ones.
     async fn kill_everywhere(&self) {
-        for named in ["copied-1", "copied-half", "batch-1", "applied"] {
+        for named in ["copied-1", "copied-half", "batch-1", "applied", "flushed"] {
             self.run_to(named).await;
         }
         for boundary in 0..40 {
@@ -484,6 +605,105 @@ async fn copy_from_sled_to_fs() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_fs_to_sled() {
+    Case {
+        op: Op::Copy,
+        source: "/src",
+        destination: "/db/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_within_sled() {
+    Case {
+        op: Op::Copy,
+        source: "/db/src",
+        destination: "/db/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+/// The destination's properties and locks keep nothing across a restart: the source must
+/// come back with its own properties and lock, or be gone with the committed MOVE. It once
+/// came back without them (the memory batch went first and decided "not committed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_from_fs_to_memory() {
+    Case {
+        op: Op::Move { overwrite: false },
+        source: "/src",
+        destination: "/mem/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_from_memory_to_fs_onto_an_existing_tree() {
+    Case {
+        op: Op::Move { overwrite: true },
+        source: "/mem/src",
+        destination: "/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_fs_to_memory() {
+    Case {
+        op: Op::Copy,
+        source: "/src",
+        destination: "/mem/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_memory_to_sled() {
+    Case {
+        op: Op::Copy,
+        source: "/mem/src",
+        destination: "/db/dst",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+/// A memory namespace that shares the root's sled properties and locks: after a crash in a
+/// DELETE its tree is gone, and so must be its properties and locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_under_a_memory_namespace_with_sled_properties() {
+    Case {
+        op: Op::Delete,
+        source: "/vol/src",
+        destination: "/vol/unused",
+    }
+    .kill_everywhere()
+    .await;
+}
+
+/// Resources of a memory namespace are gone after a restart, even an orderly one; the
+/// properties and locks it inherited from sled went with them, so new resources at their
+/// paths start with none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_namespace_keeps_no_properties_or_locks_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("davd.toml"), config()).unwrap();
+    let c = client();
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
+    build(&c, &davd.url, "/vol/src", ORIGIN, true).await;
+    assert_eq!(davd.stop(), Some(0));
+    let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
+    assert_eq!(snapshot(&c, &davd.url, "/vol/src").await, None);
+    assert_nothing_lingers(&c, &davd.url, "/vol/src").await;
+    assert_eq!(davd.stop(), Some(0));
+}
+
 /// A PROPPATCH of thousands of properties is one atomic batch: killed before, during or after
 /// its commit, the restarted server has all of them or none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,18 +763,25 @@ async fn a_large_proppatch_is_all_or_nothing() {
 }
 
 /// A LOCK of an unmapped URL creates an empty resource and a lock: killed between the two,
-/// the restarted server has neither (the resource is removed again) or both.
+/// the restarted server has neither (the resource is removed again) or both; on the file
+/// system and in sled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
+    for path in ["db/new.txt", "new.txt"] {
+        lock_creating(path).await;
+    }
+}
+
+async fn lock_creating(path: &str) {
     for boundary in 0..10 {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("davd.toml"), root_and_db_config(0)).unwrap();
+        std::fs::write(dir.path().join("davd.toml"), config()).unwrap();
         let c = client();
         let fail_at = format!("LOCK:{boundary}");
         let davd =
             Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
         let answer = c
-            .request(method("LOCK"), format!("{}db/new.txt", davd.url))
+            .request(method("LOCK"), format!("{}{path}", davd.url))
             .body(LOCKINFO)
             .send()
             .await;
@@ -565,12 +792,13 @@ async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
             assert_eq!(davd.wait(Duration::from_secs(20)), None);
         }
         let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
-        let new = format!("{}db/new.txt", davd.url);
+        assert_clean(dir.path());
+        let new = format!("{}{path}", davd.url);
         let exists = c.get(&new).send().await.unwrap().status() == StatusCode::OK;
         let locked = c.put(&new).body("y").send().await.unwrap().status() == StatusCode::LOCKED;
         assert_eq!(
             exists, locked,
-            "{fail_at}: the resource and its lock go together"
+            "{fail_at} {path}: the resource and its lock go together"
         );
         assert_eq!(davd.stop(), Some(0));
         if completed {
@@ -578,7 +806,76 @@ async fn a_lock_that_creates_its_resource_is_all_or_nothing() {
             return;
         }
     }
-    panic!("the LOCK never completed");
+    panic!("the LOCK of {path} never completed");
+}
+
+/// A PUT that also sets properties (`X-MSDAVEXT: PROPPATCH`, MS-WDV 3.2.5.5) is journaled:
+/// killed at any step, the restarted server has the old content without the new property, or
+/// the new content with it; on the file system and in sled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_with_properties_is_all_or_nothing() {
+    for path in ["f.txt", "db/f.txt"] {
+        put_with_properties(path).await;
+    }
+}
+
+async fn put_with_properties(path: &str) {
+    let xml = origin_patch("put", "new");
+    let mut body = format!("{:016X}{xml}{:016X}", xml.len(), 3).into_bytes();
+    body.extend_from_slice(b"new");
+    for point in ["0", "1", "2", "3", "4", "applied", "flushed", "5", "6"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("davd.toml"), config()).unwrap();
+        let c = client();
+        let fail_at = format!("PUT:{point}");
+        let davd =
+            Davd::start_with_env(dir.path(), &ROOT_AND_DB_ARGS, &[("DAVD_FAIL_AT", &fail_at)]);
+        let url = format!("{}{path}", davd.url);
+        let r = c.put(&url).body("old").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let answer = c
+            .put(&url)
+            .header("X-MSDAVEXT", "PROPPATCH")
+            .header("Content-Type", "multipart/MSDAVEXTPrefixEncoded")
+            .body(body.clone())
+            .send()
+            .await;
+        let completed = match answer {
+            Ok(r) => {
+                assert_eq!(r.status(), StatusCode::NO_CONTENT, "{fail_at} {path}");
+                assert_eq!(davd.stop(), Some(0));
+                true
+            }
+            Err(_) => {
+                assert_eq!(davd.wait(Duration::from_secs(20)), None);
+                false
+            }
+        };
+        let davd = Davd::start(dir.path(), &ROOT_AND_DB_ARGS);
+        assert_clean(dir.path());
+        let url = format!("{}{path}", davd.url);
+        let content = c.get(&url).send().await.unwrap().text().await.unwrap();
+        let r = c
+            .request(method("PROPFIND"), &url)
+            .header("Depth", "0")
+            .body(PROPFIND_ALL)
+            .send()
+            .await
+            .unwrap();
+        let has_property = r.text().await.unwrap().contains(">new</");
+        match content.as_str() {
+            "old" => {
+                assert!(
+                    !completed,
+                    "{fail_at} {path}: an acknowledged PUT was undone"
+                );
+                assert!(!has_property, "{fail_at} {path}: old content, new property");
+            }
+            "new" => assert!(has_property, "{fail_at} {path}: new content, no property"),
+            other => panic!("{fail_at} {path}: the content is {other:?}"),
+        }
+        assert_eq!(davd.stop(), Some(0));
+    }
 }
 
 /// A PUT or MKCOL into a sled namespace that was acknowledged survives a `kill -9` right

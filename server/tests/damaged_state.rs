@@ -185,3 +185,81 @@ async fn an_unreadable_journal_record_stops_startup_naming_it() {
     let davd = Davd::start(dir.path(), &ARGS);
     assert_eq!(davd.stop(), Some(0));
 }
+
+/// A database file that lost its second half (a disk or a careless copy cut it part way).
+/// Whether this can be told from a crash is not settled (docs/durability.md, "A damaged or
+/// surprising state directory"): davd either refuses it with a message, or starts with what
+/// the first half holds. What it never does is panic, hang, or refuse with a panic's text, which
+/// a supervisor would turn into a restart loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_truncated_state_database_is_refused_or_opened_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    a_used_state_directory(dir.path()).await;
+    let file = dir.path().join("state/db/db");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_davd"))
+        .current_dir(dir.path())
+        .args(ARGS)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut log = String::new();
+    let serving = loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(line) => {
+                let found = line.contains("http://");
+                log.push_str(&line);
+                log.push('\n');
+                if found {
+                    break line;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break String::new(),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "davd neither served nor stopped:\n{log}"
+        );
+    };
+    if serving.is_empty() {
+        let out = child.wait_with_output().unwrap();
+        let log = log + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "refused with exit 1:\n{log}");
+        assert!(!log.contains("panicked"), "no panic:\n{log}");
+        assert!(log.contains("state/db"), "names the database: {log}");
+        return;
+    }
+    let url = serving[serving.find("http://").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = support::client_builder().build().unwrap();
+    let r = client.get(format!("{url}doc.txt")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "it serves what it opened");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = log + &String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("panicked"), "no panic:\n{log}");
+}

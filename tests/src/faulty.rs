@@ -1,9 +1,11 @@
 //! Stores that work like the ones they wrap but fail on command, as a full disk would: for
-//! tests of what the executive does when a store fails part way.
+//! tests of what the executive does when a store fails part way. The namespace also writes
+//! down the calls whose order matters for crash safety (`sync`, `detach`), so that a test
+//! can check it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -23,6 +25,19 @@ pub struct Faults {
     pub detach: Arc<AtomicBool>,
     /// Fail every restore of a detached resource (an undo that cannot be done).
     pub restore: Arc<AtomicBool>,
+    /// Where `sync` and `detach` calls are written down, as "NAME: sync PATH" (several
+    /// namespaces may share one list, to show the order across them).
+    pub calls: Arc<Mutex<Vec<String>>>,
+    /// The name this namespace's calls carry in `calls`.
+    pub name: &'static str,
+}
+
+impl Faults {
+    fn record(&self, call: &str, path: &DavPath) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(format!("{}: {call} {path}", self.name));
+        }
+    }
 }
 
 /// The wrapped namespace, failing as [`Faults`] says.
@@ -73,6 +88,7 @@ impl NamespaceManager for Faulty {
         self.inner.create_collection(p).await
     }
     async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
+        self.faults.record("detach", p);
         if self.faults.detach.load(Ordering::SeqCst) {
             return Err(injected());
         }
@@ -98,6 +114,10 @@ impl NamespaceManager for Faulty {
     }
     async fn flush(&self) -> SubsystemResult<()> {
         self.inner.flush().await
+    }
+    async fn sync(&self, p: &DavPath) -> SubsystemResult<()> {
+        self.faults.record("sync", p);
+        self.inner.sync(p).await
     }
 }
 

@@ -338,17 +338,69 @@ async fn cross_scope_move_failing_in_the_copy_leaves_both_sides_as_they_were() {
         StatusCode::NOT_FOUND,
         "the partial copy was removed"
     );
-    // COPY reports the failed member in a 207 and keeps the rest.
+    // A member that finds the disk full fails the whole COPY too (not a 207 that keeps the
+    // rest): every later member would fail the same way, and a partial tree would only hold
+    // the room left (docs/durability.md, "A full disk").
     let r = s
         .request("COPY", "/tree/")
         .header("Destination", s.url("/poisoned/copy/"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
-    let ms = Multistatus::parse(&r.text().await.unwrap());
-    assert_eq!(ms.response("/poisoned/copy/poison").status, Some(507));
-    assert_eq!(s.get("/poisoned/copy/a").await.text().await.unwrap(), "a");
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(
+        s.get("/poisoned/copy/a").await.status(),
+        StatusCode::NOT_FOUND,
+        "the partial copy was removed"
+    );
+}
+
+/// A MOVE between two namespaces makes the copy durable before it removes the source
+/// (docs/adr/0017-crash-safety.md): a power cut must never find the source gone and its copy
+/// not yet on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_scope_move_syncs_the_copy_before_it_detaches_the_source() {
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dirs = Dirs::new();
+    let recorded = |name: &'static str| Mount {
+        namespace: Some(Arc::new(Faulty::new(
+            MemoryNamespace::new(),
+            Faults {
+                calls: calls.clone(),
+                name,
+                ..Faults::default()
+            },
+        ))),
+        ..Mount::default()
+    };
+    let registry = Registry::new(vec![
+        fs_root(&dirs),
+        (DavPath::parse_url_path("/a").unwrap().0, recorded("a")),
+        (DavPath::parse_url_path("/b").unwrap().0, recorded("b")),
+    ])
+    .unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        ..Settings::default()
+    };
+    let s = TestServer::start_app(App::with_registry(registry, settings), dirs).await;
+    s.mkcol("/a/tree").await;
+    s.put("/a/tree/f", "f").await;
+    let r = s
+        .request("MOVE", "/a/tree/")
+        .header("Destination", s.url("/b/tree/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(s.get("/b/tree/f").await.text().await.unwrap(), "f");
+    let calls = calls.lock().unwrap().clone();
+    let at = |call: &str| calls.iter().position(|c| c == call);
+    let synced = at("b: sync /tree").unwrap_or_else(|| panic!("the copy was synced: {calls:?}"));
+    let detached =
+        at("a: detach /tree").unwrap_or_else(|| panic!("the source was detached: {calls:?}"));
+    assert!(synced < detached, "sync before detach: {calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

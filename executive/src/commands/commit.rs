@@ -7,10 +7,12 @@ use crate::queue::{Command, Effects};
 use crate::state::{Applied, Store};
 
 /// Applies every batch declared so far ([`crate::state`]), one atomic batch per store, in the
-/// order the stores were first named, each carrying the queue's journal id as its marker;
-/// then, with `durable`, flushes each store, so that the response leaves only once the change
-/// is on disk. If a batch fails, those already applied are reverted before the error returns.
-/// Undo (a later command failed) reverts them all.
+/// order [`crate::state::StateChanges`] keeps (stores that survive a restart first), each
+/// carrying the queue's journal id as its marker; with `durable`, each batch is flushed before
+/// the next is applied, so that the response leaves only once the change is on disk, and so
+/// that no later batch is ever on disk while the first, whose marker recovery asks, is not.
+/// If a batch fails, those already applied are reverted before the error returns. Undo (a
+/// later command failed) reverts them all.
 pub struct CommitState {
     durable: bool,
     applied: Vec<Applied>,
@@ -85,17 +87,20 @@ impl Command for CommitState {
                     return Err(e);
                 }
             }
+            if index + 1 == batches.len()
+                && let Some(label) = effects.label
+            {
+                crate::failpoint::boundary(label, "applied");
+            }
+            if self.durable
+                && let Err(e) = batch.store.flush().await
+            {
+                self.revert().await?;
+                return Err(e);
+            }
         }
         if let Some(label) = effects.label {
-            crate::failpoint::boundary(label, "applied");
-        }
-        if self.durable {
-            for store in &stores {
-                if let Err(e) = store.flush().await {
-                    self.revert().await?;
-                    return Err(e);
-                }
-            }
+            crate::failpoint::boundary(label, "flushed");
         }
         effects.committed = stores;
         Ok(())

@@ -16,6 +16,8 @@ pub struct Davd {
     pub url: String,
     /// The line that says where it serves.
     pub serving_line: String,
+    /// The lines davd logged before it (recovery, the mounts).
+    pub startup_lines: Vec<String>,
     /// The lines davd logged after the one that says where it serves, as they come.
     log: Mutex<Receiver<String>>,
 }
@@ -136,6 +138,7 @@ impl Davd {
             }
         });
         let deadline = Instant::now() + PATIENCE;
+        let mut startup_lines = Vec::new();
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -148,9 +151,11 @@ impl Davd {
                     child,
                     url,
                     serving_line: line,
+                    startup_lines,
                     log: Mutex::new(rx),
                 };
             }
+            startup_lines.push(line);
         }
     }
 

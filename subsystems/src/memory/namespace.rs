@@ -128,6 +128,10 @@ impl NamespaceManager for MemoryNamespace {
         "memory"
     }
 
+    fn survives_restart(&self) -> bool {
+        false
+    }
+
     async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
         Ok(self.tree.read().await.get(path.as_str()).map(Node::meta))
     }

@@ -224,6 +224,10 @@ impl LockManager for PgLocks {
         "postgres"
     }
 
+    fn survives_restart(&self) -> bool {
+        true
+    }
+
     async fn insert(&self, lock: LockRecord) -> SubsystemResult<()> {
         self.put(&lock).await
     }

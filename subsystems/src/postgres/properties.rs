@@ -369,6 +369,10 @@ impl PropertyManager for PgProperties {
         "postgres"
     }
 
+    fn survives_restart(&self) -> bool {
+        true
+    }
+
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
         self.one_value(GET, path, name).await
     }

@@ -149,6 +149,10 @@ impl LockManager for SledLocks {
         "sled"
     }
 
+    fn survives_restart(&self) -> bool {
+        true
+    }
+
     async fn insert(&self, lock: LockRecord) -> SubsystemResult<()> {
         self.write(&lock)
     }

@@ -56,6 +56,10 @@ impl PropertyManager for SledProperties {
         "sled"
     }
 
+    fn survives_restart(&self) -> bool {
+        true
+    }
+
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
         match self.tree.get(prop_key(path, name)).map_err(db_error)? {
             Some(value) => Ok(Some(stored(name.clone(), &value)?)),
