@@ -160,6 +160,11 @@ impl Registry {
         self.chain(path).find_map(|(_, m)| m.access.as_ref())
     }
 
+    /// True if any scope registers an access rule.
+    pub fn has_access_rules(&self) -> bool {
+        self.scopes.iter().any(|(_, m)| m.access.is_some())
+    }
+
     /// Scopes with an access rule strictly inside `path`, in path order: the rules a tree
     /// operation on `path` must also satisfy.
     pub fn rules_below(&self, path: &DavPath) -> Vec<(&DavPath, &AccessRule)> {

@@ -90,6 +90,7 @@ impl Davd {
                         child,
                         url: format!("http://{listen}/"),
                         serving_line: String::new(),
+                        startup_lines: Vec::new(),
                         log: Mutex::new(rx),
                     };
                 }
