@@ -15,6 +15,7 @@
 //! destructor, as a `kill -9` would. Release builds compile all of this away.
 
 /// The environment variable naming where to abort.
+#[cfg(debug_assertions)]
 pub const VARIABLE: &str = "DAVD_FAIL_AT";
 
 /// Aborts the process here if the test asked for it.
