@@ -89,6 +89,26 @@ fn staged(dir: &Path) -> Vec<std::ffi::OsString> {
         .collect()
 }
 
+/// A COPY of `tree/` to `copy/` answers 507 and leaves nothing of itself, staged or at the
+/// destination.
+async fn copy_fails_whole(c: &Client, url: &str, root: &Path, case: &str) {
+    let copy = status(
+        c,
+        "COPY",
+        &format!("{url}tree/"),
+        "",
+        &[("Destination", &format!("{url}copy/"))],
+    )
+    .await;
+    assert_eq!(copy, 507, "{case}");
+    assert!(staged(root).is_empty(), "{case}: no partial copy is staged");
+    assert_eq!(
+        c.get(format!("{url}copy/")).send().await.unwrap().status(),
+        404,
+        "{case}: no partial copy is left at the destination"
+    );
+}
+
 async fn status(c: &Client, m: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> u16 {
     let mut request = c.request(method(m), url).body(body.to_owned());
     for (name, value) in headers {
@@ -151,21 +171,13 @@ async fn a_full_disk_gives_507_and_heals_by_itself() {
     // The served root fills up to a little above its reserve (4 MiB): a COPY of the 5 MiB
     // tree starts, and runs out of room part way.
     let partial_filler = root_fs.fill_leaving("filler-partial", 6 * 1024 * 1024);
-    let copy = status(
+    copy_fails_whole(
         &c,
-        "COPY",
-        &format!("{url}tree/"),
-        "",
-        &[("Destination", &format!("{url}copy/"))],
+        &url,
+        dir.path(),
+        "a COPY that runs out of room part way",
     )
     .await;
-    assert_eq!(copy, 507, "a COPY that runs out of room part way");
-    assert!(staged(dir.path()).is_empty(), "no partial copy is staged");
-    assert_eq!(
-        c.get(format!("{url}copy/")).send().await.unwrap().status(),
-        404,
-        "no partial copy is left at the destination"
-    );
 
     // Then entirely.
     let root_filler = root_fs.fill();
@@ -180,20 +192,7 @@ async fn a_full_disk_gives_507_and_heals_by_itself() {
         StatusCode::INSUFFICIENT_STORAGE,
         "PUT on a full root"
     );
-    let copy = status(
-        &c,
-        "COPY",
-        &format!("{url}tree/"),
-        "",
-        &[("Destination", &format!("{url}copy/"))],
-    )
-    .await;
-    assert_eq!(copy, 507, "COPY on a full root");
-    assert!(staged(dir.path()).is_empty(), "no partial copy is left");
-    assert_eq!(
-        c.get(format!("{url}copy/")).send().await.unwrap().status(),
-        404
-    );
+    copy_fails_whole(&c, &url, dir.path(), "COPY on a full root").await;
     assert_eq!(
         status(&c, "MKCOL", &format!("{url}new"), "", &[]).await,
         507

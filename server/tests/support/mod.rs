@@ -76,13 +76,7 @@ impl Davd {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
+            let rx = read_lines(&mut child);
             loop {
                 // A connection that sends nothing is no request: it leaves no access line.
                 if std::net::TcpStream::connect(&listen).is_ok() {
@@ -131,13 +125,7 @@ impl Davd {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = read_lines(&mut child);
         let deadline = Instant::now() + PATIENCE;
         let mut startup_lines = Vec::new();
         loop {
@@ -292,4 +280,17 @@ impl Drop for Davd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines `child` writes to its standard output (piped), read on a thread of their own so
+/// that the child never blocks on a full pipe, whether or not the test reads them.
+fn read_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
