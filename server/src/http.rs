@@ -28,9 +28,15 @@ use crate::fragment::FragmentLog;
 use crate::metrics::names;
 use crate::wiring::App;
 
-/// The address of the client, attached to each request by the listener.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub std::net::SocketAddr);
+/// What the listener knows of a request's connection, attached to each request as one
+/// extension: each extension is an allocation of its own, and a second one grows the map.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// The address of the client.
+    pub peer: std::net::SocketAddr,
+    /// Request targets the connection sent with a `#fragment`.
+    pub fragments: FragmentLog,
+}
 
 /// The router: one handler for everything.
 pub fn router(app: Arc<App>) -> Router {
@@ -38,7 +44,10 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
-    let remote = request.extensions().get::<Peer>().map(|p| p.0.ip());
+    let remote = request
+        .extensions()
+        .get::<ConnectionInfo>()
+        .map(|c| c.peer.ip());
     let (parts, body) = request.into_parts();
     let exchange = Exchange::begin(&parts, remote, app.access_log.as_ref());
     let (response, user) = respond(&app, parts, body).await;
@@ -57,8 +66,10 @@ async fn respond(
         "*" => "/",
         p => p,
     };
-    if let Some(fragments) = parts.extensions.get::<FragmentLog>()
-        && fragments.had_fragment(parts.method.as_str(), path)
+    if let Some(connection) = parts.extensions.get::<ConnectionInfo>()
+        && connection
+            .fragments
+            .had_fragment(parts.method.as_str(), path)
     {
         return (
             into_http(Response::text(
@@ -186,8 +197,8 @@ async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identit
     }
     let peer = parts
         .extensions
-        .get::<Peer>()
-        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+        .get::<ConnectionInfo>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.peer.ip());
     let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
     match auth.check(header, peer).await {
         Check::Anonymous => Ok(Identity::default()),

@@ -21,7 +21,7 @@ use tower::ServiceExt;
 
 use crate::connections::{self, BusyBody, Connections, Tracked};
 use crate::fragment::{FragmentLog, FragmentWatch};
-use crate::http::{Peer, router};
+use crate::http::{ConnectionInfo, router};
 use crate::metrics::OpenConnection;
 use crate::threads::ConnectionThreads;
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
@@ -107,10 +107,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let fragments = FragmentLog::default();
         let per_connection = service.clone().map_request({
-            let fragments = fragments.clone();
+            let info = ConnectionInfo {
+                peer,
+                fragments: fragments.clone(),
+            };
             move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(fragments.clone());
-                request.extensions_mut().insert(Peer(peer));
+                request.extensions_mut().insert(info.clone());
                 request
             }
         });
