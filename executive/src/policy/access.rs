@@ -50,8 +50,8 @@ impl Need {
 }
 
 /// How much below a path a requirement reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Extent {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent<'a> {
     /// The resource alone.
     Resource,
     /// The resource and every member below it (DELETE, MOVE's source, a deep COPY's source,
@@ -64,41 +64,42 @@ pub enum Extent {
     Reach,
     /// The tree written at the path from the members of `source` (a deep COPY or a MOVE): the
     /// members it replaces and the members it creates.
-    TreeFrom(DavPath),
+    TreeFrom(&'a DavPath),
 }
 
-/// One row of the access model: `need` on `path`, as far as `extent` reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requirement {
-    pub path: DavPath,
+/// One row of the access model: `need` on `path`, as far as `extent` reaches. The paths are
+/// the request's own, borrowed: every request is checked, and a copy of each was an
+/// allocation per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement<'a> {
+    pub path: &'a DavPath,
     pub need: Need,
-    pub extent: Extent,
+    pub extent: Extent<'a>,
 }
 
-/// What `request` needs, on which resources. OPTIONS needs nothing: clients probe with it
-/// before they log in (Office opens documents read-only otherwise), and it answers the same for
-/// every resource the user may not read. A lock is a write: LOCK, and a Microsoft bundled lock
-/// on GET or HEAD (`X-MSDAVEXTLockTimeout`, MS-WDV 2.2.4), need write permission.
-pub fn requirements(request: &Request) -> Vec<Requirement> {
-    let on = |path: &DavPath, need, extent| Requirement {
-        path: path.clone(),
-        need,
-        extent,
-    };
+/// What `request` needs, on which resources: at most two rows (a COPY or MOVE names two
+/// resources), in a fixed array rather than a `Vec` for the same reason. OPTIONS needs
+/// nothing: clients probe with it before they log in (Office opens documents read-only
+/// otherwise), and it answers the same for every resource the user may not read. A lock is a
+/// write: LOCK, and a Microsoft bundled lock on GET or HEAD (`X-MSDAVEXTLockTimeout`, MS-WDV
+/// 2.2.4), need write permission.
+pub fn requirements(request: &Request) -> impl Iterator<Item = Requirement<'_>> {
+    let on = |path, need, extent| Some(Requirement { path, need, extent });
+    let one = |row| [row, None];
     let path = &request.path;
-    match &request.method {
-        Method::Options => vec![],
+    let rows = match &request.method {
+        Method::Options => [None, None],
         Method::Get { .. } if request.ms.lock_timeout.is_some() => {
-            vec![on(path, Need::Write, Extent::Resource)]
+            one(on(path, Need::Write, Extent::Resource))
         }
         Method::Get { .. } | Method::Propfind { .. } | Method::Getlib => {
-            vec![on(path, Need::Read, Extent::Resource)]
+            one(on(path, Need::Read, Extent::Resource))
         }
         Method::Copy {
             destination, depth, ..
         } => {
             let deep = *depth == Depth::Infinity;
-            vec![
+            [
                 on(
                     path,
                     Need::Read,
@@ -110,33 +111,30 @@ pub fn requirements(request: &Request) -> Vec<Requirement> {
                     &destination.path,
                     Need::Write,
                     if deep {
-                        Extent::TreeFrom(path.clone())
+                        Extent::TreeFrom(path)
                     } else {
                         Extent::Tree
                     },
                 ),
             ]
         }
-        Method::Move { destination, .. } => vec![
+        Method::Move { destination, .. } => [
             on(path, Need::Write, Extent::Tree),
-            on(
-                &destination.path,
-                Need::Write,
-                Extent::TreeFrom(path.clone()),
-            ),
+            on(&destination.path, Need::Write, Extent::TreeFrom(path)),
         ],
-        Method::Delete => vec![on(path, Need::Write, Extent::Tree)],
+        Method::Delete => one(on(path, Need::Write, Extent::Tree)),
         Method::Lock {
             depth: Depth::Infinity,
             ..
-        } => vec![on(path, Need::Write, Extent::Reach)],
+        } => one(on(path, Need::Write, Extent::Reach)),
         Method::Post
         | Method::Put { .. }
         | Method::Mkcol
         | Method::Proppatch
         | Method::Lock { .. }
-        | Method::Unlock { .. } => vec![on(path, Need::Write, Extent::Resource)],
-    }
+        | Method::Unlock { .. } => one(on(path, Need::Write, Extent::Resource)),
+    };
+    rows.into_iter().flatten()
 }
 
 /// The rule where no scope has one, decided without building it (every request of a server
@@ -225,7 +223,7 @@ pub fn require(ctx: &Ctx, path: &DavPath, need: Need) -> DavResult<()> {
 /// Checks the resources the request names (the [`requirements`]) before the method runs.
 pub fn check_request(ctx: &Ctx) -> DavResult<()> {
     for requirement in requirements(&ctx.request) {
-        require(ctx, &requirement.path, requirement.need)?;
+        require(ctx, requirement.path, requirement.need)?;
     }
     Ok(())
 }
@@ -240,8 +238,8 @@ pub fn check_request(ctx: &Ctx) -> DavResult<()> {
 /// always by a deep lock ([`Extent::Reach`]).
 pub async fn require_members(ctx: &Ctx) -> DavResult<()> {
     for requirement in requirements(&ctx.request) {
-        let tree = &requirement.path;
-        let (source, always) = match &requirement.extent {
+        let tree = requirement.path;
+        let (source, always) = match requirement.extent {
             Extent::Resource => continue,
             Extent::Tree => (None, false),
             Extent::Reach => (None, true),
