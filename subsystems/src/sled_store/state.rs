@@ -5,6 +5,8 @@
 //! restart loop: davd writes an identity into every database it creates, and a copy of it
 //! next to the database (`db.identity`); a database that lacks the identity its neighbour
 //! names, or that cannot be read at all, stops startup with a message saying what to do.
+//! The file also carries the database's flush count (`flush_count`): a database whose count
+//! is behind the file's lost writes it had acknowledged, and is refused too.
 //!
 //! A small *ballast* file is kept beside the database: if the disk fills up entirely, sled
 //! can no longer even open the database; removing the ballast gives it the room to start,
