@@ -5,6 +5,7 @@
 //! one) and shared; each store uses its own trees.
 
 mod chunks;
+mod flush_count;
 mod keys;
 mod locks;
 mod markers;
@@ -18,15 +19,21 @@ pub use namespace::SledNamespace;
 pub use properties::SledProperties;
 pub use state::{CACHE_BYTES, StateError, StateOptions, open_state};
 
+use std::sync::Arc;
+
 use davd_registry::{SubsystemError, SubsystemResult};
 
 use crate::space::SpaceGuard;
+use flush_count::FlushCounter;
 
 /// The state database and the guard that keeps its disk from filling up (`crate::space`).
 #[derive(Clone)]
 pub struct StateDb {
     pub(crate) db: sled::Db,
     pub(crate) guard: SpaceGuard,
+    /// Raised by every flush and copied beside the database, so that startup can tell a
+    /// database that lost flushed writes (`flush_count`).
+    pub(crate) counter: Arc<FlushCounter>,
 }
 
 impl StateDb {
@@ -36,12 +43,27 @@ impl StateDb {
         Ok(StateDb {
             guard: SpaceGuard::none(std::path::Path::new("/")),
             db,
+            counter: Arc::new(FlushCounter::without_file()),
         })
     }
 
-    /// Makes everything written so far durable ([`flush`]).
+    /// Makes everything written so far durable. Every flush of the state database goes through
+    /// here, and raises its flush counter ([`FlushCounter::flush`]).
+    ///
+    /// sled's own `flush_async` runs the flush on sled's small I/O thread pool, where it waits
+    /// for log buffers that only that pool writes: a few concurrent flushes (seven concurrent
+    /// LOCKs were enough) took every thread and waited for each other forever, and every later
+    /// write hung behind them. The flush runs on tokio's blocking pool instead, leaving sled's
+    /// threads to write.
     pub async fn flush(&self) -> SubsystemResult<()> {
-        flush(&self.db).await
+        let state = self.clone();
+        crate::blocking::blocking(move || {
+            state
+                .counter
+                .flush(&state.db, &state.guard)
+                .map_err(db_error)
+        })
+        .await
     }
 
     /// 507 unless the disk has room for a write of about `more` bytes beyond the reserve.
@@ -60,16 +82,6 @@ pub(crate) fn db_error(e: sled::Error) -> SubsystemError {
     }
 }
 
-/// Makes everything written to `db` so far durable. sled's own `flush_async` runs the flush on
-/// sled's small I/O thread pool, where it waits for log buffers that only that pool writes: a
-/// few concurrent flushes (seven concurrent LOCKs were enough) took every thread and waited
-/// for each other forever, and every later write hung behind them. The flush runs on tokio's
-/// blocking pool instead, leaving sled's threads to write.
-pub(crate) async fn flush(db: &sled::Db) -> SubsystemResult<()> {
-    let db = db.clone();
-    crate::blocking::blocking(move || db.flush().map(|_| ()).map_err(db_error)).await
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -77,18 +89,15 @@ mod tests {
     /// Issue 16: many writers flushing at once all finish.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_flushes_all_finish() {
-        let db = sled::Config::new()
-            .temporary(true)
-            .open()
-            .expect("a temporary database");
-        let tree = db.open_tree("t").expect("a tree");
+        let state = super::StateDb::temporary().expect("a temporary database");
+        let tree = state.db.open_tree("t").expect("a tree");
         for round in 0..20 {
             let flushes = (0..64).map(|i| {
-                let (db, tree) = (db.clone(), tree.clone());
+                let (state, tree) = (state.clone(), tree.clone());
                 tokio::spawn(async move {
                     tree.insert(format!("{round}-{i}"), vec![0u8; 4096])
                         .expect("insert");
-                    super::flush(&db).await
+                    state.flush().await
                 })
             });
             let all = futures_util::future::join_all(flushes);

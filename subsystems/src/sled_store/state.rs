@@ -5,6 +5,8 @@
 //! restart loop: davd writes an identity into every database it creates, and a copy of it
 //! next to the database (`db.identity`); a database that lacks the identity its neighbour
 //! names, or that cannot be read at all, stops startup with a message saying what to do.
+//! The file also carries the database's flush count (`flush_count`): a database whose count
+//! is behind the file's lost writes it had acknowledged, and is refused too.
 //!
 //! A small *ballast* file is kept beside the database: if the disk fills up entirely, sled
 //! can no longer even open the database; removing the ballast gives it the room to start,
@@ -14,11 +16,13 @@
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::StateDb;
+use super::flush_count::{self, FlushCounter, Recorded};
 use crate::space::SpaceGuard;
 
 const IDENTITY_KEY: &[u8] = b"davd:identity";
@@ -92,12 +96,16 @@ pub fn open_state(dir: &Path, options: &StateOptions) -> Result<StateDb, StateEr
         )),
         Opening::Failed(e) => open_error(e.to_string()),
     })?;
-    check_identity(&db, dir, &path)?;
     let guard = SpaceGuard::new(dir, options.reserve);
+    let counter = check_identity(&db, dir, &path, &guard)?;
     if options.ballast > 0 && !ballast.exists() {
         lay_ballast(&ballast, options.ballast, &guard);
     }
-    Ok(StateDb { db, guard })
+    Ok(StateDb {
+        db,
+        guard,
+        counter: Arc::new(counter),
+    })
 }
 
 enum Opening {
@@ -147,32 +155,95 @@ fn is_empty(db: &sled::Db) -> bool {
             .all(|name| db.open_tree(name).map(|t| t.is_empty()).unwrap_or(false))
 }
 
-fn check_identity(db: &sled::Db, dir: &Path, path: &Path) -> Result<(), StateError> {
+/// What the identity file beside the database holds.
+struct IdentityFile {
+    identity: String,
+    flushes: Recorded,
+    /// True when the file is exactly the identity's line and, perhaps, a whole counter line, so
+    /// that the counter can be written in place after the first line.
+    canonical: bool,
+}
+
+fn read_identity_file(file: &Path) -> io::Result<Option<IdentityFile>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let identity = first.trim().to_owned();
+    let flushes = flush_count::parse_record(rest);
+    let canonical = text.contains('\n') && first == identity && flushes != Recorded::Torn;
+    Ok(Some(IdentityFile {
+        identity,
+        flushes,
+        canonical,
+    }))
+}
+
+/// Checks that the database is the one the identity file names and that it has not lost
+/// flushes the file saw; adopts a database without an identity file. Returns the counter that
+/// every later flush goes through.
+fn check_identity(
+    db: &sled::Db,
+    dir: &Path,
+    path: &Path,
+    guard: &SpaceGuard,
+) -> Result<FlushCounter, StateError> {
     let damaged = |reason: String| StateError::Damaged {
         path: path.to_path_buf(),
         reason,
     };
     let file = dir.join(IDENTITY_FILE);
-    let recorded = match std::fs::read_to_string(&file) {
-        Ok(text) => Some(text.trim().to_owned()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(damaged(format!("cannot read {}: {e}", file.display()))),
-    };
+    let recorded = read_identity_file(&file)
+        .map_err(|e| damaged(format!("cannot read {}: {e}", file.display())))?;
     let stored = db
         .get(IDENTITY_KEY)
         .map_err(|e| damaged(e.to_string()))?
         .map(|v| String::from_utf8_lossy(&v).into_owned());
-    match (recorded, stored) {
-        (Some(recorded), Some(stored)) if recorded == stored => Ok(()),
-        (Some(recorded), stored) => Err(damaged(format!(
-            "{} names the database {recorded}, but the database {}: it was truncated, \
-             emptied or replaced",
-            file.display(),
-            match stored {
-                Some(s) => format!("calls itself {s}"),
-                None => "has no identity".into(),
+    let cannot_write = |e: io::Error| StateError::Open {
+        path: path.to_path_buf(),
+        message: format!("cannot write {}: {e}", file.display()),
+    };
+    let identity = match (recorded, stored) {
+        (Some(recorded), Some(stored)) if recorded.identity == stored => {
+            let in_database = flush_count::stored_count(db).map_err(|e| damaged(e.to_string()))?;
+            if let Some((in_database, in_file)) =
+                flush_count::lost_flushes(in_database, recorded.flushes)
+            {
+                return Err(damaged(format!(
+                    "it was flushed {in_file} times, but holds only the first {in_database} of \
+                     them: writes it had acknowledged are missing, because its file was cut \
+                     part way or put back from an older copy. If you restored this database \
+                     from a backup on purpose and accept losing what was written after the \
+                     backup, remove {} and start davd again",
+                    file.display()
+                )));
             }
-        ))),
+            if recorded.flushes == Recorded::Torn {
+                warn!(
+                    "the flush count in {} cannot be read (a write of it was torn); adopting the \
+                     database's",
+                    file.display()
+                );
+            }
+            if !recorded.canonical {
+                write_identity(&file, &stored).map_err(cannot_write)?;
+            }
+            stored
+        }
+        (Some(recorded), stored) => {
+            return Err(damaged(format!(
+                "{} names the database {}, but the database {}: it was truncated, \
+                 emptied or replaced",
+                file.display(),
+                recorded.identity,
+                match stored {
+                    Some(s) => format!("calls itself {s}"),
+                    None => "has no identity".into(),
+                }
+            )));
+        }
         (None, stored) => {
             let identity = match stored {
                 Some(stored) => stored,
@@ -181,18 +252,21 @@ fn check_identity(db: &sled::Db, dir: &Path, path: &Path) -> Result<(), StateErr
                         info!("giving the existing state database an identity");
                     }
                     let identity = Uuid::new_v4().to_string();
+                    // Durable before the file names it: a file naming an identity the database
+                    // lacks would refuse it at the next start.
                     db.insert(IDENTITY_KEY, identity.as_bytes())
-                        .and_then(|_| db.flush())
+                        .and_then(|_| FlushCounter::without_file().flush(db, guard))
                         .map_err(|e| damaged(e.to_string()))?;
                     identity
                 }
             };
-            write_identity(&file, &identity).map_err(|e| StateError::Open {
-                path: path.to_path_buf(),
-                message: format!("cannot write {}: {e}", file.display()),
-            })
+            write_identity(&file, &identity).map_err(cannot_write)?;
+            identity
         }
-    }
+    };
+    // Startup itself writes nothing more: a file that lags, or has no count yet, catches up
+    // with the first flush of the run, and a start on a full disk stays free of writes.
+    FlushCounter::open(&file, identity.len() as u64 + 1).map_err(cannot_write)
 }
 
 fn write_identity(file: &Path, identity: &str) -> io::Result<()> {
@@ -319,5 +393,148 @@ mod tests {
         assert_eq!(state.db.get("old").unwrap().unwrap(), b"data".as_slice());
         drop(state);
         open_state(dir.path(), &options()).unwrap();
+    }
+
+    /// [`open_state`] on a directory whose previous database was just dropped: sled's
+    /// background writes may still hold its file lock for a moment after the drop (each davd
+    /// start is a new process, where this cannot happen), so a lock held is waited out.
+    fn reopen(dir: &Path) -> Result<StateDb, StateError> {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match open_state(dir, &options()) {
+                Err(StateError::Open { message, .. })
+                    if message.contains("could not acquire lock")
+                        && std::time::Instant::now() < give_up =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    /// Flushes as a write acknowledged to a client would be.
+    fn flush(state: &StateDb) {
+        state.counter.flush(&state.db, &state.guard).unwrap();
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+
+    fn identity_file(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join(IDENTITY_FILE)).unwrap()
+    }
+
+    #[test]
+    fn a_database_older_than_its_identity_file_is_refused_until_the_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = tempfile::tempdir().unwrap();
+        {
+            let state = reopen(dir.path()).unwrap();
+            state.db.insert("early", "1").unwrap();
+            flush(&state);
+        }
+        copy_dir(&dir.path().join("db"), older.path());
+        {
+            let state = reopen(dir.path()).unwrap();
+            state.db.insert("late", "2").unwrap();
+            flush(&state);
+        }
+        std::fs::remove_dir_all(dir.path().join("db")).unwrap();
+        copy_dir(older.path(), &dir.path().join("db"));
+        let message = match reopen(dir.path()) {
+            Err(e @ StateError::Damaged { .. }) => e.to_string(),
+            other => panic!("expected a damaged database, got {:?}", other.err()),
+        };
+        assert!(message.contains("acknowledged are missing"), "{message}");
+        assert!(
+            message.contains("db.identity"),
+            "says what to remove: {message}"
+        );
+        // Accepted deliberately, as the message says: the older database opens, and is then
+        // the one the file follows.
+        std::fs::remove_file(dir.path().join(IDENTITY_FILE)).unwrap();
+        let state = reopen(dir.path()).unwrap();
+        assert!(state.db.get("early").unwrap().is_some());
+        assert!(state.db.get("late").unwrap().is_none());
+        drop(state);
+        reopen(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn an_identity_file_that_lags_its_database_passes_and_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(reopen(dir.path()).unwrap());
+        let lagging = identity_file(dir.path());
+        {
+            let state = reopen(dir.path()).unwrap();
+            state.db.insert("k", "v").unwrap();
+            flush(&state);
+            flush(&state);
+        }
+        // A crash between a flush and the copy of its count leaves the file behind.
+        std::fs::write(dir.path().join(IDENTITY_FILE), &lagging).unwrap();
+        let state = reopen(dir.path()).unwrap();
+        assert_eq!(state.db.get("k").unwrap().unwrap(), b"v".as_slice());
+        flush(&state);
+        let in_database = flush_count::stored_count(&state.db).unwrap();
+        let text = identity_file(dir.path());
+        let (_, rest) = text.split_once('\n').unwrap();
+        assert_eq!(
+            flush_count::parse_record(rest),
+            Recorded::At(in_database.unwrap()),
+            "the first flush of the run brings the file up to the database"
+        );
+    }
+
+    #[test]
+    fn an_identity_file_from_before_the_counter_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = {
+            let state = reopen(dir.path()).unwrap();
+            state.db.insert("k", "v").unwrap();
+            flush(&state);
+            String::from_utf8(state.db.get(IDENTITY_KEY).unwrap().unwrap().to_vec()).unwrap()
+        };
+        // What an older davd wrote: the identity alone (and, from a hand, a stray space).
+        std::fs::write(dir.path().join(IDENTITY_FILE), format!("{identity} \n")).unwrap();
+        flush(&reopen(dir.path()).unwrap());
+        let text = identity_file(dir.path());
+        let (first, rest) = text.split_once('\n').unwrap();
+        assert_eq!(first, identity);
+        assert!(
+            matches!(flush_count::parse_record(rest), Recorded::At(_)),
+            "{text:?}"
+        );
+        reopen(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_torn_count_in_the_identity_file_is_adopted_not_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(reopen(dir.path()).unwrap());
+        let text = identity_file(dir.path());
+        let (first, _) = text.split_once('\n').unwrap();
+        std::fs::write(
+            dir.path().join(IDENTITY_FILE),
+            format!("{first}\nflushes 99999999999999999999 0000\n"),
+        )
+        .unwrap();
+        flush(&reopen(dir.path()).unwrap());
+        let text = identity_file(dir.path());
+        let (_, rest) = text.split_once('\n').unwrap();
+        assert!(
+            matches!(flush_count::parse_record(rest), Recorded::At(_)),
+            "{text:?}"
+        );
     }
 }
