@@ -44,7 +44,7 @@ use tracing::warn;
 
 use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
 
-use super::latches::{Carried, LatchConnection, SentWrite};
+use super::latches::{Carried, LATCH_WAIT, LatchConnection, SentWrite};
 use super::settings::{ClusterSettings, describe};
 
 /// How long a connection attempt may take.
@@ -94,10 +94,34 @@ struct Inner {
     runtime: Handle,
 }
 
-/// The statement that runs on every new connection: the per-statement timeout, and
+/// The options every new query connection starts with: the per-statement timeout, and
 /// `search_path` when the tables live in a schema of their own.
 fn session_options(settings: &ClusterSettings) -> String {
-    let mut options = format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis());
+    with_schema(
+        settings,
+        format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis()),
+    )
+}
+
+/// The options a latch connection starts with. Its first statement of every transaction is
+/// the one that takes the keys, which may wait up to [`LATCH_WAIT`] (PostgreSQL's
+/// `lock_timeout`) and so runs without a statement timeout; that statement gives the rest
+/// of its transaction [`STATEMENT_TIMEOUT`] back (`latches.rs`). As session defaults they
+/// cost no statement per latch: setting them in each transaction was one more statement for
+/// every PUT (`SET LOCAL statement_timeout = 0`, a statement's own timer being armed before
+/// it runs) and one more function call.
+fn latch_session_options(settings: &ClusterSettings) -> String {
+    with_schema(
+        settings,
+        format!(
+            "-c statement_timeout=0 -c lock_timeout={}",
+            LATCH_WAIT.as_millis()
+        ),
+    )
+}
+
+/// `options` with the schema's `search_path`, after the options of the connection string.
+fn with_schema(settings: &ClusterSettings, mut options: String) -> String {
     if let Some(schema) = &settings.schema {
         options.push_str(&format!(" -c search_path={schema}"));
     }
@@ -189,13 +213,18 @@ impl Cluster {
         }
         config
             .application_name(format!("davd {instance}"))
-            .options(session_options(settings))
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(1))
             .keepalives_interval(Duration::from_secs(1))
             .keepalives_retries(1)
             .tcp_user_timeout(Duration::from_secs(2));
+        let mut latch_config = config.clone();
+        latch_config.options(latch_session_options(settings));
+        config.options(session_options(settings));
         let pools = PoolFactory { config };
+        let latch_pools = PoolFactory {
+            config: latch_config,
+        };
         Ok(Cluster {
             inner: Arc::new(Inner {
                 queries: pools.build(&runtime, settings.connections, POOL_WAIT)?,
@@ -203,12 +232,12 @@ impl Cluster {
                 local: Mutex::new(HashMap::new()),
                 local_size: local_size(settings.connections),
                 // A latch may be waited for while other instances finish long requests.
-                latches: pools.build(
+                latches: latch_pools.build(
                     &runtime,
                     settings.latch_connections,
                     Duration::from_secs(60),
                 )?,
-                named: pools.build(&runtime, NAMED_CONNECTIONS, Duration::from_secs(60))?,
+                named: latch_pools.build(&runtime, NAMED_CONNECTIONS, Duration::from_secs(60))?,
                 pools,
                 instance: instance.to_owned(),
                 schema: settings.schema.clone(),

@@ -76,31 +76,28 @@ pub fn keys(schema: Option<&str>, claims: &[LatchClaim]) -> Vec<(i64, bool)> {
     keys.into_iter().collect()
 }
 
-/// The statements that open the latch transaction and take `keys` in order: `BEGIN`, the
-/// statement timeout lifted (a separate statement: a statement's own timeout is armed
-/// before it runs), and one `SELECT` whose columns set the lock wait and then take the keys,
-/// left to right (PostgreSQL evaluates a target list in order), and last gives the
-/// transaction's later statements the usual timeout again. The keys are numbers this
-/// process computed, written as literals: one round trip, and three statements for the
-/// server to parse and plan instead of three plus one per key.
+/// The statements that open the latch transaction and take `keys` in order: `BEGIN`, and one
+/// `SELECT` whose columns take the keys, left to right (PostgreSQL evaluates a target list in
+/// order), and last give the transaction's later statements the usual timeout. The wait for
+/// the keys (`lock_timeout` = [`LATCH_WAIT`]) and the absence of a timeout for this statement
+/// are the latch connection's session defaults (`client.rs`), so they cost no statement here.
+/// The keys are numbers this process computed, written as literals: one round trip, and two
+/// statements for the server to parse and plan instead of two plus one per key.
 fn acquire_sql(keys: &[(i64, bool)]) -> String {
-    let mut sql = format!(
-        "BEGIN; SET LOCAL statement_timeout = 0; SELECT set_config('lock_timeout', '{}', true)",
-        LATCH_WAIT.as_millis()
-    );
+    let mut sql = String::from("BEGIN; SELECT ");
     for (key, exclusive) in keys {
         let function = if *exclusive {
             "pg_advisory_xact_lock"
         } else {
             "pg_advisory_xact_lock_shared"
         };
-        let _ = write!(sql, ", {function}({key})");
+        let _ = write!(sql, "{function}({key}), ");
     }
-    // Statements that ride the transaction afterwards (a carrying request's) get the usual
-    // limit back; this statement's own timer, armed at zero, is not affected.
+    // Statements that ride the transaction afterwards (a carrying request's, the commit or
+    // rollback) get the usual limit back; this statement, begun without one, is not affected.
     let _ = write!(
         sql,
-        ", set_config('statement_timeout', '{}', true)",
+        "set_config('statement_timeout', '{}', true)",
         STATEMENT_TIMEOUT.as_millis()
     );
     sql
@@ -480,8 +477,10 @@ mod tests {
     #[test]
     fn the_statement_takes_every_key_in_order() {
         let sql = acquire_sql(&[(-5, false), (7, true)]);
-        let shared = sql.find("pg_advisory_xact_lock_shared(-5)").unwrap();
-        let exclusive = sql.find("pg_advisory_xact_lock(7)").unwrap();
-        assert!(sql.starts_with("BEGIN;") && shared < exclusive, "{sql}");
+        assert_eq!(
+            sql,
+            "BEGIN; SELECT pg_advisory_xact_lock_shared(-5), pg_advisory_xact_lock(7), \
+             set_config('statement_timeout', '2000', true)"
+        );
     }
 }

@@ -203,6 +203,17 @@ async fn a_latch_is_waited_for_longer_than_a_statement_may_run() {
         path: p("/slow.txt"),
         deep: false,
     }];
+    // The waiter's connection has served a transaction before: the usual timeout that
+    // transaction's statements had ended with it.
+    davd_registry::carrying(async {
+        let other = [LatchClaim {
+            path: p("/other.txt"),
+            deep: false,
+        }];
+        let earlier = latches_b.acquire(&other).await;
+        earlier.unwrap().commit().await.unwrap();
+    })
+    .await;
     let held = latches_a.acquire(&claim).await.unwrap();
     let release = async {
         tokio::time::sleep(STATEMENT_TIMEOUT + Duration::from_millis(500)).await;
@@ -214,6 +225,32 @@ async fn a_latch_is_waited_for_longer_than_a_statement_may_run() {
         "the waiter gave up: {:?}",
         waited.err().map(|e| e.message)
     );
+}
+
+/// The latch connections start without a statement timeout (the statement that takes the
+/// keys may wait up to `LATCH_WAIT`), but the statements a carrying request sends in the
+/// transaction have the usual one, and the same wait for row locks as the latch.
+#[tokio::test]
+async fn a_carried_statement_has_the_usual_statement_timeout() {
+    let Some(url) = test_database() else { return };
+    let (a, _b, _guard) = two_instances(url).await;
+    let latches = PgLatches::new(a.clone());
+    let setting = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, String>(0);
+    for round in 0..2 {
+        let (timeout, lock_wait) = davd_registry::carrying(async {
+            let held = latches.acquire(&claim("/t.txt")).await.unwrap();
+            let timeout = a.query("SHOW statement_timeout", &[]).await.unwrap();
+            let lock_wait = a.query("SHOW lock_timeout", &[]).await.unwrap();
+            held.commit().await.unwrap();
+            (setting(timeout), setting(lock_wait))
+        })
+        .await;
+        assert_eq!(timeout, "2s", "round {round}");
+        assert_eq!(lock_wait, "1min", "round {round}");
+    }
+    // Query connections keep the usual timeout outside any transaction.
+    let outside = a.query("SHOW statement_timeout", &[]).await.unwrap();
+    assert_eq!(setting(outside), "2s");
 }
 
 /// A carrying request's statements ride its latches' transaction: what it writes no other
