@@ -7,6 +7,7 @@
 //! `DAVD_TEST_DATABASE_URL`, or a [`Postgres`] of the test's own when the test stops it.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -340,7 +341,9 @@ impl Cluster {
             // faketime: shift the wall clock only; timers keep the real pace.
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            // A group of its own, so that a kill reaches the instance under a wrapper too.
+            .process_group(0);
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -365,8 +368,7 @@ impl Cluster {
                 Ok(line) if line.contains("davd serving http://") => break,
                 Ok(line) => log.push(line),
                 Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     return Err(log.join("\n"));
                 }
             }
@@ -383,8 +385,7 @@ impl Cluster {
     /// Kills the instance `index` with SIGKILL, as a crash would, and waits for it to end.
     pub fn kill(&mut self, index: usize) {
         if let Some(mut child) = self.nodes[index].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
         }
     }
 
@@ -427,6 +428,18 @@ impl Drop for Cluster {
             self.kill(index);
         }
     }
+}
+
+/// Kills an instance's process group with SIGKILL and reaps the process started. A wrapper
+/// such as `faketime` forks the instance and waits for it: killing the wrapper alone left the
+/// instance serving, on its port, after its test had ended.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A database of the test's own on the test server, empty, dropped with the value: for what

@@ -766,6 +766,19 @@ async fn an_instance_whose_clock_is_ahead_agrees_on_lock_timeouts() {
         assert!(Instant::now() < deadline, "the one-second lock never ended");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Killed, the instance under faketime is gone, not only faketime: its port stops
+    // answering (a bounded wait for the kernel to close it, not a timing assumption).
+    let port = cluster.nodes[C].port;
+    cluster.kill(C);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "instance C still serves on port {port} after it was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Each instance stages in a directory of its own on the shared root, and one that starts
