@@ -97,12 +97,12 @@ async fn serve(options: Options) -> std::io::Result<()> {
     let threads = ConnectionThreads::start(options.threads)?;
     let root = Arc::new(options.root);
     let mut builder = Builder::new(TokioExecutor::new());
-    // davd's HTTP/1 settings (server/src/listener.rs) with its default limits.
+    // davd's HTTP/1 settings (server/src/listener.rs) with its default limits; like davd, no
+    // explicit `max_headers` (hyper's default is the same 100, and cheaper).
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        .max_headers(100)
         .max_buf_size(64 * 1024)
         .keep_alive(true);
     let stack = if options.axum { "axum" } else { "hyper" };
