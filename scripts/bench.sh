@@ -30,8 +30,11 @@
 #   BENCH_CONNECTIONS=16  wrk connections
 #   BENCH_ROUNDS=1        measure every case this many times, servers interleaved, and report
 #                         the median (with the range); use 3 or more on a shared machine
-#   BENCH_SERVERS="davd nginx apache dufs"  the servers to run (those not installed are skipped;
-#                         cluster mode: "sled postgres")
+#   BENCH_SERVERS="davd nginx apache dufs floor"  the servers to run (those not installed are
+#                         skipped; cluster mode: "sled postgres"). floor is davd-floor, a bare
+#                         hyper server on davd's HTTP stack (benches/floor/), run only if it is
+#                         built (cargo build --release -p davd-floor) and only for get4k and
+#                         propfind0; with it, the report adds davd/floor and floor/nginx
 #   BENCH_CASES="get4k propfind1 propfind0 put4k get64m"  the cases to run (cluster mode:
 #                         "propfind1 propfind0 propfind0all put4k put4kmany lockpair")
 #   BENCH_LOCK_FILES=64   files each wrk thread locks in turn (lockpair)
@@ -39,6 +42,7 @@
 #   BENCH_KEEP=1          keep the temporary directory (configs, logs, raw wrk output)
 #   BENCH_MARKDOWN=FILE   also write the results and targets tables to FILE
 #   DAVD_BIN=PATH         use this davd binary instead of building target/release/davd
+#   FLOOR_BIN=PATH        the davd-floor binary (default target/release/davd-floor, if built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -53,7 +57,7 @@ rounds=${BENCH_ROUNDS:-1}
 mode=${1:-peers}
 case $mode in
 peers)
-    servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs}
+    servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs floor}
     cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k get64m}
     subject=davd # the server whose ratios to the others are reported
     ;;
@@ -355,6 +359,28 @@ start_dufs() {
     wait_http "${url[dufs]}/" || { say "dufs did not start:"; cat "$work/dufs/dufs.log" >&2; return 1; }
 }
 
+# The floor (benches/floor/, issue 20): the same HTTP stack as davd without davd's code, so
+# davd/floor is what davd's own code costs and floor/nginx what the stack alone reaches. It
+# is never built here: without the binary it is skipped and the report is as before.
+start_floor() {
+    local bin=${FLOOR_BIN:-$repo/target/release/davd-floor}
+    [ -x "$bin" ] || { say "no $bin (cargo build --release -p davd-floor)"; return 1; }
+    prepare_root floor
+    local log="$work/floor/floor.log"
+    "$bin" --root "$work/floor/root" --listen 127.0.0.1:0 >"$log" 2>&1 &
+    pids+=($!)
+    server_pid[floor]=$!
+    local u
+    u=$(davd_url "$log")
+    [ -n "$u" ] || { say "davd-floor did not start:"; cat "$log" >&2; return 1; }
+    url[floor]=${u%/}
+}
+
+# Whether server $1 takes part in case $2: the floor answers only the small GET and PROPFIND.
+serves() {
+    [ "$1" != floor ] || [ "$2" = get4k ] || [ "$2" = propfind0 ]
+}
+
 for s in $servers_wanted; do
     if "start_$s"; then
         servers+=("$s")
@@ -552,6 +578,7 @@ for round in $(seq 1 "$rounds"); do
     for c in $cases; do
         say "${title[$c]}"
         for s in "${servers[@]}"; do
+            serves "$s" "$c" || continue
             [ "$round" = 1 ] && preflight "$s" "$c"
             run_case "$s" "$c" "$round"
         done
@@ -561,6 +588,7 @@ say "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A value=() p99=() cpu=()
 for c in $cases; do
     for s in "${servers[@]}"; do
+        serves "$s" "$c" || continue
         value[$s.$c]=$(median "${rounds_value[$s.$c]}")
         p99[$s.$c]=$(median "${rounds_p99[$s.$c]}")
         # The round whose total CPU per request is the median.
@@ -586,6 +614,7 @@ report() {
     for c in $cases; do
         unit=$(unit_of "$c")
         for s in "${servers[@]}"; do
+            serves "$s" "$c" || continue
             local r=""
             [ "$s" != "$subject" ] && r="$(ratio "${value[$subject.$c]}" "${value[$s.$c]}")x"
             local range=""
@@ -594,6 +623,22 @@ report() {
         done
     done
     echo
+    if [[ " ${servers[*]} " == *" floor "* ]]; then
+        # What davd's own code costs above the stack, and what the stack alone reaches.
+        echo "| case | davd/floor | floor/nginx | user CPU per request (µs): davd / floor / nginx |"
+        echo "|------|-----------:|------------:|------------|"
+        for c in get4k propfind0; do
+            [[ " $cases " == *" $c "* ]] || continue
+            local vs_nginx="n/a" nginx_cpu="-"
+            if [ -n "${value[nginx.$c]:-}" ]; then
+                vs_nginx="$(ratio "${value[floor.$c]}" "${value[nginx.$c]}")x"
+                nginx_cpu=${cpu[nginx.$c]%%+*}
+            fi
+            echo "| ${title[$c]} | $(ratio "${value[davd.$c]}" "${value[floor.$c]}")x | $vs_nginx |" \
+                "${cpu[davd.$c]%%+*} / ${cpu[floor.$c]%%+*} / $nginx_cpu |"
+        done
+        echo
+    fi
     local targets issue
     if [ "$mode" = cluster ]; then
         issue=18
