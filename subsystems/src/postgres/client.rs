@@ -373,6 +373,17 @@ impl Cluster {
             }
             return rows;
         }
+        self.query_alone(sql, params).await
+    }
+
+    /// Like [`Cluster::query`], on a connection of its own even when the request carries the
+    /// latches' transaction: for a record that must stay whether or not that transaction
+    /// commits (the s3 kind's note of a blob being uploaded).
+    pub(crate) async fn query_alone(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> SubsystemResult<Vec<Row>> {
         self.within(OPERATION_TIMEOUT, async {
             let mut session = self.session().await?;
             let client = session.client();

@@ -385,7 +385,7 @@ impl NamespaceManager for S3Namespace {
     async fn stage(&self, path: &DavPath, body: ByteStream) -> SubsystemResult<Staged> {
         let blob = uuid::Uuid::new_v4().to_string();
         self.cluster
-            .query(tree::STAGE, &[&self.store, &blob])
+            .query_alone(tree::STAGE, &[&self.store, &blob])
             .await?;
         let len = match self.blobs.upload(&blob, body).await {
             Ok(len) => len,
@@ -691,7 +691,7 @@ impl S3Namespace {
     async fn discard_blob(&self, blob: &str) -> SubsystemResult<()> {
         let unclaimed = self
             .cluster
-            .query(tree::UNSTAGE, &[&self.store, &blob])
+            .query_alone(tree::UNSTAGE, &[&self.store, &blob])
             .await?;
         if !unclaimed.is_empty() {
             self.blobs.delete(blob).await?;
@@ -699,3 +699,6 @@ impl S3Namespace {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,12 +30,16 @@ pub const MKCOL: &str = "INSERT INTO davd_s3_tree (store, dir, name, blob, len, 
                          ON CONFLICT DO NOTHING RETURNING 1";
 
 /// Records the staged blob `$2` as unreferenced, before a byte of it is sent: whatever
-/// happens next, the collector can find it.
+/// happens next, the collector can find it. Never in the latches' transaction, whose
+/// rollback would take the record with it.
 pub const STAGE: &str = "INSERT INTO davd_s3_unreferenced (store, blob) VALUES ($1, $2)";
 
-/// Forgets a staged blob that will not be published; a row if it was still unclaimed.
-pub const UNSTAGE: &str =
-    "DELETE FROM davd_s3_unreferenced WHERE store = $1 AND blob = $2 RETURNING 1";
+/// Forgets a staged blob that will not be published; a row if it was still unclaimed. A
+/// record a publish is claiming (locked by a transaction still open) is skipped, not waited
+/// for: that transaction may be the caller's own latches'.
+pub const UNSTAGE: &str = "DELETE FROM davd_s3_unreferenced WHERE (store, blob) IN \
+                           (SELECT store, blob FROM davd_s3_unreferenced \
+                           WHERE store = $1 AND blob = $2 FOR UPDATE SKIP LOCKED) RETURNING 1";
 
 /// Publishes the staged blob `$6` (length `$7`, entity tag `$8`) at `$2`, `$3`, whose parent
 /// is `$4`, `$5`, in one statement, so that it can ride the latches' transaction: claims the
