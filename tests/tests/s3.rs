@@ -1,0 +1,129 @@
+//! An `s3` mount over HTTP (issue 21): the tree in PostgreSQL, the bytes in a real
+//! S3-compatible store. PUT, GET with ranges, PROPFIND, COPY, MOVE and DELETE behave as on
+//! any other kind.
+//!
+//! They need a database and a store (`DAVD_TEST_DATABASE_URL`, `DAVD_TEST_S3_ENDPOINT` and
+//! the keys, `davd_subsystems::conformance::s3`); without them they pass after a loud line,
+//! and `.ci/run` sets `DAVD_REQUIRE_S3_TESTS` so that in CI they must run.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::StatusCode;
+
+use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, test_database};
+use davd_subsystems::conformance::s3::test_store;
+use davd_tests::{Multistatus, TestServer};
+
+/// A server whose root is a fresh s3 namespace (its tree in a fresh schema), with
+/// properties and locks in the same database.
+async fn s3_server() -> Option<(TestServer, SchemaGuard)> {
+    let store = test_store()?;
+    let url = test_database()?;
+    let schema = fresh_schema();
+    let config = format!(
+        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"s3-test\"\n\n\
+         [[mount]]\nscope = \"/\"\nnamespace = {{ {} }}\n\
+         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n",
+        store.table_keys()
+    );
+    let server = TestServer::configured(&config).await;
+    Some((server, SchemaGuard { url, schema }))
+}
+
+fn etag(response: &reqwest::Response) -> String {
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_mount_serves_the_methods_of_any_namespace() {
+    let Some((s, _guard)) = s3_server().await else {
+        return;
+    };
+    let put = s.put("/a.txt", "0123456789").await;
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let first = etag(&put);
+
+    let got = s.get("/a.txt").await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(etag(&got), first);
+    assert_eq!(got.text().await.unwrap(), "0123456789");
+    let range = s
+        .request("GET", "/a.txt")
+        .header("Range", "bytes=2-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(range.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(range.headers()["content-range"], "bytes 2-4/10");
+    assert_eq!(range.text().await.unwrap(), "234");
+    let outside = s
+        .request("GET", "/a.txt")
+        .header("Range", "bytes=20-30")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    let replaced = s.put("/a.txt", "new content").await;
+    assert_eq!(replaced.status(), StatusCode::NO_CONTENT);
+    assert_ne!(etag(&replaced), first, "a new body has a new entity tag");
+    let stale = s
+        .request("PUT", "/a.txt")
+        .header("If-Match", &first)
+        .body("lost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+
+    assert_eq!(s.mkcol("/dir").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.mkcol("/dir").await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(s.mkcol("/no/dir").await.status(), StatusCode::CONFLICT);
+    assert_eq!(s.put("/no/f", "x").await.status(), StatusCode::CONFLICT);
+    assert_eq!(s.put("/dir/b", "bee").await.status(), StatusCode::CREATED);
+    let (status, text) = s.propfind("/dir/", "1", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let listing = Multistatus::parse(&text);
+    let mut hrefs = listing.hrefs();
+    hrefs.sort();
+    assert_eq!(hrefs, ["/dir/", "/dir/b"]);
+    let length = listing.response("/dir/b").prop("DAV:", "getcontentlength");
+    assert_eq!(length.unwrap().text, "3");
+
+    let copy = s
+        .request("COPY", "/a.txt")
+        .header("Destination", s.url("/dir/c.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.put("/a.txt", "changed").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let copied = s.get("/dir/c.txt").await.text().await.unwrap();
+    assert_eq!(copied, "new content", "the copy keeps its own content");
+
+    let moved = s
+        .request("MOVE", "/dir")
+        .header("Destination", s.url("/moved"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    assert_eq!(s.get("/dir/b").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.get("/moved/b").await.text().await.unwrap(), "bee");
+    assert_eq!(
+        s.get("/moved/c.txt").await.text().await.unwrap(),
+        "new content"
+    );
+
+    assert_eq!(s.delete("/moved").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/moved/b").await.status(), StatusCode::NOT_FOUND);
+    let (status, text) = s.propfind("/", "1", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert_eq!(Multistatus::parse(&text).hrefs().len(), 2, "{text}");
+    assert_eq!(s.get("/a.txt").await.text().await.unwrap(), "changed");
+}
