@@ -17,13 +17,17 @@ use davd_tests::{Multistatus, TestServer};
 /// properties and locks in the same database.
 async fn s3_server() -> Option<(TestServer, SchemaGuard)> {
     let store = test_store()?;
+    s3_server_at(&store.table_keys()).await
+}
+
+/// Like [`s3_server`], with the namespace's keys given.
+async fn s3_server_at(namespace: &str) -> Option<(TestServer, SchemaGuard)> {
     let url = test_database()?;
     let schema = fresh_schema();
     let config = format!(
         "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"s3-test\"\n\n\
-         [[mount]]\nscope = \"/\"\nnamespace = {{ {} }}\n\
-         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n",
-        store.table_keys()
+         [[mount]]\nscope = \"/\"\nnamespace = {{ {namespace} }}\n\
+         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n"
     );
     let server = TestServer::configured(&config).await;
     Some((server, SchemaGuard { url, schema }))
@@ -126,4 +130,36 @@ async fn an_s3_mount_serves_the_methods_of_any_namespace() {
     assert_eq!(status, StatusCode::MULTI_STATUS);
     assert_eq!(Multistatus::parse(&text).hrefs().len(), 2, "{text}");
     assert_eq!(s.get("/a.txt").await.text().await.unwrap(), "changed");
+}
+
+/// A store nobody answers at: an upload is a 503 with `Retry-After` (the client may try again),
+/// not a hang, and the tree, which lives in the database, still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_is_a_503_with_retry_after() {
+    let Some(store) = test_store() else {
+        return;
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let keys = store
+        .table_keys()
+        .replace(&store.endpoint, &format!("http://127.0.0.1:{port}"));
+    let Some((s, _guard)) = s3_server_at(&keys).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let put = s.put("/f", "lost?").await;
+    assert_eq!(put.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(put.headers().contains_key("retry-after"));
+    // A bound against hanging, far above the 2 s the client's retries take.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(
+        s.get("/f").await.status(),
+        StatusCode::NOT_FOUND,
+        "nothing published"
+    );
+    assert_eq!(s.mkcol("/dir").await.status(), StatusCode::CREATED);
+    let (status, _) = s.propfind("/", "1", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
 }
