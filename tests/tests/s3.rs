@@ -163,3 +163,81 @@ async fn an_unreachable_store_is_a_503_with_retry_after() {
     let (status, _) = s.propfind("/", "1", "").await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
 }
+
+/// COPY and MOVE between an `fs` scope and an `s3` scope, both ways, with collections: the
+/// executive copies through the namespaces' contracts, and the s3 side stores what it gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_and_move_cross_between_fs_and_s3() {
+    let Some(store) = test_store() else {
+        return;
+    };
+    let Some(url) = test_database() else {
+        return;
+    };
+    let schema = fresh_schema();
+    let config = format!(
+        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"s3-test\"\n\n\
+         [[mount]]\nscope = \"/\"\nnamespace = {{ kind = \"fs\", root = \"ROOT\" }}\n\
+         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n\n\
+         [[mount]]\nscope = \"/s3\"\nnamespace = {{ {} }}\n",
+        store.table_keys()
+    );
+    let s = TestServer::configured(&config).await;
+    let _guard = SchemaGuard { url, schema };
+    assert_eq!(s.mkcol("/tree").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.put("/tree/a", "alpha").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(s.mkcol("/tree/sub").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.put("/tree/sub/b", "beta").await.status(),
+        StatusCode::CREATED
+    );
+
+    let copy = s
+        .request("COPY", "/tree")
+        .header("Destination", s.url("/s3/copied"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.get("/s3/copied/sub/b").await.text().await.unwrap(),
+        "beta"
+    );
+    assert_eq!(s.get("/tree/a").await.text().await.unwrap(), "alpha");
+
+    let moved = s
+        .request("MOVE", "/tree")
+        .header("Destination", s.url("/s3/moved"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    assert_eq!(s.get("/s3/moved/a").await.text().await.unwrap(), "alpha");
+    assert_eq!(s.get("/tree/a").await.status(), StatusCode::NOT_FOUND);
+    assert!(!s.root().join("tree").exists(), "the fs side is gone");
+
+    let back = s
+        .request("MOVE", "/s3/moved")
+        .header("Destination", s.url("/back"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::CREATED);
+    assert_eq!(
+        std::fs::read_to_string(s.root().join("back/sub/b")).unwrap(),
+        "beta"
+    );
+    assert_eq!(s.get("/s3/moved/a").await.status(), StatusCode::NOT_FOUND);
+    let (status, text) = s.propfind("/s3/", "1", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let mut hrefs = Multistatus::parse(&text)
+        .hrefs()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    hrefs.sort();
+    assert_eq!(hrefs, ["/s3/", "/s3/copied/"]);
+}
