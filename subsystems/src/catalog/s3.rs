@@ -63,6 +63,8 @@ impl Open<dyn NamespaceManager> for OpenS3 {
                     self.settings.bucket, e.message
                 ))
             })?;
+        let namespace = Arc::new(namespace);
+        namespace.collect_in_background();
         info!(
             scope = %scope,
             bucket = %self.settings.bucket,
@@ -70,6 +72,6 @@ impl Open<dyn NamespaceManager> for OpenS3 {
             prefix = %self.settings.prefix,
             "serving an s3 namespace"
         );
-        Ok(Arc::new(namespace))
+        Ok(namespace)
     }
 }

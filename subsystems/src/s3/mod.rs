@@ -14,10 +14,11 @@
 //! a row name it (`publish`), claiming it from the unreferenced ones; inside the latches'
 //! transaction when the request carries it, so an instance that lost its latch cannot
 //! publish. MOVE and DELETE change rows only; COPY shares the blob. A blob no row names any
-//! more is recorded in `davd_s3_unreferenced` with the time; removing such blobs from S3
-//! after a grace period is the collector's job, which is not built yet (issue 21).
+//! more is recorded in `davd_s3_unreferenced` with the time; the collector (`collector.rs`)
+//! removes such blobs from S3 after a grace period.
 
 mod blobs;
+mod collector;
 mod settings;
 mod tree;
 
@@ -35,8 +36,10 @@ use davd_registry::{
 };
 
 pub use blobs::{Blobs, PART_SIZE, PARTS_IN_FLIGHT};
+pub use collector::ROUND_EVERY;
 pub use settings::{
-    ACCESS_KEY_VARIABLE, Credentials, DEFAULT_REGION, S3Settings, S3Table, SECRET_KEY_VARIABLE,
+    ACCESS_KEY_VARIABLE, Credentials, DEFAULT_GRACE_SECS, DEFAULT_REGION, S3Settings, S3Table,
+    SECRET_KEY_VARIABLE,
 };
 
 use crate::postgres::{Cluster, TREE_TIMEOUT, db_error, paths, tree_timeout};
@@ -50,6 +53,8 @@ pub struct S3Namespace {
     blobs: Blobs,
     /// The tree's name in the tables: bucket and prefix.
     store: String,
+    /// How long an unreferenced blob is kept before the collector removes it.
+    grace: std::time::Duration,
 }
 
 impl S3Namespace {
@@ -58,6 +63,7 @@ impl S3Namespace {
         let namespace = S3Namespace {
             blobs: Blobs::new(settings)?,
             store: settings.store(),
+            grace: settings.grace,
             cluster,
         };
         namespace
@@ -65,6 +71,11 @@ impl S3Namespace {
             .query(tree::MAKE_ROOT, &[&namespace.store, &tree::fresh_etag()])
             .await?;
         Ok(namespace)
+    }
+
+    /// Starts the collector for as long as the namespace is open.
+    pub fn collect_in_background(self: &Arc<Self>) {
+        collector::run(Arc::downgrade(self));
     }
 
     async fn row(&self, path: &DavPath) -> SubsystemResult<Option<(ResourceMeta, Option<String>)>> {
@@ -387,6 +398,20 @@ impl NamespaceManager for S3Namespace {
         self.cluster
             .query_alone(tree::STAGE, &[&self.store, &blob])
             .await?;
+        // At every part, the record is touched so that the collector, which removes blobs
+        // unreferenced for longer than the grace period, leaves a long upload alone.
+        let (cluster, store, id) = (self.cluster.clone(), self.store.clone(), blob.clone());
+        let mut since_touch = 0usize;
+        let body: ByteStream = Box::pin(body.inspect(move |chunk| {
+            since_touch += chunk.as_ref().map_or(0, |c| c.len());
+            if since_touch >= PART_SIZE {
+                since_touch = 0;
+                let (cluster, store, id) = (cluster.clone(), store.clone(), id.clone());
+                tokio::spawn(async move {
+                    let _ = cluster.query_alone(collector::TOUCH, &[&store, &id]).await;
+                });
+            }
+        }));
         let len = match self.blobs.upload(&blob, body).await {
             Ok(len) => len,
             Err(e) => {

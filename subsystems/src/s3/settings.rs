@@ -13,6 +13,10 @@ pub const SESSION_TOKEN_VARIABLE: &str = "AWS_SESSION_TOKEN";
 /// The region when the mount names none (what S3-compatible stores usually accept).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// How long a blob stays unreferenced before the collector removes it, when the mount does
+/// not say: far longer than publishing takes once an upload has ended.
+pub const DEFAULT_GRACE_SECS: u64 = 3600;
+
 /// An `s3` mount's settings, checked.
 #[derive(Clone)]
 pub struct S3Settings {
@@ -23,6 +27,8 @@ pub struct S3Settings {
     /// Where in the bucket the blobs go, without slashes at either end; empty: the top.
     pub prefix: String,
     pub credentials: Credentials,
+    /// How long a blob no row names is kept before the collector removes it.
+    pub grace: std::time::Duration,
 }
 
 /// The keys that sign requests. Never printed: `Debug` shows only the key's id.
@@ -50,6 +56,7 @@ impl fmt::Debug for S3Settings {
             .field("region", &self.region)
             .field("prefix", &self.prefix)
             .field("credentials", &self.credentials)
+            .field("grace", &self.grace)
             .finish()
     }
 }
@@ -72,6 +79,8 @@ pub struct S3Table {
     pub prefix: Option<String>,
     /// A TOML file with `access_key_id` and `secret_access_key` (and `session_token`).
     pub credentials: Option<String>,
+    /// Seconds an unreferenced blob is kept before it is removed.
+    pub grace_secs: Option<u64>,
 }
 
 impl S3Table {
@@ -118,6 +127,7 @@ impl S3Table {
                 .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             prefix,
             credentials,
+            grace: std::time::Duration::from_secs(self.grace_secs.unwrap_or(DEFAULT_GRACE_SECS)),
         })
     }
 }
@@ -175,6 +185,7 @@ mod tests {
             .check(None, keys)
             .unwrap();
         assert_eq!(settings.region, DEFAULT_REGION);
+        assert_eq!(settings.grace.as_secs(), DEFAULT_GRACE_SECS);
         assert_eq!(settings.prefix, "dav/x");
         assert_eq!(settings.store(), "b/dav/x");
         assert!(!format!("{settings:?}").contains("very-secret"));

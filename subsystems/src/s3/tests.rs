@@ -50,7 +50,8 @@ async fn two_instances() -> Option<(S3Namespace, S3Namespace, SchemaGuard)> {
         toml::from_str(&format!("database = \"{url}\"\nschema = \"{schema}\"\n")).unwrap();
     let cluster = cluster.check(None).unwrap();
     let table: S3Table = toml::from_str(&format!(
-        "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nprefix = \"test-{}\"",
+        // No grace: what is unreferenced is due at once, when a test calls the collector.
+        "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nprefix = \"test-{}\"\ngrace_secs = 0",
         store.bucket,
         store.endpoint,
         store.region,
@@ -166,6 +167,46 @@ async fn blobs_no_row_names_are_recorded_for_the_collector() {
     assert!(unreferenced(&ns).await.contains(&blob));
     ns.discard(staged).await.unwrap();
     assert!(!unreferenced(&ns).await.contains(&blob));
+}
+
+/// The collector removes the objects of blobs no row names, and their records, and leaves
+/// every blob a row names; an upload it collected before its publish cannot be published
+/// (the tree never names a removed object).
+#[tokio::test]
+async fn the_collector_removes_unreferenced_blobs_and_only_those() {
+    let Some((ns, _other, _guard)) = two_instances().await else {
+        return;
+    };
+    ns.write(&p("/kept"), body("kept"), WriteMode::Replace)
+        .await
+        .unwrap();
+    ns.write(&p("/gone"), body("gone"), WriteMode::Replace)
+        .await
+        .unwrap();
+    ns.copy_file(&p("/kept"), &p("/copy")).await.unwrap();
+    let gone = blob_of(&ns, "/gone").await;
+    let detached = ns.detach(&p("/gone"), "t").await.unwrap();
+    ns.purge(detached).await.unwrap();
+    let late = ns.stage(&p("/late"), body("late")).await.unwrap();
+    assert_eq!(unreferenced(&ns).await.len(), 2);
+
+    assert_eq!(ns.collect().await.unwrap(), 2);
+    assert!(unreferenced(&ns).await.is_empty());
+    let missing = ns.blobs.read(&gone, None).await.err().unwrap();
+    assert_eq!(
+        missing.status,
+        davd_registry::StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(read(&ns, "/kept", None).await, b"kept");
+    assert_eq!(read(&ns, "/copy", None).await, b"kept");
+
+    let refused = ns.publish(late).await.err().unwrap();
+    assert_eq!(
+        refused.status,
+        davd_registry::StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(ns.stat(&p("/late")).await.unwrap().is_none());
+    assert_eq!(ns.collect().await.unwrap(), 0, "nothing left to remove");
 }
 
 /// A body past one part goes up as a multipart upload in a stream of small chunks, and
