@@ -8,6 +8,9 @@
 //! | the tree | `tree.rs` | rows of `davd_s3_tree`: names, sizes, times, entity tags, blob ids |
 //! | [`Blobs`] | `blobs.rs` | immutable objects named by fresh UUIDs; streaming, multipart |
 //! | [`S3Settings`] | `settings.rs` | bucket, endpoint, region, prefix, keys (never logged) |
+//! | transactions | `transaction.rs` | changes of several rows or whole trees, at once |
+//! | segments | `segment.rs` | a partial PUT composes a new blob from the old one |
+//! | collector | `collector.rs` | removes blobs unreferenced past the grace period |
 //!
 //! The order that keeps the tree from ever naming a missing object: a blob is recorded as
 //! unreferenced, then written whole to S3 (`stage`), and only then does one statement make
@@ -19,7 +22,9 @@
 
 mod blobs;
 mod collector;
+mod segment;
 mod settings;
+mod transaction;
 mod tree;
 
 use std::sync::Arc;
@@ -27,7 +32,6 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio_postgres::types::ToSql;
 
 use davd_registry::{
     Body, ByteRange, ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened,
@@ -42,7 +46,8 @@ pub use settings::{
     SECRET_KEY_VARIABLE,
 };
 
-use crate::postgres::{Cluster, TREE_TIMEOUT, db_error, paths, tree_timeout};
+use crate::postgres::{Cluster, paths};
+use transaction::ReleaseFrom;
 
 /// Members read from the database per batch of a listing.
 const LIST_BATCH: i64 = 1000;
@@ -87,44 +92,6 @@ impl S3Namespace {
         rows.first().map(|row| tree::meta(row, 0)).transpose()
     }
 
-    /// Runs `statements` (SQL and its parameters after the store) in one transaction, each
-    /// statement's rows returned; for changes of whole trees, which may take up to
-    /// [`TREE_TIMEOUT`].
-    async fn transaction(
-        &self,
-        statements: &[(&str, &[&(dyn ToSql + Sync)])],
-        release: ReleaseFrom,
-    ) -> SubsystemResult<Vec<Vec<tokio_postgres::Row>>> {
-        let store = &self.store;
-        self.cluster
-            .within(TREE_TIMEOUT + crate::postgres::OPERATION_TIMEOUT, async {
-                let mut session = self.cluster.session().await?;
-                let client = session.client();
-                let tx = client.transaction().await.map_err(|e| db_error(&e))?;
-                tx.batch_execute(&tree_timeout())
-                    .await
-                    .map_err(|e| db_error(&e))?;
-                let mut answers = Vec::with_capacity(statements.len());
-                for (sql, params) in statements {
-                    let mut all: Vec<&(dyn ToSql + Sync)> = vec![store];
-                    all.extend_from_slice(params);
-                    let statement = tx.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
-                    let rows = tx.query(&statement, &all).await.map_err(|e| db_error(&e))?;
-                    answers.push(rows);
-                }
-                let released = released_blobs(&answers, release)?;
-                if !released.is_empty() {
-                    tx.execute(tree::RELEASE, &[store, &released])
-                        .await
-                        .map_err(|e| db_error(&e))?;
-                }
-                tx.commit().await.map_err(|e| db_error(&e))?;
-                session.done();
-                Ok(answers)
-            })
-            .await
-    }
-
     /// 409 unless the parent of `path` is a collection.
     async fn parent_is_collection(&self, path: &DavPath) -> SubsystemResult<bool> {
         let Some(parent) = path.parent() else {
@@ -132,115 +99,6 @@ impl S3Namespace {
         };
         Ok(matches!(self.row(&parent).await?, Some((meta, _)) if meta.collection))
     }
-
-    /// The bytes of the segment write: the old content with `body` laid over it at `offset`
-    /// and cut at `total`, composed while it streams into a new blob.
-    async fn compose(
-        &self,
-        old: Option<(u64, String)>,
-        body: ByteStream,
-        offset: u64,
-        total: Option<u64>,
-    ) -> SubsystemResult<ByteStream> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        let (old_len, old_blob) = match old {
-            Some((len, blob)) => (len, Some(blob)),
-            None => (0, None),
-        };
-        let kept_head = old_len.min(offset);
-        let head: ByteStream = match (&old_blob, kept_head) {
-            (Some(blob), 1..) => {
-                self.blobs
-                    .read(
-                        blob,
-                        Some(ByteRange {
-                            start: 0,
-                            end: kept_head - 1,
-                        }),
-                    )
-                    .await?
-            }
-            _ => Box::pin(futures_util::stream::empty()),
-        };
-        let gap = offset - kept_head;
-        let zeros: ByteStream = Box::pin(futures_util::stream::iter(
-            (gap > 0).then(|| Ok(bytes::Bytes::from(vec![0u8; gap_bytes(gap)?]))),
-        ));
-        let received = Arc::new(AtomicU64::new(0));
-        let counter = received.clone();
-        let counted: ByteStream = Box::pin(body.inspect(move |chunk| {
-            if let Ok(chunk) = chunk {
-                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
-        }));
-        // What of the old content follows the body is known only once the body has ended.
-        let blobs = self.blobs.clone();
-        let tail = futures_util::stream::once(async move {
-            let end = offset + received.load(Ordering::Relaxed);
-            let stop = total.map_or(old_len, |t| old_len.min(t.max(end)));
-            match old_blob {
-                Some(blob) if stop > end => {
-                    blobs
-                        .read(
-                            &blob,
-                            Some(ByteRange {
-                                start: end,
-                                end: stop - 1,
-                            }),
-                        )
-                        .await
-                }
-                _ => Ok(Box::pin(futures_util::stream::empty()) as ByteStream),
-            }
-        })
-        .map(|opened| match opened {
-            Ok(stream) => stream,
-            Err(e) => Box::pin(futures_util::stream::once(async move {
-                Err(std::io::Error::other(e.message))
-            })) as ByteStream,
-        })
-        .flatten();
-        Ok(Box::pin(head.chain(zeros).chain(counted).chain(tail)))
-    }
-}
-
-/// A gap of zeros before a segment is held in memory: refuse one past a part's size.
-fn gap_bytes(gap: u64) -> std::io::Result<usize> {
-    usize::try_from(gap)
-        .ok()
-        .filter(|g| *g <= PART_SIZE)
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a segment may start at most 8 MiB past the end of the content",
-            )
-        })
-}
-
-/// Which statements of a transaction return the blobs of rows they removed.
-#[derive(Clone, Copy)]
-enum ReleaseFrom {
-    Nothing,
-    Statement(usize),
-}
-
-fn released_blobs(
-    answers: &[Vec<tokio_postgres::Row>],
-    release: ReleaseFrom,
-) -> SubsystemResult<Vec<String>> {
-    let ReleaseFrom::Statement(index) = release else {
-        return Ok(Vec::new());
-    };
-    let mut blobs = Vec::new();
-    for row in answers.get(index).into_iter().flatten() {
-        let blob: Option<String> = row
-            .try_get(0)
-            .map_err(|e| SubsystemError::internal(format!("an unreadable row: {e}")))?;
-        blobs.extend(blob);
-    }
-    blobs.sort();
-    blobs.dedup();
-    Ok(blobs)
 }
 
 fn is_collection_error() -> SubsystemError {
