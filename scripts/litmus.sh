@@ -3,6 +3,7 @@
 #
 #   scripts/litmus.sh [fs|sled|memory] [--auth] [--tls] [extra davd flags...]
 #   scripts/litmus.sh cluster
+#   scripts/litmus.sh s3
 #
 # --auth turns on HTTP Basic authentication (a users file with the user "litmus") and runs
 # litmus with those credentials; --tls serves HTTPS with a throw-away self-signed certificate.
@@ -18,6 +19,10 @@
 # that share one root and keep properties and locks in a throw-away PostgreSQL (or the one in
 # DAVD_DATABASE_URL): every request of a litmus test may reach another instance
 # (docs/scaling.md).
+#
+# `s3` mounts an s3 namespace at /dav (issue 21): its tree in a throw-away PostgreSQL (or
+# DAVD_DATABASE_URL), its bytes in a throw-away SeaweedFS (or the store in
+# DAVD_TEST_S3_ENDPOINT, with DAVD_TEST_S3_BUCKET and the AWS_* keys), under a fresh prefix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -26,7 +31,7 @@ command -v litmus >/dev/null || { echo "litmus is not installed (apt-get install
 
 kind=fs
 case "${1:-}" in
-    fs|sled|memory|cluster) kind=$1; shift ;;
+    fs|sled|memory|cluster|s3) kind=$1; shift ;;
 esac
 auth=""
 tls=""
@@ -53,12 +58,46 @@ namespace = { kind = "fs", root = "$work/root" }
 scope = "/dav"
 namespace = { kind = "$kind"$extra }
 TOML
+if [ "$kind" = s3 ]; then
+    mkdir -p "$work/postgres" "$work/s3"
+    database=${DAVD_DATABASE_URL:-}
+    if [ -z "$database" ]; then
+        pg_start "$work/postgres"
+        database=$PG_URL
+    fi
+    if [ -n "${DAVD_TEST_S3_ENDPOINT:-}" ]; then
+        S3_ENDPOINT=$DAVD_TEST_S3_ENDPOINT
+        S3_BUCKET=${DAVD_TEST_S3_BUCKET:-davd}
+        S3_REGION=${DAVD_TEST_S3_REGION:-us-east-1}
+    else
+        s3_start "$work/s3"
+    fi
+    cat >"$work/davd.toml" <<TOML
+[cluster]
+database = "$database"
+instance = "litmus"
+
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "$work/root" }
+
+[[mount]]
+scope = "/dav"
+namespace = { kind = "s3", bucket = "$S3_BUCKET", endpoint = "$S3_ENDPOINT", region = "$S3_REGION", prefix = "litmus-$(basename "$work")" }
+properties = { kind = "postgres" }
+locks = { kind = "postgres" }
+TOML
+fi
 log="$work/davd.log"
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
     if [ "$kind" = cluster ]; then
         cluster_stop "$work/cluster"
         pg_stop "$work/postgres"
+    fi
+    if [ "$kind" = s3 ]; then
+        pg_stop "$work/postgres"
+        s3_stop "$work/s3"
     fi
     rm -rf "$work"
 }

@@ -184,7 +184,7 @@ fn errors_name_the_line() {
         (
             "[[mount]]\nscope = \"/\"\n[[mount]]\nscope = \"/b\"\nnamespace = { kind = \"ftp\" }\n",
             5,
-            "unknown namespace kind \"ftp\" (expected fs, sled or memory)",
+            "unknown namespace kind \"ftp\" (expected fs, sled, memory or s3)",
         ),
         (
             "\n[warehouse]\ndatabase = \"x\"\n",
@@ -215,6 +215,17 @@ fn errors_name_the_line() {
             "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"postgres\" }\n",
             3,
             "kind \"postgres\" cannot serve as namespace",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"s3\", bucket = \"b\", \
+             credentials = \"/nonexistent/keys.toml\" }\n",
+            3,
+            "cannot read /nonexistent/keys.toml",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"s3\", region = \"x\" }\n",
+            3,
+            "namespace kind \"s3\": needs bucket",
         ),
         (
             "[[mount]]\nscope = \"/\"\nlive = [\"nope\"]\n",

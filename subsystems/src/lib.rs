@@ -4,13 +4,14 @@
 //!
 //! | kind        | implementations |
 //! |-------------|-----------------|
-//! | namespace   | [`fs::FsNamespace`], [`sled_store::SledNamespace`], [`memory::MemoryNamespace`] |
+//! | namespace   | [`fs::FsNamespace`], [`sled_store::SledNamespace`], [`memory::MemoryNamespace`], [`s3::S3Namespace`] (tree in PostgreSQL, bytes in S3) |
 //! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
 //! | journal     | [`journal::DirJournal`], [`journal::MemoryJournal`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
 //!
-//! [`catalog`] names them for the configuration file: `kind = "fs"`, `"sled"`, `"memory"`.
+//! [`catalog`] names them for the configuration file: `kind = "fs"`, `"sled"`, `"memory"`,
+//! `"postgres"`, `"s3"`.
 //!
 //! Nothing here knows RFC 4918 policy: no lock conflicts, no status rules beyond "this did not
 //! exist" or "the parent is missing".
@@ -24,6 +25,7 @@ pub mod journal;
 pub mod live;
 pub mod memory;
 pub mod postgres;
+pub mod s3;
 pub mod sled_store;
 pub mod space;
 mod stream;

@@ -106,6 +106,8 @@ impl TestServer {
             state: dirs.state.clone(),
             users,
             mounts: file.mounts,
+            // Top-level tables a kind reads (`[cluster]` for the postgres and s3 kinds).
+            tables: file.tables,
             connection_threads: TEST_CONNECTION_THREADS,
             ..Settings::default()
         };

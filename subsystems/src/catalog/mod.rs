@@ -16,6 +16,7 @@ mod fs;
 mod live;
 mod memory;
 mod postgres;
+mod s3;
 mod sled;
 
 use std::fmt;
@@ -32,7 +33,7 @@ pub use context::{Close, OpenContext, OpenError};
 
 // ANCHOR: builtin-kinds
 /// The storage kinds davd knows, one line each.
-pub const BUILTIN_KINDS: &[Kind] = &[fs::KIND, sled::KIND, memory::KIND, postgres::KIND];
+pub const BUILTIN_KINDS: &[Kind] = &[fs::KIND, sled::KIND, memory::KIND, postgres::KIND, s3::KIND];
 // ANCHOR_END: builtin-kinds
 
 /// The opt-in live-property handlers a mount can name in `live = [...]`.

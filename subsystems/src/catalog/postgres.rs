@@ -60,6 +60,12 @@ fn check(table: &TableConfig<'_>) -> Result<(), ConfigProblem> {
 /// A mount naming the kind needs `[cluster]`; the mistake is reported at the mount's line.
 fn require_cluster(config: &KindConfig<'_>) -> Result<(), ConfigProblem> {
     config.no_keys()?;
+    cluster_table(config)
+}
+
+/// Checks that the file has a good `[cluster]` table, for a kind that keeps its state in the
+/// cluster's database (this one, and `s3`'s tree).
+pub(super) fn cluster_table(config: &KindConfig<'_>) -> Result<(), ConfigProblem> {
     let cluster = config.top_level(TABLE).ok_or_else(|| {
         config.problem(
             "needs a [cluster] table naming the database (database = \"postgres://...\", \
@@ -85,7 +91,7 @@ fn start(cx: &OpenContext) -> StartFuture<'_> {
 
 /// The cluster's database, opened once per server: connected, migrated, this instance named
 /// and the shared latches offered.
-async fn cluster(cx: &OpenContext) -> Result<Arc<Cluster>, OpenError> {
+pub(super) async fn cluster(cx: &OpenContext) -> Result<Arc<Cluster>, OpenError> {
     cx.shared_async("postgres: the cluster database", || async {
         let table = cx
             .table(TABLE)

@@ -59,7 +59,7 @@ fn mistakes_are_reported_at_their_line() {
             "\nn = { kind = \"ftp\" }",
             Role::Namespace,
             2,
-            "unknown namespace kind \"ftp\" (expected fs, sled or memory)",
+            "unknown namespace kind \"ftp\" (expected fs, sled, memory or s3)",
         ),
         (
             "n = { kind = \"fs\" }",
@@ -189,7 +189,7 @@ fn later_kinds_replace_those_of_the_same_name() {
     let replaced = Catalog::builtin().with_kind(Kind::new("memory"));
     let e = read(&replaced, "n = { kind = \"memory\" }", "n", Role::Namespace).unwrap_err();
     assert!(
-        e.1.contains("cannot serve as namespace (expected fs or sled)"),
+        e.1.contains("cannot serve as namespace (expected fs, sled or s3)"),
         "{e:?}"
     );
     assert_eq!(replaced.kinds().len(), BUILTIN_KINDS.len());

@@ -89,6 +89,21 @@ async fn postgres<M: ?Sized>(
         .keeping(super::cluster::SchemaGuard { url, schema })
 }
 
+/// An `s3` namespace on a fresh prefix of the test bucket, its tree in a fresh schema.
+async fn s3_namespace() -> Subject<dyn NamespaceManager> {
+    let store = super::s3::test_store().expect("checked by `when`");
+    let url = super::cluster::test_database().expect("checked by `when`");
+    let schema = super::cluster::fresh_schema();
+    let table = format!(
+        "t = {{ {} }}\n[cluster]\ndatabase = \"{url}\"\n\
+         schema = \"{schema}\"\ninstance = \"conformance\"\n",
+        store.table_keys()
+    );
+    open(&table, |c, t| c.namespace(t))
+        .await
+        .keeping(super::cluster::SchemaGuard { url, schema })
+}
+
 async fn postgres_properties() -> Subject<dyn PropertyManager> {
     postgres(|c, t| c.properties(t)).await
 }
@@ -104,6 +119,11 @@ crate::properties_conformance!(sled_properties_conform, sled_properties);
 crate::properties_conformance!(memory_properties_conform, memory_properties);
 crate::locks_conformance!(sled_locks_conform, sled_locks);
 crate::locks_conformance!(memory_locks_conform, memory_locks);
+crate::namespace_conformance!(
+    s3_namespace_conforms,
+    s3_namespace,
+    when crate::conformance::s3::store_available
+);
 crate::properties_conformance!(
     postgres_properties_conform,
     postgres_properties,
@@ -129,6 +149,7 @@ fn every_builtin_kind_runs_the_suite() {
         ("memory", Role::Locks),
         ("postgres", Role::Properties),
         ("postgres", Role::Locks),
+        ("s3", Role::Namespace),
     ];
     for kind in BUILTIN_KINDS {
         for role in Role::ALL {

@@ -1,7 +1,7 @@
 //! A conformance suite for storage backends: the contracts of [`NamespaceManager`],
 //! [`PropertyManager`] and [`LockManager`] written once as test cases, run on every kind davd
-//! has (fs, sled, memory; postgres's properties and locks when a test database is configured)
-//! and on yours.
+//! has (fs, sled, memory; postgres's properties and locks when a test database is configured;
+//! the s3 namespace when a test S3 store is too) and on yours.
 //!
 //! Each case is an async function taking the manager under test, fresh and empty. The macros
 //! [`namespace_conformance!`](crate::namespace_conformance),
@@ -34,6 +34,7 @@ pub mod cluster;
 pub mod locks;
 pub mod namespace;
 pub mod properties;
+pub mod s3;
 pub mod support;
 
 use std::any::Any;

@@ -287,7 +287,7 @@ impl Cluster {
 
     /// A connection for queries, as a [`Session`]: from the pool of the asking thread when it
     /// has a runtime of its own, so that the connection is driven where it is used.
-    pub(super) async fn session(&self) -> SubsystemResult<Session> {
+    pub(crate) async fn session(&self) -> SubsystemResult<Session> {
         let pool = self.query_pool()?;
         Ok(Session {
             client: Some(pool.get().await.map_err(pool_error)?),
@@ -341,7 +341,7 @@ impl Cluster {
 
     /// Runs `operation` within `limit`: past it, 503 (and the connection it used, dropped
     /// with the operation's future unfinished, is never reused).
-    pub(super) async fn within<T>(
+    pub(crate) async fn within<T>(
         &self,
         limit: Duration,
         operation: impl Future<Output = SubsystemResult<T>>,
@@ -358,7 +358,7 @@ impl Cluster {
 
     /// Runs one statement (atomic on its own) within [`OPERATION_TIMEOUT`], prepared once per
     /// connection; its rows.
-    pub(super) async fn query(
+    pub(crate) async fn query(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -402,6 +402,17 @@ impl Cluster {
             }
             return rows;
         }
+        self.query_alone(sql, params).await
+    }
+
+    /// Like [`Cluster::query`], on a connection of its own even when the request carries the
+    /// latches' transaction: for a record that must stay whether or not that transaction
+    /// commits (the s3 kind's note of a blob being uploaded).
+    pub(crate) async fn query_alone(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> SubsystemResult<Vec<Row>> {
         self.within(OPERATION_TIMEOUT, async {
             let mut session = self.session().await?;
             let client = session.client();
@@ -460,7 +471,7 @@ impl Cluster {
 
     /// Like [`Cluster::query`], for a statement over a whole tree, which may take up to
     /// [`TREE_TIMEOUT`].
-    pub(super) async fn query_tree(
+    pub(crate) async fn query_tree(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -504,12 +515,12 @@ impl Cluster {
 /// A query connection for one operation. Unless the operation marks it [`Session::done`],
 /// the connection is closed instead of going back to the pool: an operation that failed or
 /// was abandoned part way may have left a transaction open on it.
-pub(super) struct Session {
+pub(crate) struct Session {
     client: Option<Object>,
 }
 
 impl Session {
-    pub(super) fn client(&mut self) -> &mut ClientWrapper {
+    pub(crate) fn client(&mut self) -> &mut ClientWrapper {
         match &mut self.client {
             Some(client) => client,
             // `done` consumes the session: a session in use always has its client.
@@ -518,7 +529,7 @@ impl Session {
     }
 
     /// The operation finished cleanly: the connection may serve the next one.
-    pub(super) fn done(mut self) {
+    pub(crate) fn done(mut self) {
         drop(self.client.take());
     }
 }
@@ -532,7 +543,7 @@ impl Drop for Session {
 }
 
 /// The statement that lets the rest of a transaction run up to [`TREE_TIMEOUT`].
-pub(super) fn tree_timeout() -> String {
+pub(crate) fn tree_timeout() -> String {
     format!("SET LOCAL statement_timeout = {}", TREE_TIMEOUT.as_millis())
 }
 
@@ -551,7 +562,7 @@ fn pool_error(e: PoolError) -> SubsystemError {
 /// What a database failure means for the client: 503 for anything that may pass (the server
 /// is down, restarting, overloaded, cancelled the statement), 507 for a full disk, 500 for
 /// the rest (a bug).
-pub(super) fn db_error(e: &tokio_postgres::Error) -> SubsystemError {
+pub(crate) fn db_error(e: &tokio_postgres::Error) -> SubsystemError {
     let Some(db) = e.as_db_error() else {
         // No answer from the server: the connection could not be made, or broke.
         return SubsystemError::unavailable(format!("the cluster database cannot be reached: {e}"));

@@ -25,10 +25,11 @@ pub struct Migration {
 
 /// Every migration, in order. Paths and names are `COLLATE "C"`: byte order, which the range
 /// scans of subtrees rely on (`paths.rs`), whatever the database's default collation.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "dead properties, locks and batch markers",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "dead properties, locks and batch markers",
+        sql: r#"
 CREATE TABLE davd_props (
     dir   text COLLATE "C" NOT NULL,
     name  text COLLATE "C" NOT NULL,
@@ -58,7 +59,52 @@ CREATE TABLE davd_markers (
 );
 CREATE INDEX davd_markers_instance ON davd_markers (store, instance);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "the s3 namespace kind's tree, detached trees and unreferenced blobs",
+        // `store` names one s3 namespace (bucket and prefix), so several share the tables.
+        // `blob` is NULL for a collection. Detached rows keep their old place and belong to
+        // the instance that detached them (its startup discards only its own). A blob in
+        // davd_s3_unreferenced is staged and not yet published, or no longer referenced:
+        // the collector removes it from S3 after a grace period (s3/mod.rs).
+        sql: r#"
+CREATE TABLE davd_s3_tree (
+    store    text COLLATE "C" NOT NULL,
+    dir      text COLLATE "C" NOT NULL,
+    name     text COLLATE "C" NOT NULL,
+    blob     text COLLATE "C",
+    len      bigint NOT NULL,
+    etag     text NOT NULL,
+    created  timestamptz NOT NULL,
+    modified timestamptz NOT NULL,
+    PRIMARY KEY (store, dir, name)
+);
+CREATE INDEX davd_s3_tree_blob ON davd_s3_tree (store, blob) WHERE blob IS NOT NULL;
+CREATE TABLE davd_s3_detached (
+    store    text COLLATE "C" NOT NULL,
+    tag      text COLLATE "C" NOT NULL,
+    instance text COLLATE "C" NOT NULL,
+    dir      text COLLATE "C" NOT NULL,
+    name     text COLLATE "C" NOT NULL,
+    blob     text COLLATE "C",
+    len      bigint NOT NULL,
+    etag     text NOT NULL,
+    created  timestamptz NOT NULL,
+    modified timestamptz NOT NULL,
+    PRIMARY KEY (store, tag, dir, name)
+);
+CREATE INDEX davd_s3_detached_blob ON davd_s3_detached (store, blob) WHERE blob IS NOT NULL;
+CREATE INDEX davd_s3_detached_instance ON davd_s3_detached (store, instance);
+CREATE TABLE davd_s3_unreferenced (
+    store text COLLATE "C" NOT NULL,
+    blob  text COLLATE "C" NOT NULL,
+    since timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (store, blob)
+);
+"#,
+    },
+];
 
 /// The version this davd brings the schema to.
 pub fn latest() -> i32 {

@@ -19,11 +19,13 @@ mod latches;
 mod locks;
 mod markers;
 mod migrations;
-mod paths;
+pub(crate) mod paths;
 mod properties;
 mod settings;
 
 pub use client::{CONNECT_TIMEOUT, Cluster, OPERATION_TIMEOUT, STATEMENT_TIMEOUT};
+// For the s3 namespace kind, whose tree lives in the same database.
+pub(crate) use client::{TREE_TIMEOUT, db_error, tree_timeout};
 pub use latches::{LATCH_WAIT, PgLatches, advisory_key, node_key};
 pub use locks::PgLocks;
 pub use migrations::{MIGRATIONS, latest, migrate};

@@ -1,0 +1,196 @@
+//! The bytes: immutable S3 objects named by a fresh UUID under the mount's prefix, written
+//! whole before the tree points at them and never changed afterwards, so a reader that found
+//! a blob in the tree reads exactly the bytes the row describes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
+};
+
+use davd_registry::{ByteRange, ByteStream, SubsystemError, SubsystemResult};
+
+use super::settings::S3Settings;
+
+/// A body up to this size goes up in one PUT; a larger one as a multipart upload of parts of
+/// this size (S3 wants at least 5 MiB for every part but the last).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// Parts of one upload in flight at once. With the part being filled, an upload holds at most
+/// `(PARTS_IN_FLIGHT + 1) * PART_SIZE` bytes in memory (24 MiB).
+pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// How long a connection to the store may take to open: an unreachable store fails fast.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The blobs of one `s3` mount.
+#[derive(Clone)]
+pub struct Blobs {
+    store: Arc<AmazonS3>,
+    prefix: String,
+    bucket: String,
+}
+
+impl std::fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blobs(s3://{}/{})", self.bucket, self.prefix)
+    }
+}
+
+impl Blobs {
+    /// The client for `settings` (no request is made yet).
+    pub fn new(settings: &S3Settings) -> SubsystemResult<Blobs> {
+        // object_store's HTTP client uses rustls with the process's default provider: ring,
+        // davd's one (a second provider would make rustls refuse to choose).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_access_key_id(&settings.credentials.access_key_id)
+            .with_secret_access_key(&settings.credentials.secret_access_key)
+            // Whole-request timeouts would cut long downloads to slow clients short; a store
+            // that does not answer is noticed when connecting, and retried only briefly.
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(CONNECT_TIMEOUT)
+                    .with_timeout_disabled()
+                    .with_allow_http(true),
+            )
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(50),
+                    max_backoff: Duration::from_millis(500),
+                    base: 2.0,
+                },
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(2),
+            });
+        if let Some(token) = &settings.credentials.session_token {
+            builder = builder.with_token(token);
+        }
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.with_endpoint(endpoint).with_allow_http(true);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| SubsystemError::internal(format!("the S3 client: {e}")))?;
+        Ok(Blobs {
+            store: Arc::new(store),
+            prefix: settings.prefix.clone(),
+            bucket: settings.bucket.clone(),
+        })
+    }
+
+    fn location(&self, blob: &str) -> Path {
+        if self.prefix.is_empty() {
+            Path::from(blob)
+        } else {
+            Path::from(format!("{}/{blob}", self.prefix))
+        }
+    }
+
+    /// Writes `body` as the blob `blob`; its length. Bodies past [`PART_SIZE`] go up in
+    /// parts, at most [`PARTS_IN_FLIGHT`] at a time; a failed upload is aborted.
+    pub async fn upload(&self, blob: &str, mut body: ByteStream) -> SubsystemResult<u64> {
+        let location = self.location(blob);
+        let mut first = BytesMut::new();
+        let mut len = 0u64;
+        while first.len() < PART_SIZE {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(body_error)?;
+                    len += chunk.len() as u64;
+                    first.extend_from_slice(&chunk);
+                }
+                None => {
+                    let payload = PutPayload::from_bytes(first.freeze());
+                    self.store
+                        .put(&location, payload)
+                        .await
+                        .map_err(|e| store_error(&e))?;
+                    return Ok(len);
+                }
+            }
+        }
+        let upload = self
+            .store
+            .put_multipart(&location)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        writer.put(first.freeze());
+        let result: SubsystemResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk: Bytes = chunk.map_err(body_error)?;
+                len += chunk.len() as u64;
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| store_error(&e))?;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                writer.finish().await.map_err(|e| store_error(&e))?;
+                Ok(len)
+            }
+            Err(e) => {
+                // Best effort: a store keeps the parts of an upload never aborted until its
+                // lifecycle rule for incomplete uploads removes them (docs/scaling.md).
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The bytes of `blob`, all of them or one range already checked against its length.
+    pub async fn read(&self, blob: &str, range: Option<ByteRange>) -> SubsystemResult<ByteStream> {
+        let options = GetOptions {
+            range: range.map(|r| GetRange::Bounded(r.start..r.end + 1)),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&self.location(blob), options)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let stream = result
+            .into_stream()
+            .map_err(|e| std::io::Error::other(store_error(&e).message));
+        Ok(Box::pin(stream))
+    }
+
+    /// Removes `blob`; nothing to do if it is gone already.
+    pub async fn delete(&self, blob: &str) -> SubsystemResult<()> {
+        match self.store.delete(&self.location(blob)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(&e)),
+        }
+    }
+}
+
+/// A body that could not be read: the same answer every store gives (408 for a stalled
+/// client, 400 for one that hung up, the executive's own status for a body it cut off).
+fn body_error(e: std::io::Error) -> SubsystemError {
+    SubsystemError::from(e)
+}
+
+/// What a failure of the store means for a client: a blob the tree names but the store does
+/// not have is a bug (500); everything else may pass (503, the client may retry).
+fn store_error(e: &object_store::Error) -> SubsystemError {
+    match e {
+        object_store::Error::NotFound { path, .. } => SubsystemError::internal(format!(
+            "the object store has no blob {path}, which the tree names"
+        )),
+        other => SubsystemError::unavailable(format!("the object store: {other}")),
+    }
+}
