@@ -329,7 +329,7 @@ mod tests {
                 .len(),
             4096
         );
-        let state = open_state(dir.path(), &options()).unwrap();
+        let state = reopen(dir.path()).unwrap();
         assert_eq!(state.db.get("k").unwrap().unwrap(), b"v".as_slice());
     }
 
@@ -344,7 +344,7 @@ mod tests {
             .unwrap()
             .set_len(100)
             .unwrap();
-        match open_state(dir.path(), &options()) {
+        match reopen(dir.path()) {
             Err(StateError::Damaged { reason, .. }) => {
                 assert!(reason.contains("no identity"), "{reason}")
             }
@@ -368,9 +368,7 @@ mod tests {
             *b = (i * 7919 % 251) as u8;
         }
         std::fs::write(&file, bytes).unwrap();
-        let error = open_state(dir.path(), &options())
-            .err()
-            .map(|e| e.to_string());
+        let error = reopen(dir.path()).err().map(|e| e.to_string());
         let error = error.expect("a damaged database must not open");
         assert!(
             error.contains("damaged") || error.contains("cannot open"),
@@ -389,10 +387,10 @@ mod tests {
             db.insert("old", "data").unwrap();
             db.flush().unwrap();
         }
-        let state = open_state(dir.path(), &options()).unwrap();
+        let state = reopen(dir.path()).unwrap();
         assert_eq!(state.db.get("old").unwrap().unwrap(), b"data".as_slice());
         drop(state);
-        open_state(dir.path(), &options()).unwrap();
+        reopen(dir.path()).unwrap();
     }
 
     /// [`open_state`] on a directory whose previous database was just dropped: sled's
