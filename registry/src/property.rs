@@ -248,6 +248,15 @@ pub trait PropertyManager: Send + Sync {
         false
     }
 
+    /// A count that grows after every change this manager makes to what it stores, or `None`
+    /// when the store can change without this manager knowing (another process shares it,
+    /// as a cluster's database is shared). A reader that took the count before reading and
+    /// finds it unchanged later knows its answer still holds: the executive remembers a
+    /// GET's document record that way instead of reading it again.
+    fn change_count(&self) -> Option<u64> {
+        None
+    }
+
     /// True if a batch applied with `marker` is in the store. Stores that keep nothing
     /// across restarts answer false.
     async fn has_marker(&self, _marker: &str) -> SubsystemResult<bool> {

@@ -107,8 +107,8 @@ async fn prepare(
     let answer = answer.with_owner_token(ctx, ctx.path()).await;
     answer.add_headers(&mut response);
     if verdict == Verdict::Proceed {
-        match docid::identity(ctx, ctx.path(), meta).await {
-            Ok(identity) => docid::add_headers(&mut response, &identity, false),
+        match docid::add_resource_tag(ctx, &mut response, ctx.path(), meta).await {
+            Ok(()) => {}
             // The content needs no shared state: while the property store cannot be reached
             // (a cluster's database is down), a plain download goes on without its
             // `ResourceTag`, which Office reads only to compare with one it already holds.

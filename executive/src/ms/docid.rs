@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
+use http::HeaderValue;
 
 use davd_protocol::headers::ms::MAX_VERSION;
 use davd_protocol::headers::ms::names::{REPL_UID, RESOURCE_TAG};
@@ -43,11 +44,19 @@ use crate::context::Ctx;
 use crate::error::DavResult;
 use crate::queue::{Command, Effects};
 
+use super::recent_tags::{self, StoreState};
+
 /// The stored record of `path`, if any.
 pub async fn record(ctx: &Ctx, path: &DavPath) -> DavResult<Option<DocumentRecord>> {
     // Only the property manager: resolving every subsystem of the path would cost a GET more
     // than the lookup itself.
-    let properties = ctx.exec.registry.properties(path);
+    record_in(ctx.exec.registry.properties(path), path).await
+}
+
+async fn record_in(
+    properties: &Arc<dyn PropertyManager>,
+    path: &DavPath,
+) -> DavResult<Option<DocumentRecord>> {
     Ok(properties
         .get(path, &document_prop_name())
         .await?
@@ -188,6 +197,33 @@ pub fn after_write_of(
         ),
         None => fresh(ctx),
     }
+}
+
+/// Adds the `ResourceTag` `path` shows now to a GET's response: the answer this thread sent
+/// last for it while the property store has changed nothing since and the resource is the
+/// same (`recent_tags`), else from its record, read once.
+pub async fn add_resource_tag(
+    ctx: &Ctx,
+    response: &mut Response,
+    path: &DavPath,
+    meta: &ResourceMeta,
+) -> DavResult<()> {
+    let properties = ctx.exec.registry.properties(path);
+    let state = StoreState::of(properties);
+    if let Some(tag) = state.and_then(|state| recent_tags::find(state, path.as_str(), meta)) {
+        response.headers.insert(RESOURCE_TAG, tag);
+        return Ok(());
+    }
+    let record = record_in(properties, path).await?;
+    let identity = identity_of(record.as_ref(), path, meta);
+    let Ok(tag) = HeaderValue::try_from(identity.resource_tag().encode()) else {
+        return Ok(());
+    };
+    if let Some(state) = state {
+        recent_tags::remember(state, path.as_str(), meta, tag.clone());
+    }
+    response.headers.insert(RESOURCE_TAG, tag);
+    Ok(())
 }
 
 // ANCHOR: response-header

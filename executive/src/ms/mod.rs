@@ -9,6 +9,7 @@ pub mod bundled;
 pub mod docid;
 pub mod errors;
 pub mod multipart;
+mod recent_tags;
 pub mod times;
 
 use davd_protocol::Response;

@@ -181,6 +181,7 @@ macro_rules! properties_conformance {
             a_removed_tree_is_returned_and_can_be_put_back,
             put_many_sets_every_entry,
             a_moved_tree_leaves_its_neighbours,
+            every_write_raises_the_change_count,
             a_batch_applies_in_order_and_its_undo_restores_everything,
             markers_go_in_and_out_with_their_batches,
             flush_is_a_barrier_that_succeeds,

@@ -339,6 +339,54 @@ pub async fn put_many_sets_every_entry(store: &dyn PropertyManager) {
     store.put_many(Vec::new()).await.unwrap();
 }
 
+/// A store that reports a change count (`PropertyManager::change_count`) raises it after every
+/// kind of write, so that nothing read before a write is trusted after it; reads leave it.
+pub async fn every_write_raises_the_change_count(store: &dyn PropertyManager) {
+    let Some(mut before) = store.change_count() else {
+        return;
+    };
+    let mut raised = |what: &str, store: &dyn PropertyManager| {
+        let now = store.change_count().unwrap();
+        assert!(now > before, "{what} left the change count at {before}");
+        before = now;
+    };
+    store.set(&path("/a"), prop("p", "1")).await.unwrap();
+    raised("set", store);
+    store
+        .remove(&path("/a"), &prop("p", "").name)
+        .await
+        .unwrap();
+    raised("remove", store);
+    store
+        .put_many(vec![(path("/t/x"), prop("p", "x"))])
+        .await
+        .unwrap();
+    raised("put_many", store);
+    store.move_tree(&path("/t"), &path("/u")).await.unwrap();
+    raised("move_tree", store);
+    store.remove_tree(&path("/u")).await.unwrap();
+    raised("remove_tree", store);
+    store
+        .apply(
+            &[PropChange::Set {
+                path: path("/b"),
+                prop: prop("p", "b"),
+            }],
+            Marker::None,
+        )
+        .await
+        .unwrap();
+    raised("apply", store);
+    let _ = store.get(&path("/b"), &prop("p", "").name).await.unwrap();
+    let _ = store.get_all(&path("/b")).await.unwrap();
+    let _ = store.get_tree(&path("/")).await.unwrap();
+    assert_eq!(
+        store.change_count(),
+        Some(before),
+        "reads changed the count"
+    );
+}
+
 pub async fn a_moved_tree_leaves_its_neighbours(store: &dyn PropertyManager) {
     mark(store, &FAMILY).await;
     store.move_tree(&path("/c"), &path("/d/e")).await.unwrap();

@@ -20,6 +20,7 @@ pub use properties::SledProperties;
 pub use state::{CACHE_BYTES, StateError, StateOptions, open_state};
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use davd_registry::{SubsystemError, SubsystemResult};
 
@@ -34,6 +35,9 @@ pub struct StateDb {
     /// Raised by every flush and copied beside the database, so that startup can tell a
     /// database that lost flushed writes (`flush_count`).
     pub(crate) counter: Arc<FlushCounter>,
+    /// Raised after every change to the `props` tree, by whichever property manager made it
+    /// (several mounts may share one database): `PropertyManager::change_count`.
+    pub(crate) prop_changes: Arc<AtomicU64>,
 }
 
 impl StateDb {
@@ -44,6 +48,7 @@ impl StateDb {
             guard: SpaceGuard::none(std::path::Path::new("/")),
             db,
             counter: Arc::new(FlushCounter::without_file()),
+            prop_changes: Arc::default(),
         })
     }
 

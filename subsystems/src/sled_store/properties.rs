@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 
@@ -24,6 +25,18 @@ impl SledProperties {
             state: state.clone(),
             tree: state.db.open_tree("props")?,
         })
+    }
+
+    /// Counts a change, after it was made (or failed part way): a reader that took the count
+    /// before reading sees it differ, so nothing read before the change is trusted after it.
+    fn changed(&self) {
+        self.state.prop_changes.fetch_add(1, Ordering::Release);
+    }
+
+    fn apply_batch(&self, batch: sled::Batch) -> SubsystemResult<()> {
+        let applied = self.tree.apply_batch(batch);
+        self.changed();
+        applied.map_err(db_error)
     }
 
     fn scan(&self, prefix: &str) -> SubsystemResult<PropsByPath> {
@@ -199,15 +212,20 @@ impl PropertyManager for SledProperties {
         self.state.room_for(prop.xml.len() as u64)?;
         let old = self
             .tree
-            .insert(prop_key(path, &prop.name), prop.xml.as_bytes())
-            .map_err(db_error)?;
-        old.map(|v| stored(prop.name, &v)).transpose()
+            .insert(prop_key(path, &prop.name), prop.xml.as_bytes());
+        self.changed();
+        old.map_err(db_error)?
+            .map(|v| stored(prop.name, &v))
+            .transpose()
     }
 
     async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
         self.state.room_for(0)?;
-        let old = self.tree.remove(prop_key(path, name)).map_err(db_error)?;
-        old.map(|v| stored(name.clone(), &v)).transpose()
+        let old = self.tree.remove(prop_key(path, name));
+        self.changed();
+        old.map_err(db_error)?
+            .map(|v| stored(name.clone(), &v))
+            .transpose()
     }
 
     async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
@@ -221,7 +239,7 @@ impl PropertyManager for SledProperties {
         for (p, prop) in &removed {
             batch.remove(prop_key(p, &prop.name).as_bytes());
         }
-        self.tree.apply_batch(batch).map_err(db_error)?;
+        self.apply_batch(batch)?;
         Ok(removed)
     }
 
@@ -231,7 +249,7 @@ impl PropertyManager for SledProperties {
         for (p, prop) in props {
             batch.insert(prop_key(&p, &prop.name).as_bytes(), prop.xml.as_bytes());
         }
-        self.tree.apply_batch(batch).map_err(db_error)
+        self.apply_batch(batch)
     }
 
     async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
@@ -246,11 +264,17 @@ impl PropertyManager for SledProperties {
                 batch.insert(prop_key(&new, &prop.name).as_bytes(), prop.xml.as_bytes());
             }
         }
-        self.tree.apply_batch(batch).map_err(db_error)
+        self.apply_batch(batch)
     }
 
     async fn flush(&self) -> SubsystemResult<()> {
         self.state.flush().await
+    }
+
+    /// Only this process writes the database (sled holds a lock on it), and every write of
+    /// `props` goes through a `SledProperties` of this `StateDb`.
+    fn change_count(&self) -> Option<u64> {
+        Some(self.state.prop_changes.load(Ordering::Acquire))
     }
 
     /// One sled batch, worked out against an overlay so that later changes see earlier ones
@@ -266,7 +290,9 @@ impl PropertyManager for SledProperties {
             overlay.change(change)?;
         }
         let (write, undo) = overlay.finish(marker)?;
-        write.apply_to(&self.tree).map_err(db_error)?;
+        let written = write.apply_to(&self.tree);
+        self.changed();
+        written.map_err(db_error)?;
         Ok(undo)
     }
 
@@ -281,5 +307,26 @@ impl PropertyManager for SledProperties {
 
     async fn markers(&self) -> SubsystemResult<Vec<String>> {
         markers::all(&self.tree)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::conformance::support::{path, prop};
+
+    /// Two mounts may keep their properties in one state database; a reader of either must
+    /// see a write through the other as a change.
+    #[tokio::test]
+    async fn managers_of_one_database_share_their_change_count() {
+        let state = StateDb::temporary().unwrap();
+        let first = SledProperties::open(&state).unwrap();
+        let second = SledProperties::open(&state).unwrap();
+        let before = second.change_count().unwrap();
+        first.set(&path("/a"), prop("p", "1")).await.unwrap();
+        assert!(second.change_count().unwrap() > before);
+        assert_eq!(first.change_count(), second.change_count());
     }
 }

@@ -105,6 +105,7 @@ pub fn open_state(dir: &Path, options: &StateOptions) -> Result<StateDb, StateEr
         db,
         guard,
         counter: Arc::new(counter),
+        prop_changes: Arc::default(),
     })
 }
 
