@@ -8,13 +8,13 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use http::Version;
 use http::header::{REFERER, USER_AGENT};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::access_log::{AccessLog, AccessRecord};
+use crate::body::ResponseBody;
 use crate::metrics::names;
 
 /// One request on its way through the server. Dropped before it is finished (the client went
@@ -47,8 +47,7 @@ impl Exchange {
         let metered = crate::metrics::recording();
         if !metered && log.is_none() {
             // Nothing would be recorded (no access log, no metrics recorder): the exchange
-            // stays empty and the response goes out unwrapped, which saves a small request
-            // its clocks, copies and an allocation or two.
+            // stays empty, which saves a small request its clocks and copies.
             return Exchange { begun: None };
         }
         if metered {
@@ -83,24 +82,19 @@ impl Exchange {
     /// Wraps the response so that the exchange is finished when its body has been sent.
     pub fn finish(
         mut self,
-        response: axum::response::Response,
+        response: hyper::Response<ResponseBody>,
         user: Option<String>,
-    ) -> axum::response::Response {
-        let Some(exchange) = self.begun.take() else {
-            return response;
-        };
+    ) -> hyper::Response<Observed> {
         let status = response.status().as_u16();
-        let done = Some(Done {
+        let done = self.begun.take().map(|exchange| Done {
             exchange,
             status,
             user,
         });
-        response.map(|body| {
-            AxumBody::new(Observed {
-                inner: body,
-                sent: 0,
-                done: Mutex::new(done),
-            })
+        response.map(|body| Observed {
+            inner: body,
+            sent: 0,
+            done: Mutex::new(done),
         })
     }
 }
@@ -170,9 +164,9 @@ fn version_name(version: Version) -> &'static str {
 /// The response body, counting what is sent. The exchange is recorded when the body's last
 /// frame is handed to hyper (so a client that has read the whole response finds it counted),
 /// or when the body is dropped unfinished (a client that went away mid-body is logged with
-/// what it was sent).
-struct Observed {
-    inner: AxumBody,
+/// what it was sent). Without an exchange to finish it only passes the body on.
+pub struct Observed {
+    inner: ResponseBody,
     sent: u64,
     done: Mutex<Option<Done>>,
 }
@@ -188,12 +182,12 @@ impl Observed {
 
 impl Body for Observed {
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {

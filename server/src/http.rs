@@ -1,35 +1,35 @@
-//! The HTTP edge: an axum handler that turns a request into the protocol layer's head and a
+//! The HTTP edge: the hyper service that turns a request into the protocol layer's head and a
 //! body stream, hands them to the executive, and turns its response back into HTTP.
 //!
-//! Every method goes through one fallback handler: axum's method router knows only the
-//! standard methods, and WebDAV needs PROPFIND, MKCOL, LOCK and the rest.
+//! Every method goes to one handler: davd routes nothing by method or path here (the
+//! registry does, by scope), so hyper calls the service directly, without a router in
+//! between (ADR 0020).
 
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body as AxumBody;
-use axum::extract::{Request, State};
-use axum::response::Response as AxumResponse;
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use http::StatusCode;
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use tracing::{debug, warn};
 
 use davd_executive::Identity;
-use davd_protocol::{Body, ByteStream, RequestHead, Response};
+use davd_protocol::{ByteStream, RequestHead, Response};
 
 use crate::auth::Check;
-use crate::exchange::Exchange;
+use crate::body::ResponseBody;
+use crate::connections::{BusyBody, Tracked};
+use crate::exchange::{Exchange, Observed};
 use crate::fragment::FragmentLog;
 use crate::metrics::names;
 use crate::wiring::App;
 
-/// What the listener knows of a request's connection, attached to each request as one
-/// extension: each extension is an allocation of its own, and a second one grows the map.
+/// What the listener knows of a request's connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     /// The address of the client.
@@ -38,38 +38,75 @@ pub struct ConnectionInfo {
     pub fragments: FragmentLog,
 }
 
-/// The router: one handler for everything.
-pub fn router(app: Arc<App>) -> Router {
-    Router::new().fallback(handle).with_state(app)
+/// What hyper sends for each response: the body, observed for the access log and metrics,
+/// keeping its connection busy until it is sent.
+pub type HttpResponse = hyper::Response<BusyBody<Observed>>;
+
+/// The service of one connection: every request goes to [`handle`].
+#[derive(Clone)]
+pub struct DavService {
+    app: Arc<App>,
+    connection: ConnectionInfo,
+    /// The connection's place in the connection table, busy while a request is in progress.
+    tracked: Arc<Tracked>,
 }
 
-async fn handle(State(app): State<Arc<App>>, request: Request) -> AxumResponse {
-    let remote = request
-        .extensions()
-        .get::<ConnectionInfo>()
-        .map(|c| c.peer.ip());
+impl DavService {
+    pub fn new(app: Arc<App>, connection: ConnectionInfo, tracked: Arc<Tracked>) -> Self {
+        DavService {
+            app,
+            connection,
+            tracked,
+        }
+    }
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for DavService {
+    type Response = HttpResponse;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, Self::Error>> + Send>,
+    >;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        // Busy from the request's arrival until its response body has been sent.
+        let busy = self.tracked.busy();
+        let app = self.app.clone();
+        let connection = self.connection.clone();
+        Box::pin(async move {
+            let response = handle(&app, &connection, request).await;
+            Ok(response.map(|body| BusyBody::new(body, busy)))
+        })
+    }
+}
+
+async fn handle(
+    app: &App,
+    connection: &ConnectionInfo,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Observed> {
     let (parts, body) = request.into_parts();
-    let exchange = Exchange::begin(&parts, remote, app.access_log.as_ref());
-    let (response, user) = respond(&app, parts, body).await;
+    let exchange = Exchange::begin(&parts, Some(connection.peer.ip()), app.access_log.as_ref());
+    let (response, user) = respond(app, connection, parts, body).await;
     exchange.finish(response, user)
 }
 
 /// The response, and the user it was given to (for the access log).
 async fn respond(
     app: &App,
+    connection: &ConnectionInfo,
     parts: http::request::Parts,
-    body: AxumBody,
-) -> (AxumResponse, Option<String>) {
+    body: Incoming,
+) -> (hyper::Response<ResponseBody>, Option<String>) {
     let started = Instant::now();
     // `OPTIONS *` asks about the server as a whole: answer as for the root.
     let path = match parts.uri.path() {
         "*" => "/",
         p => p,
     };
-    if let Some(connection) = parts.extensions.get::<ConnectionInfo>()
-        && connection
-            .fragments
-            .had_fragment(parts.method.as_str(), path)
+    if connection
+        .fragments
+        .had_fragment(parts.method.as_str(), path)
     {
         return (
             into_http(Response::text(
@@ -103,7 +140,7 @@ async fn respond(
             None,
         );
     }
-    let identity = match authenticate(app, &parts).await {
+    let identity = match authenticate(app, &parts, connection.peer.ip()).await {
         Ok(identity) => identity,
         Err(refused) => return (refused, None),
     };
@@ -188,17 +225,17 @@ fn head_bytes(parts: &http::request::Parts) -> usize {
 /// Who the request comes from. OPTIONS never needs credentials (clients probe with it before
 /// they log in); wrong credentials are refused here (401), and guesses beyond the throttle's
 /// pace with 429 (`auth::throttle`).
-async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identity, AxumResponse> {
+async fn authenticate(
+    app: &App,
+    parts: &http::request::Parts,
+    peer: std::net::IpAddr,
+) -> Result<Identity, hyper::Response<ResponseBody>> {
     let Some(auth) = &app.auth else {
         return Ok(Identity::default());
     };
     if parts.method == http::Method::OPTIONS {
         return Ok(Identity::default());
     }
-    let peer = parts
-        .extensions
-        .get::<ConnectionInfo>()
-        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.peer.ip());
     let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
     match auth.check(header, peer).await {
         Check::Anonymous => Ok(Identity::default()),
@@ -223,13 +260,8 @@ async fn authenticate(app: &App, parts: &http::request::Parts) -> Result<Identit
     }
 }
 
-fn into_http(response: Response) -> AxumResponse {
-    let body = match response.body {
-        Body::Empty => AxumBody::empty(),
-        Body::Full(bytes) => AxumBody::from(bytes),
-        Body::Stream(stream) => AxumBody::from_stream(stream),
-    };
-    let mut out = AxumResponse::new(body);
+fn into_http(response: Response) -> hyper::Response<ResponseBody> {
+    let mut out = hyper::Response::new(ResponseBody::from(response.body));
     *out.status_mut() = response.status;
     *out.headers_mut() = response.headers;
     out

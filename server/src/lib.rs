@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod body;
 pub mod check_config;
 pub mod cli;
 pub mod config;

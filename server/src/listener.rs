@@ -6,22 +6,18 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use tower::ServiceExt;
-
-use crate::connections::{self, BusyBody, Connections, Tracked};
+use crate::connections::{self, Connections, Tracked};
 use crate::fragment::{FragmentLog, FragmentWatch};
-use crate::http::{ConnectionInfo, router};
+use crate::http::{ConnectionInfo, DavService};
 use crate::metrics::OpenConnection;
 use crate::threads::ConnectionThreads;
 use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
@@ -36,7 +32,6 @@ pub async fn serve(
     // What a crash interrupted is finished or undone before the first request is served
     // (again, if the caller did it already: there is then nothing left to do).
     app.recover().await.map_err(io::Error::other)?;
-    let service = router(app.clone());
     let limits = app.settings.limits.clone();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -111,19 +106,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let fragments = FragmentLog::default();
-        let per_connection = service.clone().map_request({
-            let info = ConnectionInfo {
-                peer,
-                fragments: fragments.clone(),
-            };
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(info.clone());
-                request
-            }
-        });
         let builder = builder.clone();
         let tls = tls.clone();
         let open = OpenConnection::accepted();
+        let app = app.clone();
         let serve_connection = move |stream: TcpStream| async move {
             let _open = open;
             let connection = Connection {
@@ -132,9 +118,7 @@ pub async fn serve(
                 fragments,
                 tracked,
             };
-            connection
-                .serve(stream, tls, TowerToHyperService::new(per_connection))
-                .await;
+            connection.serve(stream, tls, app).await;
         };
         match &threads {
             Some(threads) => threads.serve(stream, serve_connection),
@@ -178,23 +162,14 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<S>(self, stream: TcpStream, tls: Option<TlsAcceptor>, service: S)
-    where
-        S: hyper::service::Service<
-                hyper::Request<hyper::body::Incoming>,
-                Response = hyper::Response<axum::body::Body>,
-            > + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>, app: Arc<App>) {
         let peer = self.peer;
         let tracked = Arc::new(self.tracked);
-        let service = CountRequests {
-            inner: service,
-            tracked: tracked.clone(),
+        let info = ConnectionInfo {
+            peer,
+            fragments: self.fragments.clone(),
         };
+        let service = DavService::new(app, info, tracked.clone());
         match tls {
             None => {
                 let io = TokioIo::new(FragmentWatch::new(stream, self.fragments));
@@ -224,22 +199,14 @@ impl Connection {
 }
 
 /// Serves HTTP/1.1 or HTTP/2 on `io` under the connection policy.
-async fn serve_io<I, S>(
+async fn serve_io<I>(
     builder: &Builder<TokioExecutor>,
     io: I,
-    service: S,
+    service: DavService,
     tracked: &Tracked,
     peer: std::net::SocketAddr,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<axum::body::Body>,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let served = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(served);
@@ -247,34 +214,5 @@ async fn serve_io<I, S>(
         Some(Ok(())) => {}
         Some(Err(e)) => debug!(%peer, error = %e, "connection ended with an error"),
         None => debug!(%peer, "dropped a connection that did not close when told"),
-    }
-}
-
-/// Counts each request as in progress on its connection until its response is sent.
-#[derive(Clone)]
-struct CountRequests<S> {
-    inner: S,
-    tracked: Arc<Tracked>,
-}
-
-impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for CountRequests<S>
-where
-    S: hyper::service::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<axum::body::Body>,
-        >,
-    S::Future: Send + 'static,
-{
-    type Response = hyper::Response<axum::body::Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
-
-    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
-        let busy = self.tracked.busy();
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            Ok(response.map(|body| axum::body::Body::new(BusyBody::new(body, busy))))
-        })
     }
 }
