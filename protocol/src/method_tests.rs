@@ -284,3 +284,59 @@ mod proptests {
         }
     }
 }
+
+/// `Request::parse` skips `parse_conditions` when none of `CONDITION_NAMES` is present:
+/// each conditional header must still reach `Conditions`, alone or among other headers, and
+/// the headers it does not read leave `Conditions` empty.
+#[test]
+fn each_conditional_header_is_seen_when_it_is_the_only_one() {
+    let read: [(&'static str, &str); 5] = [
+        ("if", "(<opaquelocktoken:a>)"),
+        ("if-match", "\"e\""),
+        ("if-none-match", "*"),
+        ("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("if-unmodified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ];
+    assert_eq!(read.len(), CONDITION_NAMES.len());
+    for (name, value) in read {
+        assert!(
+            CONDITION_NAMES.contains(&HeaderName::from_static(name)),
+            "{name} is not listed"
+        );
+        let alone = parse("GET", "/f", &[(name, value)]).unwrap();
+        assert!(!alone.conditions.is_empty(), "{name} alone");
+        let among = parse(
+            "GET",
+            "/f",
+            &[("accept", "*/*"), (name, value), ("depth", "0")],
+        );
+        assert!(!among.unwrap().conditions.is_empty(), "{name} among others");
+    }
+    let plain = parse("GET", "/f", &[("accept", "*/*"), ("range", "bytes=0-1")]).unwrap();
+    assert!(plain.conditions.is_empty());
+}
+
+/// An `Origin` or `Sec-Fetch-Site` decides `cross_site`; without either it is false.
+#[test]
+fn cross_site_needs_an_origin_or_a_fetch_site() {
+    let foreign = parse("GET", "/f", &[("origin", "http://evil.example")]).unwrap();
+    assert!(foreign.cross_site);
+    let same = parse("GET", "/f", &[("origin", "http://localhost:8080")]).unwrap();
+    assert!(!same.cross_site);
+    let fetch = parse("GET", "/f", &[("sec-fetch-site", "cross-site")]).unwrap();
+    assert!(fetch.cross_site);
+    assert!(!parse("GET", "/f", &[]).unwrap().cross_site);
+}
+
+/// A Microsoft header among others is still parsed (and a bad one still refused).
+#[test]
+fn microsoft_headers_among_others_are_parsed() {
+    let r = parse(
+        "PUT",
+        "/f",
+        &[("accept", "*/*"), ("x-msdavextlocktimeout", "Second-60")],
+    )
+    .unwrap();
+    assert!(r.ms.lock_timeout.is_some());
+    assert!(parse("PROPFIND", "/f", &[("x-msdavextlocktimeout", "Second-60")]).is_err());
+}

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::lock_token::parse_lock_token;
 use super::{HeaderError, Timeout, parse_timeout};
@@ -244,6 +244,16 @@ impl MsHeaders {
     /// processed as an HTTP 400": `X-MSDAVEXTLockTimeout` on another method is refused, a
     /// second `Lock-Token` too. `Lock-Token` elsewhere keeps its RFC 4918 meaning (UNLOCK) or is
     /// ignored.
+    /// Every header [`MsHeaders::parse`] reads: a request carrying none of them has the
+    /// default (`Request::parse` checks that in one pass over the names). Keep in step with
+    /// `parse`; `every_name_parse_reads_is_listed` checks each one.
+    pub const NAMES: [HeaderName; 4] = [
+        names::X_MSDAVEXT_LOCK_TIMEOUT,
+        names::LOCK_TOKEN,
+        names::TRANSLATE,
+        names::X_MSDAVEXT,
+    ];
+
     pub fn parse(headers: &HeaderMap, method: &str) -> Result<MsHeaders, HeaderError> {
         let bundled = matches!(method, "GET" | "HEAD" | "POST" | "PUT");
         let timeouts: Vec<&str> = headers
@@ -342,6 +352,41 @@ pub fn ms_error_value(number: u32, text: &str) -> String {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    /// `Request::parse` skips [`MsHeaders::parse`] when none of [`MsHeaders::NAMES`] is
+    /// present: each header `parse` reads must be listed, and no other Microsoft header may
+    /// change what it returns.
+    #[test]
+    fn every_name_parse_reads_is_listed() {
+        let read = [
+            (names::X_MSDAVEXT_LOCK_TIMEOUT, "Second-3600"),
+            (names::LOCK_TOKEN, "<opaquelocktoken:a>"),
+            (names::TRANSLATE, "f"),
+            (names::X_MSDAVEXT, "PROPFIND"),
+        ];
+        for (name, value) in read.clone() {
+            let mut headers = HeaderMap::new();
+            headers.insert(name.clone(), HeaderValue::from_static(value));
+            let parsed = MsHeaders::parse(&headers, "GET").unwrap();
+            assert_ne!(parsed, MsHeaders::default(), "{name} is read");
+            assert!(MsHeaders::NAMES.contains(&name), "{name} is not listed");
+        }
+        assert_eq!(read.len(), MsHeaders::NAMES.len());
+        let others = [
+            names::X_MSDAVEXT_ERROR,
+            names::MS_AUTHOR_VIA,
+            names::PUBLIC_EXTENSION,
+            names::MS_DOCLIB,
+            names::RESOURCE_TAG,
+            names::REPL_UID,
+        ];
+        for name in others {
+            let mut headers = HeaderMap::new();
+            headers.insert(name.clone(), HeaderValue::from_static("PROPFIND"));
+            let parsed = MsHeaders::parse(&headers, "GET").unwrap();
+            assert_eq!(parsed, MsHeaders::default(), "{name}");
+        }
+    }
 
     #[test]
     fn translate_values() {
