@@ -98,10 +98,9 @@ impl Setup {
             .next()
             .unwrap();
         let gate = Gate::to(upstream).await;
-        let keys = store.table_keys_at(&prefix).replace(
-            &store.endpoint,
-            &format!("http://127.0.0.1:{}", gate.port),
-        );
+        let keys = store
+            .table_keys_at(&prefix)
+            .replace(&store.endpoint, &format!("http://127.0.0.1:{}", gate.port));
         let config = format!(
             "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"s3-rollback\"\n\n\
              [[mount]]\nscope = \"/\"\nnamespace = {{ kind = \"fs\", root = \"ROOT\" }}\n\
@@ -148,10 +147,9 @@ impl Setup {
 
     /// How many rows of the s3 tree lie at or below `relative` (a path in the s3 mount).
     async fn rows_below(&self, relative: &str) -> i64 {
-        let (client, connection) =
-            tokio_postgres::connect(&self.guard.url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
+        let (client, connection) = tokio_postgres::connect(&self.guard.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(connection);
         // A row's path is its dir and name; everything below it has a dir in one range.
         let sql = format!(

@@ -60,10 +60,8 @@ impl TestStore {
     /// A namespace on the prefix `prefix` of the test store, its tree in `schema` of the
     /// database at `url`, with no grace period: what a test collects and audits with.
     pub async fn auditor(&self, url: &str, schema: &str, prefix: &str) -> crate::s3::S3Namespace {
-        let table: crate::postgres::ClusterTable = toml::from_str(&format!(
-            "database = \"{url}\"\nschema = \"{schema}\"\n"
-        ))
-        .unwrap();
+        let table: crate::postgres::ClusterTable =
+            toml::from_str(&format!("database = \"{url}\"\nschema = \"{schema}\"\n")).unwrap();
         let cluster = crate::postgres::Cluster::open(&table.check(None).unwrap(), "auditor")
             .await
             .unwrap();

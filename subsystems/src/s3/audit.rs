@@ -70,10 +70,8 @@ impl S3Namespace {
                     .collect::<BTreeSet<_>>(),
             )
         };
-        let mut named = column(
-            "SELECT blob FROM davd_s3_tree WHERE store = $1 AND blob IS NOT NULL",
-        )
-        .await?;
+        let mut named =
+            column("SELECT blob FROM davd_s3_tree WHERE store = $1 AND blob IS NOT NULL").await?;
         named.extend(
             column("SELECT blob FROM davd_s3_detached WHERE store = $1 AND blob IS NOT NULL")
                 .await?,

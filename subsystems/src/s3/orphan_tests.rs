@@ -113,11 +113,22 @@ async fn the_scan_removes_what_nothing_names_and_only_that() {
     assert!(ns.blobs.exists_raw(&staged.handle).await.unwrap());
     let after = ns.audit().await.unwrap();
     after.assert_named_are_stored("after the scan");
-    assert_eq!(after.named.len(), 2, "/a and /b share one blob, /c is detached");
+    assert_eq!(
+        after.named.len(),
+        2,
+        "/a and /b share one blob, /c is detached"
+    );
     let mut expected = after.named.clone();
     expected.extend(after.recorded.iter().cloned());
-    assert_eq!(after.stored, expected, "named and recorded blobs, nothing else");
-    assert_eq!(ns.scan_orphans().await.unwrap(), 0, "nothing left to remove");
+    assert_eq!(
+        after.stored, expected,
+        "named and recorded blobs, nothing else"
+    );
+    assert_eq!(
+        ns.scan_orphans().await.unwrap(),
+        0,
+        "nothing left to remove"
+    );
 
     ns.publish(staged).await.unwrap();
     ns.blobs.delete("notes.txt").await.unwrap();
@@ -158,7 +169,11 @@ async fn a_mount_at_the_top_of_the_bucket_leaves_other_prefixes_alone() {
         .await
         .unwrap();
     let inner_orphan = uuid();
-    inner.blobs.put_raw(&inner_orphan, b"inner's").await.unwrap();
+    inner
+        .blobs
+        .put_raw(&inner_orphan, b"inner's")
+        .await
+        .unwrap();
     let top_orphan = uuid();
     top.blobs.put_raw(&top_orphan, b"top's").await.unwrap();
 
@@ -167,7 +182,11 @@ async fn a_mount_at_the_top_of_the_bucket_leaves_other_prefixes_alone() {
     top.scan_orphans().await.unwrap();
     assert!(!top.blobs.exists_raw(&top_orphan).await.unwrap());
     assert!(inner.blobs.exists_raw(&inner_orphan).await.unwrap());
-    inner.audit().await.unwrap().assert_named_are_stored("inner");
+    inner
+        .audit()
+        .await
+        .unwrap()
+        .assert_named_are_stored("inner");
 
     assert_eq!(inner.scan_orphans().await.unwrap(), 1);
     assert!(!inner.blobs.exists_raw(&inner_orphan).await.unwrap());
