@@ -78,7 +78,8 @@ impl CopyItem {
 /// copied the command fails (and the queue rolls back); if a member fails, its own members are
 /// skipped, the failure is reported in [`Effects::member_failures`] for a 207, and the rest is
 /// copied. With `strict` (used by MOVE between scopes, which deletes the source afterwards) any
-/// failure fails the whole command, and so does a member that finds the disk full (507). Undo removes everything the copy created; so does
+/// failure fails the whole command, and so does a member that finds the disk full (507) or
+/// its store gone (503). Undo removes everything the copy created; so does
 /// recovery after a crash (its journal step is `Create` of the destination, which nothing
 /// occupies: an overwritten destination was detached first).
 pub struct CopyTree {
@@ -192,8 +193,16 @@ impl Command for CopyTree {
                 Err(e) if index == 0 => return Err(e),
                 // A full disk fails every member after this one too, and what was copied
                 // would only hold the room others need: the whole copy fails (507) and is
-                // removed rather than answered 207 with a partial tree left behind.
-                Err(e) if self.strict || e.status == http::StatusCode::INSUFFICIENT_STORAGE => {
+                // removed rather than answered 207 with a partial tree left behind. A store
+                // that went away (503: an object store or a database unreachable) is the
+                // same: every later member would fail, and the client is told to send the
+                // request again, which it could not do over a partial tree without
+                // Overwrite.
+                Err(e)
+                    if self.strict
+                        || e.status == http::StatusCode::INSUFFICIENT_STORAGE
+                        || e.status == http::StatusCode::SERVICE_UNAVAILABLE =>
+                {
                     self.undo().await?;
                     return Err(e);
                 }

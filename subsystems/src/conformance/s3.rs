@@ -32,15 +32,48 @@ impl TestStore {
     /// so that each test starts from an empty namespace (the keys come from the
     /// environment).
     pub fn table_keys(&self) -> String {
+        self.table_keys_at(&fresh_prefix())
+    }
+
+    /// The same keys for the prefix `prefix`.
+    pub fn table_keys_at(&self, prefix: &str) -> String {
         format!(
             "kind = \"s3\", bucket = \"{}\", endpoint = \"{}\", region = \"{}\", \
-             prefix = \"test-{}\"",
-            self.bucket,
-            self.endpoint,
-            self.region,
-            uuid::Uuid::new_v4().simple()
+             prefix = \"{prefix}\"",
+            self.bucket, self.endpoint, self.region
         )
     }
+
+    /// The settings of the prefix `prefix` with no grace period, for a namespace of the
+    /// test's own that collects and audits what davd left there
+    /// ([`crate::s3::S3Namespace::collect_and_audit`]).
+    pub fn settings_at(&self, prefix: &str) -> crate::s3::S3Settings {
+        let table: crate::s3::S3Table = toml::from_str(&format!(
+            "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nprefix = \"{prefix}\"\n\
+             grace_secs = 0",
+            self.bucket, self.endpoint, self.region
+        ))
+        .unwrap();
+        table.check(None, |name| std::env::var(name).ok()).unwrap()
+    }
+
+    /// A namespace on the prefix `prefix` of the test store, its tree in `schema` of the
+    /// database at `url`, with no grace period: what a test collects and audits with.
+    pub async fn auditor(&self, url: &str, schema: &str, prefix: &str) -> crate::s3::S3Namespace {
+        let table: crate::postgres::ClusterTable =
+            toml::from_str(&format!("database = \"{url}\"\nschema = \"{schema}\"\n")).unwrap();
+        let cluster = crate::postgres::Cluster::open(&table.check(None).unwrap(), "auditor")
+            .await
+            .unwrap();
+        crate::s3::S3Namespace::open(cluster, &self.settings_at(prefix))
+            .await
+            .unwrap()
+    }
+}
+
+/// A prefix of the bucket no other test uses.
+pub fn fresh_prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// The test store; `None`, after a loud line on the terminal (once per test program), when

@@ -3,9 +3,10 @@
 //! a blob in the tree reads exactly the bytes the row describes.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -16,6 +17,7 @@ use object_store::{
 
 use davd_registry::{ByteRange, ByteStream, SubsystemError, SubsystemResult};
 
+use super::failpoint;
 use super::settings::S3Settings;
 
 /// A body up to this size goes up in one PUT; a larger one as a multipart upload of parts of
@@ -128,12 +130,17 @@ impl Blobs {
         let result: SubsystemResult<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk: Bytes = chunk.map_err(body_error)?;
-                len += chunk.len() as u64;
+                let chunk_len = chunk.len() as u64;
+                len += chunk_len;
                 writer
                     .wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
                     .map_err(|e| store_error(&e))?;
                 writer.put(chunk);
+                if len >= 2 * PART_SIZE as u64 && len - chunk_len < 2 * PART_SIZE as u64 {
+                    // Two parts handed to the store, the rest of the body not yet read.
+                    failpoint::boundary("multipart");
+                }
             }
             Ok(())
         }
@@ -167,6 +174,86 @@ impl Blobs {
             .into_stream()
             .map_err(|e| std::io::Error::other(store_error(&e).message));
         Ok(Box::pin(stream))
+    }
+
+    /// Every object under the prefix, as S3 lists them (a page of up to 1000 at a time,
+    /// fetched as the stream is read): the blob's name and when S3 last wrote it, for each
+    /// key that is a blob of this mount; keys that are not (see [`Blobs::blob_of`]) are left
+    /// out.
+    pub fn list(&self) -> BoxStream<'static, SubsystemResult<(String, SystemTime)>> {
+        let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let own = self.clone();
+        self.store
+            .list(prefix.as_ref())
+            .filter_map(move |meta| {
+                let found = match meta {
+                    Ok(meta) => own
+                        .blob_of(&meta.location)
+                        .map(|blob| Ok((blob, SystemTime::from(meta.last_modified)))),
+                    Err(e) => Some(Err(store_error(&e))),
+                };
+                std::future::ready(found)
+            })
+            .boxed()
+    }
+
+    /// The blob a key holds if it is one of this mount's: directly under the prefix (no
+    /// further `/`: a key below it belongs to a mount whose prefix is longer, such as `a/b`
+    /// beside `a`, or beside a mount at the top of the bucket) and named by a UUID, as every
+    /// blob is (`S3Namespace::stage`). Anything else in the bucket is not ours to remove.
+    pub fn blob_of(&self, location: &Path) -> Option<String> {
+        let mut rest: Vec<_> = if self.prefix.is_empty() {
+            location.parts().collect()
+        } else {
+            location
+                .prefix_match(&Path::from(self.prefix.as_str()))?
+                .collect()
+        };
+        let name = rest.pop()?;
+        let name = name.as_ref();
+        (rest.is_empty() && uuid::Uuid::parse_str(name).is_ok()).then(|| name.to_owned())
+    }
+
+    /// The store's own time now: the time it gives a small object written for the purpose
+    /// (and removed again). The orphan scan compares objects' times with this rather than
+    /// with the database's clock or ours, so that a clock that is off does not make a young
+    /// object look old (`orphans.rs`).
+    pub async fn clock(&self) -> SubsystemResult<SystemTime> {
+        // Not a UUID, so no scan ever takes it for a blob; a name of its own, so that two
+        // instances probing at once do not remove each other's.
+        let location = self.location(&format!(".davd-clock-{}", uuid::Uuid::new_v4().simple()));
+        self.store
+            .put(&location, PutPayload::from_static(b"when"))
+            .await
+            .map_err(|e| store_error(&e))?;
+        let meta = self
+            .store
+            .head(&location)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let _ = self.store.delete(&location).await;
+        Ok(SystemTime::from(meta.last_modified))
+    }
+
+    /// Writes `bytes` as the object `key` under the prefix, whatever its name: for tests
+    /// that leave an object nothing names.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn put_raw(&self, key: &str, bytes: &'static [u8]) -> SubsystemResult<()> {
+        self.store
+            .put(&self.location(key), PutPayload::from_static(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(&e))
+    }
+
+    /// Whether the object `key` under the prefix exists.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn exists_raw(&self, key: &str) -> SubsystemResult<bool> {
+        match self.store.head(&self.location(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_error(&e)),
+        }
     }
 
     /// Removes `blob`; nothing to do if it is gone already.

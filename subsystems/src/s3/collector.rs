@@ -27,6 +27,13 @@ const BATCH: i64 = 100;
 /// How often each instance looks for blobs to remove.
 pub const ROUND_EVERY: Duration = Duration::from_secs(60);
 
+/// Every how many rounds a round also scans the bucket for objects nothing names
+/// (`orphans.rs`), starting with the first round after startup (a crash is what leaves
+/// them, and a restart often follows one): once an hour. A round's query touches only the
+/// records due; a scan lists the whole prefix (a LIST request per 1000 objects) and asks the
+/// database about each object, and what it finds is rare, so it runs sixty times less often.
+pub const SCAN_EVERY_ROUNDS: u64 = 60;
+
 /// The records older than the grace period (`$2` seconds) of blobs no row names, locked.
 const DUE: &str = "\
 SELECT blob FROM davd_s3_unreferenced u WHERE store = $1 \
@@ -90,7 +97,7 @@ pub fn run(namespace: Weak<S3Namespace>) {
     runtime.spawn(async move {
         let mut rounds = tokio::time::interval(ROUND_EVERY);
         rounds.tick().await;
-        loop {
+        for round in 0u64.. {
             rounds.tick().await;
             let Some(namespace) = namespace.upgrade() else {
                 return;
@@ -99,6 +106,16 @@ pub fn run(namespace: Weak<S3Namespace>) {
                 Ok(0) => {}
                 Ok(removed) => info!(store = %namespace.store, removed, "collected blobs"),
                 Err(e) => warn!(store = %namespace.store, error = %e.message, "collecting blobs failed; trying again later"),
+            }
+            if round % SCAN_EVERY_ROUNDS != 0 {
+                continue;
+            }
+            match namespace.scan_orphans().await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    info!(store = %namespace.store, removed, "removed objects no row named");
+                }
+                Err(e) => warn!(store = %namespace.store, error = %e.message, "scanning the bucket for orphaned objects failed; trying again later"),
             }
         }
     });

@@ -11,6 +11,9 @@
 //! | transactions | `transaction.rs` | changes of several rows or whole trees, at once |
 //! | segments | `segment.rs` | a partial PUT composes a new blob from the old one |
 //! | collector | `collector.rs` | removes blobs unreferenced past the grace period |
+//! | orphan scan | `orphans.rs` | removes objects under the prefix that nothing names |
+//! | fail points | `failpoint.rs` | where the crash tests abort the process (debug builds) |
+//! | [`Audit`] | `audit.rs` | for tests: blobs rows name against blobs the bucket holds |
 //!
 //! The order that keeps the tree from ever naming a missing object: a blob is recorded as
 //! unreferenced, then written whole to S3 (`stage`), and only then does one statement make
@@ -20,8 +23,12 @@
 //! more is recorded in `davd_s3_unreferenced` with the time; the collector (`collector.rs`)
 //! removes such blobs from S3 after a grace period.
 
+#[cfg(any(test, feature = "testing"))]
+mod audit;
 mod blobs;
 mod collector;
+mod failpoint;
+mod orphans;
 mod segment;
 mod settings;
 mod transaction;
@@ -39,8 +46,10 @@ use davd_registry::{
     WriteReceipt,
 };
 
+#[cfg(any(test, feature = "testing"))]
+pub use audit::Audit;
 pub use blobs::{Blobs, PART_SIZE, PARTS_IN_FLIGHT};
-pub use collector::ROUND_EVERY;
+pub use collector::{ROUND_EVERY, SCAN_EVERY_ROUNDS};
 pub use settings::{
     ACCESS_KEY_VARIABLE, Credentials, DEFAULT_GRACE_SECS, DEFAULT_REGION, S3Settings, S3Table,
     SECRET_KEY_VARIABLE,
@@ -278,6 +287,8 @@ impl NamespaceManager for S3Namespace {
                 return Err(e);
             }
         };
+        // The blob is whole in S3 and recorded, and no row names it yet.
+        failpoint::boundary("uploaded");
         Ok(Staged {
             path: path.clone(),
             handle: blob,
@@ -583,5 +594,7 @@ impl S3Namespace {
     }
 }
 
+#[cfg(test)]
+mod orphan_tests;
 #[cfg(test)]
 mod tests;

@@ -40,12 +40,34 @@ impl S3Namespace {
                         .await
                         .map_err(|e| db_error(&e))?;
                 }
+                // Every row changed, nothing committed: a crash here must change nothing.
+                #[cfg(debug_assertions)]
+                super::failpoint::boundary(&format!("commit-{}", what(statements)));
                 tx.commit().await.map_err(|e| db_error(&e))?;
                 session.done();
                 Ok(answers)
             })
             .await
     }
+}
+
+/// What a transaction does, by its first statement, for the name of its fail point
+/// (`s3:commit-move`, `s3:commit-detach`, ...): tests abort one kind of change, not the
+/// purge of leftovers every startup runs.
+#[cfg(debug_assertions)]
+fn what(statements: &[(&str, &[&(dyn ToSql + Sync)])]) -> &'static str {
+    let first = statements.first().map_or("", |(sql, _)| *sql);
+    [
+        (tree::MOVE_ROOT, "move"),
+        (tree::DETACH, "detach"),
+        (tree::REMOVE_TREE, "restore"),
+        (tree::PURGE, "purge"),
+        (tree::PURGE_MINE, "leftovers"),
+        (tree::REMOVE_FILE, "copy"),
+    ]
+    .iter()
+    .find(|(sql, _)| *sql == first)
+    .map_or("other", |(_, name)| *name)
 }
 
 /// Which statements of a transaction return the blobs of rows they removed.
