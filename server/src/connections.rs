@@ -91,7 +91,12 @@ struct Entry {
     idle_since: Instant,
     /// Told to close (to make room, or at shutdown).
     closing: bool,
-    /// Wakes the connection's [`Tracked::until_closing`] on any change.
+    /// [`Tracked::until_closing`] saw the connection busy and waits to hear that it fell
+    /// idle; while it sleeps until an idle deadline instead, requests coming and going need
+    /// not wake it (the deadline is checked again when it passes).
+    watching_for_idle: bool,
+    /// Wakes the connection's [`Tracked::until_closing`]: told to close, or fell idle while
+    /// it was watching for that.
     changed: Arc<Notify>,
 }
 
@@ -132,6 +137,7 @@ impl Connections {
                 Entry {
                     busy: 0,
                     idle_since: Instant::now(),
+                    watching_for_idle: false,
                     closing: false,
                     changed: changed.clone(),
                 },
@@ -219,15 +225,16 @@ impl Tracked {
     /// Marks a request in progress until the returned guard is dropped (with the response
     /// body, once it is sent).
     pub fn busy(&self) -> Busy {
-        self.update(|entry| entry.busy += 1);
+        // A connection falling busy never has to close sooner: nobody is woken.
+        let mut table = self.connections.table();
+        if let Some(entry) = table.entries.get_mut(&self.id) {
+            entry.busy += 1;
+        }
+        drop(table);
         Busy {
             connections: self.connections.clone(),
             id: self.id,
         }
-    }
-
-    fn update(&self, change: impl FnOnce(&mut Entry)) {
-        update(&self.connections, self.id, change);
     }
 
     /// True if the connection has no request in progress.
@@ -238,6 +245,12 @@ impl Tracked {
 
     /// Resolves when the connection should close: it was told to (to make room, or at
     /// shutdown), or it has been idle for the idle limit.
+    ///
+    /// Requests coming and going on a keep-alive connection do not wake it: while idle it
+    /// sleeps until the idle deadline it saw, and then looks again (a request since has moved
+    /// the deadline on, or holds the connection busy). Only a connection it saw busy is
+    /// watched for falling idle. Waking on every change armed a new timer twice per request
+    /// (1,800 instructions of a GET, docs/performance.md).
     pub async fn until_closing(&self) {
         loop {
             let changed = self.changed.notified();
@@ -251,26 +264,20 @@ impl Tracked {
                 if entry.closing {
                     return;
                 }
-                (entry.busy == 0).then(|| entry.idle_since + self.connections.idle_limit)
+                let idle = entry.busy == 0;
+                entry.watching_for_idle = !idle;
+                if idle && entry.idle_since + self.connections.idle_limit <= Instant::now() {
+                    entry.closing = true;
+                    table.closing += 1;
+                    return;
+                }
+                idle.then(|| entry.idle_since + self.connections.idle_limit)
             };
             match deadline {
                 Some(deadline) => {
                     tokio::select! {
                         () = &mut changed => {}
-                        () = tokio::time::sleep_until(deadline) => {
-                            let mut table = self.connections.table();
-                            let expired = match table.entries.get_mut(&self.id) {
-                                Some(entry) if entry.busy == 0 && !entry.closing => {
-                                    entry.closing = true;
-                                    true
-                                }
-                                _ => false,
-                            };
-                            if expired {
-                                table.closing += 1;
-                                return;
-                            }
-                        }
+                        () = tokio::time::sleep_until(deadline) => {}
                     }
                 }
                 None => changed.await,
@@ -297,14 +304,6 @@ fn evict_longest_idle(table: &mut Table) -> bool {
     }
 }
 
-fn update(connections: &Connections, id: u64, change: impl FnOnce(&mut Entry)) {
-    let mut table = connections.table();
-    if let Some(entry) = table.entries.get_mut(&id) {
-        change(entry);
-        entry.changed.notify_waiters();
-    }
-}
-
 impl Drop for Tracked {
     fn drop(&mut self) {
         {
@@ -328,13 +327,19 @@ pub struct Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         let mut fell_idle = false;
-        update(&self.connections, self.id, |entry| {
-            entry.busy = entry.busy.saturating_sub(1);
-            if entry.busy == 0 {
-                entry.idle_since = Instant::now();
-                fell_idle = true;
+        {
+            let mut table = self.connections.table();
+            if let Some(entry) = table.entries.get_mut(&self.id) {
+                entry.busy = entry.busy.saturating_sub(1);
+                if entry.busy == 0 {
+                    entry.idle_since = Instant::now();
+                    fell_idle = true;
+                    if std::mem::take(&mut entry.watching_for_idle) {
+                        entry.changed.notify_waiters();
+                    }
+                }
             }
-        });
+        }
         if fell_idle {
             self.connections.room.notify_waiters();
         }
@@ -486,6 +491,45 @@ mod tests {
         let started = Instant::now();
         tracked.until_closing().await;
         assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    /// A request in the middle of an idle period moves the deadline on without waking the
+    /// watcher: it finds the later deadline when the first one passes.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_while_idle_restarts_the_idle_limit() {
+        let connections = Connections::new(10, Duration::from_secs(30));
+        let tracked = admitted(&connections);
+        let started = Instant::now();
+        let watch = tracked.until_closing();
+        tokio::pin!(watch);
+        let early = tokio::time::timeout(Duration::from_secs(20), &mut watch).await;
+        assert!(early.is_err(), "idle for 20 s of 30");
+        let request = tracked.busy();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(request);
+        // Idle again since 25 s: not closed at 30 s, closed at 55 s.
+        let at_thirty = tokio::time::timeout(Duration::from_secs(10), &mut watch).await;
+        assert!(at_thirty.is_err(), "the request moved the deadline");
+        watch.await;
+        assert_eq!(started.elapsed(), Duration::from_secs(55));
+    }
+
+    /// A connection busy when its deadline passes stays open however long the request takes,
+    /// and closes the idle limit after the request ends.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_request_outlasts_the_deadline_it_began_in() {
+        let connections = Connections::new(10, Duration::from_secs(30));
+        let tracked = admitted(&connections);
+        let started = Instant::now();
+        let watch = tracked.until_closing();
+        tokio::pin!(watch);
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut watch).await;
+        let request = tracked.busy();
+        let during = tokio::time::timeout(Duration::from_secs(100), &mut watch).await;
+        assert!(during.is_err(), "busy connections are not idle");
+        drop(request);
+        watch.await;
+        assert_eq!(started.elapsed(), Duration::from_secs(140));
     }
 
     #[tokio::test(start_paused = true)]
