@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Three davd instances serving one namespace, for trying a cluster out (docs/scaling.md).
 #
-#   scripts/cluster-up.sh [--port PORT] [--dir DIR]
+#   scripts/cluster-up.sh [--port PORT] [--dir DIR] [--s3]
 #
 # Starts a throw-away PostgreSQL (or uses DAVD_DATABASE_URL when it is set), builds davd in
 # release, and starts three instances on one shared root, each on its own port with its own
@@ -12,17 +12,22 @@
 #
 #   --port PORT   where nginx listens (default 8080; the instances take the three after it)
 #   --dir DIR     keep everything in DIR (the shared root is DIR/root) instead of a temporary one
+#   --s3          serve an s3 namespace instead of a shared root: the tree in the database, the
+#                 bytes in a throw-away SeaweedFS (or the store in S3_ENDPOINT, with S3_BUCKET,
+#                 S3_REGION and the keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 port=8080
 dir=""
+s3=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --port) port=$2; shift 2 ;;
         --dir) dir=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --s3) s3=1; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -38,10 +43,11 @@ else
     work=$(mktemp -d "${TMPDIR:-/tmp}/davd-cluster.XXXXXX")
 fi
 chmod 755 "$work"
-mkdir -p "$work/postgres"
+mkdir -p "$work/postgres" "$work/s3"
 cleanup() {
     cluster_stop "$work"
     pg_stop "$work/postgres"
+    s3_stop "$work/s3"
     [ -n "$keep" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,6 +61,17 @@ if [ -z "${DAVD_DATABASE_URL:-}" ]; then
 else
     echo "PostgreSQL: DAVD_DATABASE_URL"
 fi
+stored="shared root:                  $work/root"
+if [ -n "$s3" ]; then
+    if [ -z "${S3_ENDPOINT:-}" ]; then
+        s3_start "$work/s3"
+        echo "SeaweedFS: $S3_ENDPOINT, bucket $S3_BUCKET (thrown away at the end)"
+    else
+        echo "S3: $S3_ENDPOINT, bucket ${S3_BUCKET:-davd}"
+    fi
+    export CLUSTER_KIND=s3
+    stored="bytes in:                     $S3_ENDPOINT/${S3_BUCKET:-davd}/${S3_PREFIX:-davd}/ (tree in PostgreSQL)"
+fi
 cluster_start "$work" "$(pwd)/target/release/davd" "$port" $((port + 1)) $((port + 2)) $((port + 3))
 
 cat <<TEXT
@@ -63,7 +80,7 @@ A cluster of three davd instances is serving one namespace:
 
   through nginx (round robin):  $CLUSTER_URL
   instance by instance:         http://127.0.0.1:$((port + 1))/  http://127.0.0.1:$((port + 2))/  http://127.0.0.1:$((port + 3))/
-  shared root:                  $work/root
+  $stored
   configuration (all three):    $work/davd.toml
   logs:                         $work/davd-*.log, $work/nginx/error.log
 

@@ -74,14 +74,30 @@ pg_stop() {
 # DAVD_DATABASE_URL, properties and locks of kind postgres), one davd per instance port (each
 # with its own --state, default instance names: host name and port), and nginx on LB_PORT
 # sending requests to them in turn. Sets CLUSTER_URL. cluster_stop WORK: stops them all.
+# With CLUSTER_KIND=s3 the namespace is of kind s3 instead (issue 21): no shared root, the
+# tree in the database and the bytes in the store S3_ENDPOINT, S3_BUCKET, S3_REGION (as
+# s3_start sets them) under the prefix S3_PREFIX (default davd); the instances read the keys
+# from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 cluster_start() {
     local work=$1 binary=$2 lb_port=$3
     shift 3
     local ports=("$@")
     [ ${#ports[@]} -gt 0 ] || ports=($(free_port) $(free_port) $(free_port))
-    mkdir -p "$work/root" "$work/nginx/tmp"
+    mkdir -p "$work/nginx/tmp"
     local database=${DAVD_DATABASE_URL:-${PG_URL:-}}
     [ -n "$database" ] || { echo "cluster_start: no database (PG_URL or DAVD_DATABASE_URL)" >&2; return 1; }
+    local namespace
+    case "${CLUSTER_KIND:-fs}" in
+        fs)
+            mkdir -p "$work/root"
+            namespace="{ kind = \"fs\", root = \"$work/root\" }"
+            ;;
+        s3)
+            [ -n "${S3_ENDPOINT:-}" ] || { echo "cluster_start: CLUSTER_KIND=s3 needs S3_ENDPOINT (s3_start)" >&2; return 1; }
+            namespace="{ kind = \"s3\", bucket = \"${S3_BUCKET:-davd}\", endpoint = \"$S3_ENDPOINT\", region = \"${S3_REGION:-us-east-1}\", prefix = \"${S3_PREFIX:-davd}\" }"
+            ;;
+        *) echo "cluster_start: CLUSTER_KIND is fs or s3, not $CLUSTER_KIND" >&2; return 1 ;;
+    esac
     cat >"$work/davd.toml" <<TOML
 # One configuration for every instance: each is started with its own --listen and --state.
 [cluster]
@@ -89,7 +105,7 @@ database = "$database"
 
 [[mount]]
 scope = "/"
-namespace = { kind = "fs", root = "$work/root" }
+namespace = $namespace
 properties = { kind = "postgres" }
 locks = { kind = "postgres" }
 TOML

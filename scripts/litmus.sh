@@ -4,6 +4,7 @@
 #   scripts/litmus.sh [fs|sled|memory] [--auth] [--tls] [extra davd flags...]
 #   scripts/litmus.sh cluster
 #   scripts/litmus.sh s3
+#   scripts/litmus.sh cluster-s3
 #
 # --auth turns on HTTP Basic authentication (a users file with the user "litmus") and runs
 # litmus with those credentials; --tls serves HTTPS with a throw-away self-signed certificate.
@@ -23,6 +24,10 @@
 # `s3` mounts an s3 namespace at /dav (issue 21): its tree in a throw-away PostgreSQL (or
 # DAVD_DATABASE_URL), its bytes in a throw-away SeaweedFS (or the store in
 # DAVD_TEST_S3_ENDPOINT, with DAVD_TEST_S3_BUCKET and the AWS_* keys), under a fresh prefix.
+#
+# `cluster-s3` is both: three instances behind nginx serving one s3 namespace at / (one
+# database, one bucket prefix, each instance its own --state, no shared root), with /dav a
+# collection in it made before litmus starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -31,7 +36,7 @@ command -v litmus >/dev/null || { echo "litmus is not installed (apt-get install
 
 kind=fs
 case "${1:-}" in
-    fs|sled|memory|cluster|s3) kind=$1; shift ;;
+    fs|sled|memory|cluster|s3|cluster-s3) kind=$1; shift ;;
 esac
 auth=""
 tls=""
@@ -58,7 +63,7 @@ namespace = { kind = "fs", root = "$work/root" }
 scope = "/dav"
 namespace = { kind = "$kind"$extra }
 TOML
-if [ "$kind" = s3 ]; then
+if [ "$kind" = s3 ] || [ "$kind" = cluster-s3 ]; then
     mkdir -p "$work/postgres" "$work/s3"
     database=${DAVD_DATABASE_URL:-}
     if [ -z "$database" ]; then
@@ -72,6 +77,10 @@ if [ "$kind" = s3 ]; then
     else
         s3_start "$work/s3"
     fi
+    # A prefix of this run's own: a store shared with other runs keeps them apart.
+    S3_PREFIX="litmus-$(basename "$work")"
+fi
+if [ "$kind" = s3 ]; then
     cat >"$work/davd.toml" <<TOML
 [cluster]
 database = "$database"
@@ -83,7 +92,7 @@ namespace = { kind = "fs", root = "$work/root" }
 
 [[mount]]
 scope = "/dav"
-namespace = { kind = "s3", bucket = "$S3_BUCKET", endpoint = "$S3_ENDPOINT", region = "$S3_REGION", prefix = "litmus-$(basename "$work")" }
+namespace = { kind = "s3", bucket = "$S3_BUCKET", endpoint = "$S3_ENDPOINT", region = "$S3_REGION", prefix = "$S3_PREFIX" }
 properties = { kind = "postgres" }
 locks = { kind = "postgres" }
 TOML
@@ -91,14 +100,15 @@ fi
 log="$work/davd.log"
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    if [ "$kind" = cluster ]; then
-        cluster_stop "$work/cluster"
-        pg_stop "$work/postgres"
-    fi
-    if [ "$kind" = s3 ]; then
-        pg_stop "$work/postgres"
-        s3_stop "$work/s3"
-    fi
+    case "$kind" in
+        cluster|cluster-s3) cluster_stop "$work/cluster" ;;
+    esac
+    case "$kind" in
+        cluster|s3|cluster-s3) pg_stop "$work/postgres" ;;
+    esac
+    case "$kind" in
+        s3|cluster-s3) s3_stop "$work/s3" ;;
+    esac
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -116,15 +126,25 @@ if [ -n "$tls" ]; then
         -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
     flags+=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
 fi
-if [ "$kind" = cluster ]; then
+if [ "$kind" = cluster ] || [ "$kind" = cluster-s3 ]; then
     [ -z "$auth$tls" ] && [ $# = 0 ] || { echo "cluster mode takes no other options" >&2; exit 2; }
     command -v nginx >/dev/null || { echo "cluster mode needs nginx (apt-get install nginx)" >&2; exit 2; }
     mkdir -p "$work/postgres" "$work/cluster"
-    if [ -z "${DAVD_DATABASE_URL:-}" ]; then
-        pg_start "$work/postgres"
+    if [ "$kind" = cluster-s3 ]; then
+        # The s3 branch above started (or found) the database and the store.
+        DAVD_DATABASE_URL=$database CLUSTER_KIND=s3 S3_ENDPOINT=$S3_ENDPOINT S3_BUCKET=$S3_BUCKET \
+            S3_REGION=$S3_REGION S3_PREFIX=$S3_PREFIX \
+            cluster_start "$work/cluster" "$(pwd)/target/release/davd" "$(free_port)"
+        # The collection litmus works in, made through the load balancer like anything else.
+        made=$(curl -s -o /dev/null -w '%{http_code}' -X MKCOL "${CLUSTER_URL}dav/" || true)
+        [ "$made" = 201 ] || { echo "MKCOL /dav/ answered $made" >&2; exit 1; }
+    else
+        if [ -z "${DAVD_DATABASE_URL:-}" ]; then
+            pg_start "$work/postgres"
+        fi
+        cluster_start "$work/cluster" "$(pwd)/target/release/davd" "$(free_port)"
+        mkdir -p "$work/cluster/root/dav"
     fi
-    cluster_start "$work/cluster" "$(pwd)/target/release/davd" "$(free_port)"
-    mkdir -p "$work/cluster/root/dav"
     url=$CLUSTER_URL
     log="$work/cluster/davd-*.log"
 else
@@ -143,6 +163,8 @@ fi
 export TESTS="${TESTS:-basic copymove props locks http}"
 if [ "$kind" = cluster ]; then
     echo "litmus through nginx in front of three instances at ${url}dav/"
+elif [ "$kind" = cluster-s3 ]; then
+    echo "litmus through nginx in front of three instances of one s3 namespace at ${url}dav/"
 else
     echo "litmus against a $kind namespace at ${url}dav/${auth:+ (authenticated)}"
 fi

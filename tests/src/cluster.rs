@@ -1,10 +1,12 @@
 //! Several davd processes serving one namespace through one PostgreSQL: the harness of
 //! `tests/tests/cluster.rs`.
 //!
-//! A [`Cluster`] is a temporary shared root, one configuration file for every instance (the
-//! database, a schema of its own, properties and locks of kind `postgres`), and one davd
-//! process per instance, each with its own `--state` and port. The database is the one in
-//! `DAVD_TEST_DATABASE_URL`, or a [`Postgres`] of the test's own when the test stops it.
+//! A [`Cluster`] is one configuration file for every instance (the database, a schema of its
+//! own, properties and locks of kind `postgres`, and the namespace: a temporary shared root,
+//! or with [`Kind::S3`] a tree in the database and a prefix of its own in the test S3 store,
+//! no shared directory), and one davd process per instance, each with its own `--state` and
+//! port. The database is the one in `DAVD_TEST_DATABASE_URL`, or a [`Postgres`] of the test's
+//! own when the test stops it.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -16,6 +18,8 @@ use reqwest::{Client, Method, RequestBuilder};
 use tempfile::TempDir;
 
 use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, skip, test_database};
+
+pub use crate::s3_place::S3Place;
 
 /// A throw-away PostgreSQL cluster of the test's own, on a free loopback port, for tests that
 /// stop the database under davd's feet. Made with `initdb` and run with `pg_ctl` (as the
@@ -184,11 +188,25 @@ pub struct Node {
     served: bool,
 }
 
-/// Instances serving one shared root through one database.
+/// Where a cluster's instances keep the namespace they serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A root directory every instance shares (`fs`).
+    Fs,
+    /// The tree in the cluster's database and the bytes in the test S3 store, under a prefix
+    /// of the cluster's own (`s3`): nothing shared but the database and the bucket.
+    S3,
+}
+
+/// Instances serving one namespace through one database.
 pub struct Cluster {
     binary: PathBuf,
     dir: TempDir,
+    /// The shared root ([`Kind::Fs`]; with [`Kind::S3`] an empty directory nobody uses).
     pub root: PathBuf,
+    pub kind: Kind,
+    /// Where the bytes are, with [`Kind::S3`].
+    pub s3: Option<S3Place>,
     config: PathBuf,
     pub nodes: Vec<Node>,
     pub client: Client,
@@ -198,8 +216,9 @@ pub struct Cluster {
     _schema: Option<SchemaGuard>,
 }
 
-/// The mounts every instance serves: the shared root, properties and locks in the database.
-const MOUNTS: &str = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"ROOT\" }\n\
+/// The mounts every instance serves: the namespace (`NAMESPACE`), properties and locks in the
+/// database.
+const MOUNTS: &str = "[[mount]]\nscope = \"/\"\nnamespace = NAMESPACE\n\
                       properties = { kind = \"postgres\" }\nlocks = { kind = \"postgres\" }\n";
 
 impl Cluster {
@@ -212,13 +231,24 @@ impl Cluster {
     /// Like [`Cluster::start`], with `extra` appended to the configuration every instance
     /// reads (`"[limits]\nmax_locks_per_user = 5\n"`).
     pub async fn start_with(binary: &str, names: &[&str], extra: &str) -> Option<Cluster> {
+        Cluster::start_kind(binary, names, extra, Kind::Fs).await
+    }
+
+    /// Like [`Cluster::start_with`], serving a namespace of `kind`; `None` after the loud skip
+    /// line when there is no test database, or with [`Kind::S3`] no test store.
+    pub async fn start_kind(
+        binary: &str,
+        names: &[&str],
+        extra: &str,
+        kind: Kind,
+    ) -> Option<Cluster> {
         let url = test_database()?;
         let schema = fresh_schema();
         let guard = SchemaGuard {
             url: url.clone(),
             schema: schema.clone(),
         };
-        let mut cluster = Cluster::on(binary, &url, &schema, names);
+        let mut cluster = Cluster::on_kind(binary, &url, &schema, names, kind)?;
         cluster._schema = Some(guard);
         if !extra.is_empty() {
             let mut text = std::fs::read_to_string(&cluster.config).unwrap();
@@ -232,6 +262,27 @@ impl Cluster {
     /// Instances `names` on the database at `url`, in `schema` (empty: the database's
     /// default, `public`); not started yet.
     pub fn on(binary: &str, url: &str, schema: &str, names: &[&str]) -> Cluster {
+        Cluster::made(binary, url, schema, names, None)
+    }
+
+    /// Like [`Cluster::on`], serving a namespace of `kind`; `None` after the loud skip line
+    /// when `kind` needs the test S3 store and there is none.
+    pub fn on_kind(
+        binary: &str,
+        url: &str,
+        schema: &str,
+        names: &[&str],
+        kind: Kind,
+    ) -> Option<Cluster> {
+        let s3 = match kind {
+            Kind::Fs => None,
+            Kind::S3 => Some(S3Place::fresh()?),
+        };
+        Some(Cluster::made(binary, url, schema, names, s3))
+    }
+
+    /// The cluster's directory and configuration: the shared root, or the s3 place if given.
+    fn made(binary: &str, url: &str, schema: &str, names: &[&str], s3: Option<S3Place>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
@@ -241,9 +292,13 @@ impl Cluster {
         } else {
             format!("schema = \"{schema}\"\n")
         };
+        let namespace = match &s3 {
+            Some(place) => place.table(),
+            None => format!("{{ kind = \"fs\", root = \"{}\" }}", root.display()),
+        };
         let text = format!(
             "[cluster]\ndatabase = \"{url}\"\n{schema_line}\n{}",
-            MOUNTS.replace("ROOT", &root.display().to_string())
+            MOUNTS.replace("NAMESPACE", &namespace)
         );
         std::fs::write(&config, text).unwrap();
         let nodes = names
@@ -260,6 +315,8 @@ impl Cluster {
             binary: PathBuf::from(binary),
             dir,
             root,
+            kind: if s3.is_some() { Kind::S3 } else { Kind::Fs },
+            s3,
             config,
             nodes,
             client: crate::client_builder()
@@ -513,4 +570,24 @@ pub fn have(program: &str) -> bool {
         .args(["-c", &format!("command -v {program} >/dev/null")])
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Makes each `async fn NAME(kind: Kind)` of a test file two tests, `NAME::fs` and
+/// `NAME::s3`, one per [`Kind`]: one body checks both deployments, and
+/// `cargo test --test cluster s3` picks out the s3 ones.
+#[macro_export]
+macro_rules! on_both_kinds {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn fs() {
+                super::$name($crate::cluster::Kind::Fs).await
+            }
+
+            #[tokio::test]
+            async fn s3() {
+                super::$name($crate::cluster::Kind::S3).await
+            }
+        }
+    )*};
 }

@@ -1,11 +1,15 @@
-//! Three davd processes A, B and C on separate ports serve one shared root through one
+//! Three davd processes A, B and C on separate ports serve one namespace through one
 //! PostgreSQL (issue 18): locks, properties, document ids and write latches hold across them,
 //! a killed instance loses nothing it acknowledged and holds nothing up, a database outage is
-//! a 503 that heals by itself, and clocks that disagree agree on lock timeouts.
+//! a 503 that heals by itself, and clocks that disagree agree on lock timeouts. The tests
+//! about the namespace and the latches run twice (`NAME::fs`, `NAME::s3`): on one shared root,
+//! and on an s3 namespace with nothing shared but the database and a bucket (issue 21;
+//! `cluster_s3.rs` has the checks only s3 needs).
 //!
 //! They need a database: `DAVD_TEST_DATABASE_URL` (each test works in a schema of its own),
-//! and for the outage a PostgreSQL of their own (`initdb`). Without one they pass after a loud
-//! line saying they did not run; `.ci/run` sets `DAVD_REQUIRE_CLUSTER_TESTS` so that in CI
+//! and for the outage a PostgreSQL of their own (`initdb`); the s3 runs also the test store
+//! (`DAVD_TEST_S3_ENDPOINT`). Without them they pass after a loud line saying they did not
+//! run; `.ci/run` sets `DAVD_REQUIRE_CLUSTER_TESTS` and `DAVD_REQUIRE_S3_TESTS` so that in CI
 //! they must run. docs/scaling.md says how to run them by hand.
 #![allow(clippy::unwrap_used)]
 
@@ -16,17 +20,32 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 
 use davd_subsystems::conformance::cluster::skip;
-use davd_tests::cluster::{Cluster, FreshDatabase, Postgres, have};
-use davd_tests::{ALLPROP, LOCKINFO_EXCLUSIVE, Multistatus, lock_token};
+use davd_tests::cluster::{Cluster, FreshDatabase, Kind, Postgres, have};
+use davd_tests::{ALLPROP, LOCKINFO_EXCLUSIVE, Multistatus, lock_token, on_both_kinds};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_davd-node");
 const A: usize = 0;
 const B: usize = 1;
 const C: usize = 2;
 
-async fn three() -> Option<Cluster> {
-    Cluster::start(BINARY, &["a", "b", "c"]).await
+/// Three instances serving a namespace of `kind`.
+async fn three(kind: Kind) -> Option<Cluster> {
+    Cluster::start_kind(BINARY, &["a", "b", "c"], "", kind).await
 }
+
+// Each of these runs twice: on a shared fs root and on an s3 namespace (three instances, one
+// database, one bucket prefix, nothing shared on disk). The others below are fs-only, each
+// saying why.
+on_both_kinds!(
+    a_lock_taken_through_one_instance_holds_at_every_other,
+    sixty_concurrent_exclusive_locks_over_three_instances_yield_one,
+    many_locks_at_once_through_one_instance_are_all_granted,
+    instances_starting_together_on_a_fresh_database_migrate_once,
+    properties_and_document_ids_are_the_same_through_every_instance,
+    an_instance_killed_after_acknowledging_loses_nothing,
+    a_killed_instance_s_latch_is_freed_at_once,
+    a_database_outage_is_a_503_and_heals_by_itself,
+);
 
 const REPL: &str = "http://schemas.microsoft.com/repl/";
 
@@ -100,9 +119,10 @@ async fn author(cluster: &Cluster, node: usize, path: &str) -> Option<String> {
 
 /// A lock taken through A binds B's writes, shows in C's lock discovery, and C can release
 /// it.
-#[tokio::test]
-async fn a_lock_taken_through_one_instance_holds_at_every_other() {
-    let Some(cluster) = three().await else { return };
+async fn a_lock_taken_through_one_instance_holds_at_every_other(kind: Kind) {
+    let Some(cluster) = three(kind).await else {
+        return;
+    };
     let put = cluster
         .request(A, "PUT", "/report.docx")
         .body("v1")
@@ -158,9 +178,10 @@ async fn a_lock_taken_through_one_instance_holds_at_every_other() {
 
 /// Of sixty clients asking at once for an exclusive lock on one resource, spread over the
 /// three instances, exactly one gets it.
-#[tokio::test]
-async fn sixty_concurrent_exclusive_locks_over_three_instances_yield_one() {
-    let Some(cluster) = three().await else { return };
+async fn sixty_concurrent_exclusive_locks_over_three_instances_yield_one(kind: Kind) {
+    let Some(cluster) = three(kind).await else {
+        return;
+    };
     let put = cluster
         .request(B, "PUT", "/contested.txt")
         .body("x")
@@ -199,6 +220,8 @@ async fn sixty_concurrent_exclusive_locks_over_three_instances_yield_one() {
 /// `max_locks_per_user` counts the locks taken through every instance, and holds when one
 /// user's LOCKs of thirty different files arrive at the three instances at once: exactly the
 /// limit is granted, and a lock released through another instance makes room for one more.
+/// fs only: the limit counts rows of the lock table under a latch named after the user; the
+/// namespace takes no part but the setup's PUTs, which the s3 runs of the others cover.
 #[tokio::test]
 async fn the_lock_limit_per_user_holds_across_instances() {
     let Some(cluster) = Cluster::start_with(
@@ -281,9 +304,10 @@ async fn the_lock_limit_per_user_holds_across_instances() {
 /// granted, without waiting for one another: each holds its path's latch while it waits for
 /// the user's lock-count latch, which is held on connections of its own. (When both came
 /// from one pool, the first 16 took every connection and waited a minute for a 17th.)
-#[tokio::test]
-async fn many_locks_at_once_through_one_instance_are_all_granted() {
-    let Some(cluster) = three().await else { return };
+async fn many_locks_at_once_through_one_instance_are_all_granted(kind: Kind) {
+    let Some(cluster) = three(kind).await else {
+        return;
+    };
     const MANY: usize = 40;
     for i in 0..MANY {
         let put = cluster
@@ -317,13 +341,16 @@ async fn many_locks_at_once_through_one_instance_are_all_granted() {
 }
 
 /// Three instances started at the same moment on a fresh database all start, the schema is
-/// migrated once, to the latest version, and they serve one namespace at once.
-#[tokio::test]
-async fn instances_starting_together_on_a_fresh_database_migrate_once() {
+/// migrated once, to the latest version, and they serve one namespace at once (on s3, all
+/// three make the root collection's row at startup: one is kept).
+async fn instances_starting_together_on_a_fresh_database_migrate_once(kind: Kind) {
     let Some(database) = FreshDatabase::create().await else {
         return;
     };
-    let mut cluster = Cluster::on(BINARY, &database.url, "", &["a", "b", "c"]);
+    let Some(mut cluster) = Cluster::on_kind(BINARY, &database.url, "", &["a", "b", "c"], kind)
+    else {
+        return;
+    };
     cluster.start_together().await;
     let rows = cluster
         .database()
@@ -375,9 +402,10 @@ async fn identity(cluster: &Cluster, node: usize, path: &str) -> (String, String
 
 /// A property set through A is read through B; a MOVE through C carries it, and the
 /// document's id, which all three report alike.
-#[tokio::test]
-async fn properties_and_document_ids_are_the_same_through_every_instance() {
-    let Some(cluster) = three().await else { return };
+async fn properties_and_document_ids_are_the_same_through_every_instance(kind: Kind) {
+    let Some(cluster) = three(kind).await else {
+        return;
+    };
     assert_eq!(
         cluster
             .request(A, "MKCOL", "/folder")
@@ -443,9 +471,8 @@ async fn properties_and_document_ids_are_the_same_through_every_instance() {
 
 /// What A acknowledged is in the database the moment it answered: killed right after, B
 /// sees the lock and the property.
-#[tokio::test]
-async fn an_instance_killed_after_acknowledging_loses_nothing() {
-    let Some(mut cluster) = three().await else {
+async fn an_instance_killed_after_acknowledging_loses_nothing(kind: Kind) {
+    let Some(mut cluster) = three(kind).await else {
         return;
     };
     let put = cluster
@@ -491,9 +518,8 @@ async fn an_instance_killed_after_acknowledging_loses_nothing() {
 
 /// An instance killed while it holds a path's latch holds nobody up: the database ends its
 /// transaction, and with it the latch, when its connection closes.
-#[tokio::test]
-async fn a_killed_instance_s_latch_is_freed_at_once() {
-    let Some(mut cluster) = three().await else {
+async fn a_killed_instance_s_latch_is_freed_at_once(kind: Kind) {
+    let Some(mut cluster) = three(kind).await else {
         return;
     };
     // A resumable upload writes its segment under the path's latch: a body that stalls after
@@ -567,14 +593,18 @@ fn cluster_instance(cluster: &Cluster, node: usize) -> String {
 }
 
 /// The database stops as if it crashed: every request that needs it is a 503 with
-/// Retry-After within seconds, reads that need none go on; it starts again and davd serves
-/// again, without a restart, with every acknowledged write there.
-#[tokio::test]
-async fn a_database_outage_is_a_503_and_heals_by_itself() {
+/// Retry-After within seconds, reads that need none go on (on fs, downloads; on s3 the tree
+/// is in the database, so a download is a 503 too); it starts again and davd serves again,
+/// without a restart, with every acknowledged write there.
+async fn a_database_outage_is_a_503_and_heals_by_itself(kind: Kind) {
     let Some(postgres) = Postgres::start() else {
         return;
     };
-    let mut cluster = Cluster::on(BINARY, &postgres.url, "outage", &["a", "b", "c"]);
+    let Some(mut cluster) =
+        Cluster::on_kind(BINARY, &postgres.url, "outage", &["a", "b", "c"], kind)
+    else {
+        return;
+    };
     cluster.start_all(&[]).await;
     let mut acknowledged = Vec::new();
     for (i, node) in [A, B, C].into_iter().enumerate() {
@@ -640,14 +670,28 @@ async fn a_database_outage_is_a_503_and_heals_by_itself() {
             "LOCK took {:?}",
             started.elapsed()
         );
-        // A download needs no shared state.
+        // On fs a download needs no shared state; on s3 it reads the tree's row first.
+        let started = Instant::now();
         let get = cluster
             .request(node, "GET", "/acked-1.txt")
             .send()
             .await
             .unwrap();
-        assert_eq!(get.status(), StatusCode::OK);
-        assert_eq!(get.text().await.unwrap(), "body 1");
+        match kind {
+            Kind::Fs => {
+                assert_eq!(get.status(), StatusCode::OK);
+                assert_eq!(get.text().await.unwrap(), "body 1");
+            }
+            Kind::S3 => {
+                assert_eq!(get.status(), StatusCode::SERVICE_UNAVAILABLE);
+                assert!(get.headers().contains_key("retry-after"));
+                assert!(
+                    started.elapsed() < bound,
+                    "GET took {:?}",
+                    started.elapsed()
+                );
+            }
+        }
     }
 
     postgres.start_again();
@@ -686,14 +730,16 @@ async fn a_database_outage_is_a_503_and_heals_by_itself() {
 
 /// C's clock runs five minutes ahead: lock timeouts come from the database's clock, so C
 /// shows the others' locks with the time they really have left, and a short lock C takes
-/// ends for everyone when it should.
+/// ends for everyone when it should. fs only: the timeouts are the lock table's, the same
+/// whatever the namespace (an s3 instance's clock also signs its requests to the store,
+/// which refuses a skew beyond 15 minutes: not what this test is about).
 #[tokio::test]
 async fn an_instance_whose_clock_is_ahead_agrees_on_lock_timeouts() {
     if !have("faketime") {
         skip("faketime is not installed (apt-get install faketime)");
         return;
     }
-    let Some(mut cluster) = three().await else {
+    let Some(mut cluster) = three(Kind::Fs).await else {
         return;
     };
     cluster.kill(C);
@@ -782,10 +828,11 @@ async fn an_instance_whose_clock_is_ahead_agrees_on_lock_timeouts() {
 }
 
 /// Each instance stages in a directory of its own on the shared root, and one that starts
-/// leaves the others' alone.
+/// leaves the others' alone. fs only: an s3 instance stages in the bucket, under names
+/// nobody else picks (fresh UUIDs), with no directory of its own.
 #[tokio::test]
 async fn instances_stage_apart_and_starting_one_leaves_the_others_uploads() {
-    let Some(mut cluster) = three().await else {
+    let Some(mut cluster) = three(Kind::Fs).await else {
         return;
     };
     let staging = cluster.root.join(".davd-staging");
@@ -817,7 +864,8 @@ async fn instances_stage_apart_and_starting_one_leaves_the_others_uploads() {
 
 /// The harness itself: a port chosen free when the cluster was made may be given to another
 /// test's server before an instance starts on it (CI saw "Address already in use"). An
-/// instance that never served then starts on another port, and serves.
+/// instance that never served then starts on another port, and serves. fs only: it checks the
+/// harness, not a namespace.
 #[tokio::test]
 async fn an_instance_whose_port_was_taken_before_it_started_takes_another() {
     let Some(database) = FreshDatabase::create().await else {

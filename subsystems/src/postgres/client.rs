@@ -285,6 +285,12 @@ impl Cluster {
         Some((carried, connection))
     }
 
+    /// Whether the current request carries this cluster's latches' transaction: what it
+    /// wrote there is invisible to a transaction of its own until the latches commit.
+    pub(crate) fn carries(&self) -> bool {
+        self.carried().is_some()
+    }
+
     /// A connection for queries, as a [`Session`]: from the pool of the asking thread when it
     /// has a runtime of its own, so that the connection is driven where it is used.
     pub(crate) async fn session(&self) -> SubsystemResult<Session> {

@@ -473,6 +473,15 @@ impl NamespaceManager for S3Namespace {
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
+        // A PUT's publish detached the replaced row inside the latches' transaction, which
+        // has not committed yet: a transaction of its own would not see the row, and it
+        // would stay detached (its blob never recorded for the collector) after the commit.
+        if self.cluster.carries() {
+            self.cluster
+                .query(tree::PURGE_CARRIED, &[&self.store, &detached.handle])
+                .await?;
+            return Ok(());
+        }
         self.transaction(
             &[(tree::PURGE, &[&detached.handle])],
             ReleaseFrom::Statement(0),

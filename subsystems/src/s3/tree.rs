@@ -110,6 +110,19 @@ pub const IS_DETACHED: &str =
 pub const PURGE: &str = "DELETE FROM davd_s3_detached WHERE store = $1 AND tag = $2 \
                          RETURNING blob";
 
+/// [`PURGE`] and [`RELEASE`] as one statement, for a request that carries the latches'
+/// transaction (a PUT purging the row its publish detached there). The outer query sees the
+/// tables as they were before the deletion, so the rows being purged do not count as naming
+/// their own blobs.
+pub const PURGE_CARRIED: &str = "\
+WITH gone AS (DELETE FROM davd_s3_detached WHERE store = $1 AND tag = $2 RETURNING blob) \
+INSERT INTO davd_s3_unreferenced (store, blob) \
+SELECT DISTINCT $1, g.blob FROM gone g WHERE g.blob IS NOT NULL \
+AND NOT EXISTS (SELECT 1 FROM davd_s3_tree t WHERE t.store = $1 AND t.blob = g.blob) \
+AND NOT EXISTS (SELECT 1 FROM davd_s3_detached d WHERE d.store = $1 AND d.blob = g.blob \
+                AND d.tag <> $2) \
+ON CONFLICT DO NOTHING";
+
 /// Forgets every row this instance (`$2`) detached; the blobs they named.
 pub const PURGE_MINE: &str = "DELETE FROM davd_s3_detached WHERE store = $1 AND instance = $2 \
                               RETURNING blob";
