@@ -5,9 +5,9 @@
 //! parts going up at once. So the mount holds at most its budget of parts in memory, however
 //! many uploads run (docs/performance.md, "Uploads to an s3 mount").
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use object_store::{MultipartUpload, ObjectStoreExt, PutPayload, PutPayloadMut};
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload};
 use tokio::task::JoinSet;
 
 use davd_registry::{ByteStream, SubsystemError, SubsystemResult};
@@ -15,11 +15,6 @@ use davd_registry::{ByteStream, SubsystemError, SubsystemResult};
 use super::blobs::{Blobs, PART_SIZE, PARTS_IN_FLIGHT, body_error};
 use super::budget::PartPermit;
 use super::deadlines::{self, ANSWER};
-
-/// Body chunks are copied into blocks of this size: a part then holds its bytes and nothing
-/// more, however the client cut the body (a million one-byte chunks would otherwise each keep
-/// a piece of the server's read buffers alive).
-const BLOCK: usize = 64 * 1024;
 
 impl Blobs {
     /// Writes `body` as the blob `blob`; its length. A failed upload is aborted.
@@ -31,12 +26,14 @@ impl Blobs {
             received: 0,
             ended: false,
         };
-        let permit = self.budget.part().await?;
-        let first = reader.fill().await?;
+        let mut permit = self.budget.part().await?;
+        reader.fill(&mut permit.buffer).await?;
+        let first = permit.take();
         if reader.ended {
-            let limit = deadlines::for_body(first.content_length() as u64, self.beside());
-            deadlines::within(limit, "a PUT", self.store.put(&location, first)).await?;
-            drop(permit);
+            let limit = deadlines::for_body(first.len() as u64, self.beside());
+            let payload = PutPayload::from_bytes(first.clone());
+            deadlines::within(limit, "a PUT", self.store.put(&location, payload)).await?;
+            permit.give_back(first);
             return Ok(reader.received);
         }
         let upload = deadlines::within(
@@ -54,9 +51,10 @@ impl Blobs {
             parts.send(self, first, permit).await?;
             while !reader.ended {
                 // The next part waits for the budget before a byte of it is read.
-                let permit = self.budget.part().await?;
-                let part = reader.fill().await?;
-                if part.content_length() > 0 {
+                let mut permit = self.budget.part().await?;
+                reader.fill(&mut permit.buffer).await?;
+                if !permit.buffer.is_empty() {
+                    let part = permit.take();
                     parts.send(self, part, permit).await?;
                 }
             }
@@ -109,8 +107,8 @@ impl Parts {
     async fn send(
         &mut self,
         blobs: &Blobs,
-        part: PutPayload,
-        permit: PartPermit,
+        part: Bytes,
+        mut permit: PartPermit,
     ) -> SubsystemResult<()> {
         // A part that failed stops the upload now, not once the whole body has been read.
         while let Some(done) = self.in_flight.try_join_next() {
@@ -123,11 +121,13 @@ impl Parts {
                 joined(done)?;
             }
         }
-        let limit = deadlines::for_body(part.content_length() as u64, blobs.beside());
+        let limit = deadlines::for_body(part.len() as u64, blobs.beside());
         // The part's number is taken here, in order; the request goes out in the task.
-        let request = self.upload.put_part(part);
+        let request = self.upload.put_part(PutPayload::from_bytes(part.clone()));
         self.in_flight.spawn(async move {
+            // The request, and its hold on the part, ends within the call.
             let sent = deadlines::within(limit, "a part of an upload", request).await;
+            permit.give_back(part);
             drop(permit);
             sent
         });
@@ -152,16 +152,18 @@ struct PartReader {
 }
 
 impl PartReader {
-    /// The next part: [`PART_SIZE`] bytes of the body, or what is left of it. Looks one chunk
+    /// Reads the next part into `part` (empty, with room for [`PART_SIZE`]): that many bytes
+    /// of the body, or what is left of it. The chunks are copied, so that a part holds its
+    /// bytes and nothing more however the client cut the body (a million one-byte chunks
+    /// would otherwise each keep a piece of the server's read buffers alive). Looks one chunk
     /// ahead, so that `ended` is known as soon as the part is: a body of exactly one part goes
     /// up in one PUT, and no part is empty.
-    async fn fill(&mut self) -> SubsystemResult<PutPayload> {
-        let mut part = PutPayloadMut::new().with_block_size(BLOCK);
-        while part.content_length() < PART_SIZE {
+    async fn fill(&mut self, part: &mut BytesMut) -> SubsystemResult<()> {
+        while part.len() < PART_SIZE {
             let Some(mut chunk) = self.next().await? else {
-                return Ok(part.freeze());
+                return Ok(());
             };
-            let room = PART_SIZE - part.content_length();
+            let room = PART_SIZE - part.len();
             if chunk.len() > room {
                 self.carry = Some(chunk.split_off(room));
             }
@@ -170,7 +172,7 @@ impl PartReader {
         if self.carry.is_none() {
             self.carry = self.next().await?;
         }
-        Ok(part.freeze())
+        Ok(())
     }
 
     /// The next chunk of the body (the carried one first); `None` once it has ended.
