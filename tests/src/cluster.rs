@@ -457,6 +457,12 @@ impl Cluster {
         )
     }
 
+    /// The process id of the instance `index` while it runs (for a test that reads its
+    /// memory in `/proc`); started under a wrapper, the wrapper's.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].child.as_ref().map(Child::id)
+    }
+
     /// The state directory of the instance `index`.
     pub fn state(&self, index: usize) -> &Path {
         &self.nodes[index].state

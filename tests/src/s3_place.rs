@@ -54,6 +54,8 @@ impl S3Place {
                 session_token: None,
             },
             grace: Duration::from_secs(DEFAULT_GRACE_SECS),
+            // Only reads: no upload takes a part.
+            upload_parts: 1,
         };
         Blobs::new(&settings).unwrap()
     }

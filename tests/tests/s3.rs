@@ -132,36 +132,104 @@ async fn an_s3_mount_serves_the_methods_of_any_namespace() {
     assert_eq!(s.get("/a.txt").await.text().await.unwrap(), "changed");
 }
 
-/// A store nobody answers at: an upload is a 503 with `Retry-After` (the client may try again),
-/// not a hang, and the tree, which lives in the database, still answers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_store_is_a_503_with_retry_after() {
+/// A server on the database at `url`, in `schema`, serving `namespace` at `/` as the
+/// instance `instance`: two servers on one schema and one bucket prefix share the tree.
+async fn server_on(url: &str, schema: &str, instance: &str, namespace: &str) -> TestServer {
+    let config = format!(
+        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"{instance}\"\n\n\
+         [[mount]]\nscope = \"/\"\nnamespace = {{ {namespace} }}\n\
+         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n"
+    );
+    TestServer::configured(&config).await
+}
+
+/// How long a request may take to be refused when the store is gone: far above the 2 s the
+/// client's retries and the bounds of `deadlines.rs` take, a bound against hanging only.
+const CEILING: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends `request` and checks it is a 503 with `Retry-After`, answered within [`CEILING`].
+async fn refused_in_time(request: reqwest::RequestBuilder, what: &str) {
+    let started = std::time::Instant::now();
+    let response = request.send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {}",
+        response.text().await.unwrap_or_default()
+    );
+    assert!(response.headers().contains_key("retry-after"), "{what}");
+    let took = started.elapsed();
+    assert!(took < CEILING, "{what} took {took:?}");
+}
+
+/// Through a server whose store is gone (`dead`, an endpoint): a PUT and a GET of content
+/// acknowledged before are 503s with `Retry-After` within the ceiling, not hangs; the tree, in
+/// the database, still answers. Then a server on the real store reads back what was
+/// acknowledged: nothing is lost, nothing half-written is published.
+async fn a_gone_store_is_refused_and_loses_nothing(dead: &str) {
     let Some(store) = test_store() else {
         return;
     };
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let keys = store
-        .table_keys()
-        .replace(&store.endpoint, &format!("http://127.0.0.1:{port}"));
-    let Some((s, _guard)) = s3_server_at(&keys).await else {
+    let Some(url) = test_database() else {
         return;
     };
-    let started = std::time::Instant::now();
-    let put = s.put("/f", "lost?").await;
-    assert_eq!(put.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(put.headers().contains_key("retry-after"));
-    // A bound against hanging, far above the 2 s the client's retries take.
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let schema = fresh_schema();
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let keys = store.table_keys();
+    let live = server_on(&url, &schema, "live", &keys).await;
     assert_eq!(
-        s.get("/f").await.status(),
+        live.put("/kept", "acknowledged").await.status(),
+        StatusCode::CREATED
+    );
+
+    let gone = server_on(&url, &schema, "gone", &keys.replace(&store.endpoint, dead)).await;
+    refused_in_time(gone.request("PUT", "/f").body("lost?"), "a PUT").await;
+    refused_in_time(
+        gone.request("PUT", "/kept").body("replaced?"),
+        "a PUT over content",
+    )
+    .await;
+    refused_in_time(gone.request("GET", "/kept"), "a GET").await;
+    refused_in_time(
+        gone.request("GET", "/kept").header("Range", "bytes=2-5"),
+        "a range GET",
+    )
+    .await;
+    assert_eq!(
+        gone.get("/f").await.status(),
         StatusCode::NOT_FOUND,
         "nothing published"
     );
-    assert_eq!(s.mkcol("/dir").await.status(), StatusCode::CREATED);
-    let (status, _) = s.propfind("/", "1", "").await;
+    assert_eq!(gone.mkcol("/dir").await.status(), StatusCode::CREATED);
+    let (status, _) = gone.propfind("/", "1", "").await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
+
+    let back = live.get("/kept").await;
+    assert_eq!(back.status(), StatusCode::OK);
+    assert_eq!(back.text().await.unwrap(), "acknowledged");
+    assert_eq!(live.get("/f").await.status(), StatusCode::NOT_FOUND);
+}
+
+/// A store nobody listens at (the connection is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_is_a_503_with_retry_after() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    a_gone_store_is_refused_and_loses_nothing(&format!("http://127.0.0.1:{port}")).await;
+}
+
+/// A store that accepts connections and never answers (a listener that never reads): the
+/// client's connect timeout does not notice it, the bounds around each call do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_never_answers_is_a_503_with_retry_after() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    a_gone_store_is_refused_and_loses_nothing(&format!("http://127.0.0.1:{port}")).await;
+    drop(silent);
 }
 
 /// COPY and MOVE between an `fs` scope and an `s3` scope, both ways, with collections: the

@@ -5,19 +5,19 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig, WriteMultipart,
+    RetryConfig,
 };
 
 use davd_registry::{ByteRange, ByteStream, SubsystemError, SubsystemResult};
 
-use super::failpoint;
+use super::budget::UploadBudget;
+use super::deadlines::{self, ANSWER, STALL, Stalling, StoreSilent};
 use super::settings::S3Settings;
 
 /// A body up to this size goes up in one PUT; a larger one as a multipart upload of parts of
@@ -25,7 +25,8 @@ use super::settings::S3Settings;
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Parts of one upload in flight at once. With the part being filled, an upload holds at most
-/// `(PARTS_IN_FLIGHT + 1) * PART_SIZE` bytes in memory (24 MiB).
+/// `(PARTS_IN_FLIGHT + 1) * PART_SIZE` bytes in memory (24 MiB), and all uploads of a mount
+/// together at most their budget (`upload.rs`, `budget.rs`).
 pub const PARTS_IN_FLIGHT: usize = 2;
 
 /// How long a connection to the store may take to open: an unreachable store fails fast.
@@ -34,9 +35,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The blobs of one `s3` mount.
 #[derive(Clone)]
 pub struct Blobs {
-    store: Arc<AmazonS3>,
+    pub(super) store: Arc<AmazonS3>,
     prefix: String,
     bucket: String,
+    /// The part buffers the mount's uploads share.
+    pub(super) budget: UploadBudget,
 }
 
 impl std::fmt::Debug for Blobs {
@@ -57,7 +60,8 @@ impl Blobs {
             .with_access_key_id(&settings.credentials.access_key_id)
             .with_secret_access_key(&settings.credentials.secret_access_key)
             // Whole-request timeouts would cut long downloads to slow clients short; a store
-            // that does not answer is noticed when connecting, and retried only briefly.
+            // that refuses is noticed when connecting, and retried only briefly, and one that
+            // accepts and never answers by the bounds around each call (`deadlines.rs`).
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(CONNECT_TIMEOUT)
@@ -86,76 +90,20 @@ impl Blobs {
             store: Arc::new(store),
             prefix: settings.prefix.clone(),
             bucket: settings.bucket.clone(),
+            budget: UploadBudget::new(settings.upload_parts),
         })
     }
 
-    fn location(&self, blob: &str) -> Path {
+    /// The part buffers the mount's uploads share.
+    pub fn budget(&self) -> &UploadBudget {
+        &self.budget
+    }
+
+    pub(super) fn location(&self, blob: &str) -> Path {
         if self.prefix.is_empty() {
             Path::from(blob)
         } else {
             Path::from(format!("{}/{blob}", self.prefix))
-        }
-    }
-
-    /// Writes `body` as the blob `blob`; its length. Bodies past [`PART_SIZE`] go up in
-    /// parts, at most [`PARTS_IN_FLIGHT`] at a time; a failed upload is aborted.
-    pub async fn upload(&self, blob: &str, mut body: ByteStream) -> SubsystemResult<u64> {
-        let location = self.location(blob);
-        let mut first = BytesMut::new();
-        let mut len = 0u64;
-        while first.len() < PART_SIZE {
-            match body.next().await {
-                Some(chunk) => {
-                    let chunk = chunk.map_err(body_error)?;
-                    len += chunk.len() as u64;
-                    first.extend_from_slice(&chunk);
-                }
-                None => {
-                    let payload = PutPayload::from_bytes(first.freeze());
-                    self.store
-                        .put(&location, payload)
-                        .await
-                        .map_err(|e| store_error(&e))?;
-                    return Ok(len);
-                }
-            }
-        }
-        let upload = self
-            .store
-            .put_multipart(&location)
-            .await
-            .map_err(|e| store_error(&e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        writer.put(first.freeze());
-        let result: SubsystemResult<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk: Bytes = chunk.map_err(body_error)?;
-                let chunk_len = chunk.len() as u64;
-                len += chunk_len;
-                writer
-                    .wait_for_capacity(PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(|e| store_error(&e))?;
-                writer.put(chunk);
-                if len >= 2 * PART_SIZE as u64 && len - chunk_len < 2 * PART_SIZE as u64 {
-                    // Two parts handed to the store, the rest of the body not yet read.
-                    failpoint::boundary("multipart");
-                }
-            }
-            Ok(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                writer.finish().await.map_err(|e| store_error(&e))?;
-                Ok(len)
-            }
-            Err(e) => {
-                // Best effort: a store keeps the parts of an upload never aborted until its
-                // lifecycle rule for incomplete uploads removes them (docs/scaling.md).
-                let _ = writer.abort().await;
-                Err(e)
-            }
         }
     }
 
@@ -165,15 +113,14 @@ impl Blobs {
             range: range.map(|r| GetRange::Bounded(r.start..r.end + 1)),
             ..GetOptions::default()
         };
-        let result = self
-            .store
-            .get_opts(&self.location(blob), options)
-            .await
-            .map_err(|e| store_error(&e))?;
+        let location = self.location(blob);
+        let result =
+            deadlines::within(ANSWER, "a GET", self.store.get_opts(&location, options)).await?;
+        // Streamed as the store sends it: never a whole object in memory.
         let stream = result
             .into_stream()
             .map_err(|e| std::io::Error::other(store_error(&e).message));
-        Ok(Box::pin(stream))
+        Ok(Box::pin(Stalling::new(stream, STALL)))
     }
 
     /// Every object under the prefix, as S3 lists them (a page of up to 1000 at a time,
@@ -258,22 +205,29 @@ impl Blobs {
 
     /// Removes `blob`; nothing to do if it is gone already.
     pub async fn delete(&self, blob: &str) -> SubsystemResult<()> {
-        match self.store.delete(&self.location(blob)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(store_error(&e)),
+        let location = self.location(blob);
+        match tokio::time::timeout(ANSWER, self.store.delete(&location)).await {
+            Ok(Ok(()) | Err(object_store::Error::NotFound { .. })) => Ok(()),
+            Ok(Err(e)) => Err(store_error(&e)),
+            Err(_) => Err(deadlines::silent("a DELETE", ANSWER)),
         }
     }
 }
 
 /// A body that could not be read: the same answer every store gives (408 for a stalled
 /// client, 400 for one that hung up, the executive's own status for a body it cut off).
-fn body_error(e: std::io::Error) -> SubsystemError {
+pub(super) fn body_error(e: std::io::Error) -> SubsystemError {
+    // A body composed from stored content (a partial PUT) fails when the store stops sending:
+    // that is the store's doing, not the client's.
+    if let Some(silent) = e.get_ref().and_then(|e| e.downcast_ref::<StoreSilent>()) {
+        return SubsystemError::unavailable(silent.0.clone());
+    }
     SubsystemError::from(e)
 }
 
 /// What a failure of the store means for a client: a blob the tree names but the store does
 /// not have is a bug (500); everything else may pass (503, the client may retry).
-fn store_error(e: &object_store::Error) -> SubsystemError {
+pub(super) fn store_error(e: &object_store::Error) -> SubsystemError {
     match e {
         object_store::Error::NotFound { path, .. } => SubsystemError::internal(format!(
             "the object store has no blob {path}, which the tree names"

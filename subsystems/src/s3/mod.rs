@@ -7,6 +7,9 @@
 //! | [`S3Namespace`] | `mod.rs` | the [`NamespaceManager`] contract over the two |
 //! | the tree | `tree.rs` | rows of `davd_s3_tree`: names, sizes, times, entity tags, blob ids |
 //! | [`Blobs`] | `blobs.rs` | immutable objects named by fresh UUIDs; streaming, multipart |
+//! | uploads | `upload.rs` | a body read part by part, each part under the mount's budget |
+//! | [`UploadBudget`] | `budget.rs` | the part buffers a mount's uploads share (memory bound) |
+//! | deadlines | `deadlines.rs` | how long a call may wait for the store (503, not a hang) |
 //! | [`S3Settings`] | `settings.rs` | bucket, endpoint, region, prefix, keys (never logged) |
 //! | transactions | `transaction.rs` | changes of several rows or whole trees, at once |
 //! | segments | `segment.rs` | a partial PUT composes a new blob from the old one |
@@ -26,13 +29,16 @@
 #[cfg(any(test, feature = "testing"))]
 mod audit;
 mod blobs;
+mod budget;
 mod collector;
+mod deadlines;
 mod failpoint;
 mod orphans;
 mod segment;
 mod settings;
 mod transaction;
 mod tree;
+mod upload;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -49,10 +55,11 @@ use davd_registry::{
 #[cfg(any(test, feature = "testing"))]
 pub use audit::Audit;
 pub use blobs::{Blobs, PART_SIZE, PARTS_IN_FLIGHT};
+pub use budget::UploadBudget;
 pub use collector::{ROUND_EVERY, SCAN_EVERY_ROUNDS};
 pub use settings::{
-    ACCESS_KEY_VARIABLE, Credentials, DEFAULT_GRACE_SECS, DEFAULT_REGION, S3Settings, S3Table,
-    SECRET_KEY_VARIABLE,
+    ACCESS_KEY_VARIABLE, Credentials, DEFAULT_GRACE_SECS, DEFAULT_REGION,
+    DEFAULT_UPLOAD_BUFFER_MIB, S3Settings, S3Table, SECRET_KEY_VARIABLE,
 };
 
 use crate::postgres::{Cluster, paths};

@@ -206,6 +206,7 @@ fn a_blob_is_a_uuid_directly_under_the_prefix() {
             session_token: None,
         },
         grace: std::time::Duration::ZERO,
+        upload_parts: 1,
     };
     let id = uuid();
     let path = |key: String| object_store::path::Path::from(key.as_str());

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 
-use davd_registry::{ByteRange, ByteStream, SubsystemResult};
+use davd_registry::{ByteRange, ByteStream, SubsystemError, SubsystemResult};
 
 use super::{PART_SIZE, S3Namespace};
 
@@ -39,9 +40,13 @@ impl S3Namespace {
             }
             _ => Box::pin(futures_util::stream::empty()),
         };
-        let gap = offset - kept_head;
+        let gap = gap_bytes(offset - kept_head)?;
+        // The gap's zeros come from one static block: the bytes in memory are the part
+        // buffers of the upload, which the mount's budget counts (`budget.rs`).
         let zeros: ByteStream = Box::pin(futures_util::stream::iter(
-            (gap > 0).then(|| Ok(bytes::Bytes::from(vec![0u8; gap_bytes(gap)?]))),
+            (0..gap)
+                .step_by(ZEROS.len())
+                .map(move |start| Ok(Bytes::from_static(&ZEROS[..(gap - start).min(ZEROS.len())]))),
         ));
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
@@ -81,15 +86,19 @@ impl S3Namespace {
     }
 }
 
-/// A gap of zeros before a segment is held in memory: refuse one past a part's size.
-fn gap_bytes(gap: u64) -> std::io::Result<usize> {
+/// Zeros for the gap between the old content's end and a segment that starts past it.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// The gap of zeros before a segment: refused past a part's size, as a client's mistake
+/// rather than a way to make the server write gigabytes of zeros.
+fn gap_bytes(gap: u64) -> SubsystemResult<usize> {
     usize::try_from(gap)
         .ok()
         .filter(|g| *g <= PART_SIZE)
         .ok_or_else(|| {
-            std::io::Error::new(
+            SubsystemError::from(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "a segment may start at most 8 MiB past the end of the content",
-            )
+            ))
         })
 }

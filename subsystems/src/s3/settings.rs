@@ -17,6 +17,10 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// not say: far longer than publishing takes once an upload has ended.
 pub const DEFAULT_GRACE_SECS: u64 = 3600;
 
+/// MiB of upload bodies a mount holds in memory at once, when the mount does not say:
+/// sixteen parts, so sixteen uploads each have a part going up (docs/performance.md).
+pub const DEFAULT_UPLOAD_BUFFER_MIB: u64 = 128;
+
 /// An `s3` mount's settings, checked.
 #[derive(Clone)]
 pub struct S3Settings {
@@ -29,6 +33,8 @@ pub struct S3Settings {
     pub credentials: Credentials,
     /// How long a blob no row names is kept before the collector removes it.
     pub grace: std::time::Duration,
+    /// How many part buffers ([`super::PART_SIZE`]) the mount's uploads may fill at once.
+    pub upload_parts: usize,
 }
 
 /// The keys that sign requests. Never printed: `Debug` shows only the key's id.
@@ -57,6 +63,7 @@ impl fmt::Debug for S3Settings {
             .field("prefix", &self.prefix)
             .field("credentials", &self.credentials)
             .field("grace", &self.grace)
+            .field("upload_parts", &self.upload_parts)
             .finish()
     }
 }
@@ -81,6 +88,8 @@ pub struct S3Table {
     pub credentials: Option<String>,
     /// Seconds an unreferenced blob is kept before it is removed.
     pub grace_secs: Option<u64>,
+    /// MiB of upload bodies the mount holds in memory at once, in whole parts.
+    pub upload_buffer_mib: Option<u64>,
 }
 
 impl S3Table {
@@ -114,6 +123,7 @@ impl S3Table {
                 "prefix = {prefix:?}: segments separated by single '/', without '.' or '..'"
             ));
         }
+        let upload_parts = upload_parts(self.upload_buffer_mib)?;
         let credentials = match credentials_file {
             Some(file) => read_credentials(file)?,
             None => from_environment(environment)?,
@@ -128,8 +138,26 @@ impl S3Table {
             prefix,
             credentials,
             grace: std::time::Duration::from_secs(self.grace_secs.unwrap_or(DEFAULT_GRACE_SECS)),
+            upload_parts,
         })
     }
+}
+
+/// The upload budget in parts. It is counted in whole parts because a part is what an upload
+/// fills before sending it: a budget of less than one part would let no upload start.
+fn upload_parts(mib: Option<u64>) -> Result<usize, String> {
+    let part_mib = (super::PART_SIZE / (1024 * 1024)) as u64;
+    let mib = mib.unwrap_or(DEFAULT_UPLOAD_BUFFER_MIB);
+    if mib < part_mib || mib % part_mib != 0 {
+        return Err(format!(
+            "upload_buffer_mib = {mib}: uploads buffer whole parts of {part_mib} MiB, so write \
+             a multiple of {part_mib} (at least {part_mib}; {DEFAULT_UPLOAD_BUFFER_MIB} when not \
+             given)"
+        ));
+    }
+    Ok(usize::try_from(mib / part_mib)
+        .unwrap_or(usize::MAX)
+        .min(tokio::sync::Semaphore::MAX_PERMITS))
 }
 
 fn read_credentials(file: &Path) -> Result<Credentials, String> {
@@ -186,6 +214,7 @@ mod tests {
             .unwrap();
         assert_eq!(settings.region, DEFAULT_REGION);
         assert_eq!(settings.grace.as_secs(), DEFAULT_GRACE_SECS);
+        assert_eq!(settings.upload_parts, 16);
         assert_eq!(settings.prefix, "dav/x");
         assert_eq!(settings.store(), "b/dav/x");
         assert!(!format!("{settings:?}").contains("very-secret"));
@@ -203,6 +232,9 @@ mod tests {
             ),
             ("bucket = \"b\"\nprefix = \"a/../b\"", "'..'"),
             ("bucket = \"b\"\nprefix = \"a//b\"", "single '/'"),
+            ("bucket = \"b\"\nupload_buffer_mib = 0", "multiple of 8"),
+            ("bucket = \"b\"\nupload_buffer_mib = 4", "at least 8"),
+            ("bucket = \"b\"\nupload_buffer_mib = 100", "multiple of 8"),
         ] {
             let error = table(text).check(None, keys).err().unwrap();
             assert!(error.contains(says), "{text}: {error}");
@@ -210,6 +242,11 @@ mod tests {
         let error = table("bucket = \"b\"").check(None, no_keys).err().unwrap();
         assert!(error.contains(ACCESS_KEY_VARIABLE), "{error}");
         assert!(toml::from_str::<S3Table>("bucket = \"b\"\nsecret = 1").is_err());
+        assert!(toml::from_str::<S3Table>("bucket = \"b\"\nupload_buffer_mib = -8").is_err());
+        let settings = table("bucket = \"b\"\nupload_buffer_mib = 8")
+            .check(None, keys)
+            .unwrap();
+        assert_eq!(settings.upload_parts, 1, "one part: uploads take turns");
     }
 
     #[test]
