@@ -1,0 +1,242 @@
+//! An `s3` mount's tree changes are fenced by the cluster latches' transaction (issue 21): a
+//! MKCOL, DELETE, MOVE or COPY whose latch is lost before its change is made changes no row
+//! and answers 503; the same requests succeed otherwise, and a refused one leaves nothing
+//! half done.
+//!
+//! How a latch is lost on cue: the test holds `davd_s3_tree` in `EXCLUSIVE` mode (reads go
+//! on, writes wait), so the request's first change of the tree waits; it waits on the
+//! connection that holds the request's latches (the one with advisory locks), which the test
+//! then terminates, as PostgreSQL would end the connection of an instance that stalled or
+//! died. Had the change run on a connection of its own, no waiting connection would hold a
+//! latch, and it would go through once the table is let go.
+//!
+//! They need a database and a store (`davd_subsystems::conformance::{cluster, s3}`);
+//! without them they pass after a loud line, and fail when `DAVD_REQUIRE_*_TESTS` is set.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio_postgres::{Client, NoTls};
+
+use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, test_database};
+use davd_subsystems::conformance::s3::test_store;
+use davd_tests::TestServer;
+
+/// The instance's name, and so its connections' `application_name`.
+const INSTANCE: &str = "s3-fence";
+
+struct Fenced {
+    server: TestServer,
+    url: String,
+    schema: String,
+    /// The test's own connection, with the schema on its search path.
+    db: Client,
+    _guard: SchemaGuard,
+}
+
+async fn connect(url: &str, schema: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("SET search_path = {schema}"))
+        .await
+        .unwrap();
+    client
+}
+
+/// A server whose root is a fresh s3 namespace, with properties and locks in the same
+/// database, and the test's connection to it.
+async fn fenced() -> Option<Fenced> {
+    let store = test_store()?;
+    let url = test_database()?;
+    let schema = fresh_schema();
+    let config = format!(
+        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"{INSTANCE}\"\n\n\
+         [[mount]]\nscope = \"/\"\nnamespace = {{ {} }}\n\
+         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n",
+        store.table_keys()
+    );
+    let server = TestServer::configured(&config).await;
+    let db = connect(&url, &schema).await;
+    Some(Fenced {
+        server,
+        _guard: SchemaGuard {
+            url: url.clone(),
+            schema: schema.clone(),
+        },
+        url,
+        schema,
+        db,
+    })
+}
+
+/// Every row of the tree and of the detached trees, as text, in order.
+async fn rows(db: &Client) -> (Vec<String>, Vec<String>) {
+    let text =
+        |rows: Vec<tokio_postgres::Row>| -> Vec<String> { rows.iter().map(|r| r.get(0)).collect() };
+    let tree = db
+        .query(
+            "SELECT dir || '|' || name || '|' || coalesce(blob, '-') || '|' || etag \
+             FROM davd_s3_tree ORDER BY dir, name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let detached = db
+        .query(
+            "SELECT tag || '|' || dir || '|' || name FROM davd_s3_detached ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    (text(tree), text(detached))
+}
+
+/// Sends `request` while the tree's writes are held back, terminates the connection its
+/// change waits on (which must be the one holding its latches), and answers its status.
+async fn with_latch_lost(f: &Fenced, request: reqwest::RequestBuilder) -> StatusCode {
+    let blocker = connect(&f.url, &f.schema).await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE davd_s3_tree IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let sent = tokio::spawn(request.send());
+    let waiting = format!(
+        "SELECT a.pid FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' \
+         AND a.application_name = 'davd {INSTANCE}' AND EXISTS (SELECT 1 FROM pg_locks l \
+         WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)"
+    );
+    let mut terminated = false;
+    // A ceiling against hanging, not a timing assumption: the loop ends as soon as the
+    // request's change waits.
+    for _ in 0..1200 {
+        if let Some(row) = f.db.query(waiting.as_str(), &[]).await.unwrap().first() {
+            let pid: i32 = row.get(0);
+            f.db.execute("SELECT pg_terminate_backend($1)", &[&pid])
+                .await
+                .unwrap();
+            terminated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let response = tokio::time::timeout(Duration::from_secs(30), sent).await;
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    assert!(
+        terminated,
+        "the request's change of the tree never waited on its latches' connection"
+    );
+    response
+        .expect("the request answered once its latch was lost")
+        .unwrap()
+        .unwrap()
+        .status()
+}
+
+fn moving(s: &TestServer, method: &str, from: &str, to: &str) -> reqwest::RequestBuilder {
+    s.request(method, from).header("Destination", s.url(to))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_lost_its_latch_changes_nothing_of_the_tree() {
+    let Some(f) = fenced().await else {
+        return;
+    };
+    let s = &f.server;
+    assert_eq!(s.mkcol("/dir").await.status(), StatusCode::CREATED);
+    assert_eq!(s.put("/dir/a", "alpha").await.status(), StatusCode::CREATED);
+    assert_eq!(s.mkcol("/dir/sub").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.put("/dir/sub/b", "beta").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(s.put("/f.txt", "file").await.status(), StatusCode::CREATED);
+    let before = rows(&f.db).await;
+
+    let cases = [
+        ("MKCOL", s.request("MKCOL", "/new")),
+        ("DELETE of a collection", s.request("DELETE", "/dir")),
+        ("DELETE of a file", s.request("DELETE", "/f.txt")),
+        ("MOVE of a file", moving(s, "MOVE", "/f.txt", "/g.txt")),
+        ("MOVE of a collection", moving(s, "MOVE", "/dir", "/moved")),
+        ("MOVE over a file", moving(s, "MOVE", "/dir/a", "/f.txt")),
+        ("COPY of a file", moving(s, "COPY", "/f.txt", "/copy.txt")),
+        ("COPY of a collection", moving(s, "COPY", "/dir", "/copied")),
+    ];
+    for (what, request) in cases {
+        let status = with_latch_lost(&f, request).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(rows(&f.db).await, before, "{what} changed the tree");
+    }
+
+    // With their latches, the same requests go through, each committed before its answer.
+    assert_eq!(s.mkcol("/new").await.status(), StatusCode::CREATED);
+    let copied = moving(s, "COPY", "/dir", "/copied").send().await.unwrap();
+    assert_eq!(copied.status(), StatusCode::CREATED);
+    let moved = moving(s, "MOVE", "/dir", "/moved").send().await.unwrap();
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    let over = moving(s, "MOVE", "/moved/a", "/f.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.delete("/copied").await.status(), StatusCode::NO_CONTENT);
+    let (tree, detached) = rows(&f.db).await;
+    let places: Vec<String> = tree
+        .iter()
+        .map(|row| row.split('|').take(2).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "|",
+            "/|f.txt",
+            "/|moved",
+            "/|new",
+            "/moved/|sub",
+            "/moved/sub/|b"
+        ]
+    );
+    assert!(detached.is_empty(), "{detached:?}");
+    assert_eq!(s.get("/f.txt").await.text().await.unwrap(), "alpha");
+    assert_eq!(s.get("/moved/sub/b").await.text().await.unwrap(), "beta");
+}
+
+/// A MOVE refused part way leaves no row changed, and the next request on the same
+/// connection is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_move_leaves_nothing_half_done() {
+    let Some(f) = fenced().await else {
+        return;
+    };
+    let s = &f.server;
+    assert_eq!(s.mkcol("/dir").await.status(), StatusCode::CREATED);
+    assert_eq!(s.put("/dir/a", "alpha").await.status(), StatusCode::CREATED);
+    assert_eq!(s.put("/b", "beta").await.status(), StatusCode::CREATED);
+    let before = rows(&f.db).await;
+
+    let orphan = moving(s, "MOVE", "/dir", "/missing/dir")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orphan.status(), StatusCode::CONFLICT);
+    let kept = moving(s, "MOVE", "/b", "/dir/a")
+        .header("Overwrite", "F")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), StatusCode::PRECONDITION_FAILED);
+    let into_itself = moving(s, "MOVE", "/dir", "/dir/inner")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(into_itself.status(), StatusCode::FORBIDDEN);
+    assert_eq!(rows(&f.db).await, before);
+
+    let moved = moving(s, "MOVE", "/b", "/dir/a").send().await.unwrap();
+    assert_eq!(moved.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/dir/a").await.text().await.unwrap(), "beta");
+    assert_eq!(s.get("/b").await.status(), StatusCode::NOT_FOUND);
+    assert!(rows(&f.db).await.1.is_empty(), "nothing left detached");
+}
