@@ -96,36 +96,60 @@ async fn rows(db: &Client) -> (Vec<String>, Vec<String>) {
 /// Sends `request` while the tree's writes are held back, terminates the connection its
 /// change waits on (which must be the one holding its latches), and answers its status.
 async fn with_latch_lost(f: &Fenced, request: reqwest::RequestBuilder) -> StatusCode {
+    lose_latch(f, request, "davd_s3_tree", true).await
+}
+
+/// Sends `request` while the writes of `table` are held back and, once one of the
+/// instance's connections waits for them, terminates the connection that holds the
+/// request's latches: with `on_latch`, the waiting one must be that connection.
+async fn lose_latch(
+    f: &Fenced,
+    request: reqwest::RequestBuilder,
+    table: &str,
+    on_latch: bool,
+) -> StatusCode {
     let blocker = connect(&f.url, &f.schema).await;
     blocker
-        .batch_execute("BEGIN; LOCK TABLE davd_s3_tree IN EXCLUSIVE MODE")
+        .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN EXCLUSIVE MODE"))
         .await
         .unwrap();
     let sent = tokio::spawn(request.send());
+    let holds_latch = "EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid \
+                       AND l.locktype = 'advisory' AND l.granted)";
     let waiting = format!(
         "SELECT a.pid FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' \
-         AND a.application_name = 'davd {INSTANCE}' AND EXISTS (SELECT 1 FROM pg_locks l \
-         WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)"
+         AND a.application_name = 'davd {INSTANCE}'{}",
+        if on_latch {
+            format!(" AND {holds_latch}")
+        } else {
+            String::new()
+        }
+    );
+    let holder = format!(
+        "SELECT a.pid FROM pg_stat_activity a WHERE a.application_name = 'davd {INSTANCE}' \
+         AND {holds_latch}"
     );
     let mut terminated = false;
     // A ceiling against hanging, not a timing assumption: the loop ends as soon as the
-    // request's change waits.
+    // request's write waits.
     for _ in 0..1200 {
-        if let Some(row) = f.db.query(waiting.as_str(), &[]).await.unwrap().first() {
-            let pid: i32 = row.get(0);
-            f.db.execute("SELECT pg_terminate_backend($1)", &[&pid])
-                .await
-                .unwrap();
-            terminated = true;
+        if !f.db.query(waiting.as_str(), &[]).await.unwrap().is_empty() {
+            for row in f.db.query(holder.as_str(), &[]).await.unwrap() {
+                let pid: i32 = row.get(0);
+                f.db.execute("SELECT pg_terminate_backend($1)", &[&pid])
+                    .await
+                    .unwrap();
+                terminated = true;
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let response = tokio::time::timeout(Duration::from_secs(30), sent).await;
     blocker.batch_execute("ROLLBACK").await.unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), sent).await;
     assert!(
         terminated,
-        "the request's change of the tree never waited on its latches' connection"
+        "the request's write of {table} never waited (on its latches' connection: {on_latch})"
     );
     response
         .expect("the request answered once its latch was lost")
@@ -239,4 +263,36 @@ async fn a_refused_move_leaves_nothing_half_done() {
     assert_eq!(s.get("/dir/a").await.text().await.unwrap(), "beta");
     assert_eq!(s.get("/b").await.status(), StatusCode::NOT_FOUND);
     assert!(rows(&f.db).await.1.is_empty(), "nothing left detached");
+}
+
+/// A latch lost after the tree changed and before the latches' commit: the commit fails,
+/// the request answers 503, the tree is as it was, and the property batch that went in on
+/// its own connection is undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latch_lost_before_the_commit_keeps_nothing() {
+    let Some(f) = fenced().await else {
+        return;
+    };
+    let s = &f.server;
+    assert_eq!(s.mkcol("/dir").await.status(), StatusCode::CREATED);
+    assert_eq!(s.put("/dir/a", "alpha").await.status(), StatusCode::CREATED);
+    let set = "<D:propertyupdate xmlns:D=\"DAV:\" xmlns:z=\"urn:z\"><D:set><D:prop>\
+               <z:author>Ada</z:author></D:prop></D:set></D:propertyupdate>";
+    assert_eq!(s.proppatch("/dir/a", set).await.0, StatusCode::MULTI_STATUS);
+    let before = rows(&f.db).await;
+
+    let status = lose_latch(&f, s.request("DELETE", "/dir"), "davd_props", false).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(rows(&f.db).await, before);
+    let ask = "<D:propfind xmlns:D=\"DAV:\"><D:prop><z:author xmlns:z=\"urn:z\"/></D:prop>\
+               </D:propfind>";
+    let (status, text) = s.propfind("/dir/a", "0", ask).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert!(
+        text.contains("Ada"),
+        "the property batch was undone: {text}"
+    );
+
+    assert_eq!(s.delete("/dir").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/dir/a").await.status(), StatusCode::NOT_FOUND);
 }

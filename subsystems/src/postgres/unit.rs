@@ -44,7 +44,8 @@ pub(crate) struct Unit {
 }
 
 enum Way {
-    Own(Session),
+    /// Boxed: a session is large, and a unit is moved around.
+    Own(Box<Session>),
     Carried(Arc<Carried>, Arc<LatchConnection>),
     /// Committed, and its session handed back.
     Gone,
@@ -66,7 +67,7 @@ impl Cluster {
                 .await
                 .map_err(|e| db_error(&e))?;
             return Ok(Unit {
-                way: Way::Own(session),
+                way: Way::Own(Box::new(session)),
                 finished: false,
             });
         };
@@ -137,7 +138,7 @@ impl Unit {
         if self.finished
             && let Way::Own(session) = std::mem::replace(&mut self.way, Way::Gone)
         {
-            session.done();
+            (*session).done();
         }
         let value = outcome?;
         ended?;
