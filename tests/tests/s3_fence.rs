@@ -23,11 +23,11 @@ use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, test_data
 use davd_subsystems::conformance::s3::test_store;
 use davd_tests::TestServer;
 
-/// The instance's name, and so its connections' `application_name`.
-const INSTANCE: &str = "s3-fence";
-
 struct Fenced {
     server: TestServer,
+    /// The instance's name, and so its connections' `application_name`: one per test, as
+    /// the tests run at once and each terminates its own instance's connections.
+    instance: String,
     url: String,
     schema: String,
     /// The test's own connection, with the schema on its search path.
@@ -51,8 +51,9 @@ async fn fenced() -> Option<Fenced> {
     let store = test_store()?;
     let url = test_database()?;
     let schema = fresh_schema();
+    let instance = format!("fence-{}", &schema[2..14]);
     let config = format!(
-        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"{INSTANCE}\"\n\n\
+        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"{instance}\"\n\n\
          [[mount]]\nscope = \"/\"\nnamespace = {{ {} }}\n\
          properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n",
         store.table_keys()
@@ -61,6 +62,7 @@ async fn fenced() -> Option<Fenced> {
     let db = connect(&url, &schema).await;
     Some(Fenced {
         server,
+        instance,
         _guard: SchemaGuard {
             url: url.clone(),
             schema: schema.clone(),
@@ -118,7 +120,8 @@ async fn lose_latch(
                        AND l.locktype = 'advisory' AND l.granted)";
     let waiting = format!(
         "SELECT a.pid FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' \
-         AND a.application_name = 'davd {INSTANCE}'{}",
+         AND a.application_name = 'davd {}'{}",
+        f.instance,
         if on_latch {
             format!(" AND {holds_latch}")
         } else {
@@ -126,8 +129,9 @@ async fn lose_latch(
         }
     );
     let holder = format!(
-        "SELECT a.pid FROM pg_stat_activity a WHERE a.application_name = 'davd {INSTANCE}' \
-         AND {holds_latch}"
+        "SELECT a.pid FROM pg_stat_activity a WHERE a.application_name = 'davd {}' \
+         AND {holds_latch}",
+        f.instance
     );
     let mut terminated = false;
     // A ceiling against hanging, not a timing assumption: the loop ends as soon as the
