@@ -153,6 +153,17 @@ impl LatchGuard {
             None => Ok(()),
         }
     }
+
+    /// Like [`LatchGuard::commit`] for the cluster's latches only, keeping this process's:
+    /// a journaled queue commits the latches' transaction at its commit point, so that what
+    /// its namespace steps wrote there counts exactly when its batches do, and keeps its
+    /// local latches while it cleans up.
+    pub async fn commit_shared(&mut self) -> Result<(), SubsystemError> {
+        match self.shared.take() {
+            Some(shared) => shared.commit().await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Latches held in this process whose cluster-wide part may not be granted yet

@@ -235,7 +235,7 @@ impl CommandQueue {
             return Err(QueueFailure::Check(failed_checks));
         }
 
-        let journaled = self.journaled.take();
+        let mut journaled = self.journaled.take();
         let mut writer = match &journaled {
             Some(j) => {
                 let steps = self.commands.iter().filter_map(|c| c.step()).collect();
@@ -279,6 +279,18 @@ impl CommandQueue {
                         .await);
                 }
                 return Err(self.fail(index, index, error, writer, journaled).await);
+            }
+            // The cluster latches' transaction, which the namespace steps of a carrying
+            // request rode, commits with the batches (before the journal says so): a
+            // request whose latches were lost keeps nothing of those steps, and its batches
+            // are undone like any that a later failure makes void.
+            if commit_point
+                && let Some(j) = &mut journaled
+                && let Err(error) = j.latch.commit_shared().await
+            {
+                return Err(self
+                    .fail(index + 1, index, error.into(), writer, journaled)
+                    .await);
             }
             if let Some(w) = &mut writer {
                 if commit_point && let Err(error) = w.committed().await {

@@ -26,6 +26,10 @@
 //! wholly at its source or wholly at its destination, with its own properties and locks
 //! (docs/adr/0017-crash-safety.md).
 //!
+//! On a cluster both carry the latches' transaction: the rows an `s3` mount changes ride it,
+//! and the queue commits it at its commit point (`queue.rs`), so an instance that lost its
+//! latch moves or copies nothing and answers 503.
+//!
 //! "Replace destination" is [Detach, RemoveTreeProperties, RemoveLocks below it]. Locks rooted
 //! at the destination itself stay: Office saves by MOVEing a temporary file over the document it
 //! holds locked, and expects its lock to survive.
@@ -216,6 +220,15 @@ pub async fn copy(
     depth: Depth,
     overwrite: bool,
 ) -> DavResult<Response> {
+    davd_registry::carrying(carried_copy(ctx, destination, depth, overwrite)).await
+}
+
+async fn carried_copy(
+    ctx: &Ctx,
+    destination: Destination,
+    depth: Depth,
+    overwrite: bool,
+) -> DavResult<Response> {
     let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
     let latch = ctx.exec.latch(claims).await?;
     let checked = check(ctx, &destination, overwrite, false).await?;
@@ -243,6 +256,10 @@ pub async fn copy(
 }
 
 pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {
+    davd_registry::carrying(carried_move(ctx, destination, overwrite)).await
+}
+
+async fn carried_move(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {
     let claims = vec![Claim::deep(ctx.path()), Claim::deep(&destination.path)];
     let latch = ctx.exec.latch(claims).await?;
     let checked = check(ctx, &destination, overwrite, true).await?;

@@ -10,6 +10,10 @@
 //! nothing, so no 207 is ever written: a member that cannot be deleted (locked by someone else, read-only)
 //! fails the whole request with its status, a 423 naming the member in `lock-token-submitted`
 //! (RFC 4918 §9.6.1 allows a 4xx for a complete failure; docs/adr/0015).
+//!
+//! On a cluster it carries the latches' transaction: the tree's rows on an `s3` mount ride
+//! it, and the queue commits it at its commit point (`queue.rs`), so an instance that lost
+//! its latch removes nothing and answers 503.
 
 use http::StatusCode;
 
@@ -29,6 +33,10 @@ use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
 pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
+    davd_registry::carrying(carried_delete(ctx)).await
+}
+
+async fn carried_delete(ctx: &Ctx) -> DavResult<Response> {
     let path = ctx.path().clone();
     if path.is_root() {
         return Err(DavError::forbidden("the root collection cannot be deleted"));

@@ -7,6 +7,10 @@
 //! collection is the one storage step; its document record is best effort, like a PUT's
 //! (docs/adr/0007-document-ids.md), so the queue needs no journal. Answer: 201 Created. A URL
 //! without a trailing slash works too.
+//!
+//! On a cluster, as a PUT does, it carries the latches' transaction: the collection's row (on
+//! an `s3` mount) and its document record ride it, and it commits before the answer, so an
+//! instance that lost its latch creates nothing and answers 503.
 
 use http::StatusCode;
 
@@ -25,6 +29,10 @@ use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
 pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
+    davd_registry::carrying(carried_mkcol(ctx)).await
+}
+
+async fn carried_mkcol(ctx: &Ctx) -> DavResult<Response> {
     let path = ctx.path().clone();
     if ctx.request.body.present {
         return Err(DavError::new(
@@ -32,7 +40,7 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
             "MKCOL with a request body is not supported",
         ));
     }
-    let _latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
+    let latch = ctx.exec.latch(vec![Claim::shallow(&path)]).await?;
     let meta = ctx.stat(&path).await?;
     if meta.is_some() {
         return Err(DavError::new(
@@ -70,6 +78,8 @@ pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
     ));
     queue.push(CommitState::without_flush());
     let effects = queue.run().await.map_err(|f| f.into_error())?;
+    // Acknowledged only once committed; a failed commit kept nothing of it and is a 503.
+    latch.commit().await?;
     let mut response = Response::new(StatusCode::CREATED);
     if effects.modified_set {
         response.set_header(OC_MTIME, "accepted");

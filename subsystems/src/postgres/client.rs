@@ -46,6 +46,7 @@ use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
 
 use super::latches::{Carried, LATCH_WAIT, LatchConnection, SentWrite};
 use super::settings::{ClusterSettings, describe};
+use super::unit::Ride;
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -274,7 +275,7 @@ impl Cluster {
 
     /// The latches' transaction of this cluster that the current request is carrying, with
     /// its connection, if it carries one that is still open.
-    fn carried(&self) -> Option<(Arc<Carried>, Arc<LatchConnection>)> {
+    pub(super) fn carried(&self) -> Option<(Arc<Carried>, Arc<LatchConnection>)> {
         let carried = davd_registry::carried_transaction()?
             .downcast::<Carried>()
             .ok()?;
@@ -476,27 +477,17 @@ impl Cluster {
     }
 
     /// Like [`Cluster::query`], for a statement over a whole tree, which may take up to
-    /// [`TREE_TIMEOUT`].
+    /// [`TREE_TIMEOUT`]; in a transaction of its own even when the request carries the
+    /// latches' (see `unit.rs`).
     pub(crate) async fn query_tree(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> SubsystemResult<Vec<Row>> {
         self.within(TREE_TIMEOUT + OPERATION_TIMEOUT, async {
-            let mut session = self.session().await?;
-            let client = session.client();
-            let tx = client.transaction().await.map_err(|e| db_error(&e))?;
-            tx.batch_execute(&tree_timeout())
-                .await
-                .map_err(|e| db_error(&e))?;
-            let statement = tx.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
-            let rows = tx
-                .query(&statement, params)
-                .await
-                .map_err(|e| db_error(&e))?;
-            tx.commit().await.map_err(|e| db_error(&e))?;
-            session.done();
-            Ok(rows)
+            let mut unit = self.unit(Ride::Alone).await?;
+            let rows = unit.query(sql, params).await;
+            unit.finish(rows).await
         })
         .await
     }

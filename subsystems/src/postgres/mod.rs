@@ -9,6 +9,7 @@
 //! | [`PgProperties`] | `properties.rs` | dead properties (and document records) |
 //! | [`PgLocks`] | `locks.rs` | locks, expired on the database's clock |
 //! | [`PgLatches`] | `latches.rs` | per-path write latches across instances (advisory locks) |
+//! | units | `unit.rs` | statements that stand or fall together, in the latches' transaction if carried |
 //! | markers | `markers.rs` | the crash-safety markers of batches, per instance |
 //!
 //! The SQL stays portable to PostgreSQL-compatible distributed databases: transaction-scoped
@@ -22,10 +23,11 @@ mod migrations;
 pub(crate) mod paths;
 mod properties;
 mod settings;
+mod unit;
 
 pub use client::{CONNECT_TIMEOUT, Cluster, OPERATION_TIMEOUT, STATEMENT_TIMEOUT};
 // For the s3 namespace kind, whose tree lives in the same database.
-pub(crate) use client::{TREE_TIMEOUT, db_error, tree_timeout};
+pub(crate) use client::{TREE_TIMEOUT, db_error};
 pub use latches::{LATCH_WAIT, PgLatches, advisory_key, node_key};
 pub use locks::PgLocks;
 pub use migrations::{MIGRATIONS, latest, migrate};
@@ -34,6 +36,7 @@ pub use settings::{
     ClusterSettings, ClusterTable, DATABASE_VARIABLE, DEFAULT_CONNECTIONS,
     DEFAULT_LATCH_CONNECTIONS, describe,
 };
+pub(crate) use unit::Ride;
 
 use davd_registry::SubsystemResult;
 

@@ -11,7 +11,7 @@
 //! | [`UploadBudget`] | `budget.rs` | the part buffers a mount's uploads share (memory bound) |
 //! | deadlines | `deadlines.rs` | how long a call may wait for the store (503, not a hang) |
 //! | [`S3Settings`] | `settings.rs` | bucket, endpoint, region, prefix, keys (never logged) |
-//! | transactions | `transaction.rs` | changes of several rows or whole trees, at once |
+//! | transactions | `transaction.rs` | changes of several rows or whole trees, as one unit |
 //! | segments | `segment.rs` | a partial PUT composes a new blob from the old one |
 //! | collector | `collector.rs` | removes blobs unreferenced past the grace period |
 //! | orphan scan | `orphans.rs` | removes objects under the prefix that nothing names |
@@ -25,6 +25,12 @@
 //! publish. MOVE and DELETE change rows only; COPY shares the blob. A blob no row names any
 //! more is recorded in `davd_s3_unreferenced` with the time; the collector (`collector.rs`)
 //! removes such blobs from S3 after a grace period.
+//!
+//! Every other change of the tree (MKCOL, DELETE, MOVE, COPY, their undo, a new time) is
+//! fenced the same way: a single statement goes through `Cluster::query`, which rides the
+//! carried transaction, and a change of several rows is a unit (`transaction.rs`), a
+//! savepoint in that transaction, so that one that fails takes back only itself. The
+//! executive commits the transaction before it acknowledges the change.
 
 #[cfg(any(test, feature = "testing"))]
 mod audit;

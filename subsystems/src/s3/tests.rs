@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use davd_registry::{
-    Body, ByteRange, ByteStream, DavPath, LatchClaim, NamespaceManager, SharedLatches, WriteMode,
+    Body, ByteRange, ByteStream, DavPath, Detached, LatchClaim, NamespaceManager, SharedLatches,
+    WriteMode,
 };
 
 use super::*;
@@ -128,6 +129,124 @@ async fn a_carried_publish_waits_for_the_latches_commit() {
     );
     assert_eq!(read(&b, "/f", None).await, b"new");
     assert!(unreferenced(&b).await.contains(&staged_blob));
+}
+
+/// In the latches' transaction each change of several rows is a unit of its own: one that
+/// fails (a MOVE onto a row that exists, which the executive would have refused) takes back
+/// only itself, the request's other changes stay and commit with the latches, and nothing
+/// of any of them is seen by another instance before.
+#[tokio::test]
+async fn a_failed_change_takes_back_only_itself_in_the_carried_transaction() {
+    let Some((a, b, _guard)) = two_instances().await else {
+        return;
+    };
+    a.write(&p("/x"), body("x"), WriteMode::Replace)
+        .await
+        .unwrap();
+    a.write(&p("/y"), body("y"), WriteMode::Replace)
+        .await
+        .unwrap();
+    let latches = PgLatches::new(a.cluster.clone());
+    let claim = [LatchClaim {
+        path: p("/"),
+        deep: true,
+    }];
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim).await.unwrap();
+        a.create_collection(&p("/c")).await.unwrap();
+        let refused = a.rename(&p("/x"), &p("/y")).await.err().unwrap();
+        assert_eq!(
+            refused.status,
+            davd_registry::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        a.copy_file(&p("/x"), &p("/c/x")).await.unwrap();
+        a.detach(&p("/y"), "t").await.unwrap();
+        assert!(
+            b.stat(&p("/c")).await.unwrap().is_none(),
+            "not yet committed"
+        );
+        assert!(
+            b.stat(&p("/y")).await.unwrap().is_some(),
+            "not yet committed"
+        );
+        held.commit().await.unwrap();
+    })
+    .await;
+    assert_eq!(
+        read(&b, "/x", None).await,
+        b"x",
+        "the failed move kept nothing"
+    );
+    assert_eq!(read(&b, "/c/x", None).await, b"x");
+    assert!(b.stat(&p("/y")).await.unwrap().is_none());
+    assert!(b.is_detached("t").await.unwrap());
+
+    // Dropped latches take every unit back with them.
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim).await.unwrap();
+        a.rename(&p("/c"), &p("/d")).await.unwrap();
+        a.restore(Detached {
+            path: p("/y"),
+            handle: "t".to_owned(),
+        })
+        .await
+        .unwrap();
+        drop(held);
+    })
+    .await;
+    drop(
+        PgLatches::new(b.cluster.clone())
+            .acquire(&claim)
+            .await
+            .unwrap(),
+    );
+    assert!(b.stat(&p("/c/x")).await.unwrap().is_some());
+    assert!(b.stat(&p("/d")).await.unwrap().is_none());
+    assert!(b.stat(&p("/y")).await.unwrap().is_none());
+}
+
+/// An instance whose latches' connection is gone (terminated, as PostgreSQL ends the
+/// connection of an instance that died) changes nothing: the change is a 503 and the
+/// latches' commit fails.
+#[tokio::test]
+async fn a_change_after_the_latch_was_lost_is_refused() {
+    let Some((a, b, _guard)) = two_instances().await else {
+        return;
+    };
+    a.write(&p("/x"), body("x"), WriteMode::Replace)
+        .await
+        .unwrap();
+    let latches = PgLatches::new(a.cluster.clone());
+    let claim = [LatchClaim {
+        path: p("/x"),
+        deep: true,
+    }];
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim).await.unwrap();
+        held.granted().await.unwrap();
+        // The latches' connection, asked on itself (other tests' instances are named
+        // "a" too).
+        let own = a
+            .cluster
+            .query("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap();
+        let pid: i32 = own[0].get(0);
+        b.cluster
+            .query("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let refused = a.detach(&p("/x"), "lost").await.err().unwrap();
+        assert_eq!(
+            refused.status,
+            davd_registry::StatusCode::SERVICE_UNAVAILABLE
+        );
+        let e = held.commit().await.err().unwrap();
+        assert_eq!(e.status, davd_registry::StatusCode::SERVICE_UNAVAILABLE);
+    })
+    .await;
+    assert_eq!(read(&b, "/x", None).await, b"x");
+    assert!(!b.is_detached("lost").await.unwrap());
 }
 
 /// A copy names the same blob; replacing one of the two does not release it, removing the

@@ -1,15 +1,22 @@
-//! Changes of several rows, or of whole trees, as one transaction of their own; and which
-//! blobs they leave unreferenced.
+//! Changes of several rows, or of whole trees, as one unit; and which blobs they leave
+//! unreferenced.
+//!
+//! A unit rides the latches' transaction when the request carries it (MKCOL, DELETE, COPY,
+//! MOVE and their undo, as PUT's publish does): the change counts only once the latches'
+//! commit does, so an instance that lost its latch changes nothing of the tree. Inside that
+//! transaction the unit is a savepoint, so a statement that fails takes back only its own
+//! unit. Without a carried transaction (background work, startup recovery), it is a
+//! transaction of its own (`postgres/unit.rs`).
 
 use tokio_postgres::types::ToSql;
 
 use davd_registry::{SubsystemError, SubsystemResult};
 
 use super::{S3Namespace, tree};
-use crate::postgres::{OPERATION_TIMEOUT, TREE_TIMEOUT, db_error, tree_timeout};
+use crate::postgres::{OPERATION_TIMEOUT, Ride, TREE_TIMEOUT};
 
 impl S3Namespace {
-    /// Runs `statements` (SQL and its parameters after the store) in one transaction, each
+    /// Runs `statements` (SQL and its parameters after the store) as one unit, each
     /// statement's rows returned; for changes of whole trees, which may take up to
     /// [`TREE_TIMEOUT`].
     pub(super) async fn transaction(
@@ -20,32 +27,25 @@ impl S3Namespace {
         let store = &self.store;
         self.cluster
             .within(TREE_TIMEOUT + OPERATION_TIMEOUT, async {
-                let mut session = self.cluster.session().await?;
-                let client = session.client();
-                let tx = client.transaction().await.map_err(|e| db_error(&e))?;
-                tx.batch_execute(&tree_timeout())
-                    .await
-                    .map_err(|e| db_error(&e))?;
-                let mut answers = Vec::with_capacity(statements.len());
-                for (sql, params) in statements {
-                    let mut all: Vec<&(dyn ToSql + Sync)> = vec![store];
-                    all.extend_from_slice(params);
-                    let statement = tx.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
-                    let rows = tx.query(&statement, &all).await.map_err(|e| db_error(&e))?;
-                    answers.push(rows);
+                let mut unit = self.cluster.unit(Ride::Carried).await?;
+                let outcome = async {
+                    let mut answers = Vec::with_capacity(statements.len());
+                    for (sql, params) in statements {
+                        let mut all: Vec<&(dyn ToSql + Sync)> = vec![store];
+                        all.extend_from_slice(params);
+                        answers.push(unit.query(sql, &all).await?);
+                    }
+                    let released = released_blobs(&answers, release)?;
+                    if !released.is_empty() {
+                        unit.query(tree::RELEASE, &[store, &released]).await?;
+                    }
+                    // Every row changed, nothing committed: a crash here must change nothing.
+                    #[cfg(debug_assertions)]
+                    super::failpoint::boundary(&format!("commit-{}", what(statements)));
+                    Ok(answers)
                 }
-                let released = released_blobs(&answers, release)?;
-                if !released.is_empty() {
-                    tx.execute(tree::RELEASE, &[store, &released])
-                        .await
-                        .map_err(|e| db_error(&e))?;
-                }
-                // Every row changed, nothing committed: a crash here must change nothing.
-                #[cfg(debug_assertions)]
-                super::failpoint::boundary(&format!("commit-{}", what(statements)));
-                tx.commit().await.map_err(|e| db_error(&e))?;
-                session.done();
-                Ok(answers)
+                .await;
+                unit.finish(outcome).await
             })
             .await
     }
