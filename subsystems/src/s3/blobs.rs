@@ -227,11 +227,17 @@ pub(super) fn body_error(e: std::io::Error) -> SubsystemError {
 
 /// What a failure of the store means for a client: a blob the tree names but the store does
 /// not have is a bug (500); everything else may pass (503, the client may retry).
+/// The client's answer for a failed call to the store. The store's own message names the
+/// endpoint, the bucket, the prefix and the blob: it goes to the log, not to the client.
 pub(super) fn store_error(e: &object_store::Error) -> SubsystemError {
     match e {
-        object_store::Error::NotFound { path, .. } => SubsystemError::internal(format!(
-            "the object store has no blob {path}, which the tree names"
-        )),
-        other => SubsystemError::unavailable(format!("the object store: {other}")),
+        object_store::Error::NotFound { path, .. } => {
+            tracing::error!(blob = %path, "the object store has no blob the tree names");
+            SubsystemError::internal("the object store has lost this resource's content")
+        }
+        other => {
+            tracing::warn!(error = %other, "a call to the object store failed");
+            SubsystemError::unavailable("the object store did not answer; try again")
+        }
     }
 }
