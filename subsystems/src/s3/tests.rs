@@ -50,16 +50,8 @@ async fn two_instances() -> Option<(S3Namespace, S3Namespace, SchemaGuard)> {
     let cluster: ClusterTable =
         toml::from_str(&format!("database = \"{url}\"\nschema = \"{schema}\"\n")).unwrap();
     let cluster = cluster.check(None).unwrap();
-    let table: S3Table = toml::from_str(&format!(
-        // No grace: what is unreferenced is due at once, when a test calls the collector.
-        "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"{}\"\nprefix = \"test-{}\"\ngrace_secs = 0",
-        store.bucket,
-        store.endpoint,
-        store.region,
-        uuid::Uuid::new_v4().simple()
-    ))
-    .unwrap();
-    let settings = table.check(None, |name| std::env::var(name).ok()).unwrap();
+    // No grace: what is unreferenced is due at once, when a test calls the collector.
+    let settings = store.settings_at(&crate::conformance::s3::fresh_prefix());
     let a = Cluster::open(&cluster, "a").await.unwrap();
     let b = Cluster::open(&cluster, "b").await.unwrap();
     let a = S3Namespace::open(a, &settings).await.unwrap();
