@@ -15,8 +15,19 @@ pub fn resource_meta(meta: &Metadata) -> ResourceMeta {
         .map(|t| t.into_std())
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let created = meta.created().ok().map(|t| t.into_std());
-    let collection = meta.is_dir();
-    let len = if collection { 0 } else { meta.len() };
+    describe(meta.is_dir(), meta.len(), meta.ino(), modified, created)
+}
+
+/// The resource metadata of a file or directory (`collection`) from the fields it is made of,
+/// wherever they were read ([`resource_meta`], or `direct` straight from `statx`).
+pub(super) fn describe(
+    collection: bool,
+    len: u64,
+    ino: u64,
+    modified: SystemTime,
+    created: Option<SystemTime>,
+) -> ResourceMeta {
+    let len = if collection { 0 } else { len };
     let nanos = modified
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -26,7 +37,7 @@ pub fn resource_meta(meta: &Metadata) -> ResourceMeta {
         len,
         modified,
         created,
-        etag: etag(meta.ino(), len, nanos),
+        etag: etag(ino, len, nanos),
         content_type: None,
     }
 }

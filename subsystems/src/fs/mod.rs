@@ -10,6 +10,8 @@
 mod chunk_pool;
 mod content;
 mod cycles;
+#[cfg(target_os = "linux")]
+mod direct;
 mod meta;
 mod publish;
 mod segment;
@@ -144,6 +146,43 @@ fn respellable(path: &DavPath) -> Option<DavPath> {
 
 /// Metadata of `rel`, the path as given; if it is missing, of the on-disk spelling of
 /// `respellable` ([`spelling::locate`]). Blocking.
+/// Whether `path` may be opened or stated straight from the root's descriptor ([`direct`]).
+#[cfg(target_os = "linux")]
+fn directly_openable(path: &DavPath) -> bool {
+    direct::names_a_root_entry(path)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn directly_openable(_: &DavPath) -> bool {
+    false
+}
+
+/// `rel` opened for reading straight from the root's descriptor; `None`: through cap-std.
+#[cfg(target_os = "linux")]
+fn open_directly(dir: &Dir, rel: &Path) -> Option<io::Result<cap_std::fs::File>> {
+    direct::open_for_reading(dir, rel)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_directly(_: &Dir, _: &Path) -> Option<io::Result<cap_std::fs::File>> {
+    None
+}
+
+/// `rel`'s metadata read straight from the root's descriptor (`Ok(None)`: not a file or a
+/// directory); `None`: through cap-std.
+#[cfg(target_os = "linux")]
+fn stat_directly(dir: &Dir, rel: &Path) -> Option<io::Result<Option<ResourceMeta>>> {
+    Some(direct::stat(dir, rel)?.map(|found| match found {
+        direct::Found::Resource(meta) => Some(meta),
+        direct::Found::Other => None,
+    }))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stat_directly(_: &Dir, _: &Path) -> Option<io::Result<Option<ResourceMeta>>> {
+    None
+}
+
 fn metadata_any_spelling(
     dir: &Dir,
     rel: &Path,
@@ -250,7 +289,11 @@ impl NamespaceManager for FsNamespace {
         };
         let dir = self.dir.clone();
         let respellable = respellable(path);
+        let direct = directly_openable(path);
         quick(self.options.inline_io, move || {
+            if let Some(found) = direct.then(|| stat_directly(&dir, &rel)).flatten() {
+                return Ok(found?);
+            }
             Ok(metadata_any_spelling(&dir, &rel, respellable.as_ref())?
                 .filter(is_resource)
                 .map(|m| resource_meta(&m)))
@@ -322,9 +365,14 @@ impl NamespaceManager for FsNamespace {
         let rel = relative(path).ok_or_else(SubsystemError::not_found)?;
         let dir = self.dir.clone();
         let respellable = respellable(path);
+        let direct = directly_openable(path);
         quick(self.options.inline_io, move || {
             let options = read_without_waiting();
-            let file = match (dir.open_with(&rel, &options), respellable) {
+            let opened = match direct.then(|| open_directly(&dir, &rel)).flatten() {
+                Some(opened) => opened,
+                None => dir.open_with(&rel, &options),
+            };
+            let file = match (opened, respellable) {
                 (Err(e), Some(path)) if e.kind() == io::ErrorKind::NotFound => {
                     dir.open_with(spelling::locate(&dir, &path).ok_or(e)?, &options)?
                 }
