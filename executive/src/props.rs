@@ -201,7 +201,7 @@ pub async fn propstats_reaching(
                 _ => (true, &[]),
             };
             // A name claimed by two handlers belongs to the first (the nearer scope).
-            let overlap = subsystems.live_names_overlap;
+            let overlap = subsystems.live.names_overlap();
             let mut seen: Vec<&PropName> = Vec::new();
             for handler in &subsystems.live {
                 for name in handler.names() {
@@ -371,8 +371,7 @@ mod tests {
             scope: DavPath::root(),
             properties: Arc::new(MemoryProperties::new()),
             locks: vec![Arc::new(MemoryLocks::new())],
-            live_names_overlap: Subsystems::names_overlap(&live),
-            live,
+            live: live.into(),
         };
         let meta = ResourceMeta {
             collection: false,

@@ -19,6 +19,7 @@ mod error;
 mod journal;
 mod latch;
 mod live;
+mod live_handlers;
 mod lock;
 mod namespace;
 mod property;
@@ -39,6 +40,7 @@ pub use live::{
     ClientInfo, HookContext, LivePropertyHandler, PropContext, Quirks, Readable, SetVerdict,
     Subsystems, WriteKind,
 };
+pub use live_handlers::LiveHandlers;
 pub use lock::{LockChange, LockManager, LockRecord};
 pub use namespace::{
     Detached, MemberStream, NamespaceManager, Opened, OpenedContent, Staged, WriteMode,

@@ -17,6 +17,7 @@ use davd_protocol::{DavPath, PropName};
 
 use crate::document::{DocumentIdentity, DocumentRecord, IdentityRule, document_prop_name};
 use crate::error::{SubsystemError, SubsystemResult};
+use crate::live_handlers::LiveHandlers;
 use crate::lock::{LockManager, LockRecord};
 use crate::namespace::NamespaceManager;
 use crate::property::{PropertyManager, StoredProp};
@@ -87,24 +88,12 @@ pub struct Subsystems {
     pub properties: Arc<dyn PropertyManager>,
     /// Every lock manager whose scope contains the path, nearest first.
     pub locks: Vec<Arc<dyn LockManager>>,
-    /// Live-property handlers in force for the path, nearest scope first.
-    pub live: Vec<Arc<dyn LivePropertyHandler>>,
-    /// True if two of those handlers claim the same name (a nearer scope overriding a
-    /// property); only then must a listing check which handler a name belongs to.
-    pub live_names_overlap: bool,
+    /// Live-property handlers in force for the path, nearest scope first, with the index of
+    /// which owns each name (shared: the registry builds one per scope).
+    pub live: LiveHandlers,
 }
 
 impl Subsystems {
-    /// True if two handlers in `live` claim the same property name.
-    pub fn names_overlap(live: &[Arc<dyn LivePropertyHandler>]) -> bool {
-        live.iter().enumerate().any(|(i, handler)| {
-            handler
-                .names()
-                .iter()
-                .any(|name| live[..i].iter().any(|h| h.names().contains(name)))
-        })
-    }
-
     /// The path as the namespace manager sees it (relative to its scope).
     pub fn relative(&self, path: &DavPath) -> DavPath {
         path.relative_to(&self.scope).unwrap_or_else(DavPath::root)
@@ -121,14 +110,7 @@ impl Subsystems {
 
     /// The handler that owns `name`, if any.
     pub fn handler_for(&self, name: &PropName) -> Option<&Arc<dyn LivePropertyHandler>> {
-        // The local name first: most names a handler owns share the namespace (`DAV:`), so
-        // comparing it first compared equal strings for nearly every name of every handler,
-        // on every property of every PROPFIND.
-        self.live.iter().find(|h| {
-            h.names()
-                .iter()
-                .any(|owned| owned.local == name.local && owned.namespace == name.namespace)
-        })
+        self.live.handler_for(name)
     }
 }
 

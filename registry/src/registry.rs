@@ -8,6 +8,7 @@ use davd_protocol::DavPath;
 use crate::access::AccessRule;
 use crate::latch::SharedLatches;
 use crate::live::{LivePropertyHandler, Subsystems};
+use crate::live_handlers::LiveHandlers;
 use crate::lock::LockManager;
 use crate::namespace::NamespaceManager;
 use crate::property::PropertyManager;
@@ -39,9 +40,9 @@ pub enum RegistryError {
 pub struct Registry {
     /// Sorted deepest scope first, so the first match is the longest.
     scopes: Vec<(DavPath, Mount)>,
-    /// Per scope (same order): whether two live handlers in force there claim one name.
-    /// Worked out once here rather than on every request.
-    names_overlap: Vec<bool>,
+    /// Per scope (same order): the live handlers in force there, with their name index.
+    /// Built once here rather than on every request.
+    live: Vec<LiveHandlers>,
     /// Latches shared with the other processes serving the same storage, if there are any.
     shared_latches: Option<Arc<dyn SharedLatches>>,
 }
@@ -65,13 +66,13 @@ impl Registry {
         }
         let mut registry = Registry {
             scopes,
-            names_overlap: Vec::new(),
+            live: Vec::new(),
             shared_latches: None,
         };
-        registry.names_overlap = registry
+        registry.live = registry
             .scopes
             .iter()
-            .map(|(scope, _)| Subsystems::names_overlap(&registry.live_handlers(scope)))
+            .map(|(scope, _)| LiveHandlers::new(registry.live_handlers(scope)))
             .collect();
         Ok(registry)
     }
@@ -212,8 +213,7 @@ impl Registry {
             scope: scope.clone(),
             properties: self.properties(path).clone(),
             locks: self.lock_managers(path),
-            live: self.live_handlers(path),
-            live_names_overlap: nearest.is_some_and(|i| self.names_overlap[i]),
+            live: nearest.map(|i| self.live[i].clone()).unwrap_or_default(),
         }
     }
 

@@ -86,8 +86,7 @@ async fn resource() -> (
         scope: DavPath::root(),
         properties: properties.clone(),
         locks: vec![locks as Arc<dyn LockManager>],
-        live_names_overlap: Subsystems::names_overlap(&live),
-        live,
+        live: live.into(),
     };
     let meta = ResourceMeta {
         collection: false,
