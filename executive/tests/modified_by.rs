@@ -6,32 +6,20 @@
 //! without authentication shows the anonymous principal's name, `anonymous`.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use davd_executive::{Executive, ExecutiveConfig, Identity};
-use davd_protocol::{Body, DavPath, RequestHead};
-use davd_registry::{Mount, Registry};
-use davd_subsystems::live::standard_handlers;
-use davd_subsystems::memory::{MemoryLocks, MemoryNamespace, MemoryProperties};
+use davd_executive::{Executive, Identity};
+use davd_protocol::{Body, RequestHead};
+use davd_subsystems::memory::MemoryProperties;
 
 fn executive() -> Arc<Executive> {
-    let root = Mount {
-        namespace: Some(Arc::new(MemoryNamespace::new())),
-        properties: Some(Arc::new(MemoryProperties::new())),
-        locks: Some(Arc::new(MemoryLocks::new())),
-        live: standard_handlers(),
-        access: None,
-    };
-    let registry = Registry::new(vec![(DavPath::root(), root)]).unwrap();
-    Executive::new(
-        Arc::new(registry),
-        ExecutiveConfig::default(),
-        Arc::new(davd_subsystems::journal::MemoryJournal::new()),
-    )
+    support::executive_over(Arc::new(MemoryProperties::new()))
 }
 
 async fn send(

@@ -3,33 +3,21 @@
 //! executive's back, with the resource's metadata unchanged, shows at the next GET.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use davd_executive::{Executive, ExecutiveConfig, Identity};
+use davd_executive::{Executive, Identity};
 use davd_protocol::{DavPath, RequestHead};
-use davd_registry::{DocumentRecord, Mount, PropertyManager, Registry, document_prop_name};
-use davd_subsystems::live::standard_handlers;
-use davd_subsystems::memory::{MemoryLocks, MemoryNamespace};
+use davd_registry::{DocumentRecord, PropertyManager, document_prop_name};
 use davd_subsystems::sled_store::{SledProperties, StateDb};
 
 fn executive(properties: Arc<dyn PropertyManager>) -> Arc<Executive> {
-    let root = Mount {
-        namespace: Some(Arc::new(MemoryNamespace::new())),
-        properties: Some(properties),
-        locks: Some(Arc::new(MemoryLocks::new())),
-        live: standard_handlers(),
-        access: None,
-    };
-    let registry = Registry::new(vec![(DavPath::root(), root)]).unwrap();
-    Executive::new(
-        Arc::new(registry),
-        ExecutiveConfig::default(),
-        Arc::new(davd_subsystems::journal::MemoryJournal::new()),
-    )
+    support::executive_over(properties)
 }
 
 /// Status and `ResourceTag` of a request without a body (or with `body`).
