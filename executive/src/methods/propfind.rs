@@ -60,7 +60,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await?;
         unavailable(&props.stats)?;
         if props.large.is_none() {
-            let mut writer = MultistatusWriter::new(&propfind_prefixes(
+            let mut writer = MultistatusWriter::for_one_resource(&propfind_prefixes(
                 &request,
                 AllpropReach::WithExtensions,
                 &subsystems,

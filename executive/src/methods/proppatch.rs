@@ -71,7 +71,7 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     queue.push(CommitState::durable());
     let outcome = queue.run().await.map(|_| ());
     let propstats = patch_report(&names, outcome, 0)?;
-    let mut writer = MultistatusWriter::new(&prefixes_for(&names));
+    let mut writer = MultistatusWriter::for_one_resource(&prefixes_for(&names));
     writer.prop_response(&path.to_href(meta.collection), &propstats);
     Ok(Response::xml(
         StatusCode::MULTI_STATUS,

@@ -358,7 +358,7 @@ fn property_failure(
         .map(|p| p.status)
         .find(|s| *s != StatusCode::FAILED_DEPENDENCY)
         .ok_or_else(|| DavError::internal("a property failed without a status"))?;
-    let mut writer = MultistatusWriter::new(&prefixes_for(names));
+    let mut writer = MultistatusWriter::for_one_resource(&prefixes_for(names));
     writer.prop_response(&ctx.path().to_href(false), &propstats);
     Ok(Response::xml(status, Body::Full(writer.finish())))
 }
