@@ -414,6 +414,13 @@ impl Multistatus {
     pub fn hrefs(&self) -> Vec<&str> {
         self.responses.iter().map(|r| r.href.as_str()).collect()
     }
+
+    /// The hrefs, owned and sorted: a listing's members in an order a test can compare.
+    pub fn sorted_hrefs(&self) -> Vec<String> {
+        let mut hrefs: Vec<String> = self.responses.iter().map(|r| r.href.clone()).collect();
+        hrefs.sort();
+        hrefs
+    }
 }
 
 impl MsResponse {

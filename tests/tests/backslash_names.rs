@@ -24,13 +24,7 @@ const KINDS: [&str; 3] = ["fs", "sled", "memory"];
 async fn hrefs(s: &TestServer, path: &str) -> Vec<String> {
     let (status, text) = s.propfind(path, "1", "").await;
     assert_eq!(status, StatusCode::MULTI_STATUS, "{path}: {text}");
-    let mut hrefs: Vec<String> = Multistatus::parse(&text)
-        .hrefs()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    hrefs.sort();
-    hrefs
+    Multistatus::parse(&text).sorted_hrefs()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,13 +91,7 @@ async fn listing(cluster: &Cluster, node: usize, path: &str) -> Option<Vec<Strin
     }
     assert_eq!(response.status(), StatusCode::MULTI_STATUS);
     let text = response.text().await.unwrap();
-    let mut hrefs: Vec<String> = Multistatus::parse(&text)
-        .hrefs()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    hrefs.sort();
-    Some(hrefs)
+    Some(Multistatus::parse(&text).sorted_hrefs())
 }
 
 /// A body of 9 MiB and a bit (more than one 8 MiB part: a multipart upload) put through A

@@ -304,11 +304,8 @@ async fn copy_and_move_cross_between_fs_and_s3() {
     assert_eq!(s.get("/s3/moved/a").await.status(), StatusCode::NOT_FOUND);
     let (status, text) = s.propfind("/s3/", "1", "").await;
     assert_eq!(status, StatusCode::MULTI_STATUS);
-    let mut hrefs = Multistatus::parse(&text)
-        .hrefs()
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-    hrefs.sort();
-    assert_eq!(hrefs, ["/s3/", "/s3/copied/"]);
+    assert_eq!(
+        Multistatus::parse(&text).sorted_hrefs(),
+        ["/s3/", "/s3/copied/"]
+    );
 }
