@@ -7,6 +7,10 @@ use tracing::{error, info};
 use davd::cli::{Cli, Command, UserAction};
 use davd::{App, StartError, serve};
 
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
