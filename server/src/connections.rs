@@ -35,10 +35,12 @@ use tokio::time::Instant;
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The number of connections the process can hold with room to spare: `wanted`, lowered if
-/// the limit on open files (`ulimit -n`) would not leave a quarter of it (at least 32) for the
-/// files, listings and database the requests themselves open. A connection accepted at the
-/// very limit could otherwise not open the file it asks for (500 "Too many open files"). The
-/// soft limit is first raised as far as the hard limit allows, as Go does for its servers.
+/// the limit on open files (`ulimit -n`), less the descriptors the process already holds
+/// (stores, runtimes, the listener, the listing watch: about 35), would not leave a quarter
+/// of it (at least 32) for the files, listings and database the requests themselves open. A
+/// connection accepted at the very limit could otherwise not open the file it asks for (500
+/// "Too many open files"). The soft limit is first raised as far as the hard limit allows, as
+/// Go does for its servers.
 pub fn fit_to_file_limit(wanted: usize) -> usize {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
@@ -55,7 +57,10 @@ pub fn fit_to_file_limit(wanted: usize) -> usize {
     let Some(files) = files.and_then(|f| usize::try_from(f).ok()) else {
         return wanted;
     };
-    let fits = files.saturating_sub((files / 4).max(32)).max(1);
+    let fits = files
+        .saturating_sub(open_descriptors())
+        .saturating_sub((files / 4).max(32))
+        .max(1);
     if fits < wanted {
         tracing::warn!(
             max_connections = wanted,
@@ -65,6 +70,11 @@ pub fn fit_to_file_limit(wanted: usize) -> usize {
         );
     }
     wanted.min(fits)
+}
+
+/// Descriptors the process holds now (0 where `/proc` does not list them).
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |listed| listed.count())
 }
 
 /// The table of open connections.

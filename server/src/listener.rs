@@ -55,14 +55,15 @@ pub async fn serve(
         Some(files) => Some(crate::tls::acceptor(files).map_err(io::Error::other)?),
         None => None,
     };
-    let connections = Connections::new(
-        connections::fit_to_file_limit(limits.max_connections),
-        limits.header_read_timeout,
-    );
     let threads = match app.settings.connection_threads {
         0 => None,
         count => Some(ConnectionThreads::start(count)?),
     };
+    // After the connection threads started: their runtimes' descriptors count as held.
+    let connections = Connections::new(
+        connections::fit_to_file_limit(limits.max_connections),
+        limits.header_read_timeout,
+    );
 
     let sweeper = {
         let app = app.clone();
