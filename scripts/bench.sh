@@ -42,6 +42,9 @@
 #   BENCH_KEEP=1          keep the temporary directory (configs, logs, raw wrk output)
 #   BENCH_MARKDOWN=FILE   also write the results and targets tables to FILE
 #   DAVD_BIN=PATH         use this davd binary instead of building target/release/davd
+#   BENCH_LISTING_CACHE_MIB=N  davd's listing cache ([limits] listing_cache_mib; 0 switches it
+#                         off). Unset: the default (on) against the peers; off for both davds
+#                         of the cluster mode, which compares the stores' own cost
 #   FLOOR_BIN=PATH        the davd-floor binary (default target/release/davd-floor, if built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -192,10 +195,14 @@ prepare_root() {
 
 start_davd() {
     prepare_root davd
-    local log="$work/davd/davd.log"
+    local log="$work/davd/davd.log" config=()
+    if [ -n "${BENCH_LISTING_CACHE_MIB:-}" ]; then
+        printf '[limits]\nlisting_cache_mib = %s\n' "$BENCH_LISTING_CACHE_MIB" >"$work/davd/davd.toml"
+        config=(--config "$work/davd/davd.toml")
+    fi
     # No access log, as for the peers (their `access_log off`).
-    "$davd_bin" --root "$work/davd/root" --state "$work/davd/state" --listen 127.0.0.1:0 \
-        --access-log off >"$log" 2>&1 &
+    "$davd_bin" "${config[@]}" --root "$work/davd/root" --state "$work/davd/state" \
+        --listen 127.0.0.1:0 --access-log off >"$log" 2>&1 &
     pids+=($!)
     server_pid[davd]=$!
     local u
@@ -216,6 +223,9 @@ start_davd_kind() {
         fi
         printf '[[mount]]\nscope = "/"\nnamespace = { kind = "fs", root = "%s" }\n' "$dir/root"
         printf 'properties = { kind = "%s" }\nlocks = { kind = "%s" }\n' "$kind" "$kind"
+        # A postgres store cannot prove a listing unchanged (other instances write it), so
+        # sled's listings would come from the cache: the stores are compared without it.
+        printf '\n[limits]\nlisting_cache_mib = %s\n' "${BENCH_LISTING_CACHE_MIB:-0}"
     } >"$dir/davd.toml"
     "$davd_bin" --config "$dir/davd.toml" --state "$dir/state" --listen 127.0.0.1:0 \
         --access-log off >"$log" 2>&1 &

@@ -18,6 +18,7 @@ mod html;
 mod instructions;
 pub mod intent;
 mod latch;
+pub mod listing_cache;
 mod member_props;
 mod methods;
 pub mod metrics;
@@ -70,6 +71,9 @@ pub struct ExecutiveConfig {
     /// once (one range scan before the listing starts); above it they are read batch by batch
     /// as the members are written, so memory stays bounded however large the directory.
     pub listing_dead_budget: usize,
+    /// Bytes of rendered `Depth: 1` listings kept to be served again while nothing in them
+    /// changed (`listing_cache`); 0 keeps none.
+    pub listing_cache_bytes: usize,
 }
 
 impl Default for ExecutiveConfig {
@@ -86,6 +90,7 @@ impl Default for ExecutiveConfig {
                 .map(|s| s.to_string())
                 .collect(),
             listing_dead_budget: 4 * 1024 * 1024,
+            listing_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct Executive {
     pub(crate) named_latches: latch::NamedLatches,
     /// Where journaled queues write their plans (docs/adr/0017-crash-safety.md).
     pub journal: Arc<dyn Journal>,
+    /// Rendered listings kept while their sources are unchanged.
+    pub listing_cache: listing_cache::ListingCache,
 }
 
 /// Who the server says is asking (authentication happens in the server layer).
@@ -115,10 +122,11 @@ impl Executive {
     ) -> Arc<Self> {
         Arc::new(Executive {
             registry,
-            config,
             latches: LatchTable::new(),
             named_latches: latch::NamedLatches::default(),
             journal,
+            listing_cache: listing_cache::ListingCache::new(config.listing_cache_bytes),
+            config,
         })
     }
 

@@ -12,6 +12,12 @@ pub const LATCH_WAIT_SECONDS: &str = "davd_latch_wait_seconds";
 /// How long making a commit durable took, by store (`properties`, `locks`) and kind.
 pub const STORE_FLUSH_SECONDS: &str = "davd_store_flush_seconds";
 
+/// `Depth: 1` listings served from the listing cache.
+pub const LISTING_CACHE_HITS: &str = "davd_listing_cache_hits_total";
+/// `Depth: 1` listings that could have been served from it but were rendered (first asked
+/// for, changed since, or pushed out).
+pub const LISTING_CACHE_MISSES: &str = "davd_listing_cache_misses_total";
+
 /// Describes the executive's metrics to the installed recorder.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_histogram};
@@ -22,6 +28,14 @@ pub fn describe() {
     describe_counter!(
         LATCH_WAITS,
         "Requests that waited for another request's latch."
+    );
+    describe_counter!(
+        LISTING_CACHE_HITS,
+        "Depth 1 listings served again from the listing cache."
+    );
+    describe_counter!(
+        LISTING_CACHE_MISSES,
+        "Depth 1 listings the cache could have served but had to render."
     );
     describe_histogram!(
         LATCH_WAIT_SECONDS,
@@ -37,6 +51,15 @@ pub fn describe() {
 
 pub(crate) fn rolled_back() {
     metrics::counter!(QUEUE_ROLLBACKS).increment(1);
+}
+
+pub(crate) fn listing_cache(hit: bool) {
+    let name = if hit {
+        LISTING_CACHE_HITS
+    } else {
+        LISTING_CACHE_MISSES
+    };
+    metrics::counter!(name).increment(1);
 }
 
 pub(crate) fn latch_waited(waited: Duration) {

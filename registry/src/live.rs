@@ -67,7 +67,7 @@ impl fmt::Debug for Readable {
 /// The ways particular clients are answered differently from RFC 4918. Each flag is set in
 /// one place (the executive's `client` module, from the request's headers and the
 /// configuration) and applied in one place, named on the flag.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Quirks {
     /// Lock discovery without `lockroot`, in LOCK answers and PROPFIND alike: Office's old
     /// Internet Publishing Provider predates RFC 4918 and rejects the element. Applied in
@@ -253,6 +253,16 @@ pub trait LivePropertyHandler: Send + Sync {
     /// defines. allprop returns extensions for a single resource but leaves them out of
     /// listings, where they are returned only when named (the executive's `AllpropReach`).
     fn is_extension(&self, _name: &PropName) -> bool {
+        false
+    }
+
+    /// Whether this handler's values depend only on what the stores hold for the resource:
+    /// its path, its metadata (namespace), its dead properties and document record (property
+    /// store) and its locks; never on the clock, on reads, on free space or on anything kept
+    /// elsewhere. The executive serves a listing again without rendering it while those are
+    /// unchanged, and only when every handler the request reaches says true (and no lock is
+    /// shown: a lock's remaining timeout is the clock's). The default, false, is always safe.
+    fn stable(&self) -> bool {
         false
     }
 

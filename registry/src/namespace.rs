@@ -91,6 +91,11 @@ pub trait OpenedContent: Send {
     async fn read(self: Box<Self>, range: Option<ByteRange>) -> SubsystemResult<Body>;
 }
 
+/// What [`NamespaceManager::listing_version`] returns: opaque, compared only for equality,
+/// and only with versions of the same path from the same namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingVersion(pub Vec<u64>);
+
 /// Maps paths within one URL scope to stored resources.
 ///
 /// Paths given to a namespace manager are relative to its scope: the manager mounted at `/db`
@@ -115,6 +120,17 @@ pub trait NamespaceManager: Send + Sync {
 
     /// Opens a non-collection resource for reading.
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened>;
+
+    /// A version of the listing of the collection at `path`: two calls return equal versions
+    /// only if nothing the listing shows changed between them (no member added, removed or
+    /// renamed, no member's metadata changed, the collection itself still the same one). The
+    /// executive renders a listing again only when its version moved (docs/performance.md,
+    /// "The listing cache"). `None`, the default, means "cannot tell": every listing is
+    /// rendered anew. A namespace that other writers share without telling it (a network
+    /// file system) must answer `None`.
+    async fn listing_version(&self, _path: &DavPath) -> SubsystemResult<Option<ListingVersion>> {
+        Ok(None)
+    }
 
     /// The path under which the resource at `path` is stored, for stores that may hold a name
     /// in another Unicode normalisation form than the NFC the protocol layer delivers (a file

@@ -60,6 +60,7 @@ struct RawLimits {
     max_connections: Option<Spanned<usize>>,
     min_free_mib: Option<u64>,
     listing_dead_budget: Option<Spanned<usize>>,
+    listing_cache_mib: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +130,8 @@ pub struct LimitsConfig {
     pub min_free_mib: Option<u64>,
     /// Bytes of its members' dead properties a listing reads at once.
     pub listing_dead_budget: Option<usize>,
+    /// MiB of rendered listings kept to be served again (0: none).
+    pub listing_cache_mib: Option<usize>,
 }
 
 /// The whole file, checked.
@@ -468,6 +471,7 @@ impl FileConfig {
                     "listing_dead_budget",
                     widen(l.listing_dead_budget),
                 )),
+                listing_cache_mib: l.listing_cache_mib,
             }
         });
         if !problems.is_empty() {
@@ -588,6 +592,9 @@ impl FileConfig {
         }
         if let Some(v) = l.listing_dead_budget {
             exec.listing_dead_budget = v;
+        }
+        if let Some(v) = l.listing_cache_mib {
+            exec.listing_cache_bytes = v.saturating_mul(1024 * 1024);
         }
         let conn = &mut settings.limits;
         if let Some(v) = l.header_read_timeout_secs {

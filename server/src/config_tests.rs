@@ -121,6 +121,16 @@ fn limits_are_read() {
     let mut settings = Settings::default();
     c.apply(&mut settings);
     assert_eq!(settings.executive.listing_dead_budget, 65536);
+    assert_eq!(
+        settings.executive.listing_cache_bytes,
+        32 << 20,
+        "the default"
+    );
+    let mut settings = Settings::default();
+    parse("[limits]\nlisting_cache_mib = 0\n")
+        .unwrap()
+        .apply(&mut settings);
+    assert_eq!(settings.executive.listing_cache_bytes, 0, "switched off");
     // Only limits, no mounts: the embedded default serves "/".
     assert!(
         parse("[limits]\nmax_connections = 2\n")

@@ -144,3 +144,28 @@ async fn a_request_waiting_for_a_latch_is_counted() {
     assert!(sample("davd_latch_waits_total") >= waits + 1.0);
     assert!(sample("davd_latch_wait_seconds_count") >= waited + 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_served_again_is_counted_as_a_hit_and_a_changed_one_as_a_miss() {
+    recorder();
+    let s = TestServer::start().await;
+    s.mkcol("/d").await;
+    s.put("/d/f", "content").await;
+    let list = || s.propfind("/d/", "1", davd_tests::ALLPROP);
+    let (hits, misses) = (
+        sample("davd_listing_cache_hits_total"),
+        sample("davd_listing_cache_misses_total"),
+    );
+    let (_, first) = list().await;
+    let (_, second) = list().await;
+    assert_eq!(first, second);
+    // Other tests of this binary may list at the same time: at least ours were counted.
+    assert!(sample("davd_listing_cache_misses_total") > misses);
+    assert!(sample("davd_listing_cache_hits_total") > hits);
+
+    std::fs::write(s.root().join("d/f"), "changed behind davd's back").unwrap();
+    let misses = sample("davd_listing_cache_misses_total");
+    let (_, third) = list().await;
+    assert_ne!(second, third);
+    assert!(sample("davd_listing_cache_misses_total") > misses);
+}

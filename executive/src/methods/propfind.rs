@@ -10,7 +10,7 @@
 //! collection above it (a symbolic link cycle) is reported with 508 Loop Detected and not
 //! entered (RFC 5842 §7.2). When the client goes away the walk stops at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -18,14 +18,16 @@ use http::StatusCode;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use davd_protocol::PropName;
 use davd_protocol::headers::Depth;
 use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody};
 use davd_protocol::{Body, ByteStream, DavPath, Response};
-use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
+use davd_registry::{LivePropertyHandler, LockRecord, ResourceMeta, StoredProp, Subsystems};
 
 use crate::context::Ctx;
 use crate::dead_pages;
 use crate::error::{DavError, DavResult};
+use crate::listing_cache::{Freshness, ListingKey, Recording};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
@@ -73,21 +75,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         }
     }
 
-    // The collection's own dead properties are read before the answer starts, so that a store
-    // that cannot be read (a cluster's database that is down) is a 503, not a 207 that shows
-    // a collection without them.
     let subsystems = ctx.resolve(&path);
-    // Only a page of them: a collection with more is written page by page, as a file is.
-    let root_dead = match wants_dead(&request, &subsystems) {
-        true => {
-            let page = subsystems
-                .properties
-                .get_page(&path, None, crate::props::PAGE_BYTES)
-                .await?;
-            (!page.more).then_some(page.props)
-        }
-        false => None,
-    };
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let mut walk = Walk {
         ctx: Ctx {
@@ -99,9 +87,37 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         reach: AllpropReach::at(depth),
         tx,
         root_locks: None,
+        recording: None,
     };
-    // So are the locks around it: the lock table the listing needs answers, or this is a 503.
-    walk.root_locks = Some(walk.locks_around(&path).await?);
+    // The locks around the collection are read before the answer starts: the lock table the
+    // listing needs answers, or this is a 503.
+    let root_locks = walk.locks_around(&path).await?;
+    // A listing kept from sources as they are now is served again as it was rendered.
+    if depth == Depth::One && root_locks.is_empty() {
+        if let Some((key, fresh)) = keepable(ctx, &path, &subsystems, text, &walk.request).await? {
+            let cache = &ctx.exec.listing_cache;
+            let kept = cache.get(&key, &fresh);
+            crate::metrics::listing_cache(kept.is_some());
+            if let Some(body) = kept {
+                return Ok(Response::xml(StatusCode::MULTI_STATUS, Body::Full(body)));
+            }
+            walk.recording = Some(Mutex::new(Recording::new(cache, key, fresh)));
+        }
+    }
+    walk.root_locks = Some(root_locks);
+    // So are the collection's own dead properties, so that a store that cannot be read (a
+    // cluster's database that is down) is a 503, not a 207 that shows a collection without
+    // them. Only a page of them: a collection with more is written page by page, as a file is.
+    let root_dead = match wants_dead(&walk.request, &subsystems) {
+        true => {
+            let page = subsystems
+                .properties
+                .get_page(&path, None, crate::props::PAGE_BYTES)
+                .await?;
+            (!page.more).then_some(page.props)
+        }
+        false => None,
+    };
     tokio::spawn(walk.run(path, meta, depth, root_dead));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
@@ -121,6 +137,8 @@ struct Walk {
     tx: mpsc::Sender<std::io::Result<Bytes>>,
     /// The locks around the listed collection, read before the answer started.
     root_locks: Option<Vec<LockRecord>>,
+    /// The answer copied aside to be kept (`crate::listing_cache`), when it may be.
+    recording: Option<Mutex<Recording>>,
 }
 
 impl Walk {
@@ -147,9 +165,16 @@ impl Walk {
         depth: Depth,
         root_dead: Option<Vec<StoredProp>>,
     ) {
-        let prefixes = propfind_prefixes(&self.request, self.reach, &self.ctx.resolve(&root));
+        let resolved = self.ctx.resolve(&root);
+        let prefixes = propfind_prefixes(&self.request, self.reach, &resolved);
         let mut writer = MultistatusWriter::new(&prefixes);
-        if !self.write(&mut writer, &root, &meta, root_dead, None).await
+        // The collection shows the same locks as its members: those read before the answer
+        // started (a kept listing shows none, and is kept only while there are none).
+        let root_locks = self.root_locks.clone();
+        let around = root_locks.as_deref().map(|locks| (&resolved, locks));
+        if !self
+            .write(&mut writer, &root, &meta, root_dead, around, false)
+            .await
             || !self.send(&mut writer).await
         {
             return;
@@ -164,6 +189,7 @@ impl Walk {
                     Ok(true) => {}
                     Ok(false) => return, // the client went away
                     Err(e) => {
+                        self.spoil();
                         warn!(path = %collection, error = %e, "PROPFIND stopped listing a collection");
                         writer.status_response(
                             &collection.to_href(true),
@@ -175,7 +201,33 @@ impl Walk {
                 }
             }
         }
-        let _ = self.tx.send(Ok(writer.finish())).await;
+        let last = writer.finish();
+        self.record(&last);
+        if self.tx.send(Ok(last)).await.is_ok() {
+            self.keep();
+        }
+    }
+
+    /// Copies a chunk of the answer aside, if it is being recorded.
+    fn record(&self, chunk: &Bytes) {
+        if let Some(Ok(mut recording)) = self.recording.as_ref().map(Mutex::lock) {
+            recording.record(chunk);
+        }
+    }
+
+    /// The answer shows something that must not be served again (an error, a member from
+    /// another scope's stores): it is not kept.
+    fn spoil(&self) {
+        if let Some(Ok(mut recording)) = self.recording.as_ref().map(Mutex::lock) {
+            recording.spoil();
+        }
+    }
+
+    /// Keeps the complete answer, if it was recorded and not spoiled.
+    fn keep(&mut self) {
+        if let Some(Ok(recording)) = self.recording.take().map(Mutex::into_inner) {
+            recording.keep(&self.ctx.exec.listing_cache);
+        }
     }
 
     /// Writes the members of `collection`; returns false if the client is gone.
@@ -256,6 +308,7 @@ impl Walk {
                             &member.meta,
                             member_dead,
                             Some((&subsystems, &known_locks)),
+                            true,
                         )
                         .await;
                     if !written {
@@ -292,8 +345,9 @@ impl Walk {
     }
 
     /// Writes one resource; false if the client went away while its large dead properties
-    /// were being sent. `parent` holds what was resolved for the collection being listed,
-    /// reused for members that are not scopes of their own.
+    /// were being sent. `parent` holds what was resolved for the collection being listed
+    /// (and the locks around it), reused for the collection itself and for its `member`s
+    /// that are not scopes of their own.
     async fn write(
         &self,
         writer: &mut MultistatusWriter,
@@ -301,13 +355,19 @@ impl Walk {
         meta: &ResourceMeta,
         dead: Option<Vec<StoredProp>>,
         parent: Option<(&Subsystems, &[LockRecord])>,
+        member: bool,
     ) -> bool {
         let own;
         let (subsystems, known_locks) = match parent {
-            Some((subsystems, locks)) if !self.ctx.registry().is_scope(path) => {
+            Some((subsystems, locks)) if !member || !self.ctx.registry().is_scope(path) => {
                 (subsystems, Some(locks))
             }
             _ => {
+                if member {
+                    // A member that is a scope of its own: its stores are not the ones whose
+                    // freshness a kept listing was checked against.
+                    self.spoil();
+                }
                 own = self.ctx.resolve(path);
                 (&own, None)
             }
@@ -326,9 +386,13 @@ impl Walk {
         let href = path.to_href(meta.collection);
         match props {
             Ok(props) => {
+                if props.stats.iter().any(|s| s.status.is_server_error()) {
+                    self.spoil();
+                }
                 dead_pages::write_response(writer, self, path, &href, props, subsystems).await
             }
             Err(e) => {
+                self.spoil();
                 writer.status_response(&href, e.status, None, Some(&e.message));
                 true
             }
@@ -340,6 +404,7 @@ impl Walk {
     /// (ADR 0016) would wait, unnoticed, until tokio next looked for I/O on its own.
     async fn send(&self, writer: &mut MultistatusWriter) -> bool {
         let chunk = writer.take();
+        self.record(&chunk);
         let sent = chunk.is_empty() || self.tx.send(Ok(chunk)).await.is_ok();
         tokio::task::yield_now().await;
         sent
@@ -366,6 +431,66 @@ fn unavailable(stats: &[davd_protocol::xml::PropStat]) -> DavResult<()> {
                 .unwrap_or_else(|| "a store this request needs is unavailable".into()),
         )),
         None => Ok(()),
+    }
+}
+
+/// The key and freshness a `Depth: 1` listing of `path` is kept under, or `None` when it may
+/// not be kept: the cache is off, a store cannot tell whether it changed (shared with other
+/// processes), or the request reaches a live property whose value is not a function of the
+/// stores ([`LivePropertyHandler::stable`](davd_registry::LivePropertyHandler::stable)). Taken
+/// before anything is rendered, so that a change made while rendering is never hidden.
+async fn keepable(
+    ctx: &Ctx,
+    path: &DavPath,
+    subsystems: &Subsystems,
+    text: &str,
+    request: &PropfindBody,
+) -> DavResult<Option<(ListingKey, Freshness)>> {
+    if !ctx.exec.listing_cache.enabled() || !stable_request(request, subsystems) {
+        return Ok(None);
+    }
+    let Some(properties) = subsystems.properties.change_count() else {
+        return Ok(None);
+    };
+    let relative = subsystems.relative(path);
+    let Some(listing) = subsystems.namespace.listing_version(&relative).await? else {
+        return Ok(None);
+    };
+    let key = ListingKey {
+        path: path.as_str().to_owned(),
+        principal: ctx.client.principal.clone(),
+        quirks: ctx.client.quirks,
+        body: text.to_owned(),
+    };
+    Ok(Some((
+        key,
+        Freshness {
+            listing,
+            properties,
+        },
+    )))
+}
+
+/// Whether every live property `request` reaches is stable.
+fn stable_request(request: &PropfindBody, subsystems: &Subsystems) -> bool {
+    let reached = |handler: &Arc<dyn LivePropertyHandler>, include: &[PropName]| {
+        handler
+            .names()
+            .iter()
+            .any(|n| handler.in_allprop(n) || include.contains(n))
+    };
+    match request {
+        PropfindBody::Prop(names) => names
+            .iter()
+            .all(|n| subsystems.handler_for(n).is_none_or(|h| h.stable())),
+        PropfindBody::AllProp { include } => subsystems
+            .live
+            .iter()
+            .all(|h| h.stable() || !reached(h, include)),
+        PropfindBody::PropName => subsystems
+            .live
+            .iter()
+            .all(|h| h.stable() || !reached(h, &[])),
     }
 }
 

@@ -20,6 +20,8 @@ mod spelling;
 mod staging;
 mod sync;
 mod times;
+#[cfg(target_os = "linux")]
+mod watch;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,8 +34,8 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use davd_registry::{
-    ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
-    Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
+    ByteStream, DavPath, Detached, ListingVersion, Member, MemberStream, NamespaceManager, Opened,
+    ResourceMeta, Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
 };
 
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
@@ -85,6 +87,9 @@ pub struct FsNamespace {
     options: FsOptions,
     guard: SpaceGuard,
     staging: staging::Staging,
+    /// Versions of listings, for the executive's listing cache.
+    #[cfg(target_os = "linux")]
+    watcher: Arc<watch::Watcher>,
 }
 
 impl FsNamespace {
@@ -97,6 +102,8 @@ impl FsNamespace {
         let staging = staging::Staging::new(options.instance.as_deref())?;
         staging.ensure(&dir)?;
         Ok(FsNamespace {
+            #[cfg(target_os = "linux")]
+            watcher: Arc::new(watch::Watcher::new(&dir)),
             dir: Arc::new(dir),
             root: root.to_path_buf(),
             guard: SpaceGuard::new(root, options.reserve),
@@ -359,6 +366,18 @@ impl NamespaceManager for FsNamespace {
             }
         });
         Ok(receiver_stream(rx).boxed())
+    }
+
+    #[cfg(target_os = "linux")]
+    async fn listing_version(&self, path: &DavPath) -> SubsystemResult<Option<ListingVersion>> {
+        relative_or_reserved(path)?;
+        let (dir, watcher, path) = (self.dir.clone(), self.watcher.clone(), path.clone());
+        quick(self.options.inline_io, move || {
+            let rel = locate_or_reserved(&dir, &path)?;
+            let collection = dir.open_dir(&rel)?;
+            Ok(watcher.version(&collection, path.is_root()))
+        })
+        .await
     }
 
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {

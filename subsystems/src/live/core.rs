@@ -63,6 +63,10 @@ fn value(cx: &PropContext<'_>, name: &PropName) -> Option<PropValue> {
 
 #[async_trait]
 impl LivePropertyHandler for CoreProperties {
+    fn stable(&self) -> bool {
+        true
+    }
+
     fn names(&self) -> &[PropName] {
         &self.names
     }

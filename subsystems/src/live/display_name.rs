@@ -44,6 +44,10 @@ fn value(cx: &PropContext<'_>, stored: Option<&StoredProp>) -> PropValue {
 
 #[async_trait]
 impl LivePropertyHandler for DisplayName {
+    fn stable(&self) -> bool {
+        true
+    }
+
     fn names(&self) -> &[PropName] {
         &self.names
     }

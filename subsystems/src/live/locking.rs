@@ -49,6 +49,10 @@ const SUPPORTED_LOCK: &str = "<D:lockentry><D:lockscope><D:exclusive/></D:locksc
 
 #[async_trait]
 impl LivePropertyHandler for LockProperties {
+    fn stable(&self) -> bool {
+        true
+    }
+
     fn names(&self) -> &[PropName] {
         &self.names
     }

@@ -103,6 +103,10 @@ fn flag(on: bool, yes: &'static str, no: &'static str) -> Option<PropValue> {
 
 #[async_trait]
 impl LivePropertyHandler for MicrosoftProperties {
+    fn stable(&self) -> bool {
+        true
+    }
+
     fn names(&self) -> &[PropName] {
         &self.names
     }

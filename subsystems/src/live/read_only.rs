@@ -61,6 +61,10 @@ impl ReadOnly {
 
 #[async_trait]
 impl LivePropertyHandler for ReadOnly {
+    fn stable(&self) -> bool {
+        true
+    }
+
     fn names(&self) -> &[PropName] {
         &self.names
     }

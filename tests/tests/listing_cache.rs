@@ -1,0 +1,258 @@
+//! The listing cache is never stale (issue 20): a `Depth: 1` listing is kept and served again
+//! only while nothing it shows changed. Each test lists a collection twice (the second answer
+//! is the kept one: `executive_metrics.rs` counts the hit), changes something behind davd's
+//! back or through it, and checks that the next listing shows the change. inotify reports a
+//! change before the system call that made it returns, so no test waits for anything.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use davd_tests::{ALLPROP, Multistatus, TestServer};
+use reqwest::StatusCode;
+
+/// Lists `path` with allprop and returns the answer, parsed.
+async fn listing(s: &TestServer, path: &str) -> Multistatus {
+    let (status, body) = s.propfind(path, "1", ALLPROP).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    Multistatus::parse(&body)
+}
+
+/// Lists `path` twice, so that the second answer comes from the cache, and returns it.
+async fn kept_listing(s: &TestServer, path: &str) -> Multistatus {
+    listing(s, path).await;
+    listing(s, path).await
+}
+
+fn text(listed: &Multistatus, href: &str, name: &str) -> String {
+    listed
+        .response(href)
+        .prop("DAV:", name)
+        .map(|p| p.text.clone())
+        .unwrap_or_default()
+}
+
+/// A modification time in 2001, far from any the tests' own writes give.
+fn long_ago() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)
+}
+
+#[tokio::test]
+async fn the_kept_answer_is_the_rendered_one_byte_for_byte() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    for i in 0..20 {
+        s.put(&format!("/d/f{i}.txt"), format!("file {i}")).await;
+    }
+    let (_, rendered) = s.propfind("/d/", "1", ALLPROP).await;
+    let (_, kept) = s.propfind("/d/", "1", ALLPROP).await;
+    assert_eq!(rendered, kept);
+    assert_eq!(Multistatus::parse(&kept).hrefs().len(), 21);
+}
+
+#[tokio::test]
+async fn a_file_written_by_another_process_shows_in_the_next_listing() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.put("/d/f.txt", "one").await;
+    let before = kept_listing(&s, "/d/").await;
+    assert_eq!(text(&before, "/d/f.txt", "getcontentlength"), "3");
+
+    fs::write(s.root().join("d/f.txt"), "written elsewhere").unwrap();
+    let after = listing(&s, "/d/").await;
+    assert_eq!(text(&after, "/d/f.txt", "getcontentlength"), "17");
+    assert_ne!(
+        text(&before, "/d/f.txt", "getetag"),
+        text(&after, "/d/f.txt", "getetag")
+    );
+}
+
+#[tokio::test]
+async fn members_created_renamed_and_removed_behind_davd_show_at_once() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.put("/d/a.txt", "a").await;
+    kept_listing(&s, "/d/").await;
+
+    fs::write(s.root().join("d/b.txt"), "b").unwrap();
+    assert_eq!(
+        listing(&s, "/d/").await.sorted_hrefs(),
+        ["/d/", "/d/a.txt", "/d/b.txt"]
+    );
+    kept_listing(&s, "/d/").await;
+    fs::rename(s.root().join("d/b.txt"), s.root().join("d/c.txt")).unwrap();
+    assert_eq!(
+        listing(&s, "/d/").await.sorted_hrefs(),
+        ["/d/", "/d/a.txt", "/d/c.txt"]
+    );
+    kept_listing(&s, "/d/").await;
+    fs::remove_file(s.root().join("d/a.txt")).unwrap();
+    assert_eq!(listing(&s, "/d/").await.sorted_hrefs(), ["/d/", "/d/c.txt"]);
+    // A member moved in from a directory nobody listed.
+    fs::create_dir(s.root().join("elsewhere")).unwrap();
+    fs::write(s.root().join("elsewhere/e.txt"), "e").unwrap();
+    kept_listing(&s, "/d/").await;
+    fs::rename(s.root().join("elsewhere/e.txt"), s.root().join("d/e.txt")).unwrap();
+    assert_eq!(
+        listing(&s, "/d/").await.sorted_hrefs(),
+        ["/d/", "/d/c.txt", "/d/e.txt"]
+    );
+}
+
+#[tokio::test]
+async fn times_set_behind_davd_show() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.put("/d/f.txt", "f").await;
+    kept_listing(&s, "/d/").await;
+    fs::File::options()
+        .write(true)
+        .open(s.root().join("d/f.txt"))
+        .unwrap()
+        .set_modified(long_ago())
+        .unwrap();
+    let after = listing(&s, "/d/").await;
+    assert!(
+        text(&after, "/d/f.txt", "getlastmodified").contains("2001"),
+        "{:?}",
+        text(&after, "/d/f.txt", "getlastmodified")
+    );
+}
+
+#[tokio::test]
+async fn a_subdirectory_changed_inside_shows_its_new_modification_time() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.mkcol("/d/sub/").await;
+    let sub = s.root().join("d/sub");
+    fs::File::open(&sub)
+        .unwrap()
+        .set_modified(long_ago())
+        .unwrap();
+    let before = kept_listing(&s, "/d/").await;
+    assert!(text(&before, "/d/sub/", "getlastmodified").contains("2001"));
+
+    // Only the subdirectory's own watch sees this: the listed directory does not change.
+    fs::write(sub.join("new.txt"), "new").unwrap();
+    let after = listing(&s, "/d/").await;
+    assert!(
+        !text(&after, "/d/sub/", "getlastmodified").contains("2001"),
+        "{:?}",
+        text(&after, "/d/sub/", "getlastmodified")
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symbolic_links_target_changed_elsewhere_shows() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.put("/target.txt", "one").await;
+    std::os::unix::fs::symlink("../target.txt", s.root().join("d/link.txt")).unwrap();
+    let before = kept_listing(&s, "/d/").await;
+    assert_eq!(text(&before, "/d/link.txt", "getcontentlength"), "3");
+
+    fs::write(s.root().join("target.txt"), "changed").unwrap();
+    let after = listing(&s, "/d/").await;
+    assert_eq!(text(&after, "/d/link.txt", "getcontentlength"), "7");
+}
+
+#[tokio::test]
+async fn a_file_written_through_its_second_name_elsewhere_shows() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.mkcol("/other/").await;
+    s.put("/d/f.txt", "one").await;
+    fs::hard_link(s.root().join("d/f.txt"), s.root().join("other/f.txt")).unwrap();
+    let before = kept_listing(&s, "/d/").await;
+    assert_eq!(text(&before, "/d/f.txt", "getcontentlength"), "3");
+
+    // Written in place through the other name: the same file, another directory's name.
+    fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(s.root().join("other/f.txt"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"through the other name"))
+        .unwrap();
+    let after = listing(&s, "/d/").await;
+    assert_eq!(text(&after, "/d/f.txt", "getcontentlength"), "22");
+}
+
+#[tokio::test]
+async fn properties_and_locks_changed_through_davd_show() {
+    let s = TestServer::start().await;
+    s.mkcol("/d/").await;
+    s.put("/d/f.txt", "f").await;
+    kept_listing(&s, "/d/").await;
+
+    let (status, _) = s
+        .proppatch(
+            "/d/f.txt",
+            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let listed = kept_listing(&s, "/d/").await;
+    assert_eq!(
+        listed.response("/d/f.txt").prop("urn:c", "c").unwrap().text,
+        "red"
+    );
+
+    let token = s.lock("/d/f.txt", "0").await;
+    let listed = kept_listing(&s, "/d/").await;
+    let locked = &listed
+        .response("/d/f.txt")
+        .prop("DAV:", "lockdiscovery")
+        .unwrap();
+    assert!(
+        locked
+            .element_children
+            .iter()
+            .any(|(_, n)| n == "activelock"),
+        "{locked:?}"
+    );
+
+    let response = s
+        .request("UNLOCK", "/d/f.txt")
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let listed = kept_listing(&s, "/d/").await;
+    let unlocked = listed.response("/d/f.txt").prop("DAV:", "lockdiscovery");
+    assert!(
+        unlocked.is_none_or(|p| p.element_children.is_empty()),
+        "{unlocked:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_collection_replaced_by_another_of_the_same_name_is_listed_anew() {
+    let s = TestServer::start().await;
+    s.mkcol("/a/").await;
+    s.mkcol("/a/d/").await;
+    s.put("/a/d/old.txt", "old").await;
+    kept_listing(&s, "/a/d/").await;
+
+    // The parent is renamed and a new tree put where it was: nothing happens to the watched
+    // directory itself, which now lives at /moved/d/.
+    fs::rename(s.root().join("a"), s.root().join("moved")).unwrap();
+    fs::create_dir_all(s.root().join("a/d")).unwrap();
+    fs::write(s.root().join("a/d/new.txt"), "new").unwrap();
+    assert_eq!(
+        listing(&s, "/a/d/").await.sorted_hrefs(),
+        ["/a/d/", "/a/d/new.txt"]
+    );
+}
+
+#[tokio::test]
+async fn with_the_cache_switched_off_listings_are_still_right() {
+    let s = TestServer::start_with(|settings| settings.executive.listing_cache_bytes = 0).await;
+    s.mkcol("/d/").await;
+    s.put("/d/f.txt", "one").await;
+    kept_listing(&s, "/d/").await;
+    fs::write(s.root().join("d/f.txt"), "four").unwrap();
+    let after = listing(&s, "/d/").await;
+    assert_eq!(text(&after, "/d/f.txt", "getcontentlength"), "4");
+}
