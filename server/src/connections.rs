@@ -36,7 +36,7 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The number of connections the process can hold with room to spare: `wanted`, lowered if
 /// the limit on open files (`ulimit -n`), less the descriptors the process already holds
-/// (stores, runtimes, the listener, the listing watch: about 35), would not leave a quarter
+/// (stores, runtimes, the listener: about 35), would not leave a quarter
 /// of it (at least 32) for the files, listings and database the requests themselves open. A
 /// connection accepted at the very limit could otherwise not open the file it asks for (500
 /// "Too many open files"). The soft limit is first raised as far as the hard limit allows, as

@@ -55,8 +55,16 @@ fn watched_events() -> WatchFlags {
 /// The fs namespace's watches. One lock: a listing asks once, and holds it for a read of
 /// the event queue (one system call when nothing happened).
 pub(super) struct Watcher {
-    /// `None`: nothing is watched (a network file system, or inotify unavailable).
-    state: Mutex<Option<State>>,
+    state: Mutex<Slot>,
+}
+
+/// The inotify instance is opened by the first listing that asks (a server that is never
+/// asked for a listing, or whose cache is off, holds no descriptor for it).
+enum Slot {
+    Unopened,
+    Open(State),
+    /// Nothing is watched: a network file system, or inotify unavailable.
+    Unavailable,
 }
 
 struct State {
@@ -84,24 +92,33 @@ impl Watcher {
     /// Watches nothing when `root` is on a file system that other machines write.
     pub(super) fn new(root: &impl AsFd) -> Watcher {
         let local = rustix::fs::fstatfs(root).is_ok_and(|s| !shared_file_system(s.f_type));
-        let state = local
-            .then(|| inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok())
-            .flatten()
-            .map(|inotify| State {
-                inotify,
-                epoch: 0,
-                watched: HashMap::new(),
-            });
+        let slot = if local {
+            Slot::Unopened
+        } else {
+            Slot::Unavailable
+        };
         Watcher {
-            state: Mutex::new(state),
+            state: Mutex::new(slot),
         }
     }
 
     /// The version of the listing of `dir` (opened by the caller); `at_root` leaves the
     /// staging directory out, as the listing does.
     pub(super) fn version(&self, dir: &impl AsFd, at_root: bool) -> Option<ListingVersion> {
-        let mut guard = self.state.lock().ok()?;
-        let state = guard.as_mut()?;
+        let mut slot = self.state.lock().ok()?;
+        if matches!(*slot, Slot::Unopened) {
+            *slot = match inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC) {
+                Ok(inotify) => Slot::Open(State {
+                    inotify,
+                    epoch: 0,
+                    watched: HashMap::new(),
+                }),
+                Err(_) => Slot::Unavailable,
+            };
+        }
+        let Slot::Open(state) = &mut *slot else {
+            return None;
+        };
         state.drain();
         if state.watched.len() > MOST_WATCHES {
             state.reset()?;
