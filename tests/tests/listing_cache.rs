@@ -6,9 +6,20 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use davd_tests::{ALLPROP, Multistatus, TestServer};
+use async_trait::async_trait;
+use davd::{App, Settings};
+use davd_protocol::{DavPath, PropName};
+use davd_registry::{
+    LivePropertyHandler, Mount, PropContext, PropValue, Registry, SubsystemResult,
+};
+use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_subsystems::live::standard_handlers;
+use davd_subsystems::sled_store::{SledLocks, SledProperties, StateDb};
+use davd_tests::{ALLPROP, Dirs, Multistatus, TestServer};
 use reqwest::StatusCode;
 
 /// Lists `path` with allprop and returns the answer, parsed.
@@ -255,4 +266,115 @@ async fn with_the_cache_switched_off_listings_are_still_right() {
     fs::write(s.root().join("d/f.txt"), "four").unwrap();
     let after = listing(&s, "/d/").await;
     assert_eq!(text(&after, "/d/f.txt", "getcontentlength"), "4");
+}
+
+#[tokio::test]
+async fn a_member_mounted_from_other_stores_is_never_served_from_the_cache() {
+    let s = TestServer::configured(
+        r#"
+[[mount]]
+scope = "/"
+namespace = { kind = "fs", root = "ROOT" }
+
+[[mount]]
+scope = "/mem"
+namespace = { kind = "memory" }
+properties = { kind = "memory" }
+"#,
+    )
+    .await;
+    s.put("/top.txt", "t").await;
+    kept_listing(&s, "/").await;
+    // Only the mount's own property store changes: nothing the root's sources count.
+    let (status, _) = s
+        .proppatch(
+            "/mem/",
+            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">blue</c></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let listed = listing(&s, "/").await;
+    assert_eq!(
+        listed
+            .response("/mem/")
+            .prop("urn:c", "c")
+            .map(|p| p.text.as_str()),
+        Some("blue")
+    );
+}
+
+/// A live property whose value changes on every read, as a clock or a counter would: it does
+/// not say it is `stable`.
+struct Ticks(AtomicU64);
+
+#[async_trait]
+impl LivePropertyHandler for Ticks {
+    fn names(&self) -> &[PropName] {
+        static NAMES: std::sync::OnceLock<Vec<PropName>> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| vec![PropName::new("urn:ticks", "ticks")])
+    }
+
+    async fn get(&self, _: &PropContext<'_>, _: &PropName) -> SubsystemResult<Option<PropValue>> {
+        let tick = self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(PropValue::Text(tick.to_string().into())))
+    }
+}
+
+#[tokio::test]
+async fn a_listing_that_shows_an_unstable_live_property_is_rendered_every_time() {
+    let dirs = Dirs::new();
+    let db = StateDb::temporary().unwrap();
+    let mut live: Vec<Arc<dyn LivePropertyHandler>> = standard_handlers();
+    live.push(Arc::new(Ticks(AtomicU64::new(0))));
+    let registry = Registry::new(vec![(
+        DavPath::root(),
+        Mount {
+            namespace: Some(Arc::new(
+                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
+            )),
+            properties: Some(Arc::new(SledProperties::open(&db).unwrap())),
+            locks: Some(Arc::new(SledLocks::open(&db).unwrap())),
+            live,
+            access: None,
+        },
+    )])
+    .unwrap();
+    let settings = Settings {
+        root: dirs.root.clone(),
+        state: dirs.state.clone(),
+        ..Settings::default()
+    };
+    let s = TestServer::start_app(App::with_registry(registry, settings), dirs).await;
+    s.mkcol("/d/").await;
+    s.put("/d/f.txt", "f").await;
+    let ticks = || async {
+        let (_, body) = s
+            .propfind(
+                "/d/",
+                "1",
+                r#"<D:propfind xmlns:D="DAV:"><D:prop><t:ticks xmlns:t="urn:ticks"/><D:getetag/></D:prop></D:propfind>"#,
+            )
+            .await;
+        let listed = Multistatus::parse(&body);
+        listed
+            .response("/d/f.txt")
+            .prop("urn:ticks", "ticks")
+            .unwrap()
+            .text
+            .clone()
+    };
+    let first = ticks().await;
+    assert_ne!(
+        ticks().await,
+        first,
+        "the second listing was rendered again"
+    );
+    // allprop reaches it too; a listing that does not reach it is kept as usual.
+    let (_, rendered) = s.propfind("/d/", "1", ALLPROP).await;
+    let (_, again) = s.propfind("/d/", "1", ALLPROP).await;
+    assert_ne!(rendered, again);
+    let etags = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
+    let (_, rendered) = s.propfind("/d/", "1", etags).await;
+    let (_, kept) = s.propfind("/d/", "1", etags).await;
+    assert_eq!(rendered, kept);
 }
