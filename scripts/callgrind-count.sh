@@ -8,7 +8,8 @@
 #   bash scripts/callgrind-count.sh SERVER CASE [RUNS]
 #
 # SERVER: davd (target/release/davd, or DAVD_BIN), floor or floor-axum (target/release/
-# davd-floor, or FLOOR_BIN, plain hyper or with an axum Router); CASE: get4k or propfind0.
+# davd-floor, or FLOOR_BIN, plain hyper or with an axum Router); CASE: get4k, propfind0 or
+# put4k (PUTs of 4 KiB to one path).
 # RUNS (default 1) measurements in a row against the same server, one line each. Set
 # CALLGRIND_KEEP=1 to keep the dumps (for callgrind_annotate --inclusive=yes).
 #
@@ -16,8 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-server=${1:?usage: callgrind-count.sh davd|floor|floor-axum get4k|propfind0 [RUNS]}
-case_name=${2:?usage: callgrind-count.sh davd|floor|floor-axum get4k|propfind0 [RUNS]}
+server=${1:?usage: callgrind-count.sh davd|floor|floor-axum get4k|propfind0|put4k [RUNS]}
+case_name=${2:?usage: callgrind-count.sh davd|floor|floor-axum get4k|propfind0|put4k [RUNS]}
 runs=${3:-1}
 warmup=${CALLGRIND_WARMUP:-2}
 duration=${CALLGRIND_DURATION:-5}
@@ -30,6 +31,7 @@ done
 case $case_name in
 get4k) lua=get.lua ;;
 propfind0) lua=propfind-depth0.lua ;;
+put4k) lua=put.lua ;;
 *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
 
