@@ -71,7 +71,7 @@ pub struct ExecutiveConfig {
     /// once (one range scan before the listing starts); above it they are read batch by batch
     /// as the members are written, so memory stays bounded however large the directory.
     pub listing_dead_budget: usize,
-    /// Bytes of rendered `Depth: 1` listings kept to be served again while nothing in them
+    /// Bytes of rendered PROPFIND answers kept to be served again while nothing in them
     /// changed (`listing_cache`); 0 keeps none.
     pub listing_cache_bytes: usize,
 }
@@ -104,7 +104,7 @@ pub struct Executive {
     pub(crate) named_latches: latch::NamedLatches,
     /// Where journaled queues write their plans (docs/adr/0017-crash-safety.md).
     pub journal: Arc<dyn Journal>,
-    /// Rendered listings kept while their sources are unchanged.
+    /// Rendered PROPFIND answers kept while their sources are unchanged.
     pub listing_cache: listing_cache::ListingCache,
 }
 

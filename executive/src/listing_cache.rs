@@ -1,31 +1,34 @@
-//! Rendered listings, served again while their sources prove nothing in them changed.
+//! Rendered PROPFIND answers, served again while their sources prove nothing in them changed.
 //!
 //! A `Depth: 1` PROPFIND of a collection of 1,000 members renders 1,000 `response` elements;
 //! clients ask for the same listing again and again (Explorer and Finder each time a folder is
-//! shown, sync clients on every pass). The answer is a function of what it was computed from:
-//! the request (its path, body and headers that change the answer, who asks), the namespace's
-//! members and their metadata, the property store's contents and the locks. So the answer is
-//! kept with a [`Freshness`] taken *before* it was rendered, and served again only while a
-//! freshness taken now is equal: the namespace's [`ListingVersion`] (inotify for `fs`), the
-//! property store's change count, and no lock around the collection (a lock's remaining
-//! timeout is the clock's, so a listing that shows one is never kept). A change that lands
-//! while a listing renders moves the freshness past the one it is kept with, so it is never
-//! served. Where a source cannot tell (a store shared with other processes), nothing is kept.
+//! shown, sync clients on every pass), and for the same few properties of one document (Office
+//! while it has it open). The answer is a function of what it was computed from: the request
+//! (its path, depth, body, who asks), the namespace's metadata, the property store's contents
+//! and the locks. So the answer is kept with a [`Freshness`] taken *before* it was rendered,
+//! and served again only while a freshness taken now is equal: for a listing the namespace's
+//! [`ListingVersion`] (inotify for `fs`), for one resource its metadata as just read; the
+//! property store's change count; and no lock shown (a lock's remaining timeout is the clock's,
+//! so an answer that would show one is never kept). A change that lands while an answer
+//! renders moves the freshness past the one it is kept with, so it is never served. Where a
+//! source cannot tell (a store shared with other processes), nothing is kept.
 //!
-//! The cache is bounded in bytes, and a listing larger than an eighth of it is never kept.
+//! The cache is bounded in bytes, and an answer larger than an eighth of it is never kept.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use davd_registry::{ListingVersion, Quirks};
+use davd_registry::{ListingVersion, Quirks, ResourceMeta};
 
 /// What a listing's answer depends on besides its sources: two requests with equal keys get
 /// the same answer from the same sources.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListingKey {
     pub path: String,
+    /// 0: the resource alone; 1: with its members.
+    pub depth: u8,
     pub principal: Option<String>,
     pub quirks: Quirks,
     /// The request body's text (the properties asked for).
@@ -35,8 +38,16 @@ pub struct ListingKey {
 /// What proves a kept listing current, taken before it was rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Freshness {
-    pub listing: ListingVersion,
+    /// What the namespace shows: a listing's version, or one resource's metadata.
+    pub namespace: Shown,
     pub properties: u64,
+}
+
+/// The namespace's part of a [`Freshness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    Listing(ListingVersion),
+    Resource(ResourceMeta),
 }
 
 struct Entry {
@@ -53,7 +64,7 @@ struct Kept {
     clock: u64,
 }
 
-/// The executive's kept listings, shared by every thread.
+/// The executive's kept answers (listings and single resources), shared by every thread.
 pub struct ListingCache {
     budget: usize,
     kept: Mutex<Kept>,
@@ -113,17 +124,23 @@ impl ListingCache {
         if let Some(old) = kept.entries.remove(&key) {
             kept.bytes -= old.body.len();
         }
-        while kept.bytes + body.len() > self.budget {
-            let Some(oldest) = kept
+        if kept.bytes + body.len() > self.budget {
+            // The least recently used go, down to seven eighths of the budget: one sort per
+            // eighth of the budget inserted, however small the answers.
+            let mut by_use: Vec<(u64, ListingKey)> = kept
                 .entries
                 .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(gone) = kept.entries.remove(&oldest) {
-                kept.bytes -= gone.body.len();
+                .map(|(k, e)| (e.used, k.clone()))
+                .collect();
+            by_use.sort_unstable_by_key(|(used, _)| *used);
+            let room = self.budget - self.budget / 8;
+            for (_, oldest) in by_use {
+                if kept.bytes + body.len() <= room {
+                    break;
+                }
+                if let Some(gone) = kept.entries.remove(&oldest) {
+                    kept.bytes -= gone.body.len();
+                }
             }
         }
         kept.bytes += body.len();
@@ -206,6 +223,7 @@ mod tests {
     fn key(path: &str) -> ListingKey {
         ListingKey {
             path: path.into(),
+            depth: 1,
             principal: None,
             quirks: Quirks::default(),
             body: String::new(),
@@ -214,7 +232,7 @@ mod tests {
 
     fn fresh(listing: u64, properties: u64) -> Freshness {
         Freshness {
-            listing: ListingVersion(vec![listing]),
+            namespace: Shown::Listing(ListingVersion(vec![listing])),
             properties,
         }
     }
@@ -269,13 +287,15 @@ mod tests {
             cache.insert(key(path), fresh(1, 1), body.clone());
         }
         assert!(cache.get(&key("/1/"), &fresh(1, 1)).is_some());
+        // Full: the least recently used go until the new one fits in seven eighths.
         cache.insert(key("/9/"), fresh(1, 1), body.clone());
-        assert_eq!(cache.bytes(), 800);
+        assert_eq!(cache.bytes(), 700);
         assert!(cache.get(&key("/1/"), &fresh(1, 1)).is_some(), "just used");
-        assert!(
-            cache.get(&key("/2/"), &fresh(1, 1)).is_none(),
-            "least recently used"
-        );
+        for gone in ["/2/", "/3/"] {
+            assert!(cache.get(&key(gone), &fresh(1, 1)).is_none(), "{gone}");
+        }
+        assert!(cache.get(&key("/4/"), &fresh(1, 1)).is_some());
+        assert!(cache.get(&key("/9/"), &fresh(1, 1)).is_some());
         cache.insert(key("/big/"), fresh(1, 1), Bytes::from(vec![b'x'; 101]));
         assert!(cache.get(&key("/big/"), &fresh(1, 1)).is_none());
         let off = ListingCache::new(0);

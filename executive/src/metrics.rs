@@ -12,10 +12,10 @@ pub const LATCH_WAIT_SECONDS: &str = "davd_latch_wait_seconds";
 /// How long making a commit durable took, by store (`properties`, `locks`) and kind.
 pub const STORE_FLUSH_SECONDS: &str = "davd_store_flush_seconds";
 
-/// `Depth: 1` listings served from the listing cache.
+/// PROPFIND answers served from the listing cache, by depth (`0` or `1`).
 pub const LISTING_CACHE_HITS: &str = "davd_listing_cache_hits_total";
-/// `Depth: 1` listings that could have been served from it but were rendered (first asked
-/// for, changed since, or pushed out).
+/// PROPFIND answers that could have been served from it but were rendered (first asked for,
+/// changed since, or pushed out), by depth.
 pub const LISTING_CACHE_MISSES: &str = "davd_listing_cache_misses_total";
 
 /// Describes the executive's metrics to the installed recorder.
@@ -31,11 +31,11 @@ pub fn describe() {
     );
     describe_counter!(
         LISTING_CACHE_HITS,
-        "Depth 1 listings served again from the listing cache."
+        "PROPFIND answers served again from the listing cache, by depth."
     );
     describe_counter!(
         LISTING_CACHE_MISSES,
-        "Depth 1 listings the cache could have served but had to render."
+        "PROPFIND answers the listing cache could have served but had to render, by depth."
     );
     describe_histogram!(
         LATCH_WAIT_SECONDS,
@@ -53,13 +53,14 @@ pub(crate) fn rolled_back() {
     metrics::counter!(QUEUE_ROLLBACKS).increment(1);
 }
 
-pub(crate) fn listing_cache(hit: bool) {
+pub(crate) fn answer_cache(depth: u8, hit: bool) {
     let name = if hit {
         LISTING_CACHE_HITS
     } else {
         LISTING_CACHE_MISSES
     };
-    metrics::counter!(name).increment(1);
+    let depth = if depth == 0 { "0" } else { "1" };
+    metrics::counter!(name, "depth" => depth).increment(1);
 }
 
 pub(crate) fn latch_waited(waited: Duration) {

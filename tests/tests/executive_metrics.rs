@@ -152,20 +152,27 @@ async fn a_listing_served_again_is_counted_as_a_hit_and_a_changed_one_as_a_miss(
     s.mkcol("/d").await;
     s.put("/d/f", "content").await;
     let list = || s.propfind("/d/", "1", davd_tests::ALLPROP);
-    let (hits, misses) = (
-        sample("davd_listing_cache_hits_total"),
-        sample("davd_listing_cache_misses_total"),
-    );
+    const HITS: &str = r#"davd_listing_cache_hits_total{depth="1"}"#;
+    const MISSES: &str = r#"davd_listing_cache_misses_total{depth="1"}"#;
+    let (hits, misses) = (sample(HITS), sample(MISSES));
     let (_, first) = list().await;
     let (_, second) = list().await;
     assert_eq!(first, second);
     // Other tests of this binary may list at the same time: at least ours were counted.
-    assert!(sample("davd_listing_cache_misses_total") > misses);
-    assert!(sample("davd_listing_cache_hits_total") > hits);
+    assert!(sample(MISSES) > misses);
+    assert!(sample(HITS) > hits);
 
     std::fs::write(s.root().join("d/f"), "changed behind davd's back").unwrap();
-    let misses = sample("davd_listing_cache_misses_total");
+    let misses = sample(MISSES);
     let (_, third) = list().await;
     assert_ne!(second, third);
-    assert!(sample("davd_listing_cache_misses_total") > misses);
+    assert!(sample(MISSES) > misses);
+
+    // One resource's answer is kept too, checked against its metadata as just read.
+    const ONE_HIT: &str = r#"davd_listing_cache_hits_total{depth="0"}"#;
+    let hits = sample(ONE_HIT);
+    let (_, first) = s.propfind("/d/f", "0", davd_tests::ALLPROP).await;
+    let (_, second) = s.propfind("/d/f", "0", davd_tests::ALLPROP).await;
+    assert_eq!(first, second);
+    assert!(sample(ONE_HIT) > hits);
 }

@@ -29,6 +29,13 @@ async fn listing(s: &TestServer, path: &str) -> Multistatus {
     Multistatus::parse(&body)
 }
 
+/// The answer to an allprop PROPFIND of `path` alone (`Depth: 0`), parsed.
+async fn one_resource(s: &TestServer, path: &str) -> Multistatus {
+    let (status, body) = s.propfind(path, "0", ALLPROP).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    Multistatus::parse(&body)
+}
+
 /// Lists `path` twice, so that the second answer comes from the cache, and returns it.
 async fn kept_listing(s: &TestServer, path: &str) -> Multistatus {
     listing(s, path).await;
@@ -377,4 +384,66 @@ async fn a_listing_that_shows_an_unstable_live_property_is_rendered_every_time()
     let (_, rendered) = s.propfind("/d/", "1", etags).await;
     let (_, kept) = s.propfind("/d/", "1", etags).await;
     assert_eq!(rendered, kept);
+}
+
+/// One resource's answer (`Depth: 0`) is kept as well, checked against its metadata as just
+/// read, the property store's count and the lock table.
+#[tokio::test]
+async fn one_resources_answer_shows_every_change_at_once() {
+    let s = TestServer::start().await;
+    s.put("/f.txt", "one").await;
+    let _ = one_resource(&s, "/f.txt").await;
+    let kept = one_resource(&s, "/f.txt").await;
+    assert_eq!(text(&kept, "/f.txt", "getcontentlength"), "3");
+
+    fs::write(s.root().join("f.txt"), "written elsewhere").unwrap();
+    assert_eq!(
+        text(
+            &one_resource(&s, "/f.txt").await,
+            "/f.txt",
+            "getcontentlength"
+        ),
+        "17"
+    );
+
+    let (status, _) = s
+        .proppatch(
+            "/f.txt",
+            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let _ = one_resource(&s, "/f.txt").await;
+    let listed = one_resource(&s, "/f.txt").await;
+    assert_eq!(
+        listed.response("/f.txt").prop("urn:c", "c").unwrap().text,
+        "red"
+    );
+
+    let token = s.lock("/f.txt", "0").await;
+    let listed = one_resource(&s, "/f.txt").await;
+    let locked = listed
+        .response("/f.txt")
+        .prop("DAV:", "lockdiscovery")
+        .unwrap();
+    assert!(
+        locked
+            .element_children
+            .iter()
+            .any(|(_, n)| n == "activelock")
+    );
+    let response = s
+        .request("UNLOCK", "/f.txt")
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let _ = one_resource(&s, "/f.txt").await;
+    let listed = one_resource(&s, "/f.txt").await;
+    let unlocked = listed.response("/f.txt").prop("DAV:", "lockdiscovery");
+    assert!(
+        unlocked.is_none_or(|p| p.element_children.is_empty()),
+        "{unlocked:?}"
+    );
 }

@@ -27,7 +27,7 @@ use davd_registry::{LivePropertyHandler, LockRecord, ResourceMeta, StoredProp, S
 use crate::context::Ctx;
 use crate::dead_pages;
 use crate::error::{DavError, DavResult};
-use crate::listing_cache::{Freshness, ListingKey, Recording};
+use crate::listing_cache::{Freshness, ListingKey, Recording, Shown};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
@@ -59,7 +59,33 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     let depth = if meta.collection { depth } else { Depth::Zero };
     if depth == Depth::Zero {
         let subsystems = ctx.resolve(&path);
-        let props = propstats(&path, &meta, &subsystems, &ctx.client, &request, None, None).await?;
+        // An answer kept from the resource as just stated, and the stores as they are now, is
+        // served again; it shows no lock, and is rendered from the same empty lock table.
+        let no_locks: &[LockRecord] = &[];
+        let mut keeping = None;
+        if !reaches_locks(&request) || subsystems.locks_covering(&path).await?.is_empty() {
+            let shown = Shown::Resource(meta.clone());
+            keeping = keepable(ctx, &path, &subsystems, text, &request, shown).await?;
+        }
+        let cache = &ctx.exec.listing_cache;
+        if let Some((key, fresh)) = &keeping {
+            let kept = cache.get(key, fresh);
+            crate::metrics::answer_cache(0, kept.is_some());
+            if let Some(body) = kept {
+                return Ok(Response::xml(StatusCode::MULTI_STATUS, Body::Full(body)));
+            }
+        }
+        let known_locks = keeping.as_ref().map(|_| no_locks);
+        let props = propstats(
+            &path,
+            &meta,
+            &subsystems,
+            &ctx.client,
+            &request,
+            None,
+            known_locks,
+        )
+        .await?;
         unavailable(&props.stats)?;
         if props.large.is_none() {
             let mut writer = MultistatusWriter::for_one_resource(&propfind_prefixes(
@@ -68,10 +94,12 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
                 &subsystems,
             ));
             writer.prop_response(&path.to_href(meta.collection), &props.stats);
-            return Ok(Response::xml(
-                StatusCode::MULTI_STATUS,
-                Body::Full(writer.finish()),
-            ));
+            let body = writer.finish();
+            let failed = props.stats.iter().any(|s| s.status.is_server_error());
+            if let Some((key, fresh)) = keeping.filter(|_| !failed) {
+                cache.insert(key, fresh, body.clone());
+            }
+            return Ok(Response::xml(StatusCode::MULTI_STATUS, Body::Full(body)));
         }
     }
 
@@ -94,10 +122,20 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     let root_locks = walk.locks_around(&path).await?;
     // A listing kept from sources as they are now is served again as it was rendered.
     if depth == Depth::One && root_locks.is_empty() {
-        if let Some((key, fresh)) = keepable(ctx, &path, &subsystems, text, &walk.request).await? {
+        let relative = subsystems.relative(&path);
+        let version = match ctx.exec.listing_cache.enabled() {
+            true => subsystems.namespace.listing_version(&relative).await?,
+            false => None,
+        };
+        let shown = version.map(Shown::Listing);
+        let keeping = match shown {
+            Some(shown) => keepable(ctx, &path, &subsystems, text, &walk.request, shown).await?,
+            None => None,
+        };
+        if let Some((key, fresh)) = keeping {
             let cache = &ctx.exec.listing_cache;
             let kept = cache.get(&key, &fresh);
-            crate::metrics::listing_cache(kept.is_some());
+            crate::metrics::answer_cache(1, kept.is_some());
             if let Some(body) = kept {
                 return Ok(Response::xml(StatusCode::MULTI_STATUS, Body::Full(body)));
             }
@@ -445,6 +483,7 @@ async fn keepable(
     subsystems: &Subsystems,
     text: &str,
     request: &PropfindBody,
+    shown: Shown,
 ) -> DavResult<Option<(ListingKey, Freshness)>> {
     if !ctx.exec.listing_cache.enabled() || !stable_request(request, subsystems) {
         return Ok(None);
@@ -452,23 +491,30 @@ async fn keepable(
     let Some(properties) = subsystems.properties.change_count() else {
         return Ok(None);
     };
-    let relative = subsystems.relative(path);
-    let Some(listing) = subsystems.namespace.listing_version(&relative).await? else {
-        return Ok(None);
-    };
     let key = ListingKey {
         path: path.as_str().to_owned(),
+        depth: match shown {
+            Shown::Resource(_) => 0,
+            Shown::Listing(_) => 1,
+        },
         principal: ctx.client.principal.clone(),
         quirks: ctx.client.quirks,
         body: text.to_owned(),
     };
-    Ok(Some((
-        key,
-        Freshness {
-            listing,
-            properties,
-        },
-    )))
+    let fresh = Freshness {
+        namespace: shown,
+        properties,
+    };
+    Ok(Some((key, fresh)))
+}
+
+/// Whether the answer to `request` can show a lock.
+fn reaches_locks(request: &PropfindBody) -> bool {
+    match request {
+        PropfindBody::Prop(names) => names.iter().any(|n| *n == PropName::dav("lockdiscovery")),
+        PropfindBody::AllProp { .. } => true,
+        PropfindBody::PropName => false,
+    }
 }
 
 /// Whether every live property `request` reaches is stable.
