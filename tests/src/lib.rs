@@ -115,6 +115,34 @@ impl TestServer {
         Self::launch(dirs, settings).await
     }
 
+    /// davd on an fs root with sled properties and locks (the embedded default's kinds) and
+    /// the `live` handlers, for tests of handlers of their own.
+    pub async fn with_handlers(
+        live: Vec<Arc<dyn davd_registry::LivePropertyHandler>>,
+    ) -> TestServer {
+        use davd_subsystems::fs::{FsNamespace, FsOptions};
+        use davd_subsystems::sled_store::{SledLocks, SledProperties, StateDb};
+        let dirs = Dirs::new();
+        let db = StateDb::temporary().unwrap();
+        let mount = davd_registry::Mount {
+            namespace: Some(Arc::new(
+                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
+            )),
+            properties: Some(Arc::new(SledProperties::open(&db).unwrap())),
+            locks: Some(Arc::new(SledLocks::open(&db).unwrap())),
+            live,
+            access: None,
+        };
+        let registry =
+            davd_registry::Registry::new(vec![(davd_protocol::DavPath::root(), mount)]).unwrap();
+        let settings = Settings {
+            root: dirs.root.clone(),
+            state: dirs.state.clone(),
+            ..Settings::default()
+        };
+        TestServer::start_app(App::with_registry(registry, settings), dirs).await
+    }
+
     /// Serves an app built by the caller (for injected subsystems) on the directories it uses.
     pub async fn start_app(app: App, dirs: Arc<Dirs>) -> TestServer {
         let settings = app.settings.clone();

@@ -3,40 +3,16 @@
 
 use std::sync::Arc;
 
-use davd::{App, Settings};
-use davd_protocol::DavPath;
-use davd_registry::{LivePropertyHandler, Mount, Registry};
-use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_registry::LivePropertyHandler;
 use davd_subsystems::live::{HitCounter, ReadOnly, standard_handlers};
-use davd_subsystems::sled_store::{SledLocks, SledProperties};
-use davd_tests::{Dirs, Multistatus, TestServer};
+use davd_tests::{Multistatus, TestServer};
 use reqwest::StatusCode;
 
 async fn server() -> TestServer {
-    let dirs = Dirs::new();
-    let db = davd_subsystems::sled_store::StateDb::temporary().unwrap();
     let mut live: Vec<Arc<dyn LivePropertyHandler>> = standard_handlers();
     live.push(Arc::new(ReadOnly::new()));
     live.push(Arc::new(HitCounter::new()));
-    let registry = Registry::new(vec![(
-        DavPath::root(),
-        Mount {
-            namespace: Some(Arc::new(
-                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
-            )),
-            properties: Some(Arc::new(SledProperties::open(&db).unwrap())),
-            locks: Some(Arc::new(SledLocks::open(&db).unwrap())),
-            live,
-            access: None,
-        },
-    )])
-    .unwrap();
-    let settings = Settings {
-        root: dirs.root.clone(),
-        state: dirs.state.clone(),
-        ..Settings::default()
-    };
-    TestServer::start_app(App::with_registry(registry, settings), dirs).await
+    TestServer::with_handlers(live).await
 }
 
 const READ_ONLY: &str = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><readonly xmlns="urn:davd:">true</readonly></D:prop></D:set></D:propertyupdate>"#;

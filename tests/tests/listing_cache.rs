@@ -11,15 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use davd::{App, Settings};
-use davd_protocol::{DavPath, PropName};
-use davd_registry::{
-    LivePropertyHandler, Mount, PropContext, PropValue, Registry, SubsystemResult,
-};
-use davd_subsystems::fs::{FsNamespace, FsOptions};
+use davd_protocol::PropName;
+use davd_registry::{LivePropertyHandler, PropContext, PropValue, SubsystemResult};
 use davd_subsystems::live::standard_handlers;
-use davd_subsystems::sled_store::{SledLocks, SledProperties, StateDb};
-use davd_tests::{ALLPROP, Dirs, Multistatus, TestServer};
+use davd_tests::{ALLPROP, Multistatus, TestServer};
 use reqwest::StatusCode;
 
 /// Lists `path` with allprop and returns the answer, parsed.
@@ -48,6 +43,39 @@ fn text(listed: &Multistatus, href: &str, name: &str) -> String {
         .prop("DAV:", name)
         .map(|p| p.text.clone())
         .unwrap_or_default()
+}
+
+/// Sets the dead property `{urn:c}c` of `path` to "red".
+async fn set_red(s: &TestServer, path: &str) {
+    let (status, body) = s
+        .proppatch(
+            path,
+            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+}
+
+/// The value of `{urn:c}c` shown for `href`.
+fn red<'a>(listed: &'a Multistatus, href: &str) -> Option<&'a str> {
+    let prop = listed.response(href).prop("urn:c", "c");
+    prop.map(|p| p.text.as_str())
+}
+
+/// Whether the answer shows an active lock on `href`.
+fn shows_a_lock(listed: &Multistatus, href: &str) -> bool {
+    let discovery = listed.response(href).prop("DAV:", "lockdiscovery");
+    discovery.is_some_and(|p| p.element_children.iter().any(|(_, n)| n == "activelock"))
+}
+
+async fn unlock(s: &TestServer, path: &str, token: &str) {
+    let response = s
+        .request("UNLOCK", path)
+        .header("Lock-Token", format!("<{token}>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
 /// A modification time in 2001, far from any the tests' own writes give.
@@ -203,46 +231,12 @@ async fn properties_and_locks_changed_through_davd_show() {
     s.put("/d/f.txt", "f").await;
     kept_listing(&s, "/d/").await;
 
-    let (status, _) = s
-        .proppatch(
-            "/d/f.txt",
-            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#,
-        )
-        .await;
-    assert_eq!(status, StatusCode::MULTI_STATUS);
-    let listed = kept_listing(&s, "/d/").await;
-    assert_eq!(
-        listed.response("/d/f.txt").prop("urn:c", "c").unwrap().text,
-        "red"
-    );
-
+    set_red(&s, "/d/f.txt").await;
+    assert_eq!(red(&kept_listing(&s, "/d/").await, "/d/f.txt"), Some("red"));
     let token = s.lock("/d/f.txt", "0").await;
-    let listed = kept_listing(&s, "/d/").await;
-    let locked = &listed
-        .response("/d/f.txt")
-        .prop("DAV:", "lockdiscovery")
-        .unwrap();
-    assert!(
-        locked
-            .element_children
-            .iter()
-            .any(|(_, n)| n == "activelock"),
-        "{locked:?}"
-    );
-
-    let response = s
-        .request("UNLOCK", "/d/f.txt")
-        .header("Lock-Token", format!("<{token}>"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let listed = kept_listing(&s, "/d/").await;
-    let unlocked = listed.response("/d/f.txt").prop("DAV:", "lockdiscovery");
-    assert!(
-        unlocked.is_none_or(|p| p.element_children.is_empty()),
-        "{unlocked:?}"
-    );
+    assert!(shows_a_lock(&kept_listing(&s, "/d/").await, "/d/f.txt"));
+    unlock(&s, "/d/f.txt", &token).await;
+    assert!(!shows_a_lock(&kept_listing(&s, "/d/").await, "/d/f.txt"));
 }
 
 #[tokio::test]
@@ -329,29 +323,9 @@ impl LivePropertyHandler for Ticks {
 
 #[tokio::test]
 async fn a_listing_that_shows_an_unstable_live_property_is_rendered_every_time() {
-    let dirs = Dirs::new();
-    let db = StateDb::temporary().unwrap();
     let mut live: Vec<Arc<dyn LivePropertyHandler>> = standard_handlers();
     live.push(Arc::new(Ticks(AtomicU64::new(0))));
-    let registry = Registry::new(vec![(
-        DavPath::root(),
-        Mount {
-            namespace: Some(Arc::new(
-                FsNamespace::open(&dirs.root, FsOptions::default()).unwrap(),
-            )),
-            properties: Some(Arc::new(SledProperties::open(&db).unwrap())),
-            locks: Some(Arc::new(SledLocks::open(&db).unwrap())),
-            live,
-            access: None,
-        },
-    )])
-    .unwrap();
-    let settings = Settings {
-        root: dirs.root.clone(),
-        state: dirs.state.clone(),
-        ..Settings::default()
-    };
-    let s = TestServer::start_app(App::with_registry(registry, settings), dirs).await;
+    let s = TestServer::with_handlers(live).await;
     s.mkcol("/d/").await;
     s.put("/d/f.txt", "f").await;
     let ticks = || async {
@@ -406,44 +380,15 @@ async fn one_resources_answer_shows_every_change_at_once() {
         "17"
     );
 
-    let (status, _) = s
-        .proppatch(
-            "/f.txt",
-            r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><c xmlns="urn:c">red</c></D:prop></D:set></D:propertyupdate>"#,
-        )
-        .await;
-    assert_eq!(status, StatusCode::MULTI_STATUS);
+    set_red(&s, "/f.txt").await;
     let _ = one_resource(&s, "/f.txt").await;
-    let listed = one_resource(&s, "/f.txt").await;
     assert_eq!(
-        listed.response("/f.txt").prop("urn:c", "c").unwrap().text,
-        "red"
+        red(&one_resource(&s, "/f.txt").await, "/f.txt"),
+        Some("red")
     );
-
     let token = s.lock("/f.txt", "0").await;
-    let listed = one_resource(&s, "/f.txt").await;
-    let locked = listed
-        .response("/f.txt")
-        .prop("DAV:", "lockdiscovery")
-        .unwrap();
-    assert!(
-        locked
-            .element_children
-            .iter()
-            .any(|(_, n)| n == "activelock")
-    );
-    let response = s
-        .request("UNLOCK", "/f.txt")
-        .header("Lock-Token", format!("<{token}>"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(shows_a_lock(&one_resource(&s, "/f.txt").await, "/f.txt"));
+    unlock(&s, "/f.txt", &token).await;
     let _ = one_resource(&s, "/f.txt").await;
-    let listed = one_resource(&s, "/f.txt").await;
-    let unlocked = listed.response("/f.txt").prop("DAV:", "lockdiscovery");
-    assert!(
-        unlocked.is_none_or(|p| p.element_children.is_empty()),
-        "{unlocked:?}"
-    );
+    assert!(!shows_a_lock(&one_resource(&s, "/f.txt").await, "/f.txt"));
 }
