@@ -123,7 +123,10 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
     // A listing kept from sources as they are now is served again as it was rendered.
     if depth == Depth::One && root_locks.is_empty() {
         let relative = subsystems.relative(&path);
-        let version = match ctx.exec.listing_cache.enabled() {
+        // Asked only when the answer could be kept: a version may cost a directory scan.
+        let worth_asking =
+            ctx.exec.listing_cache.enabled() && stable_request(&walk.request, &subsystems);
+        let version = match worth_asking {
             true => subsystems.namespace.listing_version(&relative).await?,
             false => None,
         };
