@@ -11,8 +11,9 @@
 //!
 //! What inotify cannot see makes a listing unversioned (rendered every time): a symbolic link
 //! among the members (its target may be anywhere), a file with a second name (it can be
-//! written through a name in another directory), very large directories, and file systems
-//! that other machines write (NFS, SMB, FUSE and the like), on which nothing is watched.
+//! written through a name in another directory), a subdirectory that is a mount point, very
+//! large directories, and file systems that other machines write (NFS, SMB, FUSE and the
+//! like, as the root or mounted inside it).
 //!
 //! [`NamespaceManager::listing_version`]: davd_registry::NamespaceManager::listing_version
 
@@ -203,6 +204,11 @@ impl State {
     /// The watches of `dir`'s subdirectories, set up now; `None` if its listing cannot be
     /// versioned (a symbolic link, a file with a second name, too many entries).
     fn subdirectories(&mut self, dir: &impl AsFd, at_root: bool) -> Option<Vec<i32>> {
+        // A network file system mounted inside the root: its other writers raise no event.
+        if shared_file_system(rustix::fs::fstatfs(dir).ok()?.f_type) {
+            return None;
+        }
+        let device = rustix::fs::fstat(dir).ok()?.st_dev;
         let mut found = Vec::new();
         let listing = rustix::fs::openat(
             dir,
@@ -245,6 +251,11 @@ impl State {
                         Mode::empty(),
                     )
                     .ok()?;
+                    // A mount point: what is mounted there is another file system, perhaps
+                    // one that other machines write; its listing is its own question.
+                    if rustix::fs::fstat(&sub).ok()?.st_dev != device {
+                        return None;
+                    }
                     let watch = self.watch(&sub)?;
                     self.watched.entry(watch).or_default();
                     found.push(watch);
