@@ -16,11 +16,15 @@
 //! The cache is bounded in bytes, and an answer larger than an eighth of it is never kept.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use davd_registry::{ListingVersion, Quirks, ResourceMeta};
+use davd_protocol::xml::PropfindBody;
+use davd_protocol::{DavPath, PropName};
+use davd_registry::{ListingVersion, LivePropertyHandler, Quirks, ResourceMeta, Subsystems};
+
+use crate::context::Ctx;
 
 /// What a listing's answer depends on besides its sources: two requests with equal keys get
 /// the same answer from the same sources.
@@ -158,6 +162,72 @@ impl ListingCache {
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.kept.lock().map(|k| k.bytes).unwrap_or(0)
+    }
+}
+
+/// The key and freshness the answer to a PROPFIND of `path` is kept under (`shown`: what the
+/// namespace shows of it, taken by the caller), or `None` when it may not be kept: the cache is off, a store cannot tell whether it changed (shared with other
+/// processes), or the request reaches a live property whose value is not a function of the
+/// stores ([`LivePropertyHandler::stable`](davd_registry::LivePropertyHandler::stable)). Taken
+/// before anything is rendered, so that a change made while rendering is never hidden.
+pub(crate) fn keepable(
+    ctx: &Ctx,
+    path: &DavPath,
+    subsystems: &Subsystems,
+    text: &str,
+    request: &PropfindBody,
+    shown: Shown,
+) -> Option<(ListingKey, Freshness)> {
+    if !ctx.exec.listing_cache.enabled() || !stable_request(request, subsystems) {
+        return None;
+    }
+    let properties = subsystems.properties.change_count()?;
+    let key = ListingKey {
+        path: path.as_str().to_owned(),
+        depth: match shown {
+            Shown::Resource(_) => 0,
+            Shown::Listing(_) => 1,
+        },
+        principal: ctx.client.principal.clone(),
+        quirks: ctx.client.quirks,
+        body: text.to_owned(),
+    };
+    let fresh = Freshness {
+        namespace: shown,
+        properties,
+    };
+    Some((key, fresh))
+}
+
+/// Whether the answer to `request` can show a lock.
+pub(crate) fn reaches_locks(request: &PropfindBody) -> bool {
+    match request {
+        PropfindBody::Prop(names) => names.iter().any(|n| *n == PropName::dav("lockdiscovery")),
+        PropfindBody::AllProp { .. } => true,
+        PropfindBody::PropName => false,
+    }
+}
+
+/// Whether every live property `request` reaches is stable.
+pub(crate) fn stable_request(request: &PropfindBody, subsystems: &Subsystems) -> bool {
+    let reached = |handler: &Arc<dyn LivePropertyHandler>, include: &[PropName]| {
+        handler
+            .names()
+            .iter()
+            .any(|n| handler.in_allprop(n) || include.contains(n))
+    };
+    match request {
+        PropfindBody::Prop(names) => names
+            .iter()
+            .all(|n| subsystems.handler_for(n).is_none_or(|h| h.stable())),
+        PropfindBody::AllProp { include } => subsystems
+            .live
+            .iter()
+            .all(|h| h.stable() || !reached(h, include)),
+        PropfindBody::PropName => subsystems
+            .live
+            .iter()
+            .all(|h| h.stable() || !reached(h, &[])),
     }
 }
 

@@ -18,16 +18,15 @@ use http::StatusCode;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use davd_protocol::PropName;
 use davd_protocol::headers::Depth;
 use davd_protocol::xml::{Condition, MultistatusWriter, PropfindBody};
 use davd_protocol::{Body, ByteStream, DavPath, Response};
-use davd_registry::{LivePropertyHandler, LockRecord, ResourceMeta, StoredProp, Subsystems};
+use davd_registry::{LockRecord, ResourceMeta, StoredProp, Subsystems};
 
 use crate::context::Ctx;
 use crate::dead_pages;
 use crate::error::{DavError, DavResult};
-use crate::listing_cache::{Freshness, ListingKey, Recording, Shown};
+use crate::listing_cache::{Recording, Shown, keepable, reaches_locks, stable_request};
 use crate::member_props::{MEMBERS_PER_BATCH, MemberProps};
 use crate::multistatus::propfind_prefixes;
 use crate::policy::if_header;
@@ -65,7 +64,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         let mut keeping = None;
         if !reaches_locks(&request) || subsystems.locks_covering(&path).await?.is_empty() {
             let shown = Shown::Resource(meta.clone());
-            keeping = keepable(ctx, &path, &subsystems, text, &request, shown).await?;
+            keeping = keepable(ctx, &path, &subsystems, text, &request, shown);
         }
         let cache = &ctx.exec.listing_cache;
         if let Some((key, fresh)) = &keeping {
@@ -132,7 +131,7 @@ pub async fn propfind(ctx: &Ctx, body: ByteStream, depth: Depth) -> DavResult<Re
         };
         let shown = version.map(Shown::Listing);
         let keeping = match shown {
-            Some(shown) => keepable(ctx, &path, &subsystems, text, &walk.request, shown).await?,
+            Some(shown) => keepable(ctx, &path, &subsystems, text, &walk.request, shown),
             None => None,
         };
         if let Some((key, fresh)) = keeping {
@@ -472,74 +471,6 @@ fn unavailable(stats: &[davd_protocol::xml::PropStat]) -> DavResult<()> {
                 .unwrap_or_else(|| "a store this request needs is unavailable".into()),
         )),
         None => Ok(()),
-    }
-}
-
-/// The key and freshness a `Depth: 1` listing of `path` is kept under, or `None` when it may
-/// not be kept: the cache is off, a store cannot tell whether it changed (shared with other
-/// processes), or the request reaches a live property whose value is not a function of the
-/// stores ([`LivePropertyHandler::stable`](davd_registry::LivePropertyHandler::stable)). Taken
-/// before anything is rendered, so that a change made while rendering is never hidden.
-async fn keepable(
-    ctx: &Ctx,
-    path: &DavPath,
-    subsystems: &Subsystems,
-    text: &str,
-    request: &PropfindBody,
-    shown: Shown,
-) -> DavResult<Option<(ListingKey, Freshness)>> {
-    if !ctx.exec.listing_cache.enabled() || !stable_request(request, subsystems) {
-        return Ok(None);
-    }
-    let Some(properties) = subsystems.properties.change_count() else {
-        return Ok(None);
-    };
-    let key = ListingKey {
-        path: path.as_str().to_owned(),
-        depth: match shown {
-            Shown::Resource(_) => 0,
-            Shown::Listing(_) => 1,
-        },
-        principal: ctx.client.principal.clone(),
-        quirks: ctx.client.quirks,
-        body: text.to_owned(),
-    };
-    let fresh = Freshness {
-        namespace: shown,
-        properties,
-    };
-    Ok(Some((key, fresh)))
-}
-
-/// Whether the answer to `request` can show a lock.
-fn reaches_locks(request: &PropfindBody) -> bool {
-    match request {
-        PropfindBody::Prop(names) => names.iter().any(|n| *n == PropName::dav("lockdiscovery")),
-        PropfindBody::AllProp { .. } => true,
-        PropfindBody::PropName => false,
-    }
-}
-
-/// Whether every live property `request` reaches is stable.
-fn stable_request(request: &PropfindBody, subsystems: &Subsystems) -> bool {
-    let reached = |handler: &Arc<dyn LivePropertyHandler>, include: &[PropName]| {
-        handler
-            .names()
-            .iter()
-            .any(|n| handler.in_allprop(n) || include.contains(n))
-    };
-    match request {
-        PropfindBody::Prop(names) => names
-            .iter()
-            .all(|n| subsystems.handler_for(n).is_none_or(|h| h.stable())),
-        PropfindBody::AllProp { include } => subsystems
-            .live
-            .iter()
-            .all(|h| h.stable() || !reached(h, include)),
-        PropfindBody::PropName => subsystems
-            .live
-            .iter()
-            .all(|h| h.stable() || !reached(h, &[])),
     }
 }
 
