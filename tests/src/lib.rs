@@ -288,6 +288,15 @@ impl TestServer {
         lock_token(&response)
     }
 
+    /// Releases the lock `token` (without angle brackets) on `path`.
+    pub async fn unlock(&self, path: &str, token: &str) -> Response {
+        self.request("UNLOCK", path)
+            .header("Lock-Token", format!("<{token}>"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Sends raw bytes on a new connection and returns everything read until the server
     /// closes it or `timeout` passes.
     pub async fn raw(&self, request: &[u8], timeout: Duration) -> String {

@@ -175,4 +175,15 @@ async fn a_listing_served_again_is_counted_as_a_hit_and_a_changed_one_as_a_miss(
     let (_, second) = s.propfind("/d/f", "0", davd_tests::ALLPROP).await;
     assert_eq!(first, second);
     assert!(sample(ONE_HIT) > hits);
+
+    // Switched off, nothing is kept or looked for (no other test of this binary lists).
+    let off = TestServer::start_with(|settings| settings.executive.listing_cache_bytes = 0).await;
+    off.mkcol("/d").await;
+    off.put("/d/f", "content").await;
+    let (hits, misses) = (sample(HITS), sample(MISSES));
+    for _ in 0..2 {
+        let (status, _) = off.propfind("/d/", "1", davd_tests::ALLPROP).await;
+        assert_eq!(status, StatusCode::MULTI_STATUS);
+    }
+    assert_eq!((sample(HITS), sample(MISSES)), (hits, misses));
 }
