@@ -14,7 +14,6 @@ use futures_util::stream::{self, Stream};
 use http::StatusCode;
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http_body::Body as _;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::{debug, warn};
 
@@ -26,6 +25,7 @@ use crate::body::ResponseBody;
 use crate::connections::{BusyBody, Tracked};
 use crate::exchange::{Exchange, Observed};
 use crate::fragment::FragmentLog;
+use crate::linger::{self, Lent};
 use crate::metrics::names;
 use crate::wiring::App;
 
@@ -87,7 +87,21 @@ async fn handle(
 ) -> hyper::Response<Observed> {
     let (parts, body) = request.into_parts();
     let exchange = Exchange::begin(&parts, Some(connection.peer.ip()), app.access_log.as_ref());
-    let (response, user) = respond(app, connection, parts, body).await;
+    // Most reads come without a body: they get an empty stream, which takes neither an
+    // allocation nor the timeout's state (both cost a small GET a measurable share).
+    let idle = app.settings.limits.body_idle_timeout;
+    let (lent, body) = if body.is_end_stream() {
+        (None, None)
+    } else {
+        let (lent, stream) = Lent::new(body);
+        (Some(lent), Some(with_idle_timeout(stream, idle)))
+    };
+    let (response, user) = respond(app, connection, &parts, body).await;
+    if let Some(rest) = lent.and_then(Lent::unread) {
+        if linger::wanted(parts.version, &parts.headers) {
+            linger::drain(rest, idle);
+        }
+    }
     exchange.finish(response, user)
 }
 
@@ -95,8 +109,8 @@ async fn handle(
 async fn respond(
     app: &App,
     connection: &ConnectionInfo,
-    parts: http::request::Parts,
-    body: Incoming,
+    parts: &http::request::Parts,
+    body: Option<ByteStream>,
 ) -> (hyper::Response<ResponseBody>, Option<String>) {
     let started = Instant::now();
     // `OPTIONS *` asks about the server as a whole: answer as for the root.
@@ -119,7 +133,7 @@ async fn respond(
     // hyper bounds its read buffer, not the head: a head larger than the limit that arrives in
     // one read can still be parsed. Measure it here so the limit always holds.
     let limit = app.settings.limits.max_header_bytes;
-    if head_bytes(&parts) > limit {
+    if head_bytes(parts) > limit {
         return (
             into_http(Response::text(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -140,20 +154,13 @@ async fn respond(
             None,
         );
     }
-    let identity = match authenticate(app, &parts, connection.peer.ip()).await {
+    let identity = match authenticate(app, parts, connection.peer.ip()).await {
         Ok(identity) => identity,
         Err(refused) => return (refused, None),
     };
     let user = identity.principal.clone();
-    let body_may_exist = !body.is_end_stream();
-    let idle = app.settings.limits.body_idle_timeout;
-    // Most reads come without a body: they get an empty stream, which takes neither an
-    // allocation nor the timeout's state (both cost a small GET a measurable share).
-    let body = if body_may_exist {
-        with_idle_timeout(body.into_data_stream(), idle)
-    } else {
-        stream::empty().boxed()
-    };
+    let body_may_exist = body.is_some();
+    let body = body.unwrap_or_else(|| stream::empty().boxed());
     let head = RequestHead {
         method: parts.method.as_str(),
         path,

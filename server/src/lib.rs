@@ -14,6 +14,7 @@ pub mod connections;
 pub mod exchange;
 pub mod fragment;
 pub mod http;
+pub mod linger;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
