@@ -14,6 +14,7 @@ mod context;
 mod dead_pages;
 mod error;
 mod failpoint;
+pub mod history;
 mod html;
 mod instructions;
 pub mod intent;

@@ -372,6 +372,7 @@ mod tests {
             properties: Arc::new(MemoryProperties::new()),
             locks: vec![Arc::new(MemoryLocks::new())],
             live: live.into(),
+            history: None,
         };
         let meta = ResourceMeta {
             collection: false,

@@ -16,6 +16,7 @@
 mod access;
 mod document;
 mod error;
+mod history;
 mod journal;
 mod latch;
 mod live;
@@ -31,6 +32,7 @@ pub use document::{
     DocumentIdentity, DocumentRecord, INTERNAL_NS, IdentityRule, document_prop_name, is_internal,
 };
 pub use error::{SubsystemError, SubsystemResult};
+pub use history::{History, HistoryArea, Retention, Shelf};
 pub use journal::Journal;
 pub use latch::{
     CarriedTransaction, HeldLatches, LatchClaim, SharedLatches, carried_transaction, carrying,

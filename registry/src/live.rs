@@ -91,6 +91,8 @@ pub struct Subsystems {
     /// Live-property handlers in force for the path, nearest scope first, with the index of
     /// which owns each name (shared: the registry builds one per scope).
     pub live: LiveHandlers,
+    /// The history kept for the namespace's scope, if its mount keeps any.
+    pub history: Option<crate::History>,
 }
 
 impl Subsystems {

@@ -292,4 +292,15 @@ pub trait NamespaceManager: Send + Sync {
     async fn quota(&self, _path: &DavPath) -> SubsystemResult<Option<(u64, u64)>> {
         Ok(None)
     }
+
+    /// Opens (creating if needed) the area where this store keeps earlier versions and
+    /// removed resources (issue 22, docs/history.md). Called once, at startup, for a mount
+    /// that keeps history. The default refuses: such a store cannot keep history, and a mount
+    /// that asks for it does not start.
+    async fn history_area(&self) -> SubsystemResult<std::sync::Arc<dyn crate::HistoryArea>> {
+        Err(SubsystemError::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            format!("a {} namespace cannot keep history", self.kind()),
+        ))
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use davd_protocol::DavPath;
 
 use crate::access::AccessRule;
+use crate::history::History;
 use crate::latch::SharedLatches;
 use crate::live::{LivePropertyHandler, Subsystems};
 use crate::live_handlers::LiveHandlers;
@@ -45,6 +46,8 @@ pub struct Registry {
     live: Vec<LiveHandlers>,
     /// Latches shared with the other processes serving the same storage, if there are any.
     shared_latches: Option<Arc<dyn SharedLatches>>,
+    /// Scopes whose namespace keeps history, with it.
+    histories: Vec<(DavPath, History)>,
 }
 
 impl Registry {
@@ -68,6 +71,7 @@ impl Registry {
             scopes,
             live: Vec::new(),
             shared_latches: None,
+            histories: Vec::new(),
         };
         registry.live = registry
             .scopes
@@ -214,7 +218,25 @@ impl Registry {
             properties: self.properties(path).clone(),
             locks: self.lock_managers(path),
             live: nearest.map(|i| self.live[i].clone()).unwrap_or_default(),
+            history: self
+                .histories
+                .iter()
+                .find(|(kept, _)| kept == scope)
+                .map(|(_, history)| history.clone()),
         }
+    }
+
+    /// The histories kept, by the scope of the namespace that keeps each.
+    pub fn histories(&self) -> impl Iterator<Item = &(DavPath, History)> {
+        self.histories.iter()
+    }
+
+    /// The registry with `history` kept for the namespace mounted at `scope` (whose store
+    /// gave the area). The views of the area are mounted like any other scope, by the caller.
+    pub fn with_history(mut self, scope: DavPath, history: History) -> Registry {
+        self.histories.retain(|(kept, _)| kept != &scope);
+        self.histories.push((scope, history));
+        self
     }
 
     /// Scopes with their own namespace directly inside the collection `path` (they appear as

@@ -85,6 +85,13 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=crate::config::MAX_THREADS as i64))]
     pub threads: Option<u16>,
 
+    /// Keep earlier versions of replaced files and a trash of deleted ones for this long
+    /// ("30d", "12h"), browsable read-only at /.history [default: off]. In a configuration
+    /// file, a mount's `history = { keep = "30d", max_versions = 50 }`; this flag sets the
+    /// time for the "/" mount. See docs/history.md.
+    #[arg(long, value_name = "TIME", value_parser = crate::config_history::parse_duration)]
+    pub keep_history: Option<std::time::Duration>,
+
     /// Serve a non-loopback address without authentication. Without it davd refuses to start
     /// when --listen is not a loopback address and no users file is given.
     #[arg(long)]
@@ -153,6 +160,9 @@ impl Cli {
         }
         if self.allow_anonymous {
             settings.allow_anonymous = true;
+        }
+        if let Some(keep) = self.keep_history {
+            settings.keep_history = Some(keep);
         }
         if let Some(target) = &self.access_log {
             settings.access_log = AccessLogTarget::parse(target)?;

@@ -25,6 +25,7 @@ use davd_subsystems::catalog::{
 };
 
 use crate::access_log::AccessLogTarget;
+use crate::config_history::{HistoryConfig, RawHistory};
 use crate::settings::Settings;
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +44,7 @@ struct RawMount {
     live: Vec<Spanned<String>>,
     read: Option<Vec<Spanned<String>>>,
     write: Option<Vec<Spanned<String>>>,
+    history: Option<Spanned<RawHistory>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +98,8 @@ pub struct MountConfig {
     pub live: Vec<LiveKind>,
     /// `read` / `write` lists; `None` when the mount names neither.
     pub access: Option<AccessRule>,
+    /// `history = { ... }`; `None`: the mount keeps none.
+    pub history: Option<HistoryConfig>,
 }
 
 impl MountConfig {
@@ -109,6 +113,7 @@ impl MountConfig {
             locks: None,
             live: Vec::new(),
             access: None,
+            history: None,
         }
     }
 }
@@ -387,6 +392,17 @@ impl FileConfig {
                     write: write.unwrap_or_default(),
                 }),
             };
+            let history = m.history.and_then(|raw| {
+                match crate::config_history::check(raw, namespace.is_some()) {
+                    Ok(history) => Some(history),
+                    Err(found) => {
+                        for (span, message) in found {
+                            problems.push(error(span, message));
+                        }
+                        None
+                    }
+                }
+            });
             let (Some(scope), true) = (scope, problems.len() == before) else {
                 continue;
             };
@@ -399,6 +415,7 @@ impl FileConfig {
                 locks,
                 live,
                 access,
+                history,
             });
         }
         // Mounts replace the embedded default entirely, so one of them must serve "/".

@@ -20,7 +20,7 @@ use crate::fragment::{FragmentLog, FragmentWatch};
 use crate::http::{ConnectionInfo, DavService};
 use crate::metrics::OpenConnection;
 use crate::threads::ConnectionThreads;
-use crate::wiring::{App, LOCK_SWEEP_INTERVAL};
+use crate::wiring::{App, HISTORY_SWEEP_INTERVAL, LOCK_SWEEP_INTERVAL};
 
 /// Serves `listener` until `shutdown` resolves, then waits (up to the grace period) for the
 /// requests in flight and flushes the state.
@@ -69,9 +69,15 @@ pub async fn serve(
         let app = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(LOCK_SWEEP_INTERVAL);
+            let mut history_due = tokio::time::Instant::now();
             loop {
                 tick.tick().await;
                 app.sweep_locks().await;
+                // History is pruned at startup and then once an hour.
+                if tokio::time::Instant::now() >= history_due {
+                    app.sweep_history().await;
+                    history_due = tokio::time::Instant::now() + HISTORY_SWEEP_INTERVAL;
+                }
             }
         })
     };

@@ -79,6 +79,8 @@ pub struct Settings {
     /// served root or of the state directory, so that a full disk never breaks the state
     /// database (`davd_subsystems::space`).
     pub min_free_bytes: u64,
+    /// `--keep-history`: the time the "/" mount keeps history for (docs/history.md).
+    pub keep_history: Option<Duration>,
     /// Where the access log goes. Off in a library's default; the `davd` binary writes it to
     /// standard output unless told otherwise.
     pub access_log: AccessLogTarget,
@@ -112,6 +114,7 @@ impl Default for Settings {
             tls: None,
             connection_threads: crate::threads::default_count(),
             min_free_bytes: davd_subsystems::space::DEFAULT_RESERVE,
+            keep_history: None,
             access_log: AccessLogTarget::Off,
             metrics_listen: None,
         }

@@ -22,6 +22,8 @@ use davd_subsystems::live::standard_handlers;
 use crate::access_log::AccessLog;
 use crate::auth::{Authenticator, Users};
 use crate::config::MountConfig;
+use crate::config_history::HistoryConfig;
+use crate::history_views;
 use crate::settings::Settings;
 
 /// Why the server could not start.
@@ -106,6 +108,14 @@ pub(crate) fn effective_mounts(settings: &Settings) -> Result<Vec<MountConfig>, 
     if mounts.is_empty() {
         mounts.push(MountConfig::new(davd_protocol::DavPath::root()));
     }
+    if let Some(keep) = settings.keep_history
+        && let Some(root) = mounts.iter_mut().find(|m| m.scope.is_root())
+    {
+        match &mut root.history {
+            Some(history) => history.retention.keep = keep,
+            None => root.history = Some(HistoryConfig::keeping(keep)),
+        }
+    }
     let root = mounts
         .iter_mut()
         .find(|m| m.scope.is_root())
@@ -173,8 +183,23 @@ impl App {
                 source,
             })?;
         let mut built = Vec::new();
-        for config in mounts {
-            let mount = open_mount(&cx, &config).await?;
+        let mut histories = Vec::new();
+        let authentication = settings.users.is_some();
+        for config in &mounts {
+            let mount = open_mount(&cx, config).await?;
+            if let Some(opened) =
+                history_views::open(config, &mount, &mounts, authentication).await?
+            {
+                info!(
+                    scope = %config.scope,
+                    versions = %opened.views[0].0,
+                    keep_secs = opened.history.retention.keep.as_secs(),
+                    max_versions = opened.history.retention.max_versions,
+                    "keeping history"
+                );
+                built.extend(opened.views);
+                histories.push((opened.scope, opened.history));
+            }
             info!(
                 scope = %config.scope,
                 namespace = mount.namespace.as_ref().map_or("inherited", |n| n.kind()),
@@ -182,9 +207,12 @@ impl App {
                 locks = mount.locks.as_ref().map_or("inherited", |l| l.kind()),
                 "mounted"
             );
-            built.push((config.scope, mount));
+            built.push((config.scope.clone(), mount));
         }
-        let registry = Registry::new(built)?.with_shared_latches(cx.shared_latches());
+        let mut registry = Registry::new(built)?.with_shared_latches(cx.shared_latches());
+        for (scope, history) in histories {
+            registry = registry.with_history(scope, history);
+        }
         let mut app = Self::assemble(registry, settings, journal);
         app.closers = cx.closers();
         app.access_log = access_log;
@@ -306,6 +334,18 @@ impl App {
         }
     }
 
+    /// Prunes every history of what is older than its retention allows (docs/history.md).
+    pub async fn sweep_history(&self) {
+        let now = std::time::SystemTime::now();
+        for (scope, history) in self.executive.registry.histories() {
+            match davd_executive::history::sweep(history, now).await {
+                Ok(0) => {}
+                Ok(n) => info!(scope = %scope, removed = n, "pruned old history"),
+                Err(e) => warn!(scope = %scope, error = %e, "history sweep failed"),
+            }
+        }
+    }
+
     /// Removes expired locks from every lock manager.
     pub async fn sweep_locks(&self) {
         for manager in self.lock_tables() {
@@ -377,6 +417,9 @@ pub(crate) fn describe_served(mounts: &[MountConfig]) -> String {
 
 /// How often expired locks are swept.
 pub const LOCK_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often histories are pruned of what is older than their retention.
+pub const HISTORY_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How long shutdown waits for the stores' last flush.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use davd_protocol::{ByteStream, DavPath};
-use davd_registry::{Detached, NamespaceManager, Staged, Subsystems, WriteMode, WriteReceipt};
+use davd_registry::{
+    Detached, History, NamespaceManager, Staged, Subsystems, WriteMode, WriteReceipt,
+};
 
 use crate::error::{DavError, DavResult};
+use crate::history::{self, Removal};
 use crate::intent::Step;
 use crate::queue::{Command, Effects};
 
@@ -32,6 +35,8 @@ pub struct WriteContent {
     receipt: Option<WriteReceipt>,
     /// The journal step, in a journaled queue.
     step: Option<Step>,
+    /// Where the replaced content goes at commit, if the mount keeps history.
+    history: Option<History>,
 }
 
 impl WriteContent {
@@ -47,7 +52,15 @@ impl WriteContent {
             source: Some(Source::Body(body, mode)),
             receipt: None,
             step: None,
+            history: None,
         }
+    }
+
+    /// Keeps the replaced content as a version of the path when the mount keeps history
+    /// (`crate::history`).
+    pub fn keeping_history(mut self, history: Option<History>) -> Self {
+        self.history = history;
+        self
     }
 
     /// For a journaled queue: the write goes to the request path `path`, where a resource
@@ -78,6 +91,7 @@ impl WriteContent {
             source: Some(Source::Staged(staged)),
             receipt: None,
             step: None,
+            history: None,
         }
     }
 }
@@ -138,12 +152,29 @@ impl Command for WriteContent {
 
     async fn commit(&mut self) -> DavResult<()> {
         if let Some(previous) = self.receipt.as_mut().and_then(|r| r.previous.take()) {
-            self.namespace.purge(previous).await?;
+            match &self.history {
+                Some(kept) => {
+                    let replaced = Removal::Replaced { collection: false };
+                    history::keep(
+                        kept,
+                        self.namespace.as_ref(),
+                        previous,
+                        &self.path,
+                        replaced,
+                    )
+                    .await?;
+                }
+                None => self.namespace.purge(previous).await?,
+            }
         }
         Ok(())
     }
 
     fn final_step(&mut self) {
+        // The replaced content is needed after all when it becomes a version.
+        if self.history.is_some() {
+            return;
+        }
         if let Some(Source::Staged(staged)) = &mut self.source {
             staged.keep_previous = false;
         }
@@ -198,6 +229,20 @@ pub struct Detach {
     relative: DavPath,
     tag: String,
     detached: Option<Detached>,
+    /// Where the removed resource goes at commit, if the mount keeps history, and why it was
+    /// removed.
+    history: Option<(History, Removing)>,
+    /// Whether the removed resource was a collection (known once executed, with history).
+    collection: bool,
+}
+
+/// Why a [`Detach`] removes a resource, for the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removing {
+    /// A DELETE: to the trash.
+    Deleted,
+    /// A COPY or MOVE onto it: a file becomes a version, a collection goes to the trash.
+    Replaced,
 }
 
 impl Detach {
@@ -208,7 +253,16 @@ impl Detach {
             relative: subsystems.relative(path),
             tag: uuid::Uuid::new_v4().to_string(),
             detached: None,
+            history: None,
+            collection: false,
         }
+    }
+
+    /// Keeps the removed resource in the mount's history, if it keeps one; `Detach::new`
+    /// alone purges it (a MOVE's source, which lives on at its destination).
+    pub fn keeping_history(mut self, subsystems: &Subsystems, why: Removing) -> Self {
+        self.history = subsystems.history.clone().map(|h| (h, why));
+        self
     }
 }
 
@@ -226,6 +280,13 @@ impl Command for Detach {
     }
 
     async fn execute(&mut self, _: &mut Effects) -> DavResult<()> {
+        if self.history.is_some() {
+            self.collection = self
+                .namespace
+                .stat(&self.relative)
+                .await?
+                .is_some_and(|m| m.collection);
+        }
         self.detached = Some(self.namespace.detach(&self.relative, &self.tag).await?);
         Ok(self.namespace.flush().await?)
     }
@@ -239,8 +300,21 @@ impl Command for Detach {
     }
 
     async fn commit(&mut self) -> DavResult<()> {
-        if let Some(detached) = self.detached.take() {
-            self.namespace.purge(detached).await?;
+        let Some(detached) = self.detached.take() else {
+            return Ok(());
+        };
+        match &self.history {
+            Some((kept, why)) => {
+                let removal = match why {
+                    Removing::Deleted => Removal::Deleted,
+                    Removing::Replaced => Removal::Replaced {
+                        collection: self.collection,
+                    },
+                };
+                let namespace = self.namespace.as_ref();
+                history::keep(kept, namespace, detached, &self.relative, removal).await?;
+            }
+            None => self.namespace.purge(detached).await?,
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ use davd_registry::{ResourceMeta, WriteKind};
 use crate::commands::commit::CommitState;
 use crate::commands::copy::{CopyItem, CopyTree};
 use crate::commands::locks::RemoveLocks;
-use crate::commands::namespace::{Detach, Rename, SyncTree};
+use crate::commands::namespace::{Detach, Removing, Rename, SyncTree};
 use crate::commands::properties::{MoveTreeProperties, PutProperties, RemoveTreeProperties};
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -148,7 +148,9 @@ async fn replace_destination(
     destination: &DavPath,
 ) -> DavResult<()> {
     let subsystems = ctx.resolve(destination);
-    queue.push(Detach::new(&subsystems, destination));
+    queue.push(
+        Detach::new(&subsystems, destination).keeping_history(&subsystems, Removing::Replaced),
+    );
     queue.push(RemoveTreeProperties::new(
         subsystems.properties.clone(),
         destination.clone(),

@@ -22,7 +22,7 @@ use davd_registry::WriteKind;
 
 use crate::commands::commit::CommitState;
 use crate::commands::locks::RemoveLocks;
-use crate::commands::namespace::Detach;
+use crate::commands::namespace::{Detach, Removing};
 use crate::commands::properties::RemoveTreeProperties;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
@@ -61,7 +61,7 @@ async fn carried_delete(ctx: &Ctx) -> DavResult<Response> {
     let subsystems = ctx.resolve(&path);
     let locks = locks_rooted_in(ctx, &path).await?;
     let mut queue = CommandQueue::journaled(ctx.exec.clone(), "DELETE", &path, latch);
-    queue.push(Detach::new(&subsystems, &path));
+    queue.push(Detach::new(&subsystems, &path).keeping_history(&subsystems, Removing::Deleted));
     queue.push(RemoveTreeProperties::new(
         subsystems.properties.clone(),
         path.clone(),

@@ -216,12 +216,15 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
     let subsystems = ctx.resolve(&target);
     let record = docid::after_write(ctx, &target, meta.as_ref()).await?;
     let mut queue = CommandQueue::new();
-    queue.push(WriteContent::new(
-        subsystems.namespace.clone(),
-        subsystems.relative(&target),
-        body,
-        WriteMode::Replace,
-    ));
+    queue.push(
+        WriteContent::new(
+            subsystems.namespace.clone(),
+            subsystems.relative(&target),
+            body,
+            WriteMode::Replace,
+        )
+        .keeping_history(subsystems.history.clone()),
+    );
     queue.push(RecordDocument::new(
         subsystems.properties.clone(),
         target.clone(),

@@ -140,7 +140,8 @@ async fn carried_put(
             };
             let etag = staged.meta.as_ref().map(|m| m.etag.clone());
             (
-                WriteContent::staged(subsystems.namespace.clone(), staged),
+                WriteContent::staged(subsystems.namespace.clone(), staged)
+                    .keeping_history(subsystems.history.clone()),
                 etag,
             )
         }

@@ -28,7 +28,7 @@ use http::StatusCode;
 
 use davd_protocol::headers::Depth;
 use davd_protocol::{DavPath, Method, Request};
-use davd_registry::{AccessRule, Readable, Registry};
+use davd_registry::{ANONYMOUS, AccessRule, Readable, Registry};
 
 use crate::Executive;
 use crate::context::Ctx;
@@ -202,10 +202,15 @@ pub fn may_read(ctx: &Ctx, path: &DavPath) -> bool {
     allows(ctx, path, Need::Read)
 }
 
-/// 401 without credentials (the server adds the challenge), 403 with them.
+/// 401 without credentials (the server adds the challenge), 403 with them, and 403 when
+/// authentication is off: no credentials would help (a read-only scope, such as the history's
+/// views).
 fn refusal(ctx: &Ctx, message: impl FnOnce(&str) -> String) -> DavError {
     match ctx.client.principal.as_deref() {
-        None => DavError::new(StatusCode::UNAUTHORIZED, "authentication required"),
+        None if ctx.exec.config.authentication => {
+            DavError::new(StatusCode::UNAUTHORIZED, "authentication required")
+        }
+        None => DavError::forbidden(message(ANONYMOUS)),
         Some(user) => DavError::forbidden(message(user)),
     }
 }

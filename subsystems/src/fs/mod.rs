@@ -12,6 +12,7 @@ mod content;
 mod cycles;
 #[cfg(target_os = "linux")]
 mod direct;
+mod history;
 mod meta;
 mod publish;
 mod segment;
@@ -39,6 +40,7 @@ use davd_registry::{
 };
 
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
+pub use self::history::HISTORY;
 use self::meta::resource_meta;
 use self::special::{is_resource, read_without_waiting};
 pub use self::staging::STAGING;
@@ -98,9 +100,16 @@ impl FsNamespace {
     /// need it.
     pub fn open(root: &Path, options: FsOptions) -> io::Result<Self> {
         std::fs::create_dir_all(root)?;
+        let ns = FsNamespace::open_view(root, options)?;
+        ns.staging.ensure(&ns.dir)?;
+        Ok(ns)
+    }
+
+    /// Opens the existing tree at `root` to be read: nothing is created in it (the views of
+    /// a history area, which are served read-only).
+    fn open_view(root: &Path, options: FsOptions) -> io::Result<Self> {
         let dir = Dir::open_ambient_dir(root, ambient_authority())?;
         let staging = staging::Staging::new(options.instance.as_deref())?;
-        staging.ensure(&dir)?;
         Ok(FsNamespace {
             #[cfg(target_os = "linux")]
             watcher: Arc::new(watch::Watcher::new(&dir)),
@@ -117,11 +126,18 @@ impl FsNamespace {
     }
 }
 
+/// The directories below the root that the server keeps for itself: never listed, never
+/// named by a URL.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    name == STAGING || name == HISTORY
+}
+
 /// The path inside the root, or `None` for a path this tree cannot hold: the reserved staging
-/// directory, or a name with a backslash where the host reads one as a separator.
+/// and history directories, or a name with a backslash where the host reads one as a
+/// separator.
 fn relative(path: &DavPath) -> Option<PathBuf> {
     let mut segments = path.segments().peekable();
-    if segments.peek() == Some(&STAGING) || backslash_is_separator(path) {
+    if segments.peek().is_some_and(|first| is_reserved(first)) || backslash_is_separator(path) {
         return None;
     }
     if cfg!(unix) && !path.is_root() {
@@ -223,7 +239,9 @@ fn unaddressable(path: &DavPath) -> SubsystemError {
              a name containing one cannot be stored here",
         )
     } else {
-        SubsystemError::forbidden(format!("'{STAGING}' is reserved by the server"))
+        SubsystemError::forbidden(format!(
+            "'{STAGING}' and '{HISTORY}' are reserved by the server"
+        ))
     }
 }
 
@@ -336,7 +354,7 @@ impl NamespaceManager for FsNamespace {
                 let Ok(name) = entry.file_name().into_string() else {
                     continue; // not UTF-8: cannot be named by a URL
                 };
-                if at_root && name == STAGING {
+                if at_root && is_reserved(&name) {
                     continue;
                 }
                 let meta = match entry.file_type() {
@@ -787,6 +805,16 @@ impl NamespaceManager for FsNamespace {
             Ok(Some((used, stats.available_space())))
         })
         .await
+    }
+
+    async fn history_area(&self) -> SubsystemResult<Arc<dyn davd_registry::HistoryArea>> {
+        let dir = self.dir.clone();
+        let root = self.root.clone();
+        let staging = self.staging.clone();
+        let options = self.options.clone();
+        let area =
+            blocking(move || Ok(history::FsHistory::open(dir, &root, staging, &options)?)).await?;
+        Ok(Arc::new(area))
     }
 }
 

@@ -28,8 +28,6 @@ use rustix::io::Errno;
 
 use davd_registry::ListingVersion;
 
-use super::STAGING;
-
 /// Watches kept at once; past it every watch is dropped and counting starts again (all
 /// versions change). The kernel's own limit (`max_user_watches`) is usually far higher.
 const MOST_WATCHES: usize = 4096;
@@ -225,7 +223,7 @@ impl State {
             if name.to_bytes() == b"." || name.to_bytes() == b".." {
                 continue;
             }
-            if at_root && name.to_bytes() == STAGING.as_bytes() {
+            if at_root && name.to_str().is_ok_and(super::is_reserved) {
                 continue;
             }
             seen += 1;

@@ -87,6 +87,7 @@ async fn resource() -> (
         properties: properties.clone(),
         locks: vec![locks as Arc<dyn LockManager>],
         live: live.into(),
+        history: None,
     };
     let meta = ResourceMeta {
         collection: false,

@@ -1,0 +1,77 @@
+//! The history contract (issue 22): where a store keeps the content that writes replace and
+//! deletions remove, so that users can find and restore it.
+//!
+//! A store that can keep history opens a [`HistoryArea`] with
+//! [`NamespaceManager::history_area`](crate::NamespaceManager::history_area). The executive
+//! decides what goes there and when it is pruned (the mount's [`Retention`]); the area only
+//! files content away, removes it, and offers read-only views that the registry mounts at their
+//! own URL scopes like any other namespace.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use davd_protocol::DavPath;
+
+use crate::error::SubsystemResult;
+use crate::namespace::{Detached, NamespaceManager};
+
+/// How long, and how many, versions a mount keeps (`history = { keep = "30d", max_versions =
+/// 50 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Versions and trash entries older than this are pruned.
+    pub keep: Duration,
+    /// Most versions kept of one path; the oldest go first.
+    pub max_versions: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep: Duration::from_secs(30 * 24 * 3600),
+            max_versions: 50,
+        }
+    }
+}
+
+/// The two parts of a history area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shelf {
+    /// Earlier versions, filed under the path they were replaced at:
+    /// `/docs/report.docx/2026-12-04T10-15-03Z.docx`.
+    Versions,
+    /// Removed resources and trees, filed under the time and path they were removed from:
+    /// `/2026-12-04T10-15-03Z/docs/report.docx`.
+    Trash,
+}
+
+/// A store's history area.
+#[async_trait]
+pub trait HistoryArea: Send + Sync {
+    /// Files a detached resource (the replaced content of a write, a removed tree) at `at` on
+    /// `shelf`, creating the collections above it, and returns where it went: `at`, or, if
+    /// something is there already, `at` with a counter added to its name (`~2`). It is no
+    /// longer detached afterwards: [`NamespaceManager::purge`] of it finds nothing.
+    async fn keep(
+        &self,
+        shelf: Shelf,
+        detached: Detached,
+        at: &DavPath,
+    ) -> SubsystemResult<DavPath>;
+
+    /// Removes `at` on `shelf`, with its subtree, for good (pruning). Succeeds if nothing is
+    /// there.
+    async fn remove(&self, shelf: Shelf, at: &DavPath) -> SubsystemResult<()>;
+
+    /// A read-only namespace over `shelf`, for the registry to mount where clients browse it.
+    fn view(&self, shelf: Shelf) -> Arc<dyn NamespaceManager>;
+}
+
+/// The history in force for a scope: its store's area and the mount's retention.
+#[derive(Clone)]
+pub struct History {
+    pub area: Arc<dyn HistoryArea>,
+    pub retention: Retention,
+}

@@ -1,0 +1,239 @@
+//! Issue 22: history. A mount that keeps history keeps the content a PUT replaces as a
+//! version of its path, and what a DELETE removes in a trash; both are browsed read-only
+//! under `/.history` and restored with COPY or MOVE.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use davd_tests::TestServer;
+use reqwest::StatusCode;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+async fn keeping() -> TestServer {
+    TestServer::start_with(|s| s.keep_history = Some(30 * DAY)).await
+}
+
+/// The hrefs of a `Depth: 1` listing, without the collection's own, newest first: history
+/// names begin with the time they were kept, so they sort in time (a second `~2` within one
+/// second sorts after the first).
+async fn members(s: &TestServer, path: &str) -> Vec<String> {
+    let (status, body) = s.propfind(path, "1", "").await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{path}: {body}");
+    let own = s.url(path);
+    let own = own.trim_start_matches(&format!("http://{}", s.addr));
+    let mut hrefs = body
+        .split("<D:href>")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once("</D:href>")
+                .map(|(href, _)| href.to_owned())
+        })
+        .filter(|href| href.trim_end_matches('/') != own.trim_end_matches('/'))
+        .collect::<Vec<_>>();
+    hrefs.sort_by(|a, b| b.cmp(a));
+    hrefs
+}
+
+async fn text(s: &TestServer, path: &str) -> String {
+    let r = s.get(path).await;
+    assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_content_is_kept_as_versions_newest_first() {
+    let s = keeping().await;
+    assert_eq!(s.mkcol("/docs").await.status(), StatusCode::CREATED);
+    for v in ["one", "two", "three"] {
+        assert!(s.put("/docs/report.docx", v).await.status().is_success());
+    }
+    let versions = members(&s, "/.history/docs/report.docx/").await;
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(
+        versions.iter().all(|v| v.ends_with(".docx")),
+        "{versions:?}"
+    );
+    // Newest first: the content replaced last comes first.
+    assert_eq!(text(&s, &versions[0]).await, "two");
+    assert_eq!(text(&s, &versions[1]).await, "one");
+    assert_eq!(text(&s, "/docs/report.docx").await, "three");
+}
+
+/// `COPY` or `MOVE` of `from` onto `to`, overwriting.
+async fn transfer(s: &TestServer, method: &str, from: &str, to: &str) -> StatusCode {
+    s.request(method, from)
+        .header("Destination", s.url(to))
+        .header("Overwrite", "T")
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+const PROPPATCH: &str = r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:t">1</x></D:prop></D:set></D:propertyupdate>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_is_restored_by_copy_and_never_changed_in_place() {
+    let s = keeping().await;
+    s.put("/a.txt", "first").await;
+    s.put("/a.txt", "second").await;
+    let versions = members(&s, "/.history/a.txt/").await;
+    assert_eq!(versions.len(), 1);
+    let version = &versions[0];
+
+    // The views take no writes, whatever the method.
+    assert_eq!(
+        s.put(version, "forged").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(s.delete(version).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.proppatch(version, PROPPATCH).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.mkcol("/.history/new").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let moved = transfer(&s, "MOVE", version, "/elsewhere.txt").await;
+    assert_eq!(moved, StatusCode::FORBIDDEN);
+    assert_eq!(text(&s, version).await, "first");
+
+    // Restoring is an ordinary COPY onto the live path; what it replaces is kept in turn.
+    assert_eq!(
+        transfer(&s, "COPY", version, "/a.txt").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(text(&s, "/a.txt").await, "first");
+    let versions = members(&s, "/.history/a.txt/").await;
+    assert_eq!(versions.len(), 2);
+    assert_eq!(text(&s, &versions[0]).await, "second");
+    assert_eq!(text(&s, &versions[1]).await, "first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_files_and_trees_wait_in_the_trash_and_move_back() {
+    let s = keeping().await;
+    s.mkcol("/project").await;
+    s.put("/project/plan.md", "plan").await;
+    s.put("/notes.txt", "notes").await;
+    assert_eq!(s.delete("/project").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.delete("/notes.txt").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.get("/project/plan.md").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Each removal under its time, with the path it was removed from below it.
+    let removals = members(&s, "/.history/.trash/").await;
+    assert!(!removals.is_empty() && removals.len() <= 2, "{removals:?}");
+    let mut found = Vec::new();
+    for removal in &removals {
+        found.extend(members(&s, removal).await);
+    }
+    found.sort();
+    assert_eq!(found.len(), 2, "{found:?}");
+    let notes = found.iter().find(|h| h.ends_with("/notes.txt")).unwrap();
+    let project = found.iter().find(|h| h.ends_with("/project/")).unwrap();
+    assert_eq!(text(&s, &format!("{project}plan.md")).await, "plan");
+
+    // A MOVE out of the trash restores the tree and empties its entry; a DELETE there
+    // removes an entry for good.
+    assert_eq!(
+        transfer(&s, "MOVE", project, "/project").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(text(&s, "/project/plan.md").await, "plan");
+    assert_eq!(s.get(project).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.delete(notes).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.get(notes).await.status(), StatusCode::NOT_FOUND);
+    // Nothing is taken into the trash but removals.
+    let into_trash = format!("{}new.txt", removals[0]);
+    assert_eq!(
+        s.put(&into_trash, "x").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_replaced_by_copy_or_move_is_kept() {
+    let s = keeping().await;
+    s.put("/draft.txt", "draft").await;
+    s.put("/final.txt", "final").await;
+    s.put("/other.txt", "other").await;
+    assert_eq!(
+        transfer(&s, "MOVE", "/draft.txt", "/final.txt").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        transfer(&s, "COPY", "/other.txt", "/final.txt").await,
+        StatusCode::NO_CONTENT
+    );
+    let versions = members(&s, "/.history/final.txt/").await;
+    assert_eq!(versions.len(), 2);
+    assert_eq!(text(&s, &versions[0]).await, "draft");
+    assert_eq!(text(&s, &versions[1]).await, "final");
+    // The source of a MOVE lives on at its destination: it is neither a version nor trash.
+    assert_eq!(
+        s.get("/.history/draft.txt/").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(members(&s, "/.history/.trash/").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_hidden_from_the_live_tree_and_survives_a_restart() {
+    let s = keeping().await;
+    s.put("/a.txt", "1").await;
+    s.put("/a.txt", "2").await;
+    let listed = members(&s, "/").await;
+    assert!(listed.contains(&"/.history/".to_owned()), "{listed:?}");
+    assert!(
+        !listed.iter().any(|h| h.contains("davd-history")),
+        "{listed:?}"
+    );
+    assert!(s.root().join(".davd-history/versions/a.txt").is_dir());
+    assert_eq!(
+        s.get("/.davd-history/versions/a.txt").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // As the staging directory: the name is refused, and nothing below it exists.
+    assert_eq!(s.mkcol("/.davd-history").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.put("/.davd-history/x", "x").await.status(), StatusCode::CONFLICT);
+
+    let s = s.restart().await;
+    let versions = members(&s, "/.history/a.txt/").await;
+    assert_eq!(versions.len(), 1);
+    assert_eq!(text(&s, &versions[0]).await, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_history_nothing_is_kept() {
+    let s = TestServer::start().await;
+    s.put("/a.txt", "1").await;
+    s.put("/a.txt", "2").await;
+    s.delete("/a.txt").await;
+    assert_eq!(s.get("/.history/").await.status(), StatusCode::NOT_FOUND);
+    assert!(!s.root().join(".davd-history").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_versions_keeps_the_newest() {
+    let s = TestServer::configured(
+        "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"ROOT\" }\n\
+         properties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n\
+         history = { keep = \"7d\", max_versions = 2 }\n",
+    )
+    .await;
+    for v in ["1", "2", "3", "4", "5"] {
+        s.put("/a.txt", v).await;
+    }
+    let versions = members(&s, "/.history/a.txt/").await;
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(text(&s, &versions[0]).await, "4");
+    assert_eq!(text(&s, &versions[1]).await, "3");
+}
