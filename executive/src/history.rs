@@ -14,6 +14,8 @@
 //! versions and trash entries older than `keep` are pruned by [`sweep`], which the server runs
 //! at startup and every hour. Keeping happens at commit, after the change is done: if it fails
 //! the change stands and the old content is purged as it would be without history (logged).
+//! A crash before it is kept leaves it detached under the request's journal record, and
+//! recovery, which finishes the request, keeps it then (`recovery::kept_as`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -148,6 +150,7 @@ pub async fn keep(
     let Some(at) = at else {
         return namespace.purge(detached).await;
     };
+    crate::failpoint::boundary("HISTORY", "keep");
     match history.area.keep(shelf, detached.clone(), &at).await {
         Ok(_) => {}
         Err(e) => {
@@ -155,6 +158,7 @@ pub async fn keep(
             return namespace.purge(detached).await;
         }
     }
+    crate::failpoint::boundary("HISTORY", "kept");
     if shelf == Shelf::Versions {
         prune_versions(history, path, SystemTime::now()).await?;
     }

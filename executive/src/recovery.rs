@@ -30,6 +30,7 @@ use davd_registry::{
 
 use crate::Executive;
 use crate::error::{DavError, DavResult};
+use crate::history::Removal;
 use crate::intent::{IntentRecord, Step, StoreKind, StoreRecord};
 use crate::latch::{Claim, LatchGuard};
 use crate::state::{Batch, Store};
@@ -151,12 +152,20 @@ pub async fn recover_one(
         for step in &record.steps {
             if let Step::Detach { path, tag } = step {
                 let (namespace, relative) = namespace_of(registry, path);
-                namespace
-                    .purge(Detached {
-                        path: relative,
-                        handle: tag.clone(),
-                    })
-                    .await?;
+                let detached = Detached {
+                    path: relative.clone(),
+                    handle: tag.clone(),
+                };
+                // What the request replaced or removed goes where its commit would have put
+                // it, if the crash came before it got there.
+                match kept_as(registry, record, path) {
+                    Some((history, removal)) if namespace.is_detached(tag).await? => {
+                        let namespace = namespace.as_ref();
+                        crate::history::keep(&history, namespace, detached, &relative, removal)
+                            .await?;
+                    }
+                    _ => namespace.purge(detached).await?,
+                }
             }
         }
         for store in stores {
@@ -245,6 +254,26 @@ async fn undo_step(
         }
     }
     Ok(())
+}
+
+/// Where a finished request's detached resource at `path` belongs when its scope keeps
+/// history: a PUT's replaced content is a version; what a DELETE removed, or a COPY or MOVE
+/// replaced at its destination, goes to the trash (a file replaced that way would have been
+/// a version; after a crash it is kept all the same). A MOVE's own source lives on at its
+/// destination and is not kept.
+fn kept_as(
+    registry: &Registry,
+    record: &IntentRecord,
+    path: &DavPath,
+) -> Option<(davd_registry::History, Removal)> {
+    let history = registry.resolve(path).history?;
+    let removal = match record.method.as_str() {
+        "PUT" | "POST" => Removal::Replaced { collection: false },
+        "DELETE" => Removal::Deleted,
+        _ if *path == record.path => return None,
+        _ => Removal::Replaced { collection: true },
+    };
+    Some((history, removal))
 }
 
 fn remember(touched: &mut Vec<Arc<dyn NamespaceManager>>, namespace: Arc<dyn NamespaceManager>) {

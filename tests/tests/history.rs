@@ -202,8 +202,14 @@ async fn the_history_is_hidden_from_the_live_tree_and_survives_a_restart() {
         StatusCode::NOT_FOUND
     );
     // As the staging directory: the name is refused, and nothing below it exists.
-    assert_eq!(s.mkcol("/.davd-history").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(s.put("/.davd-history/x", "x").await.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        s.mkcol("/.davd-history").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.put("/.davd-history/x", "x").await.status(),
+        StatusCode::CONFLICT
+    );
 
     let s = s.restart().await;
     let versions = members(&s, "/.history/a.txt/").await;

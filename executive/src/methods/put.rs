@@ -15,7 +15,9 @@
 //! RecordDocument gives the resource its next version (or a new document id), without a
 //! flush of its own (`crate::ms::docid`). A plain PUT has one storage step and needs no
 //! journal; with properties or a lock it is journaled, so that a crash between the content
-//! and the rest puts the old content back (docs/adr/0017-crash-safety.md).
+//! and the rest puts the old content back (docs/adr/0017-crash-safety.md). On a mount that
+//! keeps history a PUT that replaces content is journaled too: the replaced content is kept
+//! as a version at commit, or by recovery if a crash comes first.
 //! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
 //! and the bundled-lock headers.
 //!
@@ -202,7 +204,10 @@ async fn carried_put(
         }
     };
     // Properties or a lock besides the content: two storage steps, so the queue is journaled.
-    let journaled = !instructions.is_empty() || !planned.is_empty();
+    // So is a PUT whose replaced content becomes a version: after a crash between the new
+    // content and the version, recovery keeps the version (`crate::history`).
+    let keeps_version = subsystems.history.is_some() && existed;
+    let journaled = !instructions.is_empty() || !planned.is_empty() || keeps_version;
     if journaled {
         // Each store commits such a batch with its journal marker, on its own.
         davd_registry::stop_carrying();
