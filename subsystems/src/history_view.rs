@@ -5,6 +5,7 @@
 //! 403 "this part of the server is read-only", whatever the store below could do.
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 
 use davd_registry::{
     DavPath, Detached, ListingVersion, MemberStream, NamespaceManager, Opened, ResourceMeta,
@@ -80,8 +81,36 @@ impl<N: NamespaceManager> NamespaceManager for HistoryView<N> {
         self.inner.revisits_ancestor(path).await
     }
 
+    /// Used: what the shelf holds below `path` (the space history takes, which is what its
+    /// users ask about), summed over a walk of it; available: the store's.
     async fn quota(&self, path: &DavPath) -> SubsystemResult<Option<(u64, u64)>> {
-        self.inner.quota(path).await
+        let available = self.inner.quota(path).await?.map_or(0, |(_, free)| free);
+        match self.inner.stat(path).await? {
+            Some(meta) if !meta.collection => return Ok(Some((meta.len, available))),
+            None => return Ok(None),
+            Some(_) => {}
+        }
+        let mut used = 0u64;
+        let mut pending = vec![path.clone()];
+        while let Some(collection) = pending.pop() {
+            let mut batches = match self.inner.list(&collection).await {
+                Ok(batches) => batches,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            while let Some(batch) = batches.next().await {
+                for member in batch? {
+                    if member.meta.collection {
+                        if let Ok(below) = collection.join(&member.name) {
+                            pending.push(below);
+                        }
+                    } else {
+                        used = used.saturating_add(member.meta.len);
+                    }
+                }
+            }
+        }
+        Ok(Some((used, available)))
     }
 
     async fn detach(&self, path: &DavPath, tag: &str) -> SubsystemResult<Detached> {
@@ -128,7 +157,7 @@ mod tests {
     use crate::memory::MemoryNamespace;
     use bytes::Bytes;
     use davd_registry::{StatusCode, WriteMode};
-    use futures_util::{StreamExt, stream};
+    use futures_util::stream;
 
     fn p(s: &str) -> DavPath {
         DavPath::parse_url_path(s).unwrap().0
@@ -175,6 +204,15 @@ mod tests {
         assert_eq!(refused.unwrap_err().status, StatusCode::FORBIDDEN);
         assert!(view.create_collection(&p("/c")).await.is_err());
         assert_eq!(names(&view).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_space_used_is_what_the_shelf_holds() {
+        let view = HistoryView::read_only(with_files(&["a", "b"]).await);
+        let (used, _) = view.quota(&DavPath::root()).await.unwrap().unwrap();
+        assert_eq!(used, 8);
+        let (used, _) = view.quota(&p("/a")).await.unwrap().unwrap();
+        assert_eq!(used, 4, "a file holds itself");
     }
 
     #[tokio::test]

@@ -58,6 +58,20 @@ async fn replaced_content_is_kept_as_versions_newest_first() {
     assert_eq!(text(&s, &versions[0]).await, "two");
     assert_eq!(text(&s, &versions[1]).await, "one");
     assert_eq!(text(&s, "/docs/report.docx").await, "three");
+
+    // The space history takes: what the view holds, "two" and "one".
+    let (status, body) = s
+        .propfind(
+            "/.history/",
+            "0",
+            r#"<D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/></D:prop></D:propfind>"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert!(
+        body.contains("<D:quota-used-bytes>6</D:quota-used-bytes>"),
+        "{body}"
+    );
 }
 
 /// `COPY` or `MOVE` of `from` onto `to`, overwriting.
@@ -96,6 +110,15 @@ async fn a_version_is_restored_by_copy_and_never_changed_in_place() {
         s.mkcol("/.history/new").await.status(),
         StatusCode::FORBIDDEN
     );
+    let locked = s
+        .request("LOCK", version)
+        .body(
+            r#"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), StatusCode::FORBIDDEN);
     let moved = transfer(&s, "MOVE", version, "/elsewhere.txt").await;
     assert_eq!(moved, StatusCode::FORBIDDEN);
     assert_eq!(text(&s, version).await, "first");
@@ -242,4 +265,73 @@ async fn max_versions_keeps_the_newest() {
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_eq!(text(&s, &versions[0]).await, "4");
     assert_eq!(text(&s, &versions[1]).await, "3");
+}
+
+/// The hourly sweep removes versions and trash entries older than the retention, and the
+/// collections they leave empty, and nothing newer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_prunes_what_is_older_than_the_retention() {
+    use davd_executive::history::{stamp, sweep};
+    use davd_registry::{History, NamespaceManager, Retention};
+    use davd_subsystems::fs::{FsNamespace, FsOptions};
+    use std::time::SystemTime;
+
+    let root = tempfile::tempdir().unwrap();
+    let namespace = FsNamespace::open(root.path(), FsOptions::default()).unwrap();
+    let history = History {
+        area: namespace.history_area().await.unwrap(),
+        retention: Retention {
+            keep: 30 * DAY,
+            max_versions: 50,
+        },
+    };
+    let now = SystemTime::now();
+    let old = stamp(now - 31 * DAY);
+    let recent = stamp(now - 29 * DAY);
+    let versions = root.path().join(".davd-history/versions");
+    let trash = root.path().join(".davd-history/trash");
+    let write = |path: std::path::PathBuf| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    };
+    write(versions.join(format!("docs/a.txt/{old}.txt")));
+    write(versions.join(format!("docs/a.txt/{recent}.txt")));
+    write(versions.join(format!("docs/old.txt/{old}.txt")));
+    write(versions.join(format!("docs/old.txt/{old}~2.txt")));
+    write(trash.join(format!("{old}/docs/gone.txt")));
+    write(trash.join(format!("{recent}/docs/recent.txt")));
+
+    assert_eq!(sweep(&history, now).await.unwrap(), 4);
+    assert!(versions.join(format!("docs/a.txt/{recent}.txt")).is_file());
+    assert!(!versions.join(format!("docs/a.txt/{old}.txt")).exists());
+    assert!(!versions.join("docs/old.txt").exists(), "emptied collections go");
+    assert!(!trash.join(&old).exists());
+    assert!(trash.join(format!("{recent}/docs/recent.txt")).is_file());
+    // A second sweep finds nothing more.
+    assert_eq!(sweep(&history, now).await.unwrap(), 0);
+}
+
+/// Only a namespace that can keep history may be asked to: a mount of another kind does not
+/// start, and says which mount and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_on_a_store_that_cannot_keep_it_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+                [[mount]]\nscope = \"/s3ish\"\nnamespace = { kind = \"memory\" }\n\
+                history = { keep = \"1d\" }\n";
+    let file = davd::config::FileConfig::parse(text, "test.toml", dir.path()).unwrap();
+    let settings = davd::Settings {
+        root: dir.path().join("r"),
+        state: dir.path().join("state"),
+        mounts: file.mounts,
+        ..davd::Settings::default()
+    };
+    let refused = match davd::App::build(settings).await {
+        Ok(_) => panic!("started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.starts_with("test.toml line 5: history: a memory namespace cannot keep history"),
+        "{refused}"
+    );
 }
