@@ -99,6 +99,22 @@ fn top_level_tables_belong_to_the_kinds_that_read_them() {
 }
 
 #[test]
+fn history_is_read() {
+    let c = parse(
+        "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+         history = { keep = \"2w\", max_versions = 3, view = \"/old\" }\n",
+    )
+    .unwrap();
+    let history = c.mounts[0].history.clone().unwrap();
+    assert_eq!(history.retention.keep, Duration::from_secs(14 * 86_400));
+    assert_eq!(history.retention.max_versions, 3);
+    assert_eq!(history.view.unwrap().as_str(), "/old");
+    let c =
+        parse("[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n").unwrap();
+    assert!(c.mounts[0].history.is_none(), "off unless asked for");
+}
+
+#[test]
 fn threads_are_read() {
     assert_eq!(parse("threads = 6\n").unwrap().threads, Some(6));
     assert_eq!(parse("threads = 0\n").unwrap().threads, Some(0));
@@ -283,6 +299,36 @@ fn errors_name_the_line() {
             "[limits]\nlisting_dead_budget = 0\n",
             2,
             "listing_dead_budget must be at least 1",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+             [[mount]]\nscope = \"/p\"\nhistory = { keep = \"1d\" }\n",
+            6,
+            "history is kept by the mount's own namespace, and this mount names none",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+             history = { keep = \"a month\" }\n",
+            4,
+            "\"a month\" is not a time to keep history",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+             [mount.history]\nkeep = \"1d\"\nmax_versions = 0\n",
+            6,
+            "max_versions must be at least 1",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+             history = { view = \"old\" }\n",
+            4,
+            "view = \"old\" must be an absolute path below \"/\"",
+        ),
+        (
+            "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
+             history = { days = 3 }\n",
+            4,
+            "unknown field `days`",
         ),
     ];
     for (text, line, fragment) in cases {

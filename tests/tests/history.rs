@@ -304,7 +304,10 @@ async fn the_sweep_prunes_what_is_older_than_the_retention() {
     assert_eq!(sweep(&history, now).await.unwrap(), 4);
     assert!(versions.join(format!("docs/a.txt/{recent}.txt")).is_file());
     assert!(!versions.join(format!("docs/a.txt/{old}.txt")).exists());
-    assert!(!versions.join("docs/old.txt").exists(), "emptied collections go");
+    assert!(
+        !versions.join("docs/old.txt").exists(),
+        "emptied collections go"
+    );
     assert!(!trash.join(&old).exists());
     assert!(trash.join(format!("{recent}/docs/recent.txt")).is_file());
     // A second sweep finds nothing more.
