@@ -4,6 +4,8 @@
 //! it), which a versions view refuses. Every other change answers the contract's default,
 //! 403 "this part of the server is read-only", whatever the store below could do.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures_util::StreamExt;
 
@@ -12,16 +14,16 @@ use davd_registry::{
     SubsystemError, SubsystemResult,
 };
 
-/// `N`, as a history shelf is served.
-pub struct HistoryView<N> {
-    inner: N,
+/// A shelf's namespace, as it is served.
+pub struct HistoryView {
+    inner: Arc<dyn NamespaceManager>,
     /// Resources may be removed (the trash), not only read (the versions).
     removable: bool,
 }
 
-impl<N> HistoryView<N> {
+impl HistoryView {
     /// A view that only reads.
-    pub fn read_only(inner: N) -> Self {
+    pub fn read_only(inner: Arc<dyn NamespaceManager>) -> Self {
         HistoryView {
             inner,
             removable: false,
@@ -29,7 +31,7 @@ impl<N> HistoryView<N> {
     }
 
     /// A view that reads and lets resources be removed.
-    pub fn removable(inner: N) -> Self {
+    pub fn removable(inner: Arc<dyn NamespaceManager>) -> Self {
         HistoryView {
             inner,
             removable: true,
@@ -48,7 +50,7 @@ impl<N> HistoryView<N> {
 }
 
 #[async_trait]
-impl<N: NamespaceManager> NamespaceManager for HistoryView<N> {
+impl NamespaceManager for HistoryView {
     fn kind(&self) -> &'static str {
         self.inner.kind()
     }
@@ -163,14 +165,14 @@ mod tests {
         DavPath::parse_url_path(s).unwrap().0
     }
 
-    async fn with_files(names: &[&str]) -> MemoryNamespace {
+    async fn with_files(names: &[&str]) -> Arc<dyn NamespaceManager> {
         let inner = MemoryNamespace::new();
         for name in names {
             let body = Box::pin(stream::once(async { Ok(Bytes::from_static(b"kept")) }));
             let path = p(&format!("/{name}"));
             inner.write(&path, body, WriteMode::Replace).await.unwrap();
         }
-        inner
+        Arc::new(inner)
     }
 
     async fn names(view: &dyn NamespaceManager) -> Vec<String> {

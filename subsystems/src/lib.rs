@@ -21,6 +21,7 @@ pub mod catalog;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod fs;
+pub mod history_names;
 pub mod history_view;
 pub mod journal;
 pub mod live;

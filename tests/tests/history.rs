@@ -14,6 +14,32 @@ async fn keeping() -> TestServer {
     TestServer::start_with(|s| s.keep_history = Some(30 * DAY)).await
 }
 
+/// A `/` mount of namespace `kind` (with memory properties and locks) keeping history.
+fn config_keeping(kind: &str, history: &str) -> String {
+    let namespace = match kind {
+        "fs" => "{ kind = \"fs\", root = \"ROOT\" }".to_owned(),
+        other => format!("{{ kind = \"{other}\" }}"),
+    };
+    format!(
+        "[[mount]]\nscope = \"/\"\nnamespace = {namespace}\n\
+         properties = {{ kind = \"memory\" }}\nlocks = {{ kind = \"memory\" }}\n\
+         history = {history}\n"
+    )
+}
+
+/// The namespace kinds that keep history.
+const KINDS: [&str; 2] = ["fs", "memory"];
+
+/// A server keeping 30 days of history on `/` for each kind that keeps it: the embedded
+/// default (fs with sled properties) and each kind under [`config_keeping`].
+async fn keeping_each_kind() -> Vec<TestServer> {
+    let mut servers = vec![keeping().await];
+    for kind in KINDS.iter().filter(|k| **k != "fs") {
+        servers.push(TestServer::configured(&config_keeping(kind, "{ keep = \"30d\" }")).await);
+    }
+    servers
+}
+
 /// The hrefs of a `Depth: 1` listing, without the collection's own, newest first: history
 /// names begin with the time they were kept, so they sort in time (a second `~2` within one
 /// second sorts after the first).
@@ -43,7 +69,12 @@ async fn text(s: &TestServer, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaced_content_is_kept_as_versions_newest_first() {
-    let s = keeping().await;
+    for s in keeping_each_kind().await {
+        replaced_content_is_kept_as_versions_newest_first_on(&s).await;
+    }
+}
+
+async fn replaced_content_is_kept_as_versions_newest_first_on(s: &TestServer) {
     assert_eq!(s.mkcol("/docs").await.status(), StatusCode::CREATED);
     for v in ["one", "two", "three"] {
         assert!(s.put("/docs/report.docx", v).await.status().is_success());
@@ -89,7 +120,12 @@ const PROPPATCH: &str = r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_is_restored_by_copy_and_never_changed_in_place() {
-    let s = keeping().await;
+    for s in keeping_each_kind().await {
+        a_version_is_restored_by_copy_and_never_changed_in_place_on(&s).await;
+    }
+}
+
+async fn a_version_is_restored_by_copy_and_never_changed_in_place_on(s: &TestServer) {
     s.put("/a.txt", "first").await;
     s.put("/a.txt", "second").await;
     let versions = members(&s, "/.history/a.txt/").await;
@@ -137,7 +173,12 @@ async fn a_version_is_restored_by_copy_and_never_changed_in_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_files_and_trees_wait_in_the_trash_and_move_back() {
-    let s = keeping().await;
+    for s in keeping_each_kind().await {
+        deleted_files_and_trees_wait_in_the_trash_and_move_back_on(&s).await;
+    }
+}
+
+async fn deleted_files_and_trees_wait_in_the_trash_and_move_back_on(s: &TestServer) {
     s.mkcol("/project").await;
     s.put("/project/plan.md", "plan").await;
     s.put("/notes.txt", "notes").await;
@@ -184,7 +225,12 @@ async fn deleted_files_and_trees_wait_in_the_trash_and_move_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_replaced_by_copy_or_move_is_kept() {
-    let s = keeping().await;
+    for s in keeping_each_kind().await {
+        a_resource_replaced_by_copy_or_move_is_kept_on(&s).await;
+    }
+}
+
+async fn a_resource_replaced_by_copy_or_move_is_kept_on(s: &TestServer) {
     s.put("/draft.txt", "draft").await;
     s.put("/final.txt", "final").await;
     s.put("/other.txt", "other").await;
@@ -252,19 +298,17 @@ async fn without_history_nothing_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_versions_keeps_the_newest() {
-    let s = TestServer::configured(
-        "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"ROOT\" }\n\
-         properties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n\
-         history = { keep = \"7d\", max_versions = 2 }\n",
-    )
-    .await;
-    for v in ["1", "2", "3", "4", "5"] {
-        s.put("/a.txt", v).await;
+    for kind in KINDS {
+        let config = config_keeping(kind, "{ keep = \"7d\", max_versions = 2 }");
+        let s = TestServer::configured(&config).await;
+        for v in ["1", "2", "3", "4", "5"] {
+            s.put("/a.txt", v).await;
+        }
+        let versions = members(&s, "/.history/a.txt/").await;
+        assert_eq!(versions.len(), 2, "{kind}: {versions:?}");
+        assert_eq!(text(&s, &versions[0]).await, "4", "{kind}");
+        assert_eq!(text(&s, &versions[1]).await, "3", "{kind}");
     }
-    let versions = members(&s, "/.history/a.txt/").await;
-    assert_eq!(versions.len(), 2, "{versions:?}");
-    assert_eq!(text(&s, &versions[0]).await, "4");
-    assert_eq!(text(&s, &versions[1]).await, "3");
 }
 
 /// The hourly sweep removes versions and trash entries older than the retention, and the
@@ -320,7 +364,7 @@ async fn the_sweep_prunes_what_is_older_than_the_retention() {
 async fn history_on_a_store_that_cannot_keep_it_stops_startup() {
     let dir = tempfile::tempdir().unwrap();
     let text = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
-                [[mount]]\nscope = \"/s3ish\"\nnamespace = { kind = \"memory\" }\n\
+                [[mount]]\nscope = \"/db\"\nnamespace = { kind = \"sled\" }\n\
                 history = { keep = \"1d\" }\n";
     let file = davd::config::FileConfig::parse(text, "test.toml", dir.path()).unwrap();
     let settings = davd::Settings {
@@ -334,7 +378,7 @@ async fn history_on_a_store_that_cannot_keep_it_stops_startup() {
         Err(e) => e.to_string(),
     };
     assert!(
-        refused.starts_with("test.toml line 5: history: a memory namespace cannot keep history"),
+        refused.starts_with("test.toml line 5: history: a sled namespace cannot keep history"),
         "{refused}"
     );
 }

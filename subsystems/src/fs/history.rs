@@ -18,6 +18,7 @@ use davd_registry::{
 use super::staging::Staging;
 use super::{FsNamespace, FsOptions, remove_any, sync};
 use crate::blocking::blocking;
+use crate::history_names::free_name;
 use crate::history_view::HistoryView;
 
 /// The hidden directory, directly below the root.
@@ -55,16 +56,15 @@ impl FsHistory {
                 ..options.clone()
             };
             Ok(match shelf {
-                Shelf::Versions => Arc::new(HistoryView::read_only(FsNamespace::open_view(
-                    &root.join(&path),
-                    options,
-                )?)),
+                Shelf::Versions => Arc::new(HistoryView::read_only(Arc::new(
+                    FsNamespace::open_view(&root.join(&path), options)?,
+                ))),
                 // Its entries can be removed (emptied, or moved back), which stages them
                 // aside in a staging directory of its own first.
-                Shelf::Trash => Arc::new(HistoryView::removable(FsNamespace::open(
+                Shelf::Trash => Arc::new(HistoryView::removable(Arc::new(FsNamespace::open(
                     &root.join(&path),
                     options,
-                )?)),
+                )?))),
             })
         };
         Ok(FsHistory {
@@ -92,38 +92,16 @@ fn located(shelf: Shelf, at: &DavPath) -> SubsystemResult<PathBuf> {
     Ok(path)
 }
 
-/// The highest `n` of `name` (1) and its [`numbered`] forms in `parent`, if any is there.
-fn highest_number(dir: &Dir, parent: &Path, name: &str) -> io::Result<Option<u32>> {
-    let mut highest = dir.symlink_metadata(parent.join(name)).is_ok().then_some(1);
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
-        _ => (name, None),
-    };
+/// The name `name` gets in `parent` ([`free_name`]: numbered past the numbers in use even
+/// when `name` itself is free, as after the oldest version was pruned).
+fn name_in(dir: &Dir, parent: &Path, name: &str) -> io::Result<String> {
+    let mut siblings = Vec::new();
     for entry in dir.read_dir(parent)? {
-        let entry = entry?;
-        let Ok(other) = entry.file_name().into_string() else {
-            continue;
-        };
-        let Some(rest) = other.strip_prefix(stem).and_then(|r| r.strip_prefix('~')) else {
-            continue;
-        };
-        let number = match ext {
-            Some(ext) => rest.strip_suffix(ext).and_then(|r| r.strip_suffix('.')),
-            None => Some(rest),
-        };
-        if let Some(n) = number.and_then(|n| n.parse::<u32>().ok()) {
-            highest = Some(highest.map_or(n, |h: u32| h.max(n)));
+        if let Ok(sibling) = entry?.file_name().into_string() {
+            siblings.push(sibling);
         }
     }
-    Ok(highest)
-}
-
-/// `name` with `~n` before its extension: `a.docx` -> `a~2.docx`.
-fn numbered(name: &str, n: u32) -> String {
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!("{stem}~{n}.{ext}"),
-        _ => format!("{name}~{n}"),
-    }
+    Ok(free_name(name, siblings.iter().map(String::as_str)))
 }
 
 #[async_trait]
@@ -147,19 +125,12 @@ impl HistoryArea for FsHistory {
             };
             let parent_dir = target.parent().unwrap_or(Path::new(HISTORY));
             dir.create_dir_all(parent_dir)?;
-            // Kept within the same second as others of the same name: the next counter, past
-            // every one in use (not the first free one: pruning frees the oldest, and a
-            // reused number would sort among them).
-            let (kept, path) = match highest_number(&dir, parent_dir, name)? {
-                None => (at.clone(), target.clone()),
-                Some(n) => {
-                    let name = numbered(name, n + 1);
-                    let kept = parent
-                        .join(&name)
-                        .map_err(|e| SubsystemError::internal(e.to_string()))?;
-                    (kept, parent_dir.join(name))
-                }
-            };
+            // Kept within the same second as others of the same name: numbered.
+            let free = name_in(&dir, parent_dir, name)?;
+            let kept = parent
+                .join(&free)
+                .map_err(|e| SubsystemError::internal(e.to_string()))?;
+            let path = parent_dir.join(free);
             dir.rename(&aside, &dir, &path)?;
             if fsync {
                 sync::entries(&dir, &[&aside, &path])?;
@@ -193,20 +164,5 @@ impl HistoryArea for FsHistory {
             Shelf::Versions => self.versions.clone(),
             Shelf::Trash => self.trash.clone(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered;
-
-    #[test]
-    fn a_counter_goes_before_the_extension() {
-        assert_eq!(
-            numbered("2026-12-04T10-15-03Z.docx", 2),
-            "2026-12-04T10-15-03Z~2.docx"
-        );
-        assert_eq!(numbered("notes", 3), "notes~3");
-        assert_eq!(numbered(".hidden", 2), ".hidden~2");
     }
 }

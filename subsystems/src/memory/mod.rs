@@ -2,6 +2,7 @@
 //! as long as the process. Useful for tests, for scratch scopes, and as the shortest complete
 //! example of each contract.
 
+mod history;
 mod locks;
 mod namespace;
 mod properties;

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -15,7 +16,7 @@ use davd_registry::{
 };
 
 #[derive(Clone)]
-struct Node {
+pub(super) struct Node {
     /// `None` for a collection.
     content: Option<Bytes>,
     created: SystemTime,
@@ -24,6 +25,20 @@ struct Node {
 }
 
 impl Node {
+    /// An empty collection created at `now`.
+    pub(super) fn collection(now: SystemTime) -> Node {
+        Node {
+            content: None,
+            created: now,
+            modified: now,
+            version: 0,
+        }
+    }
+
+    pub(super) fn is_collection(&self) -> bool {
+        self.content.is_none()
+    }
+
     fn meta(&self) -> ResourceMeta {
         ResourceMeta {
             collection: self.content.is_none(),
@@ -37,14 +52,20 @@ impl Node {
 }
 
 /// Keys are decoded paths; a subtree is a contiguous key range (`/a` then `/a/...`).
-type Tree = BTreeMap<String, Node>;
+pub(super) type Tree = BTreeMap<String, Node>;
+
+/// Detached subtrees by handle: each node under the key it had.
+pub(super) type Detachments = BTreeMap<String, Vec<(String, Node)>>;
 
 /// A namespace held entirely in memory.
 pub struct MemoryNamespace {
-    tree: RwLock<Tree>,
-    /// Detached subtrees by handle, until commit purges them or undo restores them.
-    trash: RwLock<BTreeMap<String, Vec<(String, Node)>>>,
+    pub(super) tree: RwLock<Tree>,
+    /// Detached subtrees by handle, until commit purges them, undo restores them or the
+    /// history keeps them.
+    pub(super) trash: Arc<RwLock<Detachments>>,
     versions: AtomicU64,
+    /// Its history area, once asked for.
+    history: std::sync::OnceLock<Arc<super::history::MemoryHistory>>,
 }
 
 impl Default for MemoryNamespace {
@@ -68,8 +89,9 @@ impl MemoryNamespace {
         );
         MemoryNamespace {
             tree: RwLock::new(tree),
-            trash: RwLock::new(BTreeMap::new()),
+            trash: Arc::new(RwLock::new(BTreeMap::new())),
             versions: AtomicU64::new(1),
+            history: std::sync::OnceLock::new(),
         }
     }
 
@@ -80,7 +102,7 @@ impl MemoryNamespace {
 
 /// Keys of `path` and everything below it. The keys below `/a` are one range (`/a/...`), but
 /// not contiguous with `/a` itself: `/a b` and `/a.txt` sort between them.
-fn subtree_keys(tree: &Tree, path: &DavPath) -> Vec<String> {
+pub(super) fn subtree_keys(tree: &Tree, path: &DavPath) -> Vec<String> {
     let key = path.as_str();
     if path.is_root() {
         return tree.keys().cloned().collect();
@@ -331,6 +353,15 @@ impl NamespaceManager for MemoryNamespace {
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
         self.trash.write().await.remove(&detached.handle);
         Ok(())
+    }
+
+    /// The area is two more memory namespaces, one per shelf: keeping moves a detached
+    /// subtree's nodes into one of them, and the views read them.
+    async fn history_area(&self) -> SubsystemResult<Arc<dyn davd_registry::HistoryArea>> {
+        let area = self
+            .history
+            .get_or_init(|| Arc::new(super::history::MemoryHistory::new(self.trash.clone())));
+        Ok(area.clone())
     }
 
     /// Nothing survives a restart here, but a request that never committed or undid (its task
