@@ -79,16 +79,16 @@ async fn replaced_content_is_kept_as_versions_newest_first_on(s: &TestServer) {
     for v in ["one", "two", "three"] {
         assert!(s.put("/docs/report.docx", v).await.status().is_success());
     }
-    let versions = members(&s, "/.history/docs/report.docx/").await;
+    let versions = members(s, "/.history/docs/report.docx/").await;
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert!(
         versions.iter().all(|v| v.ends_with(".docx")),
         "{versions:?}"
     );
     // Newest first: the content replaced last comes first.
-    assert_eq!(text(&s, &versions[0]).await, "two");
-    assert_eq!(text(&s, &versions[1]).await, "one");
-    assert_eq!(text(&s, "/docs/report.docx").await, "three");
+    assert_eq!(text(s, &versions[0]).await, "two");
+    assert_eq!(text(s, &versions[1]).await, "one");
+    assert_eq!(text(s, "/docs/report.docx").await, "three");
 
     // The space history takes: what the view holds, "two" and "one".
     let (status, body) = s
@@ -128,7 +128,7 @@ async fn a_version_is_restored_by_copy_and_never_changed_in_place() {
 async fn a_version_is_restored_by_copy_and_never_changed_in_place_on(s: &TestServer) {
     s.put("/a.txt", "first").await;
     s.put("/a.txt", "second").await;
-    let versions = members(&s, "/.history/a.txt/").await;
+    let versions = members(s, "/.history/a.txt/").await;
     assert_eq!(versions.len(), 1);
     let version = &versions[0];
 
@@ -155,20 +155,20 @@ async fn a_version_is_restored_by_copy_and_never_changed_in_place_on(s: &TestSer
         .await
         .unwrap();
     assert_eq!(locked.status(), StatusCode::FORBIDDEN);
-    let moved = transfer(&s, "MOVE", version, "/elsewhere.txt").await;
+    let moved = transfer(s, "MOVE", version, "/elsewhere.txt").await;
     assert_eq!(moved, StatusCode::FORBIDDEN);
-    assert_eq!(text(&s, version).await, "first");
+    assert_eq!(text(s, version).await, "first");
 
     // Restoring is an ordinary COPY onto the live path; what it replaces is kept in turn.
     assert_eq!(
-        transfer(&s, "COPY", version, "/a.txt").await,
+        transfer(s, "COPY", version, "/a.txt").await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(text(&s, "/a.txt").await, "first");
-    let versions = members(&s, "/.history/a.txt/").await;
+    assert_eq!(text(s, "/a.txt").await, "first");
+    let versions = members(s, "/.history/a.txt/").await;
     assert_eq!(versions.len(), 2);
-    assert_eq!(text(&s, &versions[0]).await, "second");
-    assert_eq!(text(&s, &versions[1]).await, "first");
+    assert_eq!(text(s, &versions[0]).await, "second");
+    assert_eq!(text(s, &versions[1]).await, "first");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,25 +193,25 @@ async fn deleted_files_and_trees_wait_in_the_trash_and_move_back_on(s: &TestServ
     );
 
     // Each removal under its time, with the path it was removed from below it.
-    let removals = members(&s, "/.history/.trash/").await;
+    let removals = members(s, "/.history/.trash/").await;
     assert!(!removals.is_empty() && removals.len() <= 2, "{removals:?}");
     let mut found = Vec::new();
     for removal in &removals {
-        found.extend(members(&s, removal).await);
+        found.extend(members(s, removal).await);
     }
     found.sort();
     assert_eq!(found.len(), 2, "{found:?}");
     let notes = found.iter().find(|h| h.ends_with("/notes.txt")).unwrap();
     let project = found.iter().find(|h| h.ends_with("/project/")).unwrap();
-    assert_eq!(text(&s, &format!("{project}plan.md")).await, "plan");
+    assert_eq!(text(s, &format!("{project}plan.md")).await, "plan");
 
     // A MOVE out of the trash restores the tree and empties its entry; a DELETE there
     // removes an entry for good.
     assert_eq!(
-        transfer(&s, "MOVE", project, "/project").await,
+        transfer(s, "MOVE", project, "/project").await,
         StatusCode::CREATED
     );
-    assert_eq!(text(&s, "/project/plan.md").await, "plan");
+    assert_eq!(text(s, "/project/plan.md").await, "plan");
     assert_eq!(s.get(project).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(s.delete(notes).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(s.get(notes).await.status(), StatusCode::NOT_FOUND);
@@ -235,23 +235,23 @@ async fn a_resource_replaced_by_copy_or_move_is_kept_on(s: &TestServer) {
     s.put("/final.txt", "final").await;
     s.put("/other.txt", "other").await;
     assert_eq!(
-        transfer(&s, "MOVE", "/draft.txt", "/final.txt").await,
+        transfer(s, "MOVE", "/draft.txt", "/final.txt").await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        transfer(&s, "COPY", "/other.txt", "/final.txt").await,
+        transfer(s, "COPY", "/other.txt", "/final.txt").await,
         StatusCode::NO_CONTENT
     );
-    let versions = members(&s, "/.history/final.txt/").await;
+    let versions = members(s, "/.history/final.txt/").await;
     assert_eq!(versions.len(), 2);
-    assert_eq!(text(&s, &versions[0]).await, "draft");
-    assert_eq!(text(&s, &versions[1]).await, "final");
+    assert_eq!(text(s, &versions[0]).await, "draft");
+    assert_eq!(text(s, &versions[1]).await, "final");
     // The source of a MOVE lives on at its destination: it is neither a version nor trash.
     assert_eq!(
         s.get("/.history/draft.txt/").await.status(),
         StatusCode::NOT_FOUND
     );
-    assert!(members(&s, "/.history/.trash/").await.is_empty());
+    assert!(members(s, "/.history/.trash/").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
