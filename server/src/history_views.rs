@@ -136,6 +136,56 @@ mod tests {
         m
     }
 
+    /// A namespace that answers only what reading needs, and the contract's default for the
+    /// rest: it cannot keep history.
+    struct Plain;
+
+    #[async_trait::async_trait]
+    impl davd_registry::NamespaceManager for Plain {
+        fn kind(&self) -> &'static str {
+            "plain"
+        }
+        async fn stat(
+            &self,
+            _: &DavPath,
+        ) -> davd_registry::SubsystemResult<Option<davd_registry::ResourceMeta>> {
+            Ok(None)
+        }
+        async fn list(
+            &self,
+            _: &DavPath,
+        ) -> davd_registry::SubsystemResult<davd_registry::MemberStream> {
+            Ok(Box::pin(futures_util::stream::empty()))
+        }
+        async fn open(&self, _: &DavPath) -> davd_registry::SubsystemResult<davd_registry::Opened> {
+            Err(davd_registry::SubsystemError::not_found())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cannot_keep_history_stops_startup_naming_its_mount() {
+        let mut config = mount("/plain", None);
+        config.origin = "davd.toml line 9".into();
+        config.history = Some(crate::config_history::HistoryConfig::keeping(
+            std::time::Duration::from_secs(60),
+        ));
+        let live = Mount {
+            namespace: Some(Arc::new(Plain)),
+            properties: None,
+            locks: None,
+            live: Vec::new(),
+            access: None,
+        };
+        let refused = match open(&config, &live, &[], false).await {
+            Ok(_) => panic!("opened"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            refused,
+            "davd.toml line 9: history: a plain namespace cannot keep history"
+        );
+    }
+
     #[test]
     fn history_is_read_by_the_mounts_readers_and_the_trash_emptied_by_its_writers() {
         let rule = AccessRule {

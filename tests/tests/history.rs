@@ -28,7 +28,7 @@ fn config_keeping(kind: &str, history: &str) -> String {
 }
 
 /// The namespace kinds that keep history.
-const KINDS: [&str; 2] = ["fs", "memory"];
+const KINDS: [&str; 3] = ["fs", "memory", "sled"];
 
 /// A server keeping 30 days of history on `/` for each kind that keeps it: the embedded
 /// default (fs with sled properties) and each kind under [`config_keeping`].
@@ -358,27 +358,28 @@ async fn the_sweep_prunes_what_is_older_than_the_retention() {
     assert_eq!(sweep(&history, now).await.unwrap(), 0);
 }
 
-/// Only a namespace that can keep history may be asked to: a mount of another kind does not
-/// start, and says which mount and why.
+/// A sled namespace keeps its history in the state database: after a restart (which collects
+/// the content chunks no node names) every version and trash entry still reads back whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_on_a_store_that_cannot_keep_it_stops_startup() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"r\" }\n\
-                [[mount]]\nscope = \"/db\"\nnamespace = { kind = \"sled\" }\n\
-                history = { keep = \"1d\" }\n";
-    let file = davd::config::FileConfig::parse(text, "test.toml", dir.path()).unwrap();
-    let settings = davd::Settings {
-        root: dir.path().join("r"),
-        state: dir.path().join("state"),
-        mounts: file.mounts,
-        ..davd::Settings::default()
-    };
-    let refused = match davd::App::build(settings).await {
-        Ok(_) => panic!("started"),
-        Err(e) => e.to_string(),
-    };
-    assert!(
-        refused.starts_with("test.toml line 5: history: a sled namespace cannot keep history"),
-        "{refused}"
+async fn sled_history_survives_a_restart_with_its_content() {
+    let config = config_keeping("sled", "{ keep = \"30d\" }").replace(
+        "properties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n",
+        "",
     );
+    let s = TestServer::configured(&config).await;
+    let big = "x".repeat(300_000);
+    s.put("/a.txt", big.clone()).await;
+    s.put("/a.txt", "new").await;
+    s.mkcol("/dir").await;
+    s.put("/dir/b.txt", "b").await;
+    assert_eq!(s.delete("/dir").await.status(), StatusCode::NO_CONTENT);
+
+    let s = s.restart().await;
+    let versions = members(&s, "/.history/a.txt/").await;
+    assert_eq!(versions.len(), 1);
+    assert_eq!(text(&s, &versions[0]).await, big);
+    let removals = members(&s, "/.history/.trash/").await;
+    assert_eq!(removals.len(), 1);
+    assert_eq!(text(&s, &format!("{}dir/b.txt", removals[0])).await, "b");
+    assert_eq!(text(&s, "/a.txt").await, "new");
 }

@@ -6,6 +6,7 @@
 
 mod chunks;
 mod flush_count;
+mod history;
 mod keys;
 mod locks;
 mod markers;

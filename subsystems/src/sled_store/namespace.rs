@@ -4,8 +4,10 @@
 //! Trees per mount (named after the scope, so several sled namespaces can share a database):
 //!
 //! - `<name>`: `n` + resource key -> node (JSON); `t` + handle NUL + resource key -> a detached
-//!   node kept for undo. Resource keys are the `keys` module's layout, so listing a collection
-//!   and moving a subtree are range scans, and every multi-node change is one atomic batch.
+//!   node kept for undo; `v` and `h` + resource key -> the nodes of the history's shelves,
+//!   versions and trash (`history.rs`), each served as a namespace of its own. Resource keys
+//!   are the `keys` module's layout, so listing a collection and moving a subtree are range
+//!   scans, and every multi-node change is one atomic batch.
 //! - `<name>/data`: content id (8 bytes) + chunk number (8 bytes) -> chunk bytes.
 //!
 //! A replaced content stays under its old id until the queue commits, so undo is a pointer swap.
@@ -35,22 +37,22 @@ use super::{StateDb, db_error};
 use crate::blocking::blocking;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
-struct Node {
-    collection: bool,
-    len: u64,
+pub(super) struct Node {
+    pub(super) collection: bool,
+    pub(super) len: u64,
     /// Seconds and nanoseconds since the epoch.
-    created: (u64, u32),
-    modified: (u64, u32),
+    pub(super) created: (u64, u32),
+    pub(super) modified: (u64, u32),
     /// Grows on every change: the entity tag.
-    version: u64,
+    pub(super) version: u64,
     /// Where the content's chunks live (files only).
-    content: Option<u64>,
+    pub(super) content: Option<u64>,
     /// The size of those chunks.
     #[serde(default = "chunks::legacy_chunk")]
-    chunk: u32,
+    pub(super) chunk: u32,
 }
 
-fn stamp(t: SystemTime) -> (u64, u32) {
+pub(super) fn stamp(t: SystemTime) -> (u64, u32) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     (d.as_secs(), d.subsec_nanos())
 }
@@ -78,22 +80,31 @@ impl Node {
 pub struct SledNamespace {
     state: StateDb,
     db: sled::Db,
-    nodes: sled::Tree,
-    data: sled::Tree,
+    pub(super) nodes: sled::Tree,
+    pub(super) data: sled::Tree,
+    /// The first byte of this namespace's node keys: [`LIVE`], or a history shelf's.
+    pub(super) shelf: u8,
 }
 
-fn node_key(path: &DavPath) -> Vec<u8> {
-    let mut key = b"n".to_vec();
+/// The node keys of the live tree.
+pub(super) const LIVE: u8 = b'n';
+/// Every first byte of a node key: the live tree's and the history shelves'. A content id is
+/// in use while a node under any of them names it.
+const NODE_SPACES: [u8; 3] = [LIVE, super::history::VERSIONS, super::history::TRASH];
+
+/// The key of `path`'s node under `shelf`.
+pub(super) fn node_key_on(shelf: u8, path: &DavPath) -> Vec<u8> {
+    let mut key = vec![shelf];
     key.extend_from_slice(resource_prefix(path).as_bytes());
     key
 }
 
-fn decode(bytes: &[u8]) -> SubsystemResult<Node> {
+pub(super) fn decode(bytes: &[u8]) -> SubsystemResult<Node> {
     serde_json::from_slice(bytes)
         .map_err(|e| SubsystemError::internal(format!("corrupt node: {e}")))
 }
 
-fn encode(node: &Node) -> SubsystemResult<Vec<u8>> {
+pub(super) fn encode(node: &Node) -> SubsystemResult<Vec<u8>> {
     serde_json::to_vec(node).map_err(|e| SubsystemError::internal(e.to_string()))
 }
 
@@ -113,8 +124,30 @@ impl SledNamespace {
             db: db.clone(),
             nodes: db.open_tree(format!("ns:{name}"))?,
             data: db.open_tree(format!("ns:{name}/data"))?,
+            shelf: LIVE,
         };
-        let root = node_key(&DavPath::root());
+        this.ensure_root()?;
+        Ok(this)
+    }
+
+    /// The same store seen through one of its history shelves (`history.rs`).
+    pub(super) fn on_shelf(&self, shelf: u8) -> Result<SledNamespace, sled::Error> {
+        let this = SledNamespace {
+            shelf,
+            ..self.clone()
+        };
+        this.ensure_root()?;
+        Ok(this)
+    }
+
+    /// The key of `path`'s node in this namespace.
+    pub(super) fn key(&self, path: &DavPath) -> Vec<u8> {
+        node_key_on(self.shelf, path)
+    }
+
+    fn ensure_root(&self) -> Result<(), sled::Error> {
+        let this = self;
+        let root = this.key(&DavPath::root());
         if this.nodes.get(&root)?.is_none() {
             let now = stamp(SystemTime::now());
             let node = Node {
@@ -130,7 +163,7 @@ impl SledNamespace {
                 this.nodes.insert(root, bytes)?;
             }
         }
-        Ok(this)
+        Ok(())
     }
 
     /// Purges detached nodes and deletes chunks no node refers to (`discard_leftovers`).
@@ -141,9 +174,11 @@ impl SledNamespace {
         }
         self.nodes.apply_batch(batch)?;
         let mut live = std::collections::HashSet::new();
-        for item in self.nodes.scan_prefix(b"n") {
-            if let Ok(node) = decode(&item?.1) {
-                live.extend(node.content);
+        for space in NODE_SPACES {
+            for item in self.nodes.scan_prefix([space]) {
+                if let Ok(node) = decode(&item?.1) {
+                    live.extend(node.content);
+                }
             }
         }
         for item in self.data.iter() {
@@ -156,9 +191,9 @@ impl SledNamespace {
         Ok(())
     }
 
-    fn node(&self, path: &DavPath) -> SubsystemResult<Option<Node>> {
+    pub(super) fn node(&self, path: &DavPath) -> SubsystemResult<Option<Node>> {
         self.nodes
-            .get(node_key(path))
+            .get(self.key(path))
             .map_err(db_error)?
             .map(|b| decode(&b))
             .transpose()
@@ -174,10 +209,11 @@ impl SledNamespace {
     }
 
     /// Node keys of `path` and everything below it, with their nodes.
-    fn subtree(&self, path: &DavPath) -> SubsystemResult<Vec<(DavPath, Vec<u8>)>> {
+    pub(super) fn subtree(&self, path: &DavPath) -> SubsystemResult<Vec<(DavPath, Vec<u8>)>> {
         let mut out = Vec::new();
-        let own = format!("n{}", resource_prefix(path));
-        let below = format!("n{}", dir_prefix(path));
+        let shelf = char::from(self.shelf);
+        let own = format!("{shelf}{}", resource_prefix(path));
+        let below = format!("{shelf}{}", dir_prefix(path));
         for prefix in [own, below] {
             for item in self.nodes.scan_prefix(prefix.as_bytes()) {
                 let (key, value) = item.map_err(db_error)?;
@@ -192,14 +228,14 @@ impl SledNamespace {
         Ok(out)
     }
 
-    fn next_version(&self) -> SubsystemResult<u64> {
+    pub(super) fn next_version(&self) -> SubsystemResult<u64> {
         self.db.generate_id().map_err(db_error).map(|id| id + 2)
     }
 
     /// Runs `work` on the blocking pool. A listing, or a change to a tree or to a file's
     /// content, touches one record per member or chunk; on a connection thread (ADR 0016) it
     /// would hold up the thread's other connections while it runs.
-    async fn off_thread<T, F>(&self, work: F) -> SubsystemResult<T>
+    pub(super) async fn off_thread<T, F>(&self, work: F) -> SubsystemResult<T>
     where
         F: FnOnce(&SledNamespace) -> SubsystemResult<T> + Send + 'static,
         T: Send + 'static,
@@ -250,7 +286,7 @@ impl SledNamespace {
             chunk,
         };
         let mut batch = sled::Batch::default();
-        batch.insert(node_key(path), encode(&node)?);
+        batch.insert(self.key(path), encode(&node)?);
         let previous = match (&existing, backup) {
             (Some(old), Some(handle)) => {
                 batch.insert(
@@ -284,7 +320,7 @@ impl NamespaceManager for SledNamespace {
     }
 
     async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
-        let prefix = format!("n{}", children_prefix(path));
+        let prefix = format!("{}{}", char::from(self.shelf), children_prefix(path));
         let members = self
             .off_thread(move |ns| {
                 let mut members = Vec::new();
@@ -440,7 +476,7 @@ impl NamespaceManager for SledNamespace {
             chunk: chunks::CHUNK,
         };
         self.nodes
-            .insert(node_key(path), encode(&node)?)
+            .insert(self.key(path), encode(&node)?)
             .map_err(db_error)?;
         Ok(())
     }
@@ -456,7 +492,7 @@ impl NamespaceManager for SledNamespace {
         node.modified = stamp(modified);
         node.version = self.next_version()?;
         self.nodes
-            .insert(node_key(path), encode(&node)?)
+            .insert(self.key(path), encode(&node)?)
             .map_err(db_error)?;
         Ok(previous)
     }
@@ -478,7 +514,7 @@ impl NamespaceManager for SledNamespace {
             }
             let mut batch = sled::Batch::default();
             for (p, value) in subtree {
-                batch.remove(node_key(&p));
+                batch.remove(ns.key(&p));
                 batch.insert(
                     format!("t{handle}\0{}", resource_prefix(&p)).as_bytes(),
                     value,
@@ -498,7 +534,7 @@ impl NamespaceManager for SledNamespace {
             // dropped.
             let mut dropped = Vec::new();
             for (p, value) in ns.subtree(&detached.path)? {
-                batch.remove(node_key(&p));
+                batch.remove(ns.key(&p));
                 if let Ok(node) = decode(&value) {
                     dropped.extend(node.content);
                 }
@@ -513,7 +549,7 @@ impl NamespaceManager for SledNamespace {
                     dropped.retain(|c| Some(*c) != node.content);
                 }
                 batch.remove(key.clone());
-                let mut restored = b"n".to_vec();
+                let mut restored = vec![ns.shelf];
                 restored.extend_from_slice(&key[prefix.len()..]);
                 batch.insert(restored, value);
             }
@@ -587,7 +623,7 @@ impl NamespaceManager for SledNamespace {
                 ..source
             };
             ns.nodes
-                .insert(node_key(&to), encode(&node)?)
+                .insert(ns.key(&to), encode(&node)?)
                 .map_err(db_error)?;
             Ok(())
         })
@@ -608,13 +644,13 @@ impl NamespaceManager for SledNamespace {
             }
             let mut batch = sled::Batch::default();
             for (p, _) in &subtree {
-                batch.remove(node_key(p));
+                batch.remove(ns.key(p));
             }
             for (p, value) in subtree {
                 let new = p
                     .rebase(&from, &to)
                     .ok_or_else(|| SubsystemError::internal("rename outside the subtree"))?;
-                batch.insert(node_key(&new), value);
+                batch.insert(ns.key(&new), value);
             }
             ns.nodes.apply_batch(batch).map_err(db_error)?;
             Ok(())
@@ -630,6 +666,14 @@ impl NamespaceManager for SledNamespace {
     /// process makes it survive a power cut too.
     async fn sync(&self, _path: &DavPath) -> SubsystemResult<()> {
         self.state.flush().await
+    }
+
+    /// The shelves are key spaces of this namespace's own tree (`history.rs`).
+    async fn history_area(
+        &self,
+    ) -> SubsystemResult<std::sync::Arc<dyn davd_registry::HistoryArea>> {
+        let area = super::history::SledHistory::open(self).map_err(db_error)?;
+        Ok(std::sync::Arc::new(area))
     }
 
     async fn discard_leftovers(&self) -> SubsystemResult<()> {

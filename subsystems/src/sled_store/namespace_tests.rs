@@ -31,7 +31,7 @@ async fn content_in_legacy_64k_chunks_still_reads_and_takes_segments() {
         data.len()
     );
     ns.nodes
-        .insert(node_key(&p("/old")), legacy.as_bytes())
+        .insert(node_key_on(LIVE, &p("/old")), legacy.as_bytes())
         .unwrap();
     assert_eq!(read(&ns, "/old").await, data);
     let r = ByteRange {
