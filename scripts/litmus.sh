@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the litmus WebDAV conformance suite against a fresh davd.
 #
-#   scripts/litmus.sh [fs|sled|memory] [--auth] [--tls] [extra davd flags...]
+#   scripts/litmus.sh [fs|sled|memory] [--auth] [--tls] [--history] [extra davd flags...]
 #   scripts/litmus.sh cluster
 #   scripts/litmus.sh s3
 #   scripts/litmus.sh cluster-s3
 #
 # --auth turns on HTTP Basic authentication (a users file with the user "litmus") and runs
-# litmus with those credentials; --tls serves HTTPS with a throw-away self-signed certificate.
+# litmus with those credentials; --tls serves HTTPS with a throw-away self-signed certificate;
+# --history has /dav keep history (docs/history.md), so every overwrite and delete litmus
+# makes is filed in /.history/dav and litmus must not notice.
 #
 # Starts davd on a free loopback port with a temporary root and state directory and a
 # configuration that mounts a namespace of the given kind (default fs) at /dav, runs every
@@ -40,10 +42,12 @@ case "${1:-}" in
 esac
 auth=""
 tls=""
+history=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --auth) auth=1; shift ;;
         --tls) tls=1; shift ;;
+        --history) history=1; shift ;;
         *) break ;;
     esac
 done
@@ -63,6 +67,7 @@ namespace = { kind = "fs", root = "$work/root" }
 scope = "/dav"
 namespace = { kind = "$kind"$extra }
 TOML
+[ -n "$history" ] && echo 'history = { keep = "1d", max_versions = 5 }' >>"$work/davd.toml"
 if [ "$kind" = s3 ] || [ "$kind" = cluster-s3 ]; then
     mkdir -p "$work/postgres" "$work/s3"
     database=${DAVD_DATABASE_URL:-}
@@ -183,4 +188,10 @@ if grep -qE 'FAIL|failed, *[1-9]|[0-9]+ warnings? (was|were) issued' "$out" || [
     echo "litmus: failures or warnings (full output follows)" >&2
     cat "$out" >&2
     exit 1
+fi
+if [ -n "$history" ]; then
+    # litmus overwrote and deleted plenty: the history must show it.
+    kept=$(curl -s -X PROPFIND -H 'Depth: 1' "${url}.history/dav/.trash/" | grep -o '<D:href>' | wc -l)
+    echo "history: removals kept in $((kept - 1)) second(s) of /.history/dav/.trash/"
+    [ "$kept" -gt 1 ] || { echo "history: litmus's deletions were not kept" >&2; exit 1; }
 fi
