@@ -2,7 +2,8 @@
 //! file's old content or a deleted tree into the history (`DAVD_FAIL_AT=HISTORY:keep`, just
 //! before; `HISTORY:kept`, just after), and started again without the fail point: the new
 //! content and the version are both whole, or the deleted tree is in the trash, never lost
-//! and never twice.
+//! and never twice. On the fs kind and on sled, whose keeping must be flushed before the
+//! request's journal record goes.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -58,12 +59,24 @@ async fn text(c: &Client, davd: &Davd, path: &str) -> String {
     r.text().await.unwrap()
 }
 
+/// `/` served by a sled namespace, keeping history ([`ARGS`] give the time).
+const SLED: &str = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"sled\" }\n";
+
 /// Aborts davd at `point` during a PUT that replaces `a.txt`; checks the version afterwards.
-async fn put_killed_at(point: &str) {
+/// On the fs kind (the embedded default), or on sled.
+async fn put_killed_at(point: &str, sled: bool) {
     let dir = tempfile::tempdir().unwrap();
+    let mut args = ARGS.to_vec();
+    if sled {
+        std::fs::write(dir.path().join("davd.toml"), SLED).unwrap();
+        // Its "/" serves no directory: no --root.
+        args.retain(|a| *a != "--root" && *a != "root");
+        args.extend(["--config", "davd.toml"]);
+    }
+    let args = args.as_slice();
     let c = client();
     let fail = format!("HISTORY:{point}");
-    let davd = Davd::start_with_env(dir.path(), &ARGS, &[("DAVD_FAIL_AT", &fail)]);
+    let davd = Davd::start_with_env(dir.path(), args, &[("DAVD_FAIL_AT", &fail)]);
     let r = c
         .put(format!("{}a.txt", davd.url))
         .body("old")
@@ -81,24 +94,36 @@ async fn put_killed_at(point: &str) {
     );
     davd.wait(Duration::from_secs(20));
 
-    let davd = Davd::start(dir.path(), &ARGS);
+    let davd = Davd::start(dir.path(), args);
     assert_eq!(text(&c, &davd, "/a.txt").await, "new", "{point}");
     let versions = members(&c, &davd, "/.history/a.txt/").await;
     assert_eq!(versions.len(), 1, "{point}: {versions:?}");
     assert_eq!(text(&c, &davd, &versions[0]).await, "old", "{point}");
-    let staging = std::fs::read_dir(dir.path().join("root/.davd-staging")).unwrap();
-    assert_eq!(staging.count(), 0, "{point}: nothing left in staging");
+    if !sled {
+        let staging = std::fs::read_dir(dir.path().join("root/.davd-staging")).unwrap();
+        assert_eq!(staging.count(), 0, "{point}: nothing left in staging");
+    }
     assert_eq!(davd.stop(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_killed_before_its_version_is_kept_keeps_it_on_restart() {
-    put_killed_at("keep").await;
+    put_killed_at("keep", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_killed_after_its_version_is_kept_keeps_it_once() {
-    put_killed_at("kept").await;
+    put_killed_at("kept", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sled_a_put_killed_before_its_version_is_kept_keeps_it_on_restart() {
+    put_killed_at("keep", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sled_a_put_killed_after_its_version_is_kept_keeps_it_once() {
+    put_killed_at("kept", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
