@@ -383,3 +383,16 @@ async fn sled_history_survives_a_restart_with_its_content() {
     assert_eq!(text(&s, &format!("{}dir/b.txt", removals[0])).await, "b");
     assert_eq!(text(&s, "/a.txt").await, "new");
 }
+
+/// The views are scopes below the root: a depth-infinity LOCK of the root still works (the
+/// views take no locks of the root's, being read-only for everyone), and a PROPFIND of the
+/// whole tree shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_can_still_be_locked_whole() {
+    let s = keeping().await;
+    s.put("/a.txt", "1").await;
+    s.put("/a.txt", "2").await;
+    let token = s.lock("/", "infinity").await;
+    assert!(!token.is_empty());
+    assert_eq!(s.unlock("/", &token).await.status(), StatusCode::NO_CONTENT);
+}

@@ -240,7 +240,8 @@ pub fn check_request(ctx: &Ctx) -> DavResult<()> {
 /// Only members in scopes with a rule of their own can be refused where the tree's root is
 /// allowed, so only those are looked at: a scope whose rule refuses is touched when a resource
 /// exists at it (or, for a tree written from a source, at its counterpart in the source), and
-/// always by a deep lock ([`Extent::Reach`]).
+/// always by a deep lock ([`Extent::Reach`]), except a scope nobody may write (a history
+/// view): a write lock there would stop no one, so it does not refuse the lock.
 pub async fn require_members(ctx: &Ctx) -> DavResult<()> {
     for requirement in requirements(&ctx.request) {
         let tree = requirement.path;
@@ -251,6 +252,9 @@ pub async fn require_members(ctx: &Ctx) -> DavResult<()> {
             Extent::TreeFrom(source) => (Some(source), false),
         };
         for scope in refusing_scopes_below(ctx, tree, requirement.need) {
+            if always && nobody_writes(ctx, &scope) {
+                continue;
+            }
             let touched = always
                 || ctx.stat(&scope).await?.is_some()
                 || match source.and_then(|source| scope.rebase(tree, source)) {
@@ -263,6 +267,13 @@ pub async fn require_members(ctx: &Ctx) -> DavResult<()> {
         }
     }
     Ok(())
+}
+
+/// True if the rule in force at `scope` lets nobody write there.
+fn nobody_writes(ctx: &Ctx, scope: &DavPath) -> bool {
+    ctx.registry()
+        .access(scope)
+        .is_some_and(|rule| rule.write.is_empty())
 }
 
 /// Scopes strictly inside `tree` whose rule refuses `need` to the request's principal, in path
