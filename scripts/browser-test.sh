@@ -38,12 +38,13 @@ cleanup() {
 trap cleanup EXIT
 
 # A second scope, so that the page's answer to a refused action (403: a mount point cannot be
-# deleted) is tested too.
+# deleted) is tested too; the root keeps history, for the restore buttons.
 mkdir -p "$work/root"
 cat >"$work/davd.toml" <<TOML
 [[mount]]
 scope = "/"
 namespace = { kind = "fs", root = "$work/root" }
+history = { keep = "1d" }
 
 [[mount]]
 scope = "/team"

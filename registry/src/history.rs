@@ -69,6 +69,14 @@ pub trait HistoryArea: Send + Sync {
     fn view(&self, shelf: Shelf) -> Arc<dyn NamespaceManager>;
 }
 
+/// Where a history shelf is browsed: the view's scope, and the live scope whose history it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryMount {
+    pub view: DavPath,
+    pub shelf: Shelf,
+    pub live: DavPath,
+}
+
 /// The history in force for a scope: its store's area and the mount's retention.
 #[derive(Clone)]
 pub struct History {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use davd_protocol::DavPath;
 
 use crate::access::AccessRule;
-use crate::history::History;
+use crate::history::{History, HistoryMount};
 use crate::latch::SharedLatches;
 use crate::live::{LivePropertyHandler, Subsystems};
 use crate::live_handlers::LiveHandlers;
@@ -48,6 +48,8 @@ pub struct Registry {
     shared_latches: Option<Arc<dyn SharedLatches>>,
     /// Scopes whose namespace keeps history, with it.
     histories: Vec<(DavPath, History)>,
+    /// Where each of those histories is browsed.
+    history_mounts: Vec<HistoryMount>,
 }
 
 impl Registry {
@@ -72,6 +74,7 @@ impl Registry {
             live: Vec::new(),
             shared_latches: None,
             histories: Vec::new(),
+            history_mounts: Vec::new(),
         };
         registry.live = registry
             .scopes
@@ -232,11 +235,40 @@ impl Registry {
     }
 
     /// The registry with `history` kept for the namespace mounted at `scope` (whose store
-    /// gave the area). The views of the area are mounted like any other scope, by the caller.
-    pub fn with_history(mut self, scope: DavPath, history: History) -> Registry {
+    /// gave the area), browsed at `views`. The views are mounted like any other scope, by the
+    /// caller; they are named here so that pages can offer to restore from them.
+    pub fn with_history(
+        mut self,
+        scope: DavPath,
+        history: History,
+        views: Vec<(DavPath, crate::Shelf)>,
+    ) -> Registry {
         self.histories.retain(|(kept, _)| kept != &scope);
+        self.history_mounts.retain(|m| m.live != scope);
+        self.history_mounts
+            .extend(views.into_iter().map(|(view, shelf)| HistoryMount {
+                view,
+                shelf,
+                live: scope.clone(),
+            }));
         self.histories.push((scope, history));
         self
+    }
+
+    /// The history view `path` is in, if any (the deepest: the trash's below the versions').
+    pub fn history_mount(&self, path: &DavPath) -> Option<&HistoryMount> {
+        self.history_mounts
+            .iter()
+            .filter(|m| path.is_within(&m.view))
+            .max_by_key(|m| m.view.depth())
+    }
+
+    /// Where the history of the live scope `scope` is browsed on `shelf`, if it keeps one.
+    pub fn history_view_of(&self, scope: &DavPath, shelf: crate::Shelf) -> Option<&DavPath> {
+        self.history_mounts
+            .iter()
+            .find(|m| &m.live == scope && m.shelf == shelf)
+            .map(|m| &m.view)
     }
 
     /// Scopes with their own namespace directly inside the collection `path` (they appear as

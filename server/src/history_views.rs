@@ -21,6 +21,8 @@ pub(crate) struct OpenedHistory {
     pub scope: DavPath,
     pub history: History,
     pub views: Vec<(DavPath, Mount)>,
+    /// Each view's scope with the shelf it shows.
+    pub shelves: Vec<(DavPath, Shelf)>,
 }
 
 /// The name of the trash's view below the versions'.
@@ -75,6 +77,10 @@ pub(crate) async fn open(
     };
     Ok(Some(OpenedHistory {
         scope: config.scope.clone(),
+        shelves: vec![
+            (versions.clone(), Shelf::Versions),
+            (trash.clone(), Shelf::Trash),
+        ],
         views: vec![
             (versions, view(Shelf::Versions)),
             (trash, view(Shelf::Trash)),

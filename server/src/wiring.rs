@@ -198,7 +198,7 @@ impl App {
                     "keeping history"
                 );
                 built.extend(opened.views);
-                histories.push((opened.scope, opened.history));
+                histories.push((opened.scope, opened.history, opened.shelves));
             }
             info!(
                 scope = %config.scope,
@@ -210,8 +210,8 @@ impl App {
             built.push((config.scope.clone(), mount));
         }
         let mut registry = Registry::new(built)?.with_shared_latches(cx.shared_latches());
-        for (scope, history) in histories {
-            registry = registry.with_history(scope, history);
+        for (scope, history, views) in histories {
+            registry = registry.with_history(scope, history, views);
         }
         let mut app = Self::assemble(registry, settings, journal);
         app.closers = cx.closers();

@@ -288,6 +288,60 @@ try {
     assert.equal(await row(page, 'team').count(), 1);
   });
 
+  // The root keeps history (scripts/browser-test.sh): docs/history.md.
+  await step('an earlier version is restored from the versions page', async () => {
+    await mkcol('/hist/');
+    await put('/hist/story.txt', 'first draft');
+    await put('/hist/story.txt', 'second draft');
+    await page.goto(url('/hist/'));
+    await page.getByRole('link', { name: 'Earlier versions' }).click();
+    await page.waitForURL(url('/.history/hist/'));
+    await row(page, 'story.txt').locator('a').click();
+    await page.waitForURL(url('/.history/hist/story.txt/'));
+    assert.equal(await page.locator('#upload').count(), 0, 'no uploads into the history');
+    assert.equal(await page.locator('[data-action="rename"]').count(), 0);
+    const version = page.locator('#listing tbody tr[data-kind="file"]');
+    assert.equal(await version.count(), 1);
+    await version.locator('[data-action="restore"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'ok', 'Restored', '/hist/story.txt');
+    assert.equal(await text('/hist/story.txt'), 'first draft');
+  });
+
+  await step('a deleted file is restored from "Recently deleted"', async () => {
+    await put('/hist/letter.txt', 'dear reader');
+    await page.goto(url('/hist/'));
+    await row(page, 'letter.txt').locator('[data-action="delete"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'ok', 'Deleted');
+    await page.getByRole('link', { name: 'Recently deleted' }).click();
+    await page.waitForURL(url('/.history/.trash/'));
+    // One folder per second with deletions, named after it: the newest sorts last.
+    await page.locator('#listing tbody tr[data-kind="folder"] a').last().click();
+    await row(page, 'hist').locator('a').click();
+    await row(page, 'letter.txt').locator('[data-action="restore"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'ok', 'Restored', '/hist/letter.txt');
+    await row(page, 'letter.txt').waitFor({ state: 'detached' });
+    assert.equal(await text('/hist/letter.txt'), 'dear reader');
+  });
+
+  await step('restoring over a file that is there again is refused with a clear message', async () => {
+    await page.goto(url('/hist/'));
+    await row(page, 'letter.txt').locator('[data-action="delete"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'ok', 'Deleted');
+    await put('/hist/letter.txt', 'a new letter');
+    await page.goto(url('/.history/.trash/'));
+    await page.locator('#listing tbody tr[data-kind="folder"] a').last().click();
+    await row(page, 'hist').locator('a').click();
+    await row(page, 'letter.txt').locator('[data-action="restore"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'error', 'something with that name is there now');
+    assert.equal(await text('/hist/letter.txt'), 'a new letter');
+    await page.screenshot({ path: join(screenshots, 'browser-history.png'), fullPage: true });
+  });
+
   await step('the hostile name never ran and no script error occurred', async () => {
     await page.goto(url('/e2e/'));
     assert.equal(await row(page, HOSTILE).locator('.name').textContent(), HOSTILE);

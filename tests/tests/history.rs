@@ -396,3 +396,61 @@ async fn the_root_can_still_be_locked_whole() {
     assert!(!token.is_empty());
     assert_eq!(s.unlock("/", &token).await.status(), StatusCode::NO_CONTENT);
 }
+
+/// The browser page knows where it is in the history: a live folder links to its versions
+/// and the trash; a page of versions restores onto the live file; a trash entry's page
+/// restores to the folder it was deleted from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_page_offers_to_restore() {
+    let s = keeping().await;
+    s.mkcol("/docs").await;
+    s.put("/docs/a.txt", "1").await;
+    s.put("/docs/a.txt", "2").await;
+    s.put("/docs/b.txt", "b").await;
+    s.delete("/docs/b.txt").await;
+    let page = |path: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .request("GET", path)
+                .header("Accept", "text/html")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let live = page("/docs/").await;
+    assert!(
+        live.contains("<a href=\"/.history/docs/\">Earlier versions</a>"),
+        "{live}"
+    );
+    assert!(live.contains("<a href=\"/.history/.trash/\">Recently deleted</a>"));
+    let versions = page("/.history/docs/a.txt/").await;
+    assert!(
+        versions.contains("<main data-restore=\"copy\" data-restore-to=\"/docs/a.txt\">"),
+        "{versions}"
+    );
+    assert_eq!(versions.matches("data-action=\"restore\"").count(), 1);
+    let removals = members(&s, "/.history/.trash/").await;
+    let entry = format!("{}docs/", removals[0]);
+    let r = s
+        .request("GET", &entry)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let trash = r.text().await.unwrap();
+    assert!(
+        trash.contains("<main data-restore=\"move\" data-restore-base=\"/docs/\">"),
+        "{trash}"
+    );
+    // The trash's root and a versions folder of folders offer nothing to restore.
+    assert!(!page("/.history/.trash/").await.contains("data-restore="));
+    assert!(
+        !page("/.history/docs/")
+            .await
+            .contains("data-action=\"restore\"")
+    );
+}

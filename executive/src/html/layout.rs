@@ -26,6 +26,7 @@ const ICONS: &str = concat!(
     "<symbol id=\"i-rename\" viewBox=\"0 0 24 24\"><path d=\"M4 20h4L19 9l-4-4L4 16z\"/><path d=\"m13 7 4 4\"/></symbol>",
     "<symbol id=\"i-trash\" viewBox=\"0 0 24 24\"><path d=\"M4 7h16M10 11v6M14 11v6\"/><path d=\"m6 7 1 12.5A1.5 1.5 0 0 0 8.5 21h7a1.5 1.5 0 0 0 1.5-1.5L18 7M9 7V4h6v3\"/></symbol>",
     "<symbol id=\"i-new-folder\" viewBox=\"0 0 24 24\"><path d=\"M2.5 7A2.5 2.5 0 0 1 5 4.5h3.8l2.2 2.2h8A2.5 2.5 0 0 1 21.5 9.2V17a2.5 2.5 0 0 1-2.5 2.5H5A2.5 2.5 0 0 1 2.5 17z\"/><path d=\"M12 10v6M9 13h6\"/></symbol>",
+    "<symbol id=\"i-restore\" viewBox=\"0 0 24 24\"><path d=\"M4.5 12a7.5 7.5 0 1 0 2.2-5.3L4 9.5\"/><path d=\"M4 4.5v5h5\"/></symbol>",
     "<symbol id=\"i-up\" viewBox=\"0 0 24 24\"><path d=\"M12 19V5M6 11l6-6 6 6\"/></symbol>",
     "<symbol id=\"i-home\" viewBox=\"0 0 24 24\"><path d=\"M3 11 12 4l9 7\"/><path d=\"M5 9.5V20h5v-6h4v6h5V9.5\"/></symbol>",
     "</svg>\n"

@@ -6,6 +6,7 @@
 //! written into a script context.
 
 mod format;
+mod history;
 mod layout;
 mod page;
 mod upload;
@@ -18,6 +19,7 @@ use davd_protocol::xml::{escape_attr, escape_text};
 use crate::error::{DavError, DavResult};
 use crate::walk::Listed;
 
+pub use history::PageHistory;
 pub use layout::{nonce, page_response};
 pub use page::browser_page;
 pub use upload::{Uploaded, upload_page};

@@ -1,5 +1,6 @@
 // davd's directory page: sorting, uploads with a progress bar, drag and drop, and the WebDAV
-// actions (MKCOL, MOVE, DELETE) with a readable message when the server refuses one.
+// actions (MKCOL, MOVE, DELETE, and COPY or MOVE to restore from the history) with a readable
+// message when the server refuses one.
 //
 // Safety rule: names come from the DOM (dataset, textContent) and go back only through
 // textContent, input.value or encodeURIComponent, never as markup.
@@ -204,7 +205,8 @@
     // here would be reported as a policy violation. Names are escaped, so no name can
     // contain either tag.
     const html = await response.text();
-    const start = html.indexOf('<main>');
+    // `<main` with or without attributes (a history page carries how it restores).
+    const start = html.indexOf('<main');
     const end = html.indexOf('</main>');
     if (start < 0 || end < start) return;
     const doc = new DOMParser().parseFromString(html.slice(start, end + 7), 'text/html');
@@ -307,38 +309,41 @@
     refresh(new Set(good.map((r) => r.name)));
   }
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    upload(input.files);
-  });
-  input.addEventListener('change', () => upload(input.files));
+  // A history view takes no uploads: it has no form, and nothing may be dropped on it.
+  if (form) {
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      upload(input.files);
+    });
+    input.addEventListener('change', () => upload(input.files));
 
-  // Drag and drop onto any part of the page.
-  let dragDepth = 0;
-  const carriesFiles = (event) => !!event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
-  document.addEventListener('dragenter', (event) => {
-    if (!carriesFiles(event)) return;
-    event.preventDefault();
-    dragDepth++;
-    document.body.classList.add('dragging');
-  });
-  document.addEventListener('dragover', (event) => {
-    if (!carriesFiles(event)) return;
-    event.preventDefault();
-    event.dataTransfer.dropEffect = 'copy';
-  });
-  document.addEventListener('dragleave', (event) => {
-    if (!carriesFiles(event)) return;
-    dragDepth = Math.max(0, dragDepth - 1);
-    if (dragDepth === 0) document.body.classList.remove('dragging');
-  });
-  document.addEventListener('drop', (event) => {
-    if (!carriesFiles(event)) return;
-    event.preventDefault();
-    dragDepth = 0;
-    document.body.classList.remove('dragging');
-    upload(event.dataTransfer.files);
-  });
+    // Drag and drop onto any part of the page.
+    let dragDepth = 0;
+    const carriesFiles = (event) => !!event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
+    document.addEventListener('dragenter', (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      dragDepth++;
+      document.body.classList.add('dragging');
+    });
+    document.addEventListener('dragover', (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'copy';
+    });
+    document.addEventListener('dragleave', (event) => {
+      if (!carriesFiles(event)) return;
+      dragDepth = Math.max(0, dragDepth - 1);
+      if (dragDepth === 0) document.body.classList.remove('dragging');
+    });
+    document.addEventListener('drop', (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      dragDepth = 0;
+      document.body.classList.remove('dragging');
+      upload(event.dataTransfer.files);
+    });
+  }
 
   // ---- dialog -------------------------------------------------------------------------
 
@@ -396,23 +401,26 @@
 
   const lost = (what) => say('error', 'Could not ' + what + ': the connection to the server was lost.');
 
-  $('mkcol').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const field = $('mkcol-name');
-    const name = field.value.trim();
-    const problem = badName(name);
-    if (problem) { say('error', problem); return; }
-    const what = 'create the folder ' + quoted(name);
-    const response = await send('MKCOL', collection + encodeURIComponent(name) + '/');
-    if (!response) { lost(what); return; }
-    if (response.status === 201) {
-      field.value = '';
-      say('ok', 'Created the folder ' + quoted(name) + '.');
-      refresh(new Set([name]));
-    } else {
-      say('error', await failure(what, response, { 405: 'a file or folder with that name already exists' }));
-    }
-  });
+  // Not in a history view, which has no such form.
+  if ($('mkcol')) {
+    $('mkcol').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const field = $('mkcol-name');
+      const name = field.value.trim();
+      const problem = badName(name);
+      if (problem) { say('error', problem); return; }
+      const what = 'create the folder ' + quoted(name);
+      const response = await send('MKCOL', collection + encodeURIComponent(name) + '/');
+      if (!response) { lost(what); return; }
+      if (response.status === 201) {
+        field.value = '';
+        say('ok', 'Created the folder ' + quoted(name) + '.');
+        refresh(new Set([name]));
+      } else {
+        say('error', await failure(what, response, { 405: 'a file or folder with that name already exists' }));
+      }
+    });
+  }
 
   async function rename(row) {
     const old = row.dataset.name || '';
@@ -465,6 +473,47 @@
     }
   }
 
+  // In the history (docs/history.md): a version is restored by a COPY onto the live file,
+  // which keeps what it replaces as a version too; a trash item by a MOVE back to where it was
+  // deleted from, never over something that is there now (Overwrite: F).
+  const history = document.querySelector('main').dataset;
+
+  async function restore(row) {
+    const name = row.dataset.name || '';
+    const folder = row.dataset.kind === 'folder';
+    const copy = history.restore === 'copy';
+    const target = copy
+      ? history.restoreTo
+      : history.restoreBase + encodeURIComponent(name) + (folder ? '/' : '');
+    if (!target) return;
+    let where = target;
+    try { where = decodeURIComponent(target); } catch (e) { /* shown as sent */ }
+    const yes = await ask({
+      title: copy ? 'Restore this version?' : 'Restore this item?',
+      text: copy
+        ? quoted(where) + ' gets the content of ' + quoted(name) + '. What it has now is kept as a version.'
+        : quoted(name) + (folder ? ' and everything in it' : '') + ' goes back to ' + quoted(where) + '.',
+      ok: 'Restore',
+    });
+    if (!yes) return;
+    const what = 'restore ' + quoted(name);
+    const destination = new URL(target, location.href).href;
+    const response = await send(copy ? 'COPY' : 'MOVE', row.dataset.href, {
+      Destination: destination,
+      Overwrite: copy ? 'T' : 'F',
+    });
+    if (!response) { lost(what); return; }
+    if (response.status === 201 || response.status === 204) {
+      say('ok', 'Restored ' + quoted(name) + ' to ' + quoted(where) + '.');
+      if (!copy) refresh();
+    } else {
+      say('error', await failure(what, response, {
+        412: 'something with that name is there now; rename or move it first',
+        409: 'the folder it was in is gone; restore that folder first',
+      }));
+    }
+  }
+
   table.addEventListener('click', (event) => {
     const button = event.target.closest('button[data-action]');
     if (!button) return;
@@ -472,6 +521,7 @@
     if (!row) return;
     if (button.dataset.action === 'rename') rename(row);
     else if (button.dataset.action === 'delete') remove(row);
+    else if (button.dataset.action === 'restore') restore(row);
   });
 
   // ---- start --------------------------------------------------------------------------

@@ -7,28 +7,37 @@ use std::fmt::Write;
 use davd_protocol::DavPath;
 
 use super::format::{display_time, epoch_seconds, human_size, iso_time, kind_label};
+use super::history::{PageHistory, RowActions};
 use super::layout::{close, crumbs, open};
 use super::{attr, escape, sort_members};
 use crate::walk::Listed;
 
 const SCRIPT: &str = include_str!("page.js");
 
-/// The browser page for the collection at `path`.
-pub fn browser_page(path: &DavPath, mut members: Vec<Listed>, nonce: &str) -> String {
+/// The browser page for the collection at `path`, with what it offers about `history`.
+pub fn browser_page(
+    path: &DavPath,
+    mut members: Vec<Listed>,
+    nonce: &str,
+    history: &PageHistory,
+) -> String {
     sort_members(&mut members);
     let title = path.name().unwrap_or("Home");
     let mut html = String::with_capacity(24 * 1024 + members.len() * 900);
     open(&mut html, title, nonce, path);
     crumbs(&mut html, path, false);
-    html.push_str("<main>\n");
-    heading(&mut html, path, title);
-    upload_form(&mut html, path);
+    let _ = writeln!(html, "<main{}>", history.main_attributes());
+    heading(&mut html, path, title, history.allows_changes());
+    history.banner(&mut html);
+    if history.allows_changes() {
+        upload_form(&mut html, path);
+    }
     html.push_str(
         "<div id=\"message\" class=\"message\" role=\"alert\" hidden>\
          <span id=\"message-text\"></span>\
          <button type=\"button\" id=\"message-close\" class=\"close\" aria-label=\"Dismiss\">\u{d7}</button></div>\n",
     );
-    table(&mut html, &members);
+    table(&mut html, &members, history);
     footer(&mut html, &members);
     html.push_str("</main>\n");
     dialog(&mut html);
@@ -36,7 +45,7 @@ pub fn browser_page(path: &DavPath, mut members: Vec<Listed>, nonce: &str) -> St
     html
 }
 
-fn heading(html: &mut String, path: &DavPath, title: &str) {
+fn heading(html: &mut String, path: &DavPath, title: &str, changes: bool) {
     html.push_str("<div class=\"head\"><div class=\"title\">");
     if let Some(parent) = path.parent() {
         let _ = write!(
@@ -47,6 +56,10 @@ fn heading(html: &mut String, path: &DavPath, title: &str) {
         );
     }
     let _ = write!(html, "<h1>{}</h1></div>", escape(title));
+    if !changes {
+        html.push_str("</div>\n");
+        return;
+    }
     html.push_str(
         "<form id=\"mkcol\" class=\"mkcol needs-js\" autocomplete=\"off\">\
          <input id=\"mkcol-name\" name=\"name\" placeholder=\"New folder name\" \
@@ -73,7 +86,7 @@ fn upload_form(html: &mut String, path: &DavPath) {
     );
 }
 
-fn table(html: &mut String, members: &[Listed]) {
+fn table(html: &mut String, members: &[Listed], history: &PageHistory) {
     html.push_str(
         "<div class=\"table-wrap\"><table id=\"listing\" class=\"listing\"><thead><tr>\
          <th class=\"c-name\" data-key=\"name\" aria-sort=\"ascending\"><button type=\"button\" class=\"sort\">Name</button></th>\
@@ -83,7 +96,12 @@ fn table(html: &mut String, members: &[Listed]) {
          <th class=\"c-actions\"><span class=\"sr\">Actions</span></th></tr></thead>\n<tbody>\n",
     );
     for member in members {
-        row(html, member);
+        let name = member.path.name().unwrap_or("");
+        row(
+            html,
+            member,
+            history.row_actions(name, member.meta.collection),
+        );
     }
     html.push_str("</tbody></table></div>\n");
     let _ = writeln!(
@@ -93,7 +111,29 @@ fn table(html: &mut String, members: &[Listed]) {
     );
 }
 
-fn row(html: &mut String, member: &Listed) {
+/// The buttons of a row with `actions`, for the item `name_attr` (already an attribute).
+fn action_buttons(actions: RowActions, name_attr: &str) -> String {
+    let rename = format!(
+        "<button type=\"button\" class=\"icon-button\" data-action=\"rename\" title=\"Rename\" \
+         aria-label=\"Rename {name_attr}\"><svg class=\"icon\"><use href=\"#i-rename\"/></svg></button>"
+    );
+    let restore = format!(
+        "<button type=\"button\" class=\"icon-button\" data-action=\"restore\" title=\"Restore\" \
+         aria-label=\"Restore {name_attr}\"><svg class=\"icon\"><use href=\"#i-restore\"/></svg></button>"
+    );
+    let delete = format!(
+        "<button type=\"button\" class=\"icon-button danger\" data-action=\"delete\" title=\"Delete\" \
+         aria-label=\"Delete {name_attr}\"><svg class=\"icon\"><use href=\"#i-trash\"/></svg></button>"
+    );
+    match actions {
+        RowActions::Change => rename + &delete,
+        RowActions::Restore { delete: true } => restore + &delete,
+        RowActions::Restore { delete: false } => restore,
+        RowActions::Nothing => String::new(),
+    }
+}
+
+fn row(html: &mut String, member: &Listed, actions: RowActions) {
     let name = member.path.name().unwrap_or("");
     let folder = member.meta.collection;
     let href = attr(&member.path.to_href(folder));
@@ -121,11 +161,7 @@ fn row(html: &mut String, member: &Listed) {
          <td class=\"c-size\">{size}</td>\
          <td class=\"c-modified\"><time datetime=\"{}\">{}</time></td>\
          <td class=\"c-type\" title=\"{}\">{}</td>\
-         <td class=\"c-actions\"><span class=\"actions needs-js\">\
-         <button type=\"button\" class=\"icon-button\" data-action=\"rename\" title=\"Rename\" aria-label=\"Rename {name_attr}\">\
-         <svg class=\"icon\"><use href=\"#i-rename\"/></svg></button>\
-         <button type=\"button\" class=\"icon-button danger\" data-action=\"delete\" title=\"Delete\" aria-label=\"Delete {name_attr}\">\
-         <svg class=\"icon\"><use href=\"#i-trash\"/></svg></button></span></td></tr>",
+         <td class=\"c-actions\"><span class=\"actions needs-js\">{}</span></td></tr>",
         if folder { 0 } else { member.meta.len },
         epoch_seconds(member.meta.modified),
         attr(&label),
@@ -134,6 +170,7 @@ fn row(html: &mut String, member: &Listed) {
         display_time(member.meta.modified),
         attr(&media),
         escape(&label),
+        action_buttons(actions, &name_attr),
     );
 }
 
@@ -202,6 +239,7 @@ pub(super) mod tests {
                 1536,
             )],
             "n0nce",
+            &PageHistory::None,
         );
         assert!(!page.contains("<img"), "{page}");
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;.txt"));
@@ -218,6 +256,7 @@ pub(super) mod tests {
             &DavPath::root(),
             vec![listed("/a.txt", false, 3), listed("/z", true, 0)],
             "n",
+            &PageHistory::None,
         );
         let z = page.find("data-name=\"z\"").unwrap();
         let a = page.find("data-name=\"a.txt\"").unwrap();
@@ -225,5 +264,71 @@ pub(super) mod tests {
         assert!(page.contains("1 folder \u{b7} 1 file \u{b7} 3 bytes"));
         assert!(!page.contains("Parent folder"), "the root has no parent");
         assert!(page.contains("<p id=\"empty\" class=\"empty\" hidden>"));
+        assert!(page.contains("data-action=\"rename\""));
+        assert!(!page.contains("data-action=\"restore\""));
+    }
+
+    fn p(s: &str) -> DavPath {
+        DavPath::parse_url_path(s).unwrap().0
+    }
+
+    #[test]
+    fn a_page_of_versions_restores_stamped_files_and_changes_nothing_else() {
+        let history = PageHistory::Versions {
+            target: p("/docs/report.docx"),
+        };
+        let page = browser_page(
+            &p("/.history/docs/report.docx/"),
+            vec![
+                listed(
+                    "/.history/docs/report.docx/2026-12-04T10-15-03Z.docx",
+                    false,
+                    3,
+                ),
+                listed("/.history/docs/report.docx/notes.txt", false, 3),
+            ],
+            "n",
+            &history,
+        );
+        assert!(
+            page.contains("<main data-restore=\"copy\" data-restore-to=\"/docs/report.docx\">")
+        );
+        assert_eq!(page.matches("data-action=\"restore\"").count(), 1);
+        assert!(!page.contains("data-action=\"rename\""));
+        assert!(!page.contains("data-action=\"delete\""));
+        assert!(!page.contains("id=\"upload\""), "no uploads into a view");
+        assert!(!page.contains("id=\"mkcol\""), "no new folders in a view");
+        assert!(page.contains("Earlier versions of <a href=\"/docs/report.docx\">"));
+    }
+
+    #[test]
+    fn the_trash_restores_and_deletes_every_item() {
+        let history = PageHistory::Trash { base: p("/docs") };
+        let page = browser_page(
+            &p("/.history/.trash/2026-12-04T10-15-03Z/docs/"),
+            vec![listed(
+                "/.history/.trash/2026-12-04T10-15-03Z/docs/old",
+                true,
+                0,
+            )],
+            "n",
+            &history,
+        );
+        assert!(page.contains("<main data-restore=\"move\" data-restore-base=\"/docs/\">"));
+        assert!(page.contains("data-action=\"restore\""));
+        assert!(page.contains("data-action=\"delete\""));
+        assert!(!page.contains("data-action=\"rename\""));
+    }
+
+    #[test]
+    fn a_live_folder_links_to_its_history() {
+        let history = PageHistory::Live {
+            versions: p("/.history/docs"),
+            trash: p("/.history/.trash"),
+        };
+        let page = browser_page(&p("/docs/"), Vec::new(), "n", &history);
+        assert!(page.contains("<a href=\"/.history/docs/\">Earlier versions</a>"));
+        assert!(page.contains("<a href=\"/.history/.trash/\">Recently deleted</a>"));
+        assert!(page.contains("id=\"upload\""));
     }
 }

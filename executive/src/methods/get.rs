@@ -28,7 +28,7 @@ use davd_registry::{Opened, ResourceMeta};
 use crate::commands::commit::CommitState;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
-use crate::html::{browser_page, index_page, nonce, page_response, render_page};
+use crate::html::{PageHistory, browser_page, index_page, nonce, page_response, render_page};
 use crate::latch::{Claim, LatchGuard};
 use crate::ms::bundled::{self, Answer, Form};
 use crate::ms::{docid, multipart};
@@ -232,9 +232,11 @@ async fn collection(ctx: &Ctx, head: bool, extras: Extras) -> DavResult<Response
         // The page is not cached (a member's change does not change the collection's ETag),
         // so it carries no validators; the other headers (ResourceTag, lock headers) stay.
         let nonce = nonce();
+        let scope = ctx.resolve(path).scope;
+        let history = PageHistory::of(ctx.registry(), path, &scope);
         let page = render_page(listed, {
             let (path, nonce) = (path.clone(), nonce.clone());
-            move |listed| browser_page(&path, listed, &nonce)
+            move |listed| browser_page(&path, listed, &nonce, &history)
         })
         .await?;
         let mut page = page_response(StatusCode::OK, page, &nonce, head);
