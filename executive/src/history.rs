@@ -151,36 +151,35 @@ pub async fn keep(
         return namespace.purge(detached).await;
     };
     crate::failpoint::boundary("HISTORY", "keep");
-    match history.area.keep(shelf, detached.clone(), &at).await {
-        Ok(_) => {}
+    let kept = match history.area.keep(shelf, detached.clone(), &at).await {
+        Ok(kept) => kept,
         Err(e) => {
             warn!(path = %path, error = %e, "could not keep history; the old content is removed");
             return namespace.purge(detached).await;
         }
-    }
+    };
     crate::failpoint::boundary("HISTORY", "kept");
     if shelf == Shelf::Versions {
-        prune_versions(history, path, SystemTime::now()).await?;
+        prune_versions(history, path, &kept.siblings, SystemTime::now()).await?;
     }
     Ok(())
 }
 
 /// Removes the versions of `path` beyond the retention: the oldest past `max_versions`, and
-/// any older than `keep`.
-async fn prune_versions(history: &History, path: &DavPath, now: SystemTime) -> SubsystemResult<()> {
-    let view = history.area.view(Shelf::Versions);
-    let mut versions: Vec<(SystemTime, u32, String)> = Vec::new();
-    let mut members = view.list(path).await?;
-    while let Some(batch) = members.next().await {
-        for member in batch? {
-            if member.meta.collection {
-                continue;
-            }
-            if let Some(at) = stamped_at(&member.name) {
-                versions.push((at, counter(&member.name), member.name));
-            }
-        }
-    }
+/// any older than `keep`. `members` are those of its versions collection, as keeping found
+/// them: files with stamped names are its versions; collections are the versions of paths
+/// below it, whatever their names.
+async fn prune_versions(
+    history: &History,
+    path: &DavPath,
+    members: &[(String, bool)],
+    now: SystemTime,
+) -> SubsystemResult<()> {
+    let mut versions: Vec<(SystemTime, u32, &String)> = members
+        .iter()
+        .filter(|(_, collection)| !collection)
+        .filter_map(|(name, _)| Some((stamped_at(name)?, counter(name), name)))
+        .collect();
     // Newest first; within one second, the higher counter came later.
     versions.sort_by(|a, b| b.cmp(a));
     let cutoff = now.checked_sub(history.retention.keep);

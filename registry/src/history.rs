@@ -54,12 +54,7 @@ pub trait HistoryArea: Send + Sync {
     /// `shelf`, creating the collections above it, and returns where it went: `at`, or, if
     /// something is there already, `at` with a counter added to its name (`~2`). It is no
     /// longer detached afterwards: [`NamespaceManager::purge`] of it finds nothing.
-    async fn keep(
-        &self,
-        shelf: Shelf,
-        detached: Detached,
-        at: &DavPath,
-    ) -> SubsystemResult<DavPath>;
+    async fn keep(&self, shelf: Shelf, detached: Detached, at: &DavPath) -> SubsystemResult<Kept>;
 
     /// Removes `at` on `shelf`, with its subtree, for good (pruning). Succeeds if nothing is
     /// there.
@@ -67,6 +62,16 @@ pub trait HistoryArea: Send + Sync {
 
     /// A read-only namespace over `shelf`, for the registry to mount where clients browse it.
     fn view(&self, shelf: Shelf) -> Arc<dyn NamespaceManager>;
+}
+
+/// Where [`HistoryArea::keep`] filed a resource, and what is beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub at: DavPath,
+    /// Every member of the collection it went into, its own included, with whether each is a
+    /// collection: what pruning by count needs, read while the name was chosen, so that no
+    /// second listing is made.
+    pub siblings: Vec<(String, bool)>,
 }
 
 /// Where a history shelf is browsed: the view's scope, and the live scope whose history it is.

@@ -32,7 +32,7 @@ pub use document::{
     DocumentIdentity, DocumentRecord, INTERNAL_NS, IdentityRule, document_prop_name, is_internal,
 };
 pub use error::{SubsystemError, SubsystemResult};
-pub use history::{History, HistoryArea, HistoryMount, Retention, Shelf};
+pub use history::{History, HistoryArea, HistoryMount, Kept, Retention, Shelf};
 pub use journal::Journal;
 pub use latch::{
     CarriedTransaction, HeldLatches, LatchClaim, SharedLatches, carried_transaction, carrying,

@@ -454,3 +454,32 @@ async fn the_browser_page_offers_to_restore() {
             .contains("data-action=\"restore\"")
     );
 }
+
+/// Pruning a file's versions by count removes only its versions: a collection beside them
+/// (the versions of a path below it, from when it was a folder) stays, even when its name
+/// reads like a version's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_leaves_the_versions_of_paths_below_alone() {
+    for kind in KINDS {
+        let config = config_keeping(kind, "{ keep = \"7d\", max_versions = 1 }");
+        let s = TestServer::configured(&config).await;
+        let stamped = "2020-01-01T00-00-00Z.txt";
+        s.mkcol("/x").await;
+        s.put(&format!("/x/{stamped}"), "inner 1").await;
+        s.put(&format!("/x/{stamped}"), "inner 2").await;
+        assert_eq!(s.delete("/x").await.status(), StatusCode::NO_CONTENT);
+        for v in ["1", "2", "3"] {
+            s.put("/x", v).await;
+        }
+        let inner = members(&s, &format!("/.history/x/{stamped}/")).await;
+        assert_eq!(inner.len(), 1, "{kind}: {inner:?}");
+        assert_eq!(text(&s, &inner[0]).await, "inner 1", "{kind}");
+        let versions: Vec<String> = members(&s, "/.history/x/")
+            .await
+            .into_iter()
+            .filter(|h| !h.ends_with('/'))
+            .collect();
+        assert_eq!(versions.len(), 1, "{kind}: {versions:?}");
+        assert_eq!(text(&s, &versions[0]).await, "2", "{kind}");
+    }
+}

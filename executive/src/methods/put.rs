@@ -207,7 +207,8 @@ async fn carried_put(
     // So is a PUT whose replaced content becomes a version: after a crash between the new
     // content and the version, recovery keeps the version (`crate::history`).
     let keeps_version = subsystems.history.is_some() && existed;
-    let journaled = !instructions.is_empty() || !planned.is_empty() || keeps_version;
+    let with_state = !instructions.is_empty() || !planned.is_empty();
+    let journaled = with_state || keeps_version;
     if journaled {
         // Each store commits such a batch with its journal marker, on its own.
         davd_registry::stop_carrying();
@@ -262,7 +263,10 @@ async fn carried_put(
             ));
             push_instructions(&mut queue, &subsystems, &path, instructions);
             let answer = planned.push_into(&mut queue);
-            queue.push(match journaled {
+            // Properties and locks are on disk before the answer. The document record alone
+            // is best effort, journaled or not (docs/adr/0007-document-ids.md): a PUT
+            // journaled only for its version does not pay a flush of the state database.
+            queue.push(match with_state {
                 true => CommitState::durable(),
                 false => CommitState::without_flush(),
             });

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use cap_std::fs::Dir;
 
 use davd_registry::{
-    DavPath, Detached, HistoryArea, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
+    DavPath, Detached, HistoryArea, Kept, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
 };
 
 use super::staging::Staging;
@@ -93,25 +93,24 @@ fn located(shelf: Shelf, at: &DavPath) -> SubsystemResult<PathBuf> {
 }
 
 /// The name `name` gets in `parent` ([`free_name`]: numbered past the numbers in use even
-/// when `name` itself is free, as after the oldest version was pruned).
-fn name_in(dir: &Dir, parent: &Path, name: &str) -> io::Result<String> {
+/// when `name` itself is free, as after the oldest version was pruned), and what is already
+/// there (names, and whether each is a directory).
+fn name_in(dir: &Dir, parent: &Path, name: &str) -> io::Result<(String, Vec<(String, bool)>)> {
     let mut siblings = Vec::new();
     for entry in dir.read_dir(parent)? {
-        if let Ok(sibling) = entry?.file_name().into_string() {
-            siblings.push(sibling);
+        let entry = entry?;
+        if let Ok(sibling) = entry.file_name().into_string() {
+            let directory = entry.file_type().is_ok_and(|t| t.is_dir());
+            siblings.push((sibling, directory));
         }
     }
-    Ok(free_name(name, siblings.iter().map(String::as_str)))
+    let free = free_name(name, siblings.iter().map(|(n, _)| n.as_str()));
+    Ok((free, siblings))
 }
 
 #[async_trait]
 impl HistoryArea for FsHistory {
-    async fn keep(
-        &self,
-        shelf: Shelf,
-        detached: Detached,
-        at: &DavPath,
-    ) -> SubsystemResult<DavPath> {
+    async fn keep(&self, shelf: Shelf, detached: Detached, at: &DavPath) -> SubsystemResult<Kept> {
         let aside = self.staging.path_of(&detached.handle)?;
         let target = located(shelf, at)?;
         let dir = self.dir.clone();
@@ -126,16 +125,18 @@ impl HistoryArea for FsHistory {
             let parent_dir = target.parent().unwrap_or(Path::new(HISTORY));
             dir.create_dir_all(parent_dir)?;
             // Kept within the same second as others of the same name: numbered.
-            let free = name_in(&dir, parent_dir, name)?;
+            let (free, mut siblings) = name_in(&dir, parent_dir, name)?;
             let kept = parent
                 .join(&free)
                 .map_err(|e| SubsystemError::internal(e.to_string()))?;
-            let path = parent_dir.join(free);
+            let path = parent_dir.join(&free);
+            let directory = dir.symlink_metadata(&aside)?.is_dir();
             dir.rename(&aside, &dir, &path)?;
             if fsync {
                 sync::entries(&dir, &[&aside, &path])?;
             }
-            Ok(kept)
+            siblings.push((free, directory));
+            Ok(Kept { at: kept, siblings })
         })
         .await
     }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::RwLock;
 
 use davd_registry::{
-    DavPath, Detached, HistoryArea, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
+    DavPath, Detached, HistoryArea, Kept, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
 };
 
 use super::namespace::{Detachments, MemoryNamespace, Node, Tree, subtree_keys};
@@ -41,8 +41,8 @@ impl MemoryHistory {
     }
 }
 
-/// The names of the members of `parent` in `tree`.
-fn member_names<'t>(tree: &'t Tree, parent: &DavPath) -> impl Iterator<Item = &'t str> {
+/// The members of `parent` in `tree`: names, and whether each is a collection.
+fn members<'t>(tree: &'t Tree, parent: &DavPath) -> impl Iterator<Item = (&'t str, bool)> {
     let prefix = if parent.is_root() {
         "/".to_owned()
     } else {
@@ -51,18 +51,13 @@ fn member_names<'t>(tree: &'t Tree, parent: &DavPath) -> impl Iterator<Item = &'
     let start = prefix.len();
     tree.range(prefix.clone()..)
         .take_while(move |(k, _)| k.starts_with(&prefix))
-        .map(move |(k, _)| &k[start..])
-        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+        .map(move |(k, node)| (&k[start..], node.is_collection()))
+        .filter(|(rest, _)| !rest.is_empty() && !rest.contains('/'))
 }
 
 #[async_trait]
 impl HistoryArea for MemoryHistory {
-    async fn keep(
-        &self,
-        shelf: Shelf,
-        detached: Detached,
-        at: &DavPath,
-    ) -> SubsystemResult<DavPath> {
+    async fn keep(&self, shelf: Shelf, detached: Detached, at: &DavPath) -> SubsystemResult<Kept> {
         let (Some(parent), Some(name)) = (at.parent(), at.name()) else {
             return Err(SubsystemError::internal(
                 "the history's root cannot be kept",
@@ -93,16 +88,24 @@ impl HistoryArea for MemoryHistory {
                 )));
             }
         }
-        let free = free_name(name, member_names(&tree, &parent));
+        let mut siblings: Vec<(String, bool)> = members(&tree, &parent)
+            .map(|(name, collection)| (name.to_owned(), collection))
+            .collect();
+        let free = free_name(name, siblings.iter().map(|(n, _)| n.as_str()));
         let kept = parent
             .join(&free)
             .map_err(|e| SubsystemError::internal(e.to_string()))?;
         let from = detached.path.as_str();
+        let collection = entries
+            .iter()
+            .find(|(key, _)| key == from)
+            .is_some_and(|(_, node)| node.is_collection());
         for (key, node) in entries {
             let rest = key.strip_prefix(from).unwrap_or_default();
             tree.insert(format!("{}{rest}", kept.as_str()), node);
         }
-        Ok(kept)
+        siblings.push((free, collection));
+        Ok(Kept { at: kept, siblings })
     }
 
     async fn remove(&self, shelf: Shelf, at: &DavPath) -> SubsystemResult<()> {
@@ -113,7 +116,7 @@ impl HistoryArea for MemoryHistory {
         // Collections left empty go too, up to the shelf itself.
         let mut parent = at.parent();
         while let Some(collection) = parent.filter(|p| !p.is_root()) {
-            if member_names(&tree, &collection).next().is_some() {
+            if members(&tree, &collection).next().is_some() {
                 break;
             }
             tree.remove(collection.as_str());

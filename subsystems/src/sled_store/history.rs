@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use davd_registry::{
-    DavPath, Detached, HistoryArea, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
+    DavPath, Detached, HistoryArea, Kept, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
 };
 
 use super::chunks;
@@ -51,22 +51,22 @@ fn internal(message: &str) -> SubsystemError {
     SubsystemError::internal(message.to_owned())
 }
 
-/// The names of the members of `collection` on `shelf`.
-fn member_names(shelf: &SledNamespace, collection: &DavPath) -> SubsystemResult<Vec<String>> {
+/// The members of `collection` on `shelf`: names, and whether each is a collection.
+fn members(shelf: &SledNamespace, collection: &DavPath) -> SubsystemResult<Vec<(String, bool)>> {
     let prefix = format!("{}{}", char::from(shelf.shelf), children_prefix(collection));
-    let mut names = Vec::new();
+    let mut found = Vec::new();
     for item in shelf.nodes.scan_prefix(prefix.as_bytes()) {
-        let (key, _) = item.map_err(db_error)?;
+        let (key, value) = item.map_err(db_error)?;
         if let Some(name) = split_key(&key[1..]).and_then(|(p, _)| p.name().map(str::to_owned)) {
-            names.push(name);
+            found.push((name, decode(&value)?.collection));
         }
     }
-    Ok(names)
+    Ok(found)
 }
 
 /// Files the nodes detached under `detached.handle` at `at` on `shelf`, in one batch with the
 /// collections above it that are missing. Returns where it went.
-fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemResult<DavPath> {
+fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemResult<Kept> {
     let (Some(parent), Some(name)) = (at.parent(), at.name()) else {
         return Err(internal("the history's root cannot be kept"));
     };
@@ -100,17 +100,21 @@ fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemRe
             }
         }
     }
-    let siblings = member_names(shelf, &parent)?;
-    let free = free_name(name, siblings.iter().map(String::as_str));
+    let mut siblings = members(shelf, &parent)?;
+    let free = free_name(name, siblings.iter().map(|(n, _)| n.as_str()));
     let kept = parent
         .join(&free)
         .map_err(|e| SubsystemError::internal(e.to_string()))?;
     let detached_prefix = format!("t{}\0", detached.handle);
     let mut found = false;
+    let mut collection = false;
     for item in shelf.nodes.scan_prefix(detached_prefix.as_bytes()) {
         let (key, value) = item.map_err(db_error)?;
         let (path, _) = split_key(&key[detached_prefix.len()..])
             .ok_or_else(|| internal("corrupt detached key"))?;
+        if path == detached.path {
+            collection = decode(&value)?.collection;
+        }
         let moved = path
             .rebase(&detached.path, &kept)
             .ok_or_else(|| internal("a detached node outside its tree"))?;
@@ -122,7 +126,8 @@ fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemRe
         return Err(SubsystemError::not_found());
     }
     shelf.nodes.apply_batch(batch).map_err(db_error)?;
-    Ok(kept)
+    siblings.push((free, collection));
+    Ok(Kept { at: kept, siblings })
 }
 
 /// Removes `at` and its subtree from `shelf` with their content, then the collections above it
@@ -142,7 +147,7 @@ fn remove(shelf: &SledNamespace, at: &DavPath) -> SubsystemResult<()> {
     }
     let mut parent = at.parent();
     while let Some(collection) = parent.filter(|p| !p.is_root()) {
-        if !member_names(shelf, &collection)?.is_empty() {
+        if !members(shelf, &collection)?.is_empty() {
             break;
         }
         shelf
@@ -156,12 +161,7 @@ fn remove(shelf: &SledNamespace, at: &DavPath) -> SubsystemResult<()> {
 
 #[async_trait]
 impl HistoryArea for SledHistory {
-    async fn keep(
-        &self,
-        shelf: Shelf,
-        detached: Detached,
-        at: &DavPath,
-    ) -> SubsystemResult<DavPath> {
+    async fn keep(&self, shelf: Shelf, detached: Detached, at: &DavPath) -> SubsystemResult<Kept> {
         let at = at.clone();
         let target = self.shelf(shelf);
         let kept = target
