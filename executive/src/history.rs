@@ -5,6 +5,9 @@
 //! - A write that replaces a file's content keeps the old content as a version of that path:
 //!   `/docs/report.docx/2026-12-04T10-15-03Z.docx` on the versions shelf, the time it was
 //!   replaced in UTC, with the file's extension so that a download opens in the right program.
+//!   Where the store can ([`keep_current`]: the fs kind's hard link) the version is made just
+//!   before the write, which then needs no journal; elsewhere the write's set-aside old
+//!   content is filed at commit, and the write is journaled.
 //! - A DELETE keeps what it removed, file or tree, on the trash shelf under the time and the
 //!   path it was removed from: `/2026-12-04T10-15-03Z/docs/report.docx`.
 //! - A COPY or MOVE onto an existing resource keeps what it replaced: a file as a version, a
@@ -23,7 +26,7 @@ use futures_util::StreamExt;
 use tracing::warn;
 
 use davd_protocol::DavPath;
-use davd_registry::{Detached, History, NamespaceManager, Shelf, SubsystemResult};
+use davd_registry::{Detached, History, Kept, NamespaceManager, Shelf, SubsystemResult};
 
 /// `time` as the history names it: `2026-12-04T10-15-03Z` (UTC, no colons, which Windows
 /// does not allow in names).
@@ -163,6 +166,26 @@ pub async fn keep(
         prune_versions(history, path, &kept.siblings, SystemTime::now()).await?;
     }
     Ok(())
+}
+
+/// Before a write replaces the file at `path` (relative to the namespace's scope): files what
+/// is there now as a version, where the area can without a journal
+/// ([`davd_registry::HistoryArea::keep_current`]). `None` if nothing was there.
+pub async fn keep_current(history: &History, path: &DavPath) -> SubsystemResult<Option<Kept>> {
+    let Some(at) = version_at(path, SystemTime::now()) else {
+        return Ok(None);
+    };
+    let kept = history.area.keep_current(path, &at).await?;
+    if kept.is_some() {
+        crate::failpoint::boundary("HISTORY", "linked");
+    }
+    Ok(kept)
+}
+
+/// After the write that [`keep_current`] kept a version for: prunes the versions of `path`.
+pub async fn pruned(history: &History, path: &DavPath, kept: &Kept) -> SubsystemResult<()> {
+    crate::failpoint::boundary("HISTORY", "written");
+    prune_versions(history, path, &kept.siblings, SystemTime::now()).await
 }
 
 /// Removes the versions of `path` beyond the retention: the oldest past `max_versions`, and

@@ -56,6 +56,25 @@ pub trait HistoryArea: Send + Sync {
     /// longer detached afterwards: [`NamespaceManager::purge`] of it finds nothing.
     async fn keep(&self, shelf: Shelf, detached: Detached, at: &DavPath) -> SubsystemResult<Kept>;
 
+    /// Files what is at `live` now (a file of this area's namespace, as that namespace names
+    /// it) as a version at `at`, before a write replaces it, without copying its bytes (the fs
+    /// kind makes a second name for it): a crash between this and the replacement leaves the
+    /// old state intact with, at worst, a version equal to it, so the write needs no journal.
+    /// `Ok(None)` if no file is at `live`. Only for areas whose [`HistoryArea::keeps_current`]
+    /// is true; the default refuses.
+    async fn keep_current(&self, _live: &DavPath, _at: &DavPath) -> SubsystemResult<Option<Kept>> {
+        Err(crate::SubsystemError::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            "this store keeps versions only of content a write has set aside",
+        ))
+    }
+
+    /// True if [`HistoryArea::keep_current`] works here. Otherwise a write's replaced content
+    /// is kept at commit, under the request's journal.
+    fn keeps_current(&self) -> bool {
+        false
+    }
+
     /// Removes `at` on `shelf`, with its subtree, for good (pruning). Succeeds if nothing is
     /// there.
     async fn remove(&self, shelf: Shelf, at: &DavPath) -> SubsystemResult<()>;

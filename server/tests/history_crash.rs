@@ -1,9 +1,14 @@
-//! Issue 22: history survives `kill -9`. davd is aborted at the moment it files a replaced
-//! file's old content or a deleted tree into the history (`DAVD_FAIL_AT=HISTORY:keep`, just
-//! before; `HISTORY:kept`, just after), and started again without the fail point: the new
-//! content and the version are both whole, or the deleted tree is in the trash, never lost
-//! and never twice. On the fs kind and on sled, whose keeping must be flushed before the
-//! request's journal record goes.
+//! Issue 22: history survives `kill -9`. davd is aborted at each moment of keeping a version
+//! or a deleted tree, and started again without the fail point: the new content and the
+//! version are both whole, or the old state is intact; a deleted tree is in the trash, never
+//! lost and never twice.
+//!
+//! - fs: the version is a hard link made just before the new content is published
+//!   (`HISTORY:linked`, after the link; `HISTORY:written`, after the publish).
+//! - sled: the replaced content is filed at commit, under the journal (`HISTORY:keep`, just
+//!   before; `HISTORY:kept`, just after), and its keeping must be flushed before the request's
+//!   journal record goes.
+//! - a DELETE on fs files the tree at commit (`HISTORY:keep`).
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -62,9 +67,10 @@ async fn text(c: &Client, davd: &Davd, path: &str) -> String {
 /// `/` served by a sled namespace, keeping history ([`ARGS`] give the time).
 const SLED: &str = "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"sled\" }\n";
 
-/// Aborts davd at `point` during a PUT that replaces `a.txt`; checks the version afterwards.
-/// On the fs kind (the embedded default), or on sled.
-async fn put_killed_at(point: &str, sled: bool) {
+/// Aborts davd at `point` during a PUT of "new" that replaces "old" at `a.txt`; then `a.txt`
+/// must hold `live` and its one version `version`. On the fs kind (the embedded default), or
+/// on sled.
+async fn put_killed_at(point: &str, sled: bool, live: &str, version: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = ARGS.to_vec();
     if sled {
@@ -95,10 +101,10 @@ async fn put_killed_at(point: &str, sled: bool) {
     davd.wait(Duration::from_secs(20));
 
     let davd = Davd::start(dir.path(), args);
-    assert_eq!(text(&c, &davd, "/a.txt").await, "new", "{point}");
+    assert_eq!(text(&c, &davd, "/a.txt").await, live, "{point}");
     let versions = members(&c, &davd, "/.history/a.txt/").await;
     assert_eq!(versions.len(), 1, "{point}: {versions:?}");
-    assert_eq!(text(&c, &davd, &versions[0]).await, "old", "{point}");
+    assert_eq!(text(&c, &davd, &versions[0]).await, version, "{point}");
     if !sled {
         let staging = std::fs::read_dir(dir.path().join("root/.davd-staging")).unwrap();
         assert_eq!(staging.count(), 0, "{point}: nothing left in staging");
@@ -107,23 +113,24 @@ async fn put_killed_at(point: &str, sled: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_put_killed_before_its_version_is_kept_keeps_it_on_restart() {
-    put_killed_at("keep", false).await;
+async fn a_put_killed_after_the_version_and_before_the_write_leaves_the_old_state() {
+    // The old content is still live; its version is a second name for the same bytes.
+    put_killed_at("linked", false, "old", "old").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_put_killed_after_its_version_is_kept_keeps_it_once() {
-    put_killed_at("kept", false).await;
+async fn a_put_killed_after_the_write_keeps_both() {
+    put_killed_at("written", false, "new", "old").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sled_a_put_killed_before_its_version_is_kept_keeps_it_on_restart() {
-    put_killed_at("keep", true).await;
+    put_killed_at("keep", true, "new", "old").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sled_a_put_killed_after_its_version_is_kept_keeps_it_once() {
-    put_killed_at("kept", true).await;
+    put_killed_at("kept", true, "new", "old").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

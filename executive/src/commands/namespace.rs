@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use davd_protocol::{ByteStream, DavPath};
 use davd_registry::{
-    Detached, History, NamespaceManager, Staged, Subsystems, WriteMode, WriteReceipt,
+    Detached, History, NamespaceManager, Shelf, Staged, Subsystems, WriteMode, WriteReceipt,
 };
 
 use crate::error::{DavError, DavResult};
@@ -37,6 +37,9 @@ pub struct WriteContent {
     step: Option<Step>,
     /// Where the replaced content goes at commit, if the mount keeps history.
     history: Option<History>,
+    /// The version made of the old content before the write, where the area keeps the
+    /// current content ([`history::keep_current`]).
+    kept_before: Option<davd_registry::Kept>,
 }
 
 impl WriteContent {
@@ -53,6 +56,7 @@ impl WriteContent {
             receipt: None,
             step: None,
             history: None,
+            kept_before: None,
         }
     }
 
@@ -92,23 +96,17 @@ impl WriteContent {
             receipt: None,
             step: None,
             history: None,
+            kept_before: None,
         }
     }
 }
 
-#[async_trait]
-impl Command for WriteContent {
-    fn describe(&self) -> String {
-        format!("write content of {}", self.path)
-    }
-
-    fn step(&self) -> Option<Step> {
-        self.step.clone()
-    }
-
-    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
-        // A name stored in NFD by another program is written under that spelling (no twin).
-        let respelled = self.namespace.stored_spelling(&self.path).await;
+impl WriteContent {
+    /// Writes or publishes the content at `respelled` (the path as stored).
+    async fn write(
+        &mut self,
+        respelled: davd_registry::SubsystemResult<DavPath>,
+    ) -> DavResult<WriteReceipt> {
         let receipt = match (self.source.take(), respelled) {
             (Some(Source::Body(body, mode)), Ok(path)) => {
                 self.path = path;
@@ -126,6 +124,52 @@ impl Command for WriteContent {
             (Some(Source::Body(..)), Err(e)) => return Err(e.into()),
             (None, _) => return Err(DavError::internal("the content was already written")),
         };
+        Ok(receipt)
+    }
+
+    /// Removes the version made before a write that did not happen (or was undone): it
+    /// would duplicate the content that stays.
+    async fn forget_kept_before(&mut self) {
+        if let (Some(kept), Some(before)) = (&self.history, self.kept_before.take()) {
+            let _ = kept.area.remove(Shelf::Versions, &before.at).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Command for WriteContent {
+    fn describe(&self) -> String {
+        format!("write content of {}", self.path)
+    }
+
+    fn step(&self) -> Option<Step> {
+        self.step.clone()
+    }
+
+    async fn execute(&mut self, effects: &mut Effects) -> DavResult<()> {
+        // A name stored in NFD by another program is written under that spelling (no twin).
+        let respelled = self.namespace.stored_spelling(&self.path).await;
+        // The old content becomes a version first, where that needs no journal; a segment
+        // write changes the file in place and keeps none.
+        let replaces = matches!(
+            self.source,
+            Some(Source::Staged(_) | Source::Body(_, WriteMode::Replace))
+        );
+        if let (Some(kept), true, Ok(path)) = (&self.history, replaces, &respelled)
+            && kept.area.keeps_current()
+        {
+            self.kept_before = history::keep_current(kept, path).await?;
+        }
+        let receipt = match self.write(respelled).await {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                self.forget_kept_before().await;
+                return Err(e);
+            }
+        };
+        if let (Some(kept), Some(before)) = (&self.history, &self.kept_before) {
+            history::pruned(kept, &self.path, before).await?;
+        }
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());
         self.receipt = Some(receipt);
@@ -133,6 +177,7 @@ impl Command for WriteContent {
     }
 
     async fn undo(&mut self) -> DavResult<()> {
+        self.forget_kept_before().await;
         match self.receipt.take() {
             Some(WriteReceipt {
                 previous: Some(previous),
@@ -153,6 +198,8 @@ impl Command for WriteContent {
     async fn commit(&mut self) -> DavResult<()> {
         if let Some(previous) = self.receipt.as_mut().and_then(|r| r.previous.take()) {
             match &self.history {
+                // Its version was made before the write.
+                Some(_) if self.kept_before.is_some() => self.namespace.purge(previous).await?,
                 Some(kept) => {
                     let replaced = Removal::Replaced { collection: false };
                     history::keep(
@@ -171,8 +218,12 @@ impl Command for WriteContent {
     }
 
     fn final_step(&mut self) {
-        // The replaced content is needed after all when it becomes a version.
-        if self.history.is_some() {
+        // The replaced content is needed after all when it becomes a version at commit.
+        if self
+            .history
+            .as_ref()
+            .is_some_and(|kept| !kept.area.keeps_current())
+        {
             return;
         }
         if let Some(Source::Staged(staged)) = &mut self.source {

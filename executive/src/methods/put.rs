@@ -16,8 +16,9 @@
 //! flush of its own (`crate::ms::docid`). A plain PUT has one storage step and needs no
 //! journal; with properties or a lock it is journaled, so that a crash between the content
 //! and the rest puts the old content back (docs/adr/0017-crash-safety.md). On a mount that
-//! keeps history a PUT that replaces content is journaled too: the replaced content is kept
-//! as a version at commit, or by recovery if a crash comes first.
+//! keeps history, the fs kind makes the version just before publishing (a hard link); other
+//! stores keep the replaced content as a version at commit, and such a PUT is journaled, so
+//! that recovery keeps it if a crash comes first.
 //! Answer: 201 Created or 204 No Content, with the new ETag, `ResourceTag` and `Repl-uid`,
 //! and the bundled-lock headers.
 //!
@@ -206,7 +207,14 @@ async fn carried_put(
     // Properties or a lock besides the content: two storage steps, so the queue is journaled.
     // So is a PUT whose replaced content becomes a version: after a crash between the new
     // content and the version, recovery keeps the version (`crate::history`).
-    let keeps_version = subsystems.history.is_some() && existed;
+    // Not where the store makes the version before the write (the fs kind), nor where nothing
+    // survives a restart anyway (memory).
+    let keeps_version = existed
+        && subsystems.namespace.survives_restart()
+        && subsystems
+            .history
+            .as_ref()
+            .is_some_and(|kept| !kept.area.keeps_current());
     let with_state = !instructions.is_empty() || !planned.is_empty();
     let journaled = with_state || keeps_version;
     if journaled {

@@ -1,6 +1,8 @@
 //! The fs namespace's history area (issue 22): a hidden directory beside the staging
 //! directory, `.davd-history/versions` and `.davd-history/trash`, on the root's own file
-//! system so that keeping a version is one `rename` of what the executive detached anyway.
+//! system so that keeping costs no copy: a version is a second name (a hard link) made for
+//! the live file just before a write renames new content over it, a removed tree is one
+//! `rename` of what the executive detached anyway.
 //! Like the staging directory it never appears in listings and cannot be named by a URL; the
 //! registry serves each shelf through a read-only fs namespace of its own.
 
@@ -139,6 +141,48 @@ impl HistoryArea for FsHistory {
             Ok(Kept { at: kept, siblings })
         })
         .await
+    }
+
+    /// A second name (a hard link) for the live file, on the same file system: no bytes are
+    /// copied, and the publish that follows renames the new content over the live name only.
+    async fn keep_current(&self, live: &DavPath, at: &DavPath) -> SubsystemResult<Option<Kept>> {
+        let source = super::relative_or_reserved(live)?;
+        let target = located(Shelf::Versions, at)?;
+        let dir = self.dir.clone();
+        let fsync = self.fsync;
+        let at = at.clone();
+        blocking(move || {
+            match dir.symlink_metadata(&source) {
+                Ok(meta) if meta.is_file() => {}
+                // Nothing there (a new file), or not a plain file: nothing to keep.
+                Ok(_) => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            let (Some(parent), Some(name)) = (at.parent(), at.name()) else {
+                return Err(SubsystemError::internal(
+                    "the history's root cannot be kept",
+                ));
+            };
+            let parent_dir = target.parent().unwrap_or(Path::new(HISTORY));
+            dir.create_dir_all(parent_dir)?;
+            let (free, mut siblings) = name_in(&dir, parent_dir, name)?;
+            let kept = parent
+                .join(&free)
+                .map_err(|e| SubsystemError::internal(e.to_string()))?;
+            let path = parent_dir.join(&free);
+            dir.hard_link(&source, &dir, &path)?;
+            if fsync {
+                sync::entries(&dir, &[&path])?;
+            }
+            siblings.push((free, false));
+            Ok(Some(Kept { at: kept, siblings }))
+        })
+        .await
+    }
+
+    fn keeps_current(&self) -> bool {
+        true
     }
 
     async fn remove(&self, shelf: Shelf, at: &DavPath) -> SubsystemResult<()> {
