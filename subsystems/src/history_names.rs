@@ -1,6 +1,21 @@
 //! The name a resource gets on a history shelf when the executive's choice is taken: two
 //! versions of one path kept within the same second. Shared by every store's history area.
 
+use davd_registry::DavPath;
+
+/// The collections above `at` on a shelf, outermost first, the shelf's root left out: what
+/// filing something at `at` creates where missing.
+pub fn collections_above(at: &DavPath) -> Vec<DavPath> {
+    let mut above = Vec::new();
+    let mut next = at.parent();
+    while let Some(collection) = next.filter(|c| !c.is_root()) {
+        next = collection.parent();
+        above.push(collection);
+    }
+    above.reverse();
+    above
+}
+
 /// `name` with `~n` before its extension: `a.docx` -> `a~2.docx`.
 pub fn numbered(name: &str, n: u32) -> String {
     match name.rsplit_once('.') {
@@ -43,6 +58,8 @@ pub fn free_name<'a>(name: &str, siblings: impl IntoIterator<Item = &'a str>) ->
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -53,6 +70,17 @@ mod tests {
         );
         assert_eq!(numbered("notes", 3), "notes~3");
         assert_eq!(numbered(".hidden", 2), ".hidden~2");
+    }
+
+    #[test]
+    fn the_collections_above_come_outermost_first() {
+        let at = DavPath::parse_url_path("/a/b/c.txt").unwrap().0;
+        let above: Vec<String> = collections_above(&at)
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        assert_eq!(above, ["/a", "/a/b"]);
+        assert!(collections_above(&DavPath::parse_url_path("/c.txt").unwrap().0).is_empty());
     }
 
     #[test]

@@ -110,6 +110,29 @@ fn name_in(dir: &Dir, parent: &Path, name: &str) -> io::Result<(String, Vec<(Str
     Ok((free, siblings))
 }
 
+/// Where something filed at `at` (whose place below the root is `target`) goes: the
+/// directories above it made, its name numbered if taken. Returns its place below the root,
+/// and what [`HistoryArea::keep`] reports: its path on the shelf and what is beside it (itself
+/// counted as a file).
+fn place(dir: &Dir, at: &DavPath, target: &Path) -> SubsystemResult<(PathBuf, Kept)> {
+    let (Some(parent), Some(name)) = (at.parent(), at.name()) else {
+        return Err(SubsystemError::internal(
+            "the history's root cannot be kept",
+        ));
+    };
+    let parent_dir = target.parent().unwrap_or(Path::new(HISTORY));
+    dir.create_dir_all(parent_dir)?;
+    // Kept within the same second as others of the same name: numbered.
+    let (free, siblings) = name_in(dir, parent_dir, name)?;
+    let kept = parent
+        .join(&free)
+        .map_err(|e| SubsystemError::internal(e.to_string()))?;
+    let path = parent_dir.join(&free);
+    let mut kept = Kept { at: kept, siblings };
+    kept.siblings.push((free, false));
+    Ok((path, kept))
+}
+
 #[async_trait]
 impl HistoryArea for FsHistory {
     async fn keep(&self, shelf: Shelf, detached: Detached, at: &DavPath) -> SubsystemResult<Kept> {
@@ -119,26 +142,16 @@ impl HistoryArea for FsHistory {
         let fsync = self.fsync;
         let at = at.clone();
         blocking(move || {
-            let (Some(parent), Some(name)) = (at.parent(), at.name()) else {
-                return Err(SubsystemError::internal(
-                    "the history's root cannot be kept",
-                ));
-            };
-            let parent_dir = target.parent().unwrap_or(Path::new(HISTORY));
-            dir.create_dir_all(parent_dir)?;
-            // Kept within the same second as others of the same name: numbered.
-            let (free, mut siblings) = name_in(&dir, parent_dir, name)?;
-            let kept = parent
-                .join(&free)
-                .map_err(|e| SubsystemError::internal(e.to_string()))?;
-            let path = parent_dir.join(&free);
+            let (path, mut kept) = place(&dir, &at, &target)?;
             let directory = dir.symlink_metadata(&aside)?.is_dir();
             dir.rename(&aside, &dir, &path)?;
             if fsync {
                 sync::entries(&dir, &[&aside, &path])?;
             }
-            siblings.push((free, directory));
-            Ok(Kept { at: kept, siblings })
+            if let Some(own) = kept.siblings.last_mut() {
+                own.1 = directory;
+            }
+            Ok(kept)
         })
         .await
     }
@@ -159,24 +172,12 @@ impl HistoryArea for FsHistory {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-            let (Some(parent), Some(name)) = (at.parent(), at.name()) else {
-                return Err(SubsystemError::internal(
-                    "the history's root cannot be kept",
-                ));
-            };
-            let parent_dir = target.parent().unwrap_or(Path::new(HISTORY));
-            dir.create_dir_all(parent_dir)?;
-            let (free, mut siblings) = name_in(&dir, parent_dir, name)?;
-            let kept = parent
-                .join(&free)
-                .map_err(|e| SubsystemError::internal(e.to_string()))?;
-            let path = parent_dir.join(&free);
+            let (path, kept) = place(&dir, &at, &target)?;
             dir.hard_link(&source, &dir, &path)?;
             if fsync {
                 sync::entries(&dir, &[&path])?;
             }
-            siblings.push((free, false));
-            Ok(Some(Kept { at: kept, siblings }))
+            Ok(Some(kept))
         })
         .await
     }

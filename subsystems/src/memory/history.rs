@@ -14,7 +14,7 @@ use davd_registry::{
 };
 
 use super::namespace::{Detachments, MemoryNamespace, Node, Tree, subtree_keys};
-use crate::history_names::free_name;
+use crate::history_names::{collections_above, free_name};
 use crate::history_view::HistoryView;
 
 pub(super) struct MemoryHistory {
@@ -72,13 +72,7 @@ impl HistoryArea for MemoryHistory {
         let mut tree = self.shelf(shelf).tree.write().await;
         // The collections above it, as needed.
         let now = SystemTime::now();
-        let mut above = Vec::new();
-        let mut next = Some(parent.clone());
-        while let Some(collection) = next.filter(|c| !c.is_root()) {
-            next = collection.parent();
-            above.push(collection);
-        }
-        for collection in above.iter().rev() {
+        for collection in collections_above(at) {
             let node = tree
                 .entry(collection.as_str().to_owned())
                 .or_insert_with(|| Node::collection(now));

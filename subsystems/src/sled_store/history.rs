@@ -18,7 +18,7 @@ use super::chunks;
 use super::db_error;
 use super::keys::{children_prefix, split_key};
 use super::namespace::{Node, SledNamespace, decode, encode, stamp};
-use crate::history_names::free_name;
+use crate::history_names::{collections_above, free_name};
 use crate::history_view::HistoryView;
 
 /// The first byte of a version's node key.
@@ -72,14 +72,8 @@ fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemRe
     };
     let mut batch = sled::Batch::default();
     let now = stamp(SystemTime::now());
-    let mut above = Vec::new();
-    let mut next = Some(parent.clone());
-    while let Some(collection) = next.filter(|c| !c.is_root()) {
-        next = collection.parent();
-        above.push(collection);
-    }
-    for collection in above.iter().rev() {
-        match shelf.node(collection)? {
+    for collection in collections_above(at) {
+        match shelf.node(&collection)? {
             Some(node) if node.collection => {}
             Some(_) => {
                 return Err(SubsystemError::conflict(format!(
@@ -96,7 +90,7 @@ fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemRe
                     content: None,
                     chunk: chunks::CHUNK,
                 };
-                batch.insert(shelf.key(collection), encode(&node)?);
+                batch.insert(shelf.key(&collection), encode(&node)?);
             }
         }
     }
