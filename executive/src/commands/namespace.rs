@@ -167,8 +167,12 @@ impl Command for WriteContent {
                 return Err(e);
             }
         };
-        if let (Some(kept), Some(before)) = (&self.history, &self.kept_before) {
-            history::pruned(kept, &self.path, before).await?;
+        // Pruning is housekeeping: the write has happened (and, as a queue's last step, has
+        // nothing kept to undo it with), so a failure to prune is logged, not answered.
+        if let (Some(kept), Some(before)) = (&self.history, &self.kept_before)
+            && let Err(e) = history::pruned(kept, &self.path, before).await
+        {
+            tracing::warn!(path = %self.path, error = %e, "could not prune old versions");
         }
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());
