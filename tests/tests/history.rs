@@ -483,3 +483,79 @@ async fn pruning_leaves_the_versions_of_paths_below_alone() {
         assert_eq!(text(&s, &versions[0]).await, "2", "{kind}");
     }
 }
+
+/// With authentication on, the history is as private as the mount: alice writes `/docs` and
+/// bob may only read it; carol is nobody there. Bob reads the versions but cannot restore
+/// (that writes the live file) or empty the trash; anonymous requests see nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_as_private_as_its_mount() {
+    let s = TestServer::with_users(
+        "[[mount]]\nscope = \"/\"\nnamespace = { kind = \"fs\", root = \"ROOT\" }\n\
+         properties = { kind = \"memory\" }\nlocks = { kind = \"memory\" }\n\
+         history = { keep = \"30d\" }\nread = [\"alice\", \"bob\"]\nwrite = [\"alice\"]\n",
+    )
+    .await;
+    let as_user = |method: &str, path: &str, user: Option<(&str, &str)>| {
+        let request = s.request(method, path);
+        match user {
+            Some((name, password)) => request.basic_auth(name, Some(password)),
+            None => request,
+        }
+    };
+    let alice = Some(("alice", "wonderland"));
+    let bob = Some(("bob", "builder"));
+    for body in ["one", "two"] {
+        let r = as_user("PUT", "/a.txt", alice)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let r = as_user("DELETE", "/a.txt", alice).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let listing = |user| {
+        as_user("PROPFIND", "/.history/a.txt/", user)
+            .header("Depth", "1")
+            .send()
+    };
+    assert_eq!(
+        listing(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = listing(bob).await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    let body = r.text().await.unwrap();
+    let version = body
+        .split("<D:href>")
+        .filter_map(|rest| rest.split_once("</D:href>").map(|(h, _)| h.to_owned()))
+        .find(|h| !h.ends_with('/'))
+        .unwrap();
+    let r = as_user("GET", &version, bob).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "one");
+    // Restoring writes the live tree: bob may not.
+    let restore = |user| {
+        as_user("COPY", &version, user)
+            .header("Destination", s.url("/a.txt"))
+            .send()
+    };
+    assert_eq!(restore(bob).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(restore(alice).await.unwrap().status(), StatusCode::CREATED);
+    // The trash: bob reads it, only alice empties it.
+    let r = as_user("PROPFIND", "/.history/.trash/", bob)
+        .header("Depth", "1")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    let removal = body
+        .split("<D:href>")
+        .filter_map(|rest| rest.split_once("</D:href>").map(|(h, _)| h.to_owned()))
+        .find(|h| h != "/.history/.trash/")
+        .unwrap();
+    let r = as_user("DELETE", &removal, bob).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = as_user("DELETE", &removal, alice).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}

@@ -53,10 +53,9 @@ impl FsHistory {
         let view = |shelf| -> io::Result<Arc<dyn NamespaceManager>> {
             let path = shelf_dir(shelf);
             dir.create_dir_all(&path)?;
-            let options = FsOptions {
-                instance: None,
-                ..options.clone()
-            };
+            // The root's options, the instance's name among them: on a root shared by a
+            // cluster, each instance's trash view stages (and discards at startup) only its own.
+            let options = options.clone();
             Ok(match shelf {
                 Shelf::Versions => Arc::new(HistoryView::read_only(Arc::new(
                     FsNamespace::open_view(&root.join(&path), options)?,
