@@ -81,15 +81,7 @@ fn file(shelf: &SledNamespace, detached: &Detached, at: &DavPath) -> SubsystemRe
                 )));
             }
             None => {
-                let node = Node {
-                    collection: true,
-                    len: 0,
-                    created: now,
-                    modified: now,
-                    version: shelf.next_version()?,
-                    content: None,
-                    chunk: chunks::CHUNK,
-                };
+                let node = Node::collection(now, shelf.next_version()?);
                 batch.insert(shelf.key(&collection), encode(&node)?);
             }
         }

@@ -62,6 +62,19 @@ fn time((secs, nanos): (u64, u32)) -> SystemTime {
 }
 
 impl Node {
+    /// An empty collection created at `now`, at `version`.
+    pub(super) fn collection(now: (u64, u32), version: u64) -> Node {
+        Node {
+            collection: true,
+            len: 0,
+            created: now,
+            modified: now,
+            version,
+            content: None,
+            chunk: chunks::CHUNK,
+        }
+    }
+
     fn meta(&self) -> ResourceMeta {
         ResourceMeta {
             collection: self.collection,
@@ -146,22 +159,11 @@ impl SledNamespace {
     }
 
     fn ensure_root(&self) -> Result<(), sled::Error> {
-        let this = self;
-        let root = this.key(&DavPath::root());
-        if this.nodes.get(&root)?.is_none() {
-            let now = stamp(SystemTime::now());
-            let node = Node {
-                collection: true,
-                len: 0,
-                created: now,
-                modified: now,
-                version: 1,
-                content: None,
-                chunk: chunks::CHUNK,
-            };
-            if let Ok(bytes) = encode(&node) {
-                this.nodes.insert(root, bytes)?;
-            }
+        let root = self.key(&DavPath::root());
+        if self.nodes.get(&root)?.is_none()
+            && let Ok(bytes) = encode(&Node::collection(stamp(SystemTime::now()), 1))
+        {
+            self.nodes.insert(root, bytes)?;
         }
         Ok(())
     }
@@ -465,16 +467,7 @@ impl NamespaceManager for SledNamespace {
             return Err(exists_error());
         }
         self.require_parent_collection(path)?;
-        let now = stamp(SystemTime::now());
-        let node = Node {
-            collection: true,
-            len: 0,
-            created: now,
-            modified: now,
-            version: self.next_version()?,
-            content: None,
-            chunk: chunks::CHUNK,
-        };
+        let node = Node::collection(stamp(SystemTime::now()), self.next_version()?);
         self.nodes
             .insert(self.key(path), encode(&node)?)
             .map_err(db_error)?;
