@@ -14,6 +14,7 @@
 //! Each kind is registered per URL scope independently, and the longest scope wins.
 
 mod access;
+mod changes;
 mod document;
 mod error;
 mod history;
@@ -28,6 +29,10 @@ mod registry;
 mod resource;
 
 pub use access::{ANONYMOUS, AccessRule, Grantee};
+pub use changes::{
+    Change, ChangeKind, ChangeLog, KEPT_CHANGES, LoggedChange, SYNC_TOKEN_PREFIX, Since, SyncPoint,
+    concerns,
+};
 pub use document::{
     DocumentIdentity, DocumentRecord, INTERNAL_NS, IdentityRule, document_prop_name, is_internal,
 };

@@ -257,6 +257,13 @@ pub trait PropertyManager: Send + Sync {
         None
     }
 
+    /// The store's change log (`crate::changes`), which `sync-collection` reports read and
+    /// every change appends to; `None` for a store that keeps none (the report is then
+    /// refused for its scopes).
+    fn change_log(&self) -> Option<&dyn crate::ChangeLog> {
+        None
+    }
+
     /// True if a batch applied with `marker` is in the store. Stores that keep nothing
     /// across restarts answer false.
     async fn has_marker(&self, _marker: &str) -> SubsystemResult<bool> {

@@ -7,6 +7,7 @@
 //! | namespace   | [`fs::FsNamespace`], [`sled_store::SledNamespace`], [`memory::MemoryNamespace`], [`s3::S3Namespace`] (tree in PostgreSQL, bytes in S3) |
 //! | properties  | [`sled_store::SledProperties`], [`memory::MemoryProperties`] |
 //! | locks       | [`sled_store::SledLocks`], [`memory::MemoryLocks`] |
+//! | change logs | [`sled_store::SledChangeLog`], [`memory::MemoryChangeLog`], [`postgres::PgChangeLog`]: each property store's, for `sync-collection` |
 //! | journal     | [`journal::DirJournal`], [`journal::MemoryJournal`] |
 //! | live props  | [`live`]: the RFC 4918 set, quota, and two teaching examples |
 //!
@@ -18,6 +19,7 @@
 
 mod blocking;
 pub mod catalog;
+mod changes;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod fs;

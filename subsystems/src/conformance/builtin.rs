@@ -117,6 +117,8 @@ crate::namespace_conformance!(sled_namespace_conforms, sled_namespace);
 crate::namespace_conformance!(memory_namespace_conforms, memory_namespace);
 crate::properties_conformance!(sled_properties_conform, sled_properties);
 crate::properties_conformance!(memory_properties_conform, memory_properties);
+crate::changes_conformance!(sled_changes_conform, sled_properties);
+crate::changes_conformance!(memory_changes_conform, memory_properties);
 crate::locks_conformance!(sled_locks_conform, sled_locks);
 crate::locks_conformance!(memory_locks_conform, memory_locks);
 crate::namespace_conformance!(
@@ -126,6 +128,11 @@ crate::namespace_conformance!(
 );
 crate::properties_conformance!(
     postgres_properties_conform,
+    postgres_properties,
+    when crate::conformance::cluster::database_available
+);
+crate::changes_conformance!(
+    postgres_changes_conform,
     postgres_properties,
     when crate::conformance::cluster::database_available
 );

@@ -1,11 +1,13 @@
 //! A conformance suite for storage backends: the contracts of [`NamespaceManager`],
-//! [`PropertyManager`] and [`LockManager`] written once as test cases, run on every kind davd
-//! has (fs, sled, memory; postgres's properties and locks when a test database is configured;
-//! the s3 namespace when a test S3 store is too) and on yours.
+//! [`PropertyManager`] (and the [`ChangeLog`](davd_registry::ChangeLog) it keeps) and
+//! [`LockManager`] written once as test cases, run on every kind davd has (fs, sled, memory;
+//! postgres's properties and locks when a test database is configured; the s3 namespace when
+//! a test S3 store is too) and on yours.
 //!
 //! Each case is an async function taking the manager under test, fresh and empty. The macros
 //! [`namespace_conformance!`](crate::namespace_conformance),
-//! [`properties_conformance!`](crate::properties_conformance) and
+//! [`properties_conformance!`](crate::properties_conformance),
+//! [`changes_conformance!`](crate::changes_conformance) and
 //! [`locks_conformance!`](crate::locks_conformance) write one `#[test]` per case for a function
 //! that opens a fresh manager:
 //!
@@ -30,6 +32,7 @@
 // where the contract says it succeeds is a failed case, and unwrap's panic says which call.
 #![allow(clippy::unwrap_used)]
 
+pub mod changes;
 pub mod cluster;
 pub mod locks;
 pub mod namespace;
@@ -185,6 +188,28 @@ macro_rules! properties_conformance {
             a_batch_applies_in_order_and_its_undo_restores_everything,
             markers_go_in_and_out_with_their_batches,
             flush_is_a_barrier_that_succeeds,
+        );
+    };
+}
+
+/// Instantiates the change log cases in a module: `changes_conformance!(my_changes, open)`,
+/// where `open()` returns a fresh, empty [`Subject`]`<dyn PropertyManager>` whose
+/// [`PropertyManager::change_log`](davd_registry::PropertyManager::change_log) is the log under
+/// test.
+#[macro_export]
+macro_rules! changes_conformance {
+    ($module:ident, $open:expr) => {
+        $crate::changes_conformance!($module, $open, when || true);
+    };
+    ($module:ident, $open:expr, when $run:expr) => {
+        $crate::__conformance_cases!(changes, $module, $open, when $run;
+            an_empty_log_starts_at_zero_with_nothing_after,
+            entries_come_back_in_order_after_a_token,
+            a_report_hears_of_its_subtree_and_of_trees_above_it,
+            max_cuts_an_answer_that_continues_from_where_it_reached,
+            foreign_and_future_tokens_are_unknown,
+            old_tokens_are_refused_once_their_entries_are_pruned,
+            appends_at_once_get_consecutive_seqs,
         );
     };
 }

@@ -5,14 +5,17 @@ use async_trait::async_trait;
 use tokio::sync::RwLock;
 
 use davd_registry::{
-    DavPath, PropName, PropPage, PropertyManager, PropsByPath, StoredProp, SubsystemResult,
-    prop_size,
+    ChangeLog, DavPath, PropName, PropPage, PropertyManager, PropsByPath, StoredProp,
+    SubsystemResult, prop_size,
 };
+
+use super::MemoryChangeLog;
 
 /// Dead properties in memory: path -> name -> XML.
 #[derive(Default)]
 pub struct MemoryProperties {
     props: RwLock<BTreeMap<DavPath, BTreeMap<PropName, String>>>,
+    changes: MemoryChangeLog,
 }
 
 impl MemoryProperties {
@@ -35,6 +38,10 @@ fn to_stored(props: &BTreeMap<PropName, String>) -> Vec<StoredProp> {
 impl PropertyManager for MemoryProperties {
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(&self.changes)
     }
 
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {

@@ -104,6 +104,27 @@ CREATE TABLE davd_s3_unreferenced (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        description: "the change log of sync-collection reports",
+        // `seq` is not a sequence: each append takes max(seq) + 1 and keeps it only if no
+        // other append holds it (`changes.rs`), so that an entry becomes visible only after
+        // every entry before it. The one row of davd_sync (id 1) is made on first use, with
+        // an epoch davd generates; `pruned_to` is the last seq pruning may have removed.
+        sql: r#"
+CREATE TABLE davd_changes (
+    seq     bigint PRIMARY KEY,
+    path    text COLLATE "C" NOT NULL,
+    kind    text NOT NULL CHECK (kind IN ('r', 't')),
+    made_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE davd_sync (
+    id        integer PRIMARY KEY,
+    epoch     text NOT NULL,
+    pruned_to bigint NOT NULL DEFAULT 0
+);
+"#,
+    },
 ];
 
 /// The version this davd brings the schema to.

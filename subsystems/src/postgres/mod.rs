@@ -11,10 +11,12 @@
 //! | [`PgLatches`] | `latches.rs` | per-path write latches across instances (advisory locks) |
 //! | units | `unit.rs` | statements that stand or fall together, in the latches' transaction if carried |
 //! | markers | `markers.rs` | the crash-safety markers of batches, per instance |
+//! | [`PgChangeLog`] | `changes.rs` | the change log of sync-collection reports, one per database |
 //!
 //! The SQL stays portable to PostgreSQL-compatible distributed databases: transaction-scoped
 //! advisory locks only, no `LISTEN`/`NOTIFY`, paths `COLLATE "C"` read by range, never `LIKE`.
 
+mod changes;
 mod client;
 mod latches;
 mod locks;
@@ -25,6 +27,7 @@ mod properties;
 mod settings;
 mod unit;
 
+pub use changes::PgChangeLog;
 pub use client::{CONNECT_TIMEOUT, Cluster, OPERATION_TIMEOUT, STATEMENT_TIMEOUT};
 // For the s3 namespace kind, whose tree lives in the same database.
 pub(crate) use client::{TREE_TIMEOUT, db_error};

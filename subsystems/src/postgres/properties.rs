@@ -15,14 +15,14 @@ use futures_util::{StreamExt, pin_mut};
 use tokio_postgres::Row;
 
 use davd_registry::{
-    DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath, StoredProp,
-    SubsystemError, SubsystemResult, prop_size,
+    ChangeLog, DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath,
+    StoredProp, SubsystemError, SubsystemResult, prop_size,
 };
 
 use super::client::{
     Cluster, OPERATION_TIMEOUT, TREE_TIMEOUT, commit_error, db_error, tree_timeout,
 };
-use super::{markers, paths};
+use super::{PgChangeLog, markers, paths};
 
 const GET: &str =
     "SELECT xml FROM davd_props WHERE dir = $1 AND name = $2 AND ns = $3 AND local = $4";
@@ -119,11 +119,15 @@ const STORE: &str = "props";
 /// Dead properties in the cluster's database.
 pub struct PgProperties {
     cluster: Cluster,
+    changes: PgChangeLog,
 }
 
 impl PgProperties {
     pub fn new(cluster: Cluster) -> Self {
-        PgProperties { cluster }
+        PgProperties {
+            changes: PgChangeLog::new(cluster.clone()),
+            cluster,
+        }
     }
 
     /// Runs `sql` (`GET` or `REMOVE`: parameters `dir, name, ns, local`, one `xml` column)
@@ -371,6 +375,11 @@ impl PropertyManager for PgProperties {
 
     fn survives_restart(&self) -> bool {
         true
+    }
+
+    /// The database's one log, shared by every instance and mount.
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(&self.changes)
     }
 
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {

@@ -4,6 +4,7 @@
 //! One database is opened per state directory ([`open_state`], which also refuses a damaged
 //! one) and shared; each store uses its own trees.
 
+mod changes;
 mod chunks;
 mod flush_count;
 mod history;
@@ -15,6 +16,7 @@ mod prop_batch;
 mod properties;
 mod state;
 
+pub use changes::SledChangeLog;
 pub use locks::SledLocks;
 pub use namespace::SledNamespace;
 pub use properties::SledProperties;
@@ -39,17 +41,24 @@ pub struct StateDb {
     /// Raised after every change to the `props` tree, by whichever property manager made it
     /// (several mounts may share one database): `PropertyManager::change_count`.
     pub(crate) prop_changes: Arc<AtomicU64>,
+    /// The change log of every property manager on this database (`changes`): one, however
+    /// many mounts share the database, so that their changes land in one order.
+    pub(crate) changes: Arc<SledChangeLog>,
 }
 
 impl StateDb {
     /// A throw-away database that vanishes when dropped, with no reserve (tests, examples).
     pub fn temporary() -> sled::Result<Self> {
         let db = sled::Config::new().temporary(true).open()?;
+        let guard = SpaceGuard::none(std::path::Path::new("/"));
+        let counter = Arc::new(FlushCounter::without_file());
+        let changes = Arc::new(SledChangeLog::open(&db, &guard, &counter, false)?);
         Ok(StateDb {
-            guard: SpaceGuard::none(std::path::Path::new("/")),
+            guard,
             db,
-            counter: Arc::new(FlushCounter::without_file()),
+            counter,
             prop_changes: Arc::default(),
+            changes,
         })
     }
 

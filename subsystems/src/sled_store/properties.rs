@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 
 use davd_registry::{
-    DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath, StoredProp,
-    SubsystemError, SubsystemResult, prop_size,
+    ChangeLog, DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath,
+    StoredProp, SubsystemError, SubsystemResult, prop_size,
 };
 
 use super::keys::{children_prefix, dir_prefix, parse_prop_key, prop_key, resource_prefix};
@@ -71,6 +71,11 @@ impl PropertyManager for SledProperties {
 
     fn survives_restart(&self) -> bool {
         true
+    }
+
+    /// The database's one log, whichever mount's manager is asked.
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(&*self.state.changes)
     }
 
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::StateDb;
 use super::flush_count::{self, FlushCounter, Recorded};
+use super::{SledChangeLog, StateDb};
 use crate::space::SpaceGuard;
 
 const IDENTITY_KEY: &[u8] = b"davd:identity";
@@ -97,15 +97,22 @@ pub fn open_state(dir: &Path, options: &StateOptions) -> Result<StateDb, StateEr
         Opening::Failed(e) => open_error(e.to_string()),
     })?;
     let guard = SpaceGuard::new(dir, options.reserve);
-    let counter = check_identity(&db, dir, &path, &guard)?;
+    let (counter, adopted) = check_identity(&db, dir, &path, &guard)?;
+    let counter = Arc::new(counter);
+    // A database adopted without its identity file may have been put back from an older copy
+    // on purpose (after the refusal for lost flushes): its change log cannot vouch for seqs
+    // that clients may have seen past, and starts a new epoch.
+    let changes = SledChangeLog::open(&db, &guard, &counter, !adopted)
+        .map_err(|e| open_error(format!("cannot read its change log: {e}")))?;
     if options.ballast > 0 && !ballast.exists() {
         lay_ballast(&ballast, options.ballast, &guard);
     }
     Ok(StateDb {
         db,
         guard,
-        counter: Arc::new(counter),
+        counter,
         prop_changes: Arc::default(),
+        changes: Arc::new(changes),
     })
 }
 
@@ -184,13 +191,14 @@ fn read_identity_file(file: &Path) -> io::Result<Option<IdentityFile>> {
 
 /// Checks that the database is the one the identity file names and that it has not lost
 /// flushes the file saw; adopts a database without an identity file. Returns the counter that
-/// every later flush goes through.
+/// every later flush goes through, and whether the database was adopted (new, or found without
+/// its identity file).
 fn check_identity(
     db: &sled::Db,
     dir: &Path,
     path: &Path,
     guard: &SpaceGuard,
-) -> Result<FlushCounter, StateError> {
+) -> Result<(FlushCounter, bool), StateError> {
     let damaged = |reason: String| StateError::Damaged {
         path: path.to_path_buf(),
         reason,
@@ -206,6 +214,7 @@ fn check_identity(
         path: path.to_path_buf(),
         message: format!("cannot write {}: {e}", file.display()),
     };
+    let adopted = recorded.is_none();
     let identity = match (recorded, stored) {
         (Some(recorded), Some(stored)) if recorded.identity == stored => {
             let in_database = flush_count::stored_count(db).map_err(|e| damaged(e.to_string()))?;
@@ -267,7 +276,8 @@ fn check_identity(
     };
     // Startup itself writes nothing more: a file that lags, or has no count yet, catches up
     // with the first flush of the run, and a start on a full disk stays free of writes.
-    FlushCounter::open(&file, identity.len() as u64 + 1).map_err(cannot_write)
+    let counter = FlushCounter::open(&file, identity.len() as u64 + 1).map_err(cannot_write)?;
+    Ok((counter, adopted))
 }
 
 fn write_identity(file: &Path, identity: &str) -> io::Result<()> {
