@@ -64,6 +64,10 @@ pub enum Method {
     /// carrying an `MS-Doclib` header is, since MS-WDVME 3.2.5.3.2 makes it behave identically
     /// and ignore its body, Depth and everything else.
     Getlib,
+    /// RFC 3253's REPORT; davd answers RFC 6578's `sync-collection` report. RFC 6578 §3.3
+    /// allows only `Depth: 0` (what a missing header means): the report's own `sync-level`
+    /// says how deep it looks.
+    Report,
 }
 
 impl Method {
@@ -86,6 +90,7 @@ impl Method {
             Method::Unlock { .. } => MethodKind::Unlock,
             // ANCHOR_END: unlock-kind
             Method::Getlib => MethodKind::Getlib,
+            Method::Report => MethodKind::Report,
         }
     }
 
@@ -304,6 +309,16 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
                     .transpose()?,
             }
         }
+        MethodKind::Report => match depth()? {
+            None | Some(Depth::Zero) => Method::Report,
+            Some(_) => {
+                return Err(HeaderError::new(
+                    "Depth",
+                    "REPORT sync-collection takes Depth 0; its sync-level says how deep it looks",
+                )
+                .into());
+            }
+        },
         // ANCHOR: unlock-parse
         MethodKind::Unlock => Method::Unlock {
             token: parse_lock_token(

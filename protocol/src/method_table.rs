@@ -52,6 +52,7 @@ method_table! {
     Proppatch "PROPPATCH"    yes      no        yes         yes;
     Lock      "LOCK"         yes      yes       yes         yes;
     Unlock    "UNLOCK"       yes      no        yes         yes;
+    Report    "REPORT"       no       no        yes         no;
     Getlib    "GETLIB"       no       yes       yes         yes;
 }
 // ANCHOR_END: method-table
@@ -221,7 +222,7 @@ mod tests {
     fn allow_values_are_the_table_filtered() {
         assert_eq!(
             IMPLEMENTED_METHODS,
-            "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, GETLIB"
+            "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, REPORT, GETLIB"
         );
         assert_eq!(
             MethodKind::allow(Target::Unmapped),
@@ -246,6 +247,9 @@ mod tests {
             .filter(|k| !k.changes_state())
             .map(|k| k.token())
             .collect();
-        assert_eq!(reads, ["OPTIONS", "GET", "HEAD", "PROPFIND", "GETLIB"]);
+        assert_eq!(
+            reads,
+            ["OPTIONS", "GET", "HEAD", "PROPFIND", "REPORT", "GETLIB"]
+        );
     }
 }

@@ -5,6 +5,7 @@ mod fragment;
 mod lockinfo;
 mod propfind;
 mod proppatch;
+mod report;
 #[cfg(test)]
 pub(crate) mod testgen;
 mod write;
@@ -13,6 +14,7 @@ pub use fragment::{escape_attr, escape_text, fragment_text, serialize_element};
 pub use lockinfo::{LockInfo, LockScope, parse_lockinfo};
 pub use propfind::{PropfindBody, parse_propfind};
 pub use proppatch::{PatchInstruction, parse_propertyupdate};
+pub use report::{ReportBody, SyncCollection, SyncLevel, parse_report};
 pub use write::{
     ActiveLockView, Condition, MultistatusWriter, PropStat, PropValue, error_body,
     lock_response_body, render_activelock,

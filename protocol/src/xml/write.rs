@@ -322,6 +322,12 @@ impl MultistatusWriter {
         ))
     }
 
+    /// The `sync-token` a `sync-collection` report ends with (RFC 6578 §6.2), after its
+    /// responses.
+    pub fn sync_token(&mut self, token: &str) {
+        self.text_element("D:sync-token", token);
+    }
+
     /// Closes the document and returns the remaining bytes.
     pub fn finish(mut self) -> Bytes {
         self.buf.push_str("</D:multistatus>");
