@@ -31,6 +31,7 @@ mod props;
 pub mod queue;
 pub mod recovery;
 mod state;
+mod sync;
 mod walk;
 
 use std::sync::Arc;

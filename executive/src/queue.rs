@@ -30,7 +30,9 @@ use async_trait::async_trait;
 use tracing::{error, warn};
 
 use davd_protocol::DavPath;
-use davd_registry::{DocumentRecord, LockRecord, ResourceMeta};
+use davd_registry::{
+    Change, ChangeKind, DocumentRecord, LockRecord, PropertyManager, ResourceMeta,
+};
 
 use crate::Executive;
 use crate::error::{DavError, DavResult};
@@ -63,6 +65,12 @@ pub struct Effects {
     pub label: Option<&'static str>,
     /// The stores the commit applied batches to.
     pub committed: Vec<Store>,
+    /// What a queue without a journal changed, for its method to append to the change logs
+    /// ([`crate::sync::record`]) once it committed the latches the queue ran under: in a
+    /// cluster its statements ride their transaction, and an entry readable before the change
+    /// is would let a report skip it. A journaled queue commits them at its commit point and
+    /// appends its changes itself.
+    pub changes: Vec<(Arc<dyn PropertyManager>, Change)>,
 }
 
 impl std::fmt::Debug for Effects {
@@ -158,6 +166,8 @@ pub struct CommandQueue {
     /// Named latches a decision behind the commands relies on (a user's lock count), held
     /// until the queue is done.
     held: Vec<NamedGuard>,
+    /// What the queue changes, for the change logs (`crate::sync`, [`Effects::changes`]).
+    changes: Vec<(Arc<dyn PropertyManager>, Change)>,
 }
 
 impl CommandQueue {
@@ -184,6 +194,7 @@ impl CommandQueue {
             }),
             label: None,
             held: Vec::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -197,6 +208,24 @@ impl CommandQueue {
     /// Keeps `guard` until the queue has run: its commands carry out a decision made under it.
     pub fn hold(&mut self, guard: NamedGuard) -> &mut Self {
         self.held.push(guard);
+        self
+    }
+
+    /// Says the queue changes `path` (a full request path) in the scope whose property store
+    /// is `properties`: once it committed, that store's change log hears of it, for
+    /// `sync-collection` reports (a journaled queue tells it; otherwise its method does, from
+    /// [`Effects::changes`]).
+    pub fn changes(
+        &mut self,
+        properties: &Arc<dyn PropertyManager>,
+        path: &DavPath,
+        kind: ChangeKind,
+    ) -> &mut Self {
+        let change = Change {
+            path: path.clone(),
+            kind,
+        };
+        self.changes.push((properties.clone(), change));
         self
     }
 
@@ -315,6 +344,12 @@ impl CommandQueue {
             if let Err(e) = command.commit().await {
                 warn!(command = %command.describe(), error = %e, "commit clean-up failed");
             }
+        }
+        let changes = std::mem::take(&mut self.changes);
+        match journaled {
+            // The latches' transaction committed at the commit point.
+            Some(_) => crate::sync::record(changes).await,
+            None => effects.changes = changes,
         }
         if let Some(writer) = writer
             && writer.finish().await

@@ -357,9 +357,10 @@ impl App {
         }
     }
 
-    /// On shutdown: flushes every property and lock manager, then finishes what the kinds
-    /// registered (the state database, which also holds sled namespaces). Bounded in time: a
-    /// disk that no longer answers must not keep the process from exiting.
+    /// On shutdown: closes the change logs, flushes every property and lock manager, then
+    /// finishes what the kinds registered (the state database, which also holds sled
+    /// namespaces). Bounded in time: a disk that no longer answers must not keep the process
+    /// from exiting.
     pub async fn close(&self) {
         if tokio::time::timeout(CLOSE_TIMEOUT, self.flush_and_close())
             .await
@@ -371,6 +372,13 @@ impl App {
 
     async fn flush_and_close(&self) {
         for store in self.property_stores() {
+            // A log that is not told of a clean stop starts a new epoch when davd starts
+            // again, and every sync client starts over (`davd_registry::changes`).
+            if let Some(log) = store.change_log()
+                && let Err(e) = log.close().await
+            {
+                warn!(error = %e, kind = store.kind(), "closing a change log failed");
+            }
             if let Err(e) = store.flush().await {
                 warn!(error = %e, kind = store.kind(), "flushing a property store failed");
             }

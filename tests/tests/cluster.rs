@@ -45,6 +45,7 @@ on_both_kinds!(
     an_instance_killed_after_acknowledging_loses_nothing,
     a_killed_instance_s_latch_is_freed_at_once,
     a_database_outage_is_a_503_and_heals_by_itself,
+    a_sync_token_from_one_instance_reports_changes_made_through_the_others,
 );
 
 const REPL: &str = "http://schemas.microsoft.com/repl/";
@@ -467,6 +468,87 @@ async fn properties_and_document_ids_are_the_same_through_every_instance(kind: K
         .await
         .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+/// The members a `sync-collection` report through `node` names, with their status (200 with
+/// properties, 404 removed), and its token.
+async fn synced(
+    cluster: &Cluster,
+    node: usize,
+    path: &str,
+    token: Option<&str>,
+) -> (Vec<(String, u16)>, String) {
+    let token = token.map_or("<D:sync-token/>".to_owned(), |t| {
+        format!("<D:sync-token>{t}</D:sync-token>")
+    });
+    let response = cluster
+        .request(node, "REPORT", path)
+        .header("Content-Type", "application/xml")
+        .body(format!(
+            r#"<D:sync-collection xmlns:D="DAV:">{token}<D:sync-level>infinite</D:sync-level>
+               <D:prop><D:getetag/></D:prop></D:sync-collection>"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::MULTI_STATUS,
+        "through {node}"
+    );
+    let text = response.text().await.unwrap();
+    let mut members: Vec<(String, u16)> = Multistatus::parse(&text)
+        .responses
+        .iter()
+        .map(|r| (r.href.clone(), r.status.unwrap_or(200)))
+        .collect();
+    members.sort();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let token = doc
+        .root_element()
+        .children()
+        .find(|n| n.tag_name().name() == "sync-token")
+        .and_then(|n| n.text())
+        .unwrap()
+        .to_owned();
+    (members, token)
+}
+
+/// Issue 22: the change log is the database's, so a token handed out by A is good at B and
+/// C, and reports what was changed through each of them.
+async fn a_sync_token_from_one_instance_reports_changes_made_through_the_others(kind: Kind) {
+    let Some(cluster) = three(kind).await else {
+        return;
+    };
+    let status = |r: reqwest::Response| r.status();
+    assert_eq!(
+        status(cluster.request(A, "MKCOL", "/s").send().await.unwrap()),
+        StatusCode::CREATED
+    );
+    for (node, name) in [(A, "a"), (B, "b")] {
+        let put = cluster.request(node, "PUT", &format!("/s/{name}"));
+        assert!(status(put.body("1").send().await.unwrap()).is_success());
+    }
+    let (first, token) = synced(&cluster, A, "/s/", None).await;
+    assert_eq!(first, [("/s/a".to_owned(), 200), ("/s/b".to_owned(), 200)]);
+
+    let put = cluster.request(B, "PUT", "/s/a").body("changed through B");
+    assert!(status(put.send().await.unwrap()).is_success());
+    let delete = cluster.request(C, "DELETE", "/s/b").send().await.unwrap();
+    assert_eq!(status(delete), StatusCode::NO_CONTENT);
+    let put = cluster.request(C, "PUT", "/s/c").body("new through C");
+    assert!(status(put.send().await.unwrap()).is_success());
+    let expected = [
+        ("/s/a".to_owned(), 200),
+        ("/s/b".to_owned(), 404),
+        ("/s/c".to_owned(), 200),
+    ];
+    for node in [A, B, C] {
+        let (changes, next) = synced(&cluster, node, "/s/", Some(&token)).await;
+        assert_eq!(changes, expected, "through instance {node}");
+        let (none, _) = synced(&cluster, node, "/s/", Some(&next)).await;
+        assert!(none.is_empty(), "through instance {node}: {none:?}");
+    }
 }
 
 /// What A acknowledged is in the database the moment it answered: killed right after, B

@@ -30,11 +30,11 @@ async fn options_advertises_the_extensions_on_every_url() {
     for (path, allow) in [
         (
             "/",
-            "OPTIONS, GET, HEAD, POST, DELETE, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, GETLIB",
+            "OPTIONS, GET, HEAD, POST, DELETE, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, REPORT, GETLIB",
         ),
         (
             "/dir/",
-            "OPTIONS, GET, HEAD, POST, DELETE, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, GETLIB",
+            "OPTIONS, GET, HEAD, POST, DELETE, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK, REPORT, GETLIB",
         ),
         (
             "/dir/file.docx",
@@ -89,7 +89,7 @@ async fn allow_on_405_and_501_lists_getlib() {
     assert!(header(&r, "allow").unwrap().ends_with("GETLIB"));
     let r = s.request("BREW", "/f").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
-    assert!(header(&r, "allow").unwrap().ends_with("UNLOCK, GETLIB"));
+    assert!(header(&r, "allow").unwrap().ends_with("UNLOCK, REPORT, GETLIB"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

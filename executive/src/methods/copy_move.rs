@@ -42,7 +42,7 @@ use http::header::LOCATION;
 use davd_protocol::headers::{Depth, Destination};
 use davd_protocol::xml::MultistatusWriter;
 use davd_protocol::{Body, DavPath, Response};
-use davd_registry::{ResourceMeta, WriteKind};
+use davd_registry::{ChangeKind, ResourceMeta, WriteKind};
 
 use crate::commands::commit::CommitState;
 use crate::commands::copy::{CopyItem, CopyTree};
@@ -57,6 +57,7 @@ use crate::policy::access;
 use crate::policy::locks::{Protected, locks_rooted_in, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::{CommandQueue, Effects};
+use crate::sync;
 use crate::walk::descendants;
 
 /// What both methods establish before planning.
@@ -65,6 +66,16 @@ struct Checked {
     destination: DavPath,
     source_meta: ResourceMeta,
     destination_exists: bool,
+    /// The destination holds a collection, which the request replaces.
+    destination_collection: bool,
+}
+
+impl Checked {
+    /// How the destination's change is logged (`crate::sync`): a collection copied there, or
+    /// one replaced there, is a tree.
+    fn destination_change(&self) -> ChangeKind {
+        sync::kind(self.source_meta.collection || self.destination_collection)
+    }
 }
 
 async fn check(
@@ -138,6 +149,7 @@ async fn check(
         destination: target,
         source_meta,
         destination_exists: destination_meta.is_some(),
+        destination_collection: destination_meta.as_ref().is_some_and(|m| m.collection),
     })
 }
 
@@ -242,6 +254,11 @@ async fn carried_copy(
     }
     let source = ctx.resolve(&checked.source);
     let target = ctx.resolve(&checked.destination);
+    queue.changes(
+        &target.properties,
+        &checked.destination,
+        checked.destination_change(),
+    );
     queue.push(
         CopyTree::new(
             copy_items(ctx, &checked, deep).await?,
@@ -272,6 +289,16 @@ async fn carried_move(ctx: &Ctx, destination: Destination, overwrite: bool) -> D
     }
     let source = ctx.resolve(&checked.source);
     let target = ctx.resolve(&checked.destination);
+    queue.changes(
+        &source.properties,
+        &checked.source,
+        sync::kind(checked.source_meta.collection),
+    );
+    queue.changes(
+        &target.properties,
+        &checked.destination,
+        checked.destination_change(),
+    );
     let source_locks = locks_rooted_in(ctx, &checked.source).await?;
     // A resource davd never recorded has an id derived from its path; pin it before it moves,
     // so the id travels with the resource (MS-WDVME: a move keeps the repl-uid).

@@ -17,6 +17,7 @@
 
 use http::StatusCode;
 
+use crate::sync;
 use davd_protocol::Response;
 use davd_registry::WriteKind;
 
@@ -61,6 +62,7 @@ async fn carried_delete(ctx: &Ctx) -> DavResult<Response> {
     let subsystems = ctx.resolve(&path);
     let locks = locks_rooted_in(ctx, &path).await?;
     let mut queue = CommandQueue::journaled(ctx.exec.clone(), "DELETE", &path, latch);
+    queue.changes(&subsystems.properties, &path, sync::kind(meta.collection));
     queue.push(Detach::new(&subsystems, &path).keeping_history(&subsystems, Removing::Deleted));
     queue.push(RemoveTreeProperties::new(
         subsystems.properties.clone(),

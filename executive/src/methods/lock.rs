@@ -27,7 +27,7 @@ use http::header::HeaderName;
 use davd_protocol::headers::{Depth, Timeout};
 use davd_protocol::xml::{Condition, lock_response_body, parse_lockinfo};
 use davd_protocol::{Body, ByteStream, Response};
-use davd_registry::{LockRecord, WriteMode};
+use davd_registry::{ChangeKind, LockRecord, WriteMode};
 
 use crate::commands::commit::CommitState;
 use crate::commands::locks::{InsertLock, RefreshLock};
@@ -126,6 +126,7 @@ pub async fn lock(
     };
     if meta.is_none() {
         let subsystems = ctx.resolve(&path);
+        queue.changes(&subsystems.properties, &path, ChangeKind::Resource);
         queue.push(
             WriteContent::new(
                 subsystems.namespace.clone(),

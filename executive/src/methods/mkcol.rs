@@ -17,6 +17,8 @@ use http::StatusCode;
 use davd_protocol::Response;
 use davd_protocol::headers::OC_MTIME;
 
+use davd_registry::ChangeKind;
+
 use crate::commands::commit::CommitState;
 use crate::commands::modified::SetModified;
 use crate::commands::namespace::CreateCollection;
@@ -59,6 +61,7 @@ async fn carried_mkcol(ctx: &Ctx) -> DavResult<Response> {
 
     let subsystems = ctx.resolve(&path);
     let mut queue = CommandQueue::new();
+    queue.changes(&subsystems.properties, &path, ChangeKind::Tree);
     queue.push(CreateCollection::new(
         subsystems.namespace.clone(),
         subsystems.relative(&path),
@@ -80,6 +83,7 @@ async fn carried_mkcol(ctx: &Ctx) -> DavResult<Response> {
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     // Acknowledged only once committed; a failed commit kept nothing of it and is a 503.
     latch.commit().await?;
+    crate::sync::record(effects.changes).await;
     let mut response = Response::new(StatusCode::CREATED);
     if effects.modified_set {
         response.set_header(OC_MTIME, "accepted");

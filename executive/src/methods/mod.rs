@@ -12,6 +12,7 @@ mod post;
 mod propfind;
 mod proppatch;
 mod put;
+mod report;
 mod unlock;
 
 use davd_protocol::{ByteStream, Method, Response};
@@ -61,6 +62,7 @@ pub async fn dispatch(ctx: Ctx, body: ByteStream) -> Response {
         Method::Unlock { token } => Box::pin(unlock::unlock(&ctx, &token)).await,
         // ANCHOR_END: unlock-dispatch
         Method::Getlib => Box::pin(getlib::getlib(&ctx)).await,
+        Method::Report => Box::pin(report::report(&ctx, body)).await,
     };
     let mut response = match result {
         Ok(response) => response,

@@ -24,7 +24,7 @@ use http::header::{ALLOW, CONTENT_TYPE};
 
 use davd_protocol::headers::MsDavExt;
 use davd_protocol::{Body, ByteStream, DavPath, Response};
-use davd_registry::{WriteKind, WriteMode};
+use davd_registry::{ChangeKind, WriteKind, WriteMode};
 
 use crate::commands::commit::CommitState;
 use crate::commands::namespace::WriteContent;
@@ -216,6 +216,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
     let subsystems = ctx.resolve(&target);
     let record = docid::after_write(ctx, &target, meta.as_ref()).await?;
     let mut queue = CommandQueue::new();
+    queue.changes(&subsystems.properties, &target, ChangeKind::Resource);
     queue.push(
         WriteContent::new(
             subsystems.namespace.clone(),
@@ -233,6 +234,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
     ));
     queue.push(CommitState::without_flush());
     let effects = queue.run().await.map_err(|f| f.into_error())?;
+    crate::sync::record(effects.changes).await;
     Ok(effects.created)
 }
 

@@ -18,7 +18,7 @@ use http::StatusCode;
 
 use davd_protocol::xml::{MultistatusWriter, parse_propertyupdate};
 use davd_protocol::{Body, ByteStream, PropName, Response};
-use davd_registry::WriteKind;
+use davd_registry::{ChangeKind, WriteKind};
 
 use crate::commands::commit::CommitState;
 use crate::commands::modified::SetModified;
@@ -50,6 +50,7 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
 
     let subsystems = ctx.resolve(&path);
     let mut queue = CommandQueue::new().named("PROPPATCH");
+    queue.changes(&subsystems.properties, &path, ChangeKind::Resource);
     let modified = times::requested_modified(&instructions);
     push_instructions(&mut queue, &subsystems, &path, instructions);
     if let Some(modified) = modified {
@@ -69,7 +70,13 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
         ));
     }
     queue.push(CommitState::durable());
-    let outcome = queue.run().await.map(|_| ());
+    let outcome = match queue.run().await {
+        Ok(effects) => {
+            crate::sync::record(effects.changes).await;
+            Ok(())
+        }
+        Err(failure) => Err(failure),
+    };
     let propstats = patch_report(&names, outcome, 0)?;
     let mut writer = MultistatusWriter::for_one_resource(&prefixes_for(&names));
     writer.prop_response(&path.to_href(meta.collection), &propstats);

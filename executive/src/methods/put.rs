@@ -37,7 +37,7 @@ use http::header::ETAG;
 use davd_protocol::headers::{ContentRange, MsDavExt, OC_MTIME};
 use davd_protocol::xml::MultistatusWriter;
 use davd_protocol::{Body, ByteStream, DavPath, PropName, Response};
-use davd_registry::{ResourceMeta, WriteKind, WriteMode};
+use davd_registry::{ChangeKind, ResourceMeta, WriteKind, WriteMode};
 
 use crate::commands::commit::CommitState;
 use crate::commands::modified::SetModified;
@@ -228,6 +228,7 @@ async fn carried_put(
         ),
         false => (CommandQueue::new(), Some(latch)),
     };
+    queue.changes(&subsystems.properties, &path, ChangeKind::Resource);
     // ownCloud's header, or Windows' time among the prefixed properties: one stored time.
     let client_mtime = ctx
         .request
@@ -281,7 +282,7 @@ async fn carried_put(
             answer
         }
     };
-    let effects = match queue.run().await {
+    let mut effects = match queue.run().await {
         Ok(effects) => effects,
         Err(failure) if !names.is_empty() => {
             return property_failure(ctx, &names, failure, first_instruction);
@@ -291,6 +292,7 @@ async fn carried_put(
     if let Some(latch) = held {
         latch.commit().await?;
     }
+    crate::sync::record(std::mem::take(&mut effects.changes)).await;
 
     let mut response = Response::new(if effects.created {
         StatusCode::CREATED

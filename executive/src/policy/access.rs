@@ -92,7 +92,7 @@ pub fn requirements(request: &Request) -> impl Iterator<Item = Requirement<'_>> 
         Method::Get { .. } if request.ms.lock_timeout.is_some() => {
             one(on(path, Need::Write, Extent::Resource))
         }
-        Method::Get { .. } | Method::Propfind { .. } | Method::Getlib => {
+        Method::Get { .. } | Method::Propfind { .. } | Method::Getlib | Method::Report => {
             one(on(path, Need::Read, Extent::Resource))
         }
         Method::Copy {

@@ -9,6 +9,7 @@ mod locking;
 mod microsoft;
 mod quota;
 mod read_only;
+mod sync;
 
 #[cfg(test)]
 mod agreement_tests;
@@ -20,6 +21,7 @@ pub use self::locking::LockProperties;
 pub use self::microsoft::{MicrosoftProperties, OFFICE_NS, REPL_NS, WIN32_NS};
 pub use self::quota::QuotaProperties;
 pub use self::read_only::ReadOnly;
+pub use self::sync::SyncProperties;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ pub fn standard_handlers() -> Vec<Arc<dyn LivePropertyHandler>> {
         Arc::new(DisplayName::new()),
         Arc::new(LockProperties::new()),
         Arc::new(QuotaProperties::new()),
+        Arc::new(SyncProperties::new()),
         Arc::new(MicrosoftProperties::new()),
     ]
 }

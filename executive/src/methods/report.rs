@@ -1,0 +1,388 @@
+//! REPORT: RFC 6578's `sync-collection`, "what changed below this collection since my token".
+//!
+//! Plan: no queue (nothing changes). Checks: exists (404), a collection in a scope whose
+//! property store keeps a change log, a well-formed body naming `sync-collection` (403
+//! `supported-report` for any other report, 400 for a bad one), the If header (412), a token
+//! this log handed out and still covers (403 `valid-sync-token`).
+//!
+//! Without a token every member is reported. With one, the change log's entries after it
+//! are read (`davd_registry::ChangeLog::since`) and each path they name is reported **as it is
+//! now**: with the properties asked for if it exists, with 404 if not. An answer holds at most
+//! the client's `limit` of responses (and at most [`MOST_RESPONSES`] of davd's own); the
+//! rest is left to the next report, which the answer's 507 response for the collection and
+//! its token lead to (RFC 6578 §3.6).
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt;
+use http::StatusCode;
+
+use davd_protocol::xml::{
+    Condition, MultistatusWriter, PropfindBody, ReportBody, SyncCollection, SyncLevel, parse_report,
+};
+use davd_protocol::{Body, ByteStream, DavPath, Response};
+use davd_registry::{ChangeKind, ChangeLog, ResourceMeta, Since, SyncPoint};
+
+use crate::context::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::multistatus::propfind_prefixes;
+use crate::policy::{access, if_header};
+use crate::props::{AllpropReach, propstats_reaching};
+use crate::sync::Token;
+use crate::walk::{descendants, members};
+
+/// The most responses one answer holds when the client sets no lower `limit`: the answer is
+/// built whole before it is sent, so this bounds its memory (about 300 bytes a response).
+pub const MOST_RESPONSES: usize = 10_000;
+
+/// Entries read from the change log at a time.
+const ENTRIES_PER_READ: usize = 1_000;
+
+pub async fn report(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
+    let path = ctx.path().clone();
+    let meta = ctx.stat(&path).await?.ok_or_else(DavError::not_found)?;
+    let text = ctx.read_xml_body(body).await?;
+    let text =
+        davd_protocol::xml::body_text(&text).map_err(|e| DavError::bad_request(e.to_string()))?;
+    let sync = match parse_report(text, &ctx.exec.config.xml_limits)
+        .map_err(|e| DavError::bad_request(e.to_string()))?
+    {
+        ReportBody::SyncCollection(sync) => sync,
+        ReportBody::Other(name) => {
+            return Err(unsupported(format!(
+                "davd answers the sync-collection report only, not {{{}}}{}",
+                name.namespace, name.local
+            )));
+        }
+    };
+    if !meta.collection {
+        return Err(unsupported(format!(
+            "sync-collection reports on a collection, and {} is not one",
+            path.to_href(false)
+        )));
+    }
+    if let Some(header) = &ctx.request.conditions.if_header {
+        if_header::evaluate(ctx, header, &path).await?;
+    }
+    let subsystems = ctx.resolve(&path);
+    let Some(log) = subsystems.properties.change_log() else {
+        return Err(unsupported(format!(
+            "the property store of {} ({}) keeps no change log",
+            path.to_href(true),
+            subsystems.properties.kind()
+        )));
+    };
+    let token = match &sync.token {
+        None => None,
+        Some(text) => Some(Token::parse(text).ok_or_else(|| invalid_token(text))?),
+    };
+    let limit = sync
+        .limit
+        .map_or(MOST_RESPONSES, |n| (n as usize).min(MOST_RESPONSES));
+    let mut answer = Answer::new(ctx, &path, &sync, limit);
+    let next = match token {
+        None => {
+            let start = log.current().await?;
+            answer.list_members(start, None).await?
+        }
+        Some(Token {
+            point,
+            after: Some(after),
+        }) => {
+            // Still this log's point, or the listing must start again.
+            match log.since(&point, &path, 1).await? {
+                Since::Unknown => return Err(invalid_token(&sync.token.unwrap_or_default())),
+                Since::Changes { .. } => answer.list_members(point, Some(after)).await?,
+            }
+        }
+        Some(Token { point, after: None }) => {
+            let token_text = sync.token.clone().unwrap_or_default();
+            answer.changes_since(log, point, &token_text).await?
+        }
+    };
+    Ok(answer.finish(next))
+}
+
+/// Where the next report starts, and whether this one stopped short.
+struct Next {
+    token: Token,
+    truncated: bool,
+}
+
+/// A report's answer as it is written.
+struct Answer<'a> {
+    ctx: &'a Ctx,
+    collection: &'a DavPath,
+    level: SyncLevel,
+    props: &'a PropfindBody,
+    /// The client asked for no more than this (or davd's own bound).
+    limit: usize,
+    /// True if `limit` is the client's: a change too large for it cannot be answered.
+    client_limit: bool,
+    writer: MultistatusWriter,
+    reported: HashSet<DavPath>,
+    scope: DavPath,
+}
+
+impl<'a> Answer<'a> {
+    fn new(ctx: &'a Ctx, collection: &'a DavPath, sync: &'a SyncCollection, limit: usize) -> Self {
+        let subsystems = ctx.resolve(collection);
+        let prefixes = propfind_prefixes(&sync.props, AllpropReach::Rfc4918, &subsystems);
+        Answer {
+            ctx,
+            collection,
+            level: sync.level,
+            props: &sync.props,
+            limit,
+            client_limit: sync.limit.is_some_and(|n| (n as usize) <= MOST_RESPONSES),
+            writer: MultistatusWriter::new(&prefixes),
+            reported: HashSet::new(),
+            scope: subsystems.scope,
+        }
+    }
+
+    /// True if `path` is reported by this collection's log: in the same scope (a scope
+    /// mounted below keeps a log of its own, or none), and readable by the client.
+    fn follows(&self, path: &DavPath) -> bool {
+        self.ctx.registry().namespace(path).0 == &self.scope && access::may_read(self.ctx, path)
+    }
+
+    /// Every member (at the report's level), in path order, from after `after`; `start` is
+    /// the log's point read before the listing began.
+    async fn list_members(&mut self, start: SyncPoint, after: Option<DavPath>) -> DavResult<Next> {
+        let mut listed = match self.level {
+            SyncLevel::Infinite => descendants(self.ctx, self.collection).await?,
+            SyncLevel::One => {
+                let mut all = Vec::new();
+                let mut batches = members(self.ctx, self.collection).await?;
+                while let Some(batch) = batches.next().await {
+                    all.extend(batch?);
+                }
+                all.sort_by(|a, b| a.path.cmp(&b.path));
+                all
+            }
+        };
+        listed.retain(|m| after.as_ref().is_none_or(|after| m.path > *after));
+        listed.retain(|m| self.follows(&m.path));
+        let mut last = None;
+        for member in listed {
+            if self.reported.len() == self.limit {
+                return Ok(Next {
+                    token: Token {
+                        point: start,
+                        after: last,
+                    },
+                    truncated: true,
+                });
+            }
+            self.changed(&member.path, &member.meta).await?;
+            last = Some(member.path);
+        }
+        Ok(Next {
+            token: Token {
+                point: start,
+                after: None,
+            },
+            truncated: false,
+        })
+    }
+
+    /// The members that changed after `point`, as they are now.
+    async fn changes_since(
+        &mut self,
+        log: &dyn ChangeLog,
+        point: SyncPoint,
+        token_text: &str,
+    ) -> DavResult<Next> {
+        let mut from = point;
+        loop {
+            let (changes, upto, more) =
+                match log.since(&from, self.collection, ENTRIES_PER_READ).await? {
+                    Since::Unknown => return Err(invalid_token(token_text)),
+                    Since::Changes {
+                        changes,
+                        upto,
+                        more,
+                    } => (changes, upto, more),
+                };
+            for entry in changes {
+                let (path, kind) = (&entry.change.path, entry.change.kind);
+                if !path.is_strictly_within(self.collection) {
+                    // The collection's own properties are not a member's change; a tree
+                    // replaced at or above it changed every member the client knows.
+                    if kind == ChangeKind::Tree {
+                        return Err(replaced(self.collection, token_text));
+                    }
+                    continue;
+                }
+                if self.level == SyncLevel::One && path.parent().as_ref() != Some(self.collection) {
+                    continue;
+                }
+                if self.reported.contains(path) || !self.follows(path) {
+                    continue;
+                }
+                let responses = self.responses_for(path, kind).await?;
+                let fresh: Vec<_> = responses
+                    .into_iter()
+                    .filter(|(p, _)| !self.reported.contains(p))
+                    .collect();
+                if self.reported.len() + fresh.len() > self.limit {
+                    if self.reported.is_empty() && self.client_limit {
+                        return Err(too_many(path, fresh.len(), self.limit));
+                    }
+                    if !self.reported.is_empty() {
+                        // Everything before this entry is answered: the next report starts
+                        // just before it.
+                        let point = SyncPoint {
+                            epoch: from.epoch.clone(),
+                            seq: entry.seq - 1,
+                        };
+                        return Ok(Next {
+                            token: Token { point, after: None },
+                            truncated: true,
+                        });
+                    }
+                }
+                for (path, meta) in fresh {
+                    match meta {
+                        Some(meta) => self.changed(&path, &meta).await?,
+                        None => self.removed(&path, kind),
+                    }
+                }
+            }
+            from = upto;
+            if !more {
+                return Ok(Next {
+                    token: Token {
+                        point: from,
+                        after: None,
+                    },
+                    truncated: false,
+                });
+            }
+        }
+    }
+
+    /// What an entry for `path` is answered with: the path as it is now, and for a tree that
+    /// exists (at level infinite) every member below it.
+    async fn responses_for(
+        &self,
+        path: &DavPath,
+        kind: ChangeKind,
+    ) -> DavResult<Vec<(DavPath, Option<ResourceMeta>)>> {
+        let Some(meta) = self.ctx.stat(path).await? else {
+            return Ok(vec![(path.clone(), None)]);
+        };
+        let below =
+            kind == ChangeKind::Tree && meta.collection && self.level == SyncLevel::Infinite;
+        let mut out = vec![(path.clone(), Some(meta))];
+        if below {
+            for member in descendants(self.ctx, path).await? {
+                if self.follows(&member.path) {
+                    out.push((member.path, Some(member.meta)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn changed(&mut self, path: &DavPath, meta: &ResourceMeta) -> DavResult<()> {
+        let subsystems = self.ctx.resolve(path);
+        let props = propstats_reaching(
+            path,
+            meta,
+            &subsystems,
+            &self.ctx.client,
+            self.props,
+            AllpropReach::Rfc4918,
+            None,
+            None,
+        )
+        .await?;
+        if let Some(stat) = props
+            .stats
+            .iter()
+            .find(|s| s.status == StatusCode::SERVICE_UNAVAILABLE)
+        {
+            return Err(DavError::unavailable(
+                stat.description
+                    .clone()
+                    .unwrap_or_else(|| "a store this report needs is unavailable".into()),
+            ));
+        }
+        self.writer
+            .prop_response(&path.to_href(meta.collection), &props.stats);
+        self.reported.insert(path.clone());
+        Ok(())
+    }
+
+    /// RFC 6578 §3.5.2: a member removed is reported with 404 and nothing else; a removed
+    /// collection stands for everything below it.
+    fn removed(&mut self, path: &DavPath, kind: ChangeKind) {
+        let href = path.to_href(kind == ChangeKind::Tree);
+        self.writer
+            .status_response(&href, StatusCode::NOT_FOUND, None, None);
+        self.reported.insert(path.clone());
+    }
+
+    fn finish(mut self, next: Next) -> Response {
+        if next.truncated {
+            self.writer.status_response(
+                &self.collection.to_href(true),
+                StatusCode::INSUFFICIENT_STORAGE,
+                Some(&Condition::Other("number-of-matches-within-limits")),
+                Some("more changes follow: report again from this answer's sync-token"),
+            );
+        }
+        self.writer.sync_token(&next.token.render());
+        Response::xml(StatusCode::MULTI_STATUS, Body::Full(self.writer.finish()))
+    }
+}
+
+/// RFC 3253 §3.6: a report this resource does not support.
+fn unsupported(message: String) -> DavError {
+    DavError::with_condition(
+        StatusCode::FORBIDDEN,
+        Condition::Other("supported-report"),
+        message,
+    )
+}
+
+/// RFC 6578 §3.2: a token this log did not hand out, or no longer covers; the client starts
+/// again with an empty token.
+fn invalid_token(token: &str) -> DavError {
+    DavError::with_condition(
+        StatusCode::FORBIDDEN,
+        Condition::Other("valid-sync-token"),
+        format!(
+            "the sync-token {token:?} is not one this collection's change log covers (too old, \
+             from before a restart that lost changes, or from elsewhere); sync again without a \
+             token"
+        ),
+    )
+}
+
+/// The collection itself was replaced, or one above it: every member may be new.
+fn replaced(collection: &DavPath, token: &str) -> DavError {
+    DavError::with_condition(
+        StatusCode::FORBIDDEN,
+        Condition::Other("valid-sync-token"),
+        format!(
+            "{} was replaced whole since the sync-token {token:?}; sync again without a token",
+            collection.to_href(true)
+        ),
+    )
+}
+
+/// One change covers more members than the client's `limit` lets an answer hold.
+fn too_many(path: &DavPath, count: usize, limit: usize) -> DavError {
+    DavError::with_condition(
+        StatusCode::INSUFFICIENT_STORAGE,
+        Condition::Other("number-of-matches-within-limits"),
+        format!(
+            "one change ({}) covers {count} members, more than the limit of {limit}; report \
+             again with a larger limit, or none",
+            path.to_href(true)
+        ),
+    )
+}
