@@ -6,16 +6,23 @@
 //! token at 10, and that client would never hear of 9. So an append takes `max(seq) + 1`
 //! onwards and inserts with `ON CONFLICT (seq) DO NOTHING`: when another append holds one of
 //! those seqs, uncommitted, the insert waits for it to commit and then inserts nothing there.
-//! An append that did not get all its seqs rolls back and tries again with the new maximum.
 //! Seq n can therefore only commit after n - 1 has committed, and a reader that has seen n
-//! has seen everything before it. Appends queue on an advisory lock, so that they seldom
-//! meet at all. Each append is a transaction of its own, never the
-//! latches' transaction a request carries: that one lasts as long as its request, and every
-//! other append would wait behind it.
+//! has seen everything before it. An append that did not get all its seqs tries again with
+//! the new maximum: what went in the first time is then in twice, which a report reads as
+//! one path named twice, harmless (it answers each path as it is now).
+//!
+//! An append is one statement in a transaction of its own, never the latches' transaction a
+//! request carries (that one lasts as long as its request, and every other append would wait
+//! behind it). It costs a change one round trip. Appends of one instance go out **one at a
+//! time, grouped**: whoever finds none in flight appends everything that queued meanwhile, so
+//! that sixteen PUTs at once make a few statements rather than sixteen, and the appends of
+//! one instance never race each other for seqs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use tokio::sync::oneshot;
 use tokio_postgres::Row;
 use tracing::warn;
 
@@ -25,7 +32,6 @@ use davd_registry::{
 };
 
 use super::client::{Cluster, OPERATION_TIMEOUT, db_error};
-use super::latches::advisory_key;
 use super::paths;
 use crate::changes::{Bounds, answer, prune_point, stored_path};
 
@@ -66,18 +72,32 @@ const PRUNE: &str = "DELETE FROM davd_changes WHERE seq <= $1";
 
 pub struct PgChangeLog {
     cluster: Cluster,
-    /// The advisory lock appends queue on.
-    key: i64,
     /// Set once the row of `davd_sync` is known to exist.
     has_epoch: AtomicBool,
+    /// Changes waiting for this instance's next append.
+    queue: Mutex<Vec<Queued>>,
+    /// Held by the one append of this instance in flight.
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// A request's changes waiting to be appended, and where it hears the outcome.
+struct Queued {
+    changes: Vec<Change>,
+    done: oneshot::Sender<SubsystemResult<()>>,
+}
+
+/// The queue; a panic elsewhere while it was held left it valid (pushes and takes whole).
+fn queued(queue: &Mutex<Vec<Queued>>) -> MutexGuard<'_, Vec<Queued>> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl PgChangeLog {
     pub fn new(cluster: Cluster) -> Self {
         PgChangeLog {
-            key: advisory_key(cluster.schema(), "changes", ""),
             cluster,
             has_epoch: AtomicBool::new(false),
+            queue: Mutex::new(Vec::new()),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -92,48 +112,42 @@ impl PgChangeLog {
         Ok(())
     }
 
-    /// One try at appending: the last seq taken, or `None` when another append took some of
-    /// the seqs first (nothing was appended).
-    ///
-    /// Appends queue on a transaction-scoped advisory lock first. The order does not depend
-    /// on it (`APPEND` alone keeps it), but without it appends that meet each other lose
-    /// turn after turn: every one that waited for the winner rolls back and races again, and
-    /// under a steady stream of them one could lose [`APPEND_TRIES`] times in a row.
+    /// One try at appending: the last seq taken, or `None` when another instance's append
+    /// took some of the seqs first (what did go in stays: see the module's comment).
     async fn append(&self, paths: &[&str], kinds: &[&str]) -> SubsystemResult<Option<u64>> {
-        self.cluster
-            .within(OPERATION_TIMEOUT, async {
-                let mut session = self.cluster.session().await?;
-                let client = session.client();
-                client
-                    .batch_execute(&format!(
-                        "BEGIN; SELECT pg_advisory_xact_lock({})",
-                        self.key
-                    ))
-                    .await
-                    .map_err(|e| db_error(&e))?;
-                let statement = client
-                    .prepare_cached(APPEND)
-                    .await
-                    .map_err(|e| db_error(&e))?;
-                let rows = client
-                    .query(&statement, &[&paths, &kinds])
-                    .await
-                    .map_err(|e| db_error(&e))?;
-                let mut last = None;
-                if rows.len() == paths.len() {
-                    let mut top = 0;
-                    for row in &rows {
-                        top = top.max(seq(row, 0)?);
-                    }
-                    last = Some(top);
+        let rows = self.cluster.query_alone(APPEND, &[&paths, &kinds]).await?;
+        if rows.len() < paths.len() {
+            return Ok(None);
+        }
+        let mut top = 0;
+        for row in &rows {
+            top = top.max(seq(row, 0)?);
+        }
+        Ok(Some(top))
+    }
+
+    /// Appends `changes` and everything else that queued meanwhile, in one statement (retried
+    /// while another instance takes the seqs first), and prunes when the log passed a
+    /// multiple of its pruning step.
+    async fn append_all(&self, changes: &[Change]) -> SubsystemResult<()> {
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        let kinds: Vec<String> = changes
+            .iter()
+            .map(|c| c.kind.letter().to_string())
+            .collect();
+        let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+        for _ in 0..APPEND_TRIES {
+            if let Some(last) = self.append(&paths, &kinds).await? {
+                let first = last + 1 - paths.len() as u64;
+                if let Some(cut) = prune_point(first, last, KEPT_CHANGES) {
+                    self.prune(cut).await;
                 }
-                // A short append is rolled back whole: its entries must be consecutive.
-                let end = if last.is_some() { "COMMIT" } else { "ROLLBACK" };
-                client.batch_execute(end).await.map_err(|e| db_error(&e))?;
-                session.done();
-                Ok(last)
-            })
-            .await
+                return Ok(());
+            }
+        }
+        Err(SubsystemError::unavailable(
+            "the change log is too busy: other instances' appends kept coming first; try again",
+        ))
     }
 
     /// Removes the entries up to and including `cut`. Failing, it is only warned about: the
@@ -197,26 +211,27 @@ impl ChangeLog for PgChangeLog {
             return Ok(());
         }
         self.ensure_epoch().await?;
-        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-        let kinds: Vec<&str> = changes
-            .iter()
-            .map(|c| match c.kind {
-                ChangeKind::Resource => "r",
-                ChangeKind::Tree => "t",
-            })
-            .collect();
-        for _ in 0..APPEND_TRIES {
-            if let Some(last) = self.append(&paths, &kinds).await? {
-                let first = last + 1 - paths.len() as u64;
-                if let Some(cut) = prune_point(first, last, KEPT_CHANGES) {
-                    self.prune(cut).await;
-                }
-                return Ok(());
-            }
+        let (done, mut answer) = oneshot::channel();
+        queued(&self.queue).push(Queued {
+            changes: changes.to_vec(),
+            done,
+        });
+        let _turn = self.turn.lock().await;
+        // The append before ours may have taken ours with it.
+        match answer.try_recv() {
+            Ok(result) => return result,
+            // Taken by an append that was abandoned part way (its request's task was
+            // dropped): append ours alone.
+            Err(oneshot::error::TryRecvError::Closed) => return self.append_all(changes).await,
+            Err(oneshot::error::TryRecvError::Empty) => {}
         }
-        Err(SubsystemError::unavailable(
-            "the change log is too busy: other appends kept coming first; try again",
-        ))
+        let group = std::mem::take(&mut *queued(&self.queue));
+        let all: Vec<Change> = group.iter().flat_map(|q| q.changes.clone()).collect();
+        let result = self.append_all(&all).await;
+        for waiting in group {
+            let _ = waiting.done.send(result.clone());
+        }
+        result
     }
 
     async fn current(&self) -> SubsystemResult<SyncPoint> {
