@@ -344,6 +344,16 @@ pub fn lock_token(response: &Response) -> String {
         .to_owned()
 }
 
+/// The `sync-token` a `sync-collection` report's multistatus ends with (RFC 6578 §6.2).
+pub fn sync_token_of(body: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(body).ok()?;
+    doc.root_element()
+        .children()
+        .find(|n| n.tag_name().name() == "sync-token" && n.tag_name().namespace() == Some("DAV:"))
+        .and_then(|n| n.text())
+        .map(str::to_owned)
+}
+
 /// A parsed multistatus: (href, status per property name) for checking 207 bodies.
 pub struct Multistatus {
     pub responses: Vec<MsResponse>,

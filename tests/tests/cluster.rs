@@ -21,7 +21,9 @@ use reqwest::StatusCode;
 
 use davd_subsystems::conformance::cluster::skip;
 use davd_tests::cluster::{Cluster, FreshDatabase, Kind, Postgres, have};
-use davd_tests::{ALLPROP, LOCKINFO_EXCLUSIVE, Multistatus, lock_token, on_both_kinds};
+use davd_tests::{
+    ALLPROP, LOCKINFO_EXCLUSIVE, Multistatus, lock_token, on_both_kinds, sync_token_of,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_davd-node");
 const A: usize = 0;
@@ -503,15 +505,7 @@ async fn synced(
         .map(|r| (r.href.clone(), r.status.unwrap_or(200)))
         .collect();
     members.sort();
-    let doc = roxmltree::Document::parse(&text).unwrap();
-    let token = doc
-        .root_element()
-        .children()
-        .find(|n| n.tag_name().name() == "sync-token")
-        .and_then(|n| n.text())
-        .unwrap()
-        .to_owned();
-    (members, token)
+    (members, sync_token_of(&text).unwrap())
 }
 
 /// Issue 22: the change log is the database's, so a token handed out by A is good at B and

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use davd_tests::{Multistatus, TestServer};
+use davd_tests::{Multistatus, TestServer, sync_token_of};
 use reqwest::StatusCode;
 
 /// A `/` mount of namespace `kind` with properties and locks of `state` (memory or sled).
@@ -105,14 +105,7 @@ async fn sync(
             r.href
         );
     }
-    let doc = roxmltree::Document::parse(&text).unwrap();
-    let token = doc
-        .root_element()
-        .children()
-        .find(|n| n.tag_name().name() == "sync-token")
-        .and_then(|n| n.text())
-        .unwrap_or_else(|| panic!("no sync-token: {text}"))
-        .to_owned();
+    let token = sync_token_of(&text).unwrap_or_else(|| panic!("no sync-token: {text}"));
     Synced { members, token }
 }
 
