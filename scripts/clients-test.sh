@@ -15,7 +15,10 @@
 #            work, skipped with the reason otherwise;
 #   cadaver  mkcol, lock, put, propset, propget, move, get, unlock; the result checked with curl;
 #   davfs2   a kernel mount (root and /dev/fuse needed) with locks: write, read, rename, mkdir,
-#            delete, unmount; skipped with the reason when the mount is refused.
+#            delete, unmount; skipped with the reason when the mount is refused;
+#   tsdav    the RFC 6578 sync-collection client of many CalDAV/CardDAV apps (node, installed
+#            with npm ci in tests/sync-client): a first sync, then exactly what changed since
+#            its token (docs/sync.md).
 #
 # Fails on the first mismatch. Every client command runs under a timeout.
 set -euo pipefail
@@ -248,6 +251,15 @@ grep -q '>blue</' <<<"$props" || fail "the property did not move along: $props"
 locks=$(curl -fsS -X PROPFIND -H 'Depth: 0' \
     --data '<propfind xmlns="DAV:"><prop><lockdiscovery/></prop></propfind>' "${url}cadaver%20dir/")
 grep -q 'activelock' <<<"$locks" && fail "cadaver's lock is still there: $locks"
+
+# --- tsdav: sync-collection ----------------------------------------------------------------
+if ! need node || ! need npm; then
+    apt_install nodejs npm
+fi
+say "tsdav: sync-collection from scratch, then since its token"
+(cd tests/sync-client && timeout 300 npm ci --no-audit --no-fund --loglevel=error) ||
+    fail "npm ci in tests/sync-client"
+(cd tests/sync-client && DAVD_URL="$url" timeout 60 node sync.mjs) || fail "tsdav's sync"
 
 # --- davfs2 --------------------------------------------------------------------------------
 if [ "$(id -u)" != 0 ] || ! need mount.davfs || [ ! -e /dev/fuse ]; then
