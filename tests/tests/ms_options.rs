@@ -89,7 +89,11 @@ async fn allow_on_405_and_501_lists_getlib() {
     assert!(header(&r, "allow").unwrap().ends_with("GETLIB"));
     let r = s.request("BREW", "/f").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
-    assert!(header(&r, "allow").unwrap().ends_with("UNLOCK, REPORT, GETLIB"));
+    assert!(
+        header(&r, "allow")
+            .unwrap()
+            .ends_with("UNLOCK, REPORT, GETLIB")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
