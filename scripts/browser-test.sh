@@ -6,7 +6,9 @@
 # Installs Debian's chromium and node (with npm) if they are missing, installs playwright-core (npm ci in
 # tests/browser), starts a fresh release davd on a free loopback port with temporary root
 # and state, runs tests/browser/e2e.mjs against it, and stops davd. The test writes
-# docs/browser.png and docs/browser-phone.png (SCREENSHOT_DIR overrides where).
+# docs/browser.png, docs/browser-phone.png, docs/browser-history.png and
+# docs/browser-details.png (the details panel of a locked file; SCREENSHOT_DIR overrides
+# where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

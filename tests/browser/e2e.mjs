@@ -4,8 +4,9 @@
 //
 // Drives Debian's chromium (CHROMIUM, default /usr/bin/chromium) through playwright-core:
 // uploads through the form, creates a folder, renames, deletes, checks the messages shown
-// for refused actions, and saves a desktop and a phone screenshot (SCREENSHOT_DIR, default
-// docs/ of the repository). Ends with "e2e: N passed, N failed" and a non-zero exit on failure.
+// for refused actions, works the details panel (properties, PROPPATCH, LOCK and UNLOCK, COPY
+// and MOVE), restores from the history, and saves screenshots (SCREENSHOT_DIR, default docs/
+// of the repository). Ends with "e2e: N passed, N failed" and a non-zero exit on failure.
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,32 @@ async function lock(path) {
     body,
   });
   assert.equal(response.status, 200, `LOCK ${path}`);
+}
+
+async function davText(method, path, { headers = {}, body } = {}) {
+  const response = await fetch(url(path), { method, headers, body });
+  return { status: response.status, text: await response.text() };
+}
+
+const XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>';
+
+// Sets properties (`inner` is the content of D:prop) and checks that each was set.
+async function proppatch(path, inner) {
+  const body = `${XML_HEAD}<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>${inner}</D:prop></D:set></D:propertyupdate>`;
+  const answer = await davText('PROPPATCH', path, { headers: { 'Content-Type': 'application/xml' }, body });
+  assert.equal(answer.status, 207, `PROPPATCH ${path}`);
+  assert.ok(!/HTTP\/1\.1 [45]/.test(answer.text), answer.text);
+}
+
+// The 207 of a Depth 0 PROPFIND of the named properties (`inner` is the content of D:prop).
+async function propfind(path, inner) {
+  const body = `${XML_HEAD}<D:propfind xmlns:D="DAV:"><D:prop>${inner}</D:prop></D:propfind>`;
+  const answer = await davText('PROPFIND', path, {
+    headers: { Depth: '0', 'Content-Type': 'application/xml' },
+    body,
+  });
+  assert.equal(answer.status, 207, `PROPFIND ${path}`);
+  return answer.text;
 }
 
 async function status(path) {
@@ -99,20 +126,80 @@ async function confirmDialog(page, { value } = {}) {
 // Waits for a message of this kind that names every part: an earlier action's message may
 // still be on screen for a moment, and must not be mistaken for this one's.
 async function expectMessage(page, kind, ...parts) {
-  const message = page.locator(`#message.${kind}`);
+  return expectIn(page, 'message', kind, parts);
+}
+
+// The same for the details panel's own message.
+async function expectPanelMessage(page, kind, ...parts) {
+  return expectIn(page, 'details-message', kind, parts);
+}
+
+async function expectIn(page, id, kind, parts) {
+  const message = page.locator(`#${id}.${kind}`);
   await message.waitFor({ state: 'visible' });
   await page.waitForFunction(
-    ([k, want]) => {
-      const box = document.getElementById('message');
-      const text = document.getElementById('message-text').textContent || '';
-      return !box.hidden && box.classList.contains(k) && want.every((p) => text.includes(p));
+    ([box, k, want]) => {
+      const element = document.getElementById(box);
+      const text = document.getElementById(`${box}-text`).textContent || '';
+      return !element.hidden && element.classList.contains(k) && want.every((p) => text.includes(p));
     },
-    [kind, parts],
+    [id, kind, parts],
     { timeout: 5000 },
   ).catch(() => {});
-  const shown = await page.textContent('#message-text');
+  const shown = await page.textContent(`#${id}-text`);
   for (const part of parts) assert.ok(shown.includes(part), `message ${JSON.stringify(shown)} lacks ${JSON.stringify(part)}`);
   return shown;
+}
+
+// ---- the details panel ------------------------------------------------------------------
+
+const deadRow = (page, name) => page.locator('#dead-props tbody tr').filter({
+  has: page.locator('td:nth-child(2)', { hasText: new RegExp(`^${name}$`) }),
+});
+
+// Opens the details of `name` and waits for its PROPFIND's answer to be shown.
+async function openDetails(page, name) {
+  await row(page, name).locator('[data-action="details"]').click();
+  await page.locator('#details').waitFor({ state: 'visible' });
+  await page.locator('#details-live dt').first().waitFor();
+}
+
+async function closeDetails(page) {
+  await page.keyboard.press('Escape');
+  await page.locator('#details').waitFor({ state: 'hidden' });
+}
+
+// Waits until the statuses of the last PROPPATCH list every line in `lines`.
+async function expectStatuses(page, ...lines) {
+  await page.waitForFunction(
+    (want) => {
+      const list = document.getElementById('prop-results');
+      const shown = Array.from(list.children).map((li) => li.textContent);
+      return !list.hidden && want.every((line) => shown.some((s) => s.startsWith(line)));
+    },
+    lines,
+    { timeout: 5000 },
+  ).catch(() => {});
+  const shown = await page.$$eval('#prop-results li', (items) => items.map((li) => li.textContent));
+  for (const line of lines) {
+    assert.ok(shown.some((s) => s.startsWith(line)), `statuses ${JSON.stringify(shown)} lack ${JSON.stringify(line)}`);
+  }
+  return shown;
+}
+
+// Sends the property form as it is filled in.
+async function setProperty(page, ns, name, value, { protectedToo = false } = {}) {
+  await page.fill('#prop-ns', ns);
+  await page.fill('#prop-name', name);
+  await page.fill('#prop-value', value);
+  await page.setChecked('#prop-protected', protectedToo);
+  await page.click('#prop-form button[type="submit"]');
+}
+
+async function copyOrMove(page, method, destination, overwrite) {
+  await page.fill('#copy-dest', destination);
+  await page.setChecked('#copy-overwrite', overwrite);
+  await page.click(`#copy-form button[data-method="${method}"]`);
 }
 
 const profile = mkdtempSync(join(tmpdir(), 'davd-chromium-'));
@@ -243,7 +330,8 @@ try {
     await lock('/e2e/notes.md');
     await row(page, 'notes.md').locator('[data-action="delete"]').click();
     await confirmDialog(page);
-    await expectMessage(page, 'error', 'delete', 'locked', '423');
+    // The server's words, and who holds the lock (from its lockdiscovery).
+    await expectMessage(page, 'error', 'delete', 'locked', '423', 'lock-token-submitted', '\u201csomeone else\u201d');
     assert.equal(await status('/e2e/notes.md'), 200);
     assert.equal(await row(page, 'notes.md').count(), 1);
   });
@@ -286,6 +374,182 @@ try {
     await expectMessage(page, 'error', 'delete', 'team', '403');
     assert.equal(await status('/team/'), 200);
     assert.equal(await row(page, 'team').count(), 1);
+  });
+
+  // ---- the details panel (docs/browser.md) ------------------------------------------------
+
+  const COLOUR = '<x:colour xmlns:x="urn:e2e:">blue</x:colour>';
+  const MARKUP = '<x:meta xmlns:x="urn:e2e:"><x:tag level="1">&lt;img src=x onerror=alert(2)&gt;</x:tag></x:meta>';
+
+  await step('the details panel shows live and dead properties (PROPFIND)', async () => {
+    await mkcol('/props/');
+    await put('/props/paper.txt', 'paper');
+    await proppatch('/props/paper.txt', COLOUR + MARKUP);
+    await page.goto(url('/props/'));
+    // By keyboard: the Details button is a button like the others.
+    await row(page, 'paper.txt').locator('[data-action="details"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#details').waitFor({ state: 'visible' });
+    await page.locator('#details-live dt').first().waitFor();
+    assert.equal(await page.textContent('#details-title'), 'paper.txt');
+    assert.equal(await page.textContent('#details-path'), '/props/paper.txt');
+    const live = await page.textContent('#details-live');
+    for (const part of ['text/plain', '5 bytes', 'getetag', 'not locked']) {
+      assert.ok(live.includes(part), `live properties ${JSON.stringify(live)} lack ${part}`);
+    }
+    await deadRow(page, 'colour').waitFor();
+    assert.deepEqual(await deadRow(page, 'colour').locator('td').allTextContents(),
+      ['urn:e2e:', 'colour', 'blue', '']);
+    assert.equal(await deadRow(page, 'colour').getByRole('button').count(), 2);
+    // An XML value is shown as its markup, as text: nothing in it becomes an element.
+    const markup = await deadRow(page, 'meta').locator('td:nth-child(3) code').textContent();
+    assert.ok(markup.includes('<x:tag') && markup.includes('level="1"') && markup.includes('&lt;img'), markup);
+    assert.equal(await page.locator('#details img').count(), 0);
+    // The panel shows the request it sent.
+    const sent = page.locator('#details-wire li').first();
+    assert.equal(await sent.locator('.wire-line').textContent(), 'PROPFIND /props/paper.txt');
+    assert.equal(await sent.locator('.wire-status').textContent(), '207 Multi-Status');
+    await sent.locator('summary').click();
+    assert.ok((await sent.locator('.wire-request').textContent()).includes('<D:allprop/>'));
+    assert.ok((await sent.locator('.wire-response').textContent()).includes('urn:e2e:'));
+    // Escape closes it and gives the focus back to the row's button.
+    await closeDetails(page);
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.action), 'details');
+  });
+
+  await step('a dead property is added through the panel (PROPPATCH) and another client sees it', async () => {
+    await openDetails(page, 'paper.txt');
+    await setProperty(page, 'urn:e2e:', 'shape', 'round & <square>');
+    await expectStatuses(page, 'urn:e2e:shape \u2014 200 OK');
+    await expectPanelMessage(page, 'ok', 'Set urn:e2e:shape');
+    await deadRow(page, 'shape').waitFor();
+    assert.equal(await deadRow(page, 'shape').locator('td:nth-child(3)').textContent(), 'round & <square>');
+    const seen = await propfind('/props/paper.txt', '<x:shape xmlns:x="urn:e2e:"/>');
+    assert.ok(/HTTP\/1\.1 200/.test(seen) && seen.includes('round &amp; &lt;square'), seen);
+    assert.equal(await page.locator('#details-wire li .wire-line').first().textContent(), 'PROPFIND /props/paper.txt');
+    assert.equal(await page.locator('#details-wire li .wire-line').nth(1).textContent(), 'PROPPATCH /props/paper.txt');
+  });
+
+  await step('a dead property is edited through the panel', async () => {
+    await deadRow(page, 'shape').getByRole('button', { name: 'Edit urn:e2e:shape' }).click();
+    assert.equal(await page.inputValue('#prop-value'), 'round & <square>');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'prop-value');
+    await page.fill('#prop-value', 'oval');
+    await page.click('#prop-form button[type="submit"]');
+    await expectStatuses(page, 'urn:e2e:shape \u2014 200 OK');
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#dead-props td'))
+      .some((td) => td.textContent === 'oval'));
+    assert.ok((await propfind('/props/paper.txt', '<x:shape xmlns:x="urn:e2e:"/>')).includes('>oval<'));
+  });
+
+  await step('a dead property is removed through the panel', async () => {
+    await deadRow(page, 'shape').getByRole('button', { name: 'Remove urn:e2e:shape' }).click();
+    await expectStatuses(page, 'urn:e2e:shape \u2014 200 OK');
+    await expectPanelMessage(page, 'ok', 'Removed urn:e2e:shape');
+    await deadRow(page, 'shape').waitFor({ state: 'detached' });
+    const seen = await propfind('/props/paper.txt', '<x:shape xmlns:x="urn:e2e:"/>');
+    assert.ok(/HTTP\/1\.1 404/.test(seen) && !seen.includes('oval'), seen);
+  });
+
+  await step('a protected property is refused (403) and the rest of the request fails with it (424)', async () => {
+    await setProperty(page, 'urn:e2e:', 'size', 'large', { protectedToo: true });
+    await expectStatuses(page,
+      'urn:e2e:size \u2014 424 Failed Dependency',
+      'DAV:getlastmodified \u2014 403 Forbidden (cannot-modify-protected-property');
+    await expectPanelMessage(page, 'error', 'Nothing changed', 'DAV:getlastmodified', 'all or nothing');
+    assert.equal(await page.locator('#prop-results li.fail').count(), 2);
+    assert.ok(/HTTP\/1\.1 404/.test(await propfind('/props/paper.txt', '<x:size xmlns:x="urn:e2e:"/>')));
+  });
+
+  await step('an item is locked through the panel (LOCK), showing who holds it and until when', async () => {
+    await page.fill('#lock-owner', 'Ada (browser)');
+    await page.click('#lock-form button[type="submit"]');
+    await expectPanelMessage(page, 'ok', 'Locked', 'urn:uuid:');
+    const lock = page.locator('#details-locks li');
+    await lock.waitFor();
+    const shown = await lock.textContent();
+    assert.ok(shown.includes('Locked by \u201cAda (browser)\u201d'), shown);
+    assert.ok(shown.includes('exclusive write lock, depth 0, until '), shown);
+    assert.ok(/in (59|60) minutes/.test(shown), shown);
+    assert.ok((await page.textContent('#details-live')).includes('locked by \u201cAda (browser)\u201d'));
+    assert.equal(await page.isVisible('#details-unlocked'), false);
+    const seen = await propfind('/props/paper.txt', '<D:lockdiscovery/>');
+    assert.ok(seen.includes('Ada (browser)') && seen.includes('<D:exclusive/>') && seen.includes('<D:depth>0</D:depth>'), seen);
+    assert.ok(/Second-(3600|359\d)/.test(seen), seen);
+    const token = /<D:locktoken><D:href>([^<]+)</.exec(seen)[1];
+    assert.ok(shown.includes(token), `${shown} lacks the token ${token}`);
+  });
+
+  await step('while locked, writes without the token are refused (423) and the page says by whom', async () => {
+    assert.equal((await dav('PUT', '/props/paper.txt', { body: 'overwritten' })).status, 423);
+    await closeDetails(page);
+    await row(page, 'paper.txt').locator('[data-action="delete"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'error', 'delete', '423', 'the resource is locked', '\u201cAda (browser)\u201d');
+    await row(page, 'paper.txt').locator('[data-action="rename"]').click();
+    await confirmDialog(page, { value: 'renamed.txt' });
+    await expectMessage(page, 'error', 'rename', '423', '\u201cAda (browser)\u201d');
+    await page.setInputFiles('#files', [{ name: 'paper.txt', mimeType: 'text/plain', buffer: Buffer.from('new') }]);
+    await expectMessage(page, 'error', 'upload', 'paper.txt', 'locked', '423');
+    assert.equal(await text('/props/paper.txt'), 'paper');
+  });
+
+  await step('the lock is released through the panel (UNLOCK)', async () => {
+    await openDetails(page, 'paper.txt');
+    await page.locator('#details-locks li button').click();
+    await expectPanelMessage(page, 'ok', 'Unlocked');
+    await page.locator('#details-unlocked').waitFor();
+    assert.equal(await page.locator('#details-locks li').count(), 0);
+    assert.equal(await page.locator('#details-wire li .wire-line').nth(1).textContent(), 'UNLOCK /props/paper.txt');
+    assert.ok(!(await propfind('/props/paper.txt', '<D:lockdiscovery/>')).includes('activelock'));
+    await put('/props/paper.txt', 'paper');
+  });
+
+  await step('copying onto an existing file without Overwrite is refused with a plain message (412)', async () => {
+    await put('/props/target.txt', 'target');
+    await copyOrMove(page, 'COPY', '/props/target.txt', false);
+    await expectPanelMessage(page, 'error', '\u201c/props/target.txt\u201d exists; tick Overwrite to replace it', '412');
+    assert.equal(await page.locator('#details-wire li .wire-line').first().textContent(), 'COPY /props/paper.txt');
+    assert.equal(await text('/props/target.txt'), 'target');
+  });
+
+  await step('copying with Overwrite replaces the file, and its properties go with it', async () => {
+    await copyOrMove(page, 'COPY', '/props/target.txt', true);
+    await expectPanelMessage(page, 'ok', 'Copied', 'replacing what was there');
+    assert.equal(await text('/props/target.txt'), 'paper');
+    assert.ok((await propfind('/props/target.txt', '<x:colour xmlns:x="urn:e2e:"/>')).includes('>blue<'));
+    assert.equal(await page.isVisible('#details'), true, 'the panel stays open after a copy');
+  });
+
+  await step('moving to a new name closes the panel and refreshes the listing', async () => {
+    await copyOrMove(page, 'MOVE', 'moved.txt', false);
+    await page.locator('#details').waitFor({ state: 'hidden' });
+    await expectMessage(page, 'ok', 'Moved', '/props/moved.txt');
+    await row(page, 'moved.txt').waitFor();
+    await row(page, 'paper.txt').waitFor({ state: 'detached' });
+    assert.equal(await status('/props/paper.txt'), 404);
+    assert.equal(await status('/props/moved.txt'), 200);
+    assert.equal(await text('/props/moved.txt'), 'paper');
+  });
+
+  await step('a folder has details too, and a hostile lock owner is only text', async () => {
+    await page.goto(url('/'));
+    await openDetails(page, 'props');
+    assert.ok((await page.textContent('#details-live')).includes('Folder'));
+    assert.equal(await page.inputValue('#copy-dest'), '/props copy');
+    assert.ok((await page.textContent('#lock-hint')).includes('Depth: infinity'));
+    const owner = '<img src=x onerror=alert(3)>';
+    await page.fill('#lock-owner', owner);
+    await page.click('#lock-form button[type="submit"]');
+    await page.locator('#details-locks li').waitFor();
+    const shown = await page.textContent('#details-locks li');
+    assert.ok(shown.includes(`Locked by \u201c${owner}\u201d`) && shown.includes('depth infinity'), shown);
+    assert.equal(await page.locator('#details img').count(), 0);
+    // A folder's lock covers what is in it.
+    assert.equal((await dav('PUT', '/props/inside.txt', { body: 'x' })).status, 423);
+    await page.locator('#details-locks li button').click();
+    await page.locator('#details-unlocked').waitFor();
+    await closeDetails(page);
   });
 
   // The root keeps history (scripts/browser-test.sh): docs/history.md.
@@ -375,6 +639,38 @@ try {
     await page.setViewportSize({ width: 390, height: 780 });
     await page.goto(url('/Documents/'));
     await page.screenshot({ path: join(screenshots, 'browser-phone.png') });
+  });
+
+  await step('screenshot of the details panel; on a phone it fills the screen', async () => {
+    await proppatch('/Documents/meeting-notes.md',
+      '<x:status xmlns:x="urn:example:">draft</x:status>' +
+      '<x:reviewer xmlns:x="urn:example:">Grace</x:reviewer>' +
+      '<x:tags xmlns:x="urn:example:"><x:tag>minutes</x:tag><x:tag>monday</x:tag></x:tags>');
+    // On a phone the panel is the whole width, with nothing to scroll sideways.
+    await openDetails(page, 'meeting-notes.md');
+    const fit = await page.evaluate(() => {
+      const panel = document.getElementById('details');
+      return { width: panel.getBoundingClientRect().width, overflow: panel.scrollWidth - panel.clientWidth };
+    });
+    assert.equal(Math.round(fit.width), 390);
+    assert.ok(fit.overflow <= 0, `the panel scrolls sideways by ${fit.overflow}px`);
+    await closeDetails(page);
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    await page.goto(url('/Documents/'));
+    await openDetails(page, 'meeting-notes.md');
+    await page.fill('#lock-owner', 'Grace (browser)');
+    await page.click('#lock-form button[type="submit"]');
+    await page.locator('#details-locks li').waitFor();
+    await deadRow(page, 'reviewer').waitFor();
+    await page.locator('#details-wire li').nth(1).locator('summary').click(); // the LOCK sent
+    // Tall enough for the whole panel, from the top.
+    const tall = await page.evaluate(() => document.getElementById('details').scrollHeight);
+    await page.setViewportSize({ width: 1280, height: Math.min(Math.max(tall, 1000), 3000) });
+    await page.evaluate(() => { document.getElementById('details').scrollTop = 0; });
+    await page.screenshot({ path: join(screenshots, 'browser-details.png') });
+    await page.locator('#details-locks li button').click();
+    await page.locator('#details-unlocked').waitFor();
+    await closeDetails(page);
     console.log(`     screenshots in ${screenshots}`);
   });
 } catch (e) {

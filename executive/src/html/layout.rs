@@ -27,6 +27,8 @@ const ICONS: &str = concat!(
     "<symbol id=\"i-trash\" viewBox=\"0 0 24 24\"><path d=\"M4 7h16M10 11v6M14 11v6\"/><path d=\"m6 7 1 12.5A1.5 1.5 0 0 0 8.5 21h7a1.5 1.5 0 0 0 1.5-1.5L18 7M9 7V4h6v3\"/></symbol>",
     "<symbol id=\"i-new-folder\" viewBox=\"0 0 24 24\"><path d=\"M2.5 7A2.5 2.5 0 0 1 5 4.5h3.8l2.2 2.2h8A2.5 2.5 0 0 1 21.5 9.2V17a2.5 2.5 0 0 1-2.5 2.5H5A2.5 2.5 0 0 1 2.5 17z\"/><path d=\"M12 10v6M9 13h6\"/></symbol>",
     "<symbol id=\"i-restore\" viewBox=\"0 0 24 24\"><path d=\"M4.5 12a7.5 7.5 0 1 0 2.2-5.3L4 9.5\"/><path d=\"M4 4.5v5h5\"/></symbol>",
+    "<symbol id=\"i-info\" viewBox=\"0 0 24 24\"><circle cx=\"12\" cy=\"12\" r=\"9\"/><path d=\"M12 11v5.5M12 7.5v.01\"/></symbol>",
+    "<symbol id=\"i-lock\" viewBox=\"0 0 24 24\"><rect x=\"5\" y=\"10.5\" width=\"14\" height=\"10\" rx=\"2\"/><path d=\"M8 10.5V7.5a4 4 0 0 1 8 0v3\"/></symbol>",
     "<symbol id=\"i-up\" viewBox=\"0 0 24 24\"><path d=\"M12 19V5M6 11l6-6 6 6\"/></symbol>",
     "<symbol id=\"i-home\" viewBox=\"0 0 24 24\"><path d=\"M3 11 12 4l9 7\"/><path d=\"M5 9.5V20h5v-6h4v6h5V9.5\"/></symbol>",
     "</svg>\n"

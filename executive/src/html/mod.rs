@@ -1,5 +1,6 @@
 //! The HTML a GET of a collection returns: a plain index for programs, and for browsers
-//! (`Accept: text/html`) a page to browse, upload, rename and delete with.
+//! (`Accept: text/html`) a page to browse, upload, rename and delete with, and a details
+//! panel that shows and changes an item's properties and locks, and copies and moves it.
 //!
 //! Every name reaches the page only through [`escape`] or [`attr`]; the page's script is a
 //! static file that reads names from the DOM, never from generated code, so no name is ever
@@ -132,7 +133,7 @@ mod tests {
 
     #[test]
     fn inlined_assets_cannot_close_their_element() {
-        for asset in [include_str!("page.css"), include_str!("page.js")] {
+        for asset in [include_str!("page.css"), page::SCRIPT] {
             let lower = asset.to_ascii_lowercase();
             for end in ["</script", "</style", "<!--"] {
                 assert!(!lower.contains(end), "an inlined asset contains {end}");

@@ -1,11 +1,13 @@
 // davd's directory page: sorting, uploads with a progress bar, drag and drop, and the WebDAV
 // actions (MKCOL, MOVE, DELETE, and COPY or MOVE to restore from the history) with a readable
-// message when the server refuses one.
+// message when the server refuses one. The details panel is details.js, served after this
+// file in the same script; it uses the helpers this one returns as `davd`.
 //
 // Safety rule: names come from the DOM (dataset, textContent) and go back only through
-// textContent, input.value or encodeURIComponent, never as markup.
+// textContent, input.value or encodeURIComponent, never as markup. What the server answers
+// is read with DOMParser as XML and shown the same way.
 'use strict';
-(function () {
+const davd = (function () {
   document.documentElement.classList.add('js');
   const $ = (id) => document.getElementById(id);
   // The collection's percent-encoded path, ending in '/'.
@@ -36,6 +38,7 @@
   $('message-close').addEventListener('click', quiet);
 
   const STATUS = {
+    200: 'OK', 201: 'Created', 204: 'No Content', 207: 'Multi-Status',
     400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
     405: 'Method Not Allowed', 409: 'Conflict', 412: 'Precondition Failed',
     413: 'Content Too Large', 415: 'Unsupported Media Type', 423: 'Locked',
@@ -71,12 +74,119 @@
   function explain(what, status, overrides, detail) {
     let text = 'Could not ' + what + ': ' + reason(status, overrides) + ' (' + code(status) + ').';
     // The server's own words help where the page has only a generic reason to give.
-    if (detail && !(overrides && overrides[status])) text += ' The server said: ' + detail;
+    if (detail && !(overrides && overrides[status])) text += ' ' + said(detail);
     return text;
+  }
+
+  function said(words) {
+    return 'The server said: ' + words + (/[.!?]$/.test(words) ? '' : '.');
   }
 
   function quoted(name) {
     return '\u201c' + name + '\u201d';
+  }
+
+  // ---- reading WebDAV answers -----------------------------------------------------------
+
+  const DAV = 'DAV:';
+
+  // An XML answer as a document, or null if it is not well-formed.
+  function xml(text) {
+    const doc = new DOMParser().parseFromString(text || '', 'application/xml');
+    return doc.getElementsByTagName('parsererror').length ? null : doc;
+  }
+
+  // The child element DAV:`name` of `parent` (only a child: an owner may hold hrefs of its own).
+  function davChild(parent, name) {
+    if (!parent) return null;
+    for (const child of parent.children) {
+      if (child.namespaceURI === DAV && child.localName === name) return child;
+    }
+    return null;
+  }
+
+  function textOf(element) {
+    return element ? element.textContent.trim() : '';
+  }
+
+  // The number in a status line such as "HTTP/1.1 424 Failed Dependency".
+  function statusNumber(element) {
+    return Number(textOf(element).split(' ')[1]) || 0;
+  }
+
+  // An href as a path to show: "/e2e/my%20notes.md" -> "/e2e/my notes.md".
+  function hrefPath(href) {
+    let path = href;
+    try { path = new URL(href, location.href).pathname; } catch (e) { /* shown as sent */ }
+    try { return decodeURIComponent(path); } catch (e) { return path; }
+  }
+
+  // The locks of a DAV:lockdiscovery element: who holds each (the owner its client sent),
+  // scope, depth, the seconds left, the token and where it was taken.
+  function readLocks(discovery) {
+    const locks = [];
+    if (!discovery) return locks;
+    for (const lock of discovery.children) {
+      if (lock.namespaceURI !== DAV || lock.localName !== 'activelock') continue;
+      const scope = davChild(lock, 'lockscope');
+      locks.push({
+        scope: scope && scope.firstElementChild ? scope.firstElementChild.localName : 'exclusive',
+        depth: textOf(davChild(lock, 'depth')) || '0',
+        owner: textOf(davChild(lock, 'owner')),
+        seconds: timeoutSeconds(textOf(davChild(lock, 'timeout'))),
+        token: textOf(davChild(davChild(lock, 'locktoken'), 'href')),
+        root: textOf(davChild(davChild(lock, 'lockroot'), 'href')),
+      });
+    }
+    return locks;
+  }
+
+  // "Second-3600" is the time left; "Infinite" (null here) never runs out.
+  function timeoutSeconds(value) {
+    const match = /^Second-(\d+)$/i.exec(value);
+    return match ? Number(match[1]) : null;
+  }
+
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+  // "until 6 Dec 2026, 14:32 (in 59 minutes)", from the seconds a lock has left.
+  function until(seconds) {
+    if (seconds === null) return 'with no time limit';
+    const end = timeFormat.format(new Date(Date.now() + seconds * 1000));
+    const minutes = Math.round(seconds / 60);
+    const left = seconds < 90 ? relative.format(seconds, 'second')
+      : minutes < 120 ? relative.format(minutes, 'minute')
+        : relative.format(Math.round(seconds / 3600), 'hour');
+    return 'until ' + end + ' (' + left + ')';
+  }
+
+  // 'locked by "browser" (exclusive, depth 0) until ...'.
+  function lockSentence(lock) {
+    const who = lock.owner ? 'by ' + quoted(lock.owner) : 'by someone who gave no name';
+    return 'locked ' + who + ' (' + lock.scope + ', depth ' + lock.depth + ') ' + until(lock.seconds);
+  }
+
+  const LOCKDISCOVERY = '<?xml version="1.0" encoding="utf-8"?>\n' +
+    '<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>';
+
+  // Who holds the lock on `href`, as a sentence, or '' if that cannot be found out.
+  async function lockHolder(href) {
+    let response;
+    try {
+      response = await fetch(href, {
+        method: 'PROPFIND',
+        headers: { Depth: '0', 'Content-Type': 'application/xml; charset=utf-8' },
+        body: LOCKDISCOVERY,
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+    } catch (e) {
+      return '';
+    }
+    if (response.status !== 207) return '';
+    const doc = xml(await response.text());
+    const locks = readLocks(doc && doc.getElementsByTagNameNS(DAV, 'lockdiscovery')[0]);
+    return locks.length ? quoted(hrefPath(href)) + ' is ' + lockSentence(locks[0]) + '.' : '';
   }
 
   // The last segment of an href, decoded: how a multistatus names a member.
@@ -93,23 +203,66 @@
     return trimmed.length > 0 && trimmed.length <= 300 ? trimmed : '';
   }
 
+  // The server's own words about a refusal: a short plain-text body, or else the reason davd
+  // also sends in X-MSDAVEXT_Error for Microsoft clients; and the name of the RFC 4918
+  // precondition an XML error body carries (`lock-token-submitted`, ...).
+  function serverWords(response, body) {
+    const type = response.headers.get('content-type');
+    let words = plainDetail(type, body) || msReason(response.headers.get('x-msdavext_error'));
+    const names = errorConditions(type, body).map((c) => c.name);
+    if (names.length) words = (words ? words + ' ' : '') + '(' + names.join(', ') + ')';
+    return words;
+  }
+
+  // "589838; the%20resource%20is%20locked..." -> "the resource is locked...".
+  function msReason(header) {
+    const at = (header || '').indexOf(';');
+    if (at < 0) return '';
+    try { return decodeURIComponent(header.slice(at + 1).trim()); } catch (e) { return ''; }
+  }
+
+  // The conditions of a `<D:error>` body, each with the hrefs it names.
+  function errorConditions(type, body) {
+    if (!type || !/xml/.test(type)) return [];
+    const doc = xml(body);
+    const root = doc && doc.documentElement;
+    if (!root || root.namespaceURI !== DAV || root.localName !== 'error') return [];
+    return Array.from(root.children).map((c) => ({
+      name: c.localName,
+      hrefs: Array.from(c.getElementsByTagNameNS(DAV, 'href')).map((h) => h.textContent.trim()),
+    }));
+  }
+
+  // A refusal in words: what could not be done, why, and what the server said.
   async function failure(what, response, overrides) {
     let body = '';
     try { body = await response.text(); } catch (e) { body = ''; }
-    if (response.status === 207) {
-      const doc = new DOMParser().parseFromString(body, 'application/xml');
-      const failed = [];
-      for (const item of doc.getElementsByTagNameNS('DAV:', 'response')) {
-        const href = item.getElementsByTagNameNS('DAV:', 'href')[0];
-        const status = item.getElementsByTagNameNS('DAV:', 'status')[0];
-        const number = Number(((status && status.textContent) || '').split(' ')[1]);
-        if (number >= 300) {
-          failed.push(quoted(hrefName((href && href.textContent) || '')) + ' ' + reason(number) + ' (' + code(number) + ')');
-        }
-      }
-      return 'Could not ' + what + ' completely: ' + (failed.join('; ') || 'some items failed') + '.';
+    if (response.status === 207) return partly(what, body);
+    const status = response.status;
+    let text = explain(what, status, overrides);
+    // A 423 names the locked resource; its lockdiscovery says who holds the lock.
+    if (status === 423) {
+      const locked = errorConditions(response.headers.get('content-type'), body).flatMap((c) => c.hrefs)[0];
+      const holder = locked ? await lockHolder(locked) : '';
+      if (holder) text += ' ' + holder;
     }
-    return explain(what, response.status, overrides, plainDetail(response.headers.get('content-type'), body));
+    const words = serverWords(response, body);
+    if (words && !(overrides && overrides[status])) text += ' ' + said(words);
+    return text;
+  }
+
+  // A 207 to a request on a folder: which members failed, and why.
+  function partly(what, body) {
+    const doc = new DOMParser().parseFromString(body, 'application/xml');
+    const failed = [];
+    for (const item of doc.getElementsByTagNameNS(DAV, 'response')) {
+      const href = item.getElementsByTagNameNS(DAV, 'href')[0];
+      const number = statusNumber(item.getElementsByTagNameNS(DAV, 'status')[0]);
+      if (number >= 300) {
+        failed.push(quoted(hrefName((href && href.textContent) || '')) + ' ' + reason(number) + ' (' + code(number) + ')');
+      }
+    }
+    return 'Could not ' + what + ' completely: ' + (failed.join('; ') || 'some items failed') + '.';
   }
 
   function badName(name) {
@@ -529,4 +682,11 @@
   $('dav-url').textContent = new URL(collection, location.href).href;
   localiseTimes(document);
   applySort();
+
+  // What details.js uses.
+  return Object.freeze({
+    $, DAV, collection, table, say, quiet, explain, failure, serverWords, code, quoted, badName,
+    humanSize, timeFormat, refresh, xml, davChild, textOf, statusNumber, hrefPath, readLocks,
+    until, lockSentence,
+  });
 })();

@@ -1,6 +1,7 @@
 //! The directory page a browser gets: the listing as a table, with forms to upload, create a
-//! folder, rename and delete. The table is complete without the script; the script
-//! (`page.js`) adds sorting, progress, drag and drop and the WebDAV actions.
+//! folder, rename and delete, and a details panel per item. The table is complete without the
+//! script; the script (`page.js`) adds sorting, progress, drag and drop and the WebDAV actions,
+//! and `details.js` the panel (properties, locks, copy and move).
 
 use std::fmt::Write;
 
@@ -12,7 +13,9 @@ use super::layout::{close, crumbs, open};
 use super::{attr, escape, sort_members};
 use crate::walk::Listed;
 
-const SCRIPT: &str = include_str!("page.js");
+/// The page's one script: `page.js`, then `details.js`, which uses what `page.js` hands it.
+/// One element, so that the page keeps a single nonce-tagged script.
+pub(super) const SCRIPT: &str = concat!(include_str!("page.js"), include_str!("details.js"));
 
 /// The browser page for the collection at `path`, with what it offers about `history`.
 pub fn browser_page(
@@ -41,6 +44,9 @@ pub fn browser_page(
     footer(&mut html, &members);
     html.push_str("</main>\n");
     dialog(&mut html);
+    if history.allows_changes() {
+        details_panel(&mut html);
+    }
     close(&mut html, nonce, Some(SCRIPT));
     html
 }
@@ -121,12 +127,16 @@ fn action_buttons(actions: RowActions, name_attr: &str) -> String {
         "<button type=\"button\" class=\"icon-button\" data-action=\"restore\" title=\"Restore\" \
          aria-label=\"Restore {name_attr}\"><svg class=\"icon\"><use href=\"#i-restore\"/></svg></button>"
     );
+    let details = format!(
+        "<button type=\"button\" class=\"icon-button\" data-action=\"details\" title=\"Details\" \
+         aria-label=\"Details of {name_attr}\" aria-haspopup=\"dialog\"><svg class=\"icon\"><use href=\"#i-info\"/></svg></button>"
+    );
     let delete = format!(
         "<button type=\"button\" class=\"icon-button danger\" data-action=\"delete\" title=\"Delete\" \
          aria-label=\"Delete {name_attr}\"><svg class=\"icon\"><use href=\"#i-trash\"/></svg></button>"
     );
     match actions {
-        RowActions::Change => rename + &delete,
+        RowActions::Change => details + &rename + &delete,
         RowActions::Restore { delete: true } => restore + &delete,
         RowActions::Restore { delete: false } => restore,
         RowActions::Nothing => String::new(),
@@ -208,6 +218,58 @@ fn dialog(html: &mut String) {
     );
 }
 
+/// The details panel: a dialog the script fills in from a PROPFIND of one item, with forms for
+/// PROPPATCH, LOCK and UNLOCK, COPY and MOVE, and the requests it sent. It holds no name:
+/// the script writes those with `textContent`.
+fn details_panel(html: &mut String) {
+    html.push_str(
+        "<dialog id=\"details\" class=\"details\" aria-labelledby=\"details-title\">\
+         <div class=\"details-head\"><h2 id=\"details-title\">Details</h2>\
+         <button type=\"button\" id=\"details-close\" class=\"close\" aria-label=\"Close details\">\u{d7}</button></div>\
+         <p class=\"details-where\"><code id=\"details-path\"></code></p>\
+         <div id=\"details-message\" class=\"message\" role=\"status\" hidden><span id=\"details-message-text\"></span></div>\n\
+         <section class=\"part\" aria-labelledby=\"details-live-title\">\
+         <h3 id=\"details-live-title\">Live properties <span class=\"method\">PROPFIND</span></h3>\
+         <dl id=\"details-live\" class=\"facts\"></dl>\
+         <details class=\"more\"><summary>More that the server computes</summary>\
+         <dl id=\"details-computed\" class=\"facts small\"></dl></details></section>\n\
+         <section class=\"part\" aria-labelledby=\"details-lock-title\">\
+         <h3 id=\"details-lock-title\">Lock <span class=\"method\">LOCK \u{b7} UNLOCK</span></h3>\
+         <ul id=\"details-locks\" class=\"locks\"></ul>\
+         <p id=\"details-unlocked\" class=\"hint\" hidden>Not locked.</p>\
+         <form id=\"lock-form\" class=\"fields\" autocomplete=\"off\">\
+         <label class=\"field\"><span>Owner</span><input id=\"lock-owner\" maxlength=\"200\" value=\"browser\"></label>\
+         <div class=\"buttons\"><button type=\"submit\" class=\"button\"><svg class=\"icon\"><use href=\"#i-lock\"/></svg><span>Lock</span></button></div></form>\
+         <p id=\"lock-hint\" class=\"hint\"></p></section>\n\
+         <section class=\"part\" aria-labelledby=\"details-dead-title\">\
+         <h3 id=\"details-dead-title\">Dead properties <span class=\"method\">PROPPATCH</span></h3>\
+         <p class=\"hint\">Kept for clients and never interpreted by the server; PROPPATCH sets and removes them, all or nothing.</p>\
+         <div class=\"props-wrap\"><table id=\"dead-props\" class=\"props\"><thead><tr>\
+         <th>Namespace</th><th>Name</th><th>Value</th><th><span class=\"sr\">Actions</span></th></tr></thead><tbody></tbody></table></div>\
+         <p id=\"dead-empty\" class=\"hint\" hidden>None yet.</p>\
+         <form id=\"prop-form\" class=\"fields\" autocomplete=\"off\">\
+         <label class=\"field\"><span>Namespace</span><input id=\"prop-ns\" value=\"urn:example:\" spellcheck=\"false\"></label>\
+         <label class=\"field\"><span>Name</span><input id=\"prop-name\" spellcheck=\"false\" required maxlength=\"200\"></label>\
+         <label class=\"field wide\"><span>Value</span><input id=\"prop-value\" spellcheck=\"false\"></label>\
+         <label class=\"check wide\"><input type=\"checkbox\" id=\"prop-protected\"><span>Also set <code>DAV:getlastmodified</code> \
+         in the same request: it is protected, so nothing changes (PROPPATCH is atomic)</span></label>\
+         <div class=\"buttons wide\"><button type=\"submit\" class=\"button primary\">Set property</button></div></form>\
+         <ul id=\"prop-results\" class=\"statuses\" aria-live=\"polite\" hidden></ul></section>\n\
+         <section class=\"part\" aria-labelledby=\"details-copy-title\">\
+         <h3 id=\"details-copy-title\">Copy or move <span class=\"method\">COPY \u{b7} MOVE</span></h3>\
+         <form id=\"copy-form\" class=\"fields\" autocomplete=\"off\">\
+         <label class=\"field wide\"><span>Destination</span><input id=\"copy-dest\" spellcheck=\"false\" required></label>\
+         <label class=\"check wide\"><input type=\"checkbox\" id=\"copy-overwrite\"><span>Overwrite: replace what is at the destination</span></label>\
+         <div class=\"buttons wide\"><button type=\"submit\" class=\"button\" data-method=\"COPY\">Copy</button>\
+         <button type=\"submit\" class=\"button\" data-method=\"MOVE\">Move</button></div></form></section>\n\
+         <section class=\"part\" aria-labelledby=\"details-wire-title\">\
+         <h3 id=\"details-wire-title\">What the page sent</h3>\
+         <p class=\"hint\">The panel's requests and the server's answers, newest first.</p>\
+         <ol id=\"details-wire\" class=\"wire\"></ol></section>\
+         </dialog>\n",
+    );
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -248,6 +310,61 @@ pub(super) mod tests {
         assert!(page.contains("1.5 kB"));
         assert!(page.contains("2024-02-29 12:34 UTC"));
         assert!(page.contains("<script nonce=\"n0nce\">"));
+        assert!(
+            page.contains(
+                "aria-label=\"Details of &lt;img src=x onerror=alert(1)>&quot;&#39;.txt\""
+            )
+        );
+    }
+
+    /// The page's markup, without the inlined script (which names the actions it handles).
+    fn markup(page: &str) -> &str {
+        &page[..page.find("<script").unwrap()]
+    }
+
+    #[test]
+    fn every_item_of_a_live_folder_has_details() {
+        let page = browser_page(
+            &DavPath::root(),
+            vec![listed("/a.txt", false, 3), listed("/z", true, 0)],
+            "n",
+            &PageHistory::None,
+        );
+        let html = markup(&page);
+        assert_eq!(html.matches("data-action=\"details\"").count(), 2);
+        assert!(html.contains("aria-label=\"Details of z\" aria-haspopup=\"dialog\""));
+        // Details comes first in a row, before rename and delete.
+        let row = &html[html.find("data-name=\"a.txt\"").unwrap()..];
+        let details = row.find("data-action=\"details\"").unwrap();
+        assert!(details < row.find("data-action=\"rename\"").unwrap());
+        // One panel, filled in by the script: no name in it, and every part it needs.
+        assert_eq!(html.matches("<dialog id=\"details\"").count(), 1);
+        let panel = &html[html.find("<dialog id=\"details\"").unwrap()..];
+        assert!(!panel.contains("a.txt"), "{panel}");
+        for id in [
+            "details-title",
+            "details-message",
+            "details-live",
+            "details-locks",
+            "lock-form",
+            "lock-owner",
+            "dead-props",
+            "prop-form",
+            "prop-protected",
+            "prop-results",
+            "copy-form",
+            "copy-dest",
+            "copy-overwrite",
+            "details-wire",
+        ] {
+            assert!(
+                panel.contains(&format!("id=\"{id}\"")),
+                "no {id} in {panel}"
+            );
+        }
+        assert!(panel.contains("data-method=\"COPY\""));
+        assert!(panel.contains("data-method=\"MOVE\""));
+        assert!(html.contains("<symbol id=\"i-info\""));
     }
 
     #[test]
@@ -298,6 +415,11 @@ pub(super) mod tests {
         assert!(!page.contains("data-action=\"delete\""));
         assert!(!page.contains("id=\"upload\""), "no uploads into a view");
         assert!(!page.contains("id=\"mkcol\""), "no new folders in a view");
+        assert!(!markup(&page).contains("data-action=\"details\""));
+        assert!(
+            !page.contains("<dialog id=\"details\""),
+            "no details panel in a view"
+        );
         assert!(page.contains("Earlier versions of <a href=\"/docs/report.docx\">"));
     }
 
@@ -318,6 +440,8 @@ pub(super) mod tests {
         assert!(page.contains("data-action=\"restore\""));
         assert!(page.contains("data-action=\"delete\""));
         assert!(!page.contains("data-action=\"rename\""));
+        assert!(!markup(&page).contains("data-action=\"details\""));
+        assert!(!page.contains("<dialog id=\"details\""));
     }
 
     #[test]
