@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, test_database};
+use davd_subsystems::conformance::s3::test_store;
 use davd_tests::TestServer;
 use reqwest::StatusCode;
 
@@ -27,15 +29,61 @@ fn config_keeping(kind: &str, history: &str) -> String {
     )
 }
 
-/// The namespace kinds that keep history.
-const KINDS: [&str; 3] = ["fs", "memory", "sled"];
+/// The namespace kinds that keep history. `s3` runs only with a test database and store
+/// (`davd_subsystems::conformance::s3`), and says loudly when it does not.
+const KINDS: [&str; 4] = ["fs", "memory", "sled", "s3"];
+
+/// A server under test, with what drops its s3 tree's schema when it is done.
+struct Keeping {
+    server: TestServer,
+    _schema: Option<SchemaGuard>,
+}
+
+impl std::ops::Deref for Keeping {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
+}
+
+/// A `/` mount of `kind` keeping `history`: [`config_keeping`], or for `s3` a fresh prefix of
+/// the test store with its tree, properties and locks in a fresh schema of the test
+/// database; `None` (after the loud skip line) when s3 has neither.
+async fn server_keeping(kind: &str, history: &str) -> Option<Keeping> {
+    if kind != "s3" {
+        let server = TestServer::configured(&config_keeping(kind, history)).await;
+        return Some(Keeping {
+            server,
+            _schema: None,
+        });
+    }
+    let store = test_store()?;
+    let url = test_database()?;
+    let schema = fresh_schema();
+    let config = format!(
+        "[cluster]\ndatabase = \"{url}\"\nschema = \"{schema}\"\ninstance = \"history\"\n\n\
+         [[mount]]\nscope = \"/\"\nnamespace = {{ {} }}\n\
+         properties = {{ kind = \"postgres\" }}\nlocks = {{ kind = \"postgres\" }}\n\
+         history = {history}\n",
+        store.table_keys()
+    );
+    let server = TestServer::configured(&config).await;
+    Some(Keeping {
+        server,
+        _schema: Some(SchemaGuard { url, schema }),
+    })
+}
 
 /// A server keeping 30 days of history on `/` for each kind that keeps it: the embedded
-/// default (fs with sled properties) and each kind under [`config_keeping`].
-async fn keeping_each_kind() -> Vec<TestServer> {
-    let mut servers = vec![keeping().await];
+/// default (fs with sled properties) and each other kind under [`server_keeping`].
+async fn keeping_each_kind() -> Vec<Keeping> {
+    let mut servers = vec![Keeping {
+        server: keeping().await,
+        _schema: None,
+    }];
     for kind in KINDS.iter().filter(|k| **k != "fs") {
-        servers.push(TestServer::configured(&config_keeping(kind, "{ keep = \"30d\" }")).await);
+        servers.extend(server_keeping(kind, "{ keep = \"30d\" }").await);
     }
     servers
 }
@@ -299,8 +347,10 @@ async fn without_history_nothing_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_versions_keeps_the_newest() {
     for kind in KINDS {
-        let config = config_keeping(kind, "{ keep = \"7d\", max_versions = 2 }");
-        let s = TestServer::configured(&config).await;
+        let history = "{ keep = \"7d\", max_versions = 2 }";
+        let Some(s) = server_keeping(kind, history).await else {
+            continue;
+        };
         for v in ["1", "2", "3", "4", "5"] {
             s.put("/a.txt", v).await;
         }
@@ -461,8 +511,10 @@ async fn the_browser_page_offers_to_restore() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pruning_leaves_the_versions_of_paths_below_alone() {
     for kind in KINDS {
-        let config = config_keeping(kind, "{ keep = \"7d\", max_versions = 1 }");
-        let s = TestServer::configured(&config).await;
+        let history = "{ keep = \"7d\", max_versions = 1 }";
+        let Some(s) = server_keeping(kind, history).await else {
+            continue;
+        };
         let stamped = "2020-01-01T00-00-00Z.txt";
         s.mkcol("/x").await;
         s.put(&format!("/x/{stamped}"), "inner 1").await;

@@ -39,7 +39,7 @@ pub use settings::{
     ClusterSettings, ClusterTable, DATABASE_VARIABLE, DEFAULT_CONNECTIONS,
     DEFAULT_LATCH_CONNECTIONS, describe,
 };
-pub(crate) use unit::Ride;
+pub(crate) use unit::{Ride, Unit};
 
 use davd_registry::SubsystemResult;
 

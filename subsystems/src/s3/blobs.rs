@@ -14,7 +14,9 @@ use object_store::{
     RetryConfig,
 };
 
-use davd_registry::{ByteRange, ByteStream, SubsystemError, SubsystemResult};
+use davd_registry::{
+    Body, ByteRange, ByteStream, OpenedContent, StatusCode, SubsystemError, SubsystemResult,
+};
 
 use super::budget::UploadBudget;
 use super::deadlines::{self, ANSWER, STALL, Stalling, StoreSilent};
@@ -239,5 +241,28 @@ pub(super) fn store_error(e: &object_store::Error) -> SubsystemError {
             tracing::warn!(error = %other, "a call to the object store failed");
             SubsystemError::unavailable("the object store did not answer; try again")
         }
+    }
+}
+
+/// The content of an opened resource: its blob, read when asked.
+pub(super) struct BlobContent {
+    pub(super) blobs: Blobs,
+    pub(super) blob: String,
+    pub(super) len: u64,
+}
+
+#[async_trait::async_trait]
+impl OpenedContent for BlobContent {
+    async fn read(self: Box<Self>, range: Option<ByteRange>) -> SubsystemResult<Body> {
+        if self.len == 0 {
+            return Ok(Body::Empty);
+        }
+        if range.is_some_and(|r| r.end >= self.len || r.start > r.end) {
+            return Err(SubsystemError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range outside the content",
+            ));
+        }
+        Ok(Body::Stream(self.blobs.read(&self.blob, range).await?))
     }
 }

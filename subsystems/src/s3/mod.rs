@@ -14,6 +14,7 @@
 //! | transactions | `transaction.rs` | changes of several rows or whole trees, as one unit |
 //! | segments | `segment.rs` | a partial PUT composes a new blob from the old one |
 //! | collector | `collector.rs` | removes blobs unreferenced past the grace period |
+//! | history | `history.rs` | versions and trash: key spaces of the tree's rows, no bytes copied |
 //! | orphan scan | `orphans.rs` | removes objects under the prefix that nothing names |
 //! | fail points | `failpoint.rs` | where the crash tests abort the process (debug builds) |
 //! | [`Audit`] | `audit.rs` | for tests: blobs rows name against blobs the bucket holds |
@@ -39,6 +40,7 @@ mod budget;
 mod collector;
 mod deadlines;
 mod failpoint;
+mod history;
 mod orphans;
 mod segment;
 mod settings;
@@ -53,13 +55,13 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use davd_registry::{
-    Body, ByteRange, ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened,
-    OpenedContent, ResourceMeta, Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode,
-    WriteReceipt,
+    ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
+    Staged, StatusCode, SubsystemError, SubsystemResult, WriteMode, WriteReceipt,
 };
 
 #[cfg(any(test, feature = "testing"))]
 pub use audit::Audit;
+use blobs::BlobContent;
 pub use blobs::{Blobs, PART_SIZE, PARTS_IN_FLIGHT};
 pub use budget::UploadBudget;
 pub use collector::{ROUND_EVERY, SCAN_EVERY_ROUNDS};
@@ -68,7 +70,7 @@ pub use settings::{
     DEFAULT_UPLOAD_BUFFER_MIB, S3Settings, S3Table, SECRET_KEY_VARIABLE,
 };
 
-use crate::postgres::{Cluster, paths};
+use crate::postgres::Cluster;
 use transaction::ReleaseFrom;
 
 /// Members read from the database per batch of a listing.
@@ -82,6 +84,9 @@ pub struct S3Namespace {
     store: String,
     /// How long an unreferenced blob is kept before the collector removes it.
     grace: std::time::Duration,
+    /// The key space of the rows this namespace serves: `""` for the live tree, or a history
+    /// shelf's ([`history::VERSIONS`], [`history::TRASH`]), put before every `dir`.
+    space: &'static str,
 }
 
 impl S3Namespace {
@@ -91,12 +96,10 @@ impl S3Namespace {
             blobs: Blobs::new(settings)?,
             store: settings.store(),
             grace: settings.grace,
+            space: "",
             cluster,
         };
-        namespace
-            .cluster
-            .query(tree::MAKE_ROOT, &[&namespace.store, &tree::fresh_etag()])
-            .await?;
+        namespace.make_root().await?;
         Ok(namespace)
     }
 
@@ -106,7 +109,7 @@ impl S3Namespace {
     }
 
     async fn row(&self, path: &DavPath) -> SubsystemResult<Option<(ResourceMeta, Option<String>)>> {
-        let (dir, name) = paths::split(path);
+        let (dir, name) = self.split(path);
         let rows = self
             .cluster
             .query(tree::STAT, &[&self.store, &dir, &name])
@@ -134,29 +137,6 @@ fn no_parent() -> SubsystemError {
     SubsystemError::conflict("the parent collection does not exist")
 }
 
-/// The content of an opened resource: its blob, read when asked.
-struct BlobContent {
-    blobs: Blobs,
-    blob: String,
-    len: u64,
-}
-
-#[async_trait]
-impl OpenedContent for BlobContent {
-    async fn read(self: Box<Self>, range: Option<ByteRange>) -> SubsystemResult<Body> {
-        if self.len == 0 {
-            return Ok(Body::Empty);
-        }
-        if range.is_some_and(|r| r.end >= self.len || r.start > r.end) {
-            return Err(SubsystemError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range outside the content",
-            ));
-        }
-        Ok(Body::Stream(self.blobs.read(&self.blob, range).await?))
-    }
-}
-
 #[async_trait]
 impl NamespaceManager for S3Namespace {
     fn kind(&self) -> &'static str {
@@ -175,7 +155,7 @@ impl NamespaceManager for S3Namespace {
             }
             None => return Err(SubsystemError::not_found()),
         }
-        let dir = paths::children(path);
+        let dir = self.children(path);
         let cluster = self.cluster.clone();
         let store = self.store.clone();
         // Pages of members after the last name seen; `None` once a short page came.
@@ -318,8 +298,8 @@ impl NamespaceManager for S3Namespace {
         if path.is_root() {
             return Err(is_collection_error());
         }
-        let (dir, name) = paths::split(path);
-        let (parent_dir, parent_name) = path.parent().map(|p| paths::split(&p)).unwrap_or_default();
+        let (dir, name) = self.split(path);
+        let (parent_dir, parent_name) = path.parent().map(|p| self.split(&p)).unwrap_or_default();
         let tag = staged.keep_previous.then(|| {
             staged
                 .backup_tag
@@ -411,8 +391,8 @@ impl NamespaceManager for S3Namespace {
         let Some(parent) = path.parent() else {
             return Err(exists());
         };
-        let (dir, name) = paths::split(path);
-        let (parent_dir, parent_name) = paths::split(&parent);
+        let (dir, name) = self.split(path);
+        let (parent_dir, parent_name) = self.split(&parent);
         let made = self
             .cluster
             .query(
@@ -441,8 +421,8 @@ impl NamespaceManager for S3Namespace {
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
-        let (dir, name) = paths::split(path);
-        let (from, to) = paths::below(path);
+        let (dir, name) = self.split(path);
+        let (from, to) = self.below(path);
         let instance = self.cluster.instance().to_owned();
         let tag = tag.to_owned();
         let answers = self
@@ -464,8 +444,8 @@ impl NamespaceManager for S3Namespace {
         if !self.is_detached(&detached.handle).await? {
             return Err(SubsystemError::not_found());
         }
-        let (dir, name) = paths::split(&detached.path);
-        let (from, to) = paths::below(&detached.path);
+        let (dir, name) = self.split(&detached.path);
+        let (from, to) = self.below(&detached.path);
         self.transaction(
             &[
                 (tree::REMOVE_TREE, &[&dir, &name, &from, &to]),
@@ -517,9 +497,9 @@ impl NamespaceManager for S3Namespace {
 
     /// The copy names the same blob: nothing is copied in S3.
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let (from_dir, from_name) = paths::split(from);
-        let (to_dir, to_name) = paths::split(to);
-        let (parent_dir, parent_name) = to.parent().map(|p| paths::split(&p)).unwrap_or_default();
+        let (from_dir, from_name) = self.split(from);
+        let (to_dir, to_name) = self.split(to);
+        let (parent_dir, parent_name) = to.parent().map(|p| self.split(&p)).unwrap_or_default();
         let etag = tree::fresh_etag();
         let answers = self
             .transaction(
@@ -559,11 +539,11 @@ impl NamespaceManager for S3Namespace {
         if !self.parent_is_collection(to).await? {
             return Err(no_parent());
         }
-        let (old_prefix, old_end) = paths::below(from);
-        let new_prefix = paths::children(to);
+        let (old_prefix, old_end) = self.below(from);
+        let new_prefix = self.children(to);
         let after_prefix = old_prefix.chars().count() as i32 + 1;
-        let (from_dir, from_name) = paths::split(from);
-        let (to_dir, to_name) = paths::split(to);
+        let (from_dir, from_name) = self.split(from);
+        let (to_dir, to_name) = self.split(to);
         let answers = self
             .transaction(
                 &[
@@ -587,7 +567,7 @@ impl NamespaceManager for S3Namespace {
         path: &DavPath,
         modified: SystemTime,
     ) -> SubsystemResult<SystemTime> {
-        let (dir, name) = paths::split(path);
+        let (dir, name) = self.split(path);
         let rows = self
             .cluster
             .query(
@@ -598,6 +578,12 @@ impl NamespaceManager for S3Namespace {
         let row = rows.first().ok_or_else(SubsystemError::not_found)?;
         row.try_get::<_, SystemTime>(0)
             .map_err(|e| SubsystemError::internal(format!("an unreadable row: {e}")))
+    }
+
+    /// History in key spaces of the same rows (`history.rs`): filing moves rows, and the
+    /// blobs they name stay where they are.
+    async fn history_area(&self) -> SubsystemResult<Arc<dyn davd_registry::HistoryArea>> {
+        Ok(Arc::new(history::S3History::open(self).await?))
     }
 }
 

@@ -1,7 +1,9 @@
 //! The tree in PostgreSQL: one row per resource in `davd_s3_tree` (migration 2), keyed by
 //! the namespace's `store`, the parent's path (`dir`) and the name, as the property rows are
 //! (`postgres/paths.rs`): a collection's members are the rows of one `dir`, a subtree the
-//! range of `dir` below it, in byte order. `$1` is always the store.
+//! range of `dir` below it, in byte order. `$1` is always the store. A history shelf's rows
+//! are in the same table and store, with a letter before their `dir` (`history.rs`): every
+//! query that asks whether a blob is still named counts them.
 
 use std::time::SystemTime;
 
@@ -17,9 +19,10 @@ pub const STAT: &str = "SELECT blob, len, etag, created, modified FROM davd_s3_t
 pub const LIST_PAGE: &str = "SELECT name, blob, len, etag, created, modified FROM davd_s3_tree \
                              WHERE store = $1 AND dir = $2 AND name > $3 ORDER BY name LIMIT $4";
 
-/// The root collection, made once by whichever instance opens the store first.
+/// The root collection of the key space `$3` (`''`, the live tree, or a history shelf's),
+/// made once by whichever instance opens the store first.
 pub const MAKE_ROOT: &str = "INSERT INTO davd_s3_tree (store, dir, name, blob, len, etag, \
-                             created, modified) VALUES ($1, '', '', NULL, 0, $2, now(), now()) \
+                             created, modified) VALUES ($1, $3, '', NULL, 0, $2, now(), now()) \
                              ON CONFLICT DO NOTHING";
 
 /// A collection at `$2`, `$3` under the collection `$4`, `$5`; a row if it was made.
