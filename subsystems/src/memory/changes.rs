@@ -1,6 +1,9 @@
 //! The change log of [`super::MemoryProperties`]: entries in memory, gone with the process.
 //! Each log has an epoch of its own, made when it is, so that a token handed out before a
 //! restart is refused after it rather than read against a log that starts again at 1.
+//!
+//! The sled log (`crate::sled_store::changes`) is this log, restored from the state database
+//! when it opens and written back when it closes.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -38,6 +41,29 @@ impl Default for MemoryChangeLog {
 impl MemoryChangeLog {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A log of `epoch` holding `entries` (oldest first, consecutive seqs ending at
+    /// `bounds.end`, none at or below `bounds.pruned_to`).
+    pub(crate) fn restored(epoch: String, entries: Vec<LoggedChange>, bounds: Bounds) -> Self {
+        MemoryChangeLog {
+            epoch,
+            log: Mutex::new(Entries {
+                entries: entries.into(),
+                bounds,
+            }),
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The entries after `seq`, and the bounds they were read with.
+    pub(crate) fn after(&self, seq: u64) -> (Vec<LoggedChange>, Bounds) {
+        let log = self.entries();
+        let skip = usize::try_from(seq.saturating_sub(log.bounds.pruned_to)).unwrap_or(usize::MAX);
+        (log.entries.iter().skip(skip).cloned().collect(), log.bounds)
     }
 
     /// The entries; a panic elsewhere while they were held left them whole (every change

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use davd_registry::{Change, ChangeKind, PropertyManager, Since, StatusCode};
+use davd_registry::{Change, ChangeKind, KEPT_CHANGES, PropertyManager, Since, StatusCode};
 
 use super::super::{SledProperties, StateDb, StateError, StateOptions, open_state};
 use super::*;
