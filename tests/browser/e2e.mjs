@@ -50,6 +50,11 @@ async function lock(path) {
     body,
   });
   assert.equal(response.status, 200, `LOCK ${path}`);
+  return response.headers.get('lock-token');
+}
+
+async function unlock(path, lockToken) {
+  assert.equal((await dav('UNLOCK', path, { headers: { 'Lock-Token': lockToken } })).status, 204, `UNLOCK ${path}`);
 }
 
 async function davText(method, path, { headers = {}, body } = {}) {
@@ -194,6 +199,29 @@ async function setProperty(page, ns, name, value, { protectedToo = false } = {})
   await page.fill('#prop-value', value);
   await page.setChecked('#prop-protected', protectedToo);
   await page.click('#prop-form button[type="submit"]');
+}
+
+// The lock tokens the page keeps (sessionStorage), by decoded path.
+const heldTokens = async (page) => page.evaluate(() => {
+  const held = JSON.parse(sessionStorage.getItem('davd-lock-tokens') || '{}');
+  return Object.fromEntries(Object.entries(held).map(([key, entry]) => [key, entry.token]));
+});
+
+// The lock tokens in the lockdiscovery of `path`, as the test's own client sees it.
+const lockTokens = async (path) => Array.from((await propfind(path, '<D:lockdiscovery/>'))
+  .matchAll(/<D:locktoken><D:href>([^<]+)</g), (m) => m[1]);
+
+// Locks the item shown in the panel for `owner`, and returns the token the page kept.
+async function lockInPanel(page, path, owner) {
+  await page.fill('#lock-owner', owner);
+  await page.click('#lock-form button[type="submit"]');
+  await expectPanelMessage(page, 'ok', 'Locked', 'urn:uuid:');
+  await page.locator('#details-locks li').waitFor();
+  const [token] = await lockTokens(path);
+  assert.ok(token, `${path} is not locked`);
+  const key = decodeURIComponent(path).replace(/\/$/, '');
+  assert.equal((await heldTokens(page))[key], token, 'the page keeps the token of its lock');
+  return token;
 }
 
 async function copyOrMove(page, method, destination, overwrite) {
@@ -480,18 +508,33 @@ try {
     assert.ok(shown.includes(token), `${shown} lacks the token ${token}`);
   });
 
-  await step('while locked, writes without the token are refused (423) and the page says by whom', async () => {
+  await step('while locked, a client without the token is refused (423); the panel says the page holds it', async () => {
     assert.equal((await dav('PUT', '/props/paper.txt', { body: 'overwritten' })).status, 423);
-    await closeDetails(page);
-    await row(page, 'paper.txt').locator('[data-action="delete"]').click();
-    await confirmDialog(page);
-    await expectMessage(page, 'error', 'delete', '423', 'the resource is locked', '\u201cAda (browser)\u201d');
-    await row(page, 'paper.txt').locator('[data-action="rename"]').click();
-    await confirmDialog(page, { value: 'renamed.txt' });
-    await expectMessage(page, 'error', 'rename', '423', '\u201cAda (browser)\u201d');
-    await page.setInputFiles('#files', [{ name: 'paper.txt', mimeType: 'text/plain', buffer: Buffer.from('new') }]);
-    await expectMessage(page, 'error', 'upload', 'paper.txt', 'locked', '423');
+    assert.ok((await page.textContent('#details-locks li')).includes('held by this page'));
+    const [token] = await lockTokens('/props/paper.txt');
+    assert.deepEqual(await heldTokens(page), { '/props/paper.txt': token });
+    assert.equal(await page.getAttribute('#details-locks li button', 'data-token'), token);
     assert.equal(await text('/props/paper.txt'), 'paper');
+  });
+
+  await step('while locked, the panel\'s PROPPATCH carries the page\'s token (If) and succeeds', async () => {
+    const [token] = await lockTokens('/props/paper.txt');
+    await setProperty(page, 'urn:e2e:', 'state', 'edited under the lock');
+    await expectStatuses(page, 'urn:e2e:state \u2014 200 OK');
+    await expectPanelMessage(page, 'ok', 'Set urn:e2e:state');
+    assert.ok((await propfind('/props/paper.txt', '<x:state xmlns:x="urn:e2e:"/>')).includes('>edited under the lock<'));
+    const sent = page.locator('#details-wire li').nth(1);
+    assert.equal(await sent.locator('.wire-line').textContent(), 'PROPPATCH /props/paper.txt');
+    assert.ok((await sent.locator('.wire-request').textContent()).includes(`If: </props/paper.txt> (<${token}>)`));
+    await closeDetails(page);
+  });
+
+  await step('while locked, an upload over the file from the page succeeds, and the lock stays', async () => {
+    const [token] = await lockTokens('/props/paper.txt');
+    await page.setInputFiles('#files', [{ name: 'paper.txt', mimeType: 'text/plain', buffer: Buffer.from('new') }]);
+    await expectMessage(page, 'ok', 'Uploaded \u201cpaper.txt\u201d');
+    assert.equal(await text('/props/paper.txt'), 'new');
+    assert.deepEqual(await lockTokens('/props/paper.txt'), [token]);
   });
 
   await step('the lock is released through the panel (UNLOCK)', async () => {
@@ -502,6 +545,7 @@ try {
     assert.equal(await page.locator('#details-locks li').count(), 0);
     assert.equal(await page.locator('#details-wire li .wire-line').nth(1).textContent(), 'UNLOCK /props/paper.txt');
     assert.ok(!(await propfind('/props/paper.txt', '<D:lockdiscovery/>')).includes('activelock'));
+    assert.deepEqual(await heldTokens(page), {}, 'the page forgets the token it unlocked');
     await put('/props/paper.txt', 'paper');
   });
 
@@ -532,6 +576,52 @@ try {
     assert.equal(await text('/props/moved.txt'), 'paper');
   });
 
+  await step('a file locked in the panel is renamed from its row, after a reload (the token is per tab)', async () => {
+    await put('/props/draft.txt', 'draft');
+    await page.goto(url('/props/'));
+    await openDetails(page, 'draft.txt');
+    await lockInPanel(page, '/props/draft.txt', 'Ada (browser)');
+    await closeDetails(page);
+    // sessionStorage: a reload of the tab keeps the token.
+    await page.reload();
+    await row(page, 'draft.txt').locator('[data-action="rename"]').click();
+    await confirmDialog(page, { value: 'final.txt' });
+    await expectMessage(page, 'ok', 'Renamed');
+    await row(page, 'final.txt').waitFor();
+    assert.equal(await status('/props/draft.txt'), 404);
+    assert.equal(await status('/props/final.txt'), 200);
+    // davd removes the lock of what moved (RFC 4918 §7.5: a MOVE does not move the lock), and
+    // the page forgets its token.
+    assert.deepEqual(await lockTokens('/props/final.txt'), []);
+    assert.deepEqual(await heldTokens(page), {});
+  });
+
+  await step('a file locked in the panel is deleted from its row', async () => {
+    await openDetails(page, 'final.txt');
+    await lockInPanel(page, '/props/final.txt', 'Ada (browser)');
+    await closeDetails(page);
+    await row(page, 'final.txt').locator('[data-action="delete"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'ok', 'Deleted');
+    await row(page, 'final.txt').waitFor({ state: 'detached' });
+    assert.equal(await status('/props/final.txt'), 404);
+    assert.deepEqual(await heldTokens(page), {});
+  });
+
+  await step('a lock someone else took still refuses the page\'s delete (423, and by whom)', async () => {
+    await put('/props/theirs.txt', 'theirs');
+    const theirs = await lock('/props/theirs.txt');
+    await page.reload();
+    await row(page, 'theirs.txt').locator('[data-action="delete"]').click();
+    await confirmDialog(page);
+    await expectMessage(page, 'error', 'delete', 'locked', '423', 'lock-token-submitted', '\u201csomeone else\u201d');
+    assert.equal(await text('/props/theirs.txt'), 'theirs');
+    await openDetails(page, 'theirs.txt');
+    assert.ok(!(await page.textContent('#details-locks li')).includes('held by this page'));
+    await closeDetails(page);
+    await unlock('/props/theirs.txt', theirs);
+  });
+
   await step('a folder has details too, and a hostile lock owner is only text', async () => {
     await page.goto(url('/'));
     await openDetails(page, 'props');
@@ -547,8 +637,28 @@ try {
     assert.equal(await page.locator('#details img').count(), 0);
     // A folder's lock covers what is in it.
     assert.equal((await dav('PUT', '/props/inside.txt', { body: 'x' })).status, 423);
+    await closeDetails(page);
+  });
+
+  await step('in a folder the page locked, it uploads and renames with the folder\'s token', async () => {
+    const [token] = await lockTokens('/props/');
+    assert.equal((await heldTokens(page))['/props'], token);
+    await page.goto(url('/props/'));
+    await page.setInputFiles('#files', [{ name: 'inside.txt', mimeType: 'text/plain', buffer: Buffer.from('inside') }]);
+    await expectMessage(page, 'ok', 'Uploaded \u201cinside.txt\u201d');
+    assert.equal(await text('/props/inside.txt'), 'inside');
+    await row(page, 'inside.txt').locator('[data-action="rename"]').click();
+    await confirmDialog(page, { value: 'inside-renamed.txt' });
+    await expectMessage(page, 'ok', 'Renamed');
+    assert.equal(await status('/props/inside-renamed.txt'), 200);
+    // The folder's lock is the folder's: renaming a member leaves it, and the page keeps it.
+    assert.deepEqual(await lockTokens('/props/'), [token]);
+    assert.equal((await heldTokens(page))['/props'], token);
+    await page.goto(url('/'));
+    await openDetails(page, 'props');
     await page.locator('#details-locks li button').click();
     await page.locator('#details-unlocked').waitFor();
+    assert.deepEqual(await heldTokens(page), {});
     await closeDetails(page);
   });
 

@@ -4,7 +4,9 @@
 // is listed under "What the page sent", so that the page can be read as a small WebDAV
 // client, like the demonstration client the 1997 project shipped beside its server.
 //
-// Served after page.js in the same script, and given what page.js returns (`davd`).
+// Served after page.js in the same script, and given what page.js returns (`davd`). The token
+// of a lock taken here is kept by page.js (davd.rememberToken), which sends it with the page's
+// own writes to the item: here, PROPPATCH, COPY and MOVE; there, rename, delete and upload.
 // Safety, as in page.js: what the server answers and what the user types reach the page only
 // through textContent and input.value, and reach a request body only through xmlEscape().
 (function (davd) {
@@ -119,8 +121,10 @@
 
   // Sends one request and records it with its answer. Resolves to { response, text }, where
   // the response's own body is left unread for davd.failure(), or null if the connection
-  // failed.
-  async function exchange(method, href, headers, body) {
+  // failed. A write names what it changes in `touched` (the item, and a destination), so that
+  // it carries the page's lock tokens for them in an If header.
+  async function exchange(method, href, headers, body, touched) {
+    if (touched) headers = davd.withTokens(headers, touched);
     const recorded = record(method, href, headers, body);
     let response = null;
     let text = '';
@@ -131,6 +135,7 @@
       response = null;
     }
     answered(recorded, response, text);
+    if (response && touched) await davd.settleTokens(response, headers, touched);
     return response ? { response, text } : null;
   }
 
@@ -210,6 +215,8 @@
       if (element.namespaceURI === DAV) live.set(element.localName, element);
     }
     const locks = davd.readLocks(live.get('lockdiscovery'));
+    // A lock the page holds and the item's lockdiscovery no longer lists is gone.
+    davd.syncTokens(target.href, locks.map((lock) => lock.token));
     showFacts(live, locks);
     showComputed(computed);
     showLocks(target, locks, live.get('supportedlock'));
@@ -281,6 +288,15 @@
       const entry = document.createElement('li');
       const who = document.createElement('strong');
       who.textContent = lock.owner ? 'Locked by ' + quoted(lock.owner) : 'Locked (no owner given)';
+      // The token the page kept from its own LOCK, if this is that lock.
+      const held = davd.heldToken(lock.root || target.href);
+      const mine = held !== '' && held === lock.token;
+      if (mine) {
+        const badge = document.createElement('span');
+        badge.className = 'held';
+        badge.textContent = 'held by this page';
+        who.append(' ', badge);
+      }
       const what = document.createElement('span');
       what.textContent = lock.scope + ' write lock, depth ' + lock.depth + ', ' + davd.until(lock.seconds);
       const token = document.createElement('code');
@@ -294,7 +310,7 @@
       const unlock = document.createElement('button');
       unlock.type = 'button';
       unlock.className = 'button';
-      unlock.dataset.token = lock.token;
+      unlock.dataset.token = mine ? held : lock.token;
       unlock.textContent = 'Unlock';
       entry.append(who, what, tokenLine, unlock);
       list.append(entry);
@@ -305,7 +321,8 @@
       ? Array.from(supported.getElementsByTagNameNS(DAV, 'lockscope')).map((s) => s.firstElementChild && s.firstElementChild.localName).filter(Boolean)
       : [];
     $('lock-hint').textContent = 'Lock asks for an exclusive write lock for an hour (Timeout: Second-3600, Depth: ' +
-      depthFor(target) + '). Unlock sends the token read from lockdiscovery.' +
+      depthFor(target) + '). The page keeps its token, for this tab, and sends it with its own changes (If header).' +
+      ' Unlock sends that token, or else the one read from lockdiscovery.' +
       (scopes.length ? ' The server offers ' + scopes.join(' or ') + ' write locks.' : '');
   }
 
@@ -323,21 +340,28 @@
     if (!answer) { lost(what); return; }
     const status = answer.response.status;
     if (status === 200 || status === 201) {
-      const token = (answer.response.headers.get('lock-token') || '').replace(/^<|>$/g, '');
-      tell('ok', 'Locked ' + quoted(target.name) + ' for ' + quoted(owner) + '. The lock token (Lock-Token header) is ' + token + '.');
+      // The token is in the Lock-Token header, and in the lockdiscovery of the answer's body.
+      const doc = davd.xml(answer.text);
+      const granted = davd.readLocks(doc && doc.getElementsByTagNameNS(DAV, 'lockdiscovery')[0]);
+      const token = (answer.response.headers.get('lock-token') || '').trim().replace(/^<|>$/g, '') ||
+        (granted.length ? granted[0].token : '');
+      davd.rememberToken(target.href, token);
+      tell('ok', 'Locked ' + quoted(target.name) + ' for ' + quoted(owner) + '. The lock token (Lock-Token header) is ' + token +
+        '; this page keeps it and sends it with its own changes until you unlock.');
     } else {
       tell('error', await davd.failure(what, answer.response, { 423: 'someone holds a lock on it already' }));
     }
     await load(target);
   }
 
-  // UNLOCK needs the lock's token. A client normally keeps the one its LOCK returned; this
-  // page reads it from lockdiscovery, which any client may do (docs/browser.md).
+  // UNLOCK needs the lock's token: the one the page kept from its LOCK, or else the one read
+  // from lockdiscovery, which any client may do (docs/browser.md).
   async function unlock(target, token) {
     const what = 'unlock ' + quoted(target.name);
     const answer = await exchange('UNLOCK', target.href, { 'Lock-Token': '<' + token + '>' });
     if (!answer) { lost(what); return; }
     if (answer.response.status === 204) {
+      davd.forgetToken(token);
       tell('ok', 'Unlocked ' + quoted(target.name) + '.');
     } else {
       tell('error', await davd.failure(what, answer.response, { 409: 'that lock no longer covers it' }));
@@ -428,7 +452,7 @@
       ? '<D:set><D:prop>' + propElement(c.ns, c.name, c.value) + '</D:prop></D:set>'
       : '<D:remove><D:prop>' + propElement(c.ns, c.name) + '</D:prop></D:remove>').join('') +
       '</D:propertyupdate>';
-    const answer = await exchange('PROPPATCH', target.href, { 'Content-Type': XML_TYPE }, body);
+    const answer = await exchange('PROPPATCH', target.href, { 'Content-Type': XML_TYPE }, body, [target.href]);
     if (!answer) { lost(what); return; }
     if (answer.response.status !== 207) {
       showStatuses([]);
@@ -500,7 +524,8 @@
     const slash = target.folder && !path.endsWith('/') ? '/' : '';
     const destination = new URL(encodePath(path) + slash, location.href).href;
     // Overwrite: T replaces what is at the destination; F makes the server refuse (412).
-    const answer = await exchange(method, target.href, { Destination: destination, Overwrite: overwrite ? 'T' : 'F' });
+    const answer = await exchange(method, target.href, { Destination: destination, Overwrite: overwrite ? 'T' : 'F' },
+      undefined, [target.href, destination]);
     if (!answer) { lost(what); return; }
     const status = answer.response.status;
     if (status === 201 || status === 204) {
@@ -509,6 +534,8 @@
         (status === 204 ? ', replacing what was there.' : '.');
       davd.refresh();
       if (method === 'MOVE') {
+        // The server removes the locks of what moved (RFC 4918 §7.5): the tokens are no use now.
+        davd.forgetItem(target.href);
         // The item is not where the panel shows it any more.
         if (target === item) panel.close();
         davd.say('ok', done);

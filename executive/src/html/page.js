@@ -169,8 +169,9 @@ const davd = (function () {
   const LOCKDISCOVERY = '<?xml version="1.0" encoding="utf-8"?>\n' +
     '<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>';
 
-  // Who holds the lock on `href`, as a sentence, or '' if that cannot be found out.
-  async function lockHolder(href) {
+  // The locks on `href` from its lockdiscovery; [] if it is not there (404), null if that
+  // cannot be found out.
+  async function lockdiscovery(href) {
     let response;
     try {
       response = await fetch(href, {
@@ -181,12 +182,125 @@ const davd = (function () {
         cache: 'no-store',
       });
     } catch (e) {
-      return '';
+      return null;
     }
-    if (response.status !== 207) return '';
+    if (response.status === 404) return [];
+    if (response.status !== 207) return null;
     const doc = xml(await response.text());
-    const locks = readLocks(doc && doc.getElementsByTagNameNS(DAV, 'lockdiscovery')[0]);
-    return locks.length ? quoted(hrefPath(href)) + ' is ' + lockSentence(locks[0]) + '.' : '';
+    return readLocks(doc && doc.getElementsByTagNameNS(DAV, 'lockdiscovery')[0]);
+  }
+
+  // Who holds the lock on `href`, as a sentence, or '' if that cannot be found out.
+  async function lockHolder(href) {
+    const locks = await lockdiscovery(href);
+    return locks && locks.length ? quoted(hrefPath(href)) + ' is ' + lockSentence(locks[0]) + '.' : '';
+  }
+
+  // ---- the lock tokens this page holds ------------------------------------------------
+  //
+  // RFC 4918 §7: a write to a locked resource must carry the lock's token; that is how the
+  // lock's owner proves it is the owner. The page keeps the token of each lock it took (the
+  // details panel's Lock) in sessionStorage, by the item's decoded path: a reload of the tab
+  // keeps them, another tab, browser or user has none. Each entry is { href, token }, the
+  // href percent-encoded as the If header names it.
+  const HELD = 'davd-lock-tokens';
+
+  function heldLocks() {
+    try { return JSON.parse(sessionStorage.getItem(HELD) || '{}') || {}; } catch (e) { return {}; }
+  }
+
+  function keepLocks(held) {
+    try { sessionStorage.setItem(HELD, JSON.stringify(held)); } catch (e) { /* storage may be disabled */ }
+  }
+
+  // "/props/a%20b.txt", "http://host/props/" -> "/props/a b.txt", "/props".
+  function lockKey(href) {
+    const path = hrefPath(href);
+    return path.length > 1 ? path.replace(/\/$/, '') : path;
+  }
+
+  // True if the item at key `x` is in the folder at key `y`, at any depth.
+  const inside = (x, y) => x !== y && x.startsWith(y === '/' ? '/' : y + '/');
+
+  // True if `a` is `b`, or one is inside the other: a folder's lock (the page takes them with
+  // depth infinity) covers what is in it, and a folder deleted or moved takes the locks in it.
+  const related = (a, b) => a === b || inside(a, b) || inside(b, a);
+
+  function rememberToken(href, token) {
+    if (!token) return;
+    const held = heldLocks();
+    held[lockKey(href)] = { href: new URL(href, location.href).pathname, token };
+    keepLocks(held);
+  }
+
+  // Forgets the tokens for which `gone(key, entry)` is true.
+  function forgetWhere(gone) {
+    const held = heldLocks();
+    for (const [key, entry] of Object.entries(held)) if (gone(key, entry)) delete held[key];
+    keepLocks(held);
+  }
+
+  const forgetToken = (token) => forgetWhere((key, entry) => entry.token === token);
+
+  // The item at `href` is gone (deleted, moved away), and with it the locks on it and in it.
+  function forgetItem(href) {
+    const gone = lockKey(href);
+    forgetWhere((key) => key === gone || inside(key, gone));
+  }
+
+  // The token this page holds for the lock taken on `href`, or ''.
+  function heldToken(href) {
+    const entry = heldLocks()[lockKey(href)];
+    return entry ? entry.token : '';
+  }
+
+  // The held locks that bear on `hrefs`: on one of them, a folder above, or something inside.
+  function heldFor(hrefs) {
+    const keys = hrefs.map(lockKey);
+    return Object.entries(heldLocks()).filter(([key]) => keys.some((k) => related(k, key))).map(([, entry]) => entry);
+  }
+
+  // The If header for a request that changes `hrefs` (RFC 4918 §10.4): one tagged list per
+  // held lock that bears on them, `</props/paper.txt> (<urn:uuid:...>)`, or '' for none. A
+  // MOVE names its source and destination, an upload its files.
+  function ifHeader(hrefs) {
+    return heldFor(hrefs).map((entry) => '<' + entry.href + '> (<' + entry.token + '>)').join(' ');
+  }
+
+  // `headers` with the If header for `hrefs`, when the page holds a token that bears on them.
+  function withTokens(headers, hrefs) {
+    const condition = ifHeader(hrefs);
+    return condition ? Object.assign({}, headers, { If: condition }) : Object.assign({}, headers);
+  }
+
+  // After a write that carried an If header: a 412 may mean that a lock is gone (run out,
+  // released elsewhere). The tokens lockdiscovery no longer lists are forgotten; true if any.
+  async function checkTokens(status, headers, hrefs) {
+    if (status !== 412 || !headers.If) return false;
+    let forgot = false;
+    for (const entry of heldFor(hrefs)) {
+      const locks = await lockdiscovery(entry.href);
+      if (locks && !locks.some((lock) => lock.token === entry.token)) {
+        forgetToken(entry.token);
+        forgot = true;
+      }
+    }
+    return forgot;
+  }
+
+  // The held locks on `href` or above it that its lockdiscovery (`tokens`) no longer lists are
+  // gone: forgotten.
+  function syncTokens(href, tokens) {
+    const key = lockKey(href);
+    forgetWhere((held, entry) => (held === key || inside(key, held)) && !tokens.includes(entry.token));
+  }
+
+  const LOCK_GONE = 'the lock this page held on it is gone (it ran out or was released), so try again';
+  // The answers to which checkTokens() found a lock gone, for failure() to say so.
+  const staleAnswers = new WeakSet();
+
+  async function settleTokens(response, headers, hrefs) {
+    if (await checkTokens(response.status, headers, hrefs)) staleAnswers.add(response);
   }
 
   // The last segment of an href, decoded: how a multistatus names a member.
@@ -239,6 +353,7 @@ const davd = (function () {
     try { body = await response.text(); } catch (e) { body = ''; }
     if (response.status === 207) return partly(what, body);
     const status = response.status;
+    if (status === 412 && staleAnswers.has(response)) overrides = Object.assign({}, overrides, { 412: LOCK_GONE });
     let text = explain(what, status, overrides);
     // A 423 names the locked resource; its lockdiscovery says who holds the lock.
     if (status === 423) {
@@ -417,20 +532,26 @@ const davd = (function () {
     const label = files.length === 1 ? quoted(files[0].name) : files.length + ' files';
     const data = new FormData();
     for (const file of files) data.append('files', file, file.name);
+    // Each file is written (a folder's lock held by the page covers them, and the folder).
+    const touched = files.map((file) => collection + encodeURIComponent(file.name));
+    const headers = withTokens({ Accept: 'application/json' }, touched);
     form.classList.add('busy');
     progress.hidden = false;
     setProgress(0, 'Uploading ' + label + '\u2026');
 
     const xhr = new XMLHttpRequest();
     xhr.open('POST', collection);
-    xhr.setRequestHeader('Accept', 'application/json');
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener('progress', (event) => {
       if (!event.lengthComputable || event.total === 0) return;
       const percent = Math.min(100, Math.round((event.loaded / event.total) * 100));
       setProgress(percent, 'Uploading ' + label + '\u2026 ' + percent + '% (' +
         humanSize(event.loaded) + ' of ' + humanSize(event.total) + ')');
     });
-    xhr.addEventListener('load', () => uploaded(xhr, label));
+    xhr.addEventListener('load', async () => {
+      const stale = await checkTokens(xhr.status, headers, touched);
+      uploaded(xhr, label, stale);
+    });
     xhr.addEventListener('error', () => {
       setProgress(0, 'Upload failed');
       uploadFinished();
@@ -439,14 +560,14 @@ const davd = (function () {
     xhr.send(data);
   }
 
-  function uploaded(xhr, label) {
+  function uploaded(xhr, label, stale) {
     let results = null;
     try { results = JSON.parse(xhr.responseText).files; } catch (e) { results = null; }
     uploadFinished();
     if (!Array.isArray(results)) {
       setProgress(0, 'Upload failed');
       const detail = plainDetail(xhr.getResponseHeader('content-type'), xhr.responseText);
-      say('error', explain('upload ' + label, xhr.status, null, detail));
+      say('error', explain('upload ' + label, xhr.status, stale ? { 412: LOCK_GONE } : null, detail));
       return;
     }
     const good = results.filter((r) => r.status >= 200 && r.status < 300);
@@ -543,13 +664,20 @@ const davd = (function () {
 
   // ---- actions ------------------------------------------------------------------------
 
-  async function send(method, url, headers) {
+  // Sends a write of `url` (and of `touched`, for a MOVE or COPY its destination too), with
+  // the page's lock tokens for them.
+  async function send(method, url, headers, touched) {
     quiet();
+    const hrefs = [url, ...(touched || [])];
+    const sent = withTokens(headers || {}, hrefs);
+    let response;
     try {
-      return await fetch(url, { method, headers: headers || {}, credentials: 'same-origin', cache: 'no-store' });
+      response = await fetch(url, { method, headers: sent, credentials: 'same-origin', cache: 'no-store' });
     } catch (e) {
       return null;
     }
+    await settleTokens(response, sent, hrefs);
+    return response;
   }
 
   const lost = (what) => say('error', 'Could not ' + what + ': the connection to the server was lost.');
@@ -593,9 +721,11 @@ const davd = (function () {
     const what = 'rename ' + quoted(old) + ' to ' + quoted(name);
     const target = new URL(collection + encodeURIComponent(name) + (folder ? '/' : ''), location.href);
     // Overwrite: F, so that a rename never silently replaces another item.
-    const response = await send('MOVE', row.dataset.href, { Destination: target.href, Overwrite: 'F' });
+    const response = await send('MOVE', row.dataset.href, { Destination: target.href, Overwrite: 'F' }, [target.href]);
     if (!response) { lost(what); return; }
     if (response.status === 201 || response.status === 204) {
+      // The server removes the locks of what moved (RFC 4918 §7.5): the tokens are no use now.
+      forgetItem(row.dataset.href);
       say('ok', 'Renamed ' + quoted(old) + ' to ' + quoted(name) + '.');
       refresh(new Set([name]));
     } else {
@@ -618,6 +748,7 @@ const davd = (function () {
     const response = await send('DELETE', row.dataset.href);
     if (!response) { lost(what); return; }
     if (response.status === 204 || response.status === 200) {
+      forgetItem(row.dataset.href);
       say('ok', 'Deleted ' + quoted(name) + '.');
       refresh();
     } else {
@@ -654,7 +785,7 @@ const davd = (function () {
     const response = await send(copy ? 'COPY' : 'MOVE', row.dataset.href, {
       Destination: destination,
       Overwrite: copy ? 'T' : 'F',
-    });
+    }, [destination]);
     if (!response) { lost(what); return; }
     if (response.status === 201 || response.status === 204) {
       say('ok', 'Restored ' + quoted(name) + ' to ' + quoted(where) + '.');
@@ -687,6 +818,7 @@ const davd = (function () {
   return Object.freeze({
     $, DAV, collection, table, say, quiet, explain, failure, serverWords, code, quoted, badName,
     humanSize, timeFormat, refresh, xml, davChild, textOf, statusNumber, hrefPath, readLocks,
-    until, lockSentence,
+    until, lockSentence, rememberToken, forgetToken, forgetItem, heldToken, withTokens,
+    settleTokens, syncTokens,
   });
 })();
