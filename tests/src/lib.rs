@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod faulty;
 pub mod ms;
 pub mod prometheus;
+pub mod s3_crashable;
 pub mod s3_place;
 
 /// A running server and the directories it serves from.

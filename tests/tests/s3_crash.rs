@@ -20,50 +20,26 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 
-use davd_subsystems::conformance::s3::{TestStore, fresh_prefix, test_store};
-use davd_subsystems::s3::{PART_SIZE, S3Namespace};
-use davd_tests::cluster::Cluster;
+use davd_subsystems::s3::PART_SIZE;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_davd-node");
 
-/// One davd serving the file system at `/` and an s3 namespace at `/s3`, and the test's own
-/// view of that namespace (no grace period) to collect and audit with.
-struct Crashable {
-    cluster: Cluster,
-    auditor: S3Namespace,
-}
+/// The harness (`davd_tests::s3_crashable`), with what these tests ask of it.
+struct Crashable(davd_tests::s3_crashable::Crashable);
 
 impl Crashable {
     async fn start() -> Option<Crashable> {
-        let store: TestStore = test_store()?;
-        let prefix = fresh_prefix();
-        let extra = format!(
-            "\n[[mount]]\nscope = \"/s3\"\nnamespace = {{ {} }}\n",
-            store.table_keys_at(&prefix)
-        );
-        let cluster = Cluster::start_with(BINARY, &["a"], &extra).await?;
-        let auditor = store
-            .auditor(&cluster.database, &cluster.schema, &prefix)
-            .await;
-        Some(Crashable { cluster, auditor })
+        davd_tests::s3_crashable::Crashable::start(BINARY, "")
+            .await
+            .map(Crashable)
     }
 
-    /// Starts davd again, aborting at `fail_at` (a `DAVD_FAIL_AT` list) if given.
     async fn restart(&mut self, fail_at: Option<&str>) {
-        self.cluster.kill(0);
-        match fail_at {
-            Some(points) => {
-                let variable = format!("DAVD_FAIL_AT={points}");
-                self.cluster
-                    .start_node(0, &["env", variable.as_str()])
-                    .await;
-            }
-            None => self.cluster.start_node(0, &[]).await,
-        }
+        self.0.restart(fail_at).await;
     }
 
     fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
-        self.cluster.request(0, method, path)
+        self.0.request(method, path)
     }
 
     async fn put(&self, path: &str, body: impl Into<reqwest::Body>) -> StatusCode {
@@ -104,19 +80,8 @@ impl Crashable {
         }
     }
 
-    /// The invariant after a crash and a restart: every named blob is stored; and after a
-    /// collection and a scan, exactly the named blobs are.
     async fn check_bucket(&self, context: &str) {
-        self.auditor
-            .audit()
-            .await
-            .unwrap()
-            .assert_named_are_stored(context);
-        self.auditor
-            .collect_and_audit()
-            .await
-            .unwrap()
-            .assert_exactly_named(context);
+        self.0.check_bucket(context).await;
     }
 }
 
@@ -138,7 +103,7 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, mut ready: imp
 
 /// How many blobs are recorded as unreferenced (uploads in flight among them).
 async fn recorded(crashable: &Crashable) -> usize {
-    crashable.auditor.audit().await.unwrap().recorded.len()
+    crashable.0.auditor.audit().await.unwrap().recorded.len()
 }
 
 /// Three PUTs of bodies past one part (so multipart uploads) streaming when davd is killed:
@@ -178,7 +143,7 @@ async fn uploads_killed_while_streaming_leave_the_old_content() {
         recorded(watched).await >= before + 3
     })
     .await;
-    c.cluster.kill(0);
+    c.0.cluster.kill(0);
     for upload in uploads {
         assert!(
             upload.await.unwrap().is_err(),
@@ -235,7 +200,7 @@ async fn uploads_aborted_before_their_publish_change_nothing() {
         assert_eq!(c.content(path).await.unwrap(), old, "{context}");
         if point == "s3:uploaded" {
             // The blob is whole in the bucket and recorded, named by no row, until collected.
-            let audit = c.auditor.audit().await.unwrap();
+            let audit = c.0.auditor.audit().await.unwrap();
             let unnamed: Vec<_> = audit.stored.difference(&audit.named).collect();
             assert_eq!(unnamed.len(), 1, "{context}: {audit:?}");
             assert!(audit.recorded.contains(unnamed[0]), "{context}");
@@ -321,7 +286,10 @@ async fn walk_boundaries(
         c.restart(Some(point.as_str())).await;
         let mut request = c.request(method, &format!("{source}/"));
         if moved {
-            request = request.header("Destination", c.cluster.url(0, &format!("{destination}/")));
+            request = request.header(
+                "Destination",
+                c.0.cluster.url(0, &format!("{destination}/")),
+            );
         }
         let answer = request.send().await;
         let completed = match answer {

@@ -20,7 +20,6 @@ use davd_registry::{ByteStream, DavPath, History, NamespaceManager, Retention, S
 use davd_subsystems::conformance::cluster::{SchemaGuard, fresh_schema, test_database};
 use davd_subsystems::conformance::s3::{fresh_prefix, test_store};
 use davd_subsystems::s3::S3Namespace;
-use davd_tests::cluster::Cluster;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_davd-node");
 const DAY: Duration = Duration::from_secs(86_400);
@@ -133,49 +132,29 @@ async fn two_instances_sweeping_at_once_prune_old_history_and_its_blobs() {
     assert_eq!(sweep(&history_a, now).await.unwrap(), 0);
 }
 
-/// One davd serving an s3 namespace at `/s3` that keeps history (browsed at `/.history/s3`),
-/// and the test's own view of that namespace (no grace period) to collect and audit with.
-struct Crashable {
-    cluster: Cluster,
-    auditor: S3Namespace,
-}
+/// The harness (`davd_tests::s3_crashable`) with an s3 mount at `/s3` that keeps history
+/// (browsed at `/.history/s3`), and what these tests ask of it.
+struct Crashable(davd_tests::s3_crashable::Crashable);
 
 impl Crashable {
     async fn start() -> Option<Crashable> {
-        let store = test_store()?;
-        let prefix = fresh_prefix();
-        let extra = format!(
-            "\n[[mount]]\nscope = \"/s3\"\nnamespace = {{ {} }}\nhistory = {{ keep = \"30d\" }}\n",
-            store.table_keys_at(&prefix)
-        );
-        let cluster = Cluster::start_with(BINARY, &["a"], &extra).await?;
-        let auditor = store
-            .auditor(&cluster.database, &cluster.schema, &prefix)
-            .await;
-        Some(Crashable { cluster, auditor })
+        let keys = "history = { keep = \"30d\" }\n";
+        davd_tests::s3_crashable::Crashable::start(BINARY, keys)
+            .await
+            .map(Crashable)
     }
 
     async fn restart(&mut self, fail_at: Option<&str>) {
-        self.cluster.kill(0);
-        match fail_at {
-            Some(point) => {
-                let variable = format!("DAVD_FAIL_AT={point}");
-                self.cluster
-                    .start_node(0, &["env", variable.as_str()])
-                    .await;
-            }
-            None => self.cluster.start_node(0, &[]).await,
-        }
+        self.0.restart(fail_at).await;
     }
 
     async fn send(&self, method: &str, path: &str, body: &'static str) -> Option<StatusCode> {
-        let request = self.cluster.request(0, method, path).body(body);
-        request.send().await.ok().map(|r| r.status())
+        self.0.status(self.0.request(method, path).body(body)).await
     }
 
     /// The hrefs below `path` (without its own), sorted newest first.
     async fn members(&self, path: &str) -> Vec<String> {
-        let r = self.cluster.request(0, "PROPFIND", path);
+        let r = self.0.request("PROPFIND", path);
         let r = r.header("Depth", "1").send().await.unwrap();
         assert_eq!(r.status(), StatusCode::MULTI_STATUS, "PROPFIND {path}");
         let body = r.text().await.unwrap();
@@ -190,19 +169,13 @@ impl Crashable {
     }
 
     async fn text(&self, path: &str) -> String {
-        let r = self.cluster.request(0, "GET", path).send().await.unwrap();
+        let r = self.0.request("GET", path).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "GET {path}");
         r.text().await.unwrap()
     }
 
     async fn check_bucket(&self, context: &str) {
-        let audit = self.auditor.audit().await.unwrap();
-        audit.assert_named_are_stored(context);
-        self.auditor
-            .collect_and_audit()
-            .await
-            .unwrap()
-            .assert_exactly_named(context);
+        self.0.check_bucket(context).await;
     }
 }
 
@@ -244,7 +217,7 @@ async fn a_delete_killed_before_or_after_the_trash_puts_the_tree_there_once() {
         c.restart(Some(&format!("HISTORY:{point}"))).await;
         assert_eq!(c.send("DELETE", &tree, "").await, None, "{point}: aborted");
         c.restart(None).await;
-        let r = c.cluster.request(0, "GET", &format!("{tree}/a.txt"));
+        let r = c.0.request("GET", &format!("{tree}/a.txt"));
         let status = r.send().await.unwrap().status();
         assert_eq!(
             status,
