@@ -15,6 +15,7 @@ pub mod msdavext;
 mod name;
 mod path;
 mod response;
+pub mod sync_token;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod xml;

@@ -72,14 +72,10 @@ pub struct SyncPoint {
     pub seq: u64,
 }
 
-/// The start of every sync token davd hands out: RFC 6578 §6.2 wants a URI, and one under a
-/// reserved domain (RFC 2606) is never dereferenced by anyone.
-pub const SYNC_TOKEN_PREFIX: &str = "https://davd.invalid/sync/";
-
 impl SyncPoint {
-    /// The point as a `DAV:sync-token`: `https://davd.invalid/sync/<epoch>/<seq>`.
+    /// The point as a `DAV:sync-token` (`davd_protocol::sync_token`).
     pub fn token(&self) -> String {
-        format!("{SYNC_TOKEN_PREFIX}{}/{}", self.epoch, self.seq)
+        davd_protocol::sync_token::point_text(&self.epoch, self.seq)
     }
 }
 

@@ -1,0 +1,115 @@
+//! RFC 6578 sync tokens as davd writes them and reads them back.
+//!
+//! A token names a point in a change log, `https://davd.invalid/sync/<epoch>/<seq>`: RFC 6578
+//! §6.2 wants a URI, and one under a reserved domain (RFC 2606) is never dereferenced by
+//! anyone. A report that stopped part way through listing every member also names the last
+//! member it reported, `…?after=/docs/m`, so that the next page goes on from there
+//! (docs/sync.md). Anything else a client sends is not one of davd's tokens.
+
+use crate::DavPath;
+
+/// The start of every sync token davd hands out.
+pub const SYNC_TOKEN_PREFIX: &str = "https://davd.invalid/sync/";
+
+/// The parts of a sync token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncToken {
+    /// The log's epoch: ASCII letters, digits and `-`.
+    pub epoch: String,
+    /// The last log entry before the point (0 before the first).
+    pub seq: u64,
+    /// The last member an unfinished listing reported.
+    pub after: Option<DavPath>,
+}
+
+impl SyncToken {
+    /// Reads a token davd handed out; `None` for anything else.
+    pub fn parse(token: &str) -> Option<SyncToken> {
+        let rest = token.trim().strip_prefix(SYNC_TOKEN_PREFIX)?;
+        let (point, after) = match rest.split_once("?after=") {
+            Some((point, after)) => (point, Some(after)),
+            None => (rest, None),
+        };
+        let (epoch, seq) = point.split_once('/')?;
+        if !is_epoch(epoch) {
+            return None;
+        }
+        let after = match after {
+            Some(href) => Some(DavPath::parse_url_path(href).ok()?.0),
+            None => None,
+        };
+        Some(SyncToken {
+            epoch: epoch.to_owned(),
+            seq: seq.parse().ok()?,
+            after,
+        })
+    }
+
+    /// The token's text.
+    pub fn render(&self) -> String {
+        let point = point_text(&self.epoch, self.seq);
+        match &self.after {
+            None => point,
+            Some(after) => format!("{point}?after={}", after.to_href(false)),
+        }
+    }
+}
+
+/// The text of the token for a point of a log, without a place in a listing.
+pub fn point_text(epoch: &str, seq: u64) -> String {
+    format!("{SYNC_TOKEN_PREFIX}{epoch}/{seq}")
+}
+
+fn is_epoch(epoch: &str) -> bool {
+    !epoch.is_empty()
+        && epoch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(seq: u64, after: Option<&str>) -> SyncToken {
+        SyncToken {
+            epoch: "5f0c1d2e".into(),
+            seq,
+            after: after.map(|href| DavPath::parse_url_path(href).unwrap().0),
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_with_and_without_a_place_in_a_listing() {
+        for token in [
+            token(0, None),
+            token(42, Some("/docs/a%20b/%C3%A9t%C3%A9.txt")),
+        ] {
+            let text = token.render();
+            assert!(text.starts_with(SYNC_TOKEN_PREFIX), "{text}");
+            assert!(!text.contains(' '), "{text}");
+            assert_eq!(SyncToken::parse(&text), Some(token));
+        }
+        assert_eq!(
+            point_text("5f0c1d2e", 7),
+            "https://davd.invalid/sync/5f0c1d2e/7"
+        );
+    }
+
+    #[test]
+    fn other_tokens_are_not_ours() {
+        for text in [
+            "",
+            "http://example.com/ns/sync/1234",
+            "https://davd.invalid/sync/",
+            "https://davd.invalid/sync/abc",
+            "https://davd.invalid/sync/abc/x",
+            "https://davd.invalid/sync/abc/-1",
+            "https://davd.invalid/sync//3",
+            "https://davd.invalid/sync/a<b/3",
+            "https://davd.invalid/sync/abc/3?after=/a/../b",
+        ] {
+            assert_eq!(SyncToken::parse(text), None, "{text}");
+        }
+    }
+}
