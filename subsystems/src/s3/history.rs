@@ -250,15 +250,7 @@ impl S3Namespace {
         let gone = unit
             .query(tree::REMOVE_TREE, &[store, &dir, &name, &from, &to])
             .await?;
-        let mut blobs: Vec<String> = Vec::new();
-        for row in &gone {
-            let blob: Option<String> = row
-                .try_get(0)
-                .map_err(|e| SubsystemError::internal(format!("an unreadable row: {e}")))?;
-            blobs.extend(blob);
-        }
-        blobs.sort();
-        blobs.dedup();
+        let blobs = super::transaction::blobs_named(&gone)?;
         if !blobs.is_empty() {
             unit.query(tree::RELEASE, &[store, &blobs]).await?;
         }

@@ -84,8 +84,15 @@ fn released_blobs(
     let ReleaseFrom::Statement(index) = release else {
         return Ok(Vec::new());
     };
+    blobs_named(answers.get(index).into_iter().flatten())
+}
+
+/// The blobs that removed rows named (their first column; a collection's is NULL), each once.
+pub(super) fn blobs_named<'a>(
+    rows: impl IntoIterator<Item = &'a tokio_postgres::Row>,
+) -> SubsystemResult<Vec<String>> {
     let mut blobs = Vec::new();
-    for row in answers.get(index).into_iter().flatten() {
+    for row in rows {
         let blob: Option<String> = row
             .try_get(0)
             .map_err(|e| SubsystemError::internal(format!("an unreadable row: {e}")))?;
