@@ -35,7 +35,7 @@
 #                         hyper server on davd's HTTP stack (benches/floor/), run only if it is
 #                         built (cargo build --release -p davd-floor) and only for get4k and
 #                         propfind0; with it, the report adds davd/floor and floor/nginx
-#   BENCH_CASES="get4k propfind1 propfind0 put4k get64m"  the cases to run (cluster mode:
+#   BENCH_CASES="get4k propfind1 propfind0 put4k put4kmany get64m"  the cases (cluster mode:
 #                         "propfind1 propfind0 propfind0all put4k put4kmany lockpair")
 #   BENCH_LOCK_FILES=64   files each wrk thread locks in turn (lockpair)
 #   BENCH_NO_INSTALL=1    never call apt-get
@@ -61,7 +61,7 @@ mode=${1:-peers}
 case $mode in
 peers)
     servers_wanted=${BENCH_SERVERS:-davd nginx apache dufs floor}
-    cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k get64m}
+    cases=${BENCH_CASES:-get4k propfind1 propfind0 put4k put4kmany get64m}
     subject=davd # the server whose ratios to the others are reported
     ;;
 cluster)
@@ -613,6 +613,36 @@ ratio() { # subject's value / peer's value
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
+# Issue 20's limits beside the rates: in every small case davd's user CPU per request at
+# most 2x nginx's, and GET 4 KiB's p99 latency at most 2x nginx's.
+peers_limits() {
+    [ -n "${value[nginx.get4k]:-}${value[nginx.propfind0]:-}${value[nginx.put4k]:-}" ] || return 0
+    echo
+    echo "| limit (issue 20) | davd / nginx | ratio | verdict |"
+    echo "|------------------|-------------:|------:|---------|"
+    local c mine theirs got
+    for c in get4k propfind0 put4k put4kmany; do
+        [[ " $cases " == *" $c "* ]] && [ -n "${value[nginx.$c]:-}" ] || continue
+        mine=${cpu[davd.$c]%%+*} theirs=${cpu[nginx.$c]%%+*}
+        got=$(ratio "$mine" "$theirs")
+        echo "| ${title[$c]}: user CPU per request <= 2x nginx | $mine / $theirs µs | ${got}x |" \
+            "$(verdict_at_most "$got" 2) |"
+    done
+    if [[ " $cases " == *" get4k "* ]] && [ -n "${value[nginx.get4k]:-}" ]; then
+        got=$(ratio "${p99[davd.get4k]}" "${p99[nginx.get4k]}")
+        echo "| ${title[get4k]}: p99 latency <= 2x nginx | ${p99[davd.get4k]} / ${p99[nginx.get4k]} ms |" \
+            "${got}x | $(verdict_at_most "$got" 2) |"
+    fi
+}
+
+verdict_at_most() { # got limit
+    if awk -v g="$1" -v w="$2" 'BEGIN { exit !(g != "n/a" && g + 0 <= w + 0) }'; then
+        echo met
+    else
+        echo "not met"
+    fi
+}
+
 report() {
     if [ "$rounds" -gt 1 ]; then
         echo "| case | server | result (median of $rounds, range) | p99 latency (median) | server CPU per request, user+kernel (µs) | failures (sum) | $subject/peer |"
@@ -655,9 +685,9 @@ report() {
         targets=("propfind1 sled 0.8" "propfind0 sled 0.7" "propfind0all sled 0.7"
             "put4k sled 0.7" "put4kmany sled 0.7")
     else
-        issue=8
-        targets=("propfind1 nginx 1.5" "propfind1 apache 10" "propfind0 nginx 1.0"
-            "get4k nginx 1.0" "put4k nginx 1.5" "get64m nginx 0.9")
+        issue=20
+        targets=("get4k nginx 1.0" "propfind0 nginx 1.0" "propfind1 nginx 1.5" "put4k nginx 1.0"
+            "put4kmany nginx 1.5" "get64m nginx 0.9" "get64m apache 0.9")
     fi
     echo "| target (issue $issue) | measured | verdict |"
     echo "|-------------------|---------:|---------|"
@@ -682,6 +712,7 @@ report() {
         [ "${failures[$peer.$case]}" != 0 ] && verdict="$verdict ($peer had failures)"
         echo "| ${title[$case]} >= ${want}x $peer | ${got}x | $verdict |"
     done
+    [ "$mode" = peers ] && peers_limits
     if [ ${#note[@]} -gt 0 ]; then
         echo
         local k
