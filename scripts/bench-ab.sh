@@ -7,7 +7,8 @@
 #   ROUNDS=5 DURATION=5 scripts/bench-ab.sh /tmp/base/davd target/release/davd put4k
 #
 # Cases: get4k, propfind0, put4k (4 KiB to one path), put4kmany (4 KiB to 64 paths per
-# thread); default put4k put4kmany. Each round starts each binary on a fresh root and state
+# thread), get64m (a 64 MiB download; requests per second times 64 MiB is the throughput);
+# default put4k put4kmany. Each round starts each binary on a fresh root and state
 # (so neither inherits the other's file system work), warms it up for a second and measures
 # wrk -t2 -c16 for DURATION seconds. Prints requests per second and the server's user and
 # kernel CPU per request for every round, then the medians and AFTER/BEFORE.
@@ -45,6 +46,7 @@ for round in $(seq 1 "$rounds"); do
         propfind0) lua=propfind-depth0.lua path=/file-4k.bin ;;
         put4k) lua=put.lua path=/put-4k.bin ;;
         put4kmany) lua=put-many.lua path=/put-many/ ;;
+        get64m) lua=get-large.lua path=/file-64m.bin ;;
         *) echo "unknown case $case_name" >&2; exit 2 ;;
         esac
         for side in before after; do
@@ -53,6 +55,10 @@ for round in $(seq 1 "$rounds"); do
             rm -rf "$work/root" "$work/state"
             mkdir -p "$work/root/put-many"
             head -c 4096 /dev/urandom >"$work/root/file-4k.bin"
+            if [ "$case_name" = get64m ]; then
+                [ -f "$work/file-64m.bin" ] || head -c $((64 << 20)) /dev/urandom >"$work/file-64m.bin"
+                ln "$work/file-64m.bin" "$work/root/file-64m.bin"
+            fi
             "$bin" --root "$work/root" --state "$work/state" --access-log off \
                 --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
             pid=$!
