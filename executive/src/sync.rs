@@ -3,7 +3,7 @@
 //!
 //! A token names a point in a scope's change log (`davd_registry::changes`). A report that had
 //! to stop part way through listing every member (its first sync, more members than fit in
-//! one answer) also names the last member it reported: `...?after=/docs/m`. The next report
+//! one answer) also names the last member it reported: `...?last=/docs/m`. The next report
 //! lists the members after it, and hands out the plain point it started from once the list is
 //! done, so that everything that changed while the client was paging is reported next time.
 

@@ -125,3 +125,118 @@ pub async fn descendants(ctx: &Ctx, path: &DavPath) -> DavResult<Vec<Listed>> {
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
+
+/// Where a member stands against the last member an earlier page reported, in walk order.
+#[derive(Debug, PartialEq, Eq)]
+enum Against {
+    /// Before it, and so is everything below it: skipped whole.
+    Before,
+    /// It, or a collection above it: not reported again, but its members may follow it.
+    Above,
+    /// After it: reported, and everything below it too.
+    After,
+}
+
+/// Compares `member` with `last` in walk order: segment by segment, a collection before its
+/// members and siblings by name. (Plain path order is not walk order: `/a-b` sorts before
+/// `/a/c` because `-` comes before `/`, while a walk lists `/a/c` before it leaves `/a`.)
+fn against(member: &DavPath, last: &DavPath) -> Against {
+    let mut mine = member.segments();
+    let mut theirs = last.segments();
+    loop {
+        match (mine.next(), theirs.next()) {
+            (None, _) => return Against::Above,
+            (Some(_), None) => return Against::After,
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(a), Some(b)) if a < b => return Against::Before,
+            _ => return Against::After,
+        }
+    }
+}
+
+/// The resources below a collection, one at a time in walk order (a collection before its
+/// members, siblings by name), from after a given member. Only the collections on the way
+/// are held, each one's members at a time: a tree of a million files is walked in the
+/// memory of its largest directory, and a page of a first `sync-collection` that starts
+/// after the 500,000th member lists none of the directories before it.
+pub struct TreeWalk<'a> {
+    ctx: &'a Ctx,
+    /// The members still to visit of each collection entered, innermost last, reversed.
+    pending: Vec<Vec<Listed>>,
+    last: Option<DavPath>,
+}
+
+impl<'a> TreeWalk<'a> {
+    /// A walk below `root` that skips `last` and everything before it.
+    pub async fn after(ctx: &'a Ctx, root: &DavPath, last: Option<DavPath>) -> DavResult<Self> {
+        let mut walk = TreeWalk {
+            ctx,
+            pending: Vec::new(),
+            last,
+        };
+        walk.enter(root).await?;
+        Ok(walk)
+    }
+
+    async fn enter(&mut self, collection: &DavPath) -> DavResult<()> {
+        let mut batches = members(self.ctx, collection).await?;
+        let mut children = Vec::new();
+        while let Some(batch) = batches.next().await {
+            children.extend(batch?);
+        }
+        children.sort_by(|a, b| b.path.name().cmp(&a.path.name()));
+        self.pending.push(children);
+        Ok(())
+    }
+
+    /// The next resource, or `None` at the end. A collection is entered only if `enter`
+    /// says so; one that leads back to a collection above it fails the walk with 508.
+    pub async fn next(&mut self, enter: impl Fn(&DavPath) -> bool) -> DavResult<Option<Listed>> {
+        loop {
+            let Some(level) = self.pending.last_mut() else {
+                return Ok(None);
+            };
+            let Some(member) = level.pop() else {
+                self.pending.pop();
+                continue;
+            };
+            let against = match &self.last {
+                Some(last) => against(&member.path, last),
+                None => Against::After,
+            };
+            if against == Against::Before {
+                continue;
+            }
+            if member.meta.collection && enter(&member.path) {
+                if revisits_ancestor(self.ctx, &member.path).await? {
+                    return Err(loop_detected(&member.path));
+                }
+                self.enter(&member.path).await?;
+            }
+            if against == Against::After {
+                return Ok(Some(member));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> DavPath {
+        DavPath::parse_url_path(text).unwrap().0
+    }
+
+    #[test]
+    fn walk_order_puts_a_collections_members_before_its_next_sibling() {
+        // In plain path order "/a-b" < "/a/c"; a walk visits "/a/c" first.
+        assert_eq!(against(&p("/a/c"), &p("/a-b")), Against::Before);
+        assert_eq!(against(&p("/a-b"), &p("/a/c")), Against::After);
+        assert_eq!(against(&p("/a"), &p("/a/c")), Against::Above);
+        assert_eq!(against(&p("/a/c"), &p("/a/c")), Against::Above);
+        assert_eq!(against(&p("/a/c/d"), &p("/a/c")), Against::After);
+        assert_eq!(against(&p("/a/b/z"), &p("/a/c")), Against::Before);
+        assert_eq!(against(&p("/b"), &p("/a/c/d")), Against::After);
+    }
+}

@@ -3,13 +3,18 @@
 //! A token names a point in a change log, `https://davd.invalid/sync/<epoch>/<seq>`: RFC 6578
 //! §6.2 wants a URI, and one under a reserved domain (RFC 2606) is never dereferenced by
 //! anyone. A report that stopped part way through listing every member also names the last
-//! member it reported, `…?after=/docs/m`, so that the next page goes on from there
-//! (docs/sync.md). Anything else a client sends is not one of davd's tokens.
+//! member it reported, `…?last=/docs/m`, so that the next page goes on from there, in walk
+//! order (docs/sync.md). Anything else a client sends is not one of davd's tokens, including
+//! the `?after=` tokens of davd before 2026-12-06, whose place was in plain path order: read
+//! in walk order they could skip a member, so a client holding one starts its sync again.
 
 use crate::DavPath;
 
 /// The start of every sync token davd hands out.
 pub const SYNC_TOKEN_PREFIX: &str = "https://davd.invalid/sync/";
+
+/// What introduces the last member an unfinished listing reported.
+const LAST: &str = "?last=";
 
 /// The parts of a sync token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +31,7 @@ impl SyncToken {
     /// Reads a token davd handed out; `None` for anything else.
     pub fn parse(token: &str) -> Option<SyncToken> {
         let rest = token.trim().strip_prefix(SYNC_TOKEN_PREFIX)?;
-        let (point, after) = match rest.split_once("?after=") {
+        let (point, after) = match rest.split_once(LAST) {
             Some((point, after)) => (point, Some(after)),
             None => (rest, None),
         };
@@ -50,7 +55,7 @@ impl SyncToken {
         let point = point_text(&self.epoch, self.seq);
         match &self.after {
             None => point,
-            Some(after) => format!("{point}?after={}", after.to_href(false)),
+            Some(after) => format!("{point}{LAST}{}", after.to_href(false)),
         }
     }
 }
@@ -107,7 +112,8 @@ mod tests {
             "https://davd.invalid/sync/abc/-1",
             "https://davd.invalid/sync//3",
             "https://davd.invalid/sync/a<b/3",
-            "https://davd.invalid/sync/abc/3?after=/a/../b",
+            "https://davd.invalid/sync/abc/3?last=/a/../b",
+            "https://davd.invalid/sync/abc/3?after=/a",
         ] {
             assert_eq!(SyncToken::parse(text), None, "{text}");
         }

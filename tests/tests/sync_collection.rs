@@ -293,6 +293,61 @@ async fn a_limit_pages_the_answer_with_507_and_its_token() {
     }
 }
 
+/// A first sync of a whole tree pages in walk order (a collection before its members,
+/// siblings by name): every member exactly once, whatever the names. In plain path order
+/// `/c/a-b` comes before `/c/a/x` (`-` sorts before `/`); a page that stopped at one and went
+/// on in the other order would skip a member. davd's earlier `?after=` tokens kept the
+/// place in plain path order and are refused, so a client holding one starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_of_a_tree_pages_in_walk_order_and_misses_nothing() {
+    for (kind, s) in each_kind().await {
+        mkcol(&s, "/c").await;
+        mkcol(&s, "/c/a").await;
+        put(&s, "/c/a/x", "x").await;
+        mkcol(&s, "/c/a/sub").await;
+        put(&s, "/c/a/sub/y", "y").await;
+        put(&s, "/c/a-b", "ab").await;
+        put(&s, "/c/a.c", "ac").await;
+        put(&s, "/c/b", "b").await;
+        let members = [
+            "/c/a/",
+            "/c/a/sub/",
+            "/c/a/sub/y",
+            "/c/a/x",
+            "/c/a-b",
+            "/c/a.c",
+            "/c/b",
+        ];
+        let all = sync(&s, "/c/", None, "infinite", None).await;
+        let mut expected = owned(&members);
+        expected.sort();
+        let mut got = all
+            .hrefs(200)
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>();
+        got.retain(|h| h != "/c/");
+        got.sort();
+        assert_eq!(got, expected, "{kind}: {all:?}");
+        for limit in [1, 2, 3] {
+            let (mut paged, token) = page_through(&s, None, "infinite", limit).await;
+            paged.sort();
+            assert_eq!(
+                paged, expected,
+                "{kind}, limit {limit}: each member exactly once"
+            );
+            let none = sync(&s, "/c/", Some(&token), "infinite", None).await;
+            assert!(none.members.is_empty(), "{kind}: {none:?}");
+        }
+        let page = sync(&s, "/c/", None, "infinite", Some(2)).await;
+        assert!(page.token.contains("?last="), "{}", page.token);
+        let old = page.token.replace("?last=", "?after=");
+        let (status, text) = report(&s, "/c/", body(Some(&old), "infinite", Some(2))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{kind}: {text}");
+        assert!(text.contains("<D:valid-sync-token/>"), "{kind}: {text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_paging_is_reported_by_the_next_sync() {
     let s = TestServer::start().await;

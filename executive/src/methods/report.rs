@@ -14,7 +14,6 @@
 
 use std::collections::HashSet;
 
-use futures_util::StreamExt;
 use http::StatusCode;
 
 use davd_protocol::xml::{
@@ -29,7 +28,7 @@ use crate::multistatus::propfind_prefixes;
 use crate::policy::{access, if_header};
 use crate::props::{AllpropReach, propstats_reaching};
 use crate::sync::Token;
-use crate::walk::{descendants, members};
+use crate::walk::{TreeWalk, descendants};
 
 /// The most responses one answer holds when the client sets no lower `limit`: the answer is
 /// built whole before it is sent, so this bounds its memory (about 300 bytes a response).
@@ -147,25 +146,28 @@ impl<'a> Answer<'a> {
         self.ctx.registry().namespace(path).0 == &self.scope && access::may_read(self.ctx, path)
     }
 
-    /// Every member (at the report's level), in path order, from after `after`; `start` is
-    /// the log's point read before the listing began.
+    /// Every member (at the report's level), in walk order (`crate::walk::TreeWalk`: a
+    /// collection before its members, siblings by name), from after `after`; `start` is the
+    /// log's point read before the listing began. The walk stops at the answer's limit, so a
+    /// page costs the members it reports (and the directories on the way to the first), not
+    /// the whole tree.
     async fn list_members(&mut self, start: SyncPoint, after: Option<DavPath>) -> DavResult<Next> {
-        let mut listed = match self.level {
-            SyncLevel::Infinite => descendants(self.ctx, self.collection).await?,
-            SyncLevel::One => {
-                let mut all = Vec::new();
-                let mut batches = members(self.ctx, self.collection).await?;
-                while let Some(batch) = batches.next().await {
-                    all.extend(batch?);
-                }
-                all.sort_by(|a, b| a.path.cmp(&b.path));
-                all
-            }
+        let depth = match self.level {
+            SyncLevel::Infinite => usize::MAX,
+            SyncLevel::One => 1,
         };
-        listed.retain(|m| after.as_ref().is_none_or(|after| m.path > *after));
-        listed.retain(|m| self.follows(&m.path));
+        let base = self.collection.depth();
+        let mut walk = TreeWalk::after(self.ctx, self.collection, after).await?;
         let mut last = None;
-        for member in listed {
+        // Scopes mounted below keep logs of their own (or none): not walked into.
+        let (ctx, scope) = (self.ctx, self.scope.clone());
+        let enter = |path: &DavPath| {
+            path.depth() - base < depth && ctx.registry().namespace(path).0 == &scope
+        };
+        while let Some(member) = walk.next(enter).await? {
+            if !self.follows(&member.path) {
+                continue;
+            }
             if self.reported.len() == self.limit {
                 return Ok(Next {
                     token: Token {
