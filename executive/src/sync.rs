@@ -6,13 +6,14 @@
 //! one answer) also names the last member it reported: `...?last=/docs/m`. The next report
 //! lists the members after it, and hands out the plain point it started from once the list is
 //! done, so that everything that changed while the client was paging is reported next time.
+//! A report that stopped inside one change covering a tree names the point just before that
+//! change and the last member of the tree it reported: `...?within=/docs/t/m`.
 
 use std::sync::Arc;
 
 use tracing::error;
 
-use davd_protocol::DavPath;
-use davd_protocol::sync_token::SyncToken;
+use davd_protocol::sync_token::{Place, SyncToken};
 use davd_registry::{Change, ChangeKind, PropertyManager, SyncPoint};
 
 /// Appends what a committed queue changed to the change log of each store it names, in the
@@ -49,22 +50,26 @@ pub fn kind(collection: bool) -> ChangeKind {
     }
 }
 
-/// A token a client sent back: a point in a log, and perhaps a place in a listing. Its text
-/// is wire syntax (`davd_protocol::sync_token`).
+/// A token a client sent back: a point in a log, and perhaps where an unfinished answer
+/// stopped. Its text is wire syntax (`davd_protocol::sync_token`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub point: SyncPoint,
-    /// The last member an unfinished listing reported.
-    pub after: Option<DavPath>,
+    pub place: Option<Place>,
 }
 
 impl Token {
+    /// A token at `point` with nothing left unfinished.
+    pub fn at(point: SyncPoint) -> Token {
+        Token { point, place: None }
+    }
+
     /// Reads a token davd handed out; `None` for anything else.
     pub fn parse(token: &str) -> Option<Token> {
-        let SyncToken { epoch, seq, after } = SyncToken::parse(token)?;
+        let SyncToken { epoch, seq, place } = SyncToken::parse(token)?;
         Some(Token {
             point: SyncPoint { epoch, seq },
-            after,
+            place,
         })
     }
 
@@ -73,7 +78,7 @@ impl Token {
         SyncToken {
             epoch: self.point.epoch.clone(),
             seq: self.point.seq,
-            after: self.after.clone(),
+            place: self.place.clone(),
         }
         .render()
     }
@@ -81,23 +86,29 @@ impl Token {
 
 #[cfg(test)]
 mod tests {
+    use davd_protocol::DavPath;
+
     use super::*;
 
     /// The parsing itself is tested with the syntax, in `davd_protocol::sync_token`.
     #[test]
     fn a_token_is_read_back_as_it_was_handed_out() {
-        let token = Token {
-            point: SyncPoint {
-                epoch: "5f0c1d2e".into(),
-                seq: 42,
-            },
-            after: Some(DavPath::parse_url_path("/docs/m").unwrap().0),
+        let point = SyncPoint {
+            epoch: "5f0c1d2e".into(),
+            seq: 42,
         };
-        assert_eq!(Token::parse(&token.render()), Some(token.clone()));
-        let plain = Token {
-            after: None,
-            ..token
-        };
-        assert_eq!(plain.render(), plain.point.token());
+        let last = DavPath::parse_url_path("/docs/m").unwrap().0;
+        for place in [
+            None,
+            Some(Place::Listing(last.clone())),
+            Some(Place::Change(last)),
+        ] {
+            let token = Token {
+                point: point.clone(),
+                place,
+            };
+            assert_eq!(Token::parse(&token.render()), Some(token));
+        }
+        assert_eq!(Token::at(point.clone()).render(), point.token());
     }
 }

@@ -2,19 +2,25 @@
 //!
 //! A token names a point in a change log, `https://davd.invalid/sync/<epoch>/<seq>`: RFC 6578
 //! §6.2 wants a URI, and one under a reserved domain (RFC 2606) is never dereferenced by
-//! anyone. A report that stopped part way through listing every member also names the last
-//! member it reported, `…?last=/docs/m`, so that the next page goes on from there, in walk
-//! order (docs/sync.md). Anything else a client sends is not one of davd's tokens, including
-//! the `?after=` tokens of davd before 2026-12-06, whose place was in plain path order: read
-//! in walk order they could skip a member, so a client holding one starts its sync again.
+//! anyone. An answer that stopped part way also says where (docs/sync.md):
+//! - a first sync's listing names the last member it reported, `…?last=/docs/m`, and the next
+//!   page goes on after it in walk order;
+//! - a change that covers a whole tree (a collection copied in) and did not fit names the
+//!   last member of that tree it reported, `…?within=/docs/t/m`: the point is just before
+//!   that change, and the next page goes on inside it.
+//!
+//! Anything else a client sends is not one of davd's tokens, including the `?after=` tokens of
+//! davd before 2026-12-06, whose place was in plain path order: read in walk order they could
+//! skip a member, so a client holding one starts its sync again.
 
 use crate::DavPath;
 
 /// The start of every sync token davd hands out.
 pub const SYNC_TOKEN_PREFIX: &str = "https://davd.invalid/sync/";
 
-/// What introduces the last member an unfinished listing reported.
+/// What introduces the place of an unfinished listing, and of an unfinished change.
 const LAST: &str = "?last=";
+const WITHIN: &str = "?within=";
 
 /// The parts of a sync token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,41 +29,53 @@ pub struct SyncToken {
     pub epoch: String,
     /// The last log entry before the point (0 before the first).
     pub seq: u64,
-    /// The last member an unfinished listing reported.
-    pub after: Option<DavPath>,
+    /// Where an unfinished answer stopped.
+    pub place: Option<Place>,
+}
+
+/// Where an unfinished answer stopped: the last member it reported, in walk order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// In a first sync's listing of every member.
+    Listing(DavPath),
+    /// Inside the tree of the first change after the point.
+    Change(DavPath),
 }
 
 impl SyncToken {
     /// Reads a token davd handed out; `None` for anything else.
     pub fn parse(token: &str) -> Option<SyncToken> {
         let rest = token.trim().strip_prefix(SYNC_TOKEN_PREFIX)?;
-        let (point, after) = match rest.split_once(LAST) {
-            Some((point, after)) => (point, Some(after)),
-            None => (rest, None),
+        let (point, place) = match (rest.split_once(LAST), rest.split_once(WITHIN)) {
+            (Some((point, href)), None) => (point, Some(Place::Listing(href_path(href)?))),
+            (None, Some((point, href))) => (point, Some(Place::Change(href_path(href)?))),
+            (None, None) => (rest, None),
+            (Some(_), Some(_)) => return None,
         };
         let (epoch, seq) = point.split_once('/')?;
         if !is_epoch(epoch) {
             return None;
         }
-        let after = match after {
-            Some(href) => Some(DavPath::parse_url_path(href).ok()?.0),
-            None => None,
-        };
         Some(SyncToken {
             epoch: epoch.to_owned(),
             seq: seq.parse().ok()?,
-            after,
+            place,
         })
     }
 
     /// The token's text.
     pub fn render(&self) -> String {
         let point = point_text(&self.epoch, self.seq);
-        match &self.after {
+        match &self.place {
             None => point,
-            Some(after) => format!("{point}{LAST}{}", after.to_href(false)),
+            Some(Place::Listing(last)) => format!("{point}{LAST}{}", last.to_href(false)),
+            Some(Place::Change(last)) => format!("{point}{WITHIN}{}", last.to_href(false)),
         }
     }
+}
+
+fn href_path(href: &str) -> Option<DavPath> {
+    Some(DavPath::parse_url_path(href).ok()?.0)
 }
 
 /// The text of the token for a point of a log, without a place in a listing.
@@ -76,19 +94,24 @@ fn is_epoch(epoch: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn token(seq: u64, after: Option<&str>) -> SyncToken {
+    fn token(seq: u64, place: Option<Place>) -> SyncToken {
         SyncToken {
             epoch: "5f0c1d2e".into(),
             seq,
-            after: after.map(|href| DavPath::parse_url_path(href).unwrap().0),
+            place,
         }
+    }
+
+    fn p(href: &str) -> DavPath {
+        DavPath::parse_url_path(href).unwrap().0
     }
 
     #[test]
     fn tokens_round_trip_with_and_without_a_place_in_a_listing() {
         for token in [
             token(0, None),
-            token(42, Some("/docs/a%20b/%C3%A9t%C3%A9.txt")),
+            token(42, Some(Place::Listing(p("/docs/a%20b/%C3%A9t%C3%A9.txt")))),
+            token(43, Some(Place::Change(p("/docs/t/m")))),
         ] {
             let text = token.render();
             assert!(text.starts_with(SYNC_TOKEN_PREFIX), "{text}");
@@ -114,6 +137,7 @@ mod tests {
             "https://davd.invalid/sync/a<b/3",
             "https://davd.invalid/sync/abc/3?last=/a/../b",
             "https://davd.invalid/sync/abc/3?after=/a",
+            "https://davd.invalid/sync/abc/3?last=/a?within=/b",
         ] {
             assert_eq!(SyncToken::parse(text), None, "{text}");
         }

@@ -240,6 +240,70 @@ async fn a_removed_tree_is_its_collection_and_a_copied_one_every_member() {
     }
 }
 
+/// One change that covers more members than an answer holds (a tree copied in) is paged
+/// inside the change, like a first sync, instead of being refused or answered whole: each
+/// page's token names the point before the change and the last member of the tree reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_larger_than_the_limit_is_paged_inside_its_change() {
+    for (kind, s) in each_kind().await {
+        mkcol(&s, "/c").await;
+        put(&s, "/c/before", "b").await;
+        let start = sync(&s, "/c/", None, "infinite", None).await;
+        mkcol(&s, "/elsewhere").await;
+        mkcol(&s, "/elsewhere/t").await;
+        mkcol(&s, "/elsewhere/t/sub").await;
+        for name in ["a", "a-b", "b", "sub/x", "sub/y"] {
+            put(&s, &format!("/elsewhere/t/{name}"), name).await;
+        }
+        let r = s
+            .request("COPY", "/elsewhere/t/")
+            .header("Destination", s.url("/c/t/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{kind}");
+        put(&s, "/c/after", "a").await;
+        let mut expected = owned(&[
+            "/c/t/",
+            "/c/t/a",
+            "/c/t/a-b",
+            "/c/t/b",
+            "/c/t/sub/",
+            "/c/t/sub/x",
+            "/c/t/sub/y",
+            "/c/after",
+        ]);
+        expected.sort();
+        for limit in [1, 2, 3, 7] {
+            let first = sync(&s, "/c/", Some(&start.token), "infinite", Some(limit)).await;
+            assert!(first.truncated("/c/"), "{kind}, limit {limit}: {first:?}");
+            // The tree's seven responses fill a limit of 7 exactly; smaller limits stop
+            // inside it.
+            if limit < 7 {
+                assert!(
+                    first.token.contains("?within="),
+                    "{} {first:?}",
+                    first.token
+                );
+            }
+            let (mut paged, last) =
+                page_through(&s, Some(start.token.clone()), "infinite", limit).await;
+            paged.sort();
+            assert_eq!(
+                paged, expected,
+                "{kind}, limit {limit}: each member exactly once"
+            );
+            let none = sync(&s, "/c/", Some(&last), "infinite", None).await;
+            assert!(none.members.is_empty(), "{kind}: {none:?}");
+        }
+        // Without a limit, the whole change in one answer, as before.
+        let whole = sync(&s, "/c/", Some(&start.token), "infinite", None).await;
+        let mut got = owned(&whole.hrefs(200));
+        got.sort();
+        assert_eq!(got, expected, "{kind}: {whole:?}");
+    }
+}
+
 /// RFC 6578 §3.6: an answer holds at most `limit` responses; a 507 for the collection says
 /// more follow, and its token leads to them.
 async fn page_through(

@@ -28,7 +28,8 @@ use crate::multistatus::propfind_prefixes;
 use crate::policy::{access, if_header};
 use crate::props::{AllpropReach, propstats_reaching};
 use crate::sync::Token;
-use crate::walk::{TreeWalk, descendants};
+use crate::walk::TreeWalk;
+use davd_protocol::sync_token::Place;
 
 /// The most responses one answer holds when the client sets no lower `limit`: the answer is
 /// built whole before it is sent, so this bounds its memory (about 300 bytes a response).
@@ -86,17 +87,23 @@ pub async fn report(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
         }
         Some(Token {
             point,
-            after: Some(after),
+            place: Some(Place::Listing(last)),
         }) => {
             // Still this log's point, or the listing must start again.
             match log.since(&point, &path, 1).await? {
                 Since::Unknown => return Err(invalid_token(&sync.token.unwrap_or_default())),
-                Since::Changes { .. } => answer.list_members(point, Some(after)).await?,
+                Since::Changes { .. } => answer.list_members(point, Some(last)).await?,
             }
         }
-        Some(Token { point, after: None }) => {
+        Some(Token { point, place }) => {
             let token_text = sync.token.clone().unwrap_or_default();
-            answer.changes_since(log, point, &token_text).await?
+            let within = match place {
+                Some(Place::Change(last)) => Some(last),
+                _ => None,
+            };
+            answer
+                .changes_since(log, point, &token_text, within)
+                .await?
         }
     };
     Ok(answer.finish(next))
@@ -116,8 +123,6 @@ struct Answer<'a> {
     props: &'a PropfindBody,
     /// The client asked for no more than this (or davd's own bound).
     limit: usize,
-    /// True if `limit` is the client's: a change too large for it cannot be answered.
-    client_limit: bool,
     writer: MultistatusWriter,
     reported: HashSet<DavPath>,
     scope: DavPath,
@@ -133,7 +138,6 @@ impl<'a> Answer<'a> {
             level: sync.level,
             props: &sync.props,
             limit,
-            client_limit: sync.limit.is_some_and(|n| (n as usize) <= MOST_RESPONSES),
             writer: MultistatusWriter::new(&prefixes),
             reported: HashSet::new(),
             scope: subsystems.scope,
@@ -172,7 +176,7 @@ impl<'a> Answer<'a> {
                 return Ok(Next {
                     token: Token {
                         point: start,
-                        after: last,
+                        place: last.map(Place::Listing),
                     },
                     truncated: true,
                 });
@@ -181,20 +185,19 @@ impl<'a> Answer<'a> {
             last = Some(member.path);
         }
         Ok(Next {
-            token: Token {
-                point: start,
-                after: None,
-            },
+            token: Token::at(start),
             truncated: false,
         })
     }
 
-    /// The members that changed after `point`, as they are now.
+    /// The members that changed after `point`, as they are now. `within`: the first change
+    /// after the point covers a tree that an earlier answer reported up to this member.
     async fn changes_since(
         &mut self,
         log: &dyn ChangeLog,
         point: SyncPoint,
         token_text: &str,
+        mut within: Option<DavPath>,
     ) -> DavResult<Next> {
         let mut from = point;
         loop {
@@ -208,6 +211,7 @@ impl<'a> Answer<'a> {
                     } => (changes, upto, more),
                 };
             for entry in changes {
+                let resume = within.take();
                 let (path, kind) = (&entry.change.path, entry.change.kind);
                 if !path.is_strictly_within(self.collection) {
                     // The collection's own properties are not a member's change; a tree
@@ -220,72 +224,92 @@ impl<'a> Answer<'a> {
                 if self.level == SyncLevel::One && path.parent().as_ref() != Some(self.collection) {
                     continue;
                 }
-                if self.reported.contains(path) || !self.follows(path) {
+                if !self.follows(path) {
                     continue;
                 }
-                let responses = self.responses_for(path, kind).await?;
-                let fresh: Vec<_> = responses
-                    .into_iter()
-                    .filter(|(p, _)| !self.reported.contains(p))
-                    .collect();
-                if self.reported.len() + fresh.len() > self.limit {
-                    if self.reported.is_empty() && self.client_limit {
-                        return Err(too_many(path, fresh.len(), self.limit));
+                // Everything before this entry is answered: a page that stops here hands out
+                // the point just before it.
+                let before = SyncPoint {
+                    epoch: from.epoch.clone(),
+                    seq: entry.seq - 1,
+                };
+                let meta = self.ctx.stat(path).await?;
+                let tree = kind == ChangeKind::Tree
+                    && self.level == SyncLevel::Infinite
+                    && meta.as_ref().is_some_and(|m| m.collection);
+                if tree {
+                    if let Some(next) = self.tree(path, meta, before, resume).await? {
+                        return Ok(next);
                     }
-                    if !self.reported.is_empty() {
-                        // Everything before this entry is answered: the next report starts
-                        // just before it.
-                        let point = SyncPoint {
-                            epoch: from.epoch.clone(),
-                            seq: entry.seq - 1,
-                        };
-                        return Ok(Next {
-                            token: Token { point, after: None },
-                            truncated: true,
-                        });
-                    }
+                    continue;
                 }
-                for (path, meta) in fresh {
-                    match meta {
-                        Some(meta) => self.changed(&path, &meta).await?,
-                        None => self.removed(&path, kind),
-                    }
+                if self.reported.contains(path) {
+                    continue;
+                }
+                if self.reported.len() == self.limit {
+                    return Ok(Next {
+                        token: Token::at(before),
+                        truncated: true,
+                    });
+                }
+                match meta {
+                    Some(meta) => self.changed(path, &meta).await?,
+                    None => self.removed(path, kind),
                 }
             }
             from = upto;
             if !more {
                 return Ok(Next {
-                    token: Token {
-                        point: from,
-                        after: None,
-                    },
+                    token: Token::at(from),
                     truncated: false,
                 });
             }
         }
     }
 
-    /// What an entry for `path` is answered with: the path as it is now, and for a tree that
-    /// exists (at level infinite) every member below it.
-    async fn responses_for(
-        &self,
+    /// A change that covers the tree at `path` (a collection copied or moved in): the
+    /// collection and every member below it, as they are now, walked a collection at a time
+    /// and after `resume` when an earlier answer stopped inside this change. An answer that
+    /// fills up here stops inside the change (`Some`): its token is the point `before` the
+    /// change and the last member reported, so a tree larger than any answer is paged like
+    /// a first sync.
+    async fn tree(
+        &mut self,
         path: &DavPath,
-        kind: ChangeKind,
-    ) -> DavResult<Vec<(DavPath, Option<ResourceMeta>)>> {
-        let Some(meta) = self.ctx.stat(path).await? else {
-            return Ok(vec![(path.clone(), None)]);
+        meta: Option<ResourceMeta>,
+        before: SyncPoint,
+        resume: Option<DavPath>,
+    ) -> DavResult<Option<Next>> {
+        let full = |last: Option<DavPath>| Next {
+            token: Token {
+                point: before.clone(),
+                place: last.map(Place::Change),
+            },
+            truncated: true,
         };
-        let below =
-            kind == ChangeKind::Tree && meta.collection && self.level == SyncLevel::Infinite;
-        let mut out = vec![(path.clone(), Some(meta))];
-        if below {
-            for member in descendants(self.ctx, path).await? {
-                if self.follows(&member.path) {
-                    out.push((member.path, Some(member.meta)));
-                }
+        if resume.is_none() && !self.reported.contains(path) {
+            if self.reported.len() == self.limit {
+                return Ok(Some(full(None)));
+            }
+            if let Some(meta) = meta {
+                self.changed(path, &meta).await?;
             }
         }
-        Ok(out)
+        let mut last = Some(resume.clone().unwrap_or_else(|| path.clone()));
+        let mut walk = TreeWalk::after(self.ctx, path, resume).await?;
+        let (ctx, scope) = (self.ctx, self.scope.clone());
+        let enter = |p: &DavPath| ctx.registry().namespace(p).0 == &scope;
+        while let Some(member) = walk.next(enter).await? {
+            if self.reported.contains(&member.path) || !self.follows(&member.path) {
+                continue;
+            }
+            if self.reported.len() == self.limit {
+                return Ok(Some(full(last)));
+            }
+            self.changed(&member.path, &member.meta).await?;
+            last = Some(member.path);
+        }
+        Ok(None)
     }
 
     async fn changed(&mut self, path: &DavPath, meta: &ResourceMeta) -> DavResult<()> {
@@ -372,19 +396,6 @@ fn replaced(collection: &DavPath, token: &str) -> DavError {
         format!(
             "{} was replaced whole since the sync-token {token:?}; sync again without a token",
             collection.to_href(true)
-        ),
-    )
-}
-
-/// One change covers more members than the client's `limit` lets an answer hold.
-fn too_many(path: &DavPath, count: usize, limit: usize) -> DavError {
-    DavError::with_condition(
-        StatusCode::INSUFFICIENT_STORAGE,
-        Condition::Other("number-of-matches-within-limits"),
-        format!(
-            "one change ({}) covers {count} members, more than the limit of {limit}; report \
-             again with a larger limit, or none",
-            path.to_href(true)
         ),
     )
 }
