@@ -98,31 +98,14 @@ pub fn loop_detected(path: &DavPath) -> DavError {
     )
 }
 
-/// Every resource below `path`, depth-first, parents before their members. A member that
-/// leads back to a collection above it fails the walk with 508.
+/// Every resource below `path`, depth-first in walk order ([`TreeWalk`]), parents before
+/// their members. A member that leads back to a collection above it fails the walk with 508.
 pub async fn descendants(ctx: &Ctx, path: &DavPath) -> DavResult<Vec<Listed>> {
+    let mut walk = TreeWalk::after(ctx, path, None).await?;
     let mut out = Vec::new();
-    let mut pending = vec![path.clone()];
-    while let Some(collection) = pending.pop() {
-        let mut batches = members(ctx, &collection).await?;
-        let mut children = Vec::new();
-        while let Some(batch) = batches.next().await {
-            children.extend(batch?);
-        }
-        children.sort_by(|a, b| a.path.cmp(&b.path));
-        for child in children.into_iter().rev() {
-            if child.meta.collection {
-                if revisits_ancestor(ctx, &child.path).await? {
-                    return Err(loop_detected(&child.path));
-                }
-                pending.push(child.path.clone());
-            }
-            out.push(child);
-        }
+    while let Some(member) = walk.next(|_| true).await? {
+        out.push(member);
     }
-    // Parents were pushed before their members were listed, so a parent always precedes its
-    // members; sort for a stable, readable order that keeps that property.
-    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
