@@ -158,11 +158,11 @@ impl Crashable {
         let r = r.header("Depth", "1").send().await.unwrap();
         assert_eq!(r.status(), StatusCode::MULTI_STATUS, "PROPFIND {path}");
         let body = r.text().await.unwrap();
-        let mut hrefs: Vec<String> = body
-            .split("<D:href>")
-            .skip(1)
-            .filter_map(|rest| rest.split_once("</D:href>").map(|(h, _)| h.to_owned()))
+        let mut hrefs: Vec<String> = davd_tests::Multistatus::parse(&body)
+            .hrefs()
+            .into_iter()
             .filter(|h| h.trim_end_matches('/') != path.trim_end_matches('/'))
+            .map(str::to_owned)
             .collect();
         hrefs.sort_by(|a, b| b.cmp(a));
         hrefs

@@ -114,6 +114,16 @@ async fn put(s: &TestServer, path: &str, body: &str) {
     assert!(status.is_success(), "PUT {path}: {status}");
 }
 
+async fn copy(s: &TestServer, from: &str, to: &str) {
+    let r = s
+        .request("COPY", from)
+        .header("Destination", s.url(to))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "COPY {from} {to}");
+}
+
 async fn mkcol(s: &TestServer, path: &str) {
     assert_eq!(
         s.mkcol(path).await.status(),
@@ -220,13 +230,7 @@ async fn a_removed_tree_is_its_collection_and_a_copied_one_every_member() {
         mkcol(&s, "/elsewhere/t").await;
         put(&s, "/elsewhere/t/one", "1").await;
         put(&s, "/elsewhere/t/two", "2").await;
-        let r = s
-            .request("COPY", "/elsewhere/t/")
-            .header("Destination", s.url("/c/t/"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "{kind}");
+        copy(&s, "/elsewhere/t/", "/c/t/").await;
         let copied = sync(&s, "/c/", Some(&after.token), "infinite", None).await;
         assert_eq!(
             copied.hrefs(200),
@@ -255,13 +259,7 @@ async fn a_tree_larger_than_the_limit_is_paged_inside_its_change() {
         for name in ["a", "a-b", "b", "sub/x", "sub/y"] {
             put(&s, &format!("/elsewhere/t/{name}"), name).await;
         }
-        let r = s
-            .request("COPY", "/elsewhere/t/")
-            .header("Destination", s.url("/c/t/"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "{kind}");
+        copy(&s, "/elsewhere/t/", "/c/t/").await;
         put(&s, "/c/after", "a").await;
         let mut expected = owned(&[
             "/c/t/",
