@@ -109,6 +109,14 @@ pub async fn report(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
     Ok(answer.finish(next))
 }
 
+/// How far [`Answer::report_walk`] got.
+enum Walked {
+    /// Every member was reported.
+    Done,
+    /// The answer filled up; `last` is the last member reported (`None`: none of the walk's).
+    Full { last: Option<DavPath> },
+}
+
 /// Where the next report starts, and whether this one stopped short.
 struct Next {
     token: Token,
@@ -160,34 +168,50 @@ impl<'a> Answer<'a> {
             SyncLevel::Infinite => usize::MAX,
             SyncLevel::One => 1,
         };
-        let base = self.collection.depth();
-        let mut walk = TreeWalk::after(self.ctx, self.collection, after).await?;
+        let next = match self.report_walk(self.collection, after, depth).await? {
+            Walked::Done => Next {
+                token: Token::at(start),
+                truncated: false,
+            },
+            Walked::Full { last } => Next {
+                token: Token {
+                    point: start,
+                    place: last.map(Place::Listing),
+                },
+                truncated: true,
+            },
+        };
+        Ok(next)
+    }
+
+    /// Reports every member below `root`, to `depth` levels, in walk order after `after`
+    /// (`crate::walk::TreeWalk`), until the answer is full. What the answer holds already is
+    /// not reported again; scopes mounted below keep logs of their own (or none) and are not
+    /// walked into.
+    async fn report_walk(
+        &mut self,
+        root: &DavPath,
+        after: Option<DavPath>,
+        depth: usize,
+    ) -> DavResult<Walked> {
+        let base = root.depth();
+        let mut walk = TreeWalk::after(self.ctx, root, after).await?;
         let mut last = None;
-        // Scopes mounted below keep logs of their own (or none): not walked into.
         let (ctx, scope) = (self.ctx, self.scope.clone());
         let enter = |path: &DavPath| {
             path.depth() - base < depth && ctx.registry().namespace(path).0 == &scope
         };
         while let Some(member) = walk.next(enter).await? {
-            if !self.follows(&member.path) {
+            if self.reported.contains(&member.path) || !self.follows(&member.path) {
                 continue;
             }
             if self.reported.len() == self.limit {
-                return Ok(Next {
-                    token: Token {
-                        point: start,
-                        place: last.map(Place::Listing),
-                    },
-                    truncated: true,
-                });
+                return Ok(Walked::Full { last });
             }
             self.changed(&member.path, &member.meta).await?;
             last = Some(member.path);
         }
-        Ok(Next {
-            token: Token::at(start),
-            truncated: false,
-        })
+        Ok(Walked::Done)
     }
 
     /// The members that changed after `point`, as they are now. `within`: the first change
@@ -295,21 +319,13 @@ impl<'a> Answer<'a> {
                 self.changed(path, &meta).await?;
             }
         }
-        let mut last = Some(resume.clone().unwrap_or_else(|| path.clone()));
-        let mut walk = TreeWalk::after(self.ctx, path, resume).await?;
-        let (ctx, scope) = (self.ctx, self.scope.clone());
-        let enter = |p: &DavPath| ctx.registry().namespace(p).0 == &scope;
-        while let Some(member) = walk.next(enter).await? {
-            if self.reported.contains(&member.path) || !self.follows(&member.path) {
-                continue;
-            }
-            if self.reported.len() == self.limit {
-                return Ok(Some(full(last)));
-            }
-            self.changed(&member.path, &member.meta).await?;
-            last = Some(member.path);
-        }
-        Ok(None)
+        // Stopped before any member: the next answer goes on after the last one reported
+        // earlier, or after the collection itself.
+        let from = resume.clone().unwrap_or_else(|| path.clone());
+        Ok(match self.report_walk(path, resume, usize::MAX).await? {
+            Walked::Done => None,
+            Walked::Full { last } => Some(full(Some(last.unwrap_or(from)))),
+        })
     }
 
     async fn changed(&mut self, path: &DavPath, meta: &ResourceMeta) -> DavResult<()> {
