@@ -70,8 +70,12 @@ tokio::task_local! {
 /// the document record read and written, then one commit). Their writes then count only
 /// once the caller awaits [`HeldLatches::commit`]; a request whose writes must stand on
 /// their own (a journaled batch with its markers) calls [`stop_carrying`] first.
-pub async fn carrying<F: Future>(request: F) -> F::Output {
-    CARRIER.scope(Carrier::default(), request).await
+///
+/// A plain function, not an `async fn`: an `async fn` keeps its argument and the future it
+/// awaits side by side, so every write method's future would be twice the size of its body,
+/// and every request copies its method's whole future to the heap.
+pub fn carrying<F: Future>(request: F) -> impl Future<Output = F::Output> {
+    CARRIER.scope(Carrier::default(), request)
 }
 
 /// Called by a [`SharedLatches`] service that has just taken latches: if the request is

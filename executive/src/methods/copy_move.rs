@@ -228,13 +228,13 @@ fn created_or_replaced(ctx: &Ctx, checked: &Checked, effects: &Effects) -> Respo
     }
 }
 
-pub async fn copy(
+pub fn copy(
     ctx: &Ctx,
     destination: Destination,
     depth: Depth,
     overwrite: bool,
-) -> DavResult<Response> {
-    davd_registry::carrying(carried_copy(ctx, destination, depth, overwrite)).await
+) -> impl Future<Output = DavResult<Response>> {
+    davd_registry::carrying(carried_copy(ctx, destination, depth, overwrite))
 }
 
 async fn carried_copy(
@@ -274,8 +274,12 @@ async fn carried_copy(
     Ok(created_or_replaced(ctx, &checked, &effects))
 }
 
-pub async fn move_(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {
-    davd_registry::carrying(carried_move(ctx, destination, overwrite)).await
+pub fn move_(
+    ctx: &Ctx,
+    destination: Destination,
+    overwrite: bool,
+) -> impl Future<Output = DavResult<Response>> {
+    davd_registry::carrying(carried_move(ctx, destination, overwrite))
 }
 
 async fn carried_move(ctx: &Ctx, destination: Destination, overwrite: bool) -> DavResult<Response> {

@@ -33,8 +33,8 @@ use crate::policy::locks::{Protected, locks_rooted_in, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
-pub async fn delete(ctx: &Ctx) -> DavResult<Response> {
-    davd_registry::carrying(carried_delete(ctx)).await
+pub fn delete(ctx: &Ctx) -> impl Future<Output = DavResult<Response>> {
+    davd_registry::carrying(carried_delete(ctx))
 }
 
 async fn carried_delete(ctx: &Ctx) -> DavResult<Response> {

@@ -30,8 +30,8 @@ use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
 use crate::queue::CommandQueue;
 
-pub async fn mkcol(ctx: &Ctx) -> DavResult<Response> {
-    davd_registry::carrying(carried_mkcol(ctx)).await
+pub fn mkcol(ctx: &Ctx) -> impl Future<Output = DavResult<Response>> {
+    davd_registry::carrying(carried_mkcol(ctx))
 }
 
 async fn carried_mkcol(ctx: &Ctx) -> DavResult<Response> {

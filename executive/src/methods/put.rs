@@ -59,15 +59,15 @@ use crate::queue::{Command, CommandQueue, QueueFailure};
 /// (and a SetModified between them, when the client sends its time).
 const FIRST_INSTRUCTION: usize = 2;
 
-pub async fn put(
+pub fn put(
     ctx: &Ctx,
     body: ByteStream,
     content_range: Option<ContentRange>,
-) -> DavResult<Response> {
+) -> impl Future<Output = DavResult<Response>> {
     // In a cluster, the reads and the document record's write under the latch ride the
     // latch's own transaction, committed before the answer: one connection and two round
     // trips fewer than a connection each (docs/scaling.md).
-    davd_registry::carrying(carried_put(ctx, body, content_range)).await
+    davd_registry::carrying(carried_put(ctx, body, content_range))
 }
 
 async fn carried_put(
