@@ -36,6 +36,7 @@ use std::time::Duration;
 use deadpool_postgres::{
     ClientWrapper, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
+use futures_util::FutureExt;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -348,19 +349,23 @@ impl Cluster {
 
     /// Runs `operation` within `limit`: past it, 503 (and the connection it used, dropped
     /// with the operation's future unfinished, is never reused).
-    pub(crate) async fn within<T>(
+    ///
+    /// A combinator, not an `async fn`: an `async fn` keeps its argument and the timeout it
+    /// awaits side by side, which doubled every statement's future (and the boxed future of
+    /// every property and lock operation that awaits one).
+    pub(crate) fn within<T>(
         &self,
         limit: Duration,
         operation: impl Future<Output = SubsystemResult<T>>,
-    ) -> SubsystemResult<T> {
-        match tokio::time::timeout(limit, operation).await {
+    ) -> impl Future<Output = SubsystemResult<T>> {
+        tokio::time::timeout(limit, operation).map(move |outcome| match outcome {
             Ok(result) => result,
             Err(_) => Err(SubsystemError::unavailable(format!(
                 "the cluster database ({}) did not answer within {} ms",
                 self.inner.describe,
                 limit.as_millis()
             ))),
-        }
+        })
     }
 
     /// Runs one statement (atomic on its own) within [`OPERATION_TIMEOUT`], prepared once per

@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{FutureExt, Stream};
 use tokio::time::{Instant, Sleep};
 
 use davd_registry::{SubsystemError, SubsystemResult};
@@ -53,15 +53,18 @@ pub fn for_completion(parts: usize) -> Duration {
 }
 
 /// `call`'s result, or a 503 naming `what` when the store has not answered within `limit`.
-pub async fn within<T>(
+///
+/// A combinator, not an `async fn`, which would hold `call` twice (its argument and the
+/// timeout it awaits) and so double the future of every store operation.
+pub fn within<T>(
     limit: Duration,
     what: &str,
     call: impl Future<Output = object_store::Result<T>>,
-) -> SubsystemResult<T> {
-    match tokio::time::timeout(limit, call).await {
+) -> impl Future<Output = SubsystemResult<T>> {
+    tokio::time::timeout(limit, call).map(move |outcome| match outcome {
         Ok(result) => result.map_err(|e| store_error(&e)),
         Err(_) => Err(silent(what, limit)),
-    }
+    })
 }
 
 /// The 503 of a store that did not answer.
