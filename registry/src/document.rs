@@ -64,22 +64,54 @@ fn escape_field(s: &str, out: &mut String) {
     }
 }
 
+/// A field as it appears in the stored element: `%` and `;` escaped for the record's syntax,
+/// then the result escaped as XML text. Most fields (entity tags, user names) need neither.
+fn push_field(field: &str, xml: &mut String) {
+    if field.contains(['%', ';']) {
+        let mut escaped = String::with_capacity(field.len() + 8);
+        escape_field(field, &mut escaped);
+        escape_text(&escaped, xml);
+    } else {
+        escape_text(field, xml);
+    }
+}
+
 fn unescape_field(s: &str) -> String {
-    s.replace("%3B", ";").replace("%25", "%")
+    if s.contains('%') {
+        s.replace("%3B", ";").replace("%25", "%")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `value` as 32 lower-case hexadecimal digits (what `{:032x}` writes, without the
+/// formatting machinery: a record is written with every PUT).
+fn push_hex128(value: u128, out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for nibble in (0..32).rev() {
+        out.push(char::from(DIGITS[((value >> (nibble * 4)) & 0xf) as usize]));
+    }
 }
 
 impl DocumentRecord {
     /// The record as the reserved dead property (a self-contained element, like every stored
     /// property, so stores and tools that dump properties see well-formed XML).
     pub fn to_prop(&self) -> StoredProp {
-        let mut fields = format!("{FORMAT};{:032x};{};", self.guid, self.version);
-        escape_field(&self.etag, &mut fields);
-        fields.push(';');
-        if let Some(by) = &self.modified_by {
-            escape_field(by, &mut fields);
-        }
-        let mut xml = String::from(RECORD_START);
-        escape_text(&fields, &mut xml);
+        let by = self.modified_by.as_deref().unwrap_or("");
+        let mut xml = String::with_capacity(
+            RECORD_START.len() + RECORD_END.len() + 64 + self.etag.len() + by.len(),
+        );
+        xml.push_str(RECORD_START);
+        xml.push_str(FORMAT);
+        xml.push(';');
+        push_hex128(self.guid, &mut xml);
+        xml.push(';');
+        let mut digits = [0u8; 20];
+        xml.push_str(decimal(self.version, &mut digits));
+        xml.push(';');
+        push_field(&self.etag, &mut xml);
+        xml.push(';');
+        push_field(by, &mut xml);
         xml.push_str(RECORD_END);
         StoredProp {
             name: document_prop_name(),
@@ -89,14 +121,18 @@ impl DocumentRecord {
 
     /// Reads a stored record; `None` for anything unreadable (treated as "no record").
     pub fn from_prop(xml: &str) -> Option<DocumentRecord> {
-        // Records are read for every resource of an allprop PROPFIND: the form davd writes is
-        // unpacked directly, anything else goes through the XML parser.
+        // Records are read for every resource of an allprop PROPFIND and every PUT: the form
+        // davd writes is unpacked in place, anything else goes through the XML parser.
+        let parsed;
         let text = match xml
             .strip_prefix(RECORD_START)
             .and_then(|rest| rest.strip_suffix(RECORD_END))
         {
-            Some(inner) if !inner.contains(['<', '&']) => inner.to_owned(),
-            _ => fragment_text(xml)?,
+            Some(inner) if !inner.contains(['<', '&']) => inner,
+            _ => {
+                parsed = fragment_text(xml)?;
+                parsed.as_str()
+            }
         };
         let mut fields = text.split(';');
         if fields.next()? != FORMAT {
@@ -116,6 +152,21 @@ impl DocumentRecord {
             modified_by: (!by.is_empty()).then(|| unescape_field(by)),
         })
     }
+}
+
+/// `value` in decimal, written into `buffer` (20 digits hold any u64).
+fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &str {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buffer[start..]).unwrap_or("0")
 }
 
 /// How the identity a resource shows is worked out from its record (if any), its path and its
@@ -182,5 +233,34 @@ mod tests {
         assert!(RECORD_START.contains(INTERNAL_NS));
         assert_eq!(DocumentRecord::from_prop("<x>2;1;1;;</x>"), None);
         assert_eq!(DocumentRecord::from_prop("not xml"), None);
+    }
+
+    /// The stored text is exactly what the first format wrote (`format!` with `{:032x}`):
+    /// records written by earlier versions and by this one read alike.
+    #[test]
+    fn the_stored_text_keeps_its_form() {
+        let record = DocumentRecord {
+            guid: 0x93DAE904C4AE4B5FA7F6BDF4FAACEF5F,
+            version: 18_446_744_073_709_551_615,
+            etag: "a;b%c<d>".into(),
+            modified_by: Some("al;ice & bob".into()),
+        };
+        assert_eq!(
+            record.to_prop().xml,
+            format!(
+                "{RECORD_START}1;93dae904c4ae4b5fa7f6bdf4faacef5f;18446744073709551615;\
+                 a%3Bb%25c&lt;d&gt;;al%3Bice &amp; bob{RECORD_END}"
+            )
+        );
+        let first = DocumentRecord {
+            guid: 7,
+            version: 0,
+            etag: String::new(),
+            modified_by: None,
+        };
+        assert_eq!(
+            first.to_prop().xml,
+            format!("{RECORD_START}1;00000000000000000000000000000007;0;;{RECORD_END}")
+        );
     }
 }
