@@ -75,9 +75,12 @@ pub struct SledChangeLog {
     counter: Arc<FlushCounter>,
     /// The log itself, while davd runs.
     log: MemoryChangeLog,
-    /// Held by each append, and by `close`: a tokio mutex, because the first append of a run
-    /// (setting the mark) and `close` flush while holding it.
-    stored: tokio::sync::Mutex<Stored>,
+    /// Shared by appends, exclusive for the first append of a run (setting the mark) and for
+    /// `close`, both of which flush while holding it (hence tokio's lock). Appends share it
+    /// because they only need `close` kept out: under one exclusive lock, concurrent PUTs
+    /// on different connection threads queued for it, and each release woke the next
+    /// thread through the kernel (one wake-up per PUT under load, docs/performance.md).
+    stored: tokio::sync::RwLock<Stored>,
 }
 
 impl SledChangeLog {
@@ -130,7 +133,7 @@ impl SledChangeLog {
             guard: guard.clone(),
             counter: counter.clone(),
             log,
-            stored: tokio::sync::Mutex::new(stored),
+            stored: tokio::sync::RwLock::new(stored),
         })
     }
 
@@ -254,7 +257,13 @@ impl ChangeLog for SledChangeLog {
         }
         // Held while the entries go in: a `close` in between would write the log back and
         // clear the mark without them, and a crash after would lose them unnoticed.
-        let mut stored = self.stored.lock().await;
+        {
+            let stored = self.stored.read().await;
+            if stored.phase == Phase::Open {
+                return self.log.record(changes).await;
+            }
+        }
+        let mut stored = self.stored.write().await;
         if stored.phase != Phase::Open {
             self.open_for_appends(&mut stored).await?;
         }
@@ -270,7 +279,7 @@ impl ChangeLog for SledChangeLog {
     }
 
     async fn close(&self) -> SubsystemResult<()> {
-        let mut stored = self.stored.lock().await;
+        let mut stored = self.stored.write().await;
         match stored.phase {
             Phase::Closed => return Ok(()),
             // Nothing was appended this run; the new epoch is written now so that the tokens

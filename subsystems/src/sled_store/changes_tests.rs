@@ -303,3 +303,38 @@ async fn appends_from_many_threads_appear_in_order() {
     paths.dedup();
     assert_eq!(paths.len(), WRITERS * EACH, "each append once");
 }
+
+/// Appends share the log's lock: one held by another append does not make the next wait (an
+/// exclusive lock made concurrent PUTs queue for it, each handed on through the kernel), while
+/// `close` still waits for appends in progress and appends wait for a `close`.
+#[tokio::test]
+async fn appends_share_the_lock_and_close_excludes_them() {
+    use futures_util::FutureExt;
+
+    let state = StateDb::temporary().unwrap();
+    let log: Arc<SledChangeLog> = state.changes.clone();
+    log.record(&[change("/first")]).await.unwrap();
+    {
+        let _append_in_progress = log.stored.read().await;
+        assert!(
+            log.record(&[change("/second")]).now_or_never().is_some(),
+            "an append waited for another append"
+        );
+        assert!(
+            log.close().now_or_never().is_none(),
+            "close went ahead of an append in progress"
+        );
+    }
+    {
+        let _closing = log.stored.write().await;
+        assert!(
+            log.record(&[change("/third")]).now_or_never().is_none(),
+            "an append went ahead during close"
+        );
+    }
+    let seen = after(&log, &at(&log.current().await.unwrap(), 0)).await;
+    assert_eq!(
+        seen.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(),
+        ["/first", "/second"]
+    );
+}
