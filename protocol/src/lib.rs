@@ -7,6 +7,7 @@
 //! be unit-tested and fuzzed on its own.
 
 pub mod date;
+pub mod digits;
 mod error;
 pub mod headers;
 mod method;

@@ -14,6 +14,7 @@
 //! unrecorded resource gets) are policy, in the executive (`executive/src/ms/docid.rs`), which
 //! hands them to handlers through [`PropContext`](crate::PropContext).
 
+use davd_protocol::digits::{push_decimal, push_hex};
 use davd_protocol::headers::ResourceTag;
 use davd_protocol::headers::ms::repl_uid;
 use davd_protocol::xml::{escape_text, fragment_text};
@@ -84,15 +85,6 @@ fn unescape_field(s: &str) -> String {
     }
 }
 
-/// `value` as 32 lower-case hexadecimal digits (what `{:032x}` writes, without the
-/// formatting machinery: a record is written with every PUT).
-fn push_hex128(value: u128, out: &mut String) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for nibble in (0..32).rev() {
-        out.push(char::from(DIGITS[((value >> (nibble * 4)) & 0xf) as usize]));
-    }
-}
-
 impl DocumentRecord {
     /// The record as the reserved dead property (a self-contained element, like every stored
     /// property, so stores and tools that dump properties see well-formed XML).
@@ -104,10 +96,9 @@ impl DocumentRecord {
         xml.push_str(RECORD_START);
         xml.push_str(FORMAT);
         xml.push(';');
-        push_hex128(self.guid, &mut xml);
+        push_hex(&mut xml, self.guid, 32);
         xml.push(';');
-        let mut digits = [0u8; 20];
-        xml.push_str(decimal(self.version, &mut digits));
+        push_decimal(&mut xml, self.version, 0);
         xml.push(';');
         push_field(&self.etag, &mut xml);
         xml.push(';');
@@ -152,21 +143,6 @@ impl DocumentRecord {
             modified_by: (!by.is_empty()).then(|| unescape_field(by)),
         })
     }
-}
-
-/// `value` in decimal, written into `buffer` (20 digits hold any u64).
-fn decimal(mut value: u64, buffer: &mut [u8; 20]) -> &str {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buffer[start..]).unwrap_or("0")
 }
 
 /// How the identity a resource shows is worked out from its record (if any), its path and its

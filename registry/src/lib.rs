@@ -68,6 +68,8 @@ pub mod ms {
 }
 /// Dates as properties write them.
 pub use davd_protocol::date;
+/// Numbers as entity tags and stored records write them.
+pub use davd_protocol::digits;
 /// XML helpers for handlers (reading stored fragments, rendering lock discovery).
 pub mod xml {
     pub use davd_protocol::xml::{ActiveLockView, escape_text, fragment_text, render_activelock};

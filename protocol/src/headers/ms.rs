@@ -128,20 +128,7 @@ impl ResourceTag {
         text.push_str("rt:");
         text.push_str(Guid(self.guid).encode().as_str());
         text.push('@');
-        let mut digits = [b'0'; 20];
-        let mut start = digits.len();
-        let mut rest = self.version;
-        loop {
-            start -= 1;
-            // `rest % 10` is below 10, so the cast never truncates.
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let start = start.min(digits.len() - 11);
-        text.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+        crate::digits::push_decimal(&mut text, self.version, 11);
         text
     }
 }

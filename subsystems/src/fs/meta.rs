@@ -3,6 +3,7 @@ use std::time::SystemTime;
 use cap_std::fs::{Metadata, MetadataExt};
 
 use davd_registry::ResourceMeta;
+use davd_registry::digits::push_hex;
 
 /// Resource metadata from file metadata.
 ///
@@ -45,46 +46,12 @@ pub(super) fn describe(
 /// `{inode:x}-{len:x}-{nanos:x}`, written without `format!`: a listing makes one per member.
 fn etag(ino: u64, len: u64, nanos: u128) -> String {
     let mut tag = String::with_capacity(48);
-    push_hex(&mut tag, u128::from(ino));
+    push_hex(&mut tag, u128::from(ino), 0);
     tag.push('-');
-    push_hex(&mut tag, u128::from(len));
+    push_hex(&mut tag, u128::from(len), 0);
     tag.push('-');
-    push_hex(&mut tag, nanos);
+    push_hex(&mut tag, nanos, 0);
     tag
-}
-
-fn push_hex(out: &mut String, value: u128) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 32];
-    let mut at = buf.len();
-    // Inodes and lengths fit in 64 bits, and so do the nanoseconds until 2554: u128 shifts
-    // cost twice as much, on every digit.
-    match u64::try_from(value) {
-        Ok(mut rest) => loop {
-            at -= 1;
-            buf[at] = DIGITS[(rest & 0xf) as usize];
-            rest >>= 4;
-            if rest == 0 {
-                break;
-            }
-        },
-        Err(_) => {
-            let mut rest = value;
-            loop {
-                at -= 1;
-                buf[at] = DIGITS[(rest & 0xf) as usize];
-                rest >>= 4;
-                if rest == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    // Appended as one slice: pushed char by char, each digit was encoded as UTF-8 again (a
-    // GET spent about 800 instructions here). The digits are ASCII, so this always succeeds.
-    if let Ok(digits) = std::str::from_utf8(&buf[at..]) {
-        out.push_str(digits);
-    }
 }
 
 #[cfg(test)]
