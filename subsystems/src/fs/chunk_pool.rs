@@ -25,36 +25,46 @@ impl Pool {
         }
     }
 
-    /// An empty buffer with room for `capacity` bytes, reused if one is idle.
-    pub(super) fn buffer(&self, capacity: usize) -> Vec<u8> {
+    /// A buffer of `size` bytes to read into: zeros when new (fresh pages, which the kernel
+    /// zero-fills anyway), an earlier chunk's bytes when reused. Only what [`Pool::lend`] is
+    /// told was read is ever shown, so reuse needs no clearing; and a buffer that is already
+    /// initialized can be read into without `unsafe`.
+    pub(super) fn buffer(&self, size: usize) -> Vec<u8> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match idle {
-            Some(buf) if buf.capacity() >= capacity => buf,
-            _ => Vec::with_capacity(capacity),
+            Some(buf) if buf.len() >= size => buf,
+            _ => vec![0; size],
         }
     }
 
-    /// `buf` as `Bytes` that give the buffer back to the pool when the last reference is dropped.
-    pub(super) fn lend(&'static self, buf: Vec<u8>) -> Bytes {
-        Bytes::from_owner(Returned { buf, pool: self })
+    /// The first `len` bytes of `buf` as `Bytes` that give the buffer back to the pool when
+    /// the last reference is dropped.
+    pub(super) fn lend(&'static self, buf: Vec<u8>, len: usize) -> Bytes {
+        let len = len.min(buf.len());
+        Bytes::from_owner(Returned {
+            buf,
+            len,
+            pool: self,
+        })
     }
 }
 
 struct Returned {
     buf: Vec<u8>,
+    /// How much of `buf` was read into, and is shown.
+    len: usize,
     pool: &'static Pool,
 }
 
 impl AsRef<[u8]> for Returned {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.len]
     }
 }
 
 impl Drop for Returned {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let buf = std::mem::take(&mut self.buf);
         if let Ok(mut idle) = self.pool.idle.lock()
             && idle.len() < self.pool.kept
         {
@@ -71,9 +81,11 @@ mod tests {
     fn a_buffer_comes_back_when_its_bytes_are_dropped() {
         static POOL: Pool = Pool::new(1);
         let mut buf = POOL.buffer(1 << 16);
-        buf.extend_from_slice(b"chunk");
+        assert_eq!(buf.len(), 1 << 16);
+        buf[..5].copy_from_slice(b"chunk");
         let address = buf.as_ptr();
-        let bytes = POOL.lend(buf);
+        let bytes = POOL.lend(buf, 5);
+        assert_eq!(&bytes[..], b"chunk", "only what was read is shown");
         let shared = bytes.slice(1..3);
         drop(bytes);
         assert_eq!(&shared[..], b"hu", "still in use: not given back yet");
@@ -82,14 +94,14 @@ mod tests {
         drop(shared);
         let again = POOL.buffer(1 << 16);
         assert_eq!(again.as_ptr(), address, "the same memory, reused");
-        assert!(again.is_empty());
+        assert_eq!(again.len(), 1 << 16, "whole, ready to be read into");
     }
 
     #[test]
     fn only_so_many_are_kept() {
         static POOL: Pool = Pool::new(1);
-        let a = POOL.lend(POOL.buffer(64));
-        let b = POOL.lend(POOL.buffer(64));
+        let a = POOL.lend(POOL.buffer(64), 64);
+        let b = POOL.lend(POOL.buffer(64), 64);
         drop(a);
         drop(b);
         assert_eq!(POOL.idle.lock().map(|idle| idle.len()).unwrap_or(0), 1);

@@ -60,7 +60,8 @@ pub struct FsOptions {
     /// Run a single `stat`, and the open + read of a small file, on the calling task instead
     /// of the blocking pool (ADR 0011). Right for local disks, where these calls take
     /// microseconds and the hand-off to another thread costs more; turn it off for slow or
-    /// network file systems. Listings, large files and writes always use the blocking pool.
+    /// network file systems. Listings and writes always use the blocking pool; a large
+    /// file's chunks are read inline only while the page cache holds them (ADR 0011).
     pub inline_io: bool,
     /// Writes are refused with 507 while less than this many bytes are free on the root's
     /// file system (`crate::space`).
@@ -403,7 +404,8 @@ impl NamespaceManager for FsNamespace {
         let dir = self.dir.clone();
         let respellable = respellable(path);
         let direct = directly_openable(path);
-        quick(self.options.inline_io, move || {
+        let inline = self.options.inline_io;
+        quick(inline, move || {
             let options = read_without_waiting();
             let opened = match direct.then(|| open_directly(&dir, &rel)).flatten() {
                 Some(opened) => opened,
@@ -437,7 +439,7 @@ impl NamespaceManager for FsNamespace {
             } else {
                 Ok(Opened {
                     meta: resource,
-                    content: Box::new(LargeContent(file)),
+                    content: Box::new(LargeContent { file, inline }),
                 })
             }
         })
