@@ -129,7 +129,10 @@ fn read_cached(file: &std::fs::File, at: u64, buf: &mut [u8]) -> std::io::Result
         // blocking read tells the two apart.
         Ok(0) => Ok(None),
         Ok(read) => Ok(Some(read)),
-        Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => Ok(None),
+        // Not cached, interrupted, or a kernel or file system without RWF_NOWAIT.
+        Err(Errno::AGAIN | Errno::INTR | Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => {
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }
