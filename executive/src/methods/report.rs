@@ -16,6 +16,7 @@ use std::collections::HashSet;
 
 use http::StatusCode;
 
+use davd_protocol::sync_token::Place;
 use davd_protocol::xml::{
     Condition, MultistatusWriter, PropfindBody, ReportBody, SyncCollection, SyncLevel, parse_report,
 };
@@ -29,7 +30,6 @@ use crate::policy::{access, if_header};
 use crate::props::{AllpropReach, propstats_reaching};
 use crate::sync::Token;
 use crate::walk::TreeWalk;
-use davd_protocol::sync_token::Place;
 
 /// The most responses one answer holds when the client sets no lower `limit`: the answer is
 /// built whole before it is sent, so this bounds its memory (about 300 bytes a response).
@@ -258,11 +258,11 @@ impl<'a> Answer<'a> {
                     seq: entry.seq - 1,
                 };
                 let meta = self.ctx.stat(path).await?;
-                let tree = kind == ChangeKind::Tree
+                if kind == ChangeKind::Tree
                     && self.level == SyncLevel::Infinite
-                    && meta.as_ref().is_some_and(|m| m.collection);
-                if tree {
-                    if let Some(next) = self.tree(path, meta, before, resume).await? {
+                    && let Some(collection) = meta.as_ref().filter(|m| m.collection)
+                {
+                    if let Some(next) = self.tree(path, collection, before, resume).await? {
                         return Ok(next);
                     }
                     continue;
@@ -300,7 +300,7 @@ impl<'a> Answer<'a> {
     async fn tree(
         &mut self,
         path: &DavPath,
-        meta: Option<ResourceMeta>,
+        meta: &ResourceMeta,
         before: SyncPoint,
         resume: Option<DavPath>,
     ) -> DavResult<Option<Next>> {
@@ -315,9 +315,7 @@ impl<'a> Answer<'a> {
             if self.reported.len() == self.limit {
                 return Ok(Some(full(None)));
             }
-            if let Some(meta) = meta {
-                self.changed(path, &meta).await?;
-            }
+            self.changed(path, meta).await?;
         }
         // Stopped before any member: the next answer goes on after the last one reported
         // earlier, or after the collection itself.
