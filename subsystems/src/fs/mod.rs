@@ -13,6 +13,7 @@ mod cycles;
 #[cfg(target_os = "linux")]
 mod direct;
 mod history;
+mod landing;
 mod meta;
 mod publish;
 mod segment;
@@ -481,7 +482,8 @@ impl NamespaceManager for FsNamespace {
         let staging = self.staging.clone();
         if !rest_follows {
             let meta = quick(self.options.inline_io, move || {
-                let mut file = staging.with_staging(&dir, || dir.create(&name))?;
+                let mut file =
+                    staging.with_staging(&dir, || landing::create_staged(&dir, &name))?;
                 let written = std::io::Write::write_all(&mut file, &head)
                     .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
                     .and_then(|()| file.metadata());
@@ -497,7 +499,9 @@ impl NamespaceManager for FsNamespace {
             return Ok(staged(meta));
         }
         let file = quick(self.options.inline_io, move || {
-            Ok(staging.with_staging(&dir, || dir.create(&name))?.into_std())
+            Ok(staging
+                .with_staging(&dir, || landing::create_staged(&dir, &name))?
+                .into_std())
         })
         .await?;
         let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
