@@ -119,6 +119,25 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/davd-bench.XXXXXX")
 chmod 755 "$work" # the peers' worker processes (www-data when we are root) must traverse it
+
+# The file system under the servers' files decides much of what a PUT costs: ext4 without a
+# journal scans the recently deleted inodes of a block group on every file it creates, so its
+# PUT rates say more about each server's temporary directory's history than about the server
+# (docs/performance.md, "PUT on ext4 without a journal"). Put TMPDIR on a journaled file
+# system to measure the servers.
+file_system() {
+    local source type
+    read -r source type < <(findmnt -n -o SOURCE,FSTYPE --target "$work" 2>/dev/null || echo "? ?")
+    if [ "$type" = ext4 ]; then
+        if compgen -G "/proc/fs/jbd2/$(basename "$source")-*" >/dev/null; then
+            type="ext4 with a journal"
+        else
+            type="ext4 WITHOUT a journal: PUT rates measure its inode allocator, see docs/performance.md"
+        fi
+    fi
+    echo "$work on $source ($type)"
+}
+say "files: $(file_system)"
 pids=()
 declare -A server_pid=() # each server's first process: davd itself, nginx's and Apache's parent
 cleanup() {
@@ -581,7 +600,7 @@ unit_of() {
 median() { printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 spread() { printf '%s\n' $1 | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
 
-say "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+say "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; files: $(file_system)"
 say "wrk: $threads threads, $connections connections, ${duration}s per case and server (+${warmup}s warm-up), $rounds round(s)"
 for round in $(seq 1 "$rounds"); do
     [ "$rounds" -gt 1 ] && say "round $round of $rounds"
