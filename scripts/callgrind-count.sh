@@ -3,7 +3,10 @@
 # the server runs under `valgrind --tool=callgrind`, wrk warms it up, the counters are zeroed
 # (`callgrind_control -z`), wrk measures, the counters are dumped (`callgrind_control -d`), and
 # the instructions of that dump are divided by wrk's request count. Callgrind counts are
-# deterministic, so they are valid on a busy machine, unlike times.
+# deterministic, so they are valid on a busy machine, unlike times. One caveat: valgrind 3.19
+# does not know `openat2` (it answers ENOSYS, "unhandled amd64-linux syscall: 437" in the log),
+# so under it cap-std resolves paths by hand and opening a file by path costs more
+# instructions than it does on the kernel alone.
 #
 #   bash scripts/callgrind-count.sh SERVER CASE [RUNS]
 #

@@ -1,9 +1,8 @@
 //! Creating a staged file and renaming it into place with the kernel resolving the paths.
 //!
-//! cap-std resolves a path beneath the root in user space, and its `rename` opens both
-//! parents, renames and closes them again: five system calls and about 4,500 instructions for
-//! a PUT's one `rename`, three more calls for asking whether the name was taken, and about
-//! 5,000 instructions to create the staged file. The kernel can keep a path beneath the root
+//! cap-std's `rename` opens both parents, renames and closes them again: five system calls
+//! for a PUT's one `rename`, and three more for asking whether the name was taken (open,
+//! stat, close). The kernel can keep a path beneath the root
 //! itself: `openat2` with `RESOLVE_BENEATH` follows links only while they stay beneath the
 //! directory it starts from and refuses (`EXDEV`) one that would leave it. So a write opens
 //! the target's parent that way (a root entry's parent is the root's own descriptor, nothing
