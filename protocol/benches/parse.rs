@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the protocol layer: what every request pays before the executive
 //! runs (the request head, the `If` header, the XML bodies) and what a large PROPFIND pays to
-//! render its answer (a 1,000-response multistatus).
+//! render its answer (a 1,000-response multistatus), and the digits of the identifiers every
+//! GET, PUT and listed member carries (entity tags, `ResourceTag`, `Repl-UID`).
 //!
 //!   cargo bench -p davd-protocol
 //!
@@ -13,7 +14,9 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use davd_protocol::headers::ms::miniredir_version;
+use davd_protocol::digits::{push_decimal, push_hex};
+use davd_protocol::headers::ResourceTag;
+use davd_protocol::headers::ms::{miniredir_version, repl_uid};
 use davd_protocol::headers::parse_if;
 use davd_protocol::xml::{
     MultistatusWriter, PropStat, PropValue, XmlLimits, parse_propertyupdate, parse_propfind,
@@ -213,12 +216,38 @@ fn multistatus(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a GET, a PUT and every listed member spend on identifiers: the fs entity tag's hex
+/// fields, the `ResourceTag` and the `Repl-UID` of the document record.
+fn identifiers(c: &mut Criterion) {
+    let guid = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+    c.bench_function("push_hex u128, 32 digits", |b| {
+        b.iter(|| {
+            let mut out = String::with_capacity(32);
+            push_hex(&mut out, black_box(guid), 32);
+            out
+        })
+    });
+    c.bench_function("push_decimal version, 11 digits", |b| {
+        b.iter(|| {
+            let mut out = String::with_capacity(11);
+            push_decimal(&mut out, black_box(1_234_567), 11);
+            out
+        })
+    });
+    let tag = ResourceTag { guid, version: 42 };
+    c.bench_function("ResourceTag::encode", |b| {
+        b.iter(|| black_box(&tag).encode())
+    });
+    c.bench_function("repl_uid", |b| b.iter(|| repl_uid(black_box(guid))));
+}
+
 criterion_group!(
     benches,
     request_head,
     user_agents,
     if_header,
     xml_bodies,
-    multistatus
+    multistatus,
+    identifiers
 );
 criterion_main!(benches);
