@@ -180,6 +180,24 @@ pub async fn publish_checks_the_parent_and_the_target(ns: &dyn NamespaceManager)
     );
     assert!(ns.stat(&path("/c")).await.unwrap().unwrap().collection);
     assert_eq!(names(ns, "/").await, ["c"]);
+
+    // The same when nothing will undo the write, where a store may take a shorter way.
+    put(ns, "/f", "file").await;
+    for (at, expected) in [
+        ("/missing/f", StatusCode::CONFLICT),
+        ("/c", StatusCode::METHOD_NOT_ALLOWED),
+        ("/f/g", StatusCode::CONFLICT),
+    ] {
+        let mut staged = ns.stage(&path(at), body("x")).await.unwrap();
+        staged.keep_previous = false;
+        assert_eq!(status(at, ns.publish(staged).await), expected, "{at}");
+    }
+    let mut staged = ns.stage(&path("/c/new"), body("below")).await.unwrap();
+    staged.keep_previous = false;
+    assert!(ns.publish(staged).await.unwrap().created);
+    assert_eq!(read(ns, "/c/new").await, b"below");
+    assert_eq!(read(ns, "/f").await, b"file");
+    assert_eq!(names(ns, "/").await, ["c", "f"]);
 }
 
 pub async fn a_failed_upload_changes_nothing(ns: &dyn NamespaceManager) {

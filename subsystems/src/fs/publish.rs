@@ -90,17 +90,8 @@ fn publish_by_kernel(
     fsync: bool,
     meta: &ResourceMeta,
 ) -> Option<SubsystemResult<WriteReceipt>> {
-    let landing = match Landing::open(dir, rel)? {
-        Ok(landing) => landing,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Some(Err(no_parent()));
-        }
-        Err(e) => return Some(Err(e.into())),
+    let Ok(landing) = Landing::open(dir, rel)? else {
+        return Some(Err(no_parent()));
     };
     let created = match landing.occupant() {
         Ok(Occupant::Nothing) => true,

@@ -38,6 +38,41 @@ async fn symlinks_out_of_the_root_are_not_followed() {
     assert_eq!(names(&ns, "/").await, vec!["good-link", "inside"]);
 }
 
+/// A write onto a symbolic link replaces the link, never the file it points to, with or
+/// without a backup for undo (without one, `fs/landing.rs` hands a link to cap-std).
+#[tokio::test]
+async fn a_write_onto_a_link_replaces_the_link() {
+    let root = tempfile::tempdir().unwrap();
+    let ns = FsNamespace::open(root.path(), FsOptions::default()).unwrap();
+    std::fs::create_dir(root.path().join("d")).unwrap();
+    std::fs::write(root.path().join("d/target"), "target").unwrap();
+    symlink("target", root.path().join("d/link")).unwrap();
+    symlink("d/target", root.path().join("top-link")).unwrap();
+    for (at, keep_previous) in [("/d/link", false), ("/top-link", true)] {
+        let mut staged = ns.stage(&p(at), body("new")).await.unwrap();
+        staged.keep_previous = keep_previous;
+        let receipt = ns.publish(staged).await.unwrap();
+        assert!(!receipt.created, "{at}");
+        if let Some(previous) = receipt.previous {
+            ns.purge(previous).await.unwrap();
+        }
+        let on_disk = root.path().join(&at[1..]);
+        assert!(!on_disk.symlink_metadata().unwrap().is_symlink(), "{at}");
+        assert_eq!(std::fs::read(&on_disk).unwrap(), b"new");
+    }
+    assert_eq!(
+        std::fs::read(root.path().join("d/target")).unwrap(),
+        b"target"
+    );
+    // Through a linked parent that stays inside the root, the write lands where it points.
+    symlink("d", root.path().join("d-link")).unwrap();
+    let mut staged = ns.stage(&p("/d-link/via"), body("via")).await.unwrap();
+    staged.keep_previous = false;
+    assert!(ns.publish(staged).await.unwrap().created);
+    assert_eq!(std::fs::read(root.path().join("d/via")).unwrap(), b"via");
+    assert_eq!(staged_files(root.path()), 0);
+}
+
 /// Undo, commit and a failed upload each leave the staging directory as they found it.
 #[tokio::test]
 async fn the_staging_directory_is_left_empty() {
