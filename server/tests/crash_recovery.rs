@@ -239,10 +239,7 @@ fn expected(created_at: &str, property: &str) -> Snapshot {
 
 /// After recovery nothing is left in the staging directory or the journal.
 fn assert_clean(dir: &Path) {
-    let staging: Vec<_> = std::fs::read_dir(dir.join("root/.davd-staging"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let staging = support::staged_leftovers(&dir.join("root/.davd-staging"));
     assert!(staging.is_empty(), "staging holds {staging:?}");
     let journal: Vec<_> = std::fs::read_dir(dir.join("state/journal"))
         .unwrap()

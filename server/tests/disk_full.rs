@@ -82,11 +82,8 @@ impl Drop for Tmpfs {
     }
 }
 
-fn staged(dir: &Path) -> Vec<std::ffi::OsString> {
-    std::fs::read_dir(dir.join("root/.davd-staging"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect()
+fn staged(dir: &Path) -> Vec<String> {
+    support::staged_leftovers(&dir.join("root/.davd-staging"))
 }
 
 /// A COPY of `tree/` to `copy/` answers 507 and leaves nothing of itself, staged or at the

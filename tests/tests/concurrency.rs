@@ -123,10 +123,11 @@ async fn a_lock_taken_while_an_upload_streams_is_honoured_and_nothing_is_left_be
     upload.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 423"), "{answer}");
     assert_eq!(s.get("/doc").await.text().await.unwrap(), "original");
-    let staging = std::fs::read_dir(s.root().join(".davd-staging"))
-        .unwrap()
-        .count();
-    assert_eq!(staging, 0, "the staged body was discarded");
+    let staging = davd_tests::staged_leftovers(&s.root().join(".davd-staging"));
+    assert!(
+        staging.is_empty(),
+        "the staged body was discarded: {staging:?}"
+    );
     let r = s
         .request("PUT", "/doc")
         .header("If", format!("(<{token}>)"))

@@ -127,10 +127,8 @@ async fn failed_delete_leaves_everything_in_place() {
 
     assert_eq!(snapshot(&dirs.root), before);
     assert_eq!(color(&s, "/tree/sub/f").await.as_deref(), Some("red"));
-    let staging = std::fs::read_dir(dirs.root.join(".davd-staging"))
-        .unwrap()
-        .count();
-    assert_eq!(staging, 0, "nothing left behind in staging");
+    let staging = davd_tests::staged_leftovers(&dirs.root.join(".davd-staging"));
+    assert!(staging.is_empty(), "left behind in staging: {staging:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -483,7 +483,7 @@ impl NamespaceManager for FsNamespace {
         if !rest_follows {
             let meta = quick(self.options.inline_io, move || {
                 let mut file =
-                    staging.with_staging(&dir, || landing::create_staged(&dir, &name))?;
+                    staging.with_staging(&dir, &name, || landing::create_staged(&dir, &name))?;
                 let written = std::io::Write::write_all(&mut file, &head)
                     .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
                     .and_then(|()| file.metadata());
@@ -500,7 +500,7 @@ impl NamespaceManager for FsNamespace {
         }
         let file = quick(self.options.inline_io, move || {
             Ok(staging
-                .with_staging(&dir, || landing::create_staged(&dir, &name))?
+                .with_staging(&dir, &name, || landing::create_staged(&dir, &name))?
                 .into_std())
         })
         .await?;
@@ -645,7 +645,7 @@ impl NamespaceManager for FsNamespace {
         let staging = self.staging.clone();
         blocking(move || {
             let rel = locate_or_reserved(&dir, &path)?;
-            staging.with_staging(&dir, || dir.rename(&rel, &dir, &aside))?;
+            staging.with_staging(&dir, &aside, || dir.rename(&rel, &dir, &aside))?;
             if fsync {
                 sync::entries(&dir, &[&rel, &aside])?;
             }
@@ -736,7 +736,7 @@ impl NamespaceManager for FsNamespace {
             let temp = staging.path_of(&staging::fresh("copy"))?;
             // A copy that fails part way (a full disk) leaves nothing behind in staging.
             let copied = staging
-                .with_staging(&dir, || dir.copy(&from, &dir, &temp))
+                .with_staging(&dir, &temp, || dir.copy(&from, &dir, &temp))
                 .and_then(|_| {
                     if fsync {
                         sync::subtree(&dir, &temp)

@@ -129,7 +129,7 @@ fn keep_previous(
         None => staging::fresh("prev"),
     };
     let backup_path = staging.path_of(&backup)?;
-    match staging.with_staging(dir, || dir.hard_link(rel, dir, &backup_path)) {
+    match staging.with_staging(dir, &backup_path, || dir.hard_link(rel, dir, &backup_path)) {
         Ok(()) => Ok(Some(Detached {
             path: staged.path.clone(),
             handle: backup,

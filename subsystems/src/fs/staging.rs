@@ -7,9 +7,15 @@
 //! itself, and the executive's tag for a detached resource, so that after a crash the journal
 //! can find what a request left here (docs/adr/0017-crash-safety.md). Nothing here is removed
 //! when the store opens; [`empty`] runs once recovery is done.
+//!
+//! Uploads (`put-…`) are spread over sixteen directories below it, `.put-0` to `.put-f`, by
+//! the last digit of their handle. Creating a file takes its directory's lock, so with every
+//! upload in one directory concurrent PUTs on different threads queued for it in the kernel
+//! (docs/performance.md, "Uploads staged in sixteen directories"). Those directories are made
+//! when first needed and go with everything else when the staging directory is emptied.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
 use uuid::Uuid;
@@ -62,7 +68,10 @@ impl Staging {
                 "not a staging handle: {handle:?}"
             )));
         }
-        Ok(self.dir.join(handle))
+        Ok(match upload_shard(handle) {
+            Some(shard) => self.dir.join(shard).join(handle),
+            None => self.dir.join(handle),
+        })
     }
 
     /// Creates the staging directory if it is missing; an instance's says whose it is.
@@ -78,17 +87,23 @@ impl Staging {
         Ok(())
     }
 
-    /// Runs `op`, which creates something in the staging directory. If it fails because the
-    /// directory is gone (someone removed it while davd ran), the directory is made again and
-    /// `op` runs once more: a missing staging directory must not turn every write into a 404.
+    /// Runs `op`, which creates `staged` (a path from [`Staging::path_of`]). If it fails because
+    /// the directory it goes in is missing (an upload directory not yet made, or the staging
+    /// directory removed while davd ran), the directories are made and `op` runs once more: a
+    /// missing staging directory must not turn every write into a 404.
     pub(super) fn with_staging<T>(
         &self,
         dir: &Dir,
+        staged: &Path,
         mut op: impl FnMut() -> io::Result<T>,
     ) -> io::Result<T> {
         match op() {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.metadata(&self.dir).is_err() => {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let Some(parent) = staged.parent().filter(|p| dir.metadata(p).is_err()) else {
+                    return Err(e);
+                };
                 self.ensure(dir)?;
+                create_missing(dir, parent)?;
                 op()
             }
             other => other,
@@ -134,6 +149,20 @@ impl Staging {
     }
 }
 
+/// The directory below the staging directory an upload's handle (`put-` and a uuid's hex
+/// digits) goes in; `None` for every other handle, which stays at the top.
+fn upload_shard(handle: &str) -> Option<&'static str> {
+    const SHARDS: [&str; 16] = [
+        ".put-0", ".put-1", ".put-2", ".put-3", ".put-4", ".put-5", ".put-6", ".put-7", ".put-8",
+        ".put-9", ".put-a", ".put-b", ".put-c", ".put-d", ".put-e", ".put-f",
+    ];
+    if !handle.starts_with("put-") {
+        return None;
+    }
+    let last = char::from(*handle.as_bytes().last()?).to_digit(16)?;
+    SHARDS.get(usize::try_from(last).ok()?).copied()
+}
+
 /// One plain file name: no separator, not `.` or `..`, no NUL.
 fn is_plain(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
@@ -172,13 +201,30 @@ mod tests {
         let single = Staging::new(None).unwrap();
         assert_eq!(
             single.path_of("put-1").unwrap(),
-            PathBuf::from(".davd-staging/put-1")
+            PathBuf::from(".davd-staging/.put-1/put-1")
+        );
+        assert_eq!(
+            single.path_of("put-0a1b2c3d4e5f").unwrap(),
+            PathBuf::from(".davd-staging/.put-f/put-0a1b2c3d4e5f")
         );
         let instance = Staging::new(Some("b-8080")).unwrap();
         assert_eq!(
             instance.path_of("put-1").unwrap(),
-            PathBuf::from(".davd-staging/b-8080/put-1")
+            PathBuf::from(".davd-staging/b-8080/.put-1/put-1")
         );
+        // Everything else stays at the top: backups, copies, the executive's tags, and a
+        // handle that does not end in a hex digit.
+        for handle in [
+            "prev-1",
+            "copy-1",
+            "0e8b6c1c-4c4e-4b1e-9b53-3c2b1d6f0a7e",
+            "put-x",
+        ] {
+            assert_eq!(
+                single.path_of(handle).unwrap(),
+                PathBuf::from(".davd-staging").join(handle)
+            );
+        }
         for bad in ["", ".", "..", "../x", "a/b", "a\\b", "a\0"] {
             assert!(single.path_of(bad).is_err(), "{bad:?}");
             assert!(Staging::new(Some(bad)).is_err(), "{bad:?}");
@@ -194,10 +240,19 @@ mod tests {
         ] {
             staging.ensure(&dir).unwrap();
             dir.remove_dir_all(STAGING).unwrap();
-            let path = staging.path_of("put-x").unwrap();
-            staging.with_staging(&dir, || dir.create(&path)).unwrap();
-            assert!(staging.holds(&dir, "put-x").unwrap());
+            for handle in ["put-x", "put-1"] {
+                let path = staging.path_of(handle).unwrap();
+                staging
+                    .with_staging(&dir, &path, || dir.create(&path))
+                    .unwrap();
+                assert!(staging.holds(&dir, handle).unwrap());
+            }
             assert!(!staging.holds(&dir, "put-y").unwrap());
+            // A missing source is not mistaken for a missing directory.
+            let backup = staging.path_of("prev-1").unwrap();
+            let linked =
+                staging.with_staging(&dir, &backup, || dir.hard_link("missing", &dir, &backup));
+            assert_eq!(linked.unwrap_err().kind(), io::ErrorKind::NotFound);
         }
     }
 
@@ -212,7 +267,10 @@ mod tests {
         );
         for staging in [&a, &b] {
             staging.ensure(&dir).unwrap();
-            dir.write(staging.path_of("put-1").unwrap(), "x").unwrap();
+            let upload = staging.path_of("put-1").unwrap();
+            staging
+                .with_staging(&dir, &upload, || dir.write(&upload, "x"))
+                .unwrap();
             dir.create_dir(staging.path_of("tag-1").unwrap()).unwrap();
         }
         a.empty(&dir).unwrap();
@@ -227,7 +285,9 @@ mod tests {
         assert!(b.holds(&dir, "put-1").unwrap());
         // The instance's own directory stays usable after emptying.
         a.ensure(&dir).unwrap();
-        dir.write(a.path_of("put-2").unwrap(), "y").unwrap();
+        let upload = a.path_of("put-2").unwrap();
+        a.with_staging(&dir, &upload, || dir.write(&upload, "y"))
+            .unwrap();
         assert!(a.holds(&dir, "put-2").unwrap());
     }
 }
