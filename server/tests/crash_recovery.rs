@@ -239,7 +239,7 @@ fn expected(created_at: &str, property: &str) -> Snapshot {
 
 /// After recovery nothing is left in the staging directory or the journal.
 fn assert_clean(dir: &Path) {
-    let staging = support::staged_leftovers(&dir.join("root/.davd-staging"));
+    let staging = davd_subsystems::fs::staged_leftovers(&dir.join("root/.davd-staging")).unwrap();
     assert!(staging.is_empty(), "staging holds {staging:?}");
     let journal: Vec<_> = std::fs::read_dir(dir.join("state/journal"))
         .unwrap()

@@ -83,7 +83,7 @@ impl Drop for Tmpfs {
 }
 
 fn staged(dir: &Path) -> Vec<String> {
-    support::staged_leftovers(&dir.join("root/.davd-staging"))
+    davd_subsystems::fs::staged_leftovers(&dir.join("root/.davd-staging")).unwrap()
 }
 
 /// A COPY of `tree/` to `copy/` answers 507 and leaves nothing of itself, staged or at the

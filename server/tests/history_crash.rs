@@ -106,7 +106,8 @@ async fn put_killed_at(point: &str, sled: bool, live: &str, version: &str) {
     assert_eq!(versions.len(), 1, "{point}: {versions:?}");
     assert_eq!(text(&c, &davd, &versions[0]).await, version, "{point}");
     if !sled {
-        let staging = support::staged_leftovers(&dir.path().join("root/.davd-staging"));
+        let staging =
+            davd_subsystems::fs::staged_leftovers(&dir.path().join("root/.davd-staging")).unwrap();
         assert!(staging.is_empty(), "{point}: left in staging: {staging:?}");
     }
     assert_eq!(davd.stop(), Some(0));

@@ -123,7 +123,7 @@ async fn a_lock_taken_while_an_upload_streams_is_honoured_and_nothing_is_left_be
     upload.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 423"), "{answer}");
     assert_eq!(s.get("/doc").await.text().await.unwrap(), "original");
-    let staging = davd_tests::staged_leftovers(&s.root().join(".davd-staging"));
+    let staging = davd_subsystems::fs::staged_leftovers(&s.root().join(".davd-staging")).unwrap();
     assert!(
         staging.is_empty(),
         "the staged body was discarded: {staging:?}"

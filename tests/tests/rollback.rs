@@ -127,7 +127,7 @@ async fn failed_delete_leaves_everything_in_place() {
 
     assert_eq!(snapshot(&dirs.root), before);
     assert_eq!(color(&s, "/tree/sub/f").await.as_deref(), Some("red"));
-    let staging = davd_tests::staged_leftovers(&dirs.root.join(".davd-staging"));
+    let staging = davd_subsystems::fs::staged_leftovers(&dirs.root.join(".davd-staging")).unwrap();
     assert!(staging.is_empty(), "left behind in staging: {staging:?}");
 }
 

@@ -44,7 +44,7 @@ use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
 pub use self::history::HISTORY;
 use self::meta::resource_meta;
 use self::special::{is_resource, read_without_waiting};
-pub use self::staging::STAGING;
+pub use self::staging::{STAGING, staged_leftovers};
 use crate::blocking::blocking;
 use crate::space::{RECHECK_EVERY, SpaceGuard};
 use crate::stream::receiver_stream;

@@ -149,6 +149,27 @@ impl Staging {
     }
 }
 
+/// What the staging directory `staging` (`ROOT/.davd-staging`, or an instance's below it)
+/// holds, by name, the upload directories looked into (`.put-3/put-…`): what an operator
+/// checks before taking a copy, and tests check after a request, to see that nothing was left
+/// behind. Empty upload directories are not counted.
+pub fn staged_leftovers(staging: &Path) -> io::Result<Vec<String>> {
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir(staging)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".put-") && entry.file_type()?.is_dir() {
+            for inner in std::fs::read_dir(entry.path())? {
+                left.push(format!("{name}/{}", inner?.file_name().to_string_lossy()));
+            }
+        } else {
+            left.push(name);
+        }
+    }
+    left.sort();
+    Ok(left)
+}
+
 /// The directory below the staging directory an upload's handle (`put-` and a uuid's hex
 /// digits) goes in; `None` for every other handle, which stays at the top.
 fn upload_shard(handle: &str) -> Option<&'static str> {
@@ -254,6 +275,26 @@ mod tests {
                 staging.with_staging(&dir, &backup, || dir.hard_link("missing", &dir, &backup));
             assert_eq!(linked.unwrap_err().kind(), io::ErrorKind::NotFound);
         }
+    }
+
+    #[test]
+    fn leftovers_are_listed_through_the_upload_directories() {
+        let (tmp, dir) = root();
+        let staging = Staging::new(None).unwrap();
+        staging.ensure(&dir).unwrap();
+        for handle in ["put-1", "put-2"] {
+            let upload = staging.path_of(handle).unwrap();
+            staging
+                .with_staging(&dir, &upload, || dir.write(&upload, "x"))
+                .unwrap();
+        }
+        dir.remove_file(staging.path_of("put-2").unwrap()).unwrap();
+        dir.create_dir(staging.path_of("tag-1").unwrap()).unwrap();
+        assert_eq!(
+            staged_leftovers(&tmp.path().join(STAGING)).unwrap(),
+            [".put-1/put-1", "tag-1"],
+            "the emptied .put-2 is not counted"
+        );
     }
 
     /// Instances on one root empty their own staging directories only: what another has in

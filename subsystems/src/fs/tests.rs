@@ -8,29 +8,8 @@ use davd_registry::{DavPath, NamespaceManager, WriteMode};
 use super::{FsNamespace, FsOptions, STAGING};
 use crate::conformance::support::{body, broken_body, mkcol, names, path as p, put, read};
 
-/// What is left in a staging directory (`ROOT/.davd-staging`, or an instance's below it):
-/// its entries, with the upload directories (`.put-0` to `.put-f`, made when first needed)
-/// replaced by what they hold.
-fn staged_leftovers(staging: &std::path::Path) -> Vec<String> {
-    let mut left = Vec::new();
-    for entry in std::fs::read_dir(staging).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".put-") && entry.file_type().unwrap().is_dir() {
-            for inner in std::fs::read_dir(entry.path()).unwrap() {
-                let inner = inner.unwrap().file_name().to_string_lossy().into_owned();
-                left.push(format!("{name}/{inner}"));
-            }
-        } else {
-            left.push(name);
-        }
-    }
-    left.sort();
-    left
-}
-
 fn staged_files(root: &std::path::Path) -> usize {
-    staged_leftovers(&root.join(STAGING)).len()
+    super::staged_leftovers(&root.join(STAGING)).unwrap().len()
 }
 
 #[tokio::test]
