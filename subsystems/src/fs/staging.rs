@@ -150,9 +150,9 @@ impl Staging {
 }
 
 /// What the staging directory `staging` (`ROOT/.davd-staging`, or an instance's below it)
-/// holds, by name, the upload directories looked into (`.put-3/put-…`): what an operator
-/// checks before taking a copy, and tests check after a request, to see that nothing was left
-/// behind. Empty upload directories are not counted.
+/// holds, by name, the upload directories looked into (`.put-3/put-…`): what tests check
+/// after a request to see that nothing was left behind. Empty upload directories are not
+/// counted.
 pub fn staged_leftovers(staging: &Path) -> io::Result<Vec<String>> {
     let mut left = Vec::new();
     for entry in std::fs::read_dir(staging)? {
