@@ -81,7 +81,8 @@ pub(super) fn publish(
 }
 
 /// The common case, a write that nothing will undo, with the kernel resolving the paths
-/// ([`super::landing`]): four system calls where cap-std makes eight. `None`: cap-std is to
+/// ([`super::landing`]): two system calls for a root entry, four below it, where cap-std
+/// makes eight. `None`: cap-std is to
 /// decide (no `openat2`, a link on the way or at the name).
 fn publish_by_kernel(
     dir: &Dir,
