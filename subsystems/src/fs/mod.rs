@@ -482,8 +482,7 @@ impl NamespaceManager for FsNamespace {
         let staging = self.staging.clone();
         if !rest_follows {
             let meta = quick(self.options.inline_io, move || {
-                let mut file =
-                    staging.with_staging(&dir, &name, || landing::create_staged(&dir, &name))?;
+                let mut file = staging.create(&dir, &name)?;
                 let written = std::io::Write::write_all(&mut file, &head)
                     .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
                     .and_then(|()| file.metadata());
@@ -499,9 +498,7 @@ impl NamespaceManager for FsNamespace {
             return Ok(staged(meta));
         }
         let file = quick(self.options.inline_io, move || {
-            Ok(staging
-                .with_staging(&dir, &name, || landing::create_staged(&dir, &name))?
-                .into_std())
+            Ok(staging.create(&dir, &name)?.into_std())
         })
         .await?;
         let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));

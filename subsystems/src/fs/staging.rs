@@ -17,10 +17,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, File};
 use uuid::Uuid;
 
 use davd_registry::{SubsystemError, SubsystemResult};
+
+use super::landing;
 
 /// The hidden directory, directly below the root.
 pub const STAGING: &str = ".davd-staging";
@@ -108,6 +110,12 @@ impl Staging {
             }
             other => other,
         }
+    }
+
+    /// Creates the staged file `staged` (from [`Staging::path_of`]), making its directory if it
+    /// is missing.
+    pub(super) fn create(&self, dir: &Dir, staged: &Path) -> io::Result<File> {
+        self.with_staging(dir, staged, || landing::create_staged(dir, staged))
     }
 
     /// True if something is kept under `handle`.
