@@ -16,10 +16,13 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::{Dir, File};
 use uuid::Uuid;
 
+use davd_registry::digits::push_hex;
 use davd_registry::{SubsystemError, SubsystemResult};
 
 use super::landing;
@@ -27,9 +30,26 @@ use super::landing;
 /// The hidden directory, directly below the root.
 pub const STAGING: &str = ".davd-staging";
 
-/// A fresh handle for something the manager stages itself (`kind` is `put`, `prev`, `copy`).
+/// A fresh handle for something the manager stages itself (`kind` is `put`, `prev`, `copy`):
+/// the kind, a random number drawn once per process and a counter, in hex. Unique within the
+/// process by the counter, and against what an earlier run left (still named in its journal)
+/// by the random part. A random UUID per handle cost every PUT a `getrandom` system call.
+/// The counter's last digit picks an upload's directory ([`upload_shard`]), so consecutive
+/// uploads go to different ones.
 pub(super) fn fresh(kind: &str) -> String {
-    format!("{kind}-{}", Uuid::new_v4().simple())
+    static RUN: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let run = *RUN.get_or_init(|| Uuid::new_v4().as_u64_pair().0);
+    handle(kind, run, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The handle `count` of the process whose random part is `run`.
+fn handle(kind: &str, run: u64, count: u64) -> String {
+    let mut handle = String::with_capacity(kind.len() + 1 + 32);
+    handle.push_str(kind);
+    handle.push('-');
+    push_hex(&mut handle, u128::from(run) << 64 | u128::from(count), 32);
+    handle
 }
 
 /// Where this process keeps what it stages, relative to the root: [`STAGING`] itself, or,
@@ -70,10 +90,16 @@ impl Staging {
                 "not a staging handle: {handle:?}"
             )));
         }
-        Ok(match upload_shard(handle) {
-            Some(shard) => self.dir.join(shard).join(handle),
-            None => self.dir.join(handle),
-        })
+        // Built in one allocation: each `Path::join` copied the path and grew it again.
+        let shard = upload_shard(handle);
+        let len = self.dir.as_os_str().len() + shard.map_or(0, |s| s.len() + 1) + 1 + handle.len();
+        let mut path = PathBuf::with_capacity(len);
+        path.push(&self.dir);
+        if let Some(shard) = shard {
+            path.push(shard);
+        }
+        path.push(handle);
+        Ok(path)
     }
 
     /// Creates the staging directory if it is missing; an instance's says whose it is.
@@ -258,6 +284,34 @@ mod tests {
             assert!(single.path_of(bad).is_err(), "{bad:?}");
             assert!(Staging::new(Some(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    /// Handles never repeat, share the process's random part, are plain names, and sixteen
+    /// uploads in a row use all sixteen upload directories.
+    #[test]
+    fn fresh_handles_are_unique_and_spread_over_the_upload_directories() {
+        let handles: Vec<String> = (0..64).map(|_| fresh("put")).collect();
+        let distinct: std::collections::HashSet<&String> = handles.iter().collect();
+        assert_eq!(distinct.len(), handles.len());
+        let run = &handles[0]["put-".len().."put-".len() + 16];
+        for handle in &handles {
+            assert!(is_plain(handle), "{handle}");
+            assert_eq!(handle.len(), "put-".len() + 32, "{handle}");
+            assert!(
+                handle.starts_with("put-") && handle.contains(run),
+                "{handle}"
+            );
+        }
+        // Sixteen in a row (as one process draws them), one in each directory.
+        let shards: std::collections::HashSet<_> = (0..16)
+            .map(|count| upload_shard(&handle("put", u64::MAX, 1000 + count)).unwrap())
+            .collect();
+        assert_eq!(shards.len(), 16);
+        assert_eq!(
+            handle("put", 0xab, 0x1f),
+            format!("put-{:016x}{:016x}", 0xab, 0x1f)
+        );
+        assert_eq!(upload_shard(&fresh("prev")), None);
     }
 
     #[test]
