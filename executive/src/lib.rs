@@ -181,26 +181,13 @@ impl Executive {
         identity: Identity,
         body: ByteStream,
     ) -> Response {
-        let request = match Request::parse(head) {
-            Ok(request) => request,
-            Err(e) => {
-                let mut response = protocol_error(e);
-                if head.method == "OPTIONS" {
-                    ms::advertise(&mut response);
-                }
-                return response;
-            }
+        // Parsed outside this future: as its locals, the request and the context built from
+        // it each kept a place in it (and in every future awaiting it) beside the method's
+        // own copy, and all of it was copied whenever the futures moved.
+        let (ctx, read_only) = match self.context(head, identity) {
+            Ok(parsed) => parsed,
+            Err(refused) => return *refused,
         };
-        let mut client = client::client_info(&request, identity.principal, &self.config);
-        client.readable = policy::access::readable(self, client.principal.as_deref());
-        let ctx = Ctx {
-            exec: self.clone(),
-            client,
-            request,
-        };
-        // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.
-        let read_only =
-            !ctx.request.method.kind().changes_state() && !ctx.request.ms.has_lock_headers();
         if read_only {
             return methods::dispatch(ctx, body).await;
         }
@@ -211,6 +198,32 @@ impl Executive {
                 DavError::internal("the request failed inside the server").into_response()
             }
         }
+    }
+
+    /// The context of the request `head` from `identity`, and whether its method only reads;
+    /// or the answer to a request the protocol layer refuses.
+    fn context(
+        self: &Arc<Self>,
+        head: RequestHead<'_>,
+        identity: Identity,
+    ) -> Result<(Ctx, bool), Box<Response>> {
+        let request = Request::parse(head).map_err(|e| {
+            let mut response = protocol_error(e);
+            if head.method == "OPTIONS" {
+                ms::advertise(&mut response);
+            }
+            Box::new(response)
+        })?;
+        let mut client = client::client_info(&request, identity.principal, &self.config);
+        client.readable = policy::access::readable(self, client.principal.as_deref());
+        // A GET that takes, refreshes or releases a bundled lock (MS-WDV 2.2.4) changes state.
+        let read_only = !request.method.kind().changes_state() && !request.ms.has_lock_headers();
+        let ctx = Ctx {
+            exec: self.clone(),
+            client,
+            request,
+        };
+        Ok((ctx, read_only))
     }
 }
 

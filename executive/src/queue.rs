@@ -299,15 +299,15 @@ impl CommandQueue {
                 && let Some(w) = &mut writer
                 && let Err(error) = w.plan_commit(&effects.state).await
             {
-                return Err(self.fail(index, index, error, writer, journaled).await);
+                return Err(Box::pin(self.fail(index, index, error, writer, journaled)).await);
             }
             if let Err(error) = self.commands[index].execute(&mut effects).await {
                 if commit_point && error.outcome_unknown {
-                    return Err(self
-                        .leave_to_recovery(index, error, writer, journaled)
-                        .await);
+                    return Err(
+                        Box::pin(self.leave_to_recovery(index, error, writer, journaled)).await,
+                    );
                 }
-                return Err(self.fail(index, index, error, writer, journaled).await);
+                return Err(Box::pin(self.fail(index, index, error, writer, journaled)).await);
             }
             // The cluster latches' transaction, which the namespace steps of a carrying
             // request rode, commits with the batches (before the journal says so): a
@@ -317,13 +317,15 @@ impl CommandQueue {
                 && let Some(j) = &mut journaled
                 && let Err(error) = j.latch.commit_shared().await
             {
-                return Err(self
-                    .fail(index + 1, index, error.into(), writer, journaled)
-                    .await);
+                return Err(
+                    Box::pin(self.fail(index + 1, index, error.into(), writer, journaled)).await,
+                );
             }
             if let Some(w) = &mut writer {
                 if commit_point && let Err(error) = w.committed().await {
-                    return Err(self.fail(index + 1, index, error, writer, journaled).await);
+                    return Err(
+                        Box::pin(self.fail(index + 1, index, error, writer, journaled)).await,
+                    );
                 }
                 if !commit_point {
                     w.boundary();

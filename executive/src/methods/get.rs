@@ -39,13 +39,18 @@ use crate::walk::members;
 
 /// Headers every GET/HEAD/304 of a resource carries.
 pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
-    // Quoted by hand: through `format!` this was as costly as the lookup of the header.
-    let mut etag = String::with_capacity(meta.etag.len() + 2);
-    etag.push('"');
-    etag.push_str(&meta.etag);
-    etag.push('"');
-    response.set_header_owned(ETAG, etag);
+    set_etag(response, &meta.etag);
     response.set_header_owned(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
+}
+
+/// The `ETag` header for the entity tag `etag` (unquoted, as stored).
+pub fn set_etag(response: &mut Response, etag: &str) {
+    // Quoted by hand: through `format!` this was as costly as the lookup of the header.
+    let mut quoted = String::with_capacity(etag.len() + 2);
+    quoted.push('"');
+    quoted.push_str(etag);
+    quoted.push('"');
+    response.set_header_owned(ETAG, quoted);
 }
 
 /// What a GET does besides reading.

@@ -32,7 +32,6 @@
 //! status (never a 207, which would read as success), the PROPPATCH multistatus as the body.
 
 use http::StatusCode;
-use http::header::ETAG;
 
 use davd_protocol::headers::{ContentRange, MsDavExt, OC_MTIME};
 use davd_protocol::xml::MultistatusWriter;
@@ -300,7 +299,7 @@ async fn carried_put(
         StatusCode::NO_CONTENT
     });
     if let Some(meta) = &effects.meta {
-        response.set_header(ETAG, format!("\"{}\"", meta.etag));
+        crate::methods::get::set_etag(&mut response, &meta.etag);
     }
     if effects.modified_set && ctx.request.client_mtime.is_some() {
         response.set_header(OC_MTIME, "accepted");
