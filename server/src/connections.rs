@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -29,6 +30,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::woken::WhenWoken;
 
 /// How long a connection told to close may take to go once it has no request in progress
 /// (an HTTP/2 client that never answers the GOAWAY's ping, say).
@@ -82,8 +85,14 @@ pub struct Connections {
     max: usize,
     idle_limit: Duration,
     table: Mutex<Table>,
-    /// Woken whenever a connection leaves the table or falls idle: either may make room.
+    /// Woken whenever a connection leaves the table, or falls idle while someone waits for
+    /// room: either may make room.
     room: Notify,
+    /// How many wait for room ([`Connections::wait_for_room`]): only then does a connection
+    /// falling idle wake them, instead of every request taking the lock of `room`.
+    room_wanted: AtomicUsize,
+    /// What [`Activity::idle_since`] counts from.
+    epoch: Instant,
 }
 
 #[derive(Default)]
@@ -97,19 +106,34 @@ struct Table {
 }
 
 struct Entry {
-    /// Requests in progress.
-    busy: u32,
-    /// Since when it has had none (or since it was accepted).
-    idle_since: Instant,
+    activity: Arc<Activity>,
     /// Told to close (to make room, or at shutdown).
     closing: bool,
+}
+
+/// What a connection's requests change, kept outside the table so that a request starting and
+/// ending takes no lock: the table's lock, taken twice per request by every connection thread,
+/// was one of the costs davd adds to a bare hyper server (docs/performance.md).
+struct Activity {
+    /// Requests in progress.
+    busy: AtomicU32,
+    /// Since when it has had none (or since it was accepted), in nanoseconds from
+    /// [`Connections::epoch`]. Written before `busy` falls to zero, so a reader that sees it
+    /// idle sees when it fell idle.
+    idle_since: AtomicU64,
     /// [`Tracked::until_closing`] saw the connection busy and waits to hear that it fell
     /// idle; while it sleeps until an idle deadline instead, requests coming and going need
     /// not wake it (the deadline is checked again when it passes).
-    watching_for_idle: bool,
+    watching_for_idle: AtomicBool,
     /// Wakes the connection's [`Tracked::until_closing`]: told to close, or fell idle while
     /// it was watching for that.
-    changed: Arc<Notify>,
+    changed: Notify,
+}
+
+impl Activity {
+    fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0
+    }
 }
 
 /// What the accept loop may do with the connection it holds.
@@ -127,7 +151,25 @@ impl Connections {
             idle_limit,
             table: Mutex::new(Table::default()),
             room: Notify::new(),
+            room_wanted: AtomicUsize::new(0),
+            epoch: Instant::now(),
         })
+    }
+
+    /// Now, as an [`Activity::idle_since`].
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant an [`Activity::idle_since`] stands for.
+    fn instant(&self, since_epoch: u64) -> Instant {
+        self.epoch + Duration::from_nanos(since_epoch)
+    }
+
+    /// Counts the caller among those waiting for room until the guard is dropped.
+    fn wanting_room(&self) -> WantingRoom<'_> {
+        self.room_wanted.fetch_add(1, Ordering::SeqCst);
+        WantingRoom(&self.room_wanted)
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -143,25 +185,27 @@ impl Connections {
         if table.entries.len() < self.max {
             let id = table.next_id;
             table.next_id += 1;
-            let changed = Arc::new(Notify::new());
+            let activity = Arc::new(Activity {
+                busy: AtomicU32::new(0),
+                idle_since: AtomicU64::new(self.now()),
+                watching_for_idle: AtomicBool::new(false),
+                changed: Notify::new(),
+            });
             table.entries.insert(
                 id,
                 Entry {
-                    busy: 0,
-                    idle_since: Instant::now(),
-                    watching_for_idle: false,
+                    activity: activity.clone(),
                     closing: false,
-                    changed: changed.clone(),
                 },
             );
             return Admission::Admitted(Tracked {
                 id,
                 connections: self.clone(),
-                changed,
+                activity,
             });
         }
         if table.entries.len() - table.closing >= self.max {
-            evict_longest_idle(&mut table);
+            self.evict_longest_idle(&mut table);
         }
         Admission::Wait
     }
@@ -172,16 +216,19 @@ impl Connections {
     /// false if no connection is idle.
     pub fn make_room(&self) -> bool {
         let mut table = self.table();
-        table.closing > 0 || evict_longest_idle(&mut table)
+        table.closing > 0 || self.evict_longest_idle(&mut table)
     }
 
-    /// Resolves when a connection leaves or falls idle (after it was enabled).
+    /// Resolves when a connection leaves or falls idle.
     pub async fn room_changed(&self) {
+        let _wanting = self.wanting_room();
         self.room.notified().await;
     }
 
     /// Admits a connection, making room for it ([`Connections::admit`]) as often as needed.
     pub async fn wait_for_room(self: &Arc<Self>) -> Tracked {
+        // Counted before looking: a connection that falls idle after the look wakes the wait.
+        let _wanting = self.wanting_room();
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -202,7 +249,7 @@ impl Connections {
                 entry.closing = true;
                 newly += 1;
             }
-            entry.changed.notify_waiters();
+            entry.activity.changed.notify_waiters();
         }
         table.closing += newly;
     }
@@ -230,7 +277,7 @@ impl Connections {
 pub struct Tracked {
     id: u64,
     connections: Arc<Connections>,
-    changed: Arc<Notify>,
+    activity: Arc<Activity>,
 }
 
 impl Tracked {
@@ -238,21 +285,16 @@ impl Tracked {
     /// body, once it is sent).
     pub fn busy(&self) -> Busy {
         // A connection falling busy never has to close sooner: nobody is woken.
-        let mut table = self.connections.table();
-        if let Some(entry) = table.entries.get_mut(&self.id) {
-            entry.busy += 1;
-        }
-        drop(table);
+        self.activity.busy.fetch_add(1, Ordering::SeqCst);
         Busy {
             connections: self.connections.clone(),
-            id: self.id,
+            activity: self.activity.clone(),
         }
     }
 
     /// True if the connection has no request in progress.
     pub fn is_idle(&self) -> bool {
-        let table = self.connections.table();
-        table.entries.get(&self.id).is_none_or(|e| e.busy == 0)
+        self.activity.is_idle()
     }
 
     /// Resolves when the connection should close: it was told to (to make room, or at
@@ -264,10 +306,13 @@ impl Tracked {
     /// watched for falling idle. Waking on every change armed a new timer twice per request
     /// (1,800 instructions of a GET, docs/performance.md).
     pub async fn until_closing(&self) {
+        let activity = &self.activity;
         loop {
-            let changed = self.changed.notified();
+            let changed = activity.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
+            // Watching before looking: a request that ends in between still wakes this.
+            activity.watching_for_idle.store(true, Ordering::SeqCst);
             let deadline = {
                 let mut table = self.connections.table();
                 let Some(entry) = table.entries.get_mut(&self.id) else {
@@ -276,14 +321,18 @@ impl Tracked {
                 if entry.closing {
                     return;
                 }
-                let idle = entry.busy == 0;
-                entry.watching_for_idle = !idle;
-                if idle && entry.idle_since + self.connections.idle_limit <= Instant::now() {
+                let idle = activity.is_idle();
+                let deadline = idle.then(|| {
+                    activity.watching_for_idle.store(false, Ordering::SeqCst);
+                    let since = activity.idle_since.load(Ordering::SeqCst);
+                    self.connections.instant(since) + self.connections.idle_limit
+                });
+                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
                     entry.closing = true;
                     table.closing += 1;
                     return;
                 }
-                idle.then(|| entry.idle_since + self.connections.idle_limit)
+                deadline
             };
             match deadline {
                 Some(deadline) => {
@@ -298,21 +347,32 @@ impl Tracked {
     }
 }
 
-/// Tells the connection idle the longest to close; false if none is idle.
-fn evict_longest_idle(table: &mut Table) -> bool {
-    let longest_idle = table
-        .entries
-        .values_mut()
-        .filter(|e| e.busy == 0 && !e.closing)
-        .min_by_key(|e| e.idle_since);
-    match longest_idle {
-        Some(entry) => {
-            entry.closing = true;
-            entry.changed.notify_waiters();
-            table.closing += 1;
-            true
+impl Connections {
+    /// Tells the connection idle the longest to close; false if none is idle.
+    fn evict_longest_idle(&self, table: &mut Table) -> bool {
+        let longest_idle = table
+            .entries
+            .values_mut()
+            .filter(|e| e.activity.is_idle() && !e.closing)
+            .min_by_key(|e| e.activity.idle_since.load(Ordering::SeqCst));
+        match longest_idle {
+            Some(entry) => {
+                entry.closing = true;
+                entry.activity.changed.notify_waiters();
+                table.closing += 1;
+                true
+            }
+            None => false,
         }
-        None => false,
+    }
+}
+
+/// One caller waiting for room ([`Connections::wanting_room`]).
+struct WantingRoom<'a>(&'a AtomicUsize);
+
+impl Drop for WantingRoom<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -333,26 +393,23 @@ impl Drop for Tracked {
 /// A request in progress on a connection.
 pub struct Busy {
     connections: Arc<Connections>,
-    id: u64,
+    activity: Arc<Activity>,
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut fell_idle = false;
-        {
-            let mut table = self.connections.table();
-            if let Some(entry) = table.entries.get_mut(&self.id) {
-                entry.busy = entry.busy.saturating_sub(1);
-                if entry.busy == 0 {
-                    entry.idle_since = Instant::now();
-                    fell_idle = true;
-                    if std::mem::take(&mut entry.watching_for_idle) {
-                        entry.changed.notify_waiters();
-                    }
-                }
-            }
+        let activity = &self.activity;
+        // The time first: whoever sees the connection idle must see since when.
+        activity
+            .idle_since
+            .store(self.connections.now(), Ordering::SeqCst);
+        if activity.busy.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
         }
-        if fell_idle {
+        if activity.watching_for_idle.swap(false, Ordering::SeqCst) {
+            activity.changed.notify_waiters();
+        }
+        if self.connections.room_wanted.load(Ordering::SeqCst) > 0 {
             self.connections.room.notify_waiters();
         }
     }
@@ -406,9 +463,14 @@ where
     C: Future<Output = Result<(), E>>,
 {
     let mut connection = connection;
+    // The watcher is looked at only when it woke (`WhenWoken`), and the connection first
+    // (`biased`: no random pick for every poll).
+    let closing = WhenWoken::new(tracked.until_closing());
+    tokio::pin!(closing);
     tokio::select! {
+        biased;
         result = connection.as_mut() => return Some(result),
-        () = tracked.until_closing() => graceful(connection.as_mut()),
+        () = closing => graceful(connection.as_mut()),
     }
     loop {
         tokio::select! {

@@ -24,6 +24,7 @@ pub mod settings;
 pub mod threads;
 pub mod tls;
 pub mod wiring;
+mod woken;
 
 pub use listener::serve;
 pub use settings::{ConnectionLimits, Settings};
