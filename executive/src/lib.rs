@@ -32,6 +32,7 @@ pub mod queue;
 pub mod recovery;
 mod state;
 mod sync;
+mod validators;
 mod walk;
 
 use std::sync::Arc;

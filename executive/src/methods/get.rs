@@ -35,23 +35,8 @@ use crate::ms::{docid, multipart};
 use crate::multistatus::allprop_document;
 use crate::policy::{Verdict, check_conditions, hooks};
 use crate::queue::CommandQueue;
+use crate::validators;
 use crate::walk::members;
-
-/// Headers every GET/HEAD/304 of a resource carries.
-pub fn validator_headers(response: &mut Response, meta: &ResourceMeta) {
-    set_etag(response, &meta.etag);
-    response.set_header_owned(LAST_MODIFIED, davd_protocol::date::http_date(meta.modified));
-}
-
-/// The `ETag` header for the entity tag `etag` (unquoted, as stored).
-pub fn set_etag(response: &mut Response, etag: &str) {
-    // Quoted by hand: through `format!` this was as costly as the lookup of the header.
-    let mut quoted = String::with_capacity(etag.len() + 2);
-    quoted.push('"');
-    quoted.push_str(etag);
-    quoted.push('"');
-    response.set_header_owned(ETAG, quoted);
-}
 
 /// What a GET does besides reading.
 struct Extras {
@@ -94,7 +79,7 @@ async fn prepare(
     extras: &Extras,
 ) -> DavResult<(Response, Verdict)> {
     let mut response = Response::new(StatusCode::OK);
-    validator_headers(&mut response, meta);
+    validators::add(&mut response, meta);
     let verdict = check_conditions(ctx, ctx.path(), Some(meta), true).await?;
     let answer = if extras.lock.is_none() {
         Answer::default()

@@ -299,7 +299,7 @@ async fn carried_put(
         StatusCode::NO_CONTENT
     });
     if let Some(meta) = &effects.meta {
-        crate::methods::get::set_etag(&mut response, &meta.etag);
+        crate::validators::set_etag(&mut response, &meta.etag);
     }
     if effects.modified_set && ctx.request.client_mtime.is_some() {
         response.set_header(OC_MTIME, "accepted");
