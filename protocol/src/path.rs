@@ -69,8 +69,19 @@ impl DavPath {
         }
         let trailing_slash = raw.len() > 1 && raw.ends_with('/');
         let mut decoded = String::with_capacity(raw.len());
+        // ASCII without escapes decodes to itself and is already NFC: its segments are
+        // taken as they are, without a String of their own each.
+        let plain = raw.is_ascii() && !raw.contains('%');
         for raw_segment in raw.split('/') {
             if raw_segment.is_empty() {
+                continue;
+            }
+            if plain {
+                if raw_segment != "." {
+                    validate_segment(raw_segment)?;
+                    decoded.push('/');
+                    decoded.push_str(raw_segment);
+                }
                 continue;
             }
             let segment = nfc(decode_segment(raw_segment)?);
@@ -350,6 +361,39 @@ mod tests {
         assert!(DavPath::parse_url_path("/a/").unwrap().1);
         assert!(!DavPath::parse_url_path("/a").unwrap().1);
         assert!(!DavPath::parse_url_path("/").unwrap().1);
+    }
+
+    /// Plain ASCII is taken without decoding; the same path with a letter escaped goes
+    /// through the decoder, and both must give the same answer.
+    #[test]
+    fn plain_paths_parse_as_their_escaped_spelling() {
+        for raw in [
+            "/",
+            "/file-4k.bin",
+            "/a//b/./c/",
+            "/./x",
+            "/a/.",
+            "/a/../b",
+            "/..",
+            "/~user/a+b=c;d@e:f!g$h&i'j(k)l*m,n",
+            "/dir/sub/",
+            "/a\\b",
+        ] {
+            let Some(letter) = raw.find(|c: char| c.is_ascii_alphabetic()) else {
+                continue;
+            };
+            let escaped = format!(
+                "{}%{:02X}{}",
+                &raw[..letter],
+                raw.as_bytes()[letter],
+                &raw[letter + 1..]
+            );
+            assert_eq!(
+                DavPath::parse_url_path(raw),
+                DavPath::parse_url_path(&escaped),
+                "{raw} / {escaped}"
+            );
+        }
     }
 
     #[test]
