@@ -32,7 +32,7 @@ pub mod queue;
 pub mod recovery;
 mod state;
 mod sync;
-mod validators;
+pub mod validators;
 mod walk;
 
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use davd_protocol::headers::parse_if;
 use davd_protocol::xml::{
     MultistatusWriter, PropStat, PropValue, XmlLimits, parse_propertyupdate, parse_propfind,
 };
-use davd_protocol::{PropName, Request, RequestHead};
+use davd_protocol::{DavPath, PropName, Request, RequestHead};
 
 /// The head of a PROPFIND Depth 1 from Windows Explorer (mini-redirector).
 fn propfind_headers() -> HeaderMap {
@@ -241,6 +241,18 @@ fn identifiers(c: &mut Criterion) {
     c.bench_function("repl_uid", |b| b.iter(|| repl_uid(black_box(guid))));
 }
 
+/// Every request's path: plain ASCII (taken as it is) and one with escapes (decoded and
+/// checked for NFC segment by segment).
+fn paths(c: &mut Criterion) {
+    c.bench_function("parse_url_path plain (/projects/2026/file-4k.bin)", |b| {
+        b.iter(|| DavPath::parse_url_path(black_box("/projects/2026/file-4k.bin")))
+    });
+    c.bench_function(
+        "parse_url_path escaped (/Caf%C3%A9/r%C3%A9sum%C3%A9.docx)",
+        |b| b.iter(|| DavPath::parse_url_path(black_box("/Caf%C3%A9/r%C3%A9sum%C3%A9.docx"))),
+    );
+}
+
 criterion_group!(
     benches,
     request_head,
@@ -248,6 +260,7 @@ criterion_group!(
     if_header,
     xml_bodies,
     multistatus,
-    identifiers
+    identifiers,
+    paths
 );
 criterion_main!(benches);
