@@ -250,6 +250,10 @@ impl CommandQueue {
     }
 
     /// Checks, executes and commits; on failure undoes what ran.
+    ///
+    /// The failure paths (`fail`, `leave_to_recovery`) are boxed where they are taken: inline,
+    /// their futures made this one, and with it every write's, 3,664 bytes instead of 2,000,
+    /// copied whole as the request's futures are built.
     pub async fn run(mut self) -> Result<Effects, QueueFailure> {
         let mut failed_checks = Vec::new();
         for (index, command) in self.commands.iter_mut().enumerate() {

@@ -42,8 +42,8 @@ async fn dispatch_lent(ctx: &Ctx, body: ByteStream) -> Response {
         return e.into_response();
     }
     // Each method's future is boxed on its own. Unboxed, the dispatcher's future (and with it
-    // the executive's and the server's, which axum boxes for every request) is as large as
-    // the largest method's, about 8 KiB that every request, however small, copies to the
+    // the executive's and the server's, which the server boxes for every request) is as large
+    // as the largest method's, about 8 KiB that every request, however small, copies to the
     // heap; boxed, a request copies only its own method's state.
     let result: DavResult<Response> = match ctx.request.method.clone() {
         Method::Options => Box::pin(options::options(ctx)).await,
