@@ -147,26 +147,27 @@ mod tests {
         path
     }
 
+    /// Stages `text` as `handle`, lands it at `target` and returns what occupied the name.
+    fn land(dir: &Dir, handle: &str, text: &[u8], target: &str) -> Occupant {
+        let staged = staged(dir, handle, text);
+        let landing = Landing::open(dir, Path::new(target)).unwrap().unwrap();
+        let occupant = landing.occupant().unwrap();
+        landing.rename_from(&staged).unwrap();
+        occupant
+    }
+
     #[test]
     fn a_staged_file_lands_in_the_root_and_in_a_collection() {
         let (temp, dir) = root();
-        let first = staged(&dir, "put-1", b"new at the root");
-        let landing = Landing::open(&dir, Path::new("./top.txt"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(landing.occupant().unwrap(), Occupant::Nothing);
-        landing.rename_from(&first).unwrap();
+        let at_root = land(&dir, "put-1", b"new at the root", "./top.txt");
+        assert_eq!(at_root, Occupant::Nothing);
         assert_eq!(
             std::fs::read(temp.path().join("top.txt")).unwrap(),
             b"new at the root"
         );
 
-        let second = staged(&dir, "put-2", b"replaced");
-        let landing = Landing::open(&dir, Path::new("./sub/old.txt"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(landing.occupant().unwrap(), Occupant::File);
-        landing.rename_from(&second).unwrap();
+        let below = land(&dir, "put-2", b"replaced", "./sub/old.txt");
+        assert_eq!(below, Occupant::File);
         assert_eq!(
             std::fs::read(temp.path().join("sub/old.txt")).unwrap(),
             b"replaced"
