@@ -31,7 +31,7 @@ use tracing::{error, warn};
 
 use davd_protocol::DavPath;
 use davd_registry::{
-    Change, ChangeKind, DocumentRecord, LockRecord, PropertyManager, ResourceMeta,
+    Change, ChangeKind, DocumentRecord, LockRecord, PropertyManager, Replaced, ResourceMeta,
 };
 
 use crate::Executive;
@@ -71,6 +71,9 @@ pub struct Effects {
     /// is would let a report skip it. A journaled queue commits them at its commit point and
     /// appends its changes itself.
     pub changes: Vec<(Arc<dyn PropertyManager>, Change)>,
+    /// Content the commands replaced and their stores still hold (`Replaced`): freed when
+    /// the effects are dropped, which a method does after its latches are released.
+    pub replaced: Vec<Replaced>,
 }
 
 impl std::fmt::Debug for Effects {

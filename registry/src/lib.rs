@@ -49,8 +49,8 @@ pub use live::{
 pub use live_handlers::LiveHandlers;
 pub use lock::{LockChange, LockManager, LockRecord};
 pub use namespace::{
-    Detached, ListingVersion, MemberStream, NamespaceManager, Opened, OpenedContent, Staged,
-    WriteMode, WriteReceipt,
+    Detached, ListingVersion, MemberStream, NamespaceManager, Opened, OpenedContent, Replaced,
+    Staged, WriteMode, WriteReceipt,
 };
 pub use property::{
     Marker, PropChange, PropPage, PropertyManager, PropsByPath, StoredProp, prop_size,

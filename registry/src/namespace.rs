@@ -75,7 +75,43 @@ pub struct WriteReceipt {
     pub previous: Option<Detached>,
     /// Metadata after the write.
     pub meta: ResourceMeta,
+    /// What the manager still holds of the content the write replaced without keeping it
+    /// (no undo wanted): dropped by the request after its latches are released.
+    pub replaced: Option<Replaced>,
 }
+
+/// The content a write replaced, held by its manager until the request drops this. The fs
+/// store holds the old file open: the kernel frees an unlinked file's pages and blocks (the
+/// larger part of a `rename` over it, docs/performance.md) when the last reference goes, and
+/// that is then after the path's latch, not inside the publish every writer of the path
+/// queues for.
+#[derive(Clone)]
+pub struct Replaced(
+    #[allow(dead_code, reason = "never read: holding it is its whole job")]
+    std::sync::Arc<dyn Send + Sync>,
+);
+
+impl Replaced {
+    /// Holds `what` until the last clone of this is dropped.
+    pub fn new(what: impl Send + Sync + 'static) -> Replaced {
+        Replaced(std::sync::Arc::new(what))
+    }
+}
+
+impl std::fmt::Debug for Replaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Replaced(..)")
+    }
+}
+
+/// Two receipts are the same whether or not their managers still hold the old content.
+impl PartialEq for Replaced {
+    fn eq(&self, _: &Replaced) -> bool {
+        true
+    }
+}
+
+impl Eq for Replaced {}
 
 /// An opened resource: metadata taken from the same handle the content will be read from, so
 /// the entity tag always describes the bytes that are sent.

@@ -160,7 +160,7 @@ impl Command for WriteContent {
         {
             self.kept_before = history::keep_current(kept, path).await?;
         }
-        let receipt = match self.write(respelled).await {
+        let mut receipt = match self.write(respelled).await {
             Ok(receipt) => receipt,
             Err(e) => {
                 self.forget_kept_before().await;
@@ -176,6 +176,7 @@ impl Command for WriteContent {
         }
         effects.created |= receipt.created;
         effects.meta = Some(receipt.meta.clone());
+        effects.replaced.extend(receipt.replaced.take());
         self.receipt = Some(receipt);
         Ok(self.namespace.flush().await?)
     }

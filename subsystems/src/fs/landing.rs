@@ -17,7 +17,7 @@ use std::path::Path;
 
 use cap_std::fs::{Dir, File};
 use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, ResolveFlags, StatxFlags, openat2, renameat, statx,
+    AtFlags, FileType, Mode, OFlags, ResolveFlags, StatxFlags, openat, openat2, renameat, statx,
 };
 use rustix::io::Errno;
 
@@ -96,22 +96,22 @@ impl<'a> Landing<'a> {
         }
     }
 
-    /// What the name holds, without following it.
-    pub(super) fn occupant(&self) -> io::Result<Occupant> {
-        match statx(
-            self.parent(),
-            self.name,
-            AtFlags::SYMLINK_NOFOLLOW,
-            StatxFlags::TYPE,
-        ) {
-            Ok(found) => Ok(match FileType::from_raw_mode(u32::from(found.stx_mode)) {
-                FileType::RegularFile => Occupant::File,
-                FileType::Directory => Occupant::Collection,
-                _ => Occupant::Other,
-            }),
-            Err(Errno::NOENT) => Ok(Occupant::Nothing),
-            Err(e) => Err(e.into()),
-        }
+    /// What the name holds, and for a file, the file itself held open (`O_PATH`: no access
+    /// to its content, only a reference), so that a rename over it leaves freeing it to
+    /// whoever drops the descriptor (`davd_registry::Replaced`).
+    pub(super) fn occupant_held(&self) -> io::Result<(Occupant, Option<OwnedFd>)> {
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let held = match openat(self.parent(), self.name, flags, Mode::empty()) {
+            Ok(held) => held,
+            Err(Errno::NOENT) => return Ok((Occupant::Nothing, None)),
+            Err(e) => return Err(e.into()),
+        };
+        let found = statx(&held, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE)?;
+        Ok(match FileType::from_raw_mode(u32::from(found.stx_mode)) {
+            FileType::RegularFile => (Occupant::File, Some(held)),
+            FileType::Directory => (Occupant::Collection, None),
+            _ => (Occupant::Other, None),
+        })
     }
 
     /// Renames the staged file `staged` (below the staging directory, from the root) onto
@@ -147,11 +147,12 @@ mod tests {
         path
     }
 
-    /// Stages `text` as `handle`, lands it at `target` and returns what occupied the name.
-    fn land(dir: &Dir, handle: &str, text: &[u8], target: &str) -> Occupant {
+    /// Stages `text` as `handle`, lands it at `target` and returns what occupied the name,
+    /// with the replaced file if it was one.
+    fn land(dir: &Dir, handle: &str, text: &[u8], target: &str) -> (Occupant, Option<OwnedFd>) {
         let staged = staged(dir, handle, text);
         let landing = Landing::open(dir, Path::new(target)).unwrap().unwrap();
-        let occupant = landing.occupant().unwrap();
+        let occupant = landing.occupant_held().unwrap();
         landing.rename_from(&staged).unwrap();
         occupant
     }
@@ -159,21 +160,49 @@ mod tests {
     #[test]
     fn a_staged_file_lands_in_the_root_and_in_a_collection() {
         let (temp, dir) = root();
-        let at_root = land(&dir, "put-1", b"new at the root", "./top.txt");
+        let (at_root, held) = land(&dir, "put-1", b"new at the root", "./top.txt");
         assert_eq!(at_root, Occupant::Nothing);
+        assert!(held.is_none());
         assert_eq!(
             std::fs::read(temp.path().join("top.txt")).unwrap(),
             b"new at the root"
         );
 
-        let below = land(&dir, "put-2", b"replaced", "./sub/old.txt");
+        let (below, _) = land(&dir, "put-2", b"replaced", "./sub/old.txt");
         assert_eq!(below, Occupant::File);
         assert_eq!(
             std::fs::read(temp.path().join("sub/old.txt")).unwrap(),
             b"replaced"
         );
         let landing = Landing::open(&dir, Path::new("./sub")).unwrap().unwrap();
-        assert_eq!(landing.occupant().unwrap(), Occupant::Collection);
+        assert_eq!(landing.occupant_held().unwrap().0, Occupant::Collection);
+    }
+
+    #[test]
+    fn the_replaced_file_is_held_until_dropped() {
+        let (temp, dir) = root();
+        let (occupant, held) = land(&dir, "put-3", b"the new text", "./sub/old.txt");
+        assert_eq!(occupant, Occupant::File);
+        // The old file has no name left but is not freed: the descriptor still reaches it.
+        let held = held.unwrap();
+        let old = statx(
+            &held,
+            "",
+            AtFlags::EMPTY_PATH,
+            StatxFlags::NLINK | StatxFlags::SIZE,
+        )
+        .unwrap();
+        assert_eq!((old.stx_nlink, old.stx_size), (0, 3));
+        assert_eq!(
+            std::fs::read(temp.path().join("sub/old.txt")).unwrap(),
+            b"the new text"
+        );
+        // Nothing else is held: not a collection, not a link.
+        std::os::unix::fs::symlink("old.txt", temp.path().join("sub/link")).unwrap();
+        for name in ["./sub", "./sub/link"] {
+            let landing = Landing::open(&dir, Path::new(name)).unwrap().unwrap();
+            assert!(landing.occupant_held().unwrap().1.is_none(), "{name}");
+        }
     }
 
     #[test]
@@ -200,10 +229,10 @@ mod tests {
         let landing = Landing::open(&dir, Path::new("./inside/old.txt"))
             .unwrap()
             .unwrap();
-        assert_eq!(landing.occupant().unwrap(), Occupant::File);
+        assert_eq!(landing.occupant_held().unwrap().0, Occupant::File);
         // The name itself is looked at, not followed.
         let landing = Landing::open(&dir, Path::new("./inside")).unwrap().unwrap();
-        assert_eq!(landing.occupant().unwrap(), Occupant::Other);
+        assert_eq!(landing.occupant_held().unwrap().0, Occupant::Other);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use cap_std::fs::Dir;
 
 use davd_registry::{
-    Detached, ResourceMeta, Staged, SubsystemError, SubsystemResult, WriteReceipt,
+    Detached, Replaced, ResourceMeta, Staged, SubsystemError, SubsystemResult, WriteReceipt,
 };
 
 use super::landing::{Landing, Occupant};
@@ -72,6 +72,7 @@ pub(super) fn publish(
             created: previous.is_none(),
             previous: previous.flatten(),
             meta,
+            replaced: None,
         })
     })();
     if published.is_err() {
@@ -94,11 +95,13 @@ fn publish_by_kernel(
     let Ok(landing) = Landing::open(dir, rel)? else {
         return Some(Err(no_parent()));
     };
-    let created = match landing.occupant() {
-        Ok(Occupant::Nothing) => true,
-        Ok(Occupant::File) => false,
-        Ok(Occupant::Collection) => return Some(Err(onto_collection())),
-        Ok(Occupant::Other) => return None,
+    // The file replaced is held open, so that the kernel frees it when the request is done,
+    // not inside the rename, under the latch (`davd_registry::Replaced`).
+    let (created, replaced) = match landing.occupant_held() {
+        Ok((Occupant::Nothing, _)) => (true, None),
+        Ok((Occupant::File, held)) => (false, held.map(Replaced::new)),
+        Ok((Occupant::Collection, _)) => return Some(Err(onto_collection())),
+        Ok((Occupant::Other, _)) => return None,
         Err(e) => return Some(Err(e.into())),
     };
     let renamed = landing.rename_from(temp).map_err(|e| match e.kind() {
@@ -114,6 +117,7 @@ fn publish_by_kernel(
             created,
             previous: None,
             meta: meta.clone(),
+            replaced,
         })
     }))
 }

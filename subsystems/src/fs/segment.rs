@@ -75,5 +75,6 @@ pub(super) async fn write(
         created: !existed,
         previous: None,
         meta,
+        replaced: None,
     })
 }

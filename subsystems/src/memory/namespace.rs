@@ -268,6 +268,7 @@ impl NamespaceManager for MemoryNamespace {
             created,
             previous,
             meta,
+            replaced: None,
         })
     }
 

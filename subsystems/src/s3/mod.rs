@@ -374,6 +374,7 @@ impl NamespaceManager for S3Namespace {
                 etag,
                 content_type: None,
             },
+            replaced: None,
         })
     }
 

@@ -307,6 +307,7 @@ impl SledNamespace {
             created: existing.is_none(),
             previous,
             meta: node.meta(),
+            replaced: None,
         })
     }
 }
