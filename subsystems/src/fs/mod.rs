@@ -26,6 +26,7 @@ mod times;
 mod watch;
 
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -263,6 +264,14 @@ fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
+/// Starts the staged file's writeback before the latch (the `davd-writeback` crate says why);
+/// a failure only leaves it to the kernel's own flush, as before.
+fn start_writeback(file: &impl AsFd) {
+    if let Err(e) = davd_writeback::start(file) {
+        tracing::debug!(error = %e, "could not start a staged file's writeback");
+    }
+}
+
 /// Runs short file-system work inline or on the blocking pool, as configured.
 async fn quick<T, F>(inline: bool, f: F) -> SubsystemResult<T>
 where
@@ -484,7 +493,13 @@ impl NamespaceManager for FsNamespace {
             let meta = quick(self.options.inline_io, move || {
                 let mut file = staging.create(&dir, &name)?;
                 let written = std::io::Write::write_all(&mut file, &head)
-                    .and_then(|()| if fsync { file.sync_data() } else { Ok(()) })
+                    .and_then(|()| match fsync {
+                        true => file.sync_data(),
+                        false => {
+                            start_writeback(&file);
+                            Ok(())
+                        }
+                    })
                     .and_then(|()| file.metadata());
                 match written {
                     Ok(meta) => Ok(resource_meta(&meta)),
@@ -520,6 +535,14 @@ impl NamespaceManager for FsNamespace {
             writer.flush().await?;
             if fsync {
                 writer.get_ref().sync_data().await?;
+            } else {
+                // Submitting a large file's pages can wait for the block layer.
+                let fd = writer.get_ref().as_fd().try_clone_to_owned()?;
+                blocking(move || {
+                    start_writeback(&fd);
+                    Ok(())
+                })
+                .await?;
             }
             Ok(writer.get_ref().metadata().await?)
         }
