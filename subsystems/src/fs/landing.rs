@@ -97,18 +97,23 @@ impl<'a> Landing<'a> {
     }
 
     /// What the name holds, and for a file, the file itself held open (`O_PATH`: no access
-    /// to its content, only a reference), so that a rename over it leaves freeing it to
-    /// whoever drops the descriptor (`davd_registry::Replaced`).
-    pub(super) fn occupant_held(&self) -> io::Result<(Occupant, Option<OwnedFd>)> {
+    /// to its content, only a reference) with its size, so that a rename over it leaves
+    /// freeing it to whoever drops the descriptor (`davd_registry::Replaced`).
+    pub(super) fn occupant_held(&self) -> io::Result<(Occupant, Option<(OwnedFd, u64)>)> {
         let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let held = match openat(self.parent(), self.name, flags, Mode::empty()) {
             Ok(held) => held,
             Err(Errno::NOENT) => return Ok((Occupant::Nothing, None)),
             Err(e) => return Err(e.into()),
         };
-        let found = statx(&held, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE)?;
+        let found = statx(
+            &held,
+            "",
+            AtFlags::EMPTY_PATH,
+            StatxFlags::TYPE | StatxFlags::SIZE,
+        )?;
         Ok(match FileType::from_raw_mode(u32::from(found.stx_mode)) {
-            FileType::RegularFile => (Occupant::File, Some(held)),
+            FileType::RegularFile => (Occupant::File, Some((held, found.stx_size))),
             FileType::Directory => (Occupant::Collection, None),
             _ => (Occupant::Other, None),
         })
@@ -149,7 +154,12 @@ mod tests {
 
     /// Stages `text` as `handle`, lands it at `target` and returns what occupied the name,
     /// with the replaced file if it was one.
-    fn land(dir: &Dir, handle: &str, text: &[u8], target: &str) -> (Occupant, Option<OwnedFd>) {
+    fn land(
+        dir: &Dir,
+        handle: &str,
+        text: &[u8],
+        target: &str,
+    ) -> (Occupant, Option<(OwnedFd, u64)>) {
         let staged = staged(dir, handle, text);
         let landing = Landing::open(dir, Path::new(target)).unwrap().unwrap();
         let occupant = landing.occupant_held().unwrap();
@@ -184,7 +194,8 @@ mod tests {
         let (occupant, held) = land(&dir, "put-3", b"the new text", "./sub/old.txt");
         assert_eq!(occupant, Occupant::File);
         // The old file has no name left but is not freed: the descriptor still reaches it.
-        let held = held.unwrap();
+        let (held, len) = held.unwrap();
+        assert_eq!(len, 3);
         let old = statx(
             &held,
             "",

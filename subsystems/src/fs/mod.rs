@@ -565,10 +565,10 @@ impl NamespaceManager for FsNamespace {
     async fn publish(&self, staged: Staged) -> SubsystemResult<WriteReceipt> {
         let rel = relative_or_reserved(&staged.path)?;
         let dir = self.dir.clone();
-        let fsync = self.options.fsync;
+        let (fsync, inline) = (self.options.fsync, self.options.inline_io);
         let staging = self.staging.clone();
-        quick(self.options.inline_io, move || {
-            publish::publish(&dir, &staging, &rel, staged, fsync)
+        quick(inline, move || {
+            publish::publish(&dir, &staging, &rel, staged, fsync, inline)
         })
         .await
     }
