@@ -204,25 +204,42 @@ mod tests {
     }
 
     #[test]
-    fn a_replaced_file_freed_elsewhere_is_closed_there() {
+    fn a_large_replaced_file_is_closed_on_the_blocking_pool() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old");
         std::fs::write(&path, b"old").unwrap();
-        let fd = OwnedFd::from(std::fs::File::open(&path).unwrap());
-        let open_as = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let open = |fd: &OwnedFd| format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+        let still_open =
+            |entry: &str| std::fs::read_link(entry).ok().as_deref() == Some(path.as_path());
+        // A pool of one thread, kept busy until the test lets it go: what is sent there
+        // waits, what is closed on the spot does not.
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
             .build()
             .unwrap();
+        let (release, busy) = std::sync::mpsc::channel::<()>();
+        let (large, small) = (
+            OwnedFd::from(std::fs::File::open(&path).unwrap()),
+            OwnedFd::from(std::fs::File::open(&path).unwrap()),
+        );
+        let (large_entry, small_entry) = (open(&large), open(&small));
         {
             let _inside = runtime.enter();
-            drop(ReplacedFile::new(fd, FREED_ELSEWHERE_FROM, true));
+            runtime.spawn_blocking(move || busy.recv());
+            drop(ReplacedFile::new(small, 4096, true));
+            drop(ReplacedFile::new(large, FREED_ELSEWHERE_FROM, true));
         }
-        // Dropping a runtime waits for its blocking tasks: the close has happened by then.
-        drop(runtime);
-        // (The number may have been reused meanwhile, but not for this file.)
-        assert_ne!(
-            std::fs::read_link(&open_as).ok().as_deref(),
-            Some(path.as_path())
+        assert!(
+            !still_open(&small_entry),
+            "a small file is closed where it is dropped"
         );
+        assert!(
+            still_open(&large_entry),
+            "a large one waits for the blocking pool"
+        );
+        release.send(()).unwrap();
+        // Dropping a runtime waits for its blocking tasks.
+        drop(runtime);
+        assert!(!still_open(&large_entry));
     }
 }
