@@ -222,3 +222,141 @@ async fn a_log_on_a_database_that_cannot_be_reached_is_a_503() {
     let e = log.since(&point, &DavPath::root(), 1).await.unwrap_err();
     assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
 }
+
+/// The paths of the entries after `start`, in log order.
+async fn paths_after(log: &PgChangeLog, start: &SyncPoint) -> Vec<String> {
+    let Since::Changes { changes, .. } = log
+        .since(start, &DavPath::root(), usize::MAX)
+        .await
+        .unwrap()
+    else {
+        panic!("unknown");
+    };
+    changes
+        .iter()
+        .map(|c| c.change.path.as_str().to_owned())
+        .collect()
+}
+
+fn claim(at: &str) -> [davd_registry::LatchClaim; 1] {
+    [davd_registry::LatchClaim {
+        path: path(at),
+        deep: false,
+    }]
+}
+
+/// An entry sent with the latches' transaction is committed with it, once: settling finds it
+/// in and appends nothing more. One whose transaction is not committed never appears; and a
+/// request that carries no transaction sends nothing.
+#[tokio::test]
+async fn a_carried_append_is_committed_with_its_change() {
+    use davd_registry::SharedLatches;
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let latches = crate::postgres::PgLatches::new(a.clone());
+    let (mine, theirs) = (PgChangeLog::new(a), PgChangeLog::new(b));
+    let start = theirs.current().await.unwrap();
+    let put = [change("/carried.txt", ChangeKind::Resource)];
+    assert!(mine.send_carried(&put).await.unwrap().is_none());
+
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim("/carried.txt")).await.unwrap();
+        let sent = mine.send_carried(&put).await.unwrap();
+        let sent = sent.expect("sent with the latches' transaction");
+        assert!(
+            paths_after(&theirs, &start).await.is_empty(),
+            "not before the commit"
+        );
+        held.commit().await.unwrap();
+        mine.settle(sent, &put).await.unwrap();
+    })
+    .await;
+    assert_eq!(paths_after(&theirs, &start).await, ["/carried.txt"]);
+
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim("/dropped.txt")).await.unwrap();
+        let dropped = [change("/dropped.txt", ChangeKind::Resource)];
+        let sent = mine.send_carried(&dropped).await.unwrap();
+        assert!(sent.is_some());
+        drop(held);
+    })
+    .await;
+    davd_registry::carrying(async {
+        let held = latches.acquire(&claim("/after.txt")).await.unwrap();
+        let after = [change("/after.txt", ChangeKind::Resource)];
+        let sent = mine.send_carried(&after).await.unwrap().unwrap();
+        held.commit().await.unwrap();
+        mine.settle(sent, &after).await.unwrap();
+    })
+    .await;
+    assert_eq!(
+        paths_after(&theirs, &start).await,
+        ["/carried.txt", "/after.txt"],
+        "an uncommitted transaction's entry never appears"
+    );
+}
+
+/// A carried append whose seq another append holds, uncommitted, waits for it, inserts
+/// nothing there, and the transaction commits without its entry: settling appends it after
+/// the other's, once, with no gap.
+#[tokio::test]
+async fn a_carried_append_that_lost_its_seq_is_appended_after_the_commit() {
+    use davd_registry::SharedLatches;
+    let Some(url) = test_database() else { return };
+    let (a, b, guard) = two_instances(url.clone()).await;
+    let latches = crate::postgres::PgLatches::new(a.clone());
+    let mine = Arc::new(PgChangeLog::new(a.clone()));
+    let theirs = PgChangeLog::new(b);
+    let start = theirs.current().await.unwrap();
+
+    // Another writer's append, not committed yet, holds the next seq.
+    let (other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    other
+        .batch_execute(&format!(
+            "SET search_path = {}; BEGIN; INSERT INTO davd_changes (seq, path, kind) \
+             SELECT coalesce(max(seq), 0) + 1, '/first.txt', 'r' FROM davd_changes",
+            guard.schema
+        ))
+        .await
+        .unwrap();
+
+    let put = [change("/mine.txt", ChangeKind::Resource)];
+    let request = {
+        let mine = mine.clone();
+        tokio::spawn(davd_registry::carrying(async move {
+            let held = latches.acquire(&claim("/mine.txt")).await.unwrap();
+            let sent = mine.send_carried(&put).await.unwrap().unwrap();
+            held.commit().await.unwrap();
+            mine.settle(sent, &put).await.unwrap();
+        }))
+    };
+    // Until the other commits, the carried append waits for its seq.
+    let waits = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+                 WHERE l.locktype = 'transactionid' AND NOT l.granted \
+                 AND s.application_name = 'davd a'";
+    let mut seen = false;
+    for _ in 0..200 {
+        if a.query(waits, &[]).await.unwrap()[0].get::<_, i64>(0) > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        seen,
+        "the carried append never waited for the seq the other holds"
+    );
+    assert!(!request.is_finished());
+    other.batch_execute("COMMIT").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .expect("the request finished once the other append committed")
+        .unwrap();
+    assert_eq!(
+        paths_after(&theirs, &start).await,
+        ["/first.txt", "/mine.txt"]
+    );
+}
