@@ -14,67 +14,25 @@ use std::sync::Arc;
 use tracing::error;
 
 use davd_protocol::sync_token::{Place, SyncToken};
-use davd_registry::{Change, ChangeKind, PropertyManager, SentEntries, SyncPoint};
+use davd_registry::{Change, ChangeKind, PropertyManager, SyncPoint};
 
 /// Appends what a committed queue changed to the change log of each store it names, in the
 /// order the queue declared it. A log that cannot be written is reported, not fatal: the
 /// change itself is made and acknowledged, and only a syncing client is left behind, until the
 /// path changes again or the log's epoch moves on.
 pub async fn record(changes: Vec<(Arc<dyn PropertyManager>, Change)>) {
-    settle(Unsettled::unsent(changes)).await;
-}
-
-/// A request's changes, by the store whose log takes them, in the order the queue declared
-/// them; each batch perhaps already sent with the latches' transaction ([`send_carried`]).
-pub struct Unsettled(Vec<(Arc<dyn PropertyManager>, Vec<Change>, Option<SentEntries>)>);
-
-impl Unsettled {
-    /// `changes`, none of them sent yet.
-    pub fn unsent(changes: Vec<(Arc<dyn PropertyManager>, Change)>) -> Unsettled {
-        let mut batches = Vec::new();
-        let mut rest = changes;
-        while let Some((store, _)) = rest.first() {
-            let store = store.clone();
-            let (mine, others): (Vec<_>, Vec<_>) = rest
-                .into_iter()
-                .partition(|(other, _)| Arc::ptr_eq(other, &store));
-            rest = others;
-            let batch = mine.into_iter().map(|(_, change)| change).collect();
-            batches.push((store, batch, None));
-        }
-        Unsettled(batches)
-    }
-}
-
-/// Sends the entries of `changes` with the latches' transaction the request carries, where
-/// their log can take them (a cluster's, `davd_registry::ChangeLog::send_carried`): each is
-/// then committed with its change, in the commit's round trip. [`settle`] what this returns
-/// once that transaction committed; if it did not, the changes are not made and nothing is
-/// to be recorded.
-pub async fn send_carried(changes: Vec<(Arc<dyn PropertyManager>, Change)>) -> Unsettled {
-    let mut unsettled = Unsettled::unsent(changes);
-    for (store, batch, sent) in &mut unsettled.0 {
+    let mut rest = changes;
+    while let Some((store, _)) = rest.first() {
+        let store = store.clone();
+        let (mine, others): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|(other, _)| Arc::ptr_eq(other, &store));
+        rest = others;
         let Some(log) = store.change_log() else {
             continue;
         };
-        // Not sent: recorded after the commit instead, as without a carried transaction.
-        *sent = log.send_carried(batch).await.unwrap_or_default();
-    }
-    unsettled
-}
-
-/// Appends to the change logs what the committed request changed and did not send with its
-/// transaction. A log that cannot be written is reported, not fatal (see [`record`]).
-pub async fn settle(unsettled: Unsettled) {
-    for (store, batch, sent) in unsettled.0 {
-        let Some(log) = store.change_log() else {
-            continue;
-        };
-        let appended = match sent {
-            Some(sent) => log.settle(sent, &batch).await,
-            None => log.record(&batch).await,
-        };
-        if let Err(e) = appended {
+        let batch: Vec<Change> = mine.into_iter().map(|(_, change)| change).collect();
+        if let Err(e) = log.record(&batch).await {
             error!(
                 error = %e,
                 path = %batch[0].path,

@@ -121,45 +121,6 @@ pub trait ChangeLog: Send + Sync {
     async fn close(&self) -> SubsystemResult<()> {
         Ok(())
     }
-
-    /// Sends the entries for `changes` with the latches' transaction the request carries
-    /// ([`crate::carrying`]), to be committed with it, so that an entry exists exactly when
-    /// its change does. `None`, and nothing sent, when this log cannot (the default; a
-    /// request that carries no transaction of this log's database): the caller then
-    /// [`ChangeLog::record`]s the changes once they are committed, as usual. What was sent is
-    /// handed to [`ChangeLog::settle`] after the transaction committed.
-    async fn send_carried(&self, changes: &[Change]) -> SubsystemResult<Option<SentEntries>> {
-        let _ = changes;
-        Ok(None)
-    }
-
-    /// After the transaction that carried `sent` committed: records whatever of `changes` did
-    /// not go in with it (an append that found its places taken by another's).
-    async fn settle(&self, sent: SentEntries, changes: &[Change]) -> SubsystemResult<()> {
-        let _ = sent;
-        self.record(changes).await
-    }
-}
-
-/// Entries a log sent with a carried transaction ([`ChangeLog::send_carried`]), in the log's
-/// own terms, for its [`ChangeLog::settle`].
-pub struct SentEntries(Box<dyn std::any::Any + Send>);
-
-impl SentEntries {
-    pub fn new(what: impl std::any::Any + Send) -> SentEntries {
-        SentEntries(Box::new(what))
-    }
-
-    /// What the log put in, if it is of the log's type.
-    pub fn into_inner<T: std::any::Any>(self) -> Option<T> {
-        self.0.downcast::<T>().ok().map(|what| *what)
-    }
-}
-
-impl std::fmt::Debug for SentEntries {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SentEntries(..)")
-    }
 }
 
 /// How many entries a log keeps at least: a token older than that is refused and its client

@@ -30,8 +30,7 @@ mod resource;
 
 pub use access::{ANONYMOUS, AccessRule, Grantee};
 pub use changes::{
-    Change, ChangeKind, ChangeLog, KEPT_CHANGES, LoggedChange, SentEntries, Since, SyncPoint,
-    concerns,
+    Change, ChangeKind, ChangeLog, KEPT_CHANGES, LoggedChange, Since, SyncPoint, concerns,
 };
 pub use document::{
     DocumentIdentity, DocumentRecord, INTERNAL_NS, IdentityRule, document_prop_name, is_internal,

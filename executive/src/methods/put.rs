@@ -288,18 +288,10 @@ async fn carried_put(
         }
         Err(failure) => return Err(failure.into_error()),
     };
-    // The change log's entries ride the latches' transaction where they can (a cluster's),
-    // committed with the change.
-    let changes = std::mem::take(&mut effects.changes);
-    let unsettled = match held {
-        Some(latch) => {
-            let sent = crate::sync::send_carried(changes).await;
-            latch.commit().await?;
-            sent
-        }
-        None => crate::sync::Unsettled::unsent(changes),
-    };
-    crate::sync::settle(unsettled).await;
+    if let Some(latch) = held {
+        latch.commit().await?;
+    }
+    crate::sync::record(std::mem::take(&mut effects.changes)).await;
 
     let mut response = Response::new(if effects.created {
         StatusCode::CREATED

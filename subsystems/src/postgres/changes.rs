@@ -11,21 +11,12 @@
 //! the new maximum: what went in the first time is then in twice, which a report reads as
 //! one path named twice, harmless (it answers each path as it is now).
 //!
-//! An append is one statement in a transaction of its own, or, for a PUT, the last statement
-//! of the latches' transaction it carries:
-//!
-//! - **Carried** ([`ChangeLog::send_carried`]): sent right before that transaction's `COMMIT`,
-//!   in the same round trip, so that its seqs stay uncommitted only while PostgreSQL runs the
-//!   two, never across a round trip (another append that meets them waits that long). The
-//!   entry is then committed exactly with its change: no round trip after it, and no window
-//!   for a crash to lose it in. When another append took one of its seqs first, it inserts
-//!   nothing there, the transaction commits without it, and [`ChangeLog::settle`] appends the
-//!   changes the other way, after the commit.
-//! - **Alone** ([`ChangeLog::record`]), for everything else, and as the carried append's
-//!   fallback: after the change committed, costing it one round trip. The appends of one
-//!   instance go out **one at a time, grouped**: whoever finds none in flight appends
-//!   everything that queued meanwhile, so that sixteen changes at once make a few statements
-//!   rather than sixteen, and these appends of one instance never race each other for seqs.
+//! An append is one statement in a transaction of its own, never the latches' transaction a
+//! request carries (that one lasts as long as its request, and every other append would wait
+//! behind it). It costs a change one round trip. Appends of one instance go out **one at a
+//! time, grouped**: whoever finds none in flight appends everything that queued meanwhile, so
+//! that sixteen PUTs at once make a few statements rather than sixteen, and the appends of
+//! one instance never race each other for seqs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -36,11 +27,11 @@ use tokio_postgres::Row;
 use tracing::warn;
 
 use davd_registry::{
-    Change, ChangeKind, ChangeLog, DavPath, KEPT_CHANGES, LoggedChange, SentEntries, Since,
-    SubsystemError, SubsystemResult, SyncPoint,
+    Change, ChangeKind, ChangeLog, DavPath, KEPT_CHANGES, LoggedChange, Since, SubsystemError,
+    SubsystemResult, SyncPoint,
 };
 
-use super::client::{Cluster, OPERATION_TIMEOUT, SentParam, db_error};
+use super::client::{Cluster, OPERATION_TIMEOUT, db_error};
 use super::paths;
 use crate::changes::{Bounds, answer, prune_point, stored_path};
 
@@ -87,12 +78,6 @@ pub struct PgChangeLog {
     queue: Mutex<Vec<Queued>>,
     /// Held by the one append of this instance in flight.
     turn: tokio::sync::Mutex<()>,
-}
-
-/// An append sent with the latches' transaction: once the commit read its answer, how many
-/// entries went in and the last seq they took.
-struct CarriedAppend {
-    landed: std::sync::Arc<Mutex<Option<(usize, u64)>>>,
 }
 
 /// A request's changes waiting to be appended, and where it hears the outcome.
@@ -153,21 +138,16 @@ impl PgChangeLog {
         let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
         for _ in 0..APPEND_TRIES {
             if let Some(last) = self.append(&paths, &kinds).await? {
-                self.prune_after(paths.len(), last).await;
+                let first = last + 1 - paths.len() as u64;
+                if let Some(cut) = prune_point(first, last, KEPT_CHANGES) {
+                    self.prune(cut).await;
+                }
                 return Ok(());
             }
         }
         Err(SubsystemError::unavailable(
             "the change log is too busy: other instances' appends kept coming first; try again",
         ))
-    }
-
-    /// Prunes when the `count` entries up to seq `last` passed a multiple of the pruning step.
-    async fn prune_after(&self, count: usize, last: u64) {
-        let first = (last + 1).saturating_sub(count as u64);
-        if let Some(cut) = prune_point(first, last, KEPT_CHANGES) {
-            self.prune(cut).await;
-        }
     }
 
     /// Removes the entries up to and including `cut`. Failing, it is only warned about: the
@@ -252,48 +232,6 @@ impl ChangeLog for PgChangeLog {
             let _ = waiting.done.send(result.clone());
         }
         result
-    }
-
-    async fn send_carried(&self, changes: &[Change]) -> SubsystemResult<Option<SentEntries>> {
-        if changes.is_empty() || !self.cluster.carries() {
-            return Ok(None);
-        }
-        self.ensure_epoch().await?;
-        let paths: Vec<String> = changes.iter().map(|c| c.path.as_str().to_owned()).collect();
-        let kinds: Vec<String> = changes
-            .iter()
-            .map(|c| c.kind.letter().to_string())
-            .collect();
-        let landed = std::sync::Arc::new(Mutex::new(None));
-        let noted = landed.clone();
-        let params: Vec<SentParam> = vec![Box::new(paths), Box::new(kinds)];
-        let sent = self
-            .cluster
-            .send_carried_query(APPEND, params, move |rows| {
-                let last = rows.iter().filter_map(|row| seq(row, 0).ok()).max();
-                *noted.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((rows.len(), last.unwrap_or(0)));
-            })
-            .await?;
-        Ok(sent.then(|| SentEntries::new(CarriedAppend { landed })))
-    }
-
-    async fn settle(&self, sent: SentEntries, changes: &[Change]) -> SubsystemResult<()> {
-        let landed = sent.into_inner::<CarriedAppend>().and_then(|carried| {
-            *carried
-                .landed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        });
-        match landed {
-            Some((count, last)) if count == changes.len() => {
-                self.prune_after(count, last).await;
-                Ok(())
-            }
-            // Another append took some of its seqs first (what did go in stays, and is then
-            // in twice: see the module's comment), or its answer was never read.
-            _ => self.record(changes).await,
-        }
     }
 
     async fn current(&self) -> SubsystemResult<SyncPoint> {

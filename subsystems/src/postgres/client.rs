@@ -49,10 +49,6 @@ use super::latches::{Carried, LATCH_WAIT, LatchConnection, SentWrite};
 use super::settings::{ClusterSettings, describe};
 use super::unit::Ride;
 
-/// A value of a statement sent without waiting for its answer ([`Cluster::send_carried_query`]):
-/// owned, since the statement outlives the caller's borrow.
-pub(super) type SentParam = Box<dyn ToSql + Send + Sync>;
-
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the server lets one statement run (bulk changes of a tree get
@@ -455,38 +451,19 @@ impl Cluster {
         sql: &'static str,
         params: Vec<String>,
     ) -> SubsystemResult<bool> {
-        let params = params
-            .into_iter()
-            .map(|p| Box::new(p) as SentParam)
-            .collect();
-        self.send_carried_query(sql, params, drop).await
-    }
-
-    /// Like [`Cluster::send_carried`], for a statement whose rows are read after the commit:
-    /// `answered` gets them when the commit has read them (and is never called if the
-    /// statement failed, which fails the commit).
-    pub(super) async fn send_carried_query(
-        &self,
-        sql: &'static str,
-        params: Vec<SentParam>,
-        answered: impl FnOnce(Vec<Row>) + Send + 'static,
-    ) -> SubsystemResult<bool> {
         let Some((carried, connection)) = self.carried() else {
             return Ok(false);
         };
         let mut write: SentWrite = Box::pin(async move {
             let client = connection.client();
             let statement = client.prepare_cached(sql).await.map_err(|e| db_error(&e))?;
-            let params: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            let rows = client
-                .query(&statement, &params)
+            let params: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            client
+                .execute(&statement, &params)
                 .await
-                .map_err(|e| db_error(&e))?;
-            answered(rows);
-            Ok(())
+                .map(drop)
+                .map_err(|e| db_error(&e))
         });
         // Polled once, it is sent (behind the request's earlier statements, in order).
         match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
