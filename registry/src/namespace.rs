@@ -104,10 +104,10 @@ impl std::fmt::Debug for Replaced {
     }
 }
 
-/// Two receipts are the same whether or not their managers still hold the old content.
+/// The same hold (a clone of it), not merely content that looks alike.
 impl PartialEq for Replaced {
-    fn eq(&self, _: &Replaced) -> bool {
-        true
+    fn eq(&self, other: &Replaced) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

@@ -172,6 +172,24 @@ impl Connections {
         WantingRoom(&self.room_wanted)
     }
 
+    /// Tells the connection idle the longest to close; false if none is idle.
+    fn evict_longest_idle(&self, table: &mut Table) -> bool {
+        let longest_idle = table
+            .entries
+            .values_mut()
+            .filter(|e| e.activity.is_idle() && !e.closing)
+            .min_by_key(|e| e.activity.idle_since.load(Ordering::SeqCst));
+        match longest_idle {
+            Some(entry) => {
+                entry.closing = true;
+                entry.activity.changed.notify_waiters();
+                table.closing += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn table(&self) -> MutexGuard<'_, Table> {
         // A panic while the lock was held leaves counts that are still usable.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
@@ -343,26 +361,6 @@ impl Tracked {
                 }
                 None => changed.await,
             }
-        }
-    }
-}
-
-impl Connections {
-    /// Tells the connection idle the longest to close; false if none is idle.
-    fn evict_longest_idle(&self, table: &mut Table) -> bool {
-        let longest_idle = table
-            .entries
-            .values_mut()
-            .filter(|e| e.activity.is_idle() && !e.closing)
-            .min_by_key(|e| e.activity.idle_since.load(Ordering::SeqCst));
-        match longest_idle {
-            Some(entry) => {
-                entry.closing = true;
-                entry.activity.changed.notify_waiters();
-                table.closing += 1;
-                true
-            }
-            None => false,
         }
     }
 }
