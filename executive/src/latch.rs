@@ -13,15 +13,26 @@
 //! connections spread over several threads, each needless wake-up is a trip through the
 //! kernel.
 //!
+//! A request may hand over the part of it that runs holding its latches (its turn,
+//! [`LatchTable::run`]): when it has to wait, the turn then runs on the thread of the request
+//! that lets the latches go, right after it (`chain`), instead of that request waking this
+//! one's thread and the latch standing idle until the kernel schedules it. PUT does.
+//!
 //! This table is the process's own. When several processes serve one namespace (a cluster),
 //! [`crate::Executive::latch`] also takes the same claims from the registry's shared latch
 //! service once they are granted here, and the guard holds both: the local latch first, so
 //! that of the requests of one process only one at a time waits for another process, and the
 //! shared one in one fixed order, so that no two requests ever wait for each other.
 
+mod chain;
+#[cfg(test)]
+mod chain_tests;
+
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use davd_protocol::DavPath;
@@ -67,11 +78,20 @@ fn any_conflict(a: &[Claim], b: &[Claim]) -> bool {
     a.iter().any(|x| b.iter().any(|y| x.conflicts_with(y)))
 }
 
-/// A request waiting for its claims, woken through `grant` when they are its.
+/// A request waiting for its claims, and what to do when they are its.
 struct Waiter {
     id: u64,
     claims: Vec<Claim>,
-    grant: oneshot::Sender<()>,
+    turn: Turn,
+}
+
+/// What granting a waiter means.
+enum Turn {
+    /// Wake the request, which goes on in its own task ([`LatchTable::acquire`]).
+    Wake(oneshot::Sender<()>),
+    /// Start the rest of the request, which it handed over when it began to wait
+    /// ([`LatchTable::run`]), where the grant is made (`chain`).
+    Run(chain::Granted),
 }
 
 #[derive(Default)]
@@ -82,6 +102,12 @@ struct Table {
 }
 
 impl Table {
+    /// Whether `claims` must wait: they conflict with a held latch or an earlier waiter.
+    fn blocks(&self, claims: &[Claim]) -> bool {
+        self.conflicts_with_held(claims)
+            || self.waiting.iter().any(|w| any_conflict(&w.claims, claims))
+    }
+
     fn conflicts_with_held(&self, claims: &[Claim]) -> bool {
         claims
             .iter()
@@ -93,8 +119,11 @@ impl Table {
     }
 
     /// Grants, in arrival order, every waiter that conflicts neither with a held latch nor
-    /// with an earlier waiter that must go on waiting.
-    fn grant_waiting(&mut self) {
+    /// with an earlier waiter that must go on waiting. Returns the handed-over turns to
+    /// start, which the caller does once it has let the table go.
+    #[must_use]
+    fn grant_waiting(&mut self) -> Vec<chain::Granted> {
+        let mut turns = Vec::new();
         let mut still_waiting = VecDeque::new();
         while let Some(waiter) = self.waiting.pop_front() {
             let blocked = self.conflicts_with_held(&waiter.claims)
@@ -105,12 +134,18 @@ impl Table {
                 still_waiting.push_back(waiter);
             } else {
                 self.hold(waiter.id, waiter.claims);
-                // The receiver lives as long as the waiter's guard, which removes the entry
-                // before it goes; a failed send cannot happen and would not matter.
-                let _ = waiter.grant.send(());
+                match waiter.turn {
+                    // The receiver lives as long as the waiter's guard, which removes the
+                    // entry before it goes; a failed send cannot happen and would not matter.
+                    Turn::Wake(grant) => {
+                        let _ = grant.send(());
+                    }
+                    Turn::Run(turn) => turns.push(turn),
+                }
             }
         }
         self.waiting = still_waiting;
+        turns
     }
 }
 
@@ -190,10 +225,13 @@ impl Drop for LatchGuard {
         // The cluster's latches go first: a local waiter granted below then finds them free,
         // or held only by another process.
         drop(self.shared.take());
-        let mut table = lock(&self.table);
-        table.held.retain(|(id, _)| *id != self.id);
-        table.waiting.retain(|w| w.id != self.id);
-        table.grant_waiting();
+        let granted = {
+            let mut table = lock(&self.table);
+            table.held.retain(|(id, _)| *id != self.id);
+            table.waiting.retain(|w| w.id != self.id);
+            table.grant_waiting()
+        };
+        chain::start(granted);
     }
 }
 
@@ -220,17 +258,13 @@ impl LatchTable {
                 table: self.table.clone(),
                 shared: None,
             };
-            let blocked = table.conflicts_with_held(&claims)
-                || table
-                    .waiting
-                    .iter()
-                    .any(|w| any_conflict(&w.claims, &claims));
-            if !blocked {
+            if !table.blocks(&claims) {
                 table.hold(id, claims);
                 return guard;
             }
             let (grant, granted) = oneshot::channel();
-            table.waiting.push_back(Waiter { id, claims, grant });
+            let turn = Turn::Wake(grant);
+            table.waiting.push_back(Waiter { id, claims, turn });
             (guard, granted)
         };
         let (guard, granted) = granted;
@@ -238,6 +272,56 @@ impl LatchTable {
         let _ = granted.await;
         crate::metrics::latch_waited(waiting_since.elapsed());
         guard
+    }
+
+    /// Runs `turn` holding `claims`, as [`LatchTable::acquire`] and then the turn would; but
+    /// when the claims are not free at once, the turn is handed over to the request that
+    /// lets them go and runs on its thread (`chain`), while the caller waits for the result.
+    /// Turns queued on one path then follow each other on one thread. `None` when the turn
+    /// was dropped before it ended: it panicked, or its runtime shut down under it.
+    pub async fn run<F, Fut>(&self, claims: Vec<Claim>, turn: F) -> Option<Fut::Output>
+    where
+        F: FnOnce(LatchGuard) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let Ok(home) = Handle::try_current() else {
+            // Polled off a tokio runtime: nowhere to start a turn but here.
+            return Some(Box::pin(turn(self.acquire(claims).await)).await);
+        };
+        let handed_over = {
+            let mut table = lock(&self.table);
+            table.next_id += 1;
+            let id = table.next_id;
+            let guard = LatchGuard {
+                id,
+                table: self.table.clone(),
+                shared: None,
+            };
+            if table.blocks(&claims) {
+                let (done, result) = oneshot::channel();
+                let waiting_since = std::time::Instant::now();
+                let job = chain::job(
+                    async move {
+                        crate::metrics::latch_waited(waiting_since.elapsed());
+                        turn(guard).await
+                    },
+                    done,
+                );
+                let turn = Turn::Run(chain::Granted { job, home });
+                table.waiting.push_back(Waiter { id, claims, turn });
+                Err(result)
+            } else {
+                table.hold(id, claims);
+                Ok((turn, guard))
+            }
+        };
+        match handed_over {
+            // Boxed: the turn may be large, and inline it would make every caller's future
+            // (and each copy of it) that much larger.
+            Ok((turn, guard)) => Some(Box::pin(turn(guard)).await),
+            Err(result) => result.await.ok(),
+        }
     }
 
     /// Number of latches held (for tests and diagnostics).

@@ -49,6 +49,60 @@ async fn concurrent_puts_leave_one_body_or_the_other() {
     assert!(uniform(&body));
 }
 
+/// PUTs to one path from several connections (so from several connection threads, whose
+/// turns under the path's latch run on whichever thread lets it go): each is its own version,
+/// and the last version answered is what the path holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_of_one_path_each_get_their_own_version() {
+    let s = Arc::new(TestServer::start().await);
+    let mut tasks = Vec::new();
+    for writer in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for round in 0..10u8 {
+                let body = format!("writer {writer} round {round}");
+                let r = s.put("/versions", body.clone()).await;
+                assert!(r.status().is_success(), "{}", r.status());
+                let header = |name: &str| {
+                    r.headers()
+                        .get(name)
+                        .unwrap_or_else(|| panic!("no {name} header"))
+                        .to_str()
+                        .unwrap()
+                        .to_owned()
+                };
+                answers.push((header("resourcetag"), header("etag"), body));
+            }
+            answers
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.extend(t.await.unwrap());
+    }
+    // `rt:<document guid>@<version, 11 digits>`: one document, 80 versions.
+    let split = |tag: &str| {
+        let (guid, version) = tag.rsplit_once('@').unwrap();
+        (guid.to_owned(), version.parse::<u64>().unwrap())
+    };
+    let guids: std::collections::HashSet<_> = answers.iter().map(|a| split(&a.0).0).collect();
+    assert_eq!(guids.len(), 1, "{guids:?}");
+    let mut versions: Vec<u64> = answers.iter().map(|a| split(&a.0).1).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), 80, "two PUTs were given one version");
+    let (tag, etag, body) = answers
+        .iter()
+        .max_by_key(|a| split(&a.0).1)
+        .unwrap()
+        .clone();
+    let got = s.get("/versions").await;
+    assert_eq!(got.headers()["resourcetag"].to_str().unwrap(), tag);
+    assert_eq!(got.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(got.text().await.unwrap(), body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn move_and_put_in_one_subtree_do_not_interleave() {
     let s = Arc::new(TestServer::start().await);

@@ -15,6 +15,8 @@ mod put;
 mod report;
 mod unlock;
 
+use std::sync::Arc;
+
 use davd_protocol::{ByteStream, Method, Response};
 use tracing::debug;
 
@@ -34,10 +36,10 @@ use crate::policy::allow::allowed_methods;
 pub fn dispatch(ctx: Ctx, body: ByteStream) -> impl Future<Output = Response> + Send {
     // The context is moved in once and lent out: an `async fn` taking it by value keeps the
     // argument and its own copy of it side by side in the future (392 bytes each).
-    async move { dispatch_lent(&ctx, body).await }
+    async move { dispatch_lent(&Arc::new(ctx), body).await }
 }
 
-async fn dispatch_lent(ctx: &Ctx, body: ByteStream) -> Response {
+async fn dispatch_lent(ctx: &Arc<Ctx>, body: ByteStream) -> Response {
     if let Err(e) = access::check_request(ctx) {
         return e.into_response();
     }

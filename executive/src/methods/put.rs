@@ -7,7 +7,9 @@
 //! hooks.
 //! These checks run twice: once before the body is read (so a refused upload is refused before
 //! it is sent), then again under the path's latch. In between, the body is streamed into a
-//! staging area (`NamespaceManager::stage`) without holding the latch (ADR 0012).
+//! staging area (`NamespaceManager::stage`) without holding the latch (ADR 0012). What runs
+//! under the latch is handed to the latch table, which runs it on the thread of the request
+//! that lets the path go when there is one (`crate::latch::LatchTable::run`).
 //! Queue: [WriteContent (publish the staged body), RecordDocument, (PROPPATCH instructions),
 //! (lock), CommitState]. Publishing renames the staged file over the old content, so readers
 //! see old or new, never a mix; undo restores the old content. With `Content-Range` the
@@ -31,12 +33,14 @@
 //! if both operations succeed" holds: a refused property fails the PUT with that property's
 //! status (never a 207, which would read as success), the PROPPATCH multistatus as the body.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 
 use davd_protocol::headers::{ContentRange, MsDavExt, OC_MTIME};
-use davd_protocol::xml::MultistatusWriter;
+use davd_protocol::xml::{MultistatusWriter, PatchInstruction};
 use davd_protocol::{Body, ByteStream, DavPath, PropName, Response};
-use davd_registry::{ChangeKind, ResourceMeta, WriteKind, WriteMode};
+use davd_registry::{ChangeKind, ResourceMeta, Subsystems, WriteKind, WriteMode};
 
 use crate::commands::commit::CommitState;
 use crate::commands::modified::SetModified;
@@ -44,7 +48,7 @@ use crate::commands::namespace::WriteContent;
 use crate::context::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::instructions::{patch_report, push_instructions};
-use crate::latch::Claim;
+use crate::latch::{Claim, PendingLatch};
 use crate::ms::bundled::{self, Form, Planned};
 use crate::ms::docid::{self, RecordDocument};
 use crate::ms::multipart;
@@ -59,7 +63,7 @@ use crate::queue::{Command, CommandQueue, QueueFailure};
 const FIRST_INSTRUCTION: usize = 2;
 
 pub fn put(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     body: ByteStream,
     content_range: Option<ContentRange>,
 ) -> impl Future<Output = DavResult<Response>> {
@@ -70,7 +74,7 @@ pub fn put(
 }
 
 async fn carried_put(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     body: ByteStream,
     content_range: Option<ContentRange>,
 ) -> DavResult<Response> {
@@ -157,159 +161,217 @@ async fn carried_put(
             None,
         ),
     };
-    let pending = match ctx.exec.latch_pending(vec![Claim::shallow(&path)]).await {
+    let publishing = Publishing {
+        path,
+        lock,
+        names,
+        instructions,
+        subsystems,
+        existed_before,
+        content,
+        known_etag,
+    };
+    if ctx.registry().shared_latches().is_none() {
+        // Handed to the latch table: when another request holds the path, this one's turn
+        // runs on that request's thread as soon as it lets go (`LatchTable::run`), where
+        // waking this thread would leave the latch idle until the kernel runs it. Not in a
+        // cluster, whose latches' transaction the turn's statements ride in this task.
+        let claims = vec![Claim::shallow(&publishing.path)];
+        let (publishing, turn_ctx) = (Box::new(publishing), ctx.clone());
+        let turn =
+            move |guard| async move { publishing.run(&turn_ctx, PendingLatch::new(guard)).await };
+        return match ctx.exec.latches.run(claims, turn).await {
+            Some(answer) => answer,
+            None => Err(DavError::internal("the upload failed inside the server")),
+        };
+    }
+    let pending = match ctx
+        .exec
+        .latch_pending(vec![Claim::shallow(&publishing.path)])
+        .await
+    {
         Ok(pending) => pending,
         Err(e) => {
-            let mut content = content;
+            let mut content = publishing.content;
             content.abandon().await;
             return Err(e);
         }
     };
-    // The checks and the document record are independent reads: on a cluster's database
-    // they go out together, right behind the request for the latch (one round trip for the
-    // three). The record is read ahead unless the resource was missing a moment ago; a new
-    // one needs none.
-    let (granted, admitted, prefetched) =
-        tokio::join!(pending.granted(), admit(ctx, &path, &lock, &names), async {
-            match existed_before {
-                Some(false) => None,
-                _ => Some(docid::record(ctx, &path).await),
-            }
-        });
-    let latch = match granted {
-        Ok(latch) => latch,
-        Err(e) => {
-            let mut content = content;
-            content.abandon().await;
-            return Err(e.into());
-        }
-    };
-    let admitted = match (admitted, prefetched) {
-        (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => Ok((
-            docid::after_write_of(ctx, &path, record.as_ref(), meta.as_ref()),
-            planned,
-            true,
-        )),
-        (Ok((meta, planned)), _) => docid::after_write(ctx, &path, meta.as_ref())
-            .await
-            .map(|record| (record, planned, meta.is_some())),
-        (Err(e), _) => Err(e),
-    };
-    let (mut record, planned, existed) = match admitted {
-        Ok(admitted) => admitted,
-        Err(e) => {
-            let mut content = content;
-            content.abandon().await;
-            return Err(e);
-        }
-    };
-    // Properties or a lock besides the content: two storage steps, so the queue is journaled.
-    // So is a PUT whose replaced content becomes a version: after a crash between the new
-    // content and the version, recovery keeps the version (`crate::history`).
-    // Not where the store makes the version before the write (the fs kind), nor where nothing
-    // survives a restart anyway (memory).
-    let keeps_version = existed
-        && subsystems.namespace.survives_restart()
-        && subsystems
-            .history
-            .as_ref()
-            .is_some_and(|kept| !kept.area.keeps_current());
-    let with_state = !instructions.is_empty() || !planned.is_empty();
-    let journaled = with_state || keeps_version;
-    if journaled {
-        // Each store commits such a batch with its journal marker, on its own.
-        davd_registry::stop_carrying();
-    }
-    let (mut queue, held) = match journaled {
-        true => (
-            CommandQueue::journaled(ctx.exec.clone(), "PUT", &path, latch),
-            None,
-        ),
-        false => (CommandQueue::new(), Some(latch)),
-    };
-    queue.changes(&subsystems.properties, &path, ChangeKind::Resource);
-    // ownCloud's header, or Windows' time among the prefixed properties: one stored time.
-    let client_mtime = ctx
-        .request
-        .client_mtime
-        .or_else(|| times::requested_modified(&instructions));
-    let first_instruction = FIRST_INSTRUCTION + usize::from(client_mtime.is_some());
-    let answer = match known_etag {
-        // The entity tag of the staged content is known: record the version first, so that
-        // publishing can be the queue's last step and need no backup of the old content.
-        // (Not when the client's time is set after it: that changes the entity tag.)
-        Some(etag) if !journaled && client_mtime.is_none() => {
-            record.etag = etag;
-            queue.push(RecordDocument::new(
-                subsystems.properties.clone(),
-                path.clone(),
-                record,
-                false,
-            ));
-            queue.push(CommitState::without_flush());
-            queue.push(content);
-            planned.push_into(&mut queue)
-        }
-        _ => {
-            queue.push(if journaled {
-                content.journaled(&path, existed)
-            } else {
-                content
-            });
-            if let Some(modified) = client_mtime {
-                queue.push(SetModified::new(
-                    subsystems.namespace.clone(),
-                    subsystems.relative(&path),
-                    modified,
-                ));
-            }
-            queue.push(RecordDocument::new(
-                subsystems.properties.clone(),
-                path.clone(),
-                record,
-                true,
-            ));
-            push_instructions(&mut queue, &subsystems, &path, instructions);
-            let answer = planned.push_into(&mut queue);
-            // Properties and locks are on disk before the answer. The document record alone
-            // is best effort, journaled or not (docs/adr/0007-document-ids.md): a PUT
-            // journaled only for its version does not pay a flush of the state database.
-            queue.push(match with_state {
-                true => CommitState::durable(),
-                false => CommitState::without_flush(),
-            });
-            answer
-        }
-    };
-    let mut effects = match queue.run().await {
-        Ok(effects) => effects,
-        Err(failure) if !names.is_empty() => {
-            return property_failure(ctx, &names, failure, first_instruction);
-        }
-        Err(failure) => return Err(failure.into_error()),
-    };
-    if let Some(latch) = held {
-        latch.commit().await?;
-    }
-    crate::sync::record(std::mem::take(&mut effects.changes)).await;
+    // Boxed, as the latch table boxes it on the other path: the PUT's own future stays the
+    // size of its first half, which every request copies.
+    Box::pin(publishing.run(ctx, pending)).await
+}
 
-    let mut response = Response::new(if effects.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    });
-    if let Some(meta) = &effects.meta {
-        crate::validators::set_etag(&mut response, &meta.etag);
+/// A PUT whose body is received, ready to be checked and published under the latch.
+struct Publishing {
+    path: DavPath,
+    lock: Form,
+    names: Vec<PropName>,
+    instructions: Vec<PatchInstruction>,
+    subsystems: Subsystems,
+    existed_before: Option<bool>,
+    content: WriteContent,
+    known_etag: Option<String>,
+}
+
+impl Publishing {
+    async fn run(self, ctx: &Ctx, pending: PendingLatch) -> DavResult<Response> {
+        let Publishing {
+            path,
+            lock,
+            names,
+            instructions,
+            subsystems,
+            existed_before,
+            content,
+            known_etag,
+        } = self;
+        // The checks and the document record are independent reads: on a cluster's database
+        // they go out together, right behind the request for the latch (one round trip for the
+        // three). The record is read ahead unless the resource was missing a moment ago; a new
+        // one needs none.
+        let (granted, admitted, prefetched) =
+            tokio::join!(pending.granted(), admit(ctx, &path, &lock, &names), async {
+                match existed_before {
+                    Some(false) => None,
+                    _ => Some(docid::record(ctx, &path).await),
+                }
+            });
+        let latch = match granted {
+            Ok(latch) => latch,
+            Err(e) => {
+                let mut content = content;
+                content.abandon().await;
+                return Err(e.into());
+            }
+        };
+        let admitted = match (admitted, prefetched) {
+            (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => Ok((
+                docid::after_write_of(ctx, &path, record.as_ref(), meta.as_ref()),
+                planned,
+                true,
+            )),
+            (Ok((meta, planned)), _) => docid::after_write(ctx, &path, meta.as_ref())
+                .await
+                .map(|record| (record, planned, meta.is_some())),
+            (Err(e), _) => Err(e),
+        };
+        let (mut record, planned, existed) = match admitted {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                let mut content = content;
+                content.abandon().await;
+                return Err(e);
+            }
+        };
+        // Properties or a lock besides the content: two storage steps, so the queue is journaled.
+        // So is a PUT whose replaced content becomes a version: after a crash between the new
+        // content and the version, recovery keeps the version (`crate::history`).
+        // Not where the store makes the version before the write (the fs kind), nor where nothing
+        // survives a restart anyway (memory).
+        let keeps_version = existed
+            && subsystems.namespace.survives_restart()
+            && subsystems
+                .history
+                .as_ref()
+                .is_some_and(|kept| !kept.area.keeps_current());
+        let with_state = !instructions.is_empty() || !planned.is_empty();
+        let journaled = with_state || keeps_version;
+        if journaled {
+            // Each store commits such a batch with its journal marker, on its own.
+            davd_registry::stop_carrying();
+        }
+        let (mut queue, held) = match journaled {
+            true => (
+                CommandQueue::journaled(ctx.exec.clone(), "PUT", &path, latch),
+                None,
+            ),
+            false => (CommandQueue::new(), Some(latch)),
+        };
+        queue.changes(&subsystems.properties, &path, ChangeKind::Resource);
+        // ownCloud's header, or Windows' time among the prefixed properties: one stored time.
+        let client_mtime = ctx
+            .request
+            .client_mtime
+            .or_else(|| times::requested_modified(&instructions));
+        let first_instruction = FIRST_INSTRUCTION + usize::from(client_mtime.is_some());
+        let answer = match known_etag {
+            // The entity tag of the staged content is known: record the version first, so that
+            // publishing can be the queue's last step and need no backup of the old content.
+            // (Not when the client's time is set after it: that changes the entity tag.)
+            Some(etag) if !journaled && client_mtime.is_none() => {
+                record.etag = etag;
+                queue.push(RecordDocument::new(
+                    subsystems.properties.clone(),
+                    path.clone(),
+                    record,
+                    false,
+                ));
+                queue.push(CommitState::without_flush());
+                queue.push(content);
+                planned.push_into(&mut queue)
+            }
+            _ => {
+                queue.push(if journaled {
+                    content.journaled(&path, existed)
+                } else {
+                    content
+                });
+                if let Some(modified) = client_mtime {
+                    queue.push(SetModified::new(
+                        subsystems.namespace.clone(),
+                        subsystems.relative(&path),
+                        modified,
+                    ));
+                }
+                queue.push(RecordDocument::new(
+                    subsystems.properties.clone(),
+                    path.clone(),
+                    record,
+                    true,
+                ));
+                push_instructions(&mut queue, &subsystems, &path, instructions);
+                let answer = planned.push_into(&mut queue);
+                // Properties and locks are on disk before the answer. The document record alone
+                // is best effort, journaled or not (docs/adr/0007-document-ids.md): a PUT
+                // journaled only for its version does not pay a flush of the state database.
+                queue.push(match with_state {
+                    true => CommitState::durable(),
+                    false => CommitState::without_flush(),
+                });
+                answer
+            }
+        };
+        let mut effects = match queue.run().await {
+            Ok(effects) => effects,
+            Err(failure) if !names.is_empty() => {
+                return property_failure(ctx, &names, failure, first_instruction);
+            }
+            Err(failure) => return Err(failure.into_error()),
+        };
+        if let Some(latch) = held {
+            latch.commit().await?;
+        }
+        crate::sync::record(std::mem::take(&mut effects.changes)).await;
+
+        let mut response = Response::new(if effects.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::NO_CONTENT
+        });
+        if let Some(meta) = &effects.meta {
+            crate::validators::set_etag(&mut response, &meta.etag);
+        }
+        if effects.modified_set && ctx.request.client_mtime.is_some() {
+            response.set_header(OC_MTIME, "accepted");
+        }
+        if let Some(record) = &effects.document {
+            docid::add_headers(&mut response, &docid::recorded(record), true);
+        }
+        let answer = answer.with_owner_token(ctx, &path).await;
+        answer.add_headers(&mut response);
+        Ok(response)
     }
-    if effects.modified_set && ctx.request.client_mtime.is_some() {
-        response.set_header(OC_MTIME, "accepted");
-    }
-    if let Some(record) = &effects.document {
-        docid::add_headers(&mut response, &docid::recorded(record), true);
-    }
-    let answer = answer.with_owner_token(ctx, &path).await;
-    answer.add_headers(&mut response);
-    Ok(response)
 }
 
 /// Bodies up to this size, sent without `Expect: 100-continue`, are received before anything

@@ -1,0 +1,157 @@
+//! Handed-over turns: the part of a request that runs holding its latches, started by the
+//! request that lets them go rather than by the waiting request's own thread.
+//!
+//! Waking a waiting request on another connection thread leaves the latch idle until the
+//! kernel schedules that thread: about 80 µs per grant with the connection threads busy,
+//! longer than a PUT's whole critical section (docs/performance.md, "A PUT's rename without
+//! the disk in it"). A request that hands its turn over instead ([`super::LatchTable::run`])
+//! has it run on the thread that grants it, in a [`Chain`]: a turn that lets latches go while
+//! the chain runs it grants the next turn into the same chain, which runs it right after,
+//! without a thread switch or a trip through the runtime's queue. The waiting request only
+//! receives the result.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::FutureExt;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// A handed-over turn, with the guard of its latches inside: dropping it unrun releases them.
+pub(super) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A turn granted and not yet started, with the runtime of the request it belongs to (where
+/// it starts when it was granted off any runtime).
+pub(super) struct Granted {
+    pub(super) job: Job,
+    pub(super) home: Handle,
+}
+
+/// Wraps `turn` as a job whose result goes to `done`. A panic in the turn ends the turn (its
+/// request sees its result dropped and answers 500) but not the chain it runs in.
+pub(super) fn job<Fut>(turn: Fut, done: oneshot::Sender<Fut::Output>) -> Job
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    Box::pin(AssertUnwindSafe(turn).catch_unwind().map(move |result| {
+        if let Ok(output) = result {
+            // The request may have gone (its task dropped at shutdown): nothing to tell.
+            let _ = done.send(output);
+        }
+    }))
+}
+
+/// Starts granted turns: into the chain running on this thread if a turn of that chain
+/// granted them, else each in a chain of its own on this thread's runtime.
+pub(super) fn start(granted: Vec<Granted>) {
+    if granted.is_empty() {
+        return;
+    }
+    let unclaimed = GRANTED_IN_CHAIN.with(|slot| match slot.borrow_mut().as_mut() {
+        Some(chain) => {
+            chain.extend(granted.into_iter().map(|g| g.job));
+            None
+        }
+        None => Some(granted),
+    });
+    for Granted { job, home } in unclaimed.into_iter().flatten() {
+        let chain = Chain::of(VecDeque::from([job]));
+        match Handle::try_current() {
+            Ok(here) => drop(here.spawn(chain)),
+            Err(_) => drop(home.spawn(chain)),
+        }
+    }
+}
+
+thread_local! {
+    /// The turns granted while a [`Chain`] on this thread polls one of its turns.
+    static GRANTED_IN_CHAIN: RefCell<Option<Vec<Job>>> = const { RefCell::new(None) };
+}
+
+/// How many turns a chain runs in one go before the other tasks of its thread (the
+/// connections it serves) get their turn: 16 PUTs are under a millisecond.
+const TURNS_PER_POLL: usize = 16;
+
+/// Turns run one after another in one task.
+struct Chain {
+    turns: VecDeque<Job>,
+}
+
+impl Chain {
+    fn of(turns: VecDeque<Job>) -> Self {
+        Chain { turns }
+    }
+}
+
+impl Future for Chain {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut ran = 0;
+        while let Some(turn) = self.turns.front_mut() {
+            let collecting = Collecting::begin();
+            let polled = turn.as_mut().poll(cx);
+            let granted = collecting.end();
+            self.turns.extend(granted);
+            if polled.is_pending() {
+                // A turn that waits (for the blocking pool, for the network) must not hold up
+                // the turns granted behind it: they go on in a chain of their own.
+                if self.turns.len() > 1
+                    && let Ok(here) = Handle::try_current()
+                {
+                    let rest = self.turns.split_off(1);
+                    drop(here.spawn(Chain::of(rest)));
+                }
+                return Poll::Pending;
+            }
+            self.turns.pop_front();
+            ran += 1;
+            if ran == TURNS_PER_POLL && !self.turns.is_empty() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Collects the turns granted on this thread while it lives. Whatever way it ends, what was
+/// collected before it began is put back, so that no later grant lands in a chain that no
+/// longer polls.
+struct Collecting {
+    outer: Option<Option<Vec<Job>>>,
+}
+
+impl Collecting {
+    fn begin() -> Self {
+        let outer = GRANTED_IN_CHAIN.with(|slot| slot.replace(Some(Vec::new())));
+        Collecting { outer: Some(outer) }
+    }
+
+    fn end(mut self) -> Vec<Job> {
+        let outer = self.outer.take().flatten();
+        GRANTED_IN_CHAIN
+            .with(|slot| slot.replace(outer))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Collecting {
+    fn drop(&mut self) {
+        let Some(outer) = self.outer.take() else {
+            return;
+        };
+        // Unwinding out of a poll: the turns granted in it start chains of their own.
+        let granted = GRANTED_IN_CHAIN.with(|slot| slot.replace(outer));
+        if let (Some(granted), Ok(here)) = (granted, Handle::try_current()) {
+            for job in granted {
+                drop(here.spawn(Chain::of(VecDeque::from([job]))));
+            }
+        }
+    }
+}
