@@ -183,3 +183,49 @@ async fn a_turn_that_panics_fails_alone() {
     assert_eq!(next.await.unwrap(), Some(2));
     assert_eq!((table.held(), table.waiting()), (0, 0));
 }
+
+/// A path under a steady stream of PUTs: its chain never runs dry. It must still let its
+/// thread read its connections every few turns, not only when the runtime's own count of
+/// tasks polled comes round (every 61: with 16 turns a poll, hundreds of turns).
+#[tokio::test]
+async fn a_chain_that_never_runs_dry_lets_its_thread_read_its_sockets() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const TURNS: usize = 200;
+    let table = LatchTable::new();
+    let holder = table.acquire(vec![shallow("/a")]).await;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut turns = Vec::new();
+    for _ in 0..TURNS {
+        let ran = ran.clone();
+        turns.push(
+            queued(&table, shallow("/a"), move || async move {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .await,
+        );
+    }
+    let receiver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = receiver.local_addr().unwrap();
+    let reader = tokio::spawn({
+        let ran = ran.clone();
+        async move {
+            let mut buffer = [0u8; 8];
+            receiver.recv(&mut buffer).await.unwrap();
+            ran.load(Ordering::SeqCst)
+        }
+    });
+    // The reader waits on its socket before the datagram is there.
+    tokio::task::yield_now().await;
+    let sender = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sender.send_to(b"ping", address).await.unwrap();
+    drop(holder);
+    let turns_before_reading = reader.await.unwrap();
+    for turn in turns {
+        assert_eq!(turn.await, Some(()));
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), TURNS);
+    assert!(
+        turns_before_reading <= super::chain::TURNS_PER_POLL,
+        "the socket was read only after {turns_before_reading} turns"
+    );
+}
