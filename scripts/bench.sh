@@ -33,8 +33,9 @@
 #   BENCH_SERVERS="davd nginx apache dufs floor"  the servers to run (those not installed are
 #                         skipped; cluster mode: "sled postgres"). floor is davd-floor, a bare
 #                         hyper server on davd's HTTP stack (benches/floor/), run only if it is
-#                         built (cargo build --release -p davd-floor) and only for get4k and
-#                         propfind0; with it, the report adds davd/floor and floor/nginx
+#                         built (cargo build --release -p davd-floor) and only for get4k,
+#                         propfind0, put4k and put4kmany; with it, the report adds
+#                         davd/floor and floor/nginx
 #   BENCH_CASES="get4k propfind1 propfind0 put4k put4kmany get64m"  the cases (cluster mode:
 #                         "propfind1 propfind0 propfind0all put4k put4kmany lockpair")
 #   BENCH_LOCK_FILES=64   files each wrk thread locks in turn (lockpair)
@@ -405,9 +406,11 @@ start_floor() {
     url[floor]=${u%/}
 }
 
-# Whether server $1 takes part in case $2: the floor answers only the small GET and PROPFIND.
+# Whether server $1 takes part in case $2: the floor answers only the small GET, PROPFIND
+# and PUT.
 serves() {
-    [ "$1" != floor ] || [ "$2" = get4k ] || [ "$2" = propfind0 ]
+    [ "$1" != floor ] || [ "$2" = get4k ] || [ "$2" = propfind0 ] || [ "$2" = put4k ] ||
+        [ "$2" = put4kmany ]
 }
 
 for s in $servers_wanted; do
@@ -686,7 +689,7 @@ report() {
         # What davd's own code costs above the stack, and what the stack alone reaches.
         echo "| case | davd/floor | floor/nginx | user CPU per request (µs): davd / floor / nginx |"
         echo "|------|-----------:|------------:|------------|"
-        for c in get4k propfind0; do
+        for c in get4k propfind0 put4k put4kmany; do
             [[ " $cases " == *" $c "* ]] || continue
             local vs_nginx="n/a" nginx_cpu="-"
             if [ -n "${value[nginx.$c]:-}" ]; then

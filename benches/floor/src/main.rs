@@ -6,7 +6,11 @@
 //!   does, ADR 0011), and answer it with `Content-Length`, `Content-Type`, `ETag`,
 //!   `Last-Modified` and `Accept-Ranges`, the headers davd's GET sends;
 //! - `PROPFIND` (any depth): read the request body, stat the file, and answer a fixed small
-//!   207 of the four properties the benchmark asks for.
+//!   207 of the four properties the benchmark asks for;
+//! - `PUT /<file>`: receive the body, write it to a new file beside the target (created with
+//!   `O_EXCL` under a name of its own) and rename that over the target, as nginx's PUT does;
+//!   `204 No Content`, or `201 Created` for a new file. No latch, no document record, no
+//!   checks: what a PUT costs the HTTP stack and the file system alone.
 //!
 //! The connection model is davd's (`server/src/threads.rs`, ADR 0016): one current-thread
 //! runtime accepts, and hands each connection in turn to one of N threads, each running its
@@ -169,9 +173,48 @@ where
             return status(StatusCode::BAD_REQUEST);
         }
         propfind(&file)
+    } else if request.method() == Method::PUT {
+        match request.into_body().collect().await {
+            Ok(body) => put(&file, &body.to_bytes()),
+            Err(_) => status(StatusCode::BAD_REQUEST),
+        }
     } else {
         status(StatusCode::METHOD_NOT_ALLOWED)
     }
+}
+
+/// Numbers the files a PUT writes before renaming them over their target.
+static NEXT_UPLOAD: AtomicUsize = AtomicUsize::new(0);
+
+fn put(file: &Path, body: &[u8]) -> Response<Full<Bytes>> {
+    use std::io::Write;
+    let Some(parent) = file.parent() else {
+        return status(StatusCode::CONFLICT);
+    };
+    let upload = parent.join(format!(
+        ".floor-upload-{}-{}",
+        std::process::id(),
+        NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&upload)
+        .and_then(|mut staged| staged.write_all(body));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&upload);
+        return status(StatusCode::CONFLICT);
+    }
+    let existed = std::fs::symlink_metadata(file).is_ok();
+    if std::fs::rename(&upload, file).is_err() {
+        let _ = std::fs::remove_file(&upload);
+        return status(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    status(if existed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    })
 }
 
 /// The file under `root` a URL path names; `None` for a path that would leave `root`.
