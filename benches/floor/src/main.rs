@@ -1,4 +1,4 @@
-//! davd-floor: a benchmark tool, not part of davd. It answers the two requests of issue 20's
+//! davd-floor: a benchmark tool, not part of davd. It answers the three requests of issue 20's
 //! small cases on the same HTTP stack as davd, and nothing else, so that measuring it says how
 //! much of a request's cost is the stack's and how much is davd's own code:
 //!
