@@ -8,9 +8,12 @@
 //! database's own small writes (a PROPPATCH, a LOCK) even when uploads share its disk, and
 //! once space is freed the next write simply succeeds: nothing needs a restart.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use davd_registry::{SubsystemError, SubsystemResult};
+use rustix::fs::{Mode, OFlags};
 
 /// The default reserve: writes stop while less than this is free on a store's disk.
 pub const DEFAULT_RESERVE: u64 = 32 * 1024 * 1024;
@@ -23,13 +26,23 @@ pub const RECHECK_EVERY: u64 = 1024 * 1024;
 pub struct SpaceGuard {
     path: PathBuf,
     reserve: u64,
+    /// `path` opened once (`O_PATH`), so that each check asks its file system with
+    /// `fstatvfs` instead of resolving the path again: every PUT checks twice (the content's
+    /// disk and the state database's). `None` where it could not be opened (the check then
+    /// goes by path).
+    opened: Option<Arc<OwnedFd>>,
 }
 
 impl SpaceGuard {
     pub fn new(path: &Path, reserve: u64) -> Self {
+        let opened = (reserve > 0)
+            .then(|| rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).ok())
+            .flatten()
+            .map(Arc::new);
         SpaceGuard {
             path: path.to_path_buf(),
             reserve,
+            opened,
         }
     }
 
@@ -44,7 +57,12 @@ impl SpaceGuard {
 
     /// Bytes available to davd on the file system, if the system can tell.
     pub fn available(&self) -> Option<u64> {
-        fs4::available_space(&self.path).ok()
+        match &self.opened {
+            Some(opened) => rustix::fs::fstatvfs(opened.as_ref())
+                .ok()
+                .map(|stat| stat.f_bavail.saturating_mul(stat.f_frsize)),
+            None => fs4::available_space(&self.path).ok(),
+        }
     }
 
     /// 507 if fewer than `reserve + more` bytes are free. One `statvfs`: cheap next to the
@@ -81,5 +99,26 @@ mod tests {
         assert_eq!(e.status.as_u16(), 507);
         assert!(SpaceGuard::none(dir.path()).check(u64::MAX / 4).is_ok());
         assert!(SpaceGuard::new(dir.path(), 1).check(0).is_ok());
+    }
+
+    /// The guard asks through the directory it opened: what it reads is the file system's
+    /// free space, as a lookup by path reads it, and it keeps reading it when the path is
+    /// gone (the file system is still there).
+    #[test]
+    fn the_opened_directory_reads_what_the_path_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("state");
+        std::fs::create_dir(&inner).unwrap();
+        let guard = SpaceGuard::new(&inner, 1);
+        assert!(guard.opened.is_some());
+        let by_path = fs4::available_space(&inner).unwrap();
+        let opened = guard.available().unwrap();
+        // Other processes write meanwhile: the same file system within 64 MiB.
+        assert!(opened.abs_diff(by_path) < 64 << 20, "{opened} vs {by_path}");
+        std::fs::remove_dir(&inner).unwrap();
+        assert!(fs4::available_space(&inner).is_err());
+        assert!(guard.available().is_some());
+        assert!(SpaceGuard::new(&inner, 1).opened.is_none());
+        assert!(SpaceGuard::new(&inner, 1).check(0).is_ok());
     }
 }
