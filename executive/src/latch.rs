@@ -246,18 +246,24 @@ impl LatchTable {
         Self::default()
     }
 
+    /// A guard under a new id, holding nothing yet: whatever is granted or queued under its
+    /// id is released or withdrawn when it is dropped.
+    fn new_guard(&self, table: &mut Table) -> LatchGuard {
+        table.next_id += 1;
+        LatchGuard {
+            id: table.next_id,
+            table: self.table.clone(),
+            shared: None,
+        }
+    }
+
     /// Waits until `claims` conflict neither with a held latch nor with an earlier waiter,
     /// then holds them all.
     pub async fn acquire(&self, claims: Vec<Claim>) -> LatchGuard {
         let granted = {
             let mut table = lock(&self.table);
-            table.next_id += 1;
-            let id = table.next_id;
-            let guard = LatchGuard {
-                id,
-                table: self.table.clone(),
-                shared: None,
-            };
+            let guard = self.new_guard(&mut table);
+            let id = guard.id;
             if !table.blocks(&claims) {
                 table.hold(id, claims);
                 return guard;
@@ -291,13 +297,8 @@ impl LatchTable {
         };
         let handed_over = {
             let mut table = lock(&self.table);
-            table.next_id += 1;
-            let id = table.next_id;
-            let guard = LatchGuard {
-                id,
-                table: self.table.clone(),
-                shared: None,
-            };
+            let guard = self.new_guard(&mut table);
+            let id = guard.id;
             if table.blocks(&claims) {
                 let (done, result) = oneshot::channel();
                 let waiting_since = std::time::Instant::now();
