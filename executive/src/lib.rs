@@ -161,6 +161,33 @@ impl Executive {
         }
     }
 
+    /// Runs `turn` holding `claims` ([`Executive::latch_pending`]'s latches, given to the turn
+    /// as they come, or the error that kept them). In this process alone the turn is handed to
+    /// the latch table ([`LatchTable::run`]): when it has to wait, it runs on the thread of the
+    /// request that lets the claims go, right after it, where waking this request's thread
+    /// would leave the latch idle until the kernel runs it (ADR 0025). In a cluster it runs
+    /// in this task, whose latches' transaction its statements ride.
+    pub(crate) async fn latched<F, Fut, T>(
+        &self,
+        claims: Vec<latch::Claim>,
+        turn: F,
+    ) -> DavResult<T>
+    where
+        F: FnOnce(DavResult<latch::PendingLatch>) -> Fut + Send + 'static,
+        Fut: Future<Output = DavResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.registry.shared_latches().is_some() {
+            // Boxed, as the latch table boxes it: the turn stays out of the caller's future.
+            return Box::pin(turn(self.latch_pending(claims).await)).await;
+        }
+        let turn = |guard| turn(Ok(latch::PendingLatch::new(guard)));
+        match self.latches.run(claims, turn).await {
+            Some(answer) => answer,
+            None => Err(DavError::internal("the request failed inside the server")),
+        }
+    }
+
     /// Latches `name` for a decision no path covers (how many locks one user holds), in this
     /// process and, in a cluster, across every process. Take it only while holding the path
     /// latches of the request, and no path latch after it.

@@ -8,8 +8,8 @@
 //! These checks run twice: once before the body is read (so a refused upload is refused before
 //! it is sent), then again under the path's latch. In between, the body is streamed into a
 //! staging area (`NamespaceManager::stage`) without holding the latch (ADR 0012). What runs
-//! under the latch is handed to the latch table, which runs it on the thread of the request
-//! that lets the path go when there is one (`crate::latch::LatchTable::run`).
+//! under the latch is handed over as a turn, which runs on the thread of the request that
+//! lets the path go when there is one (`Executive::latched`, ADR 0025).
 //! Queue: [WriteContent (publish the staged body), RecordDocument, (PROPPATCH instructions),
 //! (lock), CommitState]. Publishing renames the staged file over the old content, so readers
 //! see old or new, never a mix; undo restores the old content. With `Content-Range` the
@@ -171,35 +171,12 @@ async fn carried_put(
         content,
         known_etag,
     };
-    if ctx.registry().shared_latches().is_none() {
-        // Handed to the latch table: when another request holds the path, this one's turn
-        // runs on that request's thread as soon as it lets go (`LatchTable::run`), where
-        // waking this thread would leave the latch idle until the kernel runs it. Not in a
-        // cluster, whose latches' transaction the turn's statements ride in this task.
-        let claims = vec![Claim::shallow(&publishing.path)];
-        let (publishing, turn_ctx) = (Box::new(publishing), ctx.clone());
-        let turn =
-            move |guard| async move { publishing.run(&turn_ctx, PendingLatch::new(guard)).await };
-        return match ctx.exec.latches.run(claims, turn).await {
-            Some(answer) => answer,
-            None => Err(DavError::internal("the upload failed inside the server")),
-        };
-    }
-    let pending = match ctx
-        .exec
-        .latch_pending(vec![Claim::shallow(&publishing.path)])
-        .await
-    {
-        Ok(pending) => pending,
-        Err(e) => {
-            let mut content = publishing.content;
-            content.abandon().await;
-            return Err(e);
-        }
-    };
-    // Boxed, as the latch table boxes it on the other path: the PUT's own future stays the
-    // size of its first half, which every request copies.
-    Box::pin(publishing.run(ctx, pending)).await
+    // What follows runs under the path's latch, handed to the executive as a turn: when it
+    // has to wait, on the thread of the request that lets the path go (`Executive::latched`).
+    let claims = vec![Claim::shallow(&publishing.path)];
+    let (publishing, turn_ctx) = (Box::new(publishing), ctx.clone());
+    let turn = move |pending| async move { publishing.run(&turn_ctx, pending).await };
+    ctx.exec.latched(claims, turn).await
 }
 
 /// A PUT whose body is received, ready to be checked and published under the latch.
@@ -215,7 +192,15 @@ struct Publishing {
 }
 
 impl Publishing {
-    async fn run(self, ctx: &Ctx, pending: PendingLatch) -> DavResult<Response> {
+    async fn run(self, ctx: &Ctx, pending: DavResult<PendingLatch>) -> DavResult<Response> {
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(e) => {
+                let mut content = self.content;
+                content.abandon().await;
+                return Err(e);
+            }
+        };
         let Publishing {
             path,
             lock,
