@@ -60,11 +60,19 @@ pub(super) fn start(granted: Vec<Granted>) {
         None => Some(granted),
     });
     for Granted { job, home } in unclaimed.into_iter().flatten() {
-        let chain = Chain::of(VecDeque::from([job]));
-        match Handle::try_current() {
-            Ok(here) => drop(here.spawn(chain)),
-            Err(_) => drop(home.spawn(chain)),
-        }
+        spawn(VecDeque::from([job]), Some(&home));
+    }
+}
+
+/// Starts `turns` as a chain of their own on this thread's runtime, or off any runtime on
+/// `home`. With neither they are dropped, which releases their latches and tells their
+/// requests that their turn was lost.
+fn spawn(turns: VecDeque<Job>, home: Option<&Handle>) {
+    let chain = Chain::of(turns);
+    match (Handle::try_current(), home) {
+        (Ok(here), _) => drop(here.spawn(chain)),
+        (Err(_), Some(home)) => drop(home.spawn(chain)),
+        (Err(_), None) => drop(chain),
     }
 }
 
@@ -75,7 +83,7 @@ thread_local! {
 
 /// How many turns a chain runs in one go before the other tasks of its thread (the
 /// connections it serves) get their turn: 16 PUTs are under a millisecond.
-pub(super) const TURNS_PER_POLL: usize = 16;
+const TURNS_PER_POLL: usize = 16;
 
 /// Turns run one after another in one task.
 struct Chain {
@@ -112,11 +120,8 @@ impl Future for Chain {
             if polled.is_pending() {
                 // A turn that waits (for the blocking pool, for the network) must not hold up
                 // the turns granted behind it: they go on in a chain of their own.
-                if self.turns.len() > 1
-                    && let Ok(here) = Handle::try_current()
-                {
-                    let rest = self.turns.split_off(1);
-                    drop(here.spawn(Chain::of(rest)));
+                if self.turns.len() > 1 {
+                    spawn(self.turns.split_off(1), None);
                 }
                 return Poll::Pending;
             }
@@ -167,10 +172,8 @@ impl Drop for Collecting {
         };
         // Unwinding out of a poll: the turns granted in it start chains of their own.
         let granted = GRANTED_IN_CHAIN.with(|slot| slot.replace(outer));
-        if let (Some(granted), Ok(here)) = (granted, Handle::try_current()) {
-            for job in granted {
-                drop(here.spawn(Chain::of(VecDeque::from([job]))));
-            }
+        for job in granted.into_iter().flatten() {
+            spawn(VecDeque::from([job]), None);
         }
     }
 }
