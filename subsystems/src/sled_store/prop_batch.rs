@@ -148,6 +148,44 @@ impl<'a> Overlay<'a> {
     }
 }
 
+/// Writes a single `Set` or `Remove` that comes without a marker (a PUT's document record)
+/// at once, and returns the change that undoes it. sled's insert and remove are atomic by
+/// themselves and hand back the value they replaced, so the key is looked up once, where an
+/// overlay reads it first and writes it after.
+pub(super) fn write_one(tree: &sled::Tree, change: &PropChange) -> SubsystemResult<PropChange> {
+    let (path, name, old) = match change {
+        PropChange::Set { path, prop } => {
+            let key = prop_key(path, &prop.name);
+            let old = tree.insert(key.as_bytes(), prop.xml.as_bytes());
+            (path, &prop.name, old.map_err(db_error)?)
+        }
+        PropChange::Remove { path, name } => {
+            let old = tree.remove(prop_key(path, name).as_bytes());
+            (path, name, old.map_err(db_error)?)
+        }
+        PropChange::RemoveTree { .. } | PropChange::MoveTree { .. } => {
+            return Err(SubsystemError::internal(
+                "a tree change is not a single write",
+            ));
+        }
+    };
+    Ok(match old {
+        // Every value davd stores was text; bytes that are not would be a damaged store,
+        // and the write has happened by now, so the undo keeps what can be read of them.
+        Some(xml) => PropChange::Set {
+            path: path.clone(),
+            prop: StoredProp {
+                name: name.clone(),
+                xml: String::from_utf8_lossy(&xml).into_owned(),
+            },
+        },
+        None => PropChange::Remove {
+            path: path.clone(),
+            name: name.clone(),
+        },
+    })
+}
+
 /// What a finished overlay writes to the tree.
 pub(super) enum Write {
     /// One key set (`Some`) or removed (`None`).
@@ -180,6 +218,40 @@ mod tests {
                 xml: format!("<p xmlns=\"urn:t\">{text}</p>"),
             },
         }
+    }
+
+    /// A single write hands back the change that undoes it: a remove for a new key, the old
+    /// value for a replaced one, and applying the undos in reverse restores the store.
+    #[test]
+    fn a_single_write_returns_its_undo() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("props").unwrap();
+        let first = write_one(&tree, &set("a", "1")).unwrap();
+        assert!(matches!(&first, PropChange::Remove { .. }), "{first:?}");
+        let second = write_one(&tree, &set("a", "2")).unwrap();
+        match &second {
+            PropChange::Set { prop, .. } => assert_eq!(prop.xml, "<p xmlns=\"urn:t\">1</p>"),
+            other => panic!("{other:?}"),
+        }
+        let key = prop_key(
+            &DavPath::from_segments(["a"]).unwrap(),
+            &PropName::new("urn:t", "p"),
+        );
+        assert_eq!(
+            tree.get(key.as_bytes()).unwrap().as_deref(),
+            Some(b"<p xmlns=\"urn:t\">2</p>".as_slice())
+        );
+        write_one(&tree, &second).unwrap();
+        assert_eq!(
+            tree.get(key.as_bytes()).unwrap().as_deref(),
+            Some(b"<p xmlns=\"urn:t\">1</p>".as_slice())
+        );
+        write_one(&tree, &first).unwrap();
+        assert!(tree.is_empty());
+        let tree_change = PropChange::RemoveTree {
+            path: DavPath::from_segments(["a"]).unwrap(),
+        };
+        assert!(write_one(&tree, &tree_change).is_err());
     }
 
     /// One change without a marker is a single write (no sled batch, which writes its log

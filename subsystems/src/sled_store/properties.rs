@@ -10,7 +10,7 @@ use davd_registry::{
 };
 
 use super::keys::{children_prefix, dir_prefix, parse_prop_key, prop_key, resource_prefix};
-use super::prop_batch::Overlay;
+use super::prop_batch::{self, Overlay};
 use super::{StateDb, db_error, markers};
 
 /// Dead properties in the sled tree `props`, keyed as described in `keys`.
@@ -290,6 +290,13 @@ impl PropertyManager for SledProperties {
         marker: Marker<'_>,
     ) -> SubsystemResult<Vec<PropChange>> {
         self.state.room_for(0)?;
+        if let ([change @ (PropChange::Set { .. } | PropChange::Remove { .. })], Marker::None) =
+            (changes, &marker)
+        {
+            let undo = prop_batch::write_one(&self.tree, change);
+            self.changed();
+            return Ok(vec![undo?]);
+        }
         let mut overlay = Overlay::new(&self.tree);
         for change in changes {
             overlay.change(change)?;
