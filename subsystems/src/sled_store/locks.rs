@@ -136,9 +136,11 @@ impl SledLocks {
         self.locks
             .insert(lock.token.as_bytes(), json)
             .map_err(db_error)?;
-        self.by_path
-            .insert(index_key(lock).as_bytes(), lock.token.as_bytes())
-            .map_err(db_error)?;
+        let indexed = self
+            .by_path
+            .insert(index_key(lock).as_bytes(), lock.token.as_bytes());
+        self.state.lock_index.written();
+        indexed.map_err(db_error)?;
         Ok(())
     }
 }
@@ -166,9 +168,9 @@ impl LockManager for SledLocks {
         // A corrupt record is removed all the same.
         let lock = self.load(token.as_bytes()).ok().flatten();
         if let Some(lock) = &lock {
-            self.by_path
-                .remove(index_key(lock).as_bytes())
-                .map_err(db_error)?;
+            let unindexed = self.by_path.remove(index_key(lock).as_bytes());
+            self.state.lock_index.written();
+            unindexed.map_err(db_error)?;
         }
         self.locks.remove(token.as_bytes()).map_err(db_error)?;
         Ok(lock)
@@ -180,10 +182,14 @@ impl LockManager for SledLocks {
     }
 
     async fn covering(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
-        // Most of the time no lock exists at all: one look at the index then answers, where a
-        // scan per ancestor cost a third of a PUT's own instructions. Read from the store, not
-        // remembered, so two `SledLocks` over one database still see each other's locks.
-        if self.by_path.first().map_err(db_error)?.is_none() {
+        // Most of the time no lock exists at all: an index known to be empty then answers,
+        // where a scan per ancestor cost a third of a PUT's own instructions. What is known
+        // is shared by every `SledLocks` over the database, so they see each other's locks.
+        let empty = self
+            .state
+            .lock_index
+            .is_empty(|| self.by_path.first().map(|first| first.is_none()));
+        if empty.map_err(db_error)? {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
@@ -273,38 +279,38 @@ impl LockManager for SledLocks {
             Marker::Clear(m) => (None, Some(markers::key(m))),
             Marker::None => (None, None),
         };
-        (&self.locks, &self.by_path)
-            .transaction(|(locks, by_path)| {
-                for (token, write) in &writes {
-                    if let Some(old) = locks.get(token.as_bytes())?
-                        && let Some(old_index) = stored_index_key(&old)
-                    {
-                        by_path.remove(old_index.as_bytes())?;
+        let applied = (&self.locks, &self.by_path).transaction(|(locks, by_path)| {
+            for (token, write) in &writes {
+                if let Some(old) = locks.get(token.as_bytes())?
+                    && let Some(old_index) = stored_index_key(&old)
+                {
+                    by_path.remove(old_index.as_bytes())?;
+                }
+                match write {
+                    Some((json, index)) => {
+                        locks.insert(token.as_bytes(), json.as_slice())?;
+                        by_path.insert(index.as_bytes(), token.as_bytes())?;
                     }
-                    match write {
-                        Some((json, index)) => {
-                            locks.insert(token.as_bytes(), json.as_slice())?;
-                            by_path.insert(index.as_bytes(), token.as_bytes())?;
-                        }
-                        None => {
-                            locks.remove(token.as_bytes())?;
-                        }
+                    None => {
+                        locks.remove(token.as_bytes())?;
                     }
                 }
-                if let Some(marker) = &record {
-                    by_path.insert(marker.as_slice(), b"".as_slice())?;
-                }
-                if let Some(marker) = &clear {
-                    by_path.remove(marker.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => db_error(e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    SubsystemError::internal("the lock batch was aborted")
-                }
-            })?;
+            }
+            if let Some(marker) = &record {
+                by_path.insert(marker.as_slice(), b"".as_slice())?;
+            }
+            if let Some(marker) = &clear {
+                by_path.remove(marker.as_slice())?;
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        self.state.lock_index.written();
+        applied.map_err(|e| match e {
+            sled::transaction::TransactionError::Storage(e) => db_error(e),
+            sled::transaction::TransactionError::Abort(()) => {
+                SubsystemError::internal("the lock batch was aborted")
+            }
+        })?;
         undo.reverse();
         Ok(undo)
     }
@@ -315,7 +321,9 @@ impl LockManager for SledLocks {
 
     async fn forget_markers(&self, forget: &[String]) -> SubsystemResult<()> {
         self.state.room_for(0)?;
-        markers::forget(&self.by_path, forget)
+        let forgotten = markers::forget(&self.by_path, forget);
+        self.state.lock_index.written();
+        forgotten
     }
 
     async fn markers(&self) -> SubsystemResult<Vec<String>> {

@@ -6,6 +6,7 @@
 
 mod changes;
 mod chunks;
+mod emptiness;
 mod flush_count;
 mod history;
 mod keys;
@@ -41,6 +42,9 @@ pub struct StateDb {
     /// Raised after every change to the `props` tree, by whichever property manager made it
     /// (several mounts may share one database): `PropertyManager::change_count`.
     pub(crate) prop_changes: Arc<AtomicU64>,
+    /// Whether the lock index (`lock_paths`) is known to be empty, shared by every lock
+    /// manager on this database.
+    pub(crate) lock_index: Arc<emptiness::IndexEmptiness>,
     /// The change log of every property manager on this database (`changes`): one, however
     /// many mounts share the database, so that their changes land in one order.
     pub(crate) changes: Arc<SledChangeLog>,
@@ -58,6 +62,7 @@ impl StateDb {
             db,
             counter,
             prop_changes: Arc::default(),
+            lock_index: Arc::default(),
             changes,
         })
     }

@@ -112,6 +112,7 @@ pub fn open_state(dir: &Path, options: &StateOptions) -> Result<StateDb, StateEr
         guard,
         counter,
         prop_changes: Arc::default(),
+        lock_index: Arc::default(),
         changes: Arc::new(changes),
     })
 }
