@@ -77,6 +77,18 @@ fn push_field(field: &str, xml: &mut String) {
     }
 }
 
+/// 32 hex digits (as `to_prop` writes them; fewer are read too). `u128::from_str_radix`
+/// multiplies a 128-bit number with overflow checks for every digit; this shifts.
+fn parse_guid(hex: &str) -> Option<u128> {
+    if hex.is_empty() || hex.len() > 32 {
+        return None;
+    }
+    hex.bytes().try_fold(0u128, |guid, b| {
+        let digit = (b as char).to_digit(16)?;
+        Some(guid << 4 | u128::from(digit))
+    })
+}
+
 fn unescape_field(s: &str) -> String {
     if s.contains('%') {
         s.replace("%3B", ";").replace("%25", "%")
@@ -119,7 +131,9 @@ impl DocumentRecord {
             .strip_prefix(RECORD_START)
             .and_then(|rest| rest.strip_suffix(RECORD_END))
         {
-            Some(inner) if !inner.contains(['<', '&']) => inner,
+            // Bytes, not chars: a char-set search decodes every character, and was most of
+            // the cost of reading a record.
+            Some(inner) if !inner.bytes().any(|b| b == b'<' || b == b'&') => inner,
             _ => {
                 parsed = fragment_text(xml)?;
                 parsed.as_str()
@@ -129,7 +143,7 @@ impl DocumentRecord {
         if fields.next()? != FORMAT {
             return None;
         }
-        let guid = u128::from_str_radix(fields.next()?, 16).ok()?;
+        let guid = parse_guid(fields.next()?)?;
         let version = fields.next()?.parse().ok()?;
         let etag = unescape_field(fields.next()?);
         let by = fields.next()?;
@@ -178,6 +192,20 @@ impl DocumentIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guids_are_read_as_written() {
+        assert_eq!(parse_guid("0"), Some(0));
+        assert_eq!(parse_guid("fF"), Some(255));
+        assert_eq!(parse_guid(&"f".repeat(32)), Some(u128::MAX));
+        assert_eq!(
+            parse_guid("93DAE904C4AE4B5FA7F6BDF4FAACEF5F"),
+            Some(0x93DAE904C4AE4B5FA7F6BDF4FAACEF5F)
+        );
+        for bad in ["", "g", "+1", "-1", " 1", &"1".repeat(33), "\u{e9}"] {
+            assert_eq!(parse_guid(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn records_round_trip() {
