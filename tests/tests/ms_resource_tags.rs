@@ -429,3 +429,32 @@ async fn reads_never_write_a_record() {
         .collect();
     assert_eq!(records, ["/|written|urn:davd:internal:|document"]);
 }
+
+/// A PUT continues from the record the store holds now, not from the one a PUT to the same
+/// path wrote last (which davd remembers while the store changes nothing): a MOVE over the
+/// path in between brings the moved document's id and version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_continues_from_the_record_stored_now() {
+    let s = TestServer::start().await;
+    s.put("/a", "a 1").await;
+    let a = resource_tag(&s.put("/a", "a 2").await);
+    assert_eq!(a.version, 2);
+    for n in 1..=3 {
+        s.put("/b", format!("b {n}")).await;
+    }
+    let b = resource_tag(&s.get("/b").await);
+    assert_eq!(b.version, 3);
+    let r = s
+        .request("MOVE", "/b")
+        .header("Destination", s.url("/a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let after = resource_tag(&s.put("/a", "a 3").await);
+    assert_eq!(after.guid, b.guid, "the moved document's id");
+    assert_eq!(after.version, 4, "the moved document's next version");
+    let again = resource_tag(&s.put("/a", "a 4").await);
+    assert_eq!((again.guid, again.version), (b.guid, 5));
+}

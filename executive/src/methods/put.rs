@@ -327,6 +327,7 @@ impl Publishing {
                 answer
             }
         };
+        let store_before = docid::state_before_write(&subsystems.properties);
         let mut effects = match queue.run().await {
             Ok(effects) => effects,
             Err(failure) if !names.is_empty() => {
@@ -334,6 +335,9 @@ impl Publishing {
             }
             Err(failure) => return Err(failure.into_error()),
         };
+        if let Some(record) = &effects.document {
+            docid::remember_written(store_before, &subsystems.properties, &path, record);
+        }
         if let Some(latch) = held {
             latch.commit().await?;
         }

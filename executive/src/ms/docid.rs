@@ -45,12 +45,47 @@ use crate::error::DavResult;
 use crate::queue::{Command, Effects};
 
 use super::recent_tags::{self, StoreState};
+use super::written_records;
 
-/// The stored record of `path`, if any.
+/// The stored record of `path`, if any: the one this thread last saw for it while the store
+/// has changed nothing since (`written_records`), else read.
 pub async fn record(ctx: &Ctx, path: &DavPath) -> DavResult<Option<DocumentRecord>> {
     // Only the property manager: resolving every subsystem of the path would cost a GET more
     // than the lookup itself.
-    record_in(ctx.exec.registry.properties(path), path).await
+    let properties = ctx.exec.registry.properties(path);
+    // Taken before the read: a change made meanwhile raises the count after it.
+    let state = StoreState::of(properties);
+    if let Some(seen) = state.and_then(|state| written_records::find(state, path.as_str())) {
+        return Ok(seen);
+    }
+    let record = record_in(properties, path).await?;
+    if let Some(state) = state {
+        written_records::remember(state, path.as_str(), record.as_ref());
+    }
+    Ok(record)
+}
+
+/// The property store's state before a request writes `path`'s record, so that
+/// [`remember_written`] can tell whether that write was the store's only change.
+pub fn state_before_write(properties: &Arc<dyn PropertyManager>) -> Option<StoreState> {
+    StoreState::of(properties)
+}
+
+/// Remembers the record a request wrote for `path` (see `written_records`).
+pub fn remember_written(
+    before: Option<StoreState>,
+    properties: &Arc<dyn PropertyManager>,
+    path: &DavPath,
+    record: &DocumentRecord,
+) {
+    if let Some(before) = before {
+        written_records::remember_written(
+            before,
+            StoreState::of(properties),
+            path.as_str(),
+            record,
+        );
+    }
 }
 
 async fn record_in(

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod multipart;
 mod recent_tags;
 pub mod times;
+mod written_records;
 
 use davd_protocol::Response;
 use davd_protocol::headers::ms::PUBLIC_EXTENSION_SCHEMA;

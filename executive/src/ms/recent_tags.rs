@@ -27,7 +27,7 @@ use davd_registry::{PropertyManager, ResourceMeta};
 const REMEMBERED: usize = 1024;
 
 /// Which property store answered, and how many changes it had made when it did.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreState {
     store: usize,
     changes: u64,
@@ -41,6 +41,19 @@ impl StoreState {
             store: Arc::as_ptr(store).cast::<()>() as usize,
             changes: store.change_count()?,
         })
+    }
+
+    /// The state of the same store after one more change.
+    pub fn after_one_change(self) -> StoreState {
+        StoreState {
+            changes: self.changes.wrapping_add(1),
+            ..self
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(store: usize, changes: u64) -> StoreState {
+        StoreState { store, changes }
     }
 }
 
