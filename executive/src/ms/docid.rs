@@ -44,23 +44,23 @@ use crate::context::Ctx;
 use crate::error::DavResult;
 use crate::queue::{Command, Effects};
 
+use super::recent_records;
 use super::recent_tags::{self, StoreState};
-use super::written_records;
 
-/// The stored record of `path`, if any: the one this thread last saw for it while the store
-/// has changed nothing since (`written_records`), else read.
+/// The stored record of `path`, if any: the one last read or written for it while the store
+/// has changed nothing since (`recent_records`), else read from the store.
 pub async fn record(ctx: &Ctx, path: &DavPath) -> DavResult<Option<DocumentRecord>> {
     // Only the property manager: resolving every subsystem of the path would cost a GET more
     // than the lookup itself.
     let properties = ctx.exec.registry.properties(path);
     // Taken before the read: a change made meanwhile raises the count after it.
     let state = StoreState::of(properties);
-    if let Some(seen) = state.and_then(|state| written_records::find(state, path.as_str())) {
+    if let Some(seen) = state.and_then(|state| recent_records::find(state, path.as_str())) {
         return Ok(seen);
     }
     let record = record_in(properties, path).await?;
     if let Some(state) = state {
-        written_records::remember(state, path.as_str(), record.as_ref());
+        recent_records::remember(state, path.as_str(), record.as_ref());
     }
     Ok(record)
 }
@@ -71,7 +71,7 @@ pub fn state_before_write(properties: &Arc<dyn PropertyManager>) -> Option<Store
     StoreState::of(properties)
 }
 
-/// Remembers the record a request wrote for `path` (see `written_records`).
+/// Remembers the record a request wrote for `path` (see `recent_records`).
 pub fn remember_written(
     before: Option<StoreState>,
     properties: &Arc<dyn PropertyManager>,
@@ -79,12 +79,7 @@ pub fn remember_written(
     record: &DocumentRecord,
 ) {
     if let Some(before) = before {
-        written_records::remember_written(
-            before,
-            StoreState::of(properties),
-            path.as_str(),
-            record,
-        );
+        recent_records::remember_written(before, StoreState::of(properties), path.as_str(), record);
     }
 }
 

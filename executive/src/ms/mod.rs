@@ -9,9 +9,9 @@ pub mod bundled;
 pub mod docid;
 pub mod errors;
 pub mod multipart;
+mod recent_records;
 mod recent_tags;
 pub mod times;
-mod written_records;
 
 use davd_protocol::Response;
 use davd_protocol::headers::ms::PUBLIC_EXTENSION_SCHEMA;

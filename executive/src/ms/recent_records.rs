@@ -25,9 +25,9 @@ use davd_registry::DocumentRecord;
 
 use super::recent_tags::StoreState;
 
-/// Paths remembered; past this the table starts again empty, which bounds it to a few
-/// hundred KiB.
-const REMEMBERED: usize = 4096;
+/// Paths remembered; past this the table starts again empty, which bounds it to about
+/// 250 KiB (a record, its path and the table's own share are some 220 bytes).
+const REMEMBERED: usize = 1024;
 
 /// What was seen for each path, and in which state of its store.
 #[derive(Default)]
