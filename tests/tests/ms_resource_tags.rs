@@ -23,6 +23,16 @@ async fn tag_property(s: &TestServer, path: &str) -> (Tag, String) {
     )
 }
 
+/// A MOVE or COPY of `from` to `to`; its status.
+async fn transfer(s: &TestServer, method: &str, from: &str, to: &str) -> StatusCode {
+    s.request(method, from)
+        .header("Destination", s.url(to))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_get_head_and_versions() {
     let s = TestServer::start().await;
@@ -80,26 +90,14 @@ async fn move_keeps_copy_renews_delete_forgets() {
     s.put("/a", "content 2").await;
     let a = resource_tag(&s.get("/a").await);
     assert_eq!(a.version, 2);
-    let r = s
-        .request("MOVE", "/a")
-        .header("Destination", s.url("/b"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(transfer(&s, "MOVE", "/a", "/b").await, StatusCode::CREATED);
     assert_eq!(
         resource_tag(&s.get("/b").await),
         a,
         "MOVE keeps id and version"
     );
 
-    let r = s
-        .request("COPY", "/b")
-        .header("Destination", s.url("/c"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(transfer(&s, "COPY", "/b", "/c").await, StatusCode::CREATED);
     let c = resource_tag(&s.get("/c").await);
     assert_ne!(c.guid, a.guid, "a copy is a new document");
     assert_eq!(c.version, 1);
@@ -110,13 +108,10 @@ async fn move_keeps_copy_renews_delete_forgets() {
     );
 
     // MOVE over an existing destination: the destination's id goes, the source's stays.
-    let r = s
-        .request("MOVE", "/c")
-        .header("Destination", s.url("/b"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        transfer(&s, "MOVE", "/c", "/b").await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(resource_tag(&s.get("/b").await), c);
 
     assert_eq!(s.delete("/b").await.status(), StatusCode::NO_CONTENT);
@@ -135,25 +130,19 @@ async fn collections_move_and_copy_with_their_members() {
     let d = resource_tag(&s.get("/d/").await);
     let x = resource_tag(&s.get("/d/x").await);
     assert_eq!(d.version, 1);
-    let r = s
-        .request("COPY", "/d/")
-        .header("Destination", s.url("/e/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        transfer(&s, "COPY", "/d/", "/e/").await,
+        StatusCode::CREATED
+    );
     let e = resource_tag(&s.get("/e/").await);
     let ex = resource_tag(&s.get("/e/x").await);
     assert_ne!(e.guid, d.guid);
     assert_ne!(ex.guid, x.guid);
     assert_eq!((e.version, ex.version), (1, 1));
-    let r = s
-        .request("MOVE", "/d/")
-        .header("Destination", s.url("/f/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        transfer(&s, "MOVE", "/d/", "/f/").await,
+        StatusCode::CREATED
+    );
     assert_eq!(resource_tag(&s.get("/f/").await), d);
     assert_eq!(resource_tag(&s.get("/f/x").await), x);
 }
@@ -190,13 +179,10 @@ async fn files_changed_or_created_behind_davds_back() {
     assert_eq!(resource_tag(&s.get("/dropped").await), first);
     assert_eq!(tag_property(&s, "/dropped").await.0, first);
     // Moving it keeps that id; writing it keeps the id and raises the version.
-    let r = s
-        .request("MOVE", "/dropped")
-        .header("Destination", s.url("/moved"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        transfer(&s, "MOVE", "/dropped", "/moved").await,
+        StatusCode::CREATED
+    );
     assert_eq!(resource_tag(&s.get("/moved").await), first);
     let r = s.put("/moved", "written").await;
     let written = resource_tag(&r);
@@ -444,13 +430,10 @@ async fn a_put_continues_from_the_record_stored_now() {
     }
     let b = resource_tag(&s.get("/b").await);
     assert_eq!(b.version, 3);
-    let r = s
-        .request("MOVE", "/b")
-        .header("Destination", s.url("/a"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        transfer(&s, "MOVE", "/b", "/a").await,
+        StatusCode::NO_CONTENT
+    );
 
     let after = resource_tag(&s.put("/a", "a 3").await);
     assert_eq!(after.guid, b.guid, "the moved document's id");
