@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use http::StatusCode;
 
 use davd_protocol::DavPath;
-use davd_registry::NamespaceManager;
+use davd_registry::{NamespaceManager, Subsystems};
 
 use crate::error::DavResult;
 use crate::queue::{Command, Effects};
@@ -28,10 +28,11 @@ pub struct SetModified {
 }
 
 impl SetModified {
-    pub fn new(namespace: Arc<dyn NamespaceManager>, path: DavPath, modified: SystemTime) -> Self {
+    /// For `path` (a full request path) in the namespace of `subsystems`.
+    pub fn new(subsystems: &Subsystems, path: &DavPath, modified: SystemTime) -> Self {
         SetModified {
-            namespace,
-            path,
+            namespace: subsystems.namespace.clone(),
+            path: subsystems.relative(path),
             modified,
             previous: None,
         }

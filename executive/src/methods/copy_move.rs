@@ -321,8 +321,8 @@ async fn carried_move(ctx: &Ctx, destination: Destination, overwrite: bool) -> D
         && one_property_store
     {
         queue.push(RecordDocument::new(
-            source.properties.clone(),
-            checked.source.clone(),
+            &source,
+            &checked.source,
             record.clone(),
             false,
         ));

@@ -137,8 +137,8 @@ pub async fn lock(
             .journaled(&path, false),
         );
         queue.push(RecordDocument::new(
-            subsystems.properties.clone(),
-            path.clone(),
+            &subsystems,
+            &path,
             docid::fresh(ctx),
             true,
         ));

@@ -67,15 +67,11 @@ async fn carried_mkcol(ctx: &Ctx) -> DavResult<Response> {
         subsystems.relative(&path),
     ));
     if let Some(modified) = ctx.request.client_mtime {
-        queue.push(SetModified::new(
-            subsystems.namespace.clone(),
-            subsystems.relative(&path),
-            modified,
-        ));
+        queue.push(SetModified::new(&subsystems, &path, modified));
     }
     queue.push(RecordDocument::new(
-        subsystems.properties.clone(),
-        path.clone(),
+        &subsystems,
+        &path,
         docid::fresh(ctx),
         false,
     ));

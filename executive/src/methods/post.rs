@@ -226,12 +226,7 @@ async fn store(ctx: &Ctx, collection: &DavPath, name: &str, body: ByteStream) ->
         )
         .keeping_history(subsystems.history.clone()),
     );
-    queue.push(RecordDocument::new(
-        subsystems.properties.clone(),
-        target.clone(),
-        record,
-        true,
-    ));
+    queue.push(RecordDocument::new(&subsystems, &target, record, true));
     queue.push(CommitState::without_flush());
     let effects = queue.run().await.map_err(|f| f.into_error())?;
     crate::sync::record(effects.changes).await;

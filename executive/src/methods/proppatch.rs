@@ -57,14 +57,10 @@ pub async fn proppatch(ctx: &Ctx, body: ByteStream) -> DavResult<Response> {
         // The new time changes the entity tag: the document record takes the new one and
         // keeps its version, so that Office does not read the change as someone else's edit.
         let identity = docid::identity(ctx, &path, &meta).await?;
-        queue.push(SetModified::new(
-            subsystems.namespace.clone(),
-            subsystems.relative(&path),
-            modified,
-        ));
+        queue.push(SetModified::new(&subsystems, &path, modified));
         queue.push(RecordDocument::new(
-            subsystems.properties.clone(),
-            path.clone(),
+            &subsystems,
+            &path,
             docid::pinned(&identity, meta.etag.clone()),
             true,
         ));

@@ -195,11 +195,7 @@ impl Publishing {
     async fn run(self, ctx: &Ctx, pending: DavResult<PendingLatch>) -> DavResult<Response> {
         let pending = match pending {
             Ok(pending) => pending,
-            Err(e) => {
-                let mut content = self.content;
-                content.abandon().await;
-                return Err(e);
-            }
+            Err(e) => return refused(self.content, e).await,
         };
         let Publishing {
             path,
@@ -224,11 +220,7 @@ impl Publishing {
             });
         let latch = match granted {
             Ok(latch) => latch,
-            Err(e) => {
-                let mut content = content;
-                content.abandon().await;
-                return Err(e.into());
-            }
+            Err(e) => return refused(content, e.into()).await,
         };
         let admitted = match (admitted, prefetched) {
             (Ok((meta, planned)), Some(Ok(record))) if meta.is_some() => Ok((
@@ -243,11 +235,7 @@ impl Publishing {
         };
         let (mut record, planned, existed) = match admitted {
             Ok(admitted) => admitted,
-            Err(e) => {
-                let mut content = content;
-                content.abandon().await;
-                return Err(e);
-            }
+            Err(e) => return refused(content, e).await,
         };
         // Properties or a lock besides the content: two storage steps, so the queue is journaled.
         // So is a PUT whose replaced content becomes a version: after a crash between the new
@@ -286,12 +274,7 @@ impl Publishing {
             // (Not when the client's time is set after it: that changes the entity tag.)
             Some(etag) if !journaled && client_mtime.is_none() => {
                 record.etag = etag;
-                queue.push(RecordDocument::new(
-                    subsystems.properties.clone(),
-                    path.clone(),
-                    record,
-                    false,
-                ));
+                queue.push(RecordDocument::new(&subsystems, &path, record, false));
                 queue.push(CommitState::without_flush());
                 queue.push(content);
                 planned.push_into(&mut queue)
@@ -303,18 +286,9 @@ impl Publishing {
                     content
                 });
                 if let Some(modified) = client_mtime {
-                    queue.push(SetModified::new(
-                        subsystems.namespace.clone(),
-                        subsystems.relative(&path),
-                        modified,
-                    ));
+                    queue.push(SetModified::new(&subsystems, &path, modified));
                 }
-                queue.push(RecordDocument::new(
-                    subsystems.properties.clone(),
-                    path.clone(),
-                    record,
-                    true,
-                ));
+                queue.push(RecordDocument::new(&subsystems, &path, record, true));
                 push_instructions(&mut queue, &subsystems, &path, instructions);
                 let answer = planned.push_into(&mut queue);
                 // Properties and locks are on disk before the answer. The document record alone
@@ -361,6 +335,13 @@ impl Publishing {
         answer.add_headers(&mut response);
         Ok(response)
     }
+}
+
+/// Lets the staged body go (the PUT was refused under the latch, or never got it) and answers
+/// `error`.
+async fn refused<T>(mut content: WriteContent, error: DavError) -> DavResult<T> {
+    content.abandon().await;
+    Err(error)
 }
 
 /// Bodies up to this size, sent without `Expect: 100-continue`, are received before anything

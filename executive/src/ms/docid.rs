@@ -37,7 +37,8 @@ use davd_protocol::headers::ms::MAX_VERSION;
 use davd_protocol::headers::ms::names::{REPL_UID, RESOURCE_TAG};
 use davd_protocol::{DavPath, Response};
 use davd_registry::{
-    DocumentIdentity, DocumentRecord, PropChange, PropertyManager, ResourceMeta, document_prop_name,
+    DocumentIdentity, DocumentRecord, PropChange, PropertyManager, ResourceMeta, Subsystems,
+    document_prop_name,
 };
 
 use crate::context::Ctx;
@@ -287,15 +288,16 @@ pub struct RecordDocument {
 }
 
 impl RecordDocument {
+    /// For `path` in the property store of `subsystems`.
     pub fn new(
-        properties: Arc<dyn PropertyManager>,
-        path: DavPath,
+        subsystems: &Subsystems,
+        path: &DavPath,
         record: DocumentRecord,
         etag_from_write: bool,
     ) -> Self {
         RecordDocument {
-            properties,
-            path,
+            properties: subsystems.properties.clone(),
+            path: path.clone(),
             record,
             etag_from_write,
         }
