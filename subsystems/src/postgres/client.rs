@@ -9,14 +9,15 @@
 //! holders need query connections only, so whoever waits for one of its connections waits
 //! for a request that can finish.
 //!
-//! Query connections are driven on the thread whose requests use them: each thread with a
-//! runtime of its own (the server's connection threads) has a pool of its own, whose
-//! connections' tasks run on that runtime. A statement then costs its thread a write and a
-//! read on the socket; with the connections driven elsewhere it also woke that other thread
-//! and was woken back, twice a context switch and a trip through the kernel (measured: 23 %
-//! more Depth 0 allprops of a file with dead properties, docs/performance.md). Threads of a
-//! work-stealing runtime, whose tasks move between threads, share one pool driven on the
-//! runtime that opened the cluster, as do the latches (see [`Cluster::latch_connection`]).
+//! Query and latch connections are driven on the thread whose requests use them: each thread
+//! with a runtime of its own (the server's connection threads) has a pool of each of its own,
+//! whose connections' tasks run on that runtime ([`ThreadPools`]). A statement then costs its
+//! thread a write and a read on the socket; with the connections driven elsewhere it also
+//! woke that other thread and was woken back, twice a context switch and a trip through the
+//! kernel (measured: 23 % more Depth 0 allprops of a file with dead properties, 15 % more
+//! PUTs, docs/performance.md). Threads of a work-stealing runtime, whose tasks move between
+//! threads, share one pool of each kind driven on the runtime that opened the cluster, as do
+//! the named latches (few and short).
 //!
 //! Timeouts, so that no request hangs on a database that stopped answering: a connection
 //! attempt gives up after [`CONNECT_TIMEOUT`]; the server cancels a statement after
@@ -25,27 +26,24 @@
 //! the client side as well. A connection whose operation did not finish cleanly is never
 //! handed out again: it may be in the middle of a transaction.
 
-use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use deadpool_postgres::{
-    ClientWrapper, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
-};
+use deadpool_postgres::{ClientWrapper, Object, Pool, PoolError};
 use futures_util::FutureExt;
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row, Socket};
-use tracing::warn;
 
 use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
 
 use super::latches::{Carried, LATCH_WAIT, LatchConnection, SentWrite};
+use super::pools::{PoolFactory, ThreadPools, local_size};
 use super::settings::{ClusterSettings, describe};
 use super::unit::Ride;
 
@@ -58,6 +56,9 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// How long a request waits for a free query connection.
 pub const POOL_WAIT: Duration = Duration::from_millis(1500);
+/// How long a request waits for a free latch connection: latches may be waited for while
+/// other instances finish long requests.
+const LATCH_POOL_WAIT: Duration = Duration::from_secs(60);
 /// Connections each instance holds named latches on (a user's lock count while a LOCK is
 /// decided and committed): such decisions are short and few.
 pub const NAMED_CONNECTIONS: usize = 4;
@@ -78,12 +79,12 @@ struct Inner {
     queries: Pool,
     /// The thread that opened the cluster.
     opener: ThreadId,
-    /// Query connections per thread with a runtime of its own, made when it first asks.
-    local: Mutex<HashMap<ThreadId, Pool>>,
-    /// How many query connections each of those threads' pools opens at most.
-    local_size: usize,
-    /// Builds a pool whose connections are driven on the runtime given.
-    pools: PoolFactory,
+    /// Query connections per thread with a runtime of its own.
+    local_queries: ThreadPools,
+    /// Latch connections per thread with a runtime of its own.
+    local_latches: ThreadPools,
+    /// Latch connections for the thread that opened the cluster and threads without a
+    /// runtime of their own.
     latches: Pool,
     named: Pool,
     instance: String,
@@ -133,75 +134,6 @@ fn with_schema(settings: &ClusterSettings, mut options: String) -> String {
     }
 }
 
-/// Spawns each connection's task on `runtime` (deadpool's own spawns on whichever runtime
-/// asks for the connection).
-struct ConnectOn(Handle);
-
-impl deadpool_postgres::Connect for ConnectOn {
-    fn connect(
-        &self,
-        config: &tokio_postgres::Config,
-    ) -> std::pin::Pin<
-        Box<
-            dyn Future<
-                    Output = Result<
-                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
-                        tokio_postgres::Error,
-                    >,
-                > + Send
-                + '_,
-        >,
-    > {
-        let config = config.clone();
-        let runtime = self.0.clone();
-        Box::pin(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            let task = runtime.spawn(drive(connection));
-            Ok((client, task))
-        })
-    }
-}
-
-/// Makes the pools, each driving its connections on a runtime of its choice.
-struct PoolFactory {
-    config: tokio_postgres::Config,
-}
-
-impl PoolFactory {
-    fn build(&self, runtime: &Handle, size: usize, wait: Duration) -> SubsystemResult<Pool> {
-        let manager = Manager::from_connect(
-            self.config.clone(),
-            ConnectOn(runtime.clone()),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        Pool::builder(manager)
-            .max_size(size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(wait))
-            .create_timeout(Some(CONNECT_TIMEOUT * 2))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| SubsystemError::internal(format!("cannot build a pool: {e}")))
-    }
-}
-
-/// The size of one thread's query pool: `connections` shared by as many threads as the server
-/// starts by default (two per core), and at least two, so that a thread's requests seldom
-/// wait for one another. With more connection threads than the default, the instance may
-/// open more than `connections` in all (docs/scaling.md).
-fn local_size(connections: usize) -> usize {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-    connections.div_ceil(threads).max(2)
-}
-
-async fn drive(connection: tokio_postgres::Connection<Socket, tokio_postgres::tls::NoTlsStream>) {
-    if let Err(e) = connection.await {
-        warn!(error = %e, "a connection to the cluster database ended");
-    }
-}
-
 impl Cluster {
     /// Opens the pools (connecting lazily) for `instance`. Must be called within a tokio
     /// runtime that lives as long as the server: the connections are driven there.
@@ -231,16 +163,18 @@ impl Cluster {
             inner: Arc::new(Inner {
                 queries: pools.build(&runtime, settings.connections, POOL_WAIT)?,
                 opener: std::thread::current().id(),
-                local: Mutex::new(HashMap::new()),
-                local_size: local_size(settings.connections),
-                // A latch may be waited for while other instances finish long requests.
                 latches: latch_pools.build(
                     &runtime,
                     settings.latch_connections,
-                    Duration::from_secs(60),
+                    LATCH_POOL_WAIT,
                 )?,
-                named: latch_pools.build(&runtime, NAMED_CONNECTIONS, Duration::from_secs(60))?,
-                pools,
+                named: latch_pools.build(&runtime, NAMED_CONNECTIONS, LATCH_POOL_WAIT)?,
+                local_queries: ThreadPools::new(pools, local_size(settings.connections), POOL_WAIT),
+                local_latches: ThreadPools::new(
+                    latch_pools,
+                    local_size(settings.latch_connections),
+                    LATCH_POOL_WAIT,
+                ),
                 instance: instance.to_owned(),
                 schema: settings.schema.clone(),
                 describe: describe(&settings.database),
@@ -303,43 +237,29 @@ impl Cluster {
     }
 
     fn query_pool(&self) -> SubsystemResult<Pool> {
-        let thread = std::thread::current().id();
-        let runtime = match Handle::try_current() {
-            Ok(runtime)
-                if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread
-                    && thread != self.inner.opener =>
-            {
-                runtime
-            }
-            _ => return Ok(self.inner.queries.clone()),
-        };
-        if self.inner.queries.is_closed() {
-            // Closed with the server: no new pool for a thread that asks only now.
-            return Ok(self.inner.queries.clone());
-        }
-        let mut local = self
-            .inner
-            .local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(pool) = local.get(&thread) {
-            return Ok(pool.clone());
-        }
-        let pool = self
-            .inner
-            .pools
-            .build(&runtime, self.inner.local_size, POOL_WAIT)?;
-        local.insert(thread, pool.clone());
-        Ok(pool)
+        self.inner
+            .local_queries
+            .for_this_thread(self.inner.opener, &self.inner.queries)
     }
 
-    /// A connection to hold path latches on. Its connection is driven on the runtime that
-    /// opened the cluster, not on the asking thread, even though a PUT's statements ride it:
-    /// the latch is a critical section, and a connection thread busy with other requests
-    /// may answer its statements late (tried: per-thread latch pools were no faster for PUTs
-    /// to one path, docs/performance.md).
+    /// A connection to hold path latches on, from the asking thread's pool when it has a
+    /// runtime of its own, like the query connections: a PUT's statements ride its latch, and
+    /// a connection driven on another thread cost each of them two wake-ups of threads and
+    /// two context switches (measured: 15 % more PUTs, docs/performance.md). A turn that runs
+    /// on the thread releasing the path's latch (ADR 0025) uses that thread's pool.
     pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
-        self.inner.latches.get().await.map_err(pool_error)
+        self.inner
+            .local_latches
+            .for_this_thread(self.inner.opener, &self.inner.latches)?
+            .get()
+            .await
+            .map_err(pool_error)
+    }
+
+    /// How many threads have latch connections of their own.
+    #[cfg(test)]
+    pub(super) fn threads_with_latch_connections(&self) -> usize {
+        self.inner.local_latches.threads()
     }
 
     /// A connection to hold a named latch on.
@@ -500,16 +420,9 @@ impl Cluster {
     /// Stops handing out connections; those in use close as they come back.
     pub fn close(&self) {
         self.inner.queries.close();
-        for pool in self
-            .inner
-            .local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .values()
-        {
-            pool.close();
-        }
+        self.inner.local_queries.close();
         self.inner.latches.close();
+        self.inner.local_latches.close();
         self.inner.named.close();
     }
 }

@@ -23,6 +23,7 @@ mod locks;
 mod markers;
 mod migrations;
 pub(crate) mod paths;
+mod pools;
 mod properties;
 mod settings;
 mod unit;

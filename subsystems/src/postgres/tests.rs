@@ -192,6 +192,35 @@ async fn latches_hold_across_instances() {
         .unwrap();
 }
 
+/// A latch taken on a thread with a runtime of its own (a connection thread) is held on a
+/// connection driven there: a PUT's statements ride it, and a connection driven on another
+/// thread costs each statement two wake-ups of threads.
+// A runtime with a worker of its own: the test's thread blocks while the other thread runs,
+// and the shared pool's connections must still be driven.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_latch_is_held_on_a_connection_of_the_asking_thread() {
+    let Some(url) = test_database() else { return };
+    let (a, _b, _guard) = two_instances(url).await;
+    let latches = PgLatches::new(a.clone());
+    // On the thread that opened the cluster, and on a thread of a work-stealing runtime: the
+    // shared pool.
+    drop(latches.acquire(&claim("/opener")).await.unwrap());
+    assert_eq!(a.threads_with_latch_connections(), 0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let held = latches.acquire(&claim("/connection-thread")).await.unwrap();
+                    held.commit().await.unwrap();
+                });
+        });
+    });
+    assert_eq!(a.threads_with_latch_connections(), 1);
+}
+
 /// A latch is waited for up to `LATCH_WAIT`, not the two seconds every other statement
 /// gets: the statement that takes the keys runs without the statement timeout.
 #[tokio::test]
