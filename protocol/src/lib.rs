@@ -9,6 +9,7 @@
 pub mod date;
 pub mod digits;
 mod error;
+mod header_scan;
 pub mod headers;
 mod method;
 mod method_table;

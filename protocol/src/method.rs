@@ -7,14 +7,13 @@
 use std::time::SystemTime;
 
 use http::header::{
-    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_UNMODIFIED_SINCE, ORIGIN, RANGE, TRANSFER_ENCODING, USER_AGENT,
+    HOST, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE, ORIGIN, RANGE,
 };
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::ProtocolError;
+use crate::header_scan::{HeaderScan, SEC_FETCH_SITE};
 use crate::headers::destination::DestinationError;
-use crate::headers::ms::names::MS_DOCLIB;
 use crate::headers::{
     ContentRange, Depth, Destination, EtagMatch, HeaderError, IfHeader, MsHeaders, RangeRequest,
     Timeout, parse_destination, parse_etag_list, parse_http_date, parse_if, parse_lock_token,
@@ -170,20 +169,20 @@ impl Request {
     pub fn parse(head: RequestHead<'_>) -> Result<Request, ProtocolError> {
         let headers = head.headers;
         let (path, trailing_slash) = DavPath::parse_url_path(head.path)?;
-        let method = parse_method(head)?;
-        let body = body_info(headers, head.body_may_exist)?;
+        let scan = HeaderScan::of(headers);
+        let method = parse_method(head, &scan)?;
+        let body = body_info(&scan, head.body_may_exist)?;
         // GETLIB is answered whatever else the request says (MS-WDVME 3.2.5.3.2: "MUST ignore
         // the contents"), so a malformed If header must not turn it into a 400.
-        let present = Present::in_headers(headers);
         let (conditions, ms) = match method {
             Method::Getlib => Default::default(),
             _ => (
-                if present.conditions {
+                if scan.conditions {
                     parse_conditions(headers)?
                 } else {
                     Conditions::default()
                 },
-                if present.ms {
+                if scan.ms {
                     MsHeaders::parse(headers, head.method)?
                 } else {
                     MsHeaders::default()
@@ -196,7 +195,7 @@ impl Request {
                 .transpose()?,
             _ => None,
         };
-        let accept = text(headers, &ACCEPT)?;
+        let accept = value_text(scan.accept, "Accept")?;
         Ok(Request {
             method,
             path,
@@ -204,19 +203,19 @@ impl Request {
             conditions,
             ms,
             body,
-            user_agent: text(headers, &USER_AGENT)?.map(str::to_owned),
+            user_agent: value_text(scan.user_agent, "User-Agent")?.map(str::to_owned),
             accepts_html: accept.is_some_and(|accept| accept.contains("text/html")),
             accept: accept.map(str::to_owned),
-            cross_site: present.origin && cross_site(headers),
+            cross_site: scan.origin && cross_site(headers),
             client_mtime,
         })
     }
 }
 
-fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
+fn parse_method(head: RequestHead<'_>, scan: &HeaderScan<'_>) -> Result<Method, ProtocolError> {
     let headers = head.headers;
     let depth = || -> Result<Option<Depth>, ProtocolError> {
-        Ok(text(headers, &names::DEPTH)?
+        Ok(value_text(scan.depth, "Depth")?
             .map(Depth::parse)
             .transpose()?)
     };
@@ -288,7 +287,7 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
             }
         }
         // Presence decides, even with an empty value (hyper keeps empty headers).
-        MethodKind::Propfind if headers.contains_key(MS_DOCLIB) => Method::Getlib,
+        MethodKind::Propfind if scan.ms_doclib => Method::Getlib,
         MethodKind::Propfind => Method::Propfind {
             depth: depth()?.unwrap_or(Depth::Infinity),
         },
@@ -331,47 +330,6 @@ fn parse_method(head: RequestHead<'_>) -> Result<Method, ProtocolError> {
 }
 
 /// Browsers mark where a request comes from; other clients send neither header.
-/// Which groups of headers that most requests carry none of this one has, found in one pass
-/// over its header names. Asking the map for each name hashes the name and probes the table,
-/// about 150 instructions a lookup: the conditional, Microsoft and origin headers were eleven
-/// lookups and 2,000 instructions of every GET, which carries none of them.
-struct Present {
-    /// One of [`CONDITION_NAMES`].
-    conditions: bool,
-    /// One of [`MsHeaders::NAMES`].
-    ms: bool,
-    /// `Origin` or `Sec-Fetch-Site`, without which [`cross_site`] is false.
-    origin: bool,
-}
-
-/// Every header [`parse_conditions`] reads (kept in step with it; a test checks each).
-const CONDITION_NAMES: [HeaderName; 5] = [
-    names::IF,
-    IF_MATCH,
-    IF_NONE_MATCH,
-    IF_MODIFIED_SINCE,
-    IF_UNMODIFIED_SINCE,
-];
-
-/// Looked up by `HeaderName`: a `&str` name is parsed and checked again on every lookup.
-const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
-
-impl Present {
-    fn in_headers(headers: &HeaderMap) -> Present {
-        let mut present = Present {
-            conditions: false,
-            ms: false,
-            origin: false,
-        };
-        for name in headers.keys() {
-            present.conditions |= CONDITION_NAMES.contains(name);
-            present.ms |= MsHeaders::NAMES.contains(name);
-            present.origin |= *name == ORIGIN || *name == SEC_FETCH_SITE;
-        }
-        present
-    }
-}
-
 fn cross_site(headers: &HeaderMap) -> bool {
     let value = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if value(&SEC_FETCH_SITE) == Some("cross-site") {
@@ -415,8 +373,8 @@ fn parse_conditions(headers: &HeaderMap) -> Result<Conditions, ProtocolError> {
     })
 }
 
-fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, ProtocolError> {
-    let length = match text(headers, &CONTENT_LENGTH)?.map(str::trim) {
+fn body_info(scan: &HeaderScan<'_>, body_may_exist: bool) -> Result<BodyInfo, ProtocolError> {
+    let length = match value_text(scan.content_length, "Content-Length")?.map(str::trim) {
         // Digits only (RFC 9110 §8.6): `u64::from_str` alone would also take a leading `+`.
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(
             v.parse::<u64>()
@@ -425,18 +383,14 @@ fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, Prot
         Some(_) => return Err(HeaderError::new("Content-Length", "not a number").into()),
         None => None,
     };
-    let chunked = headers.contains_key(TRANSFER_ENCODING);
     Ok(BodyInfo {
         present: match length {
             Some(n) => n > 0,
-            None => chunked || body_may_exist,
+            None => scan.transfer_encoding || body_may_exist,
         },
         length,
-        content_type: text(headers, &CONTENT_TYPE)?.map(str::to_owned),
-        awaits_continue: headers
-            .get_all(EXPECT)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
+        content_type: value_text(scan.content_type, "Content-Type")?.map(str::to_owned),
+        awaits_continue: scan.expect_continue,
     })
 }
 
@@ -444,7 +398,6 @@ fn body_info(headers: &HeaderMap, body_may_exist: bool) -> Result<BodyInfo, Prot
 mod names {
     use http::HeaderName;
 
-    pub const DEPTH: HeaderName = HeaderName::from_static("depth");
     pub const OVERWRITE: HeaderName = HeaderName::from_static("overwrite");
     pub const DESTINATION: HeaderName = HeaderName::from_static("destination");
     pub const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
@@ -458,10 +411,18 @@ mod names {
 
 /// A header as text; a value that is not visible ASCII is a 400 rather than silently ignored.
 fn text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, HeaderError> {
-    match headers.get(name) {
+    value_text(headers.get(name), static_name(name.as_str()))
+}
+
+/// A value [`HeaderScan`] found, as [`text`] reads it.
+fn value_text<'h>(
+    value: Option<&'h HeaderValue>,
+    header: &'static str,
+) -> Result<Option<&'h str>, HeaderError> {
+    match value {
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| HeaderError {
-            header: static_name(name.as_str()),
+            header,
             reason: "not ASCII text".into(),
         }),
     }

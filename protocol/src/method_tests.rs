@@ -1,7 +1,7 @@
 //! Unit and property tests of `Request::parse`.
 use super::*;
+use crate::header_scan::CONDITION_NAMES;
 use crate::method_table::IMPLEMENTED_METHODS;
-use http::HeaderValue;
 
 fn parse(
     method: &str,

@@ -9,8 +9,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
+use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http_body::Body as _;
@@ -199,7 +199,14 @@ where
         if done {
             return None;
         }
-        match tokio::time::timeout(idle, body.next()).await {
+        // A chunk that is already here needs no timer: most small bodies arrive with their
+        // head, and a timer armed and dropped per chunk cost more than reading the chunk.
+        let next = if let Some(ready) = body.next().now_or_never() {
+            Ok(ready)
+        } else {
+            tokio::time::timeout(idle, body.next()).await
+        };
+        match next {
             Ok(Some(Ok(chunk))) => {
                 metrics::counter!(names::BYTES_IN).increment(chunk.len() as u64);
                 Some((Ok(chunk), (body, false)))
