@@ -64,6 +64,7 @@ impl<'h> HeaderScan<'h> {
                 }
                 "ms-doclib" => scan.ms_doclib = true,
                 "origin" | "sec-fetch-site" => scan.origin = true,
+                // Every request carries it; the parse reads it only for a Destination.
                 "host" => {}
                 _ => {
                     scan.conditions |= CONDITION_NAMES.contains(name);

@@ -14,8 +14,8 @@
 //! whose connections' tasks run on that runtime ([`ThreadPools`]). A statement then costs its
 //! thread a write and a read on the socket; with the connections driven elsewhere it also
 //! woke that other thread and was woken back, twice a context switch and a trip through the
-//! kernel (measured: 23 % more Depth 0 allprops of a file with dead properties, 15 % more
-//! PUTs, docs/performance.md). Threads of a work-stealing runtime, whose tasks move between
+//! kernel (measured: 23 % more Depth 0 allprops of a file with dead properties, 10 to 23 %
+//! more PUTs, docs/performance.md). Threads of a work-stealing runtime, whose tasks move between
 //! threads, share one pool of each kind driven on the runtime that opened the cluster, as do
 //! the named latches (few and short).
 //!
@@ -84,7 +84,7 @@ struct Inner {
     /// Latch connections per thread with a runtime of its own.
     local_latches: ThreadPools,
     /// Latch connections for the thread that opened the cluster and threads without a
-    /// runtime of their own.
+    /// runtime of their own or on a work-stealing one.
     latches: Pool,
     named: Pool,
     instance: String,
@@ -245,7 +245,7 @@ impl Cluster {
     /// A connection to hold path latches on, from the asking thread's pool when it has a
     /// runtime of its own, like the query connections: a PUT's statements ride its latch, and
     /// a connection driven on another thread cost each of them two wake-ups of threads and
-    /// two context switches (measured: 15 % more PUTs, docs/performance.md). A turn that runs
+    /// two context switches (measured: 10 to 23 % more PUTs, docs/performance.md). A turn that runs
     /// on the thread releasing the path's latch (ADR 0025) uses that thread's pool.
     pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
         self.inner

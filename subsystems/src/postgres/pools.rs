@@ -182,12 +182,18 @@ mod tests {
         pool.status().max_size
     }
 
-    #[test]
-    fn each_thread_with_a_runtime_of_its_own_gets_a_pool_of_its_own() {
-        let opener = std::thread::current().id();
+    /// The test's thread opens the cluster: its id, its runtime, the shared pool driven there,
+    /// and the pools per thread.
+    fn opened_here() -> (ThreadId, tokio::runtime::Runtime, Pool, ThreadPools) {
         let opener_runtime = current_thread_runtime();
         let shared = factory().build(opener_runtime.handle(), 7, WAIT).unwrap();
         let pools = ThreadPools::new(factory(), 3, WAIT);
+        (std::thread::current().id(), opener_runtime, shared, pools)
+    }
+
+    #[test]
+    fn each_thread_with_a_runtime_of_its_own_gets_a_pool_of_its_own() {
+        let (opener, _opener_runtime, shared, pools) = opened_here();
 
         std::thread::scope(|scope| {
             for _ in 0..2 {
@@ -206,10 +212,7 @@ mod tests {
 
     #[test]
     fn threads_whose_tasks_may_move_share_the_shared_pool() {
-        let opener = std::thread::current().id();
-        let opener_runtime = current_thread_runtime();
-        let shared = factory().build(opener_runtime.handle(), 7, WAIT).unwrap();
-        let pools = ThreadPools::new(factory(), 3, WAIT);
+        let (opener, opener_runtime, shared, pools) = opened_here();
 
         // The thread that opened the cluster, inside its runtime.
         opener_runtime.block_on(async {
