@@ -47,6 +47,10 @@
 #                         off). Unset: the default (on) against the peers; off for both davds
 #                         of the cluster mode, which compares the stores' own cost
 #   FLOOR_BIN=PATH        the davd-floor binary (default target/release/davd-floor, if built)
+#   BENCH_PG_STATEMENTS=1 cluster mode with the throw-away PostgreSQL: load pg_stat_statements
+#                         and print, after each measurement of the postgres server, the
+#                         statements that took the database's time, with calls per request and
+#                         mean execution time (what a cluster request asks of PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -77,6 +81,7 @@ cluster)
 esac
 lock_files=${BENCH_LOCK_FILES:-64}
 export BENCH_LOCK_FILES=$lock_files
+statements="" # set when pg_stat_statements is loaded (BENCH_PG_STATEMENTS)
 
 nginx_dav_ext=/usr/lib/nginx/modules/ngx_http_dav_ext_module.so
 apache_modules=/usr/lib/apache2/modules
@@ -271,12 +276,38 @@ start_davd_kind() {
 
 start_sled() { start_davd_kind sled sled; }
 
+# psql against the bench's database (pg_stat_statements, BENCH_PG_STATEMENTS).
+pg_sql() {
+    "$(pg_bin)/psql" "$database" -qAtc "$1"
+}
+
+# The statements of the last measurement, most time first: calls per request, mean and total
+# execution time (ms), the statement's start.
+statements_report() {
+    local requests=${1:-0}
+    [ "$requests" -gt 0 ] 2>/dev/null || return 0
+    say "    statements per request (calls, mean µs, total ms, statement):"
+    pg_sql "SELECT to_char(calls::numeric / $requests, 'FM990.00') || '  ' ||
+                   to_char(mean_exec_time * 1000, 'FM999990.0') || '  ' ||
+                   to_char(total_exec_time, 'FM9999990') || '  ' ||
+                   left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+            FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'
+            ORDER BY total_exec_time DESC LIMIT 8" | sed 's/^/      /' >&2
+}
+
 start_postgres() {
     database=${DAVD_DATABASE_URL:-}
     if [ -z "$database" ]; then
         mkdir -p "$work/pg"
-        pg_start "$work/pg" || return 1
+        if [ -n "${BENCH_PG_STATEMENTS:-}" ]; then
+            PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+                pg_start "$work/pg" || return 1
+            statements=1
+        else
+            pg_start "$work/pg" || return 1
+        fi
         database=$PG_URL
+        [ -z "$statements" ] || pg_sql 'CREATE EXTENSION pg_stat_statements' >/dev/null
     fi
     start_davd_kind postgres postgres
 }
@@ -549,6 +580,11 @@ run_case() {
     fi
     export BENCH_LOCK_RUN=$((2 * round))
     local user0 kernel0 user1 kernel1
+    local counted=""
+    if [ -n "$statements" ] && [ "$s" = postgres ]; then
+        counted=1
+        pg_sql 'SELECT pg_stat_statements_reset()' >/dev/null
+    fi
     read -r user0 kernel0 < <(cpu_ticks "${server_pid[$s]}")
     wrk -d"${duration}s" --latency "${wrk_args[@]}" >"$out" 2>&1 || true
     read -r user1 kernel1 < <(cpu_ticks "${server_pid[$s]}")
@@ -592,6 +628,7 @@ run_case() {
         'BEGIN { if (r > 0) printf "%.1f+%.1f", u / t * 1e6 / r, k / t * 1e6 / r; else printf "0+0" }') "
     local cpu_now=${rounds_cpu[$s.$c]% }
     say "  $s: $v $(unit_of "$c"), p99 $p ms, CPU/request ${cpu_now##* } µs, failures $((bad + sock))"
+    [ -z "$counted" ] || statements_report "$requests"
 }
 
 unit_of() {

@@ -25,6 +25,7 @@ free_port() {
 # it on a free loopback port, as the postgres user when run as root (PostgreSQL refuses
 # root), with fsync off: it is thrown away. Creates the database "davd" and sets PG_URL to it.
 # Installs Debian's postgresql package when it is missing and we may (root with apt-get).
+# PG_OPTIONS: more server options (`-c name=value ...`), for example to load an extension.
 # pg_stop DIR [MODE]: stops it (MODE fast by default; immediate is a crash).
 pg_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -54,7 +55,7 @@ pg_start() {
     pg_as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
         --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
     pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c client_connection_check_interval=1s" \
+        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c client_connection_check_interval=1s ${PG_OPTIONS:-}" \
         start >/dev/null || { cat "$dir/log" >&2; return 1; }
     "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc 'CREATE DATABASE davd' >/dev/null
     PG_URL="postgres://postgres@127.0.0.1:$port/davd"
