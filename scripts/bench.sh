@@ -281,18 +281,19 @@ pg_sql() {
     "$(pg_bin)/psql" "$database" -qAtc "$1"
 }
 
-# The statements of the last measurement, most time first: calls per request, mean and total
-# execution time (ms), the statement's start.
+# The statements of the last measurement, most time first: calls per request, mean execution
+# time (µs), total (ms), the statement's start. A report that fails does not stop the bench.
 statements_report() {
     local requests=${1:-0}
     [ "$requests" -gt 0 ] 2>/dev/null || return 0
     say "    statements per request (calls, mean µs, total ms, statement):"
-    pg_sql "SELECT to_char(calls::numeric / $requests, 'FM990.00') || '  ' ||
+    { pg_sql "SELECT to_char(calls::numeric / $requests, 'FM990.00') || '  ' ||
                    to_char(mean_exec_time * 1000, 'FM999990.0') || '  ' ||
                    to_char(total_exec_time, 'FM9999990') || '  ' ||
                    left(regexp_replace(query, '\s+', ' ', 'g'), 90)
             FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'
-            ORDER BY total_exec_time DESC LIMIT 8" | sed 's/^/      /' >&2
+            ORDER BY total_exec_time DESC LIMIT 8" | sed 's/^/      /' >&2; } ||
+        say "      (no statement statistics)"
 }
 
 start_postgres() {
