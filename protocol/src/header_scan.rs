@@ -131,8 +131,8 @@ mod tests {
     #[test]
     fn groups_and_flags_are_found_wherever_they_are() {
         let headers = map(&[
-            ("expect", "something-else"),
             ("expect", "100-Continue"),
+            ("expect", "something-else"),
             ("transfer-encoding", "chunked"),
             ("ms-doclib", ""),
             ("sec-fetch-site", "same-origin"),
