@@ -64,7 +64,8 @@ impl<'h> HeaderScan<'h> {
                 }
                 "ms-doclib" => scan.ms_doclib = true,
                 "origin" | "sec-fetch-site" => scan.origin = true,
-                // Every request carries it; the parse reads it only for a Destination.
+                // Every request carries it; the parse asks the map for it when it needs it
+                // (a Destination, an Origin).
                 "host" => {}
                 _ => {
                     scan.conditions |= CONDITION_NAMES.contains(name);

@@ -30,7 +30,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::thread::ThreadId;
 use std::time::Duration;
 
 use deadpool_postgres::{ClientWrapper, Object, Pool, PoolError};
@@ -43,7 +42,7 @@ use tokio_postgres::types::ToSql;
 use davd_registry::{StatusCode, SubsystemError, SubsystemResult};
 
 use super::latches::{Carried, LATCH_WAIT, LatchConnection, SentWrite};
-use super::pools::{PoolFactory, ThreadPools, local_size};
+use super::pools::{PoolFactory, ThreadPools};
 use super::settings::{ClusterSettings, describe};
 use super::unit::Ride;
 
@@ -74,18 +73,12 @@ pub struct Cluster {
 }
 
 struct Inner {
-    /// Query connections for the thread that opened the cluster (they are driven on its
-    /// runtime) and for threads without a runtime of their own.
-    queries: Pool,
-    /// The thread that opened the cluster.
-    opener: ThreadId,
-    /// Query connections per thread with a runtime of its own.
-    local_queries: ThreadPools,
-    /// Latch connections per thread with a runtime of its own.
-    local_latches: ThreadPools,
-    /// Latch connections for the thread that opened the cluster and threads without a
-    /// runtime of their own or on a work-stealing one.
-    latches: Pool,
+    /// Query connections.
+    queries: ThreadPools,
+    /// Connections that hold path latches (and carry a PUT's statements).
+    latches: ThreadPools,
+    /// Connections that hold named latches: few and short, one pool driven on the runtime
+    /// that opened the cluster.
     named: Pool,
     instance: String,
     schema: Option<String>,
@@ -161,20 +154,14 @@ impl Cluster {
         };
         Ok(Cluster {
             inner: Arc::new(Inner {
-                queries: pools.build(&runtime, settings.connections, POOL_WAIT)?,
-                opener: std::thread::current().id(),
-                latches: latch_pools.build(
+                named: latch_pools.build(&runtime, NAMED_CONNECTIONS, LATCH_POOL_WAIT)?,
+                queries: ThreadPools::open(pools, &runtime, settings.connections, POOL_WAIT)?,
+                latches: ThreadPools::open(
+                    latch_pools,
                     &runtime,
                     settings.latch_connections,
                     LATCH_POOL_WAIT,
                 )?,
-                named: latch_pools.build(&runtime, NAMED_CONNECTIONS, LATCH_POOL_WAIT)?,
-                local_queries: ThreadPools::new(pools, local_size(settings.connections), POOL_WAIT),
-                local_latches: ThreadPools::new(
-                    latch_pools,
-                    local_size(settings.latch_connections),
-                    LATCH_POOL_WAIT,
-                ),
                 instance: instance.to_owned(),
                 schema: settings.schema.clone(),
                 describe: describe(&settings.database),
@@ -230,16 +217,10 @@ impl Cluster {
     /// A connection for queries, as a [`Session`]: from the pool of the asking thread when it
     /// has a runtime of its own, so that the connection is driven where it is used.
     pub(crate) async fn session(&self) -> SubsystemResult<Session> {
-        let pool = self.query_pool()?;
+        let pool = self.inner.queries.for_this_thread()?;
         Ok(Session {
             client: Some(pool.get().await.map_err(pool_error)?),
         })
-    }
-
-    fn query_pool(&self) -> SubsystemResult<Pool> {
-        self.inner
-            .local_queries
-            .for_this_thread(self.inner.opener, &self.inner.queries)
     }
 
     /// A connection to hold path latches on, from the asking thread's pool when it has a
@@ -249,8 +230,8 @@ impl Cluster {
     /// on the thread releasing the path's latch (ADR 0025) uses that thread's pool.
     pub(super) async fn latch_connection(&self) -> SubsystemResult<Object> {
         self.inner
-            .local_latches
-            .for_this_thread(self.inner.opener, &self.inner.latches)?
+            .latches
+            .for_this_thread()?
             .get()
             .await
             .map_err(pool_error)
@@ -259,7 +240,7 @@ impl Cluster {
     /// How many threads have latch connections of their own.
     #[cfg(test)]
     pub(super) fn threads_with_latch_connections(&self) -> usize {
-        self.inner.local_latches.threads()
+        self.inner.latches.threads()
     }
 
     /// A connection to hold a named latch on.
@@ -420,9 +401,7 @@ impl Cluster {
     /// Stops handing out connections; those in use close as they come back.
     pub fn close(&self) {
         self.inner.queries.close();
-        self.inner.local_queries.close();
         self.inner.latches.close();
-        self.inner.local_latches.close();
         self.inner.named.close();
     }
 }

@@ -75,42 +75,55 @@ impl PoolFactory {
     }
 }
 
-/// Pools of one kind, one per thread with a runtime of its own (the server's connection
+/// The pools of one kind: one per thread with a runtime of its own (the server's connection
 /// threads), each driving its connections on that thread's runtime, made when the thread
-/// first asks. A statement then costs its thread a write and a read on the socket, and no
-/// other thread a wake-up.
+/// first asks, so that a statement costs its thread a write and a read on the socket and no
+/// other thread a wake-up; and a shared one, driven on the runtime that opened the cluster,
+/// for that thread, for threads of a work-stealing runtime (whose tasks move between
+/// threads) and for threads without a runtime.
 pub(super) struct ThreadPools {
     factory: PoolFactory,
+    shared: Pool,
+    /// The thread that opened the cluster.
+    opener: ThreadId,
+    /// How many connections each thread's pool opens at most.
     size: usize,
     wait: Duration,
     pools: Mutex<HashMap<ThreadId, Pool>>,
 }
 
 impl ThreadPools {
-    pub(super) fn new(factory: PoolFactory, size: usize, wait: Duration) -> ThreadPools {
-        ThreadPools {
+    /// Pools of `connections` (shared on `runtime`, the current thread's, and split over the
+    /// threads that ask, [`local_size`]) whose requests wait up to `wait` for one.
+    pub(super) fn open(
+        factory: PoolFactory,
+        runtime: &Handle,
+        connections: usize,
+        wait: Duration,
+    ) -> SubsystemResult<ThreadPools> {
+        Ok(ThreadPools {
+            shared: factory.build(runtime, connections, wait)?,
             factory,
-            size,
+            opener: std::thread::current().id(),
+            size: local_size(connections),
             wait,
             pools: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
-    /// The asking thread's pool; `shared` for the thread that opened the cluster, for threads
-    /// of a work-stealing runtime (whose tasks move between threads) and for those without a
-    /// runtime, and once `shared` is closed (with the server: no new pool for a thread that
-    /// asks only now).
-    pub(super) fn for_this_thread(&self, opener: ThreadId, shared: &Pool) -> SubsystemResult<Pool> {
+    /// The asking thread's pool, or the shared one (also once it is closed, with the server:
+    /// no new pool for a thread that asks only then).
+    pub(super) fn for_this_thread(&self) -> SubsystemResult<Pool> {
         let thread = std::thread::current().id();
         let runtime = match Handle::try_current() {
             Ok(runtime)
                 if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread
-                    && thread != opener
-                    && !shared.is_closed() =>
+                    && thread != self.opener
+                    && !self.shared.is_closed() =>
             {
                 runtime
             }
-            _ => return Ok(shared.clone()),
+            _ => return Ok(self.shared.clone()),
         };
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(pool) = pools.get(&thread) {
@@ -130,7 +143,9 @@ impl ThreadPools {
             .len()
     }
 
+    /// Stops handing out connections, the shared pool's and every thread's.
     pub(super) fn close(&self) {
+        self.shared.close();
         for pool in self
             .pools
             .lock()
@@ -146,7 +161,7 @@ impl ThreadPools {
 /// threads as the server starts by default (two per core), and at least two, so that a
 /// thread's requests seldom wait for one another. With more connection threads than the
 /// default, the instance may open more than `connections` in all (docs/scaling.md).
-pub(super) fn local_size(connections: usize) -> usize {
+fn local_size(connections: usize) -> usize {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     connections.div_ceil(threads).max(2)
 }
@@ -177,32 +192,31 @@ mod tests {
             .unwrap()
     }
 
-    /// The size tells the pools apart: the shared one holds 7, a thread's 3.
-    fn size_of(pool: &Pool) -> usize {
-        pool.status().max_size
+    /// The size tells the pools apart: the shared one holds all 7, a thread's its share.
+    fn is_shared(pool: &Pool) -> bool {
+        pool.status().max_size == 7
     }
 
-    /// The test's thread opens the cluster: its id, its runtime, the shared pool driven there,
-    /// and the pools per thread.
-    fn opened_here() -> (ThreadId, tokio::runtime::Runtime, Pool, ThreadPools) {
+    /// Pools opened on the test's thread, shared ones driven on the runtime returned.
+    fn opened_here() -> (tokio::runtime::Runtime, ThreadPools) {
         let opener_runtime = current_thread_runtime();
-        let shared = factory().build(opener_runtime.handle(), 7, WAIT).unwrap();
-        let pools = ThreadPools::new(factory(), 3, WAIT);
-        (std::thread::current().id(), opener_runtime, shared, pools)
+        let pools = ThreadPools::open(factory(), opener_runtime.handle(), 7, WAIT).unwrap();
+        assert!(local_size(7) < 7);
+        (opener_runtime, pools)
     }
 
     #[test]
     fn each_thread_with_a_runtime_of_its_own_gets_a_pool_of_its_own() {
-        let (opener, _opener_runtime, shared, pools) = opened_here();
+        let (_opener_runtime, pools) = opened_here();
 
         std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| {
                     current_thread_runtime().block_on(async {
-                        let first = pools.for_this_thread(opener, &shared).unwrap();
-                        assert_eq!(size_of(&first), 3);
-                        let again = pools.for_this_thread(opener, &shared).unwrap();
-                        assert_eq!(size_of(&again), 3);
+                        let first = pools.for_this_thread().unwrap();
+                        assert_eq!(first.status().max_size, local_size(7));
+                        let again = pools.for_this_thread().unwrap();
+                        assert!(!is_shared(&again));
                     });
                 });
             }
@@ -212,16 +226,16 @@ mod tests {
 
     #[test]
     fn threads_whose_tasks_may_move_share_the_shared_pool() {
-        let (opener, opener_runtime, shared, pools) = opened_here();
+        let (opener_runtime, pools) = opened_here();
 
         // The thread that opened the cluster, inside its runtime.
         opener_runtime.block_on(async {
-            assert_eq!(size_of(&pools.for_this_thread(opener, &shared).unwrap()), 7);
+            assert!(is_shared(&pools.for_this_thread().unwrap()));
         });
         // A thread without a runtime.
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                assert_eq!(size_of(&pools.for_this_thread(opener, &shared).unwrap()), 7);
+                assert!(is_shared(&pools.for_this_thread().unwrap()));
             });
         });
         // A worker of a work-stealing runtime.
@@ -229,22 +243,22 @@ mod tests {
             .worker_threads(1)
             .build()
             .unwrap();
-        let (pools, shared) = stealing.block_on(async move {
+        let pools = stealing.block_on(async move {
             tokio::spawn(async move {
-                assert_eq!(size_of(&pools.for_this_thread(opener, &shared).unwrap()), 7);
-                (pools, shared)
+                assert!(is_shared(&pools.for_this_thread().unwrap()));
+                pools
             })
             .await
             .unwrap()
         });
         assert_eq!(pools.threads(), 0);
 
-        // Once the shared pool is closed (with the server), no thread makes a pool of its own.
-        shared.close();
+        // Once the pools are closed (with the server), no thread makes a pool of its own.
+        pools.close();
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 current_thread_runtime().block_on(async {
-                    assert!(pools.for_this_thread(opener, &shared).unwrap().is_closed());
+                    assert!(pools.for_this_thread().unwrap().is_closed());
                 });
             });
         });
