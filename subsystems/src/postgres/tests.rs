@@ -192,6 +192,42 @@ async fn latches_hold_across_instances() {
         .unwrap();
 }
 
+/// The latch's prepared statement takes every key of a request in the mode the claims ask
+/// for: exclusive where one wants it so (the node, and the tree of a deep claim), shared
+/// elsewhere (the ancestors' trees).
+#[tokio::test]
+async fn a_latch_takes_each_key_in_its_mode() {
+    let Some(url) = test_database() else { return };
+    let (a, b, _guard) = two_instances(url).await;
+    let claims = [LatchClaim {
+        path: p("/docs/reports/q3.txt"),
+        deep: true,
+    }];
+    let held = PgLatches::new(a.clone()).acquire(&claims).await.unwrap();
+    held.granted().await.unwrap();
+    // An advisory lock on a bigint shows its high half as classid and its low as objid.
+    let rows = b
+        .query(
+            "SELECT (l.classid::bigint << 32) | l.objid::bigint, l.mode = 'ExclusiveLock' \
+             FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = 'davd a'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut taken: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    taken.sort_unstable();
+    let wanted = latches::keys(a.schema(), &claims);
+    assert_eq!(
+        wanted.len(),
+        5,
+        "node and tree of the file, three ancestors' trees"
+    );
+    assert_eq!(wanted.iter().filter(|(_, exclusive)| *exclusive).count(), 2);
+    assert_eq!(taken, wanted);
+    drop(held);
+}
+
 /// A latch taken on a thread with a runtime of its own (a connection thread) is held on a
 /// connection driven there: a PUT's statements ride it, and a connection driven on another
 /// thread costs each statement two wake-ups of threads.
