@@ -35,9 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# utime and stime of process $1, in clock ticks.
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
-
 declare -A results
 for round in $(seq 1 "$rounds"); do
     for case_name in "${cases[@]}"; do

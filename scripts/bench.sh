@@ -551,18 +551,8 @@ preflight() {
 # The value of key=$2 in the BENCH line of file $1.
 field() { sed -n "s/^BENCH.* $2=\([^ ]*\).*/\1/p" "$1" | head -n1; }
 
-# CPU time used so far by a server: its first process and that process's children (nginx's
-# and Apache's workers), in clock ticks, as "user kernel". Where a server's time goes says
-# what limits it: user-space work can be cut, most of the kernel's cannot.
-cpu_ticks() {
-    local p user=0 kernel=0 u k
-    for p in "$1" $(pgrep -P "$1" || true); do
-        # Fields 14 and 15 of /proc/PID/stat; the name in parentheses may contain spaces.
-        read -r u k < <(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12, $13 }') || continue
-        user=$((user + ${u:-0})) kernel=$((kernel + ${k:-0}))
-    done
-    echo "$user $kernel"
-}
+# A server's CPU time is `cpu_ticks` of its first process (scripts/lib.sh): with nginx's and
+# Apache's workers.
 ticks_per_second=$(getconf CLK_TCK)
 
 # Per case and server: the values of every round, space-separated, and the sums of failures.

@@ -20,6 +20,22 @@ free_port() {
     echo "$p"
 }
 
+# cpu_ticks PID: the CPU time used so far by process PID and its children, those alive (a
+# server's workers) and those it has waited for (PostgreSQL's backends of connections that
+# ended), in clock ticks (getconf CLK_TCK), as "user kernel". Where a server's time goes says
+# what limits it: user-space work can be cut, most of the kernel's cannot.
+cpu_ticks() {
+    local p user=0 kernel=0 u k
+    for p in "$1" $(pgrep -P "$1" || true); do
+        # Fields 14 and 15 of /proc/PID/stat; the name in parentheses may contain spaces.
+        read -r u k < <(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12, $13 }') || continue
+        user=$((user + ${u:-0})) kernel=$((kernel + ${k:-0}))
+    done
+    # Fields 16 and 17: the children PID has waited for.
+    read -r u k < <(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $14, $15 }') || true
+    echo "$((user + ${u:-0})) $((kernel + ${k:-0}))"
+}
+
 # --- a throw-away PostgreSQL (issue 18) ------------------------------------------------------
 # pg_start DIR: makes a PostgreSQL cluster in DIR (which must exist and be empty) and starts
 # it on a free loopback port, as the postgres user when run as root (PostgreSQL refuses

@@ -67,34 +67,29 @@ curl -sf -o /dev/null -T /dev/null "${url}schema-check.txt" || { echo "davd's PU
 kill "$davd_pid" && wait "$davd_pid" 2>/dev/null || true
 davd_pid=""
 
-# The statements, as davd sends them for a PUT to /put-many/x<k> (the namespace and the
-# record's text without colons, which pgbench would read as variables; the same sizes).
+# The statements davd sends for a PUT to /put-many/x<k> (subsystems/src/postgres/: latches.rs,
+# locks.rs `covering`, properties.rs `GET` and the record's upsert), with the values written
+# in; the namespace and the record's text without colons, which pgbench would read as
+# variables, at the same lengths.
 cat >"$work/statements.sql" <<'EOF'
 BEGIN;
 SELECT pg_advisory_xact_lock_shared(11), pg_advisory_xact_lock_shared(12), pg_advisory_xact_lock(:k), set_config('statement_timeout', '2000', true);
-SELECT token, root, exclusive, deep, owner_xml, principal, timeout_s FROM davd_locks WHERE root = ANY(ARRAY['/', '/put-many', '/put-many/x' || :k]) AND (deep OR root = '/put-many/x' || :k) AND expires_at > now();
-SELECT xml FROM davd_props WHERE dir = '/put-many' AND name = 'x' || :k AND ns = 'urn-davd-internal' AND local = 'document';
-INSERT INTO davd_props (dir, name, ns, local, xml) VALUES ('/put-many', 'x' || :k, 'urn-davd-internal', 'document', '<i-document xmlns-i="urn-davd-internal">1;69b18b5a214e4d6e9fd7df2d9486d47e;3;98c5ef-3-18eecde29bb69a25;</i-document>') ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml;
+SELECT token, root, exclusive, deep, owner_xml, principal, timeout_s, (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint FROM davd_locks WHERE root = ANY(ARRAY['/', '/put-many', '/put-many/x' || :k]) AND (deep OR root = '/put-many/x' || :k) AND (expires_at IS NULL OR expires_at > now());
+SELECT xml FROM davd_props WHERE dir = '/put-many/' AND name = 'x' || :k AND ns = 'urn-davd-internal' AND local = 'document';
+INSERT INTO davd_props (dir, name, ns, local, xml) VALUES ('/put-many/', 'x' || :k, 'urn-davd-internal', 'document', '<i-document xmlns-i="urn-davd-internal">1;69b18b5a214e4d6e9fd7df2d9486d47e;3;98c5ef-3-18eecde29bb69a25;</i-document>') ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml;
 COMMIT;
 EOF
 { echo "\\set k random(1, $keys)"; cat "$work/statements.sql"; } >"$work/sync-each.sql"
 { echo "\\set k random(1, $keys)"; echo '\startpipeline'; cat "$work/statements.sql"; echo '\endpipeline'; } >"$work/one-sync.sql"
 { echo "\\set k random(1, $keys)"; sed 's/;$/ \\;/; $ s/ \\;$/;/' "$work/statements.sql"; } >"$work/one-query.sql"
 
-# CPU ticks (user, kernel) of the throw-away PostgreSQL: the postmaster, its live children
-# and those that ended (the postmaster's children's times). Not measured for a database of
+# PostgreSQL's CPU time: `cpu_ticks` (scripts/lib.sh) of the throw-away one's postmaster,
+# with its backends, also those of connections that ended. Not measured for a database of
 # DAVD_DATABASE_URL, which may be elsewhere.
 postmaster=""
 [ -z "${DAVD_DATABASE_URL:-}" ] && postmaster=$(head -n1 "$work/pg/data/postmaster.pid")
 pg_ticks() {
-    [ -n "$postmaster" ] || { echo "0 0"; return; }
-    local user=0 kernel=0 u k pid
-    for pid in "$postmaster" $(pgrep -P "$postmaster"); do
-        read -r u k < <(awk '{print $14, $15}' "/proc/$pid/stat" 2>/dev/null || echo "0 0")
-        user=$((user + u)) kernel=$((kernel + k))
-    done
-    read -r u k < <(awk '{print $16, $17}' "/proc/$postmaster/stat")
-    echo "$((user + u)) $((kernel + k))"
+    if [ -n "$postmaster" ]; then cpu_ticks "$postmaster"; else echo "0 0"; fi
 }
 
 printf '%-10s %6s %10s %20s %20s\n' shape round tx/s "PostgreSQL µs/tx" "pgbench µs/tx"
