@@ -192,32 +192,41 @@ async fn latches_hold_across_instances() {
         .unwrap();
 }
 
-/// The latch's prepared statement takes every key of a request in the mode the claims ask
-/// for: exclusive where one wants it so (the node, and the tree of a deep claim), shared
-/// elsewhere (the ancestors' trees).
+/// The latch's statement takes every key of a request in the mode the claims ask for:
+/// exclusive where one wants it so (the node, and the tree of a deep claim), shared elsewhere
+/// (the ancestors' trees).
 #[tokio::test]
 async fn a_latch_takes_each_key_in_its_mode() {
     let Some(url) = test_database() else { return };
-    let (a, b, _guard) = two_instances(url).await;
+    let schema = fresh_schema();
+    let settings = settings(&url, Some(&schema));
+    // An instance name no other test uses, so that `pg_locks` shows this test's locks only
+    // while other tests take latches in the same database.
+    let holder = Cluster::open(&settings, &schema).await.unwrap();
+    let looker = Cluster::open(&settings, "looker").await.unwrap();
+    let _guard = SchemaGuard { url, schema };
     let claims = [LatchClaim {
         path: p("/docs/reports/q3.txt"),
         deep: true,
     }];
-    let held = PgLatches::new(a.clone()).acquire(&claims).await.unwrap();
+    let held = PgLatches::new(holder.clone())
+        .acquire(&claims)
+        .await
+        .unwrap();
     held.granted().await.unwrap();
     // An advisory lock on a bigint shows its high half as classid and its low as objid.
-    let rows = b
+    let rows = looker
         .query(
             "SELECT (l.classid::bigint << 32) | l.objid::bigint, l.mode = 'ExclusiveLock' \
              FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = 'davd a'",
-            &[],
+             WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = $1",
+            &[&format!("davd {}", holder.instance())],
         )
         .await
         .unwrap();
     let mut taken: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     taken.sort_unstable();
-    let wanted = latches::keys(a.schema(), &claims);
+    let wanted = latches::keys(holder.schema(), &claims);
     assert_eq!(
         wanted.len(),
         5,
