@@ -222,3 +222,39 @@ async fn a_log_on_a_database_that_cannot_be_reached_is_a_503() {
     let e = log.since(&point, &DavPath::root(), 1).await.unwrap_err();
     assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE, "{e}");
 }
+
+/// A request whose entries an append in flight took with its group returns with that
+/// append's answer, while the turn is still held: it does not queue for the turn only to
+/// find its answer there (each such hand-over woke another connection thread in turn).
+#[tokio::test]
+async fn an_entry_taken_by_a_group_is_answered_without_the_turn() {
+    // Never connects: the epoch is taken as known and the group's append is played here.
+    let text = "database = \"postgres://davd@127.0.0.1:1/davd\"\n";
+    let table: ClusterTable = toml::from_str(text).unwrap();
+    let log = Arc::new(PgChangeLog::new(
+        Cluster::new(&table.check(None).unwrap(), "a").unwrap(),
+    ));
+    log.has_epoch.store(true, Ordering::Release);
+    // An append in flight holds the turn.
+    let in_flight = log.turn.lock().await;
+    let waiting = tokio::spawn({
+        let log = log.clone();
+        async move { log.record(&[change("/x", ChangeKind::Resource)]).await }
+    });
+    // The request queues its entry and waits.
+    while queued(&log.queue).is_empty() {
+        tokio::task::yield_now().await;
+    }
+    // The append in flight takes the queue with it and answers.
+    for entry in std::mem::take(&mut *queued(&log.queue)) {
+        let _ = entry.done.send(Ok(()));
+    }
+    // Bounded so that a request still queued for the turn fails the test instead of hanging
+    // it: the turn is let go only after.
+    let answered = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("answered while the turn is held")
+        .unwrap();
+    assert!(answered.is_ok(), "{answered:?}");
+    drop(in_flight);
+}
