@@ -12,9 +12,12 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::headers::MsHeaders;
 
+/// RFC 4918's `If` header.
+pub(crate) const IF: HeaderName = HeaderName::from_static("if");
+
 /// Every header `parse_conditions` reads (kept in step with it; a test checks each).
 pub(crate) const CONDITION_NAMES: [HeaderName; 5] = [
-    HeaderName::from_static("if"),
+    IF,
     IF_MATCH,
     IF_NONE_MATCH,
     IF_MODIFIED_SINCE,

@@ -12,7 +12,7 @@ use http::header::{
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::ProtocolError;
-use crate::header_scan::{HeaderScan, SEC_FETCH_SITE};
+use crate::header_scan::{HeaderScan, IF, SEC_FETCH_SITE};
 use crate::headers::destination::DestinationError;
 use crate::headers::{
     ContentRange, Depth, Destination, EtagMatch, HeaderError, IfHeader, MsHeaders, RangeRequest,
@@ -348,7 +348,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
 fn parse_conditions(headers: &HeaderMap) -> Result<Conditions, ProtocolError> {
     // Several If headers are one list of lists (RFC 7230 §3.2.2 field combination).
     let if_values: Vec<&str> = headers
-        .get_all(&names::IF)
+        .get_all(&IF)
         .iter()
         .map(|v| {
             v.to_str()
@@ -405,7 +405,6 @@ mod names {
     pub const LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
     // ANCHOR_END: header-name
     pub const CONTENT_RANGE: HeaderName = HeaderName::from_static("content-range");
-    pub const IF: HeaderName = HeaderName::from_static("if");
     pub use crate::headers::OC_MTIME;
 }
 
