@@ -70,10 +70,12 @@ davd_pid=""
 # The statements davd sends for a PUT to /put-many/x<k> (subsystems/src/postgres/: latches.rs,
 # locks.rs `covering`, properties.rs `GET` and the record's upsert), with the values written
 # in; the namespace and the record's text without colons, which pgbench would read as
-# variables, at the same lengths.
+# variables, at the same lengths. The ancestors' tree keys are negative and the path's node
+# key k positive: a real key never takes another path's key (a path key equal to an ancestor's
+# would make one PUT in a few hundred wait for every other).
 cat >"$work/statements.sql" <<'EOF'
 BEGIN;
-SELECT pg_advisory_xact_lock_shared(11), pg_advisory_xact_lock_shared(12), pg_advisory_xact_lock(:k), set_config('statement_timeout', '2000', true);
+SELECT pg_advisory_xact_lock_shared(-11), pg_advisory_xact_lock_shared(-12), pg_advisory_xact_lock(:k), set_config('statement_timeout', '2000', true);
 SELECT token, root, exclusive, deep, owner_xml, principal, timeout_s, (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint FROM davd_locks WHERE root = ANY(ARRAY['/', '/put-many', '/put-many/x' || :k]) AND (deep OR root = '/put-many/x' || :k) AND (expires_at IS NULL OR expires_at > now());
 SELECT xml FROM davd_props WHERE dir = '/put-many/' AND name = 'x' || :k AND ns = 'urn-davd-internal' AND local = 'document';
 INSERT INTO davd_props (dir, name, ns, local, xml) VALUES ('/put-many/', 'x' || :k, 'urn-davd-internal', 'document', '<i-document xmlns-i="urn-davd-internal">1;69b18b5a214e4d6e9fd7df2d9486d47e;3;98c5ef-3-18eecde29bb69a25;</i-document>') ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml;
