@@ -19,6 +19,10 @@
 #   batch8    full for eight PUTs in one transaction: latches, checks, reads and upserts
 #             of eight paths and one COMMIT, as if davd gathered the PUTs in flight into
 #             shared transactions (what that lever could reach at best; 128 paths only)
+#   group8    batch8 as such a design would have to send it: each PUT in a savepoint of its
+#             own (SAVEPOINT, RELEASE), so that one PUT's failed statement does not fail the
+#             seven others, and the group's change-log append (eight entries) in the
+#             transaction; still one Sync
 #
 # Each round measures davd on sled alone (S) and davd on PostgreSQL (the cluster PUT, as
 # `bench.sh cluster` does), then each size at the rates FLOOR_FRACTIONS x S. Ratios are to S,
@@ -30,7 +34,7 @@
 #
 # Environment (all optional): FLOOR_PATHS=128 (the bench's put4kmany; 1: its put4k, every PUT
 # to one path and every transaction on one latch), FLOOR_DURATION=5 (seconds per measurement), FLOOR_ROUNDS=2,
-# FLOOR_FRACTIONS="0.5 0.6 0.7", FLOOR_SIZES="bare full full+log batch8", DAVD_BIN (default
+# FLOOR_FRACTIONS="0.5 0.6 0.7", FLOOR_SIZES="bare full full+log batch8 group8", DAVD_BIN (default
 # target/release/davd, built if missing). Needs wrk and PostgreSQL with pgbench (Debian's
 # postgresql package); TMPDIR decides the file system the roots are on.
 set -euo pipefail
@@ -40,17 +44,27 @@ source scripts/lib.sh
 duration=${FLOOR_DURATION:-5}
 rounds=${FLOOR_ROUNDS:-2}
 fractions=${FLOOR_FRACTIONS:-0.5 0.6 0.7}
-sizes=${FLOOR_SIZES:-bare full full+log batch8}
+sizes=${FLOOR_SIZES:-bare full full+log batch8 group8}
 davd_bin=${DAVD_BIN:-target/release/davd}
 paths=${FLOOR_PATHS:-128}
 case "$paths" in
     128) lua=scripts/bench/put-many.lua target="" ;;
     1)
         lua=scripts/bench/put.lua target=put-one.bin
-        [[ " $sizes " != *" batch8 "* ]] || [ -n "${FLOOR_SIZES:-}" ] || sizes="bare full full+log"
+        [ -n "${FLOOR_SIZES:-}" ] || sizes="bare full full+log"
         ;;
     *) echo "FLOOR_PATHS is 128 or 1, not $paths" >&2; exit 2 ;;
 esac
+for size in $sizes; do
+    case "$size" in
+        bare | full | full+log) ;;
+        batch8 | group8)
+            [ "$paths" = 128 ] ||
+                { echo "$size needs FLOOR_PATHS=128: one path's PUTs cannot share a transaction" >&2; exit 2; }
+            ;;
+        *) echo "unknown size $size (bare, full, full+log, batch8, group8)" >&2; exit 2 ;;
+    esac
+done
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 2; }
 [ -x "$davd_bin" ] || cargo build --release -p davd
 
@@ -99,18 +113,23 @@ latch="SELECT pg_advisory_xact_lock_shared(-11), pg_advisory_xact_lock_shared(-1
 check="SELECT token, root, exclusive, deep, owner_xml, principal, timeout_s, (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint FROM davd_locks WHERE root = ANY(ARRAY['/', '/put-many', '/put-many/x' || :k]) AND (deep OR root = '/put-many/x' || :k) AND (expires_at IS NULL OR expires_at > now());"
 read_record="SELECT xml FROM davd_props WHERE dir = '/put-many/' AND name = 'x' || :k AND ns = 'urn-davd-internal' AND local = 'document';"
 upsert="INSERT INTO davd_props (dir, name, ns, local, xml) VALUES ('/put-many/', 'x' || :k, 'urn-davd-internal', 'document', '<i-document xmlns-i=\"urn-davd-internal\">1;69b18b5a214e4d6e9fd7df2d9486d47e;3;98c5ef-3-18eecde29bb69a25;</i-document>') ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml;"
-append="INSERT INTO davd_changes (seq, path, kind) SELECT m.top + t.ord, t.path, t.kind FROM (SELECT coalesce(max(seq), 0) AS top FROM davd_changes) m, unnest(ARRAY['/put-many/x1', '/put-many/x2', '/put-many/x3', '/put-many/x4', '/put-many/x5', '/put-many/x6'], ARRAY['r', 'r', 'r', 'r', 'r', 'r']) WITH ORDINALITY AS t(path, kind, ord) ORDER BY t.ord ON CONFLICT (seq) DO NOTHING RETURNING seq;"
+append_of() { # N: one change-log append of N entries, as changes.rs's APPEND
+    local paths="" kinds="" i
+    for i in $(seq 1 "$1"); do
+        paths+="${paths:+, }'/put-many/x$i'"
+        kinds+="${kinds:+, }'r'"
+    done
+    printf '%s' "INSERT INTO davd_changes (seq, path, kind) SELECT m.top + t.ord, t.path, t.kind FROM (SELECT coalesce(max(seq), 0) AS top FROM davd_changes) m, unnest(ARRAY[$paths], ARRAY[$kinds]) WITH ORDINALITY AS t(path, kind, ord) ORDER BY t.ord ON CONFLICT (seq) DO NOTHING RETURNING seq;"
+}
 transaction() { # STATEMENT...: one pipelined transaction on one of the paths
     printf '\\set k random(1, %s)\n' "$paths"
     printf '\\startpipeline\nBEGIN;\n'
     printf '%s\n' "$@"
     printf 'COMMIT;\n\\endpipeline\n'
 }
-[ "$paths" = 128 ] || [[ " $sizes " != *" batch8 "* ]] ||
-    { echo "batch8 needs FLOOR_PATHS=128: one path's PUTs cannot share a transaction" >&2; exit 2; }
 transaction "$latch" "$upsert" >"$work/bare.sql"
 transaction "$latch" "$check" "$read_record" "$upsert" >"$work/full.sql"
-printf '%s\n' "$append" >"$work/append.sql"
+{ append_of 6; echo; } >"$work/append.sql"
 # Eight consecutive paths of the 128 per transaction, keys ascending: two transactions share
 # all their keys or none, so they never wait for each other in a cycle.
 {
@@ -121,6 +140,14 @@ printf '%s\n' "$append" >"$work/append.sql"
     done
     printf 'COMMIT;\n\\endpipeline\n'
 } >"$work/batch8.sql"
+{
+    printf '\\set b 8 * random(0, 15)\n\\startpipeline\nBEGIN;\n'
+    for i in 1 2 3 4 5 6 7 8; do
+        printf '\\set k :b + %s\n' "$i"
+        printf '%s\n' "SAVEPOINT m$i;" "$latch" "$check" "$read_record" "$upsert" "RELEASE SAVEPOINT m$i;"
+    done
+    printf '%s\nCOMMIT;\n\\endpipeline\n' "$(append_of 8)"
+} >"$work/group8.sql"
 # pgbench's arguments for a size, and how many of its transactions make one PUT's worth.
 size_args() {
     case "$1" in
@@ -128,13 +155,13 @@ size_args() {
         full) echo "-f $work/full.sql" ;;
         full+log) echo "-f $work/full.sql@6 -f $work/append.sql@1" ;;
         batch8) echo "-f $work/batch8.sql" ;;
-        *) echo "unknown size $1 (bare, full, full+log, batch8)" >&2; exit 2 ;;
+        group8) echo "-f $work/group8.sql" ;;
     esac
 }
 per_put() {
     case "$1" in
         full+log) echo "7 / 6" ;;
-        batch8) echo "1 / 8" ;;
+        batch8 | group8) echo "1 / 8" ;;
         *) echo 1 ;;
     esac
 }
