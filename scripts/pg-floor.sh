@@ -8,7 +8,7 @@
 # its cheapest shape: statements prepared once, all of a transaction in one pipeline with one
 # Sync (one round trip, one answer flushed). When both keep up with the same rate R, a server
 # that did both for each PUT could at best serve R PUTs/s on these cores; when davd falls
-# below R, no such server reaches R. The transaction comes in three sizes:
+# below R, no such server reaches R. The transaction comes in five sizes:
 #
 #   bare      the latch on the path, the document record's upsert, COMMIT: less than any
 #             cluster PUT asks (no lock check, no record read, no change log)
@@ -27,16 +27,18 @@
 # Each round measures davd on sled alone (S) and davd on PostgreSQL (the cluster PUT, as
 # `bench.sh cluster` does), then each size at the rates FLOOR_FRACTIONS x S. Ratios are to S,
 # the denominator of issue 18's PUT target. davd on sled does its own store's work on top
-# (its document record and change log in sled), which a cluster PUT does not: the floor is
-# that much lower than an exact one, and its log-less sizes that much higher.
+# (its document record and change log in sled), which a cluster PUT does not: that makes the
+# floor a little lower than an exact one. bare and full leave the change log out, which
+# makes them higher.
 #
 #   bash scripts/pg-floor.sh
 #
-# Environment (all optional): FLOOR_PATHS=128 (the bench's put4kmany; 1: its put4k, every PUT
-# to one path and every transaction on one latch), FLOOR_DURATION=5 (seconds per measurement), FLOOR_ROUNDS=2,
-# FLOOR_FRACTIONS="0.5 0.6 0.7", FLOOR_SIZES="bare full full+log batch8 group8", DAVD_BIN (default
-# target/release/davd, built if missing). Needs wrk and PostgreSQL with pgbench (Debian's
-# postgresql package); TMPDIR decides the file system the roots are on.
+# Environment (all optional): FLOOR_PATHS=128 (the bench's put4kmany; 1: its put4k, every
+# PUT to one path and every transaction on one latch), FLOOR_DURATION=5 (seconds per
+# measurement), FLOOR_ROUNDS=2, FLOOR_FRACTIONS="0.5 0.6 0.7", FLOOR_SIZES (default all five;
+# bare, full and full+log for one path), DAVD_BIN (default target/release/davd, built if
+# missing). Needs wrk and PostgreSQL with pgbench (Debian's postgresql package); TMPDIR decides
+# the file system the roots are on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
