@@ -32,7 +32,7 @@ pub(super) fn names_a_root_entry(path: &DavPath) -> bool {
     }
 }
 
-/// Opens `rel` (`./name`, from [`super::relative`] for a path that [`names_a_root_entry`])
+/// Opens `rel` (`./name`, from [`super::resolve::relative`] for a path that [`names_a_root_entry`])
 /// for reading without waiting, as [`super::special::read_without_waiting`] does, unless it
 /// is a symbolic link. `None`: a link, to be opened through cap-std.
 pub(super) fn open_for_reading(dir: &Dir, rel: &Path) -> Option<io::Result<File>> {
@@ -126,7 +126,7 @@ mod tests {
         if !names_a_root_entry(&path) {
             return None;
         }
-        open_for_reading(dir, &super::super::relative(&path).unwrap())
+        open_for_reading(dir, &super::super::resolve::relative(&path).unwrap())
     }
 
     #[test]

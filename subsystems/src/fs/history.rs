@@ -158,7 +158,7 @@ impl HistoryArea for FsHistory {
     /// A second name (a hard link) for the live file, on the same file system: no bytes are
     /// copied, and the publish that follows renames the new content over the live name only.
     async fn keep_current(&self, live: &DavPath, at: &DavPath) -> SubsystemResult<Option<Kept>> {
-        let source = super::relative_or_reserved(live)?;
+        let source = super::resolve::relative_or_reserved(live)?;
         let target = located(Shelf::Versions, at)?;
         let dir = self.dir.clone();
         let fsync = self.fsync;

@@ -69,7 +69,7 @@ pub(super) struct Landing<'a> {
 pub(super) struct NoParent;
 
 impl<'a> Landing<'a> {
-    /// The landing for `rel` (`./a/b`, from [`super::relative`]). `None`: `openat2` is
+    /// The landing for `rel` (`./a/b`, from [`super::resolve::relative`]). `None`: `openat2` is
     /// unavailable or refused (a link that leaves the root, say), and cap-std is to decide.
     pub(super) fn open(root: &'a Dir, rel: &'a Path) -> Option<Result<Landing<'a>, NoParent>> {
         let name = rel.file_name()?;

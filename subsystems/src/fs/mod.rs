@@ -6,6 +6,9 @@
 //! checks. Uploads are staged in a hidden directory inside the root (so the final rename stays
 //! on one file system) that never appears in listings and cannot be addressed by a URL. Names
 //! that other programs stored in NFD are found under their NFC spelling ([`spelling`]).
+//!
+//! This file is the [`NamespaceManager`] itself; where a URL path lands in the root is
+//! [`resolve`], writing a PUT's body into staging [`upload`], putting it in place [`publish`].
 
 mod chunk_pool;
 mod content;
@@ -16,17 +19,18 @@ mod history;
 mod landing;
 mod meta;
 mod publish;
+mod resolve;
 mod segment;
 mod special;
 mod spelling;
 mod staging;
 mod sync;
 mod times;
+mod upload;
 #[cfg(target_os = "linux")]
 mod watch;
 
 use std::io;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,7 +38,6 @@ use async_trait::async_trait;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use futures_util::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
 
 use davd_registry::{
     ByteStream, DavPath, Detached, ListingVersion, Member, MemberStream, NamespaceManager, Opened,
@@ -44,10 +47,14 @@ use davd_registry::{
 use self::content::{LargeContent, SMALL_FILE, SmallContent, read_small};
 pub use self::history::HISTORY;
 use self::meta::resource_meta;
+use self::resolve::{
+    directly_openable, is_reserved, locate_or_reserved, metadata_any_spelling, not_found_is_none,
+    open_directly, relative, relative_or_reserved, respellable, stat_directly,
+};
 use self::special::{is_resource, read_without_waiting};
 pub use self::staging::{STAGING, staged_leftovers};
 use crate::blocking::blocking;
-use crate::space::{RECHECK_EVERY, SpaceGuard};
+use crate::space::SpaceGuard;
 use crate::stream::receiver_stream;
 
 /// Members are listed in batches of this many.
@@ -126,149 +133,6 @@ impl FsNamespace {
 
     pub fn root(&self) -> &Path {
         &self.root
-    }
-}
-
-/// The directories below the root that the server keeps for itself: never listed, never
-/// named by a URL.
-pub(crate) fn is_reserved(name: &str) -> bool {
-    name == STAGING || name == HISTORY
-}
-
-/// The path inside the root, or `None` for a path this tree cannot hold: the reserved staging
-/// and history directories, or a name with a backslash where the host reads one as a
-/// separator.
-fn relative(path: &DavPath) -> Option<PathBuf> {
-    let mut segments = path.segments().peekable();
-    if segments.peek().is_some_and(|first| is_reserved(first)) || backslash_is_separator(path) {
-        return None;
-    }
-    if cfg!(unix) && !path.is_root() {
-        // The path's own text after `.`: what pushing each segment onto `.` gives on Unix
-        // (segments hold no `/`), in one allocation instead of one push per segment, which
-        // was a sixth of opening a file for a GET.
-        let mut rel = String::with_capacity(1 + path.as_str().len());
-        rel.push('.');
-        rel.push_str(path.as_str());
-        return Some(PathBuf::from(rel));
-    }
-    let mut rel = PathBuf::from(".");
-    for segment in segments {
-        rel.push(segment);
-    }
-    Some(rel)
-}
-
-/// [`spelling::locate`], or why the path cannot be held here ([`unaddressable`]). Blocking.
-fn locate_or_reserved(dir: &Dir, path: &DavPath) -> SubsystemResult<PathBuf> {
-    spelling::locate(dir, path).ok_or_else(|| unaddressable(path))
-}
-
-/// `path` when it could be stored under another spelling (it is not ASCII), for a fallback
-/// lookup; `None`, and no copy, for the usual ASCII path.
-fn respellable(path: &DavPath) -> Option<DavPath> {
-    (!path.as_str().is_ascii()).then(|| path.clone())
-}
-
-/// Metadata of `rel`, the path as given; if it is missing, of the on-disk spelling of
-/// `respellable` ([`spelling::locate`]). Blocking.
-/// Whether `path` may be opened or stated straight from the root's descriptor ([`direct`]).
-#[cfg(target_os = "linux")]
-fn directly_openable(path: &DavPath) -> bool {
-    direct::names_a_root_entry(path)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn directly_openable(_: &DavPath) -> bool {
-    false
-}
-
-/// `rel` opened for reading straight from the root's descriptor; `None`: through cap-std.
-#[cfg(target_os = "linux")]
-fn open_directly(dir: &Dir, rel: &Path) -> Option<io::Result<cap_std::fs::File>> {
-    direct::open_for_reading(dir, rel)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_directly(_: &Dir, _: &Path) -> Option<io::Result<cap_std::fs::File>> {
-    None
-}
-
-/// `rel`'s metadata read straight from the root's descriptor (`Ok(None)`: not a file or a
-/// directory); `None`: through cap-std.
-#[cfg(target_os = "linux")]
-fn stat_directly(dir: &Dir, rel: &Path) -> Option<io::Result<Option<ResourceMeta>>> {
-    Some(direct::stat(dir, rel)?.map(|found| match found {
-        direct::Found::Resource(meta) => Some(meta),
-        direct::Found::Other => None,
-    }))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn stat_directly(_: &Dir, _: &Path) -> Option<io::Result<Option<ResourceMeta>>> {
-    None
-}
-
-fn metadata_any_spelling(
-    dir: &Dir,
-    rel: &Path,
-    respellable: Option<&DavPath>,
-) -> io::Result<Option<cap_std::fs::Metadata>> {
-    match (not_found_is_none(dir.metadata(rel))?, respellable) {
-        (None, Some(path)) => match spelling::locate(dir, path) {
-            Some(found) if found != rel => not_found_is_none(dir.metadata(found)),
-            _ => Ok(None),
-        },
-        (found, _) => Ok(found),
-    }
-}
-
-/// True where the host's paths read `\\` as a separator (Windows): there `a\\b` would name
-/// `b` inside `a`, one resource under two URLs that the access rules and locks see as two, so
-/// such names are refused ([`unaddressable`]). On Unix hosts a backslash is an ordinary
-/// character of a file name and is stored as it is (docs/clients.md, "Backslashes in names").
-fn backslash_is_separator(path: &DavPath) -> bool {
-    HOST_SPLITS_ON_BACKSLASH && path.as_str().contains('\\')
-}
-
-const HOST_SPLITS_ON_BACKSLASH: bool = !cfg!(unix);
-
-/// Why [`relative`] refused `path`.
-fn unaddressable(path: &DavPath) -> SubsystemError {
-    if backslash_is_separator(path) {
-        SubsystemError::new(
-            StatusCode::BAD_REQUEST,
-            "this server's file system reads a backslash as a separator; \
-             a name containing one cannot be stored here",
-        )
-    } else {
-        SubsystemError::forbidden(format!(
-            "'{STAGING}' and '{HISTORY}' are reserved by the server"
-        ))
-    }
-}
-
-fn relative_or_reserved(path: &DavPath) -> SubsystemResult<PathBuf> {
-    relative(path).ok_or_else(|| unaddressable(path))
-}
-
-fn not_found_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Starts the staged file's writeback before the latch (the `davd-writeback` crate says why);
-/// a failure only leaves it to the kernel's own flush, as before.
-fn start_writeback(file: &impl AsFd) {
-    if let Err(e) = davd_writeback::start(file) {
-        tracing::debug!(error = %e, "could not start a staged file's writeback");
     }
 }
 
@@ -456,108 +320,8 @@ impl NamespaceManager for FsNamespace {
         .await
     }
 
-    async fn stage(&self, path: &DavPath, mut body: ByteStream) -> SubsystemResult<Staged> {
-        relative_or_reserved(path)?;
-        if path.is_root() {
-            return Err(SubsystemError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "the root is a collection",
-            ));
-        }
-        self.guard.check(0)?;
-        let handle = staging::fresh("put");
-        let temp = self.staging.path_of(&handle)?;
-        let staged = |meta: ResourceMeta| Staged {
-            path: path.clone(),
-            handle: handle.clone(),
-            len: meta.len,
-            meta: Some(meta),
-            keep_previous: true,
-            backup_tag: None,
-            buffered: None,
-        };
-        // A small body is gathered in memory and written with one call; a large one is
-        // streamed through a big buffer as it arrives.
-        let mut head = bytes::BytesMut::new();
-        let mut rest_follows = false;
-        while let Some(chunk) = body.next().await {
-            head.extend_from_slice(&chunk?);
-            if head.len() as u64 > SMALL_FILE {
-                rest_follows = true;
-                break;
-            }
-        }
-        let (dir, name, fsync) = (self.dir.clone(), temp.clone(), self.options.fsync);
-        let staging = self.staging.clone();
-        if !rest_follows {
-            let meta = quick(self.options.inline_io, move || {
-                let mut file = staging.create(&dir, &name)?;
-                let written = std::io::Write::write_all(&mut file, &head)
-                    .and_then(|()| match fsync {
-                        true => file.sync_data(),
-                        false => {
-                            start_writeback(&file);
-                            Ok(())
-                        }
-                    })
-                    .and_then(|()| file.metadata());
-                match written {
-                    Ok(meta) => Ok(resource_meta(&meta)),
-                    Err(e) => {
-                        let _ = dir.remove_file(&name);
-                        Err(e.into())
-                    }
-                }
-            })
-            .await?;
-            return Ok(staged(meta));
-        }
-        let file = quick(self.options.inline_io, move || {
-            Ok(staging.create(&dir, &name)?.into_std())
-        })
-        .await?;
-        let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-        let guard = self.guard.clone();
-        let streamed: SubsystemResult<std::fs::Metadata> = async {
-            writer.write_all(&head).await?;
-            // A large upload looks at the free space again as it grows, so that it stops at
-            // the reserve instead of filling the disk (`crate::space`).
-            let mut unchecked = head.len() as u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk?;
-                unchecked += chunk.len() as u64;
-                if unchecked >= RECHECK_EVERY {
-                    guard.check(0)?;
-                    unchecked = 0;
-                }
-                writer.write_all(&chunk).await?;
-            }
-            writer.flush().await?;
-            if fsync {
-                writer.get_ref().sync_data().await?;
-            } else {
-                // Submitting a large file's pages can wait for the block layer.
-                let fd = writer.get_ref().as_fd().try_clone_to_owned()?;
-                blocking(move || {
-                    start_writeback(&fd);
-                    Ok(())
-                })
-                .await?;
-            }
-            Ok(writer.get_ref().metadata().await?)
-        }
-        .await;
-        drop(writer);
-        match streamed {
-            Ok(meta) => Ok(staged(resource_meta(
-                &cap_std::fs::Metadata::from_just_metadata(meta),
-            ))),
-            Err(e) => {
-                let dir = self.dir.clone();
-                let _ = blocking(move || Ok(dir.remove_file(&temp)?)).await;
-                Err(e)
-            }
-        }
+    async fn stage(&self, path: &DavPath, body: ByteStream) -> SubsystemResult<Staged> {
+        self.stage_body(path, body).await
     }
 
     /// Publishing is two operations: a hard link keeps the old content for undo (and tells

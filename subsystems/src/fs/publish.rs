@@ -12,8 +12,9 @@ use davd_registry::{
 };
 
 use super::landing::{Landing, Occupant};
+use super::resolve::not_found_is_none;
 use super::staging::{self, Staging};
-use super::{is_dir, not_found_is_none, onto_collection, sync};
+use super::{is_dir, onto_collection, sync};
 
 fn no_parent() -> SubsystemError {
     SubsystemError::conflict("the parent collection does not exist")

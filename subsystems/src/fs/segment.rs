@@ -12,8 +12,9 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use davd_registry::{ByteStream, StatusCode, SubsystemError, SubsystemResult, WriteReceipt};
 
 use super::meta::resource_meta;
+use super::require_parent_collection;
+use super::resolve::not_found_is_none;
 use super::special::is_resource;
-use super::{not_found_is_none, require_parent_collection};
 use crate::blocking::blocking;
 
 /// Writes `body` into the file at `rel` from byte `offset` on, creating it if missing, and

@@ -18,7 +18,7 @@ use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 use davd_registry::DavPath;
 
-use super::relative;
+use super::resolve::relative;
 
 fn exists(dir: &Dir, rel: &Path) -> bool {
     dir.symlink_metadata(rel).is_ok()

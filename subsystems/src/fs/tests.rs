@@ -202,7 +202,7 @@ fn relative_paths_are_the_segments_pushed_onto_dot() {
         for segment in path.segments() {
             pushed.push(segment);
         }
-        assert_eq!(super::relative(&path), Some(pushed), "{path:?}");
+        assert_eq!(super::resolve::relative(&path), Some(pushed), "{path:?}");
     }
-    assert_eq!(super::relative(&p(&format!("/{STAGING}/x"))), None);
+    assert_eq!(super::resolve::relative(&p(&format!("/{STAGING}/x"))), None);
 }

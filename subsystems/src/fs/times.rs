@@ -10,7 +10,7 @@ use cap_std::fs::Dir;
 use davd_registry::{SubsystemError, SubsystemResult};
 
 use super::meta::resource_meta;
-use super::not_found_is_none;
+use super::resolve::not_found_is_none;
 use super::special::{is_resource, read_without_waiting};
 
 /// Sets the modification time of `rel` and returns the one it had. Through an open handle

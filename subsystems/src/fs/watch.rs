@@ -223,7 +223,7 @@ impl State {
             if name.to_bytes() == b"." || name.to_bytes() == b".." {
                 continue;
             }
-            if at_root && name.to_str().is_ok_and(super::is_reserved) {
+            if at_root && name.to_str().is_ok_and(super::resolve::is_reserved) {
                 continue;
             }
             seen += 1;
