@@ -17,7 +17,8 @@ use davd_registry::{
 use super::chunks;
 use super::db_error;
 use super::keys::{children_prefix, split_key};
-use super::namespace::{Node, SledNamespace, decode, encode, stamp};
+use super::namespace::SledNamespace;
+use super::node::{Node, decode, encode, stamp};
 use crate::history_names::{collections_above, free_name};
 use crate::history_view::HistoryView;
 

@@ -13,6 +13,7 @@ mod keys;
 mod locks;
 mod markers;
 mod namespace;
+mod node;
 mod prop_batch;
 mod properties;
 mod state;

@@ -19,12 +19,11 @@
 //! orphaned chunks) stays until [`NamespaceManager::discard_leftovers`], after the executive's
 //! recovery.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde::{Deserialize, Serialize};
 
 use davd_registry::{
     ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened, ResourceMeta,
@@ -33,59 +32,9 @@ use davd_registry::{
 
 use super::chunks;
 use super::keys::{children_prefix, dir_prefix, resource_prefix, split_key};
+use super::node::{Node, decode, encode, stamp, time};
 use super::{StateDb, db_error};
 use crate::blocking::blocking;
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub(super) struct Node {
-    pub(super) collection: bool,
-    pub(super) len: u64,
-    /// Seconds and nanoseconds since the epoch.
-    pub(super) created: (u64, u32),
-    pub(super) modified: (u64, u32),
-    /// Grows on every change: the entity tag.
-    pub(super) version: u64,
-    /// Where the content's chunks live (files only).
-    pub(super) content: Option<u64>,
-    /// The size of those chunks.
-    #[serde(default = "chunks::legacy_chunk")]
-    pub(super) chunk: u32,
-}
-
-pub(super) fn stamp(t: SystemTime) -> (u64, u32) {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    (d.as_secs(), d.subsec_nanos())
-}
-
-fn time((secs, nanos): (u64, u32)) -> SystemTime {
-    UNIX_EPOCH + Duration::new(secs, nanos)
-}
-
-impl Node {
-    /// An empty collection created at `now`, at `version`.
-    pub(super) fn collection(now: (u64, u32), version: u64) -> Node {
-        Node {
-            collection: true,
-            len: 0,
-            created: now,
-            modified: now,
-            version,
-            content: None,
-            chunk: chunks::CHUNK,
-        }
-    }
-
-    fn meta(&self) -> ResourceMeta {
-        ResourceMeta {
-            collection: self.collection,
-            len: self.len,
-            modified: time(self.modified),
-            created: Some(time(self.created)),
-            etag: format!("s{:x}-{:x}", self.version, self.len),
-            content_type: None,
-        }
-    }
-}
 
 /// A namespace stored in a sled database. Cloning it is cheap (the handles are shared); the
 /// clones are what tree-wide work takes to the blocking pool.
@@ -110,15 +59,6 @@ pub(super) fn node_key_on(shelf: u8, path: &DavPath) -> Vec<u8> {
     let mut key = vec![shelf];
     key.extend_from_slice(resource_prefix(path).as_bytes());
     key
-}
-
-pub(super) fn decode(bytes: &[u8]) -> SubsystemResult<Node> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| SubsystemError::internal(format!("corrupt node: {e}")))
-}
-
-pub(super) fn encode(node: &Node) -> SubsystemResult<Vec<u8>> {
-    serde_json::to_vec(node).map_err(|e| SubsystemError::internal(e.to_string()))
 }
 
 fn exists_error() -> SubsystemError {
