@@ -12,58 +12,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use toml::Spanned;
 use toml::de::{DeTable, ValueDeserializer};
 
 use davd_protocol::DavPath;
-use davd_registry::{
-    ANONYMOUS, AccessRule, Grantee, LockManager, NamespaceManager, PropertyManager,
-};
-use davd_subsystems::catalog::{
-    Catalog, ConfigProblem, ConfigSource, Configured, LiveKind, Role, TableConfig,
-};
+use davd_subsystems::catalog::{Catalog, ConfigSource, TableConfig};
 
 use crate::access_log::AccessLogTarget;
-use crate::config_history::{HistoryConfig, RawHistory};
+pub use crate::config_limits::LimitsConfig;
+use crate::config_limits::RawLimits;
+pub use crate::config_mount::MountConfig;
+use crate::config_mount::RawMount;
 use crate::settings::Settings;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMount {
-    scope: Spanned<String>,
-    // Read by the kinds themselves (`Catalog::namespace` and the others), from the document;
-    // named here so that `deny_unknown_fields` knows them.
-    #[serde(rename = "namespace")]
-    _namespace: Option<IgnoredAny>,
-    #[serde(rename = "properties")]
-    _properties: Option<IgnoredAny>,
-    #[serde(rename = "locks")]
-    _locks: Option<IgnoredAny>,
-    #[serde(default)]
-    live: Vec<Spanned<String>>,
-    read: Option<Vec<Spanned<String>>>,
-    write: Option<Vec<Spanned<String>>>,
-    history: Option<Spanned<RawHistory>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    xml_max_bytes: Option<Spanned<usize>>,
-    propfind_infinity: Option<bool>,
-    lock_timeout_default: Option<Spanned<u64>>,
-    lock_timeout_max: Option<Spanned<u64>>,
-    max_locks_per_user: Option<usize>,
-    header_read_timeout_secs: Option<Spanned<u64>>,
-    body_idle_timeout_secs: Option<Spanned<u64>>,
-    max_headers: Option<Spanned<usize>>,
-    max_header_bytes: Option<Spanned<usize>>,
-    max_connections: Option<Spanned<usize>>,
-    min_free_mib: Option<u64>,
-    listing_dead_budget: Option<Spanned<usize>>,
-    listing_cache_mib: Option<usize>,
-}
+use crate::{config_limits, config_mount};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,61 +44,8 @@ struct RawConfig {
     mount: Vec<RawMount>,
 }
 
-/// One `[[mount]]`, checked: each role's kind has read its table and opens when the server
-/// starts.
-#[derive(Debug, Clone)]
-pub struct MountConfig {
-    /// Where it was written (`davd.toml line 12`), for errors found later such as an unreadable
-    /// root.
-    pub origin: String,
-    pub scope: DavPath,
-    pub namespace: Option<Configured<dyn NamespaceManager>>,
-    pub properties: Option<Configured<dyn PropertyManager>>,
-    pub locks: Option<Configured<dyn LockManager>>,
-    /// Opt-in live-property handlers (`live = [...]`).
-    pub live: Vec<LiveKind>,
-    /// `read` / `write` lists; `None` when the mount names neither.
-    pub access: Option<AccessRule>,
-    /// `history = { ... }`; `None`: the mount keeps none.
-    pub history: Option<HistoryConfig>,
-}
-
-impl MountConfig {
-    /// A mount of `scope` that names nothing (everything inherited).
-    pub fn new(scope: DavPath) -> MountConfig {
-        MountConfig {
-            origin: String::new(),
-            scope,
-            namespace: None,
-            properties: None,
-            locks: None,
-            live: Vec::new(),
-            access: None,
-            history: None,
-        }
-    }
-}
-
-/// Limits from `[limits]`, each optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitsConfig {
-    pub xml_max_bytes: Option<usize>,
-    pub propfind_infinity: Option<bool>,
-    pub lock_timeout_default: Option<u64>,
-    pub lock_timeout_max: Option<u64>,
-    pub max_locks_per_user: Option<usize>,
-    pub header_read_timeout_secs: Option<u64>,
-    pub body_idle_timeout_secs: Option<u64>,
-    pub max_headers: Option<usize>,
-    pub max_header_bytes: Option<usize>,
-    pub max_connections: Option<usize>,
-    /// Writes are refused with 507 while less than this many MiB are free on a store's disk.
-    pub min_free_mib: Option<u64>,
-    /// Bytes of its members' dead properties a listing reads at once.
-    pub listing_dead_budget: Option<usize>,
-    /// MiB of rendered listings kept to be served again (0: none).
-    pub listing_cache_mib: Option<usize>,
-}
+/// A problem with its place in the file (a byte range; `None`: the file as a whole).
+pub(crate) type Problem = (Option<Range<usize>>, String);
 
 /// The whole file, checked.
 #[derive(Debug, Clone, Default)]
@@ -270,7 +178,6 @@ impl FileConfig {
         let Some(raw) = raw else {
             return Err(sorted(problems));
         };
-        let mount_tables = document.get_ref().get("mount");
         let resolve = |p: &str| {
             let p = PathBuf::from(p);
             if p.is_absolute() { p } else { base.join(p) }
@@ -307,116 +214,20 @@ impl FileConfig {
         let mut mounts: Vec<MountConfig> = Vec::new();
         let mut scopes: Vec<DavPath> = Vec::new();
         let first_scope = raw.mount.first().map(|m| m.scope.span());
+        let place = config_mount::Place {
+            array: document.get_ref().get("mount"),
+            source: &source,
+            catalog,
+        };
+        // What the mounts' and the limits' checks find, placed on their lines at the end.
+        let mut found: Vec<Problem> = Vec::new();
         for (index, m) in raw.mount.into_iter().enumerate() {
-            let before = problems.len();
-            let scope_text = m.scope.get_ref();
-            let scope = if !scope_text.starts_with('/') {
-                problems.push(error(
-                    Some(m.scope.span()),
-                    format!("scope \"{scope_text}\" must start with '/'"),
-                ));
-                None
-            } else {
-                match DavPath::parse_url_path(scope_text) {
-                    Ok((scope, _)) => Some(scope),
-                    Err(e) => {
-                        problems.push(error(
-                            Some(m.scope.span()),
-                            format!("scope \"{scope_text}\": {e}"),
-                        ));
-                        None
-                    }
-                }
-            };
-            if let Some(scope) = &scope {
-                if scopes.contains(scope) {
-                    problems.push(error(
-                        Some(m.scope.span()),
-                        format!("scope \"{scope_text}\" is mounted twice"),
-                    ));
-                }
-                scopes.push(scope.clone());
-            }
-            // The kinds read their own tables, from the document (which keeps every key's
-            // place in the file).
-            let table = |role: Role| -> Option<TableConfig<'_>> {
-                let value = mount_tables?
-                    .get_ref()
-                    .get(index)?
-                    .get_ref()
-                    .get(role.key())?;
-                Some(TableConfig::new(&source, value, role.key().to_owned()))
-            };
-            let mut problem = |p: ConfigProblem| problems.push(error(p.span, p.message));
-            let namespace = table(Role::Namespace)
-                .and_then(|t| catalog.namespace(t).map_err(&mut problem).ok());
-            let properties = table(Role::Properties)
-                .and_then(|t| catalog.properties(t).map_err(&mut problem).ok());
-            let locks =
-                table(Role::Locks).and_then(|t| catalog.locks(t).map_err(&mut problem).ok());
-            let mut live = Vec::new();
-            for handler in m.live {
-                match catalog.live(handler.get_ref()) {
-                    Some(found) => live.push(*found),
-                    None => problems.push(error(
-                        Some(handler.span()),
-                        format!(
-                            "unknown live-property handler \"{}\" (expected {})",
-                            handler.get_ref(),
-                            catalog.live_names()
-                        ),
-                    )),
-                }
-            }
-            let mut grantees = |list: Option<Vec<Spanned<String>>>| -> Option<Vec<Grantee>> {
-                let list = list?;
-                let mut out = Vec::new();
-                for word in list {
-                    let w = word.get_ref();
-                    let special = w == "*" || w == ANONYMOUS;
-                    if !special && !crate::auth::users::valid_name(w) {
-                        problems.push(error(
-                            Some(word.span()),
-                            format!("\"{w}\" is not a user name, \"*\" or \"anonymous\""),
-                        ));
-                    }
-                    out.push(Grantee::parse(w));
-                }
-                Some(out)
-            };
-            let (read, write) = (grantees(m.read), grantees(m.write));
-            let access = match (read, write) {
-                (None, None) => None,
-                (read, write) => Some(AccessRule {
-                    read: read.unwrap_or_default(),
-                    write: write.unwrap_or_default(),
-                }),
-            };
-            let history = m.history.and_then(|raw| {
-                match crate::config_history::check(raw, namespace.is_some()) {
-                    Ok(history) => Some(history),
-                    Err(found) => {
-                        for (span, message) in found {
-                            problems.push(error(span, message));
-                        }
-                        None
-                    }
-                }
-            });
-            let (Some(scope), true) = (scope, problems.len() == before) else {
-                continue;
-            };
             let origin = format!("{name} line {}", line_of(text, m.scope.span().start));
-            mounts.push(MountConfig {
-                origin,
-                scope,
-                namespace,
-                properties,
-                locks,
-                live,
-                access,
-                history,
-            });
+            if let Some(mount) =
+                config_mount::check(m, index, origin, &place, &mut scopes, &mut found)
+            {
+                mounts.push(mount);
+            }
         }
         // Mounts replace the embedded default entirely, so one of them must serve "/".
         if !scopes.is_empty() && !scopes.iter().any(DavPath::is_root) {
@@ -446,51 +257,12 @@ impl FileConfig {
                 format!("threads must be at most {MAX_THREADS}"),
             ));
         }
-        let limits = raw.limits.map(|l| {
-            // A zero in any of these would refuse every request (or every body, header,
-            // lock); it is a mistake, so it stops startup naming its line.
-            let mut at_least_one = |name: &str, value: Option<Spanned<u64>>| match value {
-                Some(v) if *v.get_ref() == 0 => {
-                    problems.push(error(Some(v.span()), format!("{name} must be at least 1")));
-                    None
-                }
-                other => other.map(Spanned::into_inner),
-            };
-            let widen = |v: Option<Spanned<usize>>| {
-                v.map(|v| {
-                    let span = v.span();
-                    Spanned::new(span, v.into_inner() as u64)
-                })
-            };
-            let narrow = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-            LimitsConfig {
-                xml_max_bytes: narrow(at_least_one("xml_max_bytes", widen(l.xml_max_bytes))),
-                propfind_infinity: l.propfind_infinity,
-                lock_timeout_default: at_least_one("lock_timeout_default", l.lock_timeout_default),
-                lock_timeout_max: at_least_one("lock_timeout_max", l.lock_timeout_max),
-                max_locks_per_user: l.max_locks_per_user,
-                header_read_timeout_secs: at_least_one(
-                    "header_read_timeout_secs",
-                    l.header_read_timeout_secs,
-                ),
-                body_idle_timeout_secs: at_least_one(
-                    "body_idle_timeout_secs",
-                    l.body_idle_timeout_secs,
-                ),
-                max_headers: narrow(at_least_one("max_headers", widen(l.max_headers))),
-                max_header_bytes: narrow(at_least_one(
-                    "max_header_bytes",
-                    widen(l.max_header_bytes),
-                )),
-                max_connections: narrow(at_least_one("max_connections", widen(l.max_connections))),
-                min_free_mib: l.min_free_mib,
-                listing_dead_budget: narrow(at_least_one(
-                    "listing_dead_budget",
-                    widen(l.listing_dead_budget),
-                )),
-                listing_cache_mib: l.listing_cache_mib,
-            }
-        });
+        let limits = raw.limits.map(|l| config_limits::check(l, &mut found));
+        problems.extend(
+            found
+                .into_iter()
+                .map(|(span, message)| error(span, message)),
+        );
         if !problems.is_empty() {
             return Err(sorted(problems));
         }

@@ -1,7 +1,6 @@
 //! A mount's `history = { keep = "30d", max_versions = 50, view = "/.history" }` and the
 //! `--keep-history` flag (issue 22, docs/history.md).
 
-use std::ops::Range;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -54,8 +53,7 @@ impl HistoryConfig {
     }
 }
 
-/// A problem with its place in the file.
-pub(crate) type Problem = (Option<Range<usize>>, String);
+use crate::config::Problem;
 
 /// Checks a mount's `history` table. `own_namespace`: the mount names a namespace (history is
 /// kept by a store, so a mount that inherits its namespace has none to keep it in).

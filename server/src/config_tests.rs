@@ -1,5 +1,7 @@
 //! Unit tests of the configuration file: the documented example, every error at its line.
 use super::*;
+use davd_registry::{LockManager, NamespaceManager};
+use davd_subsystems::catalog::{ConfigProblem, Configured};
 
 fn parse(text: &str) -> Result<FileConfig, ConfigError> {
     FileConfig::parse(text, "davd.toml", Path::new("/etc/davd"))

@@ -11,6 +11,8 @@ pub mod check_config;
 pub mod cli;
 pub mod config;
 pub mod config_history;
+mod config_limits;
+mod config_mount;
 pub mod connections;
 pub mod exchange;
 pub mod fragment;
