@@ -1,8 +1,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use tokio::sync::RwLock;
 
 use davd_registry::{
     ChangeLog, DavPath, PropName, PropPage, PropertyManager, PropsByPath, StoredProp,
@@ -11,16 +11,31 @@ use davd_registry::{
 
 use super::MemoryChangeLog;
 
+/// path -> name -> XML.
+type Props = BTreeMap<DavPath, BTreeMap<PropName, String>>;
+
 /// Dead properties in memory: path -> name -> XML.
 #[derive(Default)]
 pub struct MemoryProperties {
-    props: RwLock<BTreeMap<DavPath, BTreeMap<PropName, String>>>,
+    props: RwLock<Props>,
     changes: MemoryChangeLog,
 }
 
 impl MemoryProperties {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The properties, to read. Never held across an `.await`, so a plain lock: an async one
+    /// hands a contended lock to a waiter on another connection thread through that thread's
+    /// runtime, a wake-up per write.
+    fn read(&self) -> RwLockReadGuard<'_, Props> {
+        self.props.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The properties, to change (see [`MemoryProperties::read`]).
+    fn write(&self) -> RwLockWriteGuard<'_, Props> {
+        self.props.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -31,6 +46,15 @@ fn to_stored(props: &BTreeMap<PropName, String>) -> Vec<StoredProp> {
             name: name.clone(),
             xml: xml.clone(),
         })
+        .collect()
+}
+
+/// The properties of `path` and of everything below it.
+fn tree_of(props: &Props, path: &DavPath) -> PropsByPath {
+    props
+        .iter()
+        .filter(|(p, _)| p.is_within(path))
+        .flat_map(|(p, named)| to_stored(named).into_iter().map(move |s| (p.clone(), s)))
         .collect()
 }
 
@@ -46,9 +70,7 @@ impl PropertyManager for MemoryProperties {
 
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
         Ok(self
-            .props
             .read()
-            .await
             .get(path)
             .and_then(|p| p.get(name))
             .map(|xml| StoredProp {
@@ -58,13 +80,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
-        Ok(self
-            .props
-            .read()
-            .await
-            .get(path)
-            .map(to_stored)
-            .unwrap_or_default())
+        Ok(self.read().get(path).map(to_stored).unwrap_or_default())
     }
 
     async fn get_children(
@@ -72,7 +88,7 @@ impl PropertyManager for MemoryProperties {
         parent: &DavPath,
         limit: usize,
     ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
-        let props = self.props.read().await;
+        let props = self.read();
         let mut out = HashMap::new();
         let mut size = 0usize;
         for (path, named) in props.iter() {
@@ -97,7 +113,7 @@ impl PropertyManager for MemoryProperties {
         parent: &DavPath,
         names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
-        let props = self.props.read().await;
+        let props = self.read();
         let mut out = HashMap::new();
         for name in names {
             let Ok(path) = parent.join(name) else {
@@ -116,7 +132,7 @@ impl PropertyManager for MemoryProperties {
         names: &[&str],
         limit: usize,
     ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
-        let props = self.props.read().await;
+        let props = self.read();
         let mut out = HashMap::new();
         let mut size = 0usize;
         for name in names {
@@ -149,7 +165,7 @@ impl PropertyManager for MemoryProperties {
         after: Option<&PropName>,
         budget: usize,
     ) -> SubsystemResult<PropPage> {
-        let props = self.props.read().await;
+        let props = self.read();
         let Some(named) = props.get(path) else {
             return Ok(PropPage::default());
         };
@@ -175,7 +191,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
-        let mut props = self.props.write().await;
+        let mut props = self.write();
         let old = props
             .entry(path.clone())
             .or_default()
@@ -187,7 +203,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        let mut props = self.props.write().await;
+        let mut props = self.write();
         let old = props.get_mut(path).and_then(|p| p.remove(name));
         if props.get(path).is_some_and(|p| p.is_empty()) {
             props.remove(path);
@@ -199,22 +215,19 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
-        let props = self.props.read().await;
-        Ok(props
-            .iter()
-            .filter(|(p, _)| p.is_within(path))
-            .flat_map(|(p, named)| to_stored(named).into_iter().map(move |s| (p.clone(), s)))
-            .collect())
+        Ok(tree_of(&self.read(), path))
     }
 
+    /// Under one lock: what it returns is exactly what it removed.
     async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
-        let removed = self.get_tree(path).await?;
-        self.props.write().await.retain(|p, _| !p.is_within(path));
+        let mut props = self.write();
+        let removed = tree_of(&props, path);
+        props.retain(|p, _| !p.is_within(path));
         Ok(removed)
     }
 
     async fn put_many(&self, entries: PropsByPath) -> SubsystemResult<()> {
-        let mut props = self.props.write().await;
+        let mut props = self.write();
         for (path, prop) in entries {
             props.entry(path).or_default().insert(prop.name, prop.xml);
         }
@@ -222,7 +235,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let mut props = self.props.write().await;
+        let mut props = self.write();
         let moving: Vec<DavPath> = props
             .keys()
             .filter(|p| p.is_within(from))
