@@ -3,17 +3,17 @@
 //! shelf, under the path the executive chose; nothing is copied. Like everything in memory it
 //! is gone when the process stops.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use tokio::sync::RwLock;
 
 use davd_registry::{
     DavPath, Detached, HistoryArea, Kept, NamespaceManager, Shelf, SubsystemError, SubsystemResult,
 };
 
 use super::namespace::{Detachments, MemoryNamespace, Node, Tree, subtree_keys};
+use super::write;
 use crate::history_names::{collections_above, free_name};
 use crate::history_view::HistoryView;
 
@@ -63,13 +63,10 @@ impl HistoryArea for MemoryHistory {
                 "the history's root cannot be kept",
             ));
         };
-        let entries = self
-            .live
-            .write()
-            .await
+        let entries = write(&self.live)
             .remove(&detached.handle)
             .ok_or_else(SubsystemError::not_found)?;
-        let mut tree = self.shelf(shelf).tree.write().await;
+        let mut tree = write(&self.shelf(shelf).tree);
         // The collections above it, as needed.
         let now = SystemTime::now();
         for collection in collections_above(at) {
@@ -103,7 +100,7 @@ impl HistoryArea for MemoryHistory {
     }
 
     async fn remove(&self, shelf: Shelf, at: &DavPath) -> SubsystemResult<()> {
-        let mut tree = self.shelf(shelf).tree.write().await;
+        let mut tree = write(&self.shelf(shelf).tree);
         for key in subtree_keys(&tree, at) {
             tree.remove(&key);
         }

@@ -12,3 +12,18 @@ pub use changes::MemoryChangeLog;
 pub use locks::MemoryLocks;
 pub use namespace::MemoryNamespace;
 pub use properties::MemoryProperties;
+
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A lock of these subsystems, to read. Their locks are plain ones, never held across an
+/// `.await` (the guards are not `Send`, so the compiler sees to it): an async lock hands a
+/// contended lock to a waiter on another connection thread through that thread's runtime, a
+/// wake-up per write (docs/performance.md).
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A lock of these subsystems, to change what it holds (see [`read`]).
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,19 +1,20 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream;
-use tokio::sync::RwLock;
 
 use davd_registry::{
     Body, ByteRange, ByteStream, DavPath, Detached, Member, MemberStream, NamespaceManager, Opened,
     OpenedContent, ResourceMeta, StatusCode, SubsystemError, SubsystemResult, WriteMode,
     WriteReceipt,
 };
+
+use super::{read, write};
 
 #[derive(Clone)]
 pub(super) struct Node {
@@ -155,11 +156,11 @@ impl NamespaceManager for MemoryNamespace {
     }
 
     async fn stat(&self, path: &DavPath) -> SubsystemResult<Option<ResourceMeta>> {
-        Ok(self.tree.read().await.get(path.as_str()).map(Node::meta))
+        Ok(read(&self.tree).get(path.as_str()).map(Node::meta))
     }
 
     async fn list(&self, path: &DavPath) -> SubsystemResult<MemberStream> {
-        let tree = self.tree.read().await;
+        let tree = read(&self.tree);
         let prefix = if path.is_root() {
             "/".to_owned()
         } else {
@@ -178,7 +179,7 @@ impl NamespaceManager for MemoryNamespace {
     }
 
     async fn open(&self, path: &DavPath) -> SubsystemResult<Opened> {
-        let tree = self.tree.read().await;
+        let tree = read(&self.tree);
         let node = tree
             .get(path.as_str())
             .ok_or_else(SubsystemError::not_found)?;
@@ -204,7 +205,7 @@ impl NamespaceManager for MemoryNamespace {
         while let Some(chunk) = body.next().await {
             buf.extend_from_slice(&chunk?);
         }
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         let existing = tree.get(path.as_str()).cloned();
         // A collection first: the root is one, and has no parent.
         if existing.as_ref().is_some_and(|n| n.content.is_none()) {
@@ -253,10 +254,7 @@ impl NamespaceManager for MemoryNamespace {
         let previous = match (mode, existing) {
             (WriteMode::Replace, Some(old)) => {
                 let handle = format!("prev-{}", self.next_version());
-                self.trash
-                    .write()
-                    .await
-                    .insert(handle.clone(), vec![(path.as_str().to_owned(), old)]);
+                write(&self.trash).insert(handle.clone(), vec![(path.as_str().to_owned(), old)]);
                 Some(Detached {
                     path: path.clone(),
                     handle,
@@ -273,7 +271,7 @@ impl NamespaceManager for MemoryNamespace {
     }
 
     async fn create_collection(&self, path: &DavPath) -> SubsystemResult<()> {
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         if tree.contains_key(path.as_str()) {
             return Err(SubsystemError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -303,7 +301,7 @@ impl NamespaceManager for MemoryNamespace {
         path: &DavPath,
         modified: SystemTime,
     ) -> SubsystemResult<SystemTime> {
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         let node = tree
             .get_mut(path.as_str())
             .ok_or_else(SubsystemError::not_found)?;
@@ -315,7 +313,7 @@ impl NamespaceManager for MemoryNamespace {
         if path.is_root() {
             return Err(SubsystemError::forbidden("the root cannot be removed"));
         }
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         let keys = subtree_keys(&tree, path);
         if keys.is_empty() {
             return Err(SubsystemError::not_found());
@@ -325,7 +323,7 @@ impl NamespaceManager for MemoryNamespace {
             .filter_map(|k| tree.remove(&k).map(|n| (k, n)))
             .collect();
         let handle = tag.to_owned();
-        self.trash.write().await.insert(handle.clone(), removed);
+        write(&self.trash).insert(handle.clone(), removed);
         Ok(Detached {
             path: path.clone(),
             handle,
@@ -333,13 +331,10 @@ impl NamespaceManager for MemoryNamespace {
     }
 
     async fn restore(&self, detached: Detached) -> SubsystemResult<()> {
-        let entries = self
-            .trash
-            .write()
-            .await
+        let entries = write(&self.trash)
             .remove(&detached.handle)
             .ok_or_else(SubsystemError::not_found)?;
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         for key in subtree_keys(&tree, &detached.path) {
             tree.remove(&key);
         }
@@ -348,11 +343,11 @@ impl NamespaceManager for MemoryNamespace {
     }
 
     async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
-        Ok(self.trash.read().await.contains_key(handle))
+        Ok(read(&self.trash).contains_key(handle))
     }
 
     async fn purge(&self, detached: Detached) -> SubsystemResult<()> {
-        self.trash.write().await.remove(&detached.handle);
+        write(&self.trash).remove(&detached.handle);
         Ok(())
     }
 
@@ -368,12 +363,12 @@ impl NamespaceManager for MemoryNamespace {
     /// Nothing survives a restart here, but a request that never committed or undid (its task
     /// gone) left its detached trees and replaced contents in the trash: they go now.
     async fn discard_leftovers(&self) -> SubsystemResult<()> {
-        self.trash.write().await.clear();
+        write(&self.trash).clear();
         Ok(())
     }
 
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         let source = tree
             .get(from.as_str())
             .cloned()
@@ -397,7 +392,7 @@ impl NamespaceManager for MemoryNamespace {
     }
 
     async fn rename(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let mut tree = self.tree.write().await;
+        let mut tree = write(&self.tree);
         if !parent_is_collection(&tree, to) {
             return Err(SubsystemError::conflict(
                 "the parent collection does not exist",

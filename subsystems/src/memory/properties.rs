@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::RwLock;
 
 use async_trait::async_trait;
 
@@ -9,7 +9,7 @@ use davd_registry::{
     SubsystemResult, prop_size,
 };
 
-use super::MemoryChangeLog;
+use super::{MemoryChangeLog, read, write};
 
 /// path -> name -> XML.
 type Props = BTreeMap<DavPath, BTreeMap<PropName, String>>;
@@ -24,18 +24,6 @@ pub struct MemoryProperties {
 impl MemoryProperties {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The properties, to read. Never held across an `.await`, so a plain lock: an async one
-    /// hands a contended lock to a waiter on another connection thread through that thread's
-    /// runtime, a wake-up per write.
-    fn read(&self) -> RwLockReadGuard<'_, Props> {
-        self.props.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The properties, to change (see [`MemoryProperties::read`]).
-    fn write(&self) -> RwLockWriteGuard<'_, Props> {
-        self.props.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -69,8 +57,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn get(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        Ok(self
-            .read()
+        Ok(read(&self.props)
             .get(path)
             .and_then(|p| p.get(name))
             .map(|xml| StoredProp {
@@ -80,7 +67,10 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn get_all(&self, path: &DavPath) -> SubsystemResult<Vec<StoredProp>> {
-        Ok(self.read().get(path).map(to_stored).unwrap_or_default())
+        Ok(read(&self.props)
+            .get(path)
+            .map(to_stored)
+            .unwrap_or_default())
     }
 
     async fn get_children(
@@ -88,7 +78,7 @@ impl PropertyManager for MemoryProperties {
         parent: &DavPath,
         limit: usize,
     ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
-        let props = self.read();
+        let props = read(&self.props);
         let mut out = HashMap::new();
         let mut size = 0usize;
         for (path, named) in props.iter() {
@@ -113,7 +103,7 @@ impl PropertyManager for MemoryProperties {
         parent: &DavPath,
         names: &[&str],
     ) -> SubsystemResult<HashMap<String, Vec<StoredProp>>> {
-        let props = self.read();
+        let props = read(&self.props);
         let mut out = HashMap::new();
         for name in names {
             let Ok(path) = parent.join(name) else {
@@ -132,7 +122,7 @@ impl PropertyManager for MemoryProperties {
         names: &[&str],
         limit: usize,
     ) -> SubsystemResult<Option<HashMap<String, Vec<StoredProp>>>> {
-        let props = self.read();
+        let props = read(&self.props);
         let mut out = HashMap::new();
         let mut size = 0usize;
         for name in names {
@@ -165,7 +155,7 @@ impl PropertyManager for MemoryProperties {
         after: Option<&PropName>,
         budget: usize,
     ) -> SubsystemResult<PropPage> {
-        let props = self.read();
+        let props = read(&self.props);
         let Some(named) = props.get(path) else {
             return Ok(PropPage::default());
         };
@@ -191,7 +181,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn set(&self, path: &DavPath, prop: StoredProp) -> SubsystemResult<Option<StoredProp>> {
-        let mut props = self.write();
+        let mut props = write(&self.props);
         let old = props
             .entry(path.clone())
             .or_default()
@@ -203,7 +193,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn remove(&self, path: &DavPath, name: &PropName) -> SubsystemResult<Option<StoredProp>> {
-        let mut props = self.write();
+        let mut props = write(&self.props);
         let old = props.get_mut(path).and_then(|p| p.remove(name));
         if props.get(path).is_some_and(|p| p.is_empty()) {
             props.remove(path);
@@ -215,19 +205,19 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn get_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
-        Ok(tree_of(&self.read(), path))
+        Ok(tree_of(&read(&self.props), path))
     }
 
     /// Under one lock: what it returns is exactly what it removed.
     async fn remove_tree(&self, path: &DavPath) -> SubsystemResult<PropsByPath> {
-        let mut props = self.write();
+        let mut props = write(&self.props);
         let removed = tree_of(&props, path);
         props.retain(|p, _| !p.is_within(path));
         Ok(removed)
     }
 
     async fn put_many(&self, entries: PropsByPath) -> SubsystemResult<()> {
-        let mut props = self.write();
+        let mut props = write(&self.props);
         for (path, prop) in entries {
             props.entry(path).or_default().insert(prop.name, prop.xml);
         }
@@ -235,7 +225,7 @@ impl PropertyManager for MemoryProperties {
     }
 
     async fn move_tree(&self, from: &DavPath, to: &DavPath) -> SubsystemResult<()> {
-        let mut props = self.write();
+        let mut props = write(&self.props);
         let moving: Vec<DavPath> = props
             .keys()
             .filter(|p| p.is_within(from))
