@@ -1,10 +1,12 @@
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use tokio::sync::RwLock;
 
 use davd_registry::{DavPath, LockManager, LockRecord, SubsystemResult};
+
+use super::{read, write};
 
 /// A lock table in memory.
 #[derive(Default)]
@@ -17,11 +19,9 @@ impl MemoryLocks {
         Self::default()
     }
 
-    async fn live<F: Fn(&LockRecord) -> bool>(&self, keep: F) -> Vec<LockRecord> {
+    fn live<F: Fn(&LockRecord) -> bool>(&self, keep: F) -> Vec<LockRecord> {
         let now = SystemTime::now();
-        self.locks
-            .read()
-            .await
+        read(&self.locks)
             .values()
             .filter(|l| !l.is_expired(now) && keep(l))
             .cloned()
@@ -36,7 +36,7 @@ impl LockManager for MemoryLocks {
     }
 
     async fn insert(&self, lock: LockRecord) -> SubsystemResult<()> {
-        self.locks.write().await.insert(lock.token.clone(), lock);
+        write(&self.locks).insert(lock.token.clone(), lock);
         Ok(())
     }
 
@@ -45,38 +45,32 @@ impl LockManager for MemoryLocks {
     }
 
     async fn remove(&self, token: &str) -> SubsystemResult<Option<LockRecord>> {
-        Ok(self.locks.write().await.remove(token))
+        Ok(write(&self.locks).remove(token))
     }
 
     async fn get(&self, token: &str) -> SubsystemResult<Option<LockRecord>> {
         let now = SystemTime::now();
-        Ok(self
-            .locks
-            .read()
-            .await
+        Ok(read(&self.locks)
             .get(token)
             .filter(|l| !l.is_expired(now))
             .cloned())
     }
 
     async fn covering(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
-        Ok(self.live(|l| l.covers(path)).await)
+        Ok(self.live(|l| l.covers(path)))
     }
 
     async fn below(&self, path: &DavPath) -> SubsystemResult<Vec<LockRecord>> {
-        Ok(self.live(|l| l.root.is_strictly_within(path)).await)
+        Ok(self.live(|l| l.root.is_strictly_within(path)))
     }
 
     async fn held_by(&self, principal: Option<&str>) -> SubsystemResult<usize> {
-        Ok(self
-            .live(|l| l.principal.as_deref() == principal)
-            .await
-            .len())
+        Ok(self.live(|l| l.principal.as_deref() == principal).len())
     }
 
     async fn sweep(&self) -> SubsystemResult<usize> {
         let now = SystemTime::now();
-        let mut locks = self.locks.write().await;
+        let mut locks = write(&self.locks);
         let before = locks.len();
         locks.retain(|_, l| !l.is_expired(now));
         Ok(before - locks.len())
@@ -123,10 +117,10 @@ mod tests {
             None,
             "filtered on use"
         );
-        assert_eq!(locks.locks.read().await.len(), 3, "but still stored");
+        assert_eq!(read(&locks.locks).len(), 3, "but still stored");
 
         assert_eq!(locks.sweep().await.unwrap(), 1);
-        let mut left: Vec<String> = locks.locks.read().await.keys().cloned().collect();
+        let mut left: Vec<String> = read(&locks.locks).keys().cloned().collect();
         left.sort();
         assert_eq!(left, ["urn:uuid:forever", "urn:uuid:live"]);
         assert_eq!(locks.sweep().await.unwrap(), 0);
