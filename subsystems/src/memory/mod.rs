@@ -8,12 +8,12 @@ mod locks;
 mod namespace;
 mod properties;
 
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 pub use changes::MemoryChangeLog;
 pub use locks::MemoryLocks;
 pub use namespace::MemoryNamespace;
 pub use properties::MemoryProperties;
-
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A lock of these subsystems, to read. Their locks are plain ones, never held across an
 /// `.await` (the guards are not `Send`, so the compiler sees to it): an async lock hands a
