@@ -19,7 +19,7 @@ use rustix::fs::{Mode, OFlags};
 pub const DEFAULT_RESERVE: u64 = 32 * 1024 * 1024;
 
 /// How often (in bytes written) a growing upload looks at the free space again.
-pub const RECHECK_EVERY: u64 = 1024 * 1024;
+const RECHECK_EVERY: u64 = 1024 * 1024;
 
 /// Refuses writes while the free space on the file system holding `path` is below `reserve`.
 #[derive(Debug, Clone)]
@@ -76,6 +76,35 @@ impl SpaceGuard {
             _ => Ok(()),
         }
     }
+
+    /// The growth of an upload of which `written` bytes were already written since the guard
+    /// last looked.
+    pub fn growth(&self, written: u64) -> Growth<'_> {
+        Growth {
+            guard: self,
+            unchecked: written,
+        }
+    }
+}
+
+/// An upload growing on a guarded disk: looks at the free space again each time another
+/// [`RECHECK_EVERY`] bytes have been written, so that it stops at the reserve instead of
+/// filling the disk.
+pub struct Growth<'g> {
+    guard: &'g SpaceGuard,
+    unchecked: u64,
+}
+
+impl Growth<'_> {
+    /// Counts `len` more bytes; 507 if they make a check due and the disk is below its reserve.
+    pub fn add(&mut self, len: u64) -> SubsystemResult<()> {
+        self.unchecked = self.unchecked.saturating_add(len);
+        if self.unchecked >= RECHECK_EVERY {
+            self.guard.check(0)?;
+            self.unchecked = 0;
+        }
+        Ok(())
+    }
 }
 
 /// The 507 for a disk below its reserve.
@@ -98,6 +127,20 @@ mod tests {
         let e = guard.check(0).unwrap_err();
         assert_eq!(e.status.as_u16(), 507);
         assert!(SpaceGuard::none(dir.path()).check(u64::MAX / 4).is_ok());
+    }
+
+    #[test]
+    fn a_growing_upload_looks_again_each_time_enough_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = SpaceGuard::new(dir.path(), u64::MAX / 2);
+        let mut growth = guard.growth(RECHECK_EVERY - 10);
+        growth.add(9).unwrap();
+        let e = growth.add(1).unwrap_err();
+        assert_eq!(e.status.as_u16(), 507);
+        // Counted from zero again after each look.
+        let mut growth = guard.growth(0);
+        growth.add(RECHECK_EVERY - 1).unwrap();
+        assert!(growth.add(RECHECK_EVERY).is_err());
         assert!(SpaceGuard::new(dir.path(), 1).check(0).is_ok());
     }
 

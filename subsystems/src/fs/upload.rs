@@ -17,7 +17,6 @@ use super::meta::resource_meta;
 use super::resolve::relative_or_reserved;
 use super::{FsNamespace, quick, staging};
 use crate::blocking::blocking;
-use crate::space::RECHECK_EVERY;
 
 impl FsNamespace {
     /// [`NamespaceManager::stage`](davd_registry::NamespaceManager::stage): the body into a
@@ -87,19 +86,12 @@ impl FsNamespace {
         })
         .await?;
         let mut writer = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-        let guard = self.guard.clone();
         let streamed: SubsystemResult<std::fs::Metadata> = async {
             writer.write_all(&head).await?;
-            // A large upload looks at the free space again as it grows, so that it stops at
-            // the reserve instead of filling the disk (`crate::space`).
-            let mut unchecked = head.len() as u64;
+            let mut growth = self.guard.growth(head.len() as u64);
             while let Some(chunk) = body.next().await {
                 let chunk = chunk?;
-                unchecked += chunk.len() as u64;
-                if unchecked >= RECHECK_EVERY {
-                    guard.check(0)?;
-                    unchecked = 0;
-                }
+                growth.add(chunk.len() as u64)?;
                 writer.write_all(&chunk).await?;
             }
             writer.flush().await?;

@@ -9,7 +9,7 @@ use futures_util::stream;
 use davd_registry::{Body, ByteRange, ByteStream, OpenedContent, SubsystemResult};
 
 use super::db_error;
-use crate::space::{RECHECK_EVERY, SpaceGuard};
+use crate::space::SpaceGuard;
 
 /// The size of the chunks new content is stored in. sled 0.34 keeps larger values as blobs
 /// that stay resident: with 64 KiB chunks a 512 MiB upload and download peaked at 600 MiB
@@ -48,7 +48,7 @@ pub(super) async fn store_chunks(
     guard: &SpaceGuard,
 ) -> SubsystemResult<u64> {
     guard.check(0)?;
-    let mut unchecked = 0u64;
+    let mut growth = guard.growth(0);
     let chunk_size = u64::from(chunk_size.max(1));
     let mut position = offset;
     let mut pending = BytesMut::new();
@@ -71,11 +71,7 @@ pub(super) async fn store_chunks(
     };
     while let Some(piece) = body.next().await {
         let piece = piece?;
-        unchecked += piece.len() as u64;
-        if unchecked >= RECHECK_EVERY {
-            guard.check(0)?;
-            unchecked = 0;
-        }
+        growth.add(piece.len() as u64)?;
         pending.extend_from_slice(&piece);
         loop {
             let room = (chunk_size - position % chunk_size) as usize;
