@@ -5,6 +5,7 @@
 //! place where it is encoded back for a response.
 
 use std::fmt;
+use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use unicode_normalization::{UnicodeNormalization, is_nfc};
@@ -33,21 +34,29 @@ pub const MAX_PATH_BYTES: usize = 8192;
 
 /// A decoded absolute path such as `/docs/report.docx`.
 ///
-/// Stored as one string, segments separated by `/`, without a trailing slash (the root is `/`).
+/// Stored as one string, segments separated by `/`, without a trailing slash (the root is `/`),
+/// shared rather than copied: a request's path is handed to the latch, the queue's commands,
+/// the state batch and the change log, and a PUT cloned it some twenty times (callgrind: an
+/// allocation, a copy and a free each, about 4 % of a PUT's user-space instructions).
 /// Segments never contain `/` or NUL, and are never `.` or `..`, so joining and splitting are
 /// unambiguous. A backslash is an ordinary character of a name (`back\slash.txt`), as on Linux
 /// and for Apache: a storage whose host reads it as a separator refuses such names itself
 /// (the fs namespace off Unix, `subsystems/src/fs/mod.rs`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DavPath {
-    decoded: String,
+    decoded: Arc<str>,
 }
 
 impl DavPath {
     /// The root path `/`.
     pub fn root() -> Self {
+        DavPath::from_decoded("/".to_owned())
+    }
+
+    /// The path held in `decoded`, already checked by the caller.
+    fn from_decoded(decoded: String) -> Self {
         DavPath {
-            decoded: "/".to_owned(),
+            decoded: Arc::from(decoded),
         }
     }
 
@@ -98,7 +107,7 @@ impl DavPath {
         if decoded.len() > MAX_PATH_BYTES {
             return Err(PathError::TooLong);
         }
-        Ok((DavPath { decoded }, trailing_slash))
+        Ok((DavPath::from_decoded(decoded), trailing_slash))
     }
 
     /// Builds a path from already-decoded segments, validating each.
@@ -118,7 +127,7 @@ impl DavPath {
     }
 
     pub fn is_root(&self) -> bool {
-        self.decoded == "/"
+        &*self.decoded == "/"
     }
 
     /// The decoded segments, outermost first. The root has none.
@@ -149,9 +158,7 @@ impl DavPath {
         Some(if cut == 0 {
             DavPath::root()
         } else {
-            DavPath {
-                decoded: self.decoded[..cut].to_owned(),
-            }
+            DavPath::from_decoded(self.decoded[..cut].to_owned())
         })
     }
 
@@ -167,7 +174,7 @@ impl DavPath {
         }
         decoded.push('/');
         decoded.push_str(segment);
-        Ok(DavPath { decoded })
+        Ok(DavPath::from_decoded(decoded))
     }
 
     /// This path with one more segment that a client supplied outside the URL (a file name in
@@ -182,7 +189,7 @@ impl DavPath {
         if ancestor.is_root() {
             return true;
         }
-        match self.decoded.strip_prefix(&ancestor.decoded) {
+        match self.decoded.strip_prefix(&*ancestor.decoded) {
             Some(rest) => rest.is_empty() || rest.starts_with('/'),
             None => false,
         }
@@ -206,9 +213,7 @@ impl DavPath {
         Some(if rest.is_empty() {
             DavPath::root()
         } else {
-            DavPath {
-                decoded: rest.to_owned(),
-            }
+            DavPath::from_decoded(rest.to_owned())
         })
     }
 
@@ -221,9 +226,7 @@ impl DavPath {
         Some(if to.is_root() {
             rest
         } else {
-            DavPath {
-                decoded: format!("{}{}", to.decoded, rest.decoded),
-            }
+            DavPath::from_decoded(format!("{}{}", to.decoded, rest.decoded))
         })
     }
 
@@ -232,13 +235,11 @@ impl DavPath {
         let mut out = vec![DavPath::root()];
         let mut current = DavPath::root();
         for segment in self.segments() {
-            current = DavPath {
-                decoded: if current.is_root() {
-                    format!("/{segment}")
-                } else {
-                    format!("{}/{segment}", current.decoded)
-                },
-            };
+            current = DavPath::from_decoded(if current.is_root() {
+                format!("/{segment}")
+            } else {
+                format!("{}/{segment}", current.decoded)
+            });
             out.push(current.clone());
         }
         out
