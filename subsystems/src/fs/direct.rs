@@ -25,11 +25,9 @@ use super::meta::describe;
 /// Whether `path` names an entry of the root itself, one segment that is neither `.` nor
 /// `..`: what [`open_for_reading`] may open.
 pub(super) fn names_a_root_entry(path: &DavPath) -> bool {
-    let mut segments = path.segments();
-    match (segments.next(), segments.next()) {
-        (Some(name), None) => name != "." && name != ".." && !name.contains('/'),
-        _ => false,
-    }
+    // A DavPath's segments are never `.` or `..` and hold no '/', so one segment is a path
+    // whose only '/' is its first byte.
+    !path.is_root() && path.as_str().bytes().rposition(|b| b == b'/') == Some(0)
 }
 
 /// Opens `rel` (`./name`, from [`super::resolve::relative`] for a path that [`names_a_root_entry`])
