@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures_util::{StreamExt, pin_mut};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use davd_registry::{
     ChangeLog, DavPath, Marker, PropChange, PropName, PropPage, PropertyManager, PropsByPath,
@@ -90,6 +91,15 @@ const SET: &str = "WITH old AS (SELECT xml FROM davd_props \
                    VALUES ($1, $2, $3, $4, $5) \
                    ON CONFLICT (dir, name, ns, local) DO UPDATE SET xml = EXCLUDED.xml) \
                    SELECT xml FROM old";
+/// [`SET`]'s parameters: `prop` at the place `paths::split` gave (`dir`, `name`). The
+/// single write and a batch's transaction both send them.
+pub(super) fn set_params<'a>(
+    dir: &'a String,
+    name: &'a String,
+    prop: &'a StoredProp,
+) -> [&'a (dyn ToSql + Sync); 5] {
+    [dir, name, &prop.name.namespace, &prop.name.local, &prop.xml]
+}
 /// Sets a value, for a write whose answer nobody waits for (`Cluster::send_carried`).
 const UPSERT: &str = "INSERT INTO davd_props (dir, name, ns, local, xml) \
                       VALUES ($1, $2, $3, $4, $5) \
@@ -346,16 +356,7 @@ impl PropertyManager for PgProperties {
         let (dir, resource) = paths::split(path);
         let rows = self
             .cluster
-            .query(
-                SET,
-                &[
-                    &dir,
-                    &resource,
-                    &prop.name.namespace.as_ref(),
-                    &prop.name.local.as_ref(),
-                    &prop.xml,
-                ],
-            )
+            .query(SET, &set_params(&dir, &resource, &prop))
             .await?;
         match rows.first() {
             Some(row) => Ok(Some(StoredProp {

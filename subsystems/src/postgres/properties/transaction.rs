@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 use davd_registry::{DavPath, Marker, PropChange, PropName, StoredProp, SubsystemResult};
 
-use super::{PgProperties, REMOVE, REMOVE_TREE, SET, STORE};
+use super::{PgProperties, REMOVE, REMOVE_TREE, SET, STORE, set_params};
 use crate::postgres::client::{
     OPERATION_TIMEOUT, TREE_TIMEOUT, commit_error, db_error, tree_timeout,
 };
@@ -40,16 +40,7 @@ async fn change(
             let (dir, name) = paths::split(path);
             let statement = tx.prepare_cached(SET).await?;
             let old = tx
-                .query_opt(
-                    &statement,
-                    &[
-                        &dir,
-                        &name,
-                        &prop.name.namespace.as_ref(),
-                        &prop.name.local.as_ref(),
-                        &prop.xml,
-                    ],
-                )
+                .query_opt(&statement, &set_params(&dir, &name, prop))
                 .await?;
             undo.push(match old {
                 Some(row) => PropChange::Set {
