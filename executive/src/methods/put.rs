@@ -33,6 +33,10 @@
 //! if both operations succeed" holds: a refused property fails the PUT with that property's
 //! status (never a 207, which would read as success), the PROPPATCH multistatus as the body.
 
+#[cfg(test)]
+#[path = "put_tests.rs"]
+mod tests;
+
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -56,7 +60,7 @@ use crate::ms::times;
 use crate::multistatus::prefixes_for;
 use crate::policy::locks::{Protected, require_tokens};
 use crate::policy::{check_conditions, hooks};
-use crate::queue::{Command, CommandQueue, QueueFailure};
+use crate::queue::{Command, CommandQueue, Effects, QueueFailure};
 
 /// Queue position of the first PROPPATCH instruction: after WriteContent and RecordDocument
 /// (and a SetModified between them, when the client sends its time).
@@ -176,7 +180,7 @@ async fn carried_put(
     let claims = vec![Claim::shallow(&publishing.path)];
     let (publishing, turn_ctx) = (Box::new(publishing), ctx.clone());
     let turn = move |pending| async move { publishing.run(&turn_ctx, pending).await };
-    ctx.exec.latched(claims, turn).await
+    ctx.exec.latched(claims, turn).await?.respond(ctx).await
 }
 
 /// A PUT whose body is received, ready to be checked and published under the latch.
@@ -192,7 +196,7 @@ struct Publishing {
 }
 
 impl Publishing {
-    async fn run(self, ctx: &Ctx, pending: DavResult<PendingLatch>) -> DavResult<Response> {
+    async fn run(self, ctx: &Ctx, pending: DavResult<PendingLatch>) -> DavResult<Published> {
         let pending = match pending {
             Ok(pending) => pending,
             Err(e) => return refused(self.content, e).await,
@@ -305,7 +309,8 @@ impl Publishing {
         let mut effects = match queue.run().await {
             Ok(effects) => effects,
             Err(failure) if !names.is_empty() => {
-                return property_failure(ctx, &names, failure, first_instruction);
+                return property_failure(ctx, &names, failure, first_instruction)
+                    .map(Published::Refused);
             }
             Err(failure) => return Err(failure.into_error()),
         };
@@ -316,7 +321,46 @@ impl Publishing {
             latch.commit().await?;
         }
         crate::sync::record(std::mem::take(&mut effects.changes)).await;
+        Ok(Published::Written {
+            path,
+            effects,
+            answer,
+        })
+    }
+}
 
+/// How a PUT's turn ended, its latch let go: what its answer is made of.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the large variant is every PUT's: boxing it would cost each an allocation"
+)]
+enum Published {
+    /// The content was written.
+    Written {
+        path: DavPath,
+        effects: Effects,
+        answer: bundled::Answer,
+    },
+    /// A property sent with the content failed, and nothing was written: the 207 that says
+    /// which.
+    Refused(Response),
+}
+
+impl Published {
+    /// The answer, made in the request's own task once its turn has ended. A turn handed over
+    /// runs in a chain on another request's thread, with the turns queued behind it waiting
+    /// for it to end, though the latch is let go already: the headers, the owner's lock token
+    /// and the close of the replaced file (freeing its inode, tens of microseconds of the
+    /// kernel's time) need not keep them waiting.
+    async fn respond(self, ctx: &Ctx) -> DavResult<Response> {
+        let (path, effects, answer) = match self {
+            Published::Written {
+                path,
+                effects,
+                answer,
+            } => (path, effects, answer),
+            Published::Refused(response) => return Ok(response),
+        };
         let mut response = Response::new(if effects.created {
             StatusCode::CREATED
         } else {
