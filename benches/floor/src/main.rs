@@ -10,7 +10,10 @@
 //! - `PUT /<file>`: receive the body, write it to a new file beside the target (created with
 //!   `O_EXCL` under a name of its own) and rename that over the target, as nginx's PUT does;
 //!   `204 No Content`, or `201 Created` for a new file. No latch, no document record, no
-//!   checks: what a PUT costs the HTTP stack and the file system alone.
+//!   checks: what a PUT costs the HTTP stack and the file system alone. With `--writeback`
+//!   the new file is written in a staging directory of its own (`.floor-staging` under the
+//!   root) and its writeback started before the rename (`sync_file_range`), as davd's fs store
+//!   does (ADR 0024), so that the rename finds nothing to flush.
 //!
 //! The connection model is davd's (`server/src/threads.rs`, ADR 0016): one current-thread
 //! runtime accepts, and hands each connection in turn to one of N threads, each running its
@@ -21,13 +24,14 @@
 //! ```sh
 //! cargo build --release -p davd-floor
 //! target/release/davd-floor --root DIR [--listen 127.0.0.1:0] [--threads N] [--axum]
+//!     [--writeback]
 //! ```
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -45,6 +49,7 @@ struct Options {
     listen: SocketAddr,
     threads: usize,
     axum: bool,
+    writeback: bool,
 }
 
 fn main() {
@@ -52,7 +57,10 @@ fn main() {
         Ok(options) => options,
         Err(message) => {
             eprintln!("davd-floor: {message}");
-            eprintln!("usage: davd-floor --root DIR [--listen ADDR:PORT] [--threads N] [--axum]");
+            eprintln!(
+                "usage: davd-floor --root DIR [--listen ADDR:PORT] [--threads N] [--axum] \
+                 [--writeback]"
+            );
             std::process::exit(2);
         }
     };
@@ -78,6 +86,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
     // davd's default: two connection threads per core.
     let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let mut axum = false;
+    let mut writeback = false;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
@@ -85,6 +94,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
             "--listen" => listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--threads" => threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--axum" => axum = true,
+            "--writeback" => writeback = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -93,12 +103,18 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
         listen,
         threads: threads.max(1),
         axum,
+        writeback,
     })
 }
 
 async fn serve(options: Options) -> std::io::Result<()> {
     let listener = TcpListener::bind(options.listen).await?;
     let threads = ConnectionThreads::start(options.threads)?;
+    if options.writeback {
+        let staging = options.root.join(".floor-staging");
+        std::fs::create_dir_all(&staging)?;
+        let _ = STAGING.set(staging);
+    }
     let root = Arc::new(options.root);
     let mut builder = Builder::new(TokioExecutor::new());
     // davd's HTTP/1 settings (server/src/listener.rs) with its default limits; like davd, no
@@ -186,9 +202,14 @@ where
 /// Numbers the files a PUT writes before renaming them over their target.
 static NEXT_UPLOAD: AtomicUsize = AtomicUsize::new(0);
 
+/// With `--writeback`: where a PUT writes its new file, whose writeback it starts before the
+/// rename.
+static STAGING: OnceLock<PathBuf> = OnceLock::new();
+
 fn put(file: &Path, body: &[u8]) -> Response<Full<Bytes>> {
     use std::io::Write;
-    let Some(parent) = file.parent() else {
+    let staging = STAGING.get();
+    let Some(parent) = staging.map(PathBuf::as_path).or(file.parent()) else {
         return status(StatusCode::CONFLICT);
     };
     let upload = parent.join(format!(
@@ -200,7 +221,13 @@ fn put(file: &Path, body: &[u8]) -> Response<Full<Bytes>> {
         .write(true)
         .create_new(true)
         .open(&upload)
-        .and_then(|mut staged| staged.write_all(body));
+        .and_then(|mut staged| {
+            staged.write_all(body)?;
+            match staging {
+                Some(_) => davd_writeback::start(&staged),
+                None => Ok(()),
+            }
+        });
     if written.is_err() {
         let _ = std::fs::remove_file(&upload);
         return status(StatusCode::CONFLICT);
