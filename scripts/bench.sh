@@ -47,6 +47,8 @@
 #                         off). Unset: the default (on) against the peers; off for both davds
 #                         of the cluster mode, which compares the stores' own cost
 #   FLOOR_BIN=PATH        the davd-floor binary (default target/release/davd-floor, if built)
+#   FLOOR_ARGS="..."      more arguments for davd-floor, e.g. "--writeback" (a PUT stages
+#                         its file apart and starts its writeback before the rename, as davd)
 #   BENCH_PG_STATEMENTS=1 cluster mode with the throw-away PostgreSQL: load pg_stat_statements
 #                         and print, after each measurement of the postgres server, the
 #                         statements that took the database's time, with calls per request and
@@ -79,6 +81,12 @@ cluster)
     exit 2
     ;;
 esac
+# Every ratio is the subject's to a peer's: a run without the subject would measure for
+# minutes and then have nothing to report.
+if [[ " $servers_wanted " != *" $subject "* ]]; then
+    echo "BENCH_SERVERS must include $subject, the server whose ratios to the others are reported" >&2
+    exit 2
+fi
 lock_files=${BENCH_LOCK_FILES:-64}
 export BENCH_LOCK_FILES=$lock_files
 statements="" # set when pg_stat_statements is loaded (BENCH_PG_STATEMENTS)
@@ -429,7 +437,8 @@ start_floor() {
     [ -x "$bin" ] || { say "no $bin (cargo build --release -p davd-floor)"; return 1; }
     prepare_root floor
     local log="$work/floor/floor.log"
-    "$bin" --root "$work/floor/root" --listen 127.0.0.1:0 >"$log" 2>&1 &
+    # shellcheck disable=SC2086 # FLOOR_ARGS is a list of arguments
+    "$bin" --root "$work/floor/root" --listen 127.0.0.1:0 ${FLOOR_ARGS:-} >"$log" 2>&1 &
     pids+=($!)
     server_pid[floor]=$!
     local u
