@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use davd_registry::{Change, ChangeKind, KEPT_CHANGES, PropertyManager, Since, StatusCode};
 
-use super::super::{SledProperties, StateDb, StateError, StateOptions, open_state};
+use super::super::state::reopen_state;
+use super::super::{SledProperties, StateDb, StateOptions, open_state};
 use super::*;
 use crate::conformance::support::path;
 
@@ -18,22 +19,8 @@ fn options() -> StateOptions {
     }
 }
 
-/// [`open_state`] on a directory whose previous database was just dropped: sled's background
-/// writes may hold its file lock for a moment after the drop (a new process never meets
-/// this), so a lock held is waited out.
 fn reopen(dir: &Path) -> StateDb {
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match open_state(dir, &options()) {
-            Err(StateError::Open { message, .. })
-                if message.contains("could not acquire lock")
-                    && std::time::Instant::now() < give_up =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            opened => return opened.expect("the state database opens"),
-        }
-    }
+    reopen_state(dir, &options()).expect("the state database opens")
 }
 
 fn change(at: &str) -> Change {

@@ -316,6 +316,25 @@ fn lay_ballast(path: &Path, len: u64, guard: &SpaceGuard) {
     }
 }
 
+/// [`open_state`] on a directory whose previous database was just dropped, for tests: sled's
+/// background writes may still hold its file lock for a moment after the drop (each davd
+/// start is a new process, where this cannot happen), so a lock held is waited out.
+#[cfg(test)]
+pub(crate) fn reopen_state(dir: &Path, options: &StateOptions) -> Result<StateDb, StateError> {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open_state(dir, options) {
+            Err(StateError::Open { message, .. })
+                if message.contains("could not acquire lock")
+                    && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            opened => return opened,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,22 +424,8 @@ mod tests {
         reopen(dir.path()).unwrap();
     }
 
-    /// [`open_state`] on a directory whose previous database was just dropped: sled's
-    /// background writes may still hold its file lock for a moment after the drop (each davd
-    /// start is a new process, where this cannot happen), so a lock held is waited out.
     fn reopen(dir: &Path) -> Result<StateDb, StateError> {
-        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match open_state(dir, &options()) {
-                Err(StateError::Open { message, .. })
-                    if message.contains("could not acquire lock")
-                        && std::time::Instant::now() < give_up =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                opened => return opened,
-            }
-        }
+        reopen_state(dir, &options())
     }
 
     /// Flushes as a write acknowledged to a client would be.
