@@ -223,10 +223,10 @@ fn put(file: &Path, body: &[u8]) -> Response<Full<Bytes>> {
         .open(&upload)
         .and_then(|mut staged| {
             staged.write_all(body)?;
-            match staging {
-                Some(_) => davd_writeback::start(&staged),
-                None => Ok(()),
+            if staging.is_some() {
+                davd_writeback::start(&staged)?;
             }
+            Ok(())
         });
     if written.is_err() {
         let _ = std::fs::remove_file(&upload);

@@ -321,11 +321,7 @@ impl Publishing {
             latch.commit().await?;
         }
         crate::sync::record(std::mem::take(&mut effects.changes)).await;
-        Ok(Published::Written {
-            path,
-            effects,
-            answer,
-        })
+        Ok(Published::Written { effects, answer })
     }
 }
 
@@ -337,7 +333,6 @@ impl Publishing {
 enum Published {
     /// The content was written.
     Written {
-        path: DavPath,
         effects: Effects,
         answer: bundled::Answer,
     },
@@ -353,12 +348,8 @@ impl Published {
     /// and the close of the replaced file (freeing its inode, tens of microseconds of the
     /// kernel's time) need not keep them waiting.
     async fn respond(self, ctx: &Ctx) -> DavResult<Response> {
-        let (path, effects, answer) = match self {
-            Published::Written {
-                path,
-                effects,
-                answer,
-            } => (path, effects, answer),
+        let (effects, answer) = match self {
+            Published::Written { effects, answer } => (effects, answer),
             Published::Refused(response) => return Ok(response),
         };
         let mut response = Response::new(if effects.created {
@@ -375,7 +366,7 @@ impl Published {
         if let Some(record) = &effects.document {
             docid::add_headers(&mut response, &docid::recorded(record), true);
         }
-        let answer = answer.with_owner_token(ctx, &path).await;
+        let answer = answer.with_owner_token(ctx, ctx.path()).await;
         answer.add_headers(&mut response);
         Ok(response)
     }

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use davd_protocol::{ByteStream, DavPath, RequestHead};
 use davd_registry::{
-    Detached, MemberStream, Mount, NamespaceManager, Opened, Registry, Replaced, ResourceMeta,
+    MemberStream, Mount, NamespaceManager, Opened, Registry, Replaced, ResourceMeta,
     SubsystemResult, WriteMode, WriteReceipt,
 };
 use davd_subsystems::live::standard_handlers;
@@ -32,7 +32,8 @@ impl Drop for DropProbe {
     }
 }
 
-/// A memory namespace whose every write hands back replaced content: a probe.
+/// A memory namespace whose every write hands back replaced content: a probe. It implements
+/// what a PUT of a new file reaches; the trait's defaults answer the rest (403).
 struct Probed {
     inner: MemoryNamespace,
     dropped_on: Arc<Mutex<Option<ThreadId>>>,
@@ -61,33 +62,6 @@ impl NamespaceManager for Probed {
         let mut receipt = self.inner.write(p, b, m).await?;
         receipt.replaced = Some(Replaced::new(DropProbe(self.dropped_on.clone())));
         Ok(receipt)
-    }
-    async fn create_collection(&self, p: &DavPath) -> SubsystemResult<()> {
-        self.inner.create_collection(p).await
-    }
-    async fn detach(&self, p: &DavPath, tag: &str) -> SubsystemResult<Detached> {
-        self.inner.detach(p, tag).await
-    }
-    async fn restore(&self, d: Detached) -> SubsystemResult<()> {
-        self.inner.restore(d).await
-    }
-    async fn is_detached(&self, handle: &str) -> SubsystemResult<bool> {
-        self.inner.is_detached(handle).await
-    }
-    async fn purge(&self, d: Detached) -> SubsystemResult<()> {
-        self.inner.purge(d).await
-    }
-    async fn copy_file(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
-        self.inner.copy_file(a, b).await
-    }
-    async fn rename(&self, a: &DavPath, b: &DavPath) -> SubsystemResult<()> {
-        self.inner.rename(a, b).await
-    }
-    async fn flush(&self) -> SubsystemResult<()> {
-        self.inner.flush().await
-    }
-    async fn sync(&self, p: &DavPath) -> SubsystemResult<()> {
-        self.inner.sync(p).await
     }
 }
 

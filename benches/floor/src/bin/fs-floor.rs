@@ -17,7 +17,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What the command line asked for.
@@ -111,7 +111,7 @@ fn main() {
 }
 
 /// One PUT's file system work: a new file, its content, and the rename over the target.
-fn put(staged: &PathBuf, target: &PathBuf, body: &[u8], writeback: bool) -> std::io::Result<()> {
+fn put(staged: &Path, target: &Path, body: &[u8], writeback: bool) -> std::io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
